@@ -1,0 +1,198 @@
+/**
+ * A small ONNX graph builder over the generated protobuf classes of `onnx-proto` (encoding is the library's job;
+ * this file only assembles nodes). Weights are stored as external data in one contiguous buffer, so the graph
+ * protobuf stays small (structure only) and can be handed to ONNX Runtime with
+ * `externalData: [{ path: EXTERNAL_DATA_NAME, data }]` or written beside a cached `model.onnx`.
+ *
+ * Node names follow the reference module paths (`vision_model.encoder.layers.3.mlp.fc1`), so an ORT profile or a
+ * Netron view maps one-to-one onto PyTorch's `named_modules()`.
+ */
+import onnxProto from 'onnx-proto';
+
+const { onnx } = onnxProto;
+
+export const EXTERNAL_DATA_NAME = 'weights.bin';
+export const OPSET = 17;
+const INLINE_BYTES = 64;
+export const MS_DOMAIN = 'com.microsoft';
+
+export type Dim = number | string;
+export type ElemType = 'float' | 'float16' | 'int64' | 'int32' | 'int8' | 'uint8';
+
+const ELEM: Record<ElemType, number> = {
+  float: onnx.TensorProto.DataType.FLOAT,
+  float16: onnx.TensorProto.DataType.FLOAT16,
+  int64: onnx.TensorProto.DataType.INT64,
+  int32: onnx.TensorProto.DataType.INT32,
+  int8: onnx.TensorProto.DataType.INT8,
+  uint8: onnx.TensorProto.DataType.UINT8,
+};
+
+export type AttrValue = number | string | number[] | { float: number } | { floats: number[] };
+
+interface PendingInit {
+  name: string;
+  type: ElemType;
+  dims: number[];
+  bytes: Uint8Array;
+}
+
+export interface BuiltModel {
+  /** the ModelProto, external data referencing EXTERNAL_DATA_NAME */
+  readonly model: Uint8Array;
+  /** the weights, 64-byte aligned per tensor */
+  readonly weights: Uint8Array;
+}
+
+export class GraphBuilder {
+  private readonly nodes: onnxProto.onnx.INodeProto[] = [];
+  private readonly inputs: onnxProto.onnx.IValueInfoProto[] = [];
+  private readonly outputs: onnxProto.onnx.IValueInfoProto[] = [];
+  private readonly inits: PendingInit[] = [];
+  private readonly names = new Set<string>();
+  private usesMs = false;
+
+  constructor(private readonly graphName: string) {}
+
+  input(name: string, type: ElemType, dims: readonly Dim[]): string {
+    this.inputs.push(valueInfo(name, type, dims));
+    this.claim(name);
+    return name;
+  }
+
+  output(name: string, type: ElemType, dims: readonly Dim[]): void {
+    this.outputs.push(valueInfo(name, type, dims));
+  }
+
+  /** A float32 initializer (copied into the external buffer at build time). */
+  weight(name: string, data: Float32Array, dims: readonly number[]): string {
+    checkSize(name, data.length, dims);
+    return this.raw(name, 'float', dims, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+  }
+
+  int64(name: string, values: readonly number[], dims: readonly number[] = [values.length]): string {
+    checkSize(name, values.length, dims);
+    const a = BigInt64Array.from(values.map((v) => BigInt(v)));
+    return this.raw(name, 'int64', dims, new Uint8Array(a.buffer));
+  }
+
+  scalar(name: string, value: number): string {
+    return this.weight(name, Float32Array.of(value), []);
+  }
+
+  raw(name: string, type: ElemType, dims: readonly number[], bytes: Uint8Array): string {
+    this.claim(name);
+    this.inits.push({ name, type, dims: [...dims], bytes });
+    return name;
+  }
+
+  /**
+   * Adds a node named `name`; its outputs are `${name}/out` (or `${name}/out${i}` when several).
+   * Returns the output names.
+   */
+  op(opType: string, name: string, inputs: readonly string[], attrs: Record<string, AttrValue> = {}, nOut = 1, domain = ''): string[] {
+    const outs = nOut === 1 ? [`${name}/out`] : Array.from({ length: nOut }, (_, i) => `${name}/out${i}`);
+    for (const o of outs) this.claim(o);
+    if (domain === MS_DOMAIN) this.usesMs = true;
+    this.nodes.push({
+      name,
+      opType,
+      domain,
+      input: [...inputs],
+      output: outs,
+      attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v)),
+    });
+    return outs;
+  }
+
+  /** `op` with a single output. */
+  op1(opType: string, name: string, inputs: readonly string[], attrs: Record<string, AttrValue> = {}, domain = ''): string {
+    return this.op(opType, name, inputs, attrs, 1, domain)[0];
+  }
+
+  /** Renames the value `from` to the graph output `to` with an Identity node. */
+  alias(from: string, to: string): string {
+    this.claim(to);
+    this.nodes.push({ name: `${to}/identity`, opType: 'Identity', input: [from], output: [to] });
+    return to;
+  }
+
+  build(): BuiltModel {
+    // Integer tensors (shapes, indices) and tiny constants stay inline: shape inference must read them.
+    const inline = (t: PendingInit) => t.type !== 'float' && t.type !== 'float16' ? true : t.bytes.byteLength <= INLINE_BYTES;
+    let total = 0;
+    const offsets: number[] = [];
+    for (const t of this.inits) {
+      if (inline(t)) {
+        offsets.push(-1);
+        continue;
+      }
+      total = align64(total);
+      offsets.push(total);
+      total += t.bytes.byteLength;
+    }
+    const weights = new Uint8Array(Math.max(total, 1));
+    const initializer = this.inits.map((t, i) => {
+      if (offsets[i] < 0) return onnx.TensorProto.create({ name: t.name, dims: t.dims, dataType: ELEM[t.type], rawData: t.bytes.slice() });
+      weights.set(t.bytes, offsets[i]);
+      return onnx.TensorProto.create({
+        name: t.name,
+        dims: t.dims,
+        dataType: ELEM[t.type],
+        dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
+        externalData: [
+          { key: 'location', value: EXTERNAL_DATA_NAME },
+          { key: 'offset', value: String(offsets[i]) },
+          { key: 'length', value: String(t.bytes.byteLength) },
+        ],
+      });
+    });
+    const opsetImport = [{ domain: '', version: OPSET }];
+    if (this.usesMs) opsetImport.push({ domain: MS_DOMAIN, version: 1 });
+    const model = onnx.ModelProto.create({
+      irVersion: 8,
+      producerName: 'fgclip',
+      opsetImport,
+      graph: { name: this.graphName, node: this.nodes, input: this.inputs, output: this.outputs, initializer },
+    });
+    return { model: onnx.ModelProto.encode(model).finish(), weights };
+  }
+
+  private claim(name: string): void {
+    if (this.names.has(name)) throw new Error(`graph ${this.graphName}: value name ${name} defined twice`);
+    this.names.add(name);
+  }
+}
+
+function align64(n: number): number {
+  return Math.ceil(n / 64) * 64;
+}
+
+function checkSize(name: string, n: number, dims: readonly number[]): void {
+  const want = dims.reduce((a, b) => a * b, 1);
+  if (want !== n) throw new Error(`graph initializer ${name}: ${n} values for dims [${dims.join(', ')}]`);
+}
+
+function valueInfo(name: string, type: ElemType, dims: readonly Dim[]): onnxProto.onnx.IValueInfoProto {
+  return {
+    name,
+    type: {
+      tensorType: {
+        elemType: ELEM[type],
+        shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
+      },
+    },
+  };
+}
+
+function attribute(name: string, v: AttrValue): onnxProto.onnx.IAttributeProto {
+  const T = onnx.AttributeProto.AttributeType;
+  if (typeof v === 'number') {
+    if (!Number.isInteger(v)) throw new Error(`attribute ${name}: use { float } for non-integers`);
+    return { name, type: T.INT, i: v };
+  }
+  if (typeof v === 'string') return { name, type: T.STRING, s: new TextEncoder().encode(v) };
+  if (Array.isArray(v)) return { name, type: T.INTS, ints: v };
+  if ('float' in v) return { name, type: T.FLOAT, f: v.float };
+  return { name, type: T.FLOATS, floats: v.floats };
+}
