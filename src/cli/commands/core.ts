@@ -1,0 +1,73 @@
+/** `fgclip tokenize | embed | dense`: the core contract commands (JSON shapes in the README are a contract). */
+import { writeFileSync } from 'node:fs';
+import { resolveModelDir } from '../../hub/index.js';
+import { ClipTokenizer } from '../../tokenizer/index.js';
+import { encodeNpy } from '../npy.js';
+import { flag, fmtVec, int, MODEL_OPTIONS, parse, printJson, requireModel, str, strs, UsageError, withModel, type Io } from '../args.js';
+
+export async function tokenizeCommand(argv: readonly string[], io: Io): Promise<number> {
+  const { values, positionals } = parse('tokenize', argv, { ...MODEL_OPTIONS, 'max-length': { type: 'string' }, 'no-padding': { type: 'boolean' } });
+  const maxLength = int(values, 'max-length', 2) ?? 77;
+  if (positionals.length === 0) throw new UsageError('tokenize: give one or more TEXT arguments');
+  const dir = await resolveModelDir(requireModel(values, 'tokenize'), { revision: str(values, 'revision') });
+  const tok = await ClipTokenizer.fromModelDir(dir);
+  const enc = tok.encodeBatch(positionals, { maxLength, padding: !flag(values, 'no-padding') });
+  if (flag(values, 'json')) {
+    printJson(io, { ids: enc.map((e) => e.ids), truncated: enc.map((e) => e.truncated), lengths: enc.map((e) => e.length) });
+  } else {
+    enc.forEach((e, i) => io.stdout.write(`${JSON.stringify(positionals[i])}: ${e.length} tokens${e.truncated ? ` (truncated, ${e.droppedTokens} dropped)` : ''}\n  ${e.ids.slice(0, e.length).join(' ')}\n`));
+  }
+  return 0;
+}
+
+export async function embedCommand(argv: readonly string[], io: Io): Promise<number> {
+  const { values, positionals } = parse('embed', argv, {
+    ...MODEL_OPTIONS,
+    text: { type: 'string', short: 't', multiple: true },
+    image: { type: 'string', short: 'i', multiple: true },
+    long: { type: 'boolean' },
+    short: { type: 'boolean' },
+    raw: { type: 'boolean' },
+    npy: { type: 'string' },
+  });
+  const texts = strs(values, 'text');
+  const images = [...strs(values, 'image'), ...positionals];
+  if (texts.length === 0 && images.length === 0) throw new UsageError('embed: give --text T (repeatable) or --image FILE (repeatable)');
+  if (texts.length > 0 && images.length > 0) throw new UsageError('embed: give either texts or images in one call, not both (they come from different towers)');
+  if (flag(values, 'long') && flag(values, 'short')) throw new UsageError('embed: --long and --short exclude each other');
+  const normalize = !flag(values, 'raw');
+  return withModel(values, 'embed', io, async (m) => {
+    let embeddings: Float32Array[];
+    let extra: Record<string, unknown> = {};
+    if (texts.length > 0) {
+      const mode = flag(values, 'long') ? 'long' : flag(values, 'short') ? 'short' : 'auto';
+      const r = await m.encodeTexts(texts, { mode, normalize });
+      embeddings = r.embeddings;
+      extra = { modes: r.modes, truncated: r.truncated, tokens: r.tokenCounts };
+      r.truncated.forEach((t, i) => t && io.stderr.write(`fgclip: warning: text ${i + 1} has ${r.tokenCounts[i]} tokens and was truncated to ${r.modes[i] === 'short' ? 77 : 248}\n`));
+    } else {
+      const r = await m.encodeImages(images, { normalize });
+      embeddings = r.map((x) => x.embedding);
+    }
+    const npy = str(values, 'npy');
+    if (npy) writeFileSync(npy, encodeNpy(embeddings));
+    if (flag(values, 'json')) printJson(io, { embeddings, ...extra });
+    else embeddings.forEach((e, i) => io.stdout.write(`${texts.length ? `text ${JSON.stringify(texts[i])}` : `image ${images[i]}`}: ${fmtVec(e)}\n`));
+    return 0;
+  });
+}
+
+export async function denseCommand(argv: readonly string[], io: Io): Promise<number> {
+  const { values, positionals } = parse('dense', argv, { ...MODEL_OPTIONS, image: { type: 'string', short: 'i' }, raw: { type: 'boolean' }, npy: { type: 'string' } });
+  const image = str(values, 'image') ?? positionals[0];
+  if (!image) throw new UsageError('dense: --image FILE is required');
+  return withModel(values, 'dense', io, async (m) => {
+    const [r] = await m.encodeImages([image], { dense: true, normalize: !flag(values, 'raw') });
+    const features = r.dense ?? [];
+    const npy = str(values, 'npy');
+    if (npy) writeFileSync(npy, encodeNpy(features));
+    if (flag(values, 'json')) printJson(io, { grid: r.grid, features });
+    else io.stdout.write(`${image}: ${r.grid[0]}×${r.grid[1]} patches, ${features[0]?.length ?? 0} dims each${npy ? `, written to ${npy}` : ''}\n`);
+    return 0;
+  });
+}

@@ -1,0 +1,53 @@
+/**
+ * ONNX Runtime session lifecycle. The graph comes from graph/*.ts as a protobuf plus one external weight buffer.
+ * CPU is the default provider; WebGPU is accepted as an option and fails with a clear message where the machine
+ * has no adapter (engine-notes.md).
+ */
+import * as ort from 'onnxruntime-node';
+import { FgClipError } from '../errors.js';
+import { EXTERNAL_DATA_NAME, type BuiltModel } from '../graph/onnx-builder.js';
+import { availableParallelism } from 'node:os';
+
+export type ExecutionProvider = 'cpu' | 'webgpu';
+
+export interface RuntimeOptions {
+  /** intra-op threads; default: all available cores */
+  readonly threads?: number;
+  readonly executionProvider?: ExecutionProvider;
+}
+
+export function defaultThreads(): number {
+  return Math.max(1, availableParallelism());
+}
+
+export function sessionOptions(opts: RuntimeOptions): ort.InferenceSession.SessionOptions {
+  const threads = opts.threads ?? defaultThreads();
+  if (!Number.isInteger(threads) || threads < 1) throw new FgClipError('INPUT_INVALID', `threads: expected a positive integer (got ${threads})`);
+  return {
+    executionProviders: [opts.executionProvider ?? 'cpu'],
+    graphOptimizationLevel: 'all',
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+  };
+}
+
+export async function createSession(name: string, built: BuiltModel, opts: RuntimeOptions): Promise<ort.InferenceSession> {
+  try {
+    return await ort.InferenceSession.create(built.model, { ...sessionOptions(opts), externalData: [{ path: EXTERNAL_DATA_NAME, data: built.weights }] });
+  } catch (e) {
+    const msg = e instanceof Error ? e.message : String(e);
+    const hint = opts.executionProvider === 'webgpu' ? ' WebGPU needs a GPU adapter; use the default cpu provider on machines without one.' : '';
+    throw new FgClipError('RUNTIME', `${name}: ONNX Runtime could not create the session: ${msg}.${hint}`, { cause: e });
+  }
+}
+
+export async function runSession(name: string, session: ort.InferenceSession, feeds: Record<string, ort.Tensor>): Promise<ort.InferenceSession.ReturnType> {
+  try {
+    return await session.run(feeds);
+  } catch (e) {
+    throw new FgClipError('RUNTIME', `${name}: inference failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+  }
+}
+
+export { ort };
