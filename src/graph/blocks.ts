@@ -6,16 +6,27 @@
  */
 import type { Activation, TowerConfig } from '../config/types.js';
 import { assertNever } from '../errors.js';
-import type { GraphBuilder } from './onnx-builder.js';
+import { MS_DOMAIN, type GraphBuilder } from './onnx-builder.js';
 
 /** Source of float32 weights in PyTorch layout; `get` checks the shape (the checkpoint was validated before). */
 export interface WeightSource {
   get(name: string, shape: readonly number[]): Float32Array;
 }
 
+/**
+ * How linear layers of the encoders are stored and computed:
+ *  fp32 — MatMul + Add, exact.
+ *  int8 — weights quantized per output column, symmetric (scale = max|w|/127), activations quantized dynamically
+ *         per tensor at run time (com.microsoft DynamicQuantizeMatMul). Approximate.
+ *  fp16 — weights stored as float16 in the graph (half the bytes of a cached graph) and cast to float32 for
+ *         the MatMul; ONNX Runtime folds the cast at load, so compute and memory are those of fp32.
+ */
+export type LinearDtype = 'fp32' | 'fp16' | 'int8';
+
 export interface Ctx {
   readonly g: GraphBuilder;
   readonly w: WeightSource;
+  readonly dtype?: LinearDtype;
 }
 
 /** PyTorch Linear weight [out, in] → MatMul operand [in, out], optionally scaled (folding a following constant Mul). */
@@ -28,18 +39,70 @@ export function transposeLinear(w: Float32Array, out: number, inp: number, scale
   return t;
 }
 
+/** The initializer names of one linear layer, so another path (the dense branch) can reuse the same weights. */
+export interface LinearHandle {
+  readonly kind: LinearDtype;
+  readonly weight: string;
+  readonly bias?: string;
+  readonly scale?: string; // int8: per-column scales [out]
+}
+
 /**
- * y = x·Wᵀ + b for x [.., in] → [.., out]. `scale` multiplies weight and bias (used to fold the attention
- * q-scaling; exact when the scale is a power of two, as head_dim^-0.5 = 1/8 is for every released checkpoint).
+ * Registers the weights of `path` (a PyTorch Linear [out, in]) in the graph. `scale` multiplies weight and bias
+ * (used to fold the attention q-scaling; exact when the scale is a power of two, as head_dim^-0.5 = 1/8 is for
+ * every released checkpoint).
  */
+export function linearWeights(c: Ctx, path: string, inp: number, out: number, bias = true, scale = 1, kind: LinearDtype = c.dtype ?? 'fp32'): LinearHandle {
+  const wt = transposeLinear(c.w.get(`${path}.weight`, [out, inp]), out, inp, scale); // [in, out]
+  let b: string | undefined;
+  if (bias) {
+    let bv = c.w.get(`${path}.bias`, [out]);
+    if (scale !== 1) bv = bv.map((v) => v * scale);
+    b = c.g.weight(`${path}.bias`, bv, [out]);
+  }
+  switch (kind) {
+    case 'fp32':
+      return { kind, weight: c.g.weight(`${path}.weight`, wt, [inp, out]), bias: b };
+    case 'fp16':
+      return { kind, weight: c.g.op1('Cast', `${path}.weight_cast`, [c.g.float16(`${path}.weight`, wt, [inp, out])], { to: 1 }), bias: b };
+    case 'int8': {
+      const { q, scales } = quantizeColumns(wt, inp, out);
+      const qn = c.g.raw(`${path}.weight_quantized`, 'int8', [inp, out], new Uint8Array(q.buffer));
+      return { kind, weight: qn, bias: b, scale: c.g.weight(`${path}.weight_scale`, scales, [out]) };
+    }
+    default:
+      return assertNever(kind, `${path}: linear dtype`);
+  }
+}
+
+/** Applies a registered linear layer to x [.., in] → [.., out]; the node is named `name`. */
+export function applyLinear(c: Ctx, name: string, x: string, h: LinearHandle): string {
+  if (h.kind === 'int8') {
+    const inputs = [x, h.weight, h.scale ?? '', '', ...(h.bias ? [h.bias] : [])];
+    return c.g.op1('DynamicQuantizeMatMul', name, inputs, {}, MS_DOMAIN);
+  }
+  const y = c.g.op1('MatMul', name, [x, h.weight]);
+  return h.bias ? c.g.op1('Add', `${name}.bias_add`, [y, h.bias]) : y;
+}
+
 export function linear(c: Ctx, path: string, x: string, inp: number, out: number, bias = true, scale = 1): string {
-  const W = c.g.weight(`${path}.weight`, transposeLinear(c.w.get(`${path}.weight`, [out, inp]), out, inp, scale), [inp, out]);
-  const y = c.g.op1('MatMul', path, [x, W]);
-  if (!bias) return y;
-  let b = c.w.get(`${path}.bias`, [out]);
-  if (scale !== 1) b = b.map((v) => v * scale);
-  const B = c.g.weight(`${path}.bias`, b, [out]);
-  return c.g.op1('Add', `${path}.bias_add`, [y, B]);
+  return applyLinear(c, path, x, linearWeights(c, path, inp, out, bias, scale));
+}
+
+/** Symmetric per-column int8 quantization of a [in, out] matrix: q = round(w / s), s = max|w[:, j]| / 127. */
+export function quantizeColumns(w: Float32Array, inp: number, out: number): { q: Int8Array; scales: Float32Array } {
+  const scales = new Float32Array(out);
+  for (let i = 0; i < inp; i++) {
+    const r = i * out;
+    for (let j = 0; j < out; j++) scales[j] = Math.max(scales[j], Math.abs(w[r + j]));
+  }
+  for (let j = 0; j < out; j++) scales[j] = scales[j] > 0 ? scales[j] / 127 : 1;
+  const q = new Int8Array(inp * out);
+  for (let i = 0; i < inp; i++) {
+    const r = i * out;
+    for (let j = 0; j < out; j++) q[r + j] = Math.max(-127, Math.min(127, Math.round(w[r + j] / scales[j])));
+  }
+  return { q, scales };
 }
 
 export function layerNorm(c: Ctx, path: string, x: string, D: number, eps: number): string {
@@ -84,99 +147,65 @@ export function activation(c: Ctx, path: string, x: string, act: Activation): st
   }
 }
 
-export function mlp(c: Ctx, path: string, x: string, cfg: TowerConfig): string {
-  const { hidden_size: D, intermediate_size: I } = cfg;
-  const h = linear(c, `${path}.fc1`, x, D, I); // [B, T, I]
-  const a = activation(c, `${path}.activation_fn`, h, cfg.hidden_act);
-  return linear(c, `${path}.fc2`, a, I, D); // [B, T, D]
+/** Weights of one encoder layer that the block without attention reuses. */
+export interface LayerHandles {
+  readonly v: LinearHandle;
+  readonly out: LinearHandle;
+  readonly fc1: LinearHandle;
+  readonly fc2: LinearHandle;
+  readonly path: string;
 }
 
-/**
- * Multi-head self-attention, q scaled before QKᵀ (modeling_clip.py:313-336). `mask` is an additive mask
- * broadcastable to [B, H, T, T] (the text tower's causal mask) or undefined.
- */
-export function selfAttention(c: Ctx, path: string, x: string, cfg: TowerConfig, mask?: string): string {
+/** CLIPEncoderLayer: pre-LN attention and MLP with residuals. Returns the output and the reusable weights. */
+export function encoderLayer(c: Ctx, path: string, x: string, cfg: TowerConfig, mask?: string): { out: string; handles: LayerHandles } {
   const g = c.g;
   const D = cfg.hidden_size;
+  const I = cfg.intermediate_size;
   const H = cfg.num_attention_heads;
   const Dh = D / H;
-  const q = linear(c, `${path}.q_proj`, x, D, D, true, Dh ** -0.5); // [B, T, D]
-  const k = linear(c, `${path}.k_proj`, x, D, D); // [B, T, D]
-  const v = linear(c, `${path}.v_proj`, x, D, D); // [B, T, D]
-  const heads = g.int64(`${path}.heads_shape`, [0, 0, H, Dh]);
-  const qh = g.op1('Transpose', `${path}.q_heads`, [g.op1('Reshape', `${path}.q_reshape`, [q, heads])], { perm: [0, 2, 1, 3] }); // [B, H, T, Dh]
-  const kt = g.op1('Transpose', `${path}.k_heads`, [g.op1('Reshape', `${path}.k_reshape`, [k, heads])], { perm: [0, 2, 3, 1] }); // [B, H, Dh, T]
-  const vh = g.op1('Transpose', `${path}.v_heads`, [g.op1('Reshape', `${path}.v_reshape`, [v, heads])], { perm: [0, 2, 1, 3] }); // [B, H, T, Dh]
-  let w = g.op1('MatMul', `${path}.scores`, [qh, kt]); // [B, H, T, T]
-  if (mask) w = g.op1('Add', `${path}.mask_add`, [w, mask]);
-  const p = g.op1('Softmax', `${path}.softmax`, [w], { axis: -1 });
-  const o = g.op1('MatMul', `${path}.context`, [p, vh]); // [B, H, T, Dh]
-  const merged = g.op1('Reshape', `${path}.merge`, [
-    g.op1('Transpose', `${path}.context_t`, [o], { perm: [0, 2, 1, 3] }), // [B, T, H, Dh]
-    g.int64(`${path}.merge_shape`, [0, 0, D]),
-  ]); // [B, T, D]
-  return linear(c, `${path}.out_proj`, merged, D, D);
-}
-
-/** CLIPEncoderLayer: pre-LN attention and MLP with residuals. */
-export function encoderLayer(c: Ctx, path: string, x: string, cfg: TowerConfig, mask?: string): string {
-  const D = cfg.hidden_size;
   const eps = cfg.layer_norm_eps;
-  const a = selfAttention(c, `${path}.self_attn`, layerNorm(c, `${path}.layer_norm1`, x, D, eps), cfg, mask);
-  const r1 = c.g.op1('Add', `${path}.residual1`, [x, a]);
-  const m = mlp(c, `${path}.mlp`, layerNorm(c, `${path}.layer_norm2`, r1, D, eps), cfg);
-  return c.g.op1('Add', `${path}.residual2`, [r1, m]);
+  const a = `${path}.self_attn`;
+  const ln1 = layerNorm(c, `${path}.layer_norm1`, x, D, eps);
+  // q is scaled before QKᵀ (modeling_clip.py:313-336); the scale is folded into q_proj
+  const q = linear(c, `${a}.q_proj`, ln1, D, D, true, Dh ** -0.5); // [B, T, D]
+  const k = linear(c, `${a}.k_proj`, ln1, D, D); // [B, T, D]
+  const vH = linearWeights(c, `${a}.v_proj`, D, D);
+  const v = applyLinear(c, `${a}.v_proj`, ln1, vH); // [B, T, D]
+  const heads = g.int64(`${a}.heads_shape`, [0, 0, H, Dh]);
+  const qh = g.op1('Transpose', `${a}.q_heads`, [g.op1('Reshape', `${a}.q_reshape`, [q, heads])], { perm: [0, 2, 1, 3] }); // [B, H, T, Dh]
+  const kt = g.op1('Transpose', `${a}.k_heads`, [g.op1('Reshape', `${a}.k_reshape`, [k, heads])], { perm: [0, 2, 3, 1] }); // [B, H, Dh, T]
+  const vh = g.op1('Transpose', `${a}.v_heads`, [g.op1('Reshape', `${a}.v_reshape`, [v, heads])], { perm: [0, 2, 1, 3] }); // [B, H, T, Dh]
+  let w = g.op1('MatMul', `${a}.scores`, [qh, kt]); // [B, H, T, T]
+  if (mask) w = g.op1('Add', `${a}.mask_add`, [w, mask]);
+  const p = g.op1('Softmax', `${a}.softmax`, [w], { axis: -1 });
+  const o = g.op1('MatMul', `${a}.context`, [p, vh]); // [B, H, T, Dh]
+  const merged = g.op1('Reshape', `${a}.merge`, [
+    g.op1('Transpose', `${a}.context_t`, [o], { perm: [0, 2, 1, 3] }), // [B, T, H, Dh]
+    g.int64(`${a}.merge_shape`, [0, 0, D]),
+  ]); // [B, T, D]
+  const outH = linearWeights(c, `${a}.out_proj`, D, D);
+  const r1 = g.op1('Add', `${path}.residual1`, [x, applyLinear(c, `${a}.out_proj`, merged, outH)]);
+  const ln2 = layerNorm(c, `${path}.layer_norm2`, r1, D, eps);
+  const fc1 = linearWeights(c, `${path}.mlp.fc1`, D, I);
+  const act = activation(c, `${path}.mlp.activation_fn`, applyLinear(c, `${path}.mlp.fc1`, ln2, fc1), cfg.hidden_act); // [B, T, I]
+  const fc2 = linearWeights(c, `${path}.mlp.fc2`, I, D);
+  const out = g.op1('Add', `${path}.residual2`, [r1, applyLinear(c, `${path}.mlp.fc2`, act, fc2)]);
+  return { out, handles: { v: vH, out: outH, fc1, fc2, path } };
 }
 
 /**
  * The last block without attention (fgclip.py:247-261, `forward_without_attn`): the attention is replaced by
- * out_proj(v_proj(LN1(x))), which is what a token attending only to itself computes. Weights are the last
- * layer's own (shared initializers, so named under `${path}`); the nodes get a `.without_attn` suffix.
+ * out_proj(v_proj(LN1(x))), which is what a token attending only to itself computes. It reuses the last
+ * layer's initializers; its nodes get a `.without_attn` suffix.
  */
-export function encoderLayerWithoutAttn(c: Ctx, path: string, x: string, cfg: TowerConfig, shared: SharedLayerValues): string {
+export function encoderLayerWithoutAttn(c: Ctx, x: string, cfg: TowerConfig, h: LayerHandles): string {
   const g = c.g;
+  const path = h.path;
   const p = `${path}.without_attn`;
   const eps = cfg.layer_norm_eps;
-  const ln1 = g.op1('LayerNormalization', `${p}.layer_norm1`, [x, shared.ln1Scale, shared.ln1Bias], { axis: -1, epsilon: { float: eps } });
-  const v = g.op1('Add', `${p}.v_proj.bias_add`, [g.op1('MatMul', `${p}.v_proj`, [ln1, shared.vW]), shared.vB]);
-  const o = g.op1('Add', `${p}.out_proj.bias_add`, [g.op1('MatMul', `${p}.out_proj`, [v, shared.oW]), shared.oB]);
-  const r1 = g.op1('Add', `${p}.residual1`, [x, o]);
-  const ln2 = g.op1('LayerNormalization', `${p}.layer_norm2`, [r1, shared.ln2Scale, shared.ln2Bias], { axis: -1, epsilon: { float: eps } });
-  const h = g.op1('Add', `${p}.mlp.fc1.bias_add`, [g.op1('MatMul', `${p}.mlp.fc1`, [ln2, shared.fc1W]), shared.fc1B]);
-  const a = activation(c, `${p}.mlp.activation_fn`, h, cfg.hidden_act);
-  const m = g.op1('Add', `${p}.mlp.fc2.bias_add`, [g.op1('MatMul', `${p}.mlp.fc2`, [a, shared.fc2W]), shared.fc2B]);
-  return g.op1('Add', `${p}.residual2`, [r1, m]);
-}
-
-/** Initializer names of a layer built by `encoderLayer`, reused by `encoderLayerWithoutAttn`. */
-export interface SharedLayerValues {
-  ln1Scale: string;
-  ln1Bias: string;
-  vW: string;
-  vB: string;
-  oW: string;
-  oB: string;
-  ln2Scale: string;
-  ln2Bias: string;
-  fc1W: string;
-  fc1B: string;
-  fc2W: string;
-  fc2B: string;
-}
-
-export function sharedLayerValues(path: string): SharedLayerValues {
-  return {
-    ln1Scale: `${path}.layer_norm1.weight`,
-    ln1Bias: `${path}.layer_norm1.bias`,
-    vW: `${path}.self_attn.v_proj.weight`,
-    vB: `${path}.self_attn.v_proj.bias`,
-    oW: `${path}.self_attn.out_proj.weight`,
-    oB: `${path}.self_attn.out_proj.bias`,
-    ln2Scale: `${path}.layer_norm2.weight`,
-    ln2Bias: `${path}.layer_norm2.bias`,
-    fc1W: `${path}.mlp.fc1.weight`,
-    fc1B: `${path}.mlp.fc1.bias`,
-    fc2W: `${path}.mlp.fc2.weight`,
-    fc2B: `${path}.mlp.fc2.bias`,
-  };
+  const ln = (name: string, v: string) => g.op1('LayerNormalization', `${p}.${name}`, [v, `${path}.${name}.weight`, `${path}.${name}.bias`], { axis: -1, epsilon: { float: eps } });
+  const v = applyLinear(c, `${p}.v_proj`, ln('layer_norm1', x), h.v);
+  const r1 = g.op1('Add', `${p}.residual1`, [x, applyLinear(c, `${p}.out_proj`, v, h.out)]);
+  const a = activation(c, `${p}.mlp.activation_fn`, applyLinear(c, `${p}.mlp.fc1`, ln('layer_norm2', r1), h.fc1), cfg.hidden_act);
+  return g.op1('Add', `${p}.residual2`, [r1, applyLinear(c, `${p}.mlp.fc2`, a, h.fc2)]);
 }

@@ -70,6 +70,14 @@ export class GraphBuilder {
     return this.raw(name, 'float', dims, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
   }
 
+  /** A float32 array stored as a float16 initializer (round to nearest even). */
+  float16(name: string, data: Float32Array, dims: readonly number[]): string {
+    checkSize(name, data.length, dims);
+    const h = new Uint16Array(data.length);
+    for (let i = 0; i < data.length; i++) h[i] = toHalf(data[i]);
+    return this.raw(name, 'float16', dims, new Uint8Array(h.buffer));
+  }
+
   int64(name: string, values: readonly number[], dims: readonly number[] = [values.length]): string {
     checkSize(name, values.length, dims);
     const a = BigInt64Array.from(values.map((v) => BigInt(v)));
@@ -195,4 +203,32 @@ function attribute(name: string, v: AttrValue): onnxProto.onnx.IAttributeProto {
   if (Array.isArray(v)) return { name, type: T.INTS, ints: v };
   if ('float' in v) return { name, type: T.FLOAT, f: v.float };
   return { name, type: T.FLOATS, floats: v.floats };
+}
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+/** float32 → IEEE half bits, round to nearest even, with subnormals, infinities and NaN. */
+export function toHalf(v: number): number {
+  f32[0] = v;
+  const x = u32[0];
+  const sign = (x >>> 16) & 0x8000;
+  const exp = (x >>> 23) & 0xff;
+  let mant = x & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  let e = exp - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    mant |= 0x800000;
+    const shift = 14 - e;
+    let h = mant >>> shift;
+    const rem = mant & ((1 << shift) - 1);
+    const half = 1 << (shift - 1);
+    if (rem > half || (rem === half && h & 1)) h++;
+    return sign | h;
+  }
+  let h = (e << 10) | (mant >>> 13);
+  const rem = mant & 0x1fff;
+  if (rem > 0x1000 || (rem === 0x1000 && h & 1)) h++;
+  return sign | h;
 }

@@ -12,7 +12,7 @@
  * cannot change any output, so callers may cut T there (exact, see text-embeddings.test.ts).
  */
 import type { FgClipConfig } from '../config/types.js';
-import { encoderLayer, layerNorm, transposeLinear, type Ctx, type WeightSource } from './blocks.js';
+import { encoderLayer, layerNorm, transposeLinear, type Ctx, type LinearDtype, type WeightSource } from './blocks.js';
 import { GraphBuilder, type BuiltModel } from './onnx-builder.js';
 
 export const TEXT_INPUT = 'inputs_embeds';
@@ -21,18 +21,18 @@ export const TEXT_POOL_INDEX = 'pool_index';
 export const TEXT_EMBEDS_SHORT = 'text_embeds_short';
 export const TEXT_EMBEDS_LONG = 'text_embeds_long';
 
-export function buildTextGraph(config: FgClipConfig, w: WeightSource): BuiltModel {
+export function buildTextGraph(config: FgClipConfig, w: WeightSource, dtype: LinearDtype = 'fp32'): BuiltModel {
   const tc = config.text_config;
   const D = tc.hidden_size;
   const P = config.projection_dim;
   const g = new GraphBuilder('fgclip_text');
-  const c: Ctx = { g, w };
+  const c: Ctx = { g, w, dtype };
   const tm = 'text_model';
 
   let x = g.input(TEXT_INPUT, 'float', ['B', 'T', D]);
   const mask = g.input(TEXT_MASK, 'float', ['T', 'T']);
   const poolIndex = g.input(TEXT_POOL_INDEX, 'int64', ['B']);
-  for (let i = 0; i < tc.num_hidden_layers; i++) x = encoderLayer(c, `${tm}.encoder.layers.${i}`, x, tc, mask);
+  for (let i = 0; i < tc.num_hidden_layers; i++) x = encoderLayer(c, `${tm}.encoder.layers.${i}`, x, tc, mask).out;
 
   // final_layer_norm is per token, so applying it to the pooled rows only is the same computation
   const rows = g.op1('Reshape', `${tm}.pool_flatten`, [x, g.int64(`${tm}.pool_flatten_shape`, [-1, D])]); // [B*T, D]

@@ -7,7 +7,7 @@
  * Reference: modeling_clip.py:171-214 (embeddings), 920-980 (CLIPVisionTransformer).
  */
 import type { FgClipConfig } from '../config/types.js';
-import { encoderLayer, encoderLayerWithoutAttn, layerNorm, sharedLayerValues, transposeLinear, type Ctx, type WeightSource } from './blocks.js';
+import { encoderLayer, encoderLayerWithoutAttn, layerNorm, transposeLinear, type Ctx, type LayerHandles, type LinearDtype, type WeightSource } from './blocks.js';
 import { GraphBuilder, type BuiltModel } from './onnx-builder.js';
 
 export interface VisionGraphOptions {
@@ -17,6 +17,8 @@ export interface VisionGraphOptions {
   readonly positionEmbedding?: Float32Array;
   /** also output dense_embeds (default true) */
   readonly dense?: boolean;
+  /** storage/compute of the encoder's linear layers (default fp32, exact) */
+  readonly dtype?: LinearDtype;
 }
 
 export const VISION_INPUT = 'pixel_values';
@@ -34,7 +36,7 @@ export function buildVisionGraph(config: FgClipConfig, w: WeightSource, opts: Vi
   const L = vc.num_hidden_layers;
   const eps = vc.layer_norm_eps;
   const g = new GraphBuilder('fgclip_vision');
-  const c: Ctx = { g, w };
+  const c: Ctx = { g, w, dtype: opts.dtype };
   const vm = 'vision_model';
 
   const px = g.input(VISION_INPUT, 'float', ['B', vc.num_channels, S, S]);
@@ -55,9 +57,12 @@ export function buildVisionGraph(config: FgClipConfig, w: WeightSource, opts: Vi
   x = layerNorm(c, `${vm}.pre_layrnorm`, x, D, eps);
 
   let penultimate = x; // hs[-2]: the input of the last block
+  let last: LayerHandles | undefined;
   for (let i = 0; i < L; i++) {
     if (i === L - 1) penultimate = x;
-    x = encoderLayer(c, `${vm}.encoder.layers.${i}`, x, vc);
+    const layer = encoderLayer(c, `${vm}.encoder.layers.${i}`, x, vc);
+    x = layer.out;
+    last = layer.handles;
   }
 
   // global: CLS row → post_layernorm → visual_projection
@@ -67,9 +72,8 @@ export function buildVisionGraph(config: FgClipConfig, w: WeightSource, opts: Vi
   g.alias(g.op1('MatMul', 'visual_projection', [pooled, projW]), IMAGE_EMBEDS); // [B, P]
   g.output(IMAGE_EMBEDS, 'float', ['B', P]);
 
-  if (opts.dense ?? true) {
-    const last = `${vm}.encoder.layers.${L - 1}`;
-    const y = encoderLayerWithoutAttn(c, last, penultimate, vc, sharedLayerValues(last)); // [B, N+1, D]
+  if ((opts.dense ?? true) && last) {
+    const y = encoderLayerWithoutAttn(c, penultimate, vc, last); // [B, N+1, D]
     const patchTokens = g.op1('Slice', `${vm}.dense.drop_cls`, [y, g.int64(`${vm}.dense.starts`, [1]), g.int64(`${vm}.dense.ends`, [N + 1]), g.int64(`${vm}.dense.axes`, [1])]); // [B, N, D]
     const dn = g.op1('LayerNormalization', `${vm}.post_layernorm.dense`, [patchTokens, `${vm}.post_layernorm.weight`, `${vm}.post_layernorm.bias`], { axis: -1, epsilon: { float: eps } });
     g.alias(g.op1('MatMul', 'visual_projection.dense', [dn, projW]), DENSE_EMBEDS); // [B, N, P]

@@ -6,7 +6,7 @@
 import { loadConfig, loadPreprocessConfig } from '../config/index.js';
 import type { FgClipConfig, PreprocessConfig } from '../config/types.js';
 import { FgClipError } from '../errors.js';
-import type { WeightSource } from '../graph/blocks.js';
+import type { LinearDtype, WeightSource } from '../graph/blocks.js';
 import { buildTextGraph, TEXT_EMBEDS_LONG, TEXT_EMBEDS_SHORT, TEXT_INPUT, TEXT_MASK, TEXT_POOL_INDEX } from '../graph/text.js';
 import { buildVisionGraph, DENSE_EMBEDS, IMAGE_EMBEDS, VISION_INPUT } from '../graph/vision.js';
 import { resolveModelDir, type HubOptions } from '../hub/index.js';
@@ -37,6 +37,11 @@ export interface LoadOptions extends RuntimeOptions {
   readonly autoOrient?: boolean;
   /** run the vision tower at another square resolution (position embeddings interpolated, PyTorch bicubic) */
   readonly imageSize?: number;
+  /**
+   * encoder linear layers: 'fp32' (default, exact), 'int8' (dynamic quantization, faster, approximate) or
+   * 'fp16' (half-size weights in the built graph; computed in float32)
+   */
+  readonly dtype?: LinearDtype;
   /** images per ONNX Runtime call (default 8) */
   readonly batchSize?: number;
   /** receives non-fatal notices (unknown tensors in the checkpoint, ...) */
@@ -115,7 +120,9 @@ export class FgClip {
         config.long_keep_length,
       ),
     };
-    const textSession = await createSession('text_model', buildTextGraph(config, ws), options);
+    const dtype = options.dtype ?? 'fp32';
+    if (dtype !== 'fp32' && dtype !== 'fp16' && dtype !== 'int8') throw new FgClipError('INPUT_INVALID', `dtype: expected fp32, fp16 or int8 (got ${String(dtype)})`);
+    const textSession = await createSession('text_model', buildTextGraph(config, ws, dtype), options);
     const logitScale = ws.get('logit_scale', [])[0];
     const m = new FgClip(dir, config, preprocessConfig, tokenizer, logitScale, unknown, options, textTables, textSession, tensors);
     await m.visionSession(m.imageSize);
@@ -318,7 +325,7 @@ export class FgClip {
     const D = vc.hidden_size;
     const positionEmbedding =
       S === vc.image_size ? undefined : interpolatePositionEmbedding(ws.get('vision_model.embeddings.position_embedding.weight', [g0 * g0 + 1, D]), D, S / vc.patch_size, S / vc.patch_size);
-    return createSession('vision_model', buildVisionGraph(this.config, ws, { imageSize: S, positionEmbedding }), this.options);
+    return createSession('vision_model', buildVisionGraph(this.config, ws, { imageSize: S, positionEmbedding, dtype: this.options.dtype }), this.options);
   }
 
   private checkAlive(): void {
