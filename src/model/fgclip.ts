@@ -14,7 +14,8 @@ import { interpolatePositionEmbedding } from '../postprocess/position-interpolat
 import { roiAlign1x1, type GridBox } from '../postprocess/roi-align.js';
 import { l2normalize, probabilities } from '../postprocess/similarity.js';
 import { decodeImage, preprocessImage, type DecodeOptions, type RgbImage } from '../preprocess/index.js';
-import { createSession, ort, runSession, type RuntimeOptions } from '../runtime/session.js';
+import { createSession, createSessionFromFile, ort, runSession, type RuntimeOptions } from '../runtime/session.js';
+import { graphCacheEntry, GRAPH_LAYOUT_VERSION, readCached, writeCached } from './graph-cache.js';
 import { ClipTokenizer } from '../tokenizer/index.js';
 import { loadCheckpoint } from '../weights/index.js';
 import type { TensorMap } from '../weights/types.js';
@@ -42,6 +43,11 @@ export interface LoadOptions extends RuntimeOptions {
    * 'fp16' (half-size weights in the built graph; computed in float32)
    */
   readonly dtype?: LinearDtype;
+  /**
+   * on-disk cache of the built graphs (default true: under FGCLIP_CACHE / ~/.cache/fgclip); a string names the
+   * cache folder; false builds in memory every time
+   */
+  readonly graphCache?: boolean | string;
   /** images per ONNX Runtime call (default 8) */
   readonly batchSize?: number;
   /** receives non-fatal notices (unknown tensors in the checkpoint, ...) */
@@ -83,7 +89,6 @@ export interface TextEncoding {
 
 export class FgClip {
   private disposed = false;
-  private readonly visionSessions = new Map<number, Promise<ort.InferenceSession>>();
 
   private constructor(
     readonly modelDir: string,
@@ -94,23 +99,47 @@ export class FgClip {
     readonly logitScaleLog: number,
     /** tensors in the checkpoint that FG-CLIP does not use */
     readonly unknownTensors: readonly string[],
+    /** whether the graphs came from the on-disk graph cache */
+    readonly fromGraphCache: boolean,
     private readonly options: LoadOptions,
     private readonly textTables: TextTables,
     private readonly textSession: ort.InferenceSession,
-    private weights: TensorMap | undefined,
+    private readonly visionSessionHandle: ort.InferenceSession,
   ) {}
 
   /** Loads a local folder in the Hugging Face layout, or a Hub repo id (downloaded into the HF cache). */
   static async load(model: string, options: LoadOptions = {}): Promise<FgClip> {
     const dir = await resolveModelDir(model, { ...options.hub, revision: options.revision ?? options.hub?.revision });
     const config = await loadConfig(dir);
-    const preprocessConfig = await loadPreprocessConfig(dir, config);
+    const preprocessConfig = await loadPreprocessConfig(dir, config, options.onWarning ?? (() => undefined));
     const tokenizer = await ClipTokenizer.fromModelDir(dir);
+    const dtype = options.dtype ?? 'fp32';
+    if (dtype !== 'fp32' && dtype !== 'fp16' && dtype !== 'int8') throw new FgClipError('INPUT_INVALID', `dtype: expected fp32, fp16 or int8 (got ${String(dtype)})`);
+    const vc = config.vision_config;
+    const S = options.imageSize ?? vc.image_size;
+    if (!Number.isInteger(S) || S <= 0 || S % vc.patch_size !== 0) {
+      throw new FgClipError('INPUT_INVALID', `imageSize: expected a positive multiple of the patch size ${vc.patch_size} (got ${S})`);
+    }
+    const D = config.text_config.hidden_size;
+    const cacheOpt = options.graphCache ?? true;
+    const entry = cacheOpt === false ? undefined : await graphCacheEntry(dir, { dtype, imageSize: S }, typeof cacheOpt === 'string' ? cacheOpt : undefined);
+    const hit = entry && readCached(entry, S);
+    if (entry && hit) {
+      const [nTok, nShort] = hit.meta.tableSizes;
+      const tables: TextTables = {
+        tokenEmbedding: hit.tables.subarray(0, nTok),
+        shortPositions: hit.tables.subarray(nTok, nTok + nShort),
+        longPositions: hit.tables.subarray(nTok + nShort),
+      };
+      const text = await createSessionFromFile('text_model', entry.textModel, options);
+      const vision = await createSessionFromFile('vision_model', entry.visionModel(S), options);
+      return new FgClip(dir, config, preprocessConfig, tokenizer, hit.meta.logitScaleLog, hit.meta.unknownTensors, true, options, tables, text, vision);
+    }
+
     const { tensors, unknown } = await loadCheckpoint(dir, config);
     if (unknown.length > 0) options.onWarning?.(`${dir}: ${unknown.length} tensor(s) not used by FG-CLIP: ${unknown.slice(0, 8).join(', ')}${unknown.length > 8 ? ', …' : ''}`);
     const ws = weightSource(tensors);
-    const D = config.text_config.hidden_size;
-    const textTables: TextTables = {
+    const tables: TextTables = {
       tokenEmbedding: ws.get('text_model.embeddings.token_embedding.weight', [config.text_config.vocab_size, D]),
       shortPositions: ws.get('text_model.embeddings.position_embedding.weight', [config.text_config.max_position_embeddings, D]),
       longPositions: buildLongPositions(
@@ -120,14 +149,25 @@ export class FgClip {
         config.long_keep_length,
       ),
     };
-    const dtype = options.dtype ?? 'fp32';
-    if (dtype !== 'fp32' && dtype !== 'fp16' && dtype !== 'int8') throw new FgClipError('INPUT_INVALID', `dtype: expected fp32, fp16 or int8 (got ${String(dtype)})`);
-    const textSession = await createSession('text_model', buildTextGraph(config, ws, dtype), options);
-    const logitScale = ws.get('logit_scale', [])[0];
-    const m = new FgClip(dir, config, preprocessConfig, tokenizer, logitScale, unknown, options, textTables, textSession, tensors);
-    await m.visionSession(m.imageSize);
-    m.weights = undefined; // graphs are built: let the float32 copies go
-    return m;
+    const logitScaleLog = ws.get('logit_scale', [])[0];
+    const g0 = vc.image_size / vc.patch_size;
+    const positionEmbedding =
+      S === vc.image_size ? undefined : interpolatePositionEmbedding(ws.get('vision_model.embeddings.position_embedding.weight', [g0 * g0 + 1, vc.hidden_size]), vc.hidden_size, S / vc.patch_size, S / vc.patch_size);
+    const textGraph = buildTextGraph(config, ws, dtype);
+    const visionGraph = buildVisionGraph(config, ws, { imageSize: S, positionEmbedding, dtype });
+    tensors.clear(); // graphs hold their own copies; let the checkpoint's float32 arrays go
+    if (entry) {
+      const ok = writeCached(entry, S, { text: textGraph, vision: visionGraph }, [tables.tokenEmbedding, tables.shortPositions, tables.longPositions], {
+        version: GRAPH_LAYOUT_VERSION,
+        logitScaleLog,
+        unknownTensors: unknown,
+        tableSizes: [tables.tokenEmbedding.length, tables.shortPositions.length, tables.longPositions.length],
+      });
+      if (!ok) options.onWarning?.(`graph cache: could not write ${entry.dir}; loads will rebuild the graphs (set FGCLIP_CACHE to a writable folder)`);
+    }
+    const text = await createSession('text_model', textGraph, options);
+    const vision = await createSession('vision_model', visionGraph, options);
+    return new FgClip(dir, config, preprocessConfig, tokenizer, logitScaleLog, unknown, false, options, tables, text, vision);
   }
 
   /** exp(logit_scale): the temperature the model card multiplies cosines by */
@@ -177,8 +217,7 @@ export class FgClip {
       throw new FgClipError('INPUT_INVALID', `pixel values: expected a multiple of 3*${S}*${S} = ${per} floats (got ${pixelValues.length})`);
     }
     const B = pixelValues.length / per;
-    const session = await this.visionSession(S);
-    const out = await runSession('vision_model', session, { [VISION_INPUT]: new ort.Tensor('float32', pixelValues, [B, 3, S, S]) });
+    const out = await runSession('vision_model', this.visionSessionHandle, { [VISION_INPUT]: new ort.Tensor('float32', pixelValues, [B, 3, S, S]) });
     const P = this.config.projection_dim;
     const N = this.gridSize * this.gridSize;
     const img = out[IMAGE_EMBEDS].data as Float32Array;
@@ -291,9 +330,8 @@ export class FgClip {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    void this.textSession.release();
-    for (const s of this.visionSessions.values()) void s.then((x) => x.release()).catch(() => undefined);
-    this.visionSessions.clear();
+    void this.textSession.release().catch(() => undefined);
+    void this.visionSessionHandle.release().catch(() => undefined);
   }
 
   private roi(dense: Float32Array[], boxes: readonly GridBox[]): Float32Array[] {
@@ -303,29 +341,6 @@ export class FgClip {
     const flat = new Float32Array(dense.length * P);
     dense.forEach((v, i) => flat.set(v, i * P));
     return roiAlign1x1(flat, g, g, P, boxes);
-  }
-
-  private visionSession(S: number): Promise<ort.InferenceSession> {
-    let s = this.visionSessions.get(S);
-    if (!s) {
-      const w = this.weights;
-      if (!w) throw new FgClipError('INPUT_INVALID', `vision resolution ${S}: only the resolution chosen at load time is available`);
-      s = this.createVision(S, weightSource(w));
-      this.visionSessions.set(S, s);
-    }
-    return s;
-  }
-
-  private async createVision(S: number, ws: WeightSource): Promise<ort.InferenceSession> {
-    const vc = this.config.vision_config;
-    if (!Number.isInteger(S) || S <= 0 || S % vc.patch_size !== 0) {
-      throw new FgClipError('INPUT_INVALID', `imageSize: expected a positive multiple of the patch size ${vc.patch_size} (got ${S})`);
-    }
-    const g0 = vc.image_size / vc.patch_size;
-    const D = vc.hidden_size;
-    const positionEmbedding =
-      S === vc.image_size ? undefined : interpolatePositionEmbedding(ws.get('vision_model.embeddings.position_embedding.weight', [g0 * g0 + 1, D]), D, S / vc.patch_size, S / vc.patch_size);
-    return createSession('vision_model', buildVisionGraph(this.config, ws, { imageSize: S, positionEmbedding, dtype: this.options.dtype }), this.options);
   }
 
   private checkAlive(): void {

@@ -42,6 +42,15 @@ export async function createSession(name: string, built: BuiltModel, opts: Runti
   }
 }
 
+/** A session from a model file on disk; its external weights file is read from the same folder. */
+export async function createSessionFromFile(name: string, path: string, opts: RuntimeOptions): Promise<ort.InferenceSession> {
+  try {
+    return await ort.InferenceSession.create(path, sessionOptions(opts));
+  } catch (e) {
+    throw new FgClipError('RUNTIME', `${name}: ONNX Runtime could not load the cached graph ${path}: ${e instanceof Error ? e.message : String(e)}. Delete that folder to rebuild it.`, { cause: e });
+  }
+}
+
 export async function runSession(name: string, session: ort.InferenceSession, feeds: Record<string, ort.Tensor>): Promise<ort.InferenceSession.ReturnType> {
   try {
     return await session.run(feeds);

@@ -1,0 +1,113 @@
+/**
+ * Typed readers for untrusted JSON objects (config.json, preprocessor_config.json). Each reader names the file and the
+ * dotted field in its error, so a bad config says exactly what to fix.
+ */
+import { FgClipError } from '../errors.js';
+
+export type JsonObject = Record<string, unknown>;
+
+export function isObject(x: unknown): x is JsonObject {
+  return typeof x === 'object' && x !== null && !Array.isArray(x);
+}
+
+/** JSON-ish rendering of a value for error messages, cut short so a huge array does not flood the message. */
+export function show(x: unknown): string {
+  let s: string;
+  try {
+    s = x === undefined ? 'nothing' : JSON.stringify(x) ?? String(x);
+  } catch {
+    s = String(x);
+  }
+  return s.length > 80 ? `${s.slice(0, 77)}...` : s;
+}
+
+export function configError(source: string, field: string, what: string, hint = ''): FgClipError {
+  return new FgClipError('CONFIG_INVALID', `${source}: ${field} ${what}${hint ? `. ${hint}` : ''}`);
+}
+
+/** Reads fields of one JSON object; `prefix` is the dotted path of that object inside the file ('' at top level). */
+export class FieldReader {
+  constructor(
+    readonly obj: JsonObject,
+    readonly source: string,
+    readonly prefix = '',
+  ) {}
+
+  path(key: string): string {
+    return this.prefix ? `${this.prefix}.${key}` : key;
+  }
+
+  has(key: string): boolean {
+    return this.obj[key] !== undefined && this.obj[key] !== null;
+  }
+
+  fail(key: string, what: string, hint = ''): FgClipError {
+    return configError(this.source, this.path(key), what, hint);
+  }
+
+  /** Positive (or, with min 0, non-negative) safe integer; `fallback` undefined means the field is required. */
+  int(key: string, fallback?: number, min = 1): number {
+    const v = this.obj[key] ?? fallback;
+    if (v === undefined) throw this.fail(key, `is required (expected an integer >= ${min}, got nothing)`);
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) {
+      throw this.fail(key, `must be an integer >= ${min} (got ${show(v)})`);
+    }
+    return v;
+  }
+
+  /** Finite number > 0. */
+  positive(key: string, fallback?: number): number {
+    const v = this.obj[key] ?? fallback;
+    if (v === undefined) throw this.fail(key, 'is required (expected a number > 0, got nothing)');
+    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
+      throw this.fail(key, `must be a finite number > 0 (got ${show(v)})`);
+    }
+    return v;
+  }
+
+  /** Any finite number. */
+  finite(key: string, fallback?: number): number {
+    const v = this.obj[key] ?? fallback;
+    if (typeof v !== 'number' || !Number.isFinite(v)) {
+      throw this.fail(key, `must be a finite number (got ${show(v)})`);
+    }
+    return v;
+  }
+
+  bool(key: string, fallback: boolean): boolean {
+    const v = this.obj[key] ?? fallback;
+    if (typeof v !== 'boolean') throw this.fail(key, `must be true or false (got ${show(v)})`);
+    return v;
+  }
+
+  /** One of the listed string values. */
+  oneOf<T extends string>(key: string, options: readonly T[], fallback?: T): T {
+    const v = this.obj[key] ?? fallback;
+    if (typeof v !== 'string' || !(options as readonly string[]).includes(v)) {
+      throw this.fail(key, `must be one of ${options.map((o) => JSON.stringify(o)).join(', ')} (got ${show(v)})`);
+    }
+    return v as T;
+  }
+
+  /** A nested object; `undefined` when absent and not required. */
+  object(key: string, required: true): FieldReader;
+  object(key: string, required: false): FieldReader | undefined;
+  object(key: string, required: boolean): FieldReader | undefined {
+    const v = this.obj[key];
+    if (v === undefined || v === null) {
+      if (required) throw this.fail(key, 'is required (expected an object, got nothing)');
+      return undefined;
+    }
+    if (!isObject(v)) throw this.fail(key, `must be an object (got ${show(v)})`);
+    return new FieldReader(v, this.source, this.path(key));
+  }
+
+  /** A list of exactly three finite numbers (per-channel mean/std). */
+  triple(key: string, fallback: readonly [number, number, number]): readonly [number, number, number] {
+    const v = this.obj[key] ?? fallback;
+    if (!Array.isArray(v) || v.length !== 3 || !v.every((x) => typeof x === 'number' && Number.isFinite(x))) {
+      throw this.fail(key, `must be a list of 3 finite numbers, one per RGB channel (got ${show(v)})`);
+    }
+    return [v[0] as number, v[1] as number, v[2] as number];
+  }
+}

@@ -1,0 +1,228 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../config/load.js';
+import type { FgClipConfig } from '../config/types.js';
+import { isFgClipError, type FgClipErrorCode } from '../errors.js';
+import { goldenPath, readGoldenJson, relL2 } from '../test-util/goldens.js';
+import { buildLongPositionTables, expectedTensors, loadCheckpoint } from './checkpoint.js';
+import { readSafetensors, readSafetensorsHeader } from './safetensors.js';
+import { encodeSafetensors, rawF32, type RawTensor } from './safetensors-write.js';
+import type { TensorMap } from './types.js';
+
+const tmp = mkdtempSync(join(tmpdir(), 'fgclip-ckpt-'));
+after(() => rmSync(tmp, { recursive: true, force: true }));
+let cfg: FgClipConfig;
+let tiny: TensorMap;
+before(async () => {
+  cfg = await loadConfig(goldenPath('fgclip-tiny'));
+  tiny = await readSafetensors(goldenPath('fgclip-tiny', 'model.safetensors'));
+});
+
+let n = 0;
+/** A fresh folder holding `files` (name → bytes). */
+function folder(files: Record<string, Uint8Array | string>): string {
+  const dir = join(tmp, `case${n++}`);
+  mkdirSync(dir);
+  for (const [f, b] of Object.entries(files)) writeFileSync(join(dir, f), b);
+  return dir;
+}
+/** The tiny checkpoint as F32 safetensors entries, edited by `edit`. */
+function tinyEntries(edit: (m: Map<string, RawTensor>) => void = () => undefined): Map<string, RawTensor> {
+  const m = new Map([...tiny].map(([k, t]) => [k, rawF32(t)] as const));
+  edit(m);
+  return m;
+}
+async function rejectsWith(p: Promise<unknown>, code: FgClipErrorCode, res: RegExp[], file: string): Promise<void> {
+  await assert.rejects(p, (e: unknown) => {
+    assert.ok(isFgClipError(e), `expected FgClipError, got ${String(e)}`);
+    assert.equal(e.code, code, e.message);
+    assert.ok(e.message.includes(file), `message should name ${file}: ${e.message}`);
+    for (const re of res) assert.match(e.message, re);
+    return true;
+  });
+}
+
+describe('expectedTensors (spec §1.3)', () => {
+  for (const model of ['fgclip-tiny', 'fgclip-small']) {
+    test(`${model}: names and shapes equal the golden model.safetensors header exactly`, async () => {
+      const c = await loadConfig(goldenPath(model));
+      const header = await readSafetensorsHeader(goldenPath(model, 'model.safetensors'));
+      const fromFile = new Map(header.tensors.map((t) => [t.name, [...t.shape]]));
+      assert.deepEqual(new Map([...expectedTensors(c)].sort()), new Map([...fromFile].sort()));
+    });
+  }
+  test('vision position rows = (image_size/patch_size)^2 + 1 and the long tables have 248 rows', () => {
+    const m = expectedTensors(cfg);
+    assert.deepEqual(m.get('vision_model.embeddings.position_embedding.weight'), [17, 48]);
+    assert.deepEqual(m.get('text_model.embeddings.position_embedding_ori.weight'), [248, 32]);
+    assert.deepEqual(m.get('vision_model.embeddings.patch_embedding.weight'), [48, 3, 8, 8]);
+  });
+});
+
+describe('loadCheckpoint on the golden folders', () => {
+  for (const [model, count, file] of [
+    ['fgclip-tiny', 83, 'model.safetensors'],
+    ['fgclip-small', 115, 'model.safetensors'],
+    ['fgclip-tiny-pt', 83, 'pytorch_model.bin'],
+  ] as const) {
+    test(`${model}: all ${count} expected tensors present with the expected shapes, nothing unknown`, async () => {
+      const c = await loadConfig(goldenPath(model));
+      const ck = await loadCheckpoint(goldenPath(model), c);
+      assert.equal(ck.tensors.size, count);
+      assert.deepEqual(ck.files, [goldenPath(model, file)]);
+      assert.deepEqual(ck.unknown, []);
+      assert.deepEqual(ck.carried, []);
+      for (const [name, shape] of expectedTensors(c)) assert.deepEqual(ck.tensors.get(name)?.shape, shape, name);
+    });
+  }
+});
+
+describe('resize_position_embedding (spec §2.7) vs goldens', () => {
+  for (const model of ['fgclip-tiny', 'fgclip-small']) {
+    test(`${model}: ori/res equal the float64 golden rounded to float32 (bit-exact), rel L2 per row <= 1e-6`, async () => {
+      interface Resize { input: string; position_embedding_ori: number[][]; position_embedding_res: number[][] }
+      const g = readGoldenJson<{ resize_position_embedding: Resize }>(`${model}.cases.json`).resize_position_embedding;
+      const t = await readSafetensors(goldenPath(model, 'model.safetensors'), { only: (x) => x === g.input });
+      const { ori, res } = buildLongPositionTables(t.get(g.input)!);
+      const D = ori.shape[1];
+      assert.deepEqual(ori.shape, [248, D]);
+      assert.notEqual(ori.data, res.data);
+      for (const [tab, rows] of [[ori, g.position_embedding_ori], [res, g.position_embedding_res]] as const) {
+        assert.equal(rows.length, 248);
+        rows.forEach((row, i) => {
+          const mine = tab.data.subarray(i * D, (i + 1) * D);
+          assert.ok(relL2(mine, row) <= 1e-6, `row ${i}: rel L2 ${relL2(mine, row)}`);
+          assert.deepEqual(mine, Float32Array.from(row), `row ${i} not bit-exact`);
+        });
+      }
+    });
+  }
+  test('a table with fewer than keep+1 rows is WEIGHTS_SHAPE', () => {
+    assert.throws(
+      () => buildLongPositionTables({ shape: [10, 4], data: new Float32Array(40), storedDtype: 'F32' }),
+      (e: unknown) => isFgClipError(e) && e.code === 'WEIGHTS_SHAPE' && /expected \[L >= 21, D\], got \[10, 4\]/.test(e.message),
+    );
+  });
+});
+
+describe('loadCheckpoint: problems are reported in one error', () => {
+  test('a missing and a mis-shaped tensor are both named in one WEIGHTS_MISSING error with expected/found shapes', async () => {
+    const entries = tinyEntries((m) => {
+      m.delete('text_projection.weight');
+      const v = m.get('visual_projection.weight')!; // [24, 48] stored as [48, 24]: same bytes, wrong shape
+      m.set('visual_projection.weight', { ...v, shape: [48, 24] });
+    });
+    const dir = folder({ 'model.safetensors': encodeSafetensors(entries) });
+    await rejectsWith(loadCheckpoint(dir, cfg), 'WEIGHTS_MISSING', [
+      /1 missing tensor\(s\): text_projection\.weight \[24, 32\]/,
+      /1 tensor\(s\) with the wrong shape: visual_projection\.weight \(expected \[24, 48\], got \[48, 24\]\)/,
+    ], join(dir, 'model.safetensors'));
+  });
+
+  test('only mis-shaped tensors give WEIGHTS_SHAPE listing all of them', async () => {
+    const entries = tinyEntries((m) => {
+      for (const k of ['text_model.final_layer_norm.weight', 'text_model.final_layer_norm.bias']) m.set(k, { ...m.get(k)!, shape: [2, 16] });
+    });
+    const dir = folder({ 'model.safetensors': encodeSafetensors(entries) });
+    await rejectsWith(loadCheckpoint(dir, cfg), 'WEIGHTS_SHAPE', [/2 tensor\(s\) with the wrong shape/, /final_layer_norm\.weight \(expected \[32\], got \[2, 16\]\)/, /final_layer_norm\.bias/], dir);
+  });
+
+  test('unknown tensors are returned (not loaded); int64 position_ids buffers are dropped silently', async () => {
+    const entries = tinyEntries((m) => {
+      m.set('extra_head.weight', { dtype: 'F32', shape: [2], bytes: new Uint8Array(8) });
+      m.set('text_model.embeddings.position_ids', { dtype: 'I64', shape: [1, 77], bytes: new Uint8Array(77 * 8) });
+    });
+    const dir = folder({ 'model.safetensors': encodeSafetensors(entries) });
+    const ck = await loadCheckpoint(dir, cfg);
+    assert.deepEqual(ck.unknown, ['extra_head.weight']);
+    assert.equal(ck.tensors.size, 83);
+    assert.equal(ck.tensors.has('extra_head.weight'), false);
+  });
+
+  test('a folder without weights is WEIGHTS_MISSING listing the three file names looked for', async () => {
+    const dir = folder({});
+    await rejectsWith(loadCheckpoint(dir, cfg), 'WEIGHTS_MISSING', [/model\.safetensors, model\.safetensors\.index\.json, pytorch_model\.bin/], dir);
+  });
+});
+
+describe('loadCheckpoint: sharded safetensors', () => {
+  function shards(): { a: Map<string, RawTensor>; b: Map<string, RawTensor>; index: Record<string, string> } {
+    const all = [...tinyEntries()];
+    const a = new Map(all.slice(0, 40));
+    const b = new Map(all.slice(40));
+    const index: Record<string, string> = {};
+    for (const k of a.keys()) index[k] = 'model-00001-of-00002.safetensors';
+    for (const k of b.keys()) index[k] = 'model-00002-of-00002.safetensors';
+    return { a, b, index };
+  }
+
+  test('two shards + index load to tensors bit-identical to the single file', async () => {
+    const { a, b, index } = shards();
+    const dir = folder({
+      'model-00001-of-00002.safetensors': encodeSafetensors(a),
+      'model-00002-of-00002.safetensors': encodeSafetensors(b),
+      'model.safetensors.index.json': JSON.stringify({ metadata: { total_size: 0 }, weight_map: index }),
+    });
+    const ck = await loadCheckpoint(dir, cfg);
+    assert.deepEqual(ck.files, [join(dir, 'model-00001-of-00002.safetensors'), join(dir, 'model-00002-of-00002.safetensors')]);
+    assert.equal(ck.tensors.size, 83);
+    for (const [k, t] of tiny) assert.deepEqual(ck.tensors.get(k)!.data, t.data, k);
+  });
+
+  test('a shard path "../evil.safetensors" is refused before anything outside the folder is read', async () => {
+    const { a, b, index } = shards();
+    for (const k of b.keys()) index[k] = '../evil.safetensors';
+    const dir = folder({ 'model-00001-of-00002.safetensors': encodeSafetensors(a), 'model.safetensors.index.json': JSON.stringify({ weight_map: index }) });
+    writeFileSync(join(tmp, 'evil.safetensors'), encodeSafetensors(b));
+    await rejectsWith(loadCheckpoint(dir, cfg), 'WEIGHTS_MALFORMED', [/"\.\.\/evil\.safetensors" is not a plain file name/], join(dir, 'model.safetensors.index.json'));
+  });
+
+  test('absolute shard paths are refused too', async () => {
+    const { index } = shards();
+    index['logit_scale'] = join(tmp, 'x.safetensors');
+    const dir = folder({ 'model.safetensors.index.json': JSON.stringify({ weight_map: index }) });
+    await rejectsWith(loadCheckpoint(dir, cfg), 'WEIGHTS_MALFORMED', [/is not a plain file name/], dir);
+  });
+
+  test('a tensor listed in the index but absent from its shard is WEIGHTS_MALFORMED naming tensor and shard', async () => {
+    const { a, b, index } = shards();
+    const moved = [...b.keys()][0];
+    const dir = folder({
+      'model-00001-of-00002.safetensors': encodeSafetensors(a),
+      'model-00002-of-00002.safetensors': encodeSafetensors([...b].filter(([k]) => k !== moved)),
+      'model.safetensors.index.json': JSON.stringify({ weight_map: index }),
+    });
+    await rejectsWith(loadCheckpoint(dir, cfg), 'WEIGHTS_MALFORMED', [new RegExp(`${moved.replace(/\./g, '\\.')} \\(listed in model-00002-of-00002\\.safetensors\\)`)], dir);
+  });
+
+  test('an index without weight_map is WEIGHTS_MALFORMED', async () => {
+    const dir = folder({ 'model.safetensors.index.json': JSON.stringify({ metadata: {} }) });
+    await rejectsWith(loadCheckpoint(dir, cfg), 'WEIGHTS_MALFORMED', [/weight_map must be an object/], dir);
+  });
+});
+
+describe('loadCheckpoint: a plain OpenAI-CLIP layout is carried into the FG-CLIP layout', () => {
+  const fgOnly = ['text_model.embeddings.position_embedding_ori.weight', 'text_model.embeddings.position_embedding_res.weight', 'text_filip_projection.weight', 'logit_scale_finegraind', 'logit_scale_hardneg'];
+
+  test('ori/res built from the 77-row table, text_filip_projection = text_projection, extra temperatures = init value', async () => {
+    const dir = folder({ 'model.safetensors': encodeSafetensors(tinyEntries((m) => fgOnly.forEach((k) => m.delete(k)))) });
+    const ck = await loadCheckpoint(dir, cfg);
+    assert.deepEqual([...ck.carried].sort(), [...fgOnly].sort());
+    assert.equal(ck.tensors.size, 83);
+    const built = buildLongPositionTables(tiny.get('text_model.embeddings.position_embedding.weight')!);
+    assert.deepEqual(ck.tensors.get(fgOnly[0])!.data, built.ori.data);
+    assert.deepEqual(ck.tensors.get(fgOnly[1])!.data, built.res.data);
+    assert.deepEqual(ck.tensors.get('text_filip_projection.weight')!.data, tiny.get('text_projection.weight')!.data);
+    assert.notEqual(ck.tensors.get('text_filip_projection.weight')!.data, ck.tensors.get('text_projection.weight')!.data);
+    assert.deepEqual([...ck.tensors.get('logit_scale_hardneg')!.data], [Math.fround(2.6592)]);
+    assert.deepEqual(ck.tensors.get('logit_scale_hardneg')!.shape, []);
+  });
+
+  test('an FG-CLIP checkpoint missing only text_filip_projection is not carried: WEIGHTS_MISSING', async () => {
+    const dir = folder({ 'model.safetensors': encodeSafetensors(tinyEntries((m) => m.delete('text_filip_projection.weight'))) });
+    await rejectsWith(loadCheckpoint(dir, cfg), 'WEIGHTS_MISSING', [/text_filip_projection\.weight \[24, 32\]/], dir);
+  });
+});
