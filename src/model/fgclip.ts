@@ -153,8 +153,10 @@ export class FgClip {
     const g0 = vc.image_size / vc.patch_size;
     const positionEmbedding =
       S === vc.image_size ? undefined : interpolatePositionEmbedding(ws.get('vision_model.embeddings.position_embedding.weight', [g0 * g0 + 1, vc.hidden_size]), vc.hidden_size, S / vc.patch_size, S / vc.patch_size);
-    const textGraph = buildTextGraph(config, ws, dtype);
-    const visionGraph = buildVisionGraph(config, ws, { imageSize: S, positionEmbedding, dtype });
+    // From here each tensor is dropped from the map once its graph copy exists, to bound peak memory.
+    const consuming = weightSource(tensors, true);
+    const textGraph = buildTextGraph(config, consuming, dtype);
+    const visionGraph = buildVisionGraph(config, consuming, { imageSize: S, positionEmbedding, dtype });
     tensors.clear(); // graphs hold their own copies; let the checkpoint's float32 arrays go
     if (entry) {
       const ok = writeCached(entry, S, { text: textGraph, vision: visionGraph }, [tables.tokenEmbedding, tables.shortPositions, tables.longPositions], {
@@ -359,10 +361,12 @@ function isRgb(x: ImageInput): x is RgbImage {
   return typeof x === 'object' && !(x instanceof Uint8Array) && 'data' in x && 'width' in x;
 }
 
-export function weightSource(t: TensorMap): WeightSource {
+/** Shape-checked access to loaded tensors; `consume` removes each tensor from the map when it is read. */
+export function weightSource(t: TensorMap, consume = false): WeightSource {
   return {
     get(name, shape) {
       const x = t.get(name);
+      if (consume) t.delete(name);
       if (!x) throw new FgClipError('WEIGHTS_MISSING', `checkpoint: tensor ${name} is missing`);
       const n = shape.reduce((a, b) => a * b, 1);
       if (x.data.length !== n) throw new FgClipError('WEIGHTS_SHAPE', `checkpoint: tensor ${name} has shape [${x.shape.join(', ')}], expected [${shape.join(', ')}]`);
