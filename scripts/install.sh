@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Fresh-machine set-up for developing fgclip: Debian's Chromium for the browser test (when missing), then
+# `npm ci`, which also builds dist/ (the `prepare` script). Library users need only `npm install fgclip`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "install: Debian chromium (for the web page's browser test)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "install: /usr/bin/chromium is missing and this is not root: run 'sudo apt-get install -y chromium' for the browser test" >&2
+  fi
+fi
+npm ci
