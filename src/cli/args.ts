@@ -21,6 +21,7 @@ export const MODEL_OPTIONS: Options = {
   model: { type: 'string', short: 'm' },
   revision: { type: 'string' },
   threads: { type: 'string' },
+  dtype: { type: 'string' },
   'image-size': { type: 'string' },
   preprocess: { type: 'string' },
   'max-pixels': { type: 'string' },
@@ -76,14 +77,18 @@ export function loadOptions(values: Values, io: Io): LoadOptions {
   const pre = str(values, 'preprocess');
   if (pre !== undefined && pre !== 'squash' && pre !== 'crop') throw new UsageError(`--preprocess: expected squash or crop (got ${JSON.stringify(pre)})`);
   const quiet = flag(values, 'quiet');
+  const dtype = str(values, 'dtype');
+  if (dtype !== undefined && dtype !== 'fp32' && dtype !== 'fp16' && dtype !== 'int8') throw new UsageError(`--dtype: expected fp32, fp16 or int8 (got ${JSON.stringify(dtype)})`);
   return {
+    dtype: dtype as 'fp32' | 'fp16' | 'int8' | undefined,
     revision: str(values, 'revision'),
     threads: int(values, 'threads'),
     imageSize: int(values, 'image-size'),
     preprocess: pre as 'squash' | 'crop' | undefined,
     maxPixels: int(values, 'max-pixels'),
     autoOrient: flag(values, 'auto-orient'),
-    hub: { onProgress: quiet ? undefined : progressBar(io.stderr as NodeJS.WriteStream) },
+    hub: { onProgress: quiet ? undefined : progressBar(io.stderr as NodeJS.WriteStream), env: io.env },
+    graphCache: io.env.FGCLIP_CACHE ?? true,
     onWarning: quiet ? undefined : (m) => io.stderr.write(`fgclip: warning: ${m}\n`),
   };
 }

@@ -1,0 +1,46 @@
+/**
+ * `fgclip search DIR --text "…" | --image Q.jpg`: images under DIR ranked by cosine to the query (tasks/search.ts).
+ * Output contract (--json): {"results": [{"path", "score"}, …]}, best first. Image embeddings are cached by file
+ * content, so a second search over the same (or a grown) folder only encodes new files.
+ */
+import { searchImages } from '../../tasks/search.js';
+import { flag, int, MODEL_OPTIONS, parse, printJson, str, UsageError, withModel, type Io } from '../args.js';
+import { cacheSetting, CACHE_OPTIONS, notices } from './classify.js';
+
+export async function searchCommand(argv: readonly string[], io: Io): Promise<number> {
+  const { values, positionals } = parse('search', argv, {
+    ...MODEL_OPTIONS,
+    ...CACHE_OPTIONS,
+    text: { type: 'string', short: 't' },
+    image: { type: 'string', short: 'i' },
+    top: { type: 'string' },
+    'batch-size': { type: 'string' },
+  });
+  if (positionals.length !== 1) throw new UsageError(`search: give exactly one folder DIR (got ${positionals.length} arguments)`);
+  const text = str(values, 'text');
+  const image = str(values, 'image');
+  if ((text === undefined) === (image === undefined)) throw new UsageError('search: give either --text "…" or --image FILE as the query');
+  const top = int(values, 'top') ?? 10;
+  const cache = cacheSetting(values, io);
+  const n = notices(values, io, 'indexing');
+  return withModel(values, 'search', io, async (m) => {
+    const out = await searchImages(m, positionals[0], text !== undefined ? { text } : { image: image as string }, {
+      top,
+      cache,
+      batchSize: int(values, 'batch-size'),
+      onWarning: n.onWarning,
+      onProgress: n.onProgress,
+    });
+    n.done();
+    if (!flag(values, 'quiet')) {
+      io.stderr.write(`fgclip: ${out.indexed} image(s) ranked: ${out.encoded} encoded, ${out.indexed - out.encoded} from the cache${out.skipped.length ? `, ${out.skipped.length} skipped` : ''}\n`);
+    }
+    if (out.indexed === 0) {
+      io.stderr.write(`fgclip: error: search: no readable images under ${positionals[0]}${out.skipped.length ? ` (${out.skipped.length} skipped)` : ''}\n`);
+      return 1;
+    }
+    if (flag(values, 'json')) printJson(io, { results: out.results });
+    else out.results.forEach((r, i) => io.stdout.write(`${String(i + 1).padStart(3)}  ${r.score.toFixed(4)}  ${r.path}\n`));
+    return 0;
+  });
+}

@@ -1,0 +1,27 @@
+/**
+ * Dense text-patch similarity maps, as the model card's "dense feature effect display" computes them
+ * (spec §2.4, §8 item 3): normalized `get_image_dense_features` rows · the normalized short-path text feature,
+ * one cosine per patch, row-major over the [h, w] grid.
+ */
+import { FgClipError } from '../errors.js';
+import type { FgClip, ImageInput } from '../model/fgclip.js';
+import { dot } from '../postprocess/similarity.js';
+
+export interface HeatmapResult {
+  /** [h, w] patch grid */
+  readonly grid: readonly [number, number];
+  readonly texts: string[];
+  /** per text, h·w cosines, row-major (patch k is row k / w, column k % w) */
+  readonly similarity: number[][];
+}
+
+export async function heatmap(model: FgClip, image: ImageInput, texts: readonly string[], opts: { onWarning?: (m: string) => void } = {}): Promise<HeatmapResult> {
+  if (!Array.isArray(texts) || texts.length === 0) throw new FgClipError('INPUT_INVALID', 'heatmap: no texts given (expected at least one, e.g. "white cat")');
+  const bad = texts.findIndex((t) => typeof t !== 'string' || t.trim() === '');
+  if (bad >= 0) throw new FgClipError('INPUT_INVALID', `heatmap: text ${bad + 1} is empty`);
+  const [enc] = await model.encodeImages([image], { dense: true });
+  const t = await model.encodeTexts(texts, { mode: 'short' });
+  t.truncated.forEach((x, i) => x && opts.onWarning?.(`text ${JSON.stringify(texts[i])} has ${t.tokenCounts[i]} tokens; cut to the short path's 77`));
+  const dense = enc.dense ?? [];
+  return { grid: [enc.grid[0], enc.grid[1]], texts: [...texts], similarity: t.embeddings.map((e) => dense.map((d) => dot(d, e))) };
+}

@@ -1,0 +1,44 @@
+/**
+ * Region classification as the FG-OVD protocol scores it (fgovd_eval.py:77-126): per box, the RoI feature of the
+ * dense map and the candidate texts (short captions, `text_projection`), both L2-normalized,
+ * p = softmax(100 · cos) over the texts.
+ */
+import { FgClipError } from '../errors.js';
+import type { FgClip, ImageInput } from '../model/fgclip.js';
+import type { PixelBox } from '../model/boxes.js';
+import { cosine, softmax } from '../postprocess/similarity.js';
+
+/** FG-OVD's fixed temperature (fgovd_eval.py: `100.0 * image_features @ text_features.T`). */
+export const FGOVD_SCALE = 100;
+
+export interface LabelScore {
+  readonly label: string;
+  readonly probability: number;
+  readonly cosine: number;
+}
+
+export interface RegionResult {
+  readonly box: PixelBox;
+  readonly labels: LabelScore[];
+}
+
+/** Ranks labels by probability, highest first (stable for ties). */
+export function rankLabels(labels: readonly string[], cosines: readonly number[], scale: number): LabelScore[] {
+  const p = softmax(cosines.map((c) => c * scale));
+  return labels.map((label, i) => ({ label, probability: p[i], cosine: cosines[i] })).sort((a, b) => b.probability - a.probability);
+}
+
+export function checkLabels(labels: readonly string[], where: string): void {
+  if (labels.length === 0) throw new FgClipError('INPUT_INVALID', `${where}: the label list is empty (give at least one label)`);
+  const bad = labels.findIndex((l) => typeof l !== 'string' || l.trim() === '');
+  if (bad >= 0) throw new FgClipError('INPUT_INVALID', `${where}: label ${bad + 1} is empty`);
+}
+
+export async function classifyRegions(model: FgClip, image: ImageInput, boxes: readonly PixelBox[], labels: readonly string[], opts: { scale?: number } = {}): Promise<RegionResult[]> {
+  checkLabels(labels, 'regions');
+  if (boxes.length === 0) throw new FgClipError('INPUT_INVALID', 'regions: no boxes given');
+  const [enc] = await model.encodeImages([image], { boxes: [boxes] });
+  const text = await model.encodeTexts(labels, { mode: 'short' });
+  const scale = opts.scale ?? FGOVD_SCALE;
+  return (enc.regions ?? []).map((r, i) => ({ box: boxes[i], labels: rankLabels(labels, text.embeddings.map((t) => cosine(r, t)), scale) }));
+}
