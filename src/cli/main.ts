@@ -33,6 +33,50 @@ const COMMANDS: Record<string, Entry> = {
     usage: 'fgclip regions --model M --image FILE (--box x1,y1,x2,y2)... [--boxes FILE [--box-format xyxy|xywh]] [--labels "a,b" | --labels-file F] [--raw] [--json]',
     load: async () => (await import('./commands/regions.js')).regionsCommand,
   },
+  serve: {
+    summary: 'HTTP API (OpenAI-style embeddings, classify, heatmap, regions, rank) with dynamic batching, and a web page',
+    usage:
+      'fgclip serve --model M [--host 127.0.0.1] [--port 8080] [--api-key K]... [--no-batching] [--max-batch-size 32] [--max-wait-ms 0]\n' +
+      '       [--max-queue 1024] [--timeout-ms 30000] [--max-body-bytes N] [--max-inputs 256] [--max-images 16] [--image-root DIR]\n' +
+      '       [--allow-remote-images [--allow-private-images]] [--max-image-bytes N] [--remote-timeout-ms 10000] [--model-name NAME] [--quiet]\n' +
+      '       (API keys also from FGCLIP_API_KEYS=k1,k2)',
+    load: async () => (await import('./commands/serve.js')).serveCommand,
+  },
+  classify: {
+    summary: 'zero-shot labels for images',
+    usage: 'fgclip classify --model M IMAGE... (--labels "a cat,a dog" | --labels-file F) [--templates none|imagenet|FILE] [--top K] [--json|--jsonl] [--cache-dir DIR|--no-cache]',
+    load: async () => (await import('./commands/classify.js')).classifyCommand,
+  },
+  search: {
+    summary: 'rank the images of a folder against a text or an image',
+    usage: 'fgclip search --model M DIR (--text "…" | --image Q.jpg) [--top K] [--json] [--cache-dir DIR|--no-cache]',
+    load: async () => (await import('./commands/search.js')).searchCommand,
+  },
+  heatmap: {
+    summary: 'patch-text similarity maps of an image',
+    usage: 'fgclip heatmap --model M IMAGE (--text T)... [--out FILE.png] [--json] [--shared-scale]',
+    load: async () => (await import('./commands/heatmap.js')).heatmapCommand,
+  },
+  eval: {
+    summary: 'evaluation protocols: fgovd, retrieval, zeroshot, boxes',
+    usage:
+      'fgclip eval fgovd --model M --data FILE.jsonl --images DIR [--long]\n' +
+      '       fgclip eval retrieval --model M --pairs FILE.json|FILE.csv --images DIR [--long|--short]\n' +
+      '       fgclip eval zeroshot --model M --imagefolder DIR --classnames FILE [--templates imagenet|none|FILE]\n' +
+      '       fgclip eval boxes --model M --annotations COCO.json --images DIR [--templates imagenet|none|FILE]\n' +
+      '       (all: [--out FILE.json] [--json] [--batch-size N])',
+    load: async () => (await import('./commands/eval.js')).evalCommand,
+  },
+  doctor: {
+    summary: 'versions, threads, caches and cached models',
+    usage: 'fgclip doctor [--json]',
+    load: async () => (await import('./commands/doctor.js')).doctorCommand,
+  },
+  download: {
+    summary: 'fetch a model from the Hugging Face Hub into the cache',
+    usage: 'fgclip download REPO [--revision R] [--quiet]',
+    load: async () => (await import('./commands/download.js')).downloadCommand,
+  },
 };
 
 function version(): string {
@@ -49,7 +93,7 @@ function help(): string {
     '',
     ...Object.entries(COMMANDS).map(([k, e]) => `  ${k.padEnd(width)}  ${e.summary}`),
     '',
-    'Common options: --model DIR|REPO, --revision R, --threads N, --json, --quiet.',
+    'Common options: --model DIR|REPO, --revision R, --threads N, --dtype fp32|int8|fp16, --json, --quiet.',
     'Models: a local folder in the Hugging Face layout, or a Hub id (qihoo360/fg-clip-base) fetched into the HF cache.',
     '',
   ].join('\n');

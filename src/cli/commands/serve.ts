@@ -1,0 +1,88 @@
+/**
+ * `fgclip serve`: loads the model once and serves the HTTP API and web page (src/server) until SIGINT/SIGTERM,
+ * then shuts down gracefully: stops accepting, finishes in-flight requests, closes, disposes the model.
+ */
+import { FgClip } from '../../model/fgclip.js';
+import { apiKeysFrom } from '../../server/auth.js';
+import { createServer } from '../../server/server.js';
+import { flag, int, loadOptions, MODEL_OPTIONS, parse, requireModel, str, strs, UsageError, type Io } from '../args.js';
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+
+export async function serveCommand(argv: readonly string[], io: Io, signals: NodeJS.EventEmitter = process): Promise<number> {
+  const { values, positionals } = parse('serve', argv, {
+    ...MODEL_OPTIONS,
+    host: { type: 'string' },
+    port: { type: 'string', short: 'p' },
+    'model-name': { type: 'string' },
+    'api-key': { type: 'string', multiple: true },
+    'no-batching': { type: 'boolean' },
+    'max-batch-size': { type: 'string' },
+    'max-wait-ms': { type: 'string' },
+    'max-queue': { type: 'string' },
+    'timeout-ms': { type: 'string' },
+    'max-body-bytes': { type: 'string' },
+    'max-inputs': { type: 'string' },
+    'max-images': { type: 'string' },
+    'image-root': { type: 'string' },
+    'allow-remote-images': { type: 'boolean' },
+    'allow-private-images': { type: 'boolean' },
+    'max-image-bytes': { type: 'string' },
+    'remote-timeout-ms': { type: 'string' },
+  });
+  if (positionals.length > 0) throw new UsageError(`serve: unexpected argument ${JSON.stringify(positionals[0])}`);
+  if (flag(values, 'allow-private-images') && !flag(values, 'allow-remote-images')) throw new UsageError('serve: --allow-private-images needs --allow-remote-images');
+  const host = str(values, 'host') ?? '127.0.0.1';
+  const port = int(values, 'port', 0) ?? 8080;
+  if (port > 65535) throw new UsageError(`--port: expected 0..65535 (got ${port})`);
+  const apiKeys = apiKeysFrom(strs(values, 'api-key'), io.env.FGCLIP_API_KEYS);
+  const quiet = flag(values, 'quiet');
+  const options = {
+    host,
+    port,
+    modelName: str(values, 'model-name'),
+    apiKeys,
+    batching: !flag(values, 'no-batching'),
+    maxBatchSize: int(values, 'max-batch-size'),
+    maxWaitMs: int(values, 'max-wait-ms', 0),
+    maxQueue: int(values, 'max-queue'),
+    requestTimeoutMs: int(values, 'timeout-ms'),
+    maxBodyBytes: int(values, 'max-body-bytes'),
+    maxInputs: int(values, 'max-inputs'),
+    maxImages: int(values, 'max-images'),
+    imageRoot: str(values, 'image-root'),
+    allowRemoteImages: flag(values, 'allow-remote-images'),
+    allowPrivateImages: flag(values, 'allow-private-images'),
+    maxImageBytes: int(values, 'max-image-bytes'),
+    remoteTimeoutMs: int(values, 'remote-timeout-ms'),
+    log: quiet ? (false as const) : (line: string) => io.stderr.write(line + '\n'),
+  };
+  const model = await FgClip.load(requireModel(values, 'serve'), loadOptions(values, io));
+  let server;
+  try {
+    server = createServer({ model, ...options });
+    await server.listen();
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+  if (!quiet) {
+    io.stderr.write(`fgclip: serving ${model.modelDir} on ${server.url} (web page at ${server.url}/, API under /v1; batching ${options.batching ? 'on' : 'off'}; Ctrl-C to stop)\n`);
+    if (!LOOPBACK.has(host) && apiKeys.length === 0) io.stderr.write(`fgclip: warning: listening on ${host} without API keys; anyone who can reach it can use it (--api-key)\n`);
+  }
+  const s = server;
+  await new Promise<void>((resolve) => {
+    const stop = (sig: string) => {
+      signals.off('SIGINT', onInt);
+      signals.off('SIGTERM', onTerm);
+      if (!quiet) io.stderr.write(`fgclip: ${sig}: finishing in-flight requests, then stopping\n`);
+      void s.close().then(resolve);
+    };
+    const onInt = () => stop('SIGINT');
+    const onTerm = () => stop('SIGTERM');
+    signals.on('SIGINT', onInt);
+    signals.on('SIGTERM', onTerm);
+  });
+  model.dispose();
+  return 0;
+}

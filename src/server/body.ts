@@ -1,0 +1,95 @@
+/**
+ * Request bodies: read under a byte limit (413 as soon as Content-Length or the bytes received pass it), then
+ * parsed as JSON or multipart/form-data into one plain request object that the endpoint validates.
+ *
+ * Multipart convention (so `curl -F` works): a request is the JSON request with its images as file parts.
+ * Text parts carry JSON values (`-F 'labels=["a cat","a dog"]'`); a text part that is not valid JSON is taken as a
+ * plain string (`-F texts="white cat"`); file parts become uploaded images; a repeated name becomes a list.
+ */
+import type { IncomingMessage } from 'node:http';
+import { badRequest, HttpError } from './http-error.js';
+import { parseMultipart } from './multipart.js';
+
+/** An image uploaded as a multipart file part. JSON bodies cannot produce this class, so it is unambiguous. */
+export class UploadedImage {
+  constructor(
+    readonly data: Buffer,
+    readonly filename: string | undefined,
+  ) {}
+}
+
+export type RequestObject = Record<string, unknown>;
+
+export function bodyTooLarge(limit: number, got: number | string): HttpError {
+  return new HttpError(413, 'invalid_request_error', 'BODY_TOO_LARGE', `request body too large (at most ${limit} bytes, got ${got}). Send fewer or smaller images, or raise --max-body-bytes.`, null, { Connection: 'close' });
+}
+
+/** Reads the whole body, failing with 413 past `limit` bytes (checked on Content-Length first). */
+export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = req.headers['content-length'];
+  if (declared !== undefined && Number(declared) > limit) return Promise.reject(bodyTooLarge(limit, Number(declared)));
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let failed = false;
+    req.on('data', (c: Buffer) => {
+      if (failed) return;
+      size += c.length;
+      if (size > limit) {
+        failed = true;
+        chunks.length = 0;
+        reject(bodyTooLarge(limit, `more than ${limit}`));
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => !failed && resolve(Buffer.concat(chunks, size)));
+    req.on('error', (e) => !failed && reject(e));
+    req.on('aborted', () => !failed && reject(new HttpError(400, 'invalid_request_error', 'INVALID_JSON', 'the client aborted the request body')));
+  });
+}
+
+function mediaType(contentType: string | undefined): string {
+  return (contentType ?? '').split(';')[0].trim().toLowerCase();
+}
+
+/** Body bytes → request object, by Content-Type (JSON when absent). */
+export function parseBody(body: Buffer, contentType: string | undefined): RequestObject {
+  const type = mediaType(contentType);
+  if (type === 'multipart/form-data') return fromMultipart(body, contentType as string);
+  if (type !== '' && type !== 'application/json' && !type.endsWith('+json')) {
+    throw new HttpError(415, 'invalid_request_error', 'UNSUPPORTED_MEDIA_TYPE', `unsupported Content-Type ${JSON.stringify(type)} (expected application/json or multipart/form-data; with curl add -H 'content-type: application/json')`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(body.toString('utf8'));
+  } catch (e) {
+    throw badRequest('INVALID_JSON', `the request body is not valid JSON (${(e as Error).message}). Send a JSON object.`);
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw badRequest('INVALID_JSON', `the request body must be a JSON object (got ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value})`);
+  }
+  return value as RequestObject;
+}
+
+function fromMultipart(body: Buffer, contentType: string): RequestObject {
+  const fields = new Map<string, unknown[]>();
+  for (const part of parseMultipart(body, contentType)) {
+    const isFile = part.filename !== undefined || /^(image\/|application\/octet-stream)/i.test(part.contentType ?? '');
+    let value: unknown;
+    if (isFile) value = new UploadedImage(part.data, part.filename);
+    else {
+      const text = part.data.toString('utf8');
+      try {
+        value = JSON.parse(text);
+      } catch {
+        value = text;
+      }
+    }
+    const list = fields.get(part.name) ?? [];
+    list.push(value);
+    fields.set(part.name, list);
+  }
+  // fromEntries defines own properties, so a part named "__proto__" is an (unknown) field, not a prototype
+  return Object.fromEntries([...fields].map(([k, v]) => [k, v.length === 1 ? v[0] : v]));
+}

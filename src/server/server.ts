@@ -1,0 +1,275 @@
+/**
+ * The FG-CLIP HTTP server (Node's own http module): routing, API keys, body limits, deadlines, error mapping,
+ * request logs, metrics, the web page, and graceful shutdown. Endpoints are thin adapters over the model
+ * (routes-*.ts); all model work goes through the dynamic batcher (engine.ts).
+ *
+ * Status codes: 400 invalid input (incl. IMAGE_DECODE, unknown fields, `dimensions`, too many inputs), 401 missing
+ * or wrong API key, 404 unknown route or model, 405 wrong method, 413 body or image too large, 415 wrong
+ * Content-Type, 503 queue full (Retry-After) or shutting down, 504 the request's deadline (`requestTimeoutMs`)
+ * passed while it was queued or running (its queued items are withdrawn), 500 anything unexpected (no details).
+ */
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { realpathSync } from 'node:fs';
+import { FgClipError } from '../errors.js';
+import type { FgClip } from '../model/fgclip.js';
+import { ApiKeys } from './auth.js';
+import { parseBody, readBody } from './body.js';
+import type { Ctx, Handler, Limits, Reply } from './context.js';
+import { Engine } from './engine.js';
+import { errorBody, HttpError, shuttingDown, toHttpError } from './http-error.js';
+import type { ImagePolicy } from './images.js';
+import { ServerMetrics } from './metrics.js';
+import { embeddings } from './routes-embeddings.js';
+import { classify, heatmap, rank, regions } from './routes-tasks.js';
+import { DEFAULT_WEB_ROOT, loadStatic, STATIC_HEADERS, STATIC_PATHS } from './static.js';
+
+export interface ServerOptions {
+  /** a loaded model; the server does not dispose it (the caller owns it) */
+  readonly model: FgClip;
+  /** the id in `model` fields and /v1/models (default: the model folder's name) */
+  readonly modelName?: string;
+  readonly host?: string; // default 127.0.0.1
+  readonly port?: number; // default 8080; 0 picks a free port
+  /** Bearer keys; empty or absent: no authentication */
+  readonly apiKeys?: readonly string[];
+  /** dynamic batching across requests (default true) */
+  readonly batching?: boolean;
+  readonly maxBatchSize?: number; // default 32
+  /** extra wait for companions when the model is idle (default 0: items that queue while it is busy still merge) */
+  readonly maxWaitMs?: number;
+  /** items allowed to wait per lane before 503 (default 1024) */
+  readonly maxQueue?: number;
+  /** deadline of one request, ms (default 30000) → 504 */
+  readonly requestTimeoutMs?: number;
+  readonly maxBodyBytes?: number; // default 32 MiB → 413
+  readonly maxInputs?: number; // texts / labels / candidates / boxes per request (default 256)
+  readonly maxImages?: number; // images per request (default 16)
+  /** folder that `file:` image paths are read from (default: file paths refused) */
+  readonly imageRoot?: string;
+  readonly allowRemoteImages?: boolean;
+  readonly allowPrivateImages?: boolean;
+  readonly maxImageBytes?: number; // one image file or download (default 20 MiB)
+  readonly remoteTimeoutMs?: number; // default 10000
+  /** time close() lets in-flight requests finish before cutting connections (default 30000) */
+  readonly shutdownGraceMs?: number;
+  /** seconds a 503 for a full queue asks clients to wait (default 1) */
+  readonly retryAfterS?: number;
+  /** request log sink, one JSON line per request; false silences it (default: stderr) */
+  readonly log?: ((line: string) => void) | false;
+  /** folder of the web page, false to serve no page (default: web/ of the package) */
+  readonly webRoot?: string | false;
+}
+
+export interface FgClipServer {
+  /** http://host:port once listening */
+  readonly url: string;
+  readonly metrics: ServerMetrics;
+  readonly engine: Engine;
+  listen(): Promise<string>;
+  /** Stops accepting, lets in-flight requests finish (up to shutdownGraceMs), then closes every connection. */
+  close(): Promise<void>;
+}
+
+type Route = { readonly method: 'GET' | 'POST'; readonly auth: boolean; readonly handler?: Handler };
+
+const API_ROUTES: Readonly<Record<string, Route>> = {
+  '/health': { method: 'GET', auth: false },
+  '/v1/models': { method: 'GET', auth: true },
+  '/metrics': { method: 'GET', auth: true },
+  '/v1/embeddings': { method: 'POST', auth: true, handler: embeddings },
+  '/v1/classify': { method: 'POST', auth: true, handler: classify },
+  '/v1/heatmap': { method: 'POST', auth: true, handler: heatmap },
+  '/v1/regions': { method: 'POST', auth: true, handler: regions },
+  '/v1/rank': { method: 'POST', auth: true, handler: rank },
+};
+
+const API_HEADERS = { 'X-Content-Type-Options': 'nosniff', 'Cache-Control': 'no-store' };
+
+function positive(name: string, v: number | undefined, fallback: number, min = 1): number {
+  const x = v ?? fallback;
+  if (!Number.isFinite(x) || x < min) throw new FgClipError('INPUT_INVALID', `createServer: ${name} must be a number ≥ ${min} (got ${x})`);
+  return x;
+}
+
+/** Rejects when `signal` aborts, else settles like `p` (whose late rejection is then swallowed). */
+function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) {
+    p.catch(() => undefined);
+    return Promise.reject(signal.reason);
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
+export function createServer(options: ServerOptions): FgClipServer {
+  const o = options;
+  const model = o.model;
+  const modelName = o.modelName ?? (model.modelDir.split(/[\\/]/).filter(Boolean).pop() || 'fgclip');
+  const keys = new ApiKeys(o.apiKeys ?? []);
+  const limits: Limits = { maxInputs: positive('maxInputs', o.maxInputs, 256), maxImages: positive('maxImages', o.maxImages, 16) };
+  const maxBodyBytes = positive('maxBodyBytes', o.maxBodyBytes, 32 * 1024 * 1024);
+  const requestTimeoutMs = positive('requestTimeoutMs', o.requestTimeoutMs, 30_000);
+  const graceMs = positive('shutdownGraceMs', o.shutdownGraceMs, 30_000, 0);
+  const retryAfterS = positive('retryAfterS', o.retryAfterS, 1);
+  const images: ImagePolicy = {
+    imageRoot: o.imageRoot === undefined ? undefined : realpathSync(o.imageRoot),
+    allowRemote: o.allowRemoteImages ?? false,
+    allowPrivate: o.allowPrivateImages ?? false,
+    maxImageBytes: positive('maxImageBytes', o.maxImageBytes, 20 * 1024 * 1024),
+    remoteTimeoutMs: positive('remoteTimeoutMs', o.remoteTimeoutMs, 10_000),
+  };
+  const log = o.log === false ? undefined : (o.log ?? ((line: string) => process.stderr.write(line + '\n')));
+  const web = loadStatic(o.webRoot ?? DEFAULT_WEB_ROOT);
+  const created = Math.floor(Date.now() / 1000);
+
+  let inFlight = 0;
+  const pending = new Set<Promise<void>>();
+  let closing: Promise<void> | undefined;
+  let draining = false;
+  let url = '';
+
+  const metrics = new ServerMetrics(() => engine.queueDepths(), () => inFlight);
+  const engine = new Engine(
+    model,
+    {
+      enabled: o.batching ?? true,
+      maxBatchSize: positive('maxBatchSize', o.maxBatchSize, 32),
+      maxWaitMs: positive('maxWaitMs', o.maxWaitMs, 0, 0),
+      maxQueue: positive('maxQueue', o.maxQueue, 1024),
+    },
+    (b) => {
+      metrics.batchSize.observe({ lane: b.lane }, b.size);
+      metrics.batchDuration.observe({ lane: b.lane }, b.runMs / 1000);
+      metrics.batchWait.observe({ lane: b.lane }, b.waitMs / 1000);
+    },
+  );
+
+  function send(res: ServerResponse, status: number, body: Buffer | string, contentType: string, headers: Record<string, string> = {}): void {
+    if (res.headersSent || res.destroyed) return;
+    const buf = typeof body === 'string' ? Buffer.from(body) : body;
+    res.writeHead(status, { 'Content-Type': contentType, 'Content-Length': String(buf.length), ...API_HEADERS, ...(draining ? { Connection: 'close' } : {}), ...headers });
+    res.end(res.req.method === 'HEAD' ? undefined : buf);
+  }
+
+  function sendJson(res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
+    send(res, status, JSON.stringify(value), 'application/json; charset=utf-8', headers);
+  }
+
+  function models() {
+    const c = model.config;
+    return {
+      object: 'list',
+      data: [{ id: modelName, object: 'model', created, owned_by: 'fgclip', dimensions: c.projection_dim, image_size: model.imageSize, grid: [model.gridSize, model.gridSize], max_tokens: { short: c.text_config.max_position_embeddings, long: c.long_max_length } }],
+    };
+  }
+
+  async function route(req: IncomingMessage, res: ServerResponse, path: string, signal: AbortSignal, ctx: Ctx): Promise<void> {
+    const method = req.method ?? 'GET';
+    if (path === '/health') {
+      if (method !== 'GET' && method !== 'HEAD') throw methodNotAllowed('GET');
+      return sendJson(res, draining ? 503 : 200, { status: draining ? 'draining' : 'ok', model: modelName, queue: Object.fromEntries(engine.queueDepths().map((q) => [q.lane, q.depth])) });
+    }
+    if (draining) throw shuttingDown();
+    const file = web.get(path);
+    if (file) {
+      if (method !== 'GET' && method !== 'HEAD') throw methodNotAllowed('GET');
+      return send(res, 200, file.body, file.contentType, { ...STATIC_HEADERS, 'Cache-Control': 'no-cache' });
+    }
+    const r = API_ROUTES[path];
+    if (!r) throw new HttpError(404, 'not_found_error', 'NOT_FOUND', `no route ${JSON.stringify(path.slice(0, 100))} (routes: ${Object.keys(API_ROUTES).join(', ')}, and the web page at /)`);
+    if (method !== r.method && !(r.method === 'GET' && method === 'HEAD')) throw methodNotAllowed(r.method);
+    if (r.auth && !keys.check(req.headers.authorization)) {
+      throw new HttpError(401, 'authentication_error', 'UNAUTHORIZED', 'missing or invalid API key (send "Authorization: Bearer KEY")', null, { 'WWW-Authenticate': 'Bearer' });
+    }
+    if (path === '/v1/models') return sendJson(res, 200, models());
+    if (path === '/metrics') return send(res, 200, metrics.render(), 'text/plain; version=0.0.4; charset=utf-8');
+    const body = parseBody(await abortable(readBody(req, maxBodyBytes), signal), req.headers['content-type']);
+    const reply: Reply = await abortable((r.handler as Handler)(body, ctx), signal);
+    if ('json' in reply) sendJson(res, reply.status ?? 200, reply.json);
+    else send(res, reply.status ?? 200, reply.body, reply.contentType);
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const start = performance.now();
+    const path = (req.url ?? '/').split('?')[0];
+    const routeName = path in API_ROUTES || STATIC_PATHS.includes(path) ? path : 'unmatched';
+    const ac = new AbortController();
+    const timer = setTimeout(
+      () => ac.abort(new HttpError(504, 'timeout_error', 'TIMEOUT', `the request did not finish within ${requestTimeoutMs} ms (the server is busy or the request is large); retry later or split it`)),
+      requestTimeoutMs,
+    );
+    const ctx: Ctx = { engine, model, modelName, limits, images, signal: ac.signal, stats: { batches: [] }, items: 0 };
+    let errorCode: string | undefined;
+    res.on('close', () => {
+      clearTimeout(timer);
+      if (!res.writableFinished) ac.abort(new HttpError(499, 'invalid_request_error', 'CLIENT_CLOSED', 'the client closed the connection'));
+      const status = res.writableFinished ? res.statusCode : 499; // 499: client went away (nginx's convention)
+      const ms = performance.now() - start;
+      metrics.requests.inc({ route: routeName, method: req.method ?? '', status: String(status) });
+      metrics.latency.observe({ route: routeName, status: String(status) }, ms / 1000);
+      log?.(JSON.stringify({ time: new Date().toISOString(), method: req.method, route: routeName, status, ms: Math.round(ms * 10) / 10, items: ctx.items, batches: ctx.stats.batches, ...(errorCode ? { error: errorCode } : {}) }));
+    });
+    try {
+      await route(req, res, path, ac.signal, ctx);
+    } catch (e) {
+      const { error, internal } = toHttpError(e, retryAfterS);
+      errorCode = error.code;
+      if (internal) log?.(JSON.stringify({ time: new Date().toISOString(), level: 'error', route: routeName, error: e instanceof Error ? `${e.name}: ${e.message}` : String(e), stack: e instanceof Error ? e.stack : undefined }));
+      sendJson(res, error.status, errorBody(error), { ...error.headers });
+    }
+  }
+
+  const http: Server = createHttpServer((req, res) => {
+    inFlight++;
+    const p = handle(req, res).finally(() => {
+      inFlight--;
+      pending.delete(p);
+    });
+    pending.add(p);
+  });
+  // headers must arrive promptly, and the whole request within its deadline (Node answers 408 and closes)
+  http.headersTimeout = Math.min(30_000, requestTimeoutMs);
+  http.requestTimeout = requestTimeoutMs;
+
+  function methodNotAllowed(allowed: string): HttpError {
+    return new HttpError(405, 'invalid_request_error', 'METHOD_NOT_ALLOWED', `method not allowed here (use ${allowed})`, null, { Allow: allowed === 'GET' ? 'GET, HEAD' : allowed });
+  }
+
+  return {
+    get url() {
+      return url;
+    },
+    metrics,
+    engine,
+    listen() {
+      return new Promise<string>((resolve, reject) => {
+        http.once('error', reject);
+        http.listen(o.port ?? 8080, o.host ?? '127.0.0.1', () => {
+          http.off('error', reject);
+          const a = http.address() as AddressInfo;
+          url = `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
+          resolve(url);
+        });
+      });
+    },
+    close() {
+      closing ??= (async () => {
+        draining = true;
+        const closed = new Promise<void>((r) => (http.listening ? http.close(() => r()) : r()));
+        http.closeIdleConnections();
+        let grace: NodeJS.Timeout | undefined;
+        const expired = new Promise<void>((r) => (grace = setTimeout(r, graceMs)));
+        await Promise.race([Promise.all([...pending]).then(() => engine.idle()), expired]);
+        clearTimeout(grace);
+        engine.close();
+        http.closeAllConnections();
+        await closed;
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,83 @@
+/**
+ * End to end in a real browser: Debian's /usr/bin/chromium driven by playwright-core opens the page served by
+ * the server (fgclip-tiny), uploads the golden photo, types two captions, and checks the three views:
+ * probabilities that sum to 100 % (± 0.2 for the rounding of two displayed values), one heatmap image per
+ * caption, and region results for a box drawn with the mouse. Saves docs/screenshot-heatmap.png.
+ * Without /usr/bin/chromium this test fails (it is the browser check CI relies on); install it with
+ * `apt-get install -y chromium`.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium, type Browser } from 'playwright-core';
+import { REPO_ROOT } from '../test-util/goldens.js';
+import { CAT, start, type Running } from './test-helpers.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+
+let browser: Browser;
+let r: Running;
+
+before(async () => {
+  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: the browser test needs Debian's chromium (apt-get install -y chromium)`);
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+  r = await start();
+});
+
+after(async () => {
+  await browser?.close();
+  await r?.server.close();
+});
+
+test('web page: upload, two captions → probabilities summing to 100 %, a heatmap per caption, a mouse-drawn box classified', async () => {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+  const problems: string[] = [];
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('requestfailed', (q) => problems.push(`request failed: ${q.url()}`));
+  page.on('request', (q) => !q.url().startsWith(r.url) && !q.url().startsWith('data:') && !q.url().startsWith('blob:') && problems.push(`off-origin request: ${q.url()}`));
+
+  await page.goto(r.url);
+  await page.waitForFunction(() => document.getElementById('model-name')?.textContent?.includes('fgclip-tiny'));
+  await page.setInputFiles('#file', CAT);
+  await page.waitForSelector('#stage:not([hidden]) #preview');
+  assert.match((await page.textContent('#image-info')) ?? '', /640 × 480/);
+
+  const captions = ['a photo of a cat', 'a photo of a dog'];
+  await page.fill('#captions', captions.join('\n'));
+  await page.click('#run');
+
+  await page.waitForFunction(() => document.querySelectorAll('#probs [data-prob]').length === 2);
+  const shown = await page.$$eval('#probs .bar', (rows) => rows.map((row) => ({ label: row.querySelector('.bar-label')?.textContent, text: row.querySelector('.bar-value')?.textContent ?? '' })));
+  assert.deepEqual(shown.map((s) => s.label), captions);
+  const percents = shown.map((s) => Number(s.text.replace('%', '')));
+  assert.ok(percents.every((p) => p >= 0 && p <= 100), `percentages ${percents}`);
+  assert.ok(Math.abs(percents.reduce((a, b) => a + b, 0) - 100) <= 0.2, `displayed percentages ${percents} sum to ~100`);
+
+  await page.waitForFunction(() => Array.from(document.querySelectorAll<HTMLImageElement>('#heatmaps img')).filter((i) => i.complete && i.naturalWidth > 0).length === 2);
+  const heat = await page.$$eval('#heatmaps figure', (figs) => figs.map((f) => ({ caption: f.querySelector('figcaption')?.textContent, alt: f.querySelector('img')?.alt, w: f.querySelector('img')?.naturalWidth ?? 0 })));
+  assert.deepEqual(heat.map((h) => h.caption), captions);
+  assert.ok(heat.every((h) => h.w > 100 && h.alt?.includes('Heatmap')));
+
+  const box = await page.locator('#overlay').boundingBox();
+  assert.ok(box && box.width > 100, 'overlay canvas covers the image');
+  await page.mouse.move(box.x + box.width * 0.45, box.y + box.height * 0.15);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.width * 0.9, box.y + box.height * 0.95, { steps: 8 });
+  await page.mouse.up();
+  await page.waitForSelector('#regions li.region');
+  const region = (await page.textContent('#regions li.region')) ?? '';
+  assert.match(region, /Box 1 \[\d+, \d+, \d+, \d+\]/);
+  assert.ok(captions.some((c) => region.includes(c)), `region result names a caption: ${region}`);
+  const [x1, y1, x2, y2] = (/\[(\d+), (\d+), (\d+), (\d+)\]/.exec(region) ?? []).slice(1).map(Number);
+  assert.ok(Math.abs(x1 - 288) <= 4 && Math.abs(y1 - 72) <= 4 && Math.abs(x2 - 576) <= 4 && Math.abs(y2 - 456) <= 4, `box in image pixels: ${[x1, y1, x2, y2]}`);
+
+  // keyboard path: focus reaches the caption box and the box form
+  await page.focus('#captions');
+  assert.equal(await page.evaluate(() => document.activeElement?.id), 'captions');
+
+  mkdirSync(join(REPO_ROOT, 'docs'), { recursive: true });
+  await page.locator('#heatmap-section').screenshot({ path: join(REPO_ROOT, 'docs', 'screenshot-heatmap.png') });
+  assert.deepEqual(problems, []);
+  await page.close();
+});
