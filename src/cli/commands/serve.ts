@@ -2,6 +2,7 @@
  * `fgclip serve`: loads the model once and serves the HTTP API and web page (src/server) until SIGINT/SIGTERM,
  * then shuts down gracefully: stops accepting, finishes in-flight requests, closes, disposes the model.
  */
+import { isRepoId } from '../../hub/index.js';
 import { FgClip } from '../../model/fgclip.js';
 import { apiKeysFrom } from '../../server/auth.js';
 import { createServer } from '../../server/server.js';
@@ -40,7 +41,8 @@ export async function serveCommand(argv: readonly string[], io: Io, signals: Nod
   const options = {
     host,
     port,
-    modelName: str(values, 'model-name'),
+    // a Hub id names the model as users call it (the snapshot folder is a commit hash)
+    modelName: str(values, 'model-name') ?? (isRepoId(str(values, 'model') ?? '') ? str(values, 'model') : undefined),
     apiKeys,
     batching: !flag(values, 'no-batching'),
     maxBatchSize: int(values, 'max-batch-size'),
