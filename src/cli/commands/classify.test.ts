@@ -6,25 +6,10 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { after, describe, test } from 'node:test';
 import { goldenPath, maxAbsDiff, readGoldenJson } from '../../test-util/goldens.js';
-import { main } from '../main.js';
+import { run } from '../../test-util/cli.js';
 
-class Sink extends Writable {
-  text = '';
-  isTTY = false;
-  override _write(chunk: unknown, _enc: BufferEncoding, cb: () => void): void {
-    this.text += String(chunk);
-    cb();
-  }
-}
-async function run(argv: string[], env: Record<string, string> = {}) {
-  const stdout = new Sink();
-  const stderr = new Sink();
-  const code = await main(argv, { stdout, stderr, env });
-  return { code, out: stdout.text, err: stderr.text };
-}
 
 interface Cases {
   logit_scale: number;

@@ -7,7 +7,6 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import sharp from 'sharp';
 import { evalBoxes, readCoco } from '../../eval/boxes.js';
@@ -16,24 +15,8 @@ import { evalRetrieval, readPairs } from '../../eval/retrieval.js';
 import { evalZeroshot, readClassnames, readImageFolder } from '../../eval/zeroshot.js';
 import { FgClip } from '../../model/fgclip.js';
 import { goldenPath } from '../../test-util/goldens.js';
-import { main } from '../main.js';
+import { run } from '../../test-util/cli.js';
 
-class Sink extends Writable {
-  text = '';
-  constructor(readonly isTTY = false) {
-    super();
-  }
-  override _write(chunk: unknown, _enc: BufferEncoding, cb: () => void): void {
-    this.text += String(chunk);
-    cb();
-  }
-}
-async function run(argv: string[], env: Record<string, string> = {}, tty = false) {
-  const stdout = new Sink();
-  const stderr = new Sink(tty);
-  const code = await main(argv, { stdout, stderr, env });
-  return { code, out: stdout.text, err: stderr.text };
-}
 async function writePng(path: string, w: number, h: number, seed: number): Promise<void> {
   const data = Buffer.alloc(w * h * 3);
   let x = seed * 2654435761;

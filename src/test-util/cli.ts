@@ -1,0 +1,22 @@
+/** Runs the CLI in-process through main() with captured streams (tests only). */
+import { Writable } from 'node:stream';
+import { main } from '../cli/main.js';
+
+export class Sink extends Writable {
+  text = '';
+  constructor(readonly isTTY = false) {
+    super();
+  }
+  override _write(chunk: unknown, _enc: BufferEncoding, cb: () => void): void {
+    this.text += String(chunk);
+    cb();
+  }
+}
+
+/** `tty` makes stderr claim to be a terminal (progress output). */
+export async function run(argv: string[], env: Record<string, string> = {}, tty = false): Promise<{ code: number; out: string; err: string }> {
+  const stdout = new Sink();
+  const stderr = new Sink(tty);
+  const code = await main(argv, { stdout, stderr, env });
+  return { code, out: stdout.text, err: stderr.text };
+}
