@@ -14,7 +14,8 @@ import { interpolatePositionEmbedding } from '../postprocess/position-interpolat
 import { roiAlign1x1, type GridBox } from '../postprocess/roi-align.js';
 import { l2normalize, probabilities } from '../postprocess/similarity.js';
 import { decodeImage, preprocessImage, type DecodeOptions, type RgbImage } from '../preprocess/index.js';
-import { createSession, createSessionFromFile, ort, runSession, type RuntimeOptions } from '../runtime/session.js';
+import { createSession, createSessionFromFile, defaultThreads, ort, runSession, type RuntimeOptions } from '../runtime/session.js';
+import { createPreprocessPool, type PreprocessPool } from '../pipeline/index.js';
 import { graphCacheEntry, GRAPH_LAYOUT_VERSION, readCached, writeCached } from './graph-cache.js';
 import { ClipTokenizer } from '../tokenizer/index.js';
 import { loadCheckpoint } from '../weights/index.js';
@@ -48,6 +49,11 @@ export interface LoadOptions extends RuntimeOptions {
    * cache folder; false builds in memory every time
    */
   readonly graphCache?: boolean | string;
+  /**
+   * worker threads decoding and resizing images while the model runs (default: all cores; 0 keeps everything on
+   * the calling thread). Used when one call encodes more than one batch.
+   */
+  readonly preprocessWorkers?: number;
   /** images per ONNX Runtime call (default 8) */
   readonly batchSize?: number;
   /** receives non-fatal notices (unknown tensors in the checkpoint, ...) */
@@ -89,6 +95,7 @@ export interface TextEncoding {
 
 export class FgClip {
   private disposed = false;
+  private pool: Promise<PreprocessPool> | undefined;
 
   private constructor(
     readonly modelDir: string,
@@ -270,17 +277,51 @@ export class FgClip {
     if (opts.boxes && opts.boxes.length !== inputs.length) throw new FgClipError('INPUT_INVALID', `encodeImages: ${opts.boxes.length} box lists for ${inputs.length} images`);
     const bs = this.options.batchSize ?? 8;
     const results: ImageEncoding[] = [];
-    for (let start = 0; start < inputs.length; start += bs) {
-      const chunk = inputs.slice(start, start + bs);
-      const pre = await Promise.all(chunk.map((x) => this.preprocess(x)));
-      const per = pre[0].pixels.length;
-      const batch = new Float32Array(per * pre.length);
-      pre.forEach((p, i) => batch.set(p.pixels, i * per));
-      const grids = pre.map((p, i) => (opts.boxes ? boxesToGrid(opts.boxes[start + i], p.width, p.height, this.gridSize, `image ${start + i}`) : []));
-      const { image, dense } = await this.runVision(batch);
-      pre.forEach((p, i) => results.push(this.imageResult(p, image[i], dense[i], grids[i], opts)));
+    let batch: { pixels: Float32Array; width: number; height: number }[] = [];
+    const flush = async () => {
+      const start = results.length;
+      const per = batch[0].pixels.length;
+      const px = new Float32Array(per * batch.length);
+      batch.forEach((p, i) => px.set(p.pixels, i * per));
+      const grids = batch.map((p, i) => (opts.boxes ? boxesToGrid(opts.boxes[start + i], p.width, p.height, this.gridSize, `image ${start + i}`) : []));
+      const { image, dense } = await this.runVision(px);
+      batch.forEach((p, i) => results.push(this.imageResult(p, image[i], dense[i], grids[i], opts)));
+      batch = [];
+    };
+    for await (const p of this.preprocessAll(inputs)) {
+      batch.push(p);
+      if (batch.length === bs) await flush();
     }
+    if (batch.length > 0) await flush();
     return results;
+  }
+
+  /**
+   * Preprocessed images in input order. More than one batch goes through the worker pool, so decoding and resizing
+   * the next images overlaps inference on the current batch; a failing image rejects the whole call (typed error).
+   */
+  private async *preprocessAll(inputs: readonly ImageInput[]): AsyncGenerator<{ pixels: Float32Array; width: number; height: number }> {
+    const workers = this.options.preprocessWorkers ?? defaultThreads();
+    if (workers === 0 || inputs.length <= (this.options.batchSize ?? 8)) {
+      for (const x of inputs) yield await this.preprocess(x);
+      return;
+    }
+    this.pool ??= createPreprocessPool({
+      threads: workers,
+      size: this.imageSize,
+      mode: this.options.preprocess ?? 'squash',
+      mean: this.preprocessConfig.image_mean,
+      std: this.preprocessConfig.image_std,
+      rescaleFactor: this.preprocessConfig.rescale_factor,
+      maxPixels: this.options.maxPixels,
+      autoOrient: this.options.autoOrient,
+      maxInFlight: 2 * (this.options.batchSize ?? 8),
+    });
+    const pool = await this.pool;
+    for await (const r of pool.map(inputs)) {
+      if (!r.ok) throw r.error;
+      yield r;
+    }
   }
 
   private imageResult(p: { width: number; height: number }, image: Float32Array, dense: Float32Array[], grid: GridBox[], opts: EncodeImageOptions): ImageEncoding {
@@ -332,6 +373,7 @@ export class FgClip {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    void this.pool?.then((p) => p.close()).catch(() => undefined);
     void this.textSession.release().catch(() => undefined);
     void this.visionSessionHandle.release().catch(() => undefined);
   }
