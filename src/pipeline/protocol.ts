@@ -1,0 +1,32 @@
+/** Messages between the preprocessing pool (main thread) and its workers (src/pipeline/worker.ts). */
+import type { FgClipErrorCode } from '../errors.js';
+import type { DecodeOptions, PreprocessOptions, RgbImage } from '../preprocess/index.js';
+
+/** What one pool item can be: a file path, encoded image bytes, or an already decoded RGB image. */
+export type PoolInput = string | Uint8Array | RgbImage;
+
+/** `workerData`: the same options for every item, fixed when the pool starts. */
+export interface WorkerConfig {
+  readonly preprocess: PreprocessOptions;
+  readonly decode: DecodeOptions;
+}
+
+export interface TaskMessage {
+  readonly id: number;
+  readonly input: PoolInput;
+}
+
+/** The worker's first message, posted once its modules (sharp, preprocess) have loaded. */
+export interface ReadyMessage {
+  readonly type: 'ready';
+}
+
+export type ResultMessage =
+  | { readonly type: 'result'; readonly id: number; readonly ok: true; readonly pixels: Float32Array; readonly width: number; readonly height: number }
+  | { readonly type: 'result'; readonly id: number; readonly ok: false; readonly code: FgClipErrorCode; readonly message: string };
+
+export type WorkerMessage = ReadyMessage | ResultMessage;
+
+export function isRgbImage(x: unknown): x is RgbImage {
+  return typeof x === 'object' && x !== null && !(x instanceof Uint8Array) && 'data' in x && 'width' in x && 'height' in x;
+}

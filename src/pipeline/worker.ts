@@ -1,0 +1,32 @@
+/**
+ * Preprocessing worker: decodes and preprocesses one item per message with exactly the in-thread code
+ * (`decodeImage` + `preprocessImage`), and transfers the float32 pixels back without a copy. Each failure is
+ * reported for its item; the worker itself keeps running.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { isFgClipError } from '../errors.js';
+import { decodeImage, preprocessImage } from '../preprocess/index.js';
+import { isRgbImage, type ResultMessage, type TaskMessage, type WorkerConfig } from './protocol.js';
+
+const port = parentPort;
+if (!port) throw new Error('src/pipeline/worker: must run as a worker thread (started by createPreprocessPool)');
+const config = workerData as WorkerConfig;
+
+async function handle(task: TaskMessage): Promise<void> {
+  try {
+    const img = isRgbImage(task.input) ? task.input : await decodeImage(task.input, config.decode);
+    const pixels = preprocessImage(img, config.preprocess);
+    // Transfer only a buffer that holds exactly these pixels (never a shared or larger one).
+    const own = pixels.byteOffset === 0 && pixels.byteLength === pixels.buffer.byteLength ? pixels : pixels.slice();
+    const msg: ResultMessage = { type: 'result', id: task.id, ok: true, pixels: own, width: img.width, height: img.height };
+    port!.postMessage(msg, [own.buffer as ArrayBuffer]);
+  } catch (e) {
+    const msg: ResultMessage = isFgClipError(e)
+      ? { type: 'result', id: task.id, ok: false, code: e.code, message: e.message }
+      : { type: 'result', id: task.id, ok: false, code: 'RUNTIME', message: `preprocess worker: unexpected ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}` };
+    port!.postMessage(msg);
+  }
+}
+
+port.on('message', (task: TaskMessage) => void handle(task));
+port.postMessage({ type: 'ready' });
