@@ -7,6 +7,7 @@
  * Node names follow the reference module paths (`vision_model.encoder.layers.3.mlp.fc1`), so an ORT profile or a
  * Netron view maps one-to-one onto PyTorch's `named_modules()`.
  */
+import { closeSync, openSync, writeSync } from 'node:fs';
 import onnxProto from 'onnx-proto';
 
 const { onnx } = onnxProto;
@@ -34,14 +35,64 @@ interface PendingInit {
   name: string;
   type: ElemType;
   dims: number[];
-  bytes: Uint8Array;
+  /** inline bytes, or the place in the external weights */
+  inline?: Uint8Array;
+  offset?: number;
+  length?: number;
+}
+
+/**
+ * Where external weights go as they are registered: kept in memory (then handed to ONNX Runtime as a buffer) or
+ * streamed to a file beside the model, so a large checkpoint is never held twice while its graph is built.
+ */
+export interface WeightSink {
+  /** appends bytes at a 64-byte aligned offset and returns it */
+  write(bytes: Uint8Array): number;
+  /** the complete buffer (memory sink), or undefined when written to a file */
+  finish(): Uint8Array | undefined;
+}
+
+export class MemorySink implements WeightSink {
+  private chunks: { at: number; bytes: Uint8Array }[] = [];
+  private size = 0;
+  write(bytes: Uint8Array): number {
+    const at = align64(this.size);
+    this.chunks.push({ at, bytes });
+    this.size = at + bytes.byteLength;
+    return at;
+  }
+  finish(): Uint8Array {
+    const out = new Uint8Array(Math.max(this.size, 1));
+    for (const c of this.chunks) out.set(c.bytes, c.at);
+    this.chunks = [];
+    return out;
+  }
+}
+
+export class FileSink implements WeightSink {
+  private size = 0;
+  private readonly fd: number;
+  constructor(readonly path: string) {
+    this.fd = openSync(path, 'w');
+  }
+  write(bytes: Uint8Array): number {
+    const at = align64(this.size);
+    if (at > this.size) writeSync(this.fd, new Uint8Array(at - this.size));
+    writeSync(this.fd, bytes);
+    this.size = at + bytes.byteLength;
+    return at;
+  }
+  finish(): undefined {
+    closeSync(this.fd);
+    return undefined;
+  }
 }
 
 export interface BuiltModel {
   /** the ModelProto, external data referencing EXTERNAL_DATA_NAME */
   readonly model: Uint8Array;
-  /** the weights, 64-byte aligned per tensor */
-  readonly weights: Uint8Array;
+  /** the weights, 64-byte aligned per tensor; undefined when a FileSink wrote them */
+  readonly weights: Uint8Array | undefined;
 }
 
 export class GraphBuilder {
@@ -52,7 +103,10 @@ export class GraphBuilder {
   private readonly names = new Set<string>();
   private usesMs = false;
 
-  constructor(private readonly graphName: string) {}
+  constructor(
+    private readonly graphName: string,
+    private readonly sink: WeightSink = new MemorySink(),
+  ) {}
 
   input(name: string, type: ElemType, dims: readonly Dim[]): string {
     this.inputs.push(valueInfo(name, type, dims));
@@ -88,9 +142,15 @@ export class GraphBuilder {
     return this.weight(name, Float32Array.of(value), []);
   }
 
+  /**
+   * Integer tensors (shapes, indices) and tiny constants stay inline (shape inference must read them); the rest
+   * goes to the weight sink now, so the caller may drop its copy.
+   */
   raw(name: string, type: ElemType, dims: readonly number[], bytes: Uint8Array): string {
     this.claim(name);
-    this.inits.push({ name, type, dims: [...dims], bytes });
+    const inline = (type !== 'float' && type !== 'float16') || bytes.byteLength <= INLINE_BYTES;
+    if (inline) this.inits.push({ name, type, dims: [...dims], inline: bytes.slice() });
+    else this.inits.push({ name, type, dims: [...dims], offset: this.sink.write(bytes), length: bytes.byteLength });
     return name;
   }
 
@@ -126,23 +186,8 @@ export class GraphBuilder {
   }
 
   build(): BuiltModel {
-    // Integer tensors (shapes, indices) and tiny constants stay inline: shape inference must read them.
-    const inline = (t: PendingInit) => t.type !== 'float' && t.type !== 'float16' ? true : t.bytes.byteLength <= INLINE_BYTES;
-    let total = 0;
-    const offsets: number[] = [];
-    for (const t of this.inits) {
-      if (inline(t)) {
-        offsets.push(-1);
-        continue;
-      }
-      total = align64(total);
-      offsets.push(total);
-      total += t.bytes.byteLength;
-    }
-    const weights = new Uint8Array(Math.max(total, 1));
-    const initializer = this.inits.map((t, i) => {
-      if (offsets[i] < 0) return onnx.TensorProto.create({ name: t.name, dims: t.dims, dataType: ELEM[t.type], rawData: t.bytes.slice() });
-      weights.set(t.bytes, offsets[i]);
+    const initializer = this.inits.map((t) => {
+      if (t.inline) return onnx.TensorProto.create({ name: t.name, dims: t.dims, dataType: ELEM[t.type], rawData: t.inline });
       return onnx.TensorProto.create({
         name: t.name,
         dims: t.dims,
@@ -150,8 +195,8 @@ export class GraphBuilder {
         dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
         externalData: [
           { key: 'location', value: EXTERNAL_DATA_NAME },
-          { key: 'offset', value: String(offsets[i]) },
-          { key: 'length', value: String(t.bytes.byteLength) },
+          { key: 'offset', value: String(t.offset) },
+          { key: 'length', value: String(t.length) },
         ],
       });
     });
@@ -163,7 +208,7 @@ export class GraphBuilder {
       opsetImport,
       graph: { name: this.graphName, node: this.nodes, input: this.inputs, output: this.outputs, initializer },
     });
-    return { model: onnx.ModelProto.encode(model).finish(), weights };
+    return { model: onnx.ModelProto.encode(model).finish(), weights: this.sink.finish() };
   }
 
   private claim(name: string): void {

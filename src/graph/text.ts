@@ -13,7 +13,7 @@
  */
 import type { FgClipConfig } from '../config/types.js';
 import { encoderLayer, layerNorm, transposeLinear, type Ctx, type LinearDtype, type WeightSource } from './blocks.js';
-import { GraphBuilder, type BuiltModel } from './onnx-builder.js';
+import { GraphBuilder, type BuiltModel, type WeightSink } from './onnx-builder.js';
 
 export const TEXT_INPUT = 'inputs_embeds';
 export const TEXT_MASK = 'causal_mask';
@@ -21,11 +21,11 @@ export const TEXT_POOL_INDEX = 'pool_index';
 export const TEXT_EMBEDS_SHORT = 'text_embeds_short';
 export const TEXT_EMBEDS_LONG = 'text_embeds_long';
 
-export function buildTextGraph(config: FgClipConfig, w: WeightSource, dtype: LinearDtype = 'fp32'): BuiltModel {
+export function buildTextGraph(config: FgClipConfig, w: WeightSource, dtype: LinearDtype = 'fp32', sink?: WeightSink): BuiltModel {
   const tc = config.text_config;
   const D = tc.hidden_size;
   const P = config.projection_dim;
-  const g = new GraphBuilder('fgclip_text');
+  const g = new GraphBuilder('fgclip_text', sink);
   const c: Ctx = { g, w, dtype };
   const tm = 'text_model';
 

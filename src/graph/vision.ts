@@ -8,7 +8,7 @@
  */
 import type { FgClipConfig } from '../config/types.js';
 import { encoderLayer, encoderLayerWithoutAttn, layerNorm, transposeLinear, type Ctx, type LayerHandles, type LinearDtype, type WeightSource } from './blocks.js';
-import { GraphBuilder, type BuiltModel } from './onnx-builder.js';
+import { GraphBuilder, type BuiltModel, type WeightSink } from './onnx-builder.js';
 
 export interface VisionGraphOptions {
   /** input resolution; defaults to vision_config.image_size. Other sizes need `positionEmbedding` for that grid. */
@@ -19,6 +19,8 @@ export interface VisionGraphOptions {
   readonly dense?: boolean;
   /** storage/compute of the encoder's linear layers (default fp32, exact) */
   readonly dtype?: LinearDtype;
+  /** where the weights go (default: memory) */
+  readonly sink?: WeightSink;
 }
 
 export const VISION_INPUT = 'pixel_values';
@@ -35,7 +37,7 @@ export function buildVisionGraph(config: FgClipConfig, w: WeightSource, opts: Vi
   const P = config.projection_dim;
   const L = vc.num_hidden_layers;
   const eps = vc.layer_norm_eps;
-  const g = new GraphBuilder('fgclip_vision');
+  const g = new GraphBuilder('fgclip_vision', opts.sink);
   const c: Ctx = { g, w, dtype: opts.dtype };
   const vm = 'vision_model';
 

@@ -16,7 +16,7 @@ import { l2normalize, probabilities } from '../postprocess/similarity.js';
 import { decodeImage, preprocessImage, type DecodeOptions, type RgbImage } from '../preprocess/index.js';
 import { createSession, createSessionFromFile, defaultThreads, ort, runSession, type RuntimeOptions } from '../runtime/session.js';
 import { createPreprocessPool, type PreprocessPool } from '../pipeline/index.js';
-import { graphCacheEntry, GRAPH_LAYOUT_VERSION, readCached, writeCached } from './graph-cache.js';
+import { graphCacheEntry, GRAPH_LAYOUT_VERSION, readCached, Staging } from './graph-cache.js';
 import { ClipTokenizer } from '../tokenizer/index.js';
 import { loadCheckpoint } from '../weights/index.js';
 import type { TensorMap } from '../weights/types.js';
@@ -160,22 +160,40 @@ export class FgClip {
     const g0 = vc.image_size / vc.patch_size;
     const positionEmbedding =
       S === vc.image_size ? undefined : interpolatePositionEmbedding(ws.get('vision_model.embeddings.position_embedding.weight', [g0 * g0 + 1, vc.hidden_size]), vc.hidden_size, S / vc.patch_size, S / vc.patch_size);
-    // From here each tensor is dropped from the map once its graph copy exists, to bound peak memory.
+    // From here each tensor is dropped from the map once its graph copy exists, and with the graph cache the
+    // copies stream to files: the checkpoint is never held twice while the graphs are built.
     const consuming = weightSource(tensors, true);
-    const textGraph = buildTextGraph(config, consuming, dtype);
-    const visionGraph = buildVisionGraph(config, consuming, { imageSize: S, positionEmbedding, dtype });
-    tensors.clear(); // graphs hold their own copies; let the checkpoint's float32 arrays go
-    if (entry) {
-      const ok = writeCached(entry, S, { text: textGraph, vision: visionGraph }, [tables.tokenEmbedding, tables.shortPositions, tables.longPositions], {
-        version: GRAPH_LAYOUT_VERSION,
-        logitScaleLog,
-        unknownTensors: unknown,
-        tableSizes: [tables.tokenEmbedding.length, tables.shortPositions.length, tables.longPositions.length],
-      });
-      if (!ok) options.onWarning?.(`graph cache: could not write ${entry.dir}; loads will rebuild the graphs (set FGCLIP_CACHE to a writable folder)`);
+    const staging = entry ? Staging.start(entry) : undefined;
+    let text: ort.InferenceSession;
+    let vision: ort.InferenceSession;
+    if (entry && staging) {
+      try {
+        const textGraph = buildTextGraph(config, consuming, dtype, staging.sink('text'));
+        staging.writeModel('text', textGraph);
+        const visionGraph = buildVisionGraph(config, consuming, { imageSize: S, positionEmbedding, dtype, sink: staging.sink(`vision-${S}`) });
+        staging.writeModel(`vision-${S}`, visionGraph);
+        tensors.clear();
+        staging.commit([tables.tokenEmbedding, tables.shortPositions, tables.longPositions], {
+          version: GRAPH_LAYOUT_VERSION,
+          logitScaleLog,
+          unknownTensors: unknown,
+          tableSizes: [tables.tokenEmbedding.length, tables.shortPositions.length, tables.longPositions.length],
+        });
+      } catch (e) {
+        staging.abort();
+        if (e instanceof FgClipError) throw e;
+        throw new FgClipError('RUNTIME', `graph cache: could not write ${entry.dir} (${e instanceof Error ? e.message : String(e)}). Set FGCLIP_CACHE to a writable folder, or load with graphCache: false.`, { cause: e });
+      }
+      text = await createSessionFromFile('text_model', entry.textModel, options);
+      vision = await createSessionFromFile('vision_model', entry.visionModel(S), options);
+    } else {
+      if (entry) options.onWarning?.(`graph cache: cannot create ${entry.dir}; building in memory (set FGCLIP_CACHE to a writable folder)`);
+      const textGraph = buildTextGraph(config, consuming, dtype);
+      const visionGraph = buildVisionGraph(config, consuming, { imageSize: S, positionEmbedding, dtype });
+      tensors.clear();
+      text = await createSession('text_model', textGraph, options);
+      vision = await createSession('vision_model', visionGraph, options);
     }
-    const text = await createSession('text_model', textGraph, options);
-    const vision = await createSession('vision_model', visionGraph, options);
     return new FgClip(dir, config, preprocessConfig, tokenizer, logitScaleLog, unknown, false, options, tables, text, vision);
   }
 

@@ -6,12 +6,12 @@
  * and renamed into place, so a crashed writer never leaves a half entry that a reader would trust.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fgclipCacheDir } from '../tasks/cache.js';
 import { folderIdentity } from '../tasks/model-identity.js';
 import type { BuiltModel } from '../graph/onnx-builder.js';
-import { EXTERNAL_DATA_NAME } from '../graph/onnx-builder.js';
+import { EXTERNAL_DATA_NAME, FileSink } from '../graph/onnx-builder.js';
 
 /** Bump when the graphs built from the same weights change. */
 export const GRAPH_LAYOUT_VERSION = 3;
@@ -54,24 +54,43 @@ export function readCached(entry: GraphCacheEntry, S: number): { meta: CachedMet
   }
 }
 
-/** Writes a complete entry (text graph, one vision graph, tables, meta). Failures only cost the cache. */
-export function writeCached(entry: GraphCacheEntry, S: number, graphs: { text: BuiltModel; vision: BuiltModel }, tables: readonly Float32Array[], meta: CachedMeta): boolean {
-  const tmp = `${entry.dir}.tmp-${process.pid}-${Date.now()}`;
-  try {
-    mkdirSync(join(tmp, 'text'), { recursive: true });
-    mkdirSync(join(tmp, `vision-${S}`), { recursive: true });
-    for (const [sub, g] of [['text', graphs.text], [`vision-${S}`, graphs.vision]] as const) {
-      writeFileSync(join(tmp, sub, 'model.onnx'), g.model);
-      writeFileSync(join(tmp, sub, EXTERNAL_DATA_NAME), g.weights);
+/**
+ * A cache entry being written: graphs stream their weights into `sink(sub)` files of a temporary folder, and
+ * `commit` renames it into place once everything is there. Failures only cost the cache.
+ */
+export class Staging {
+  private readonly tmp: string;
+  private constructor(private readonly entry: GraphCacheEntry) {
+    this.tmp = `${entry.dir}.tmp-${process.pid}-${Date.now()}`;
+  }
+
+  static start(entry: GraphCacheEntry): Staging | undefined {
+    const s = new Staging(entry);
+    try {
+      mkdirSync(s.tmp, { recursive: true });
+      return s;
+    } catch {
+      return undefined;
     }
-    const all = Buffer.concat(tables.map((t) => Buffer.from(t.buffer, t.byteOffset, t.byteLength)));
-    writeFileSync(join(tmp, 'text-tables.bin'), all);
-    writeFileSync(join(tmp, 'meta.json'), JSON.stringify(meta));
-    rmSync(entry.dir, { recursive: true, force: true });
-    renameSync(tmp, entry.dir);
-    return true;
-  } catch {
-    rmSync(tmp, { recursive: true, force: true });
-    return false;
+  }
+
+  sink(sub: string): FileSink {
+    mkdirSync(join(this.tmp, sub), { recursive: true });
+    return new FileSink(join(this.tmp, sub, EXTERNAL_DATA_NAME));
+  }
+
+  writeModel(sub: string, model: BuiltModel): void {
+    writeFileSync(join(this.tmp, sub, 'model.onnx'), model.model);
+  }
+
+  commit(tables: readonly Float32Array[], meta: CachedMeta): void {
+    for (const t of tables) appendFileSync(join(this.tmp, 'text-tables.bin'), Buffer.from(t.buffer, t.byteOffset, t.byteLength));
+    writeFileSync(join(this.tmp, 'meta.json'), JSON.stringify(meta));
+    rmSync(this.entry.dir, { recursive: true, force: true });
+    renameSync(this.tmp, this.entry.dir);
+  }
+
+  abort(): void {
+    rmSync(this.tmp, { recursive: true, force: true });
   }
 }

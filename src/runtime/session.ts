@@ -33,6 +33,7 @@ export function sessionOptions(opts: RuntimeOptions): ort.InferenceSession.Sessi
 }
 
 export async function createSession(name: string, built: BuiltModel, opts: RuntimeOptions): Promise<ort.InferenceSession> {
+  if (!built.weights) throw new FgClipError('RUNTIME', `${name}: the graph's weights were written to a file; load it with createSessionFromFile`);
   try {
     return await ort.InferenceSession.create(built.model, { ...sessionOptions(opts), externalData: [{ path: EXTERNAL_DATA_NAME, data: built.weights }] });
   } catch (e) {
