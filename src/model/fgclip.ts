@@ -14,7 +14,7 @@ import { interpolatePositionEmbedding } from '../postprocess/position-interpolat
 import { roiAlign1x1, type GridBox } from '../postprocess/roi-align.js';
 import { l2normalize, probabilities } from '../postprocess/similarity.js';
 import { decodeImage, preprocessImage, type DecodeOptions, type RgbImage } from '../preprocess/index.js';
-import { createSession, createSessionFromFile, defaultThreads, ort, runSession, type RuntimeOptions } from '../runtime/session.js';
+import { createSession, createSessionFromFile, defaultThreads, ort, runSession, sessionOptions, type RuntimeOptions } from '../runtime/session.js';
 import { createPreprocessPool, type PreprocessPool } from '../pipeline/index.js';
 import { graphCacheEntry, GRAPH_LAYOUT_VERSION, readCached, Staging } from './graph-cache.js';
 import { ClipTokenizer } from '../tokenizer/index.js';
@@ -116,6 +116,7 @@ export class FgClip {
 
   /** Loads a local folder in the Hugging Face layout, or a Hub repo id (downloaded into the HF cache). */
   static async load(model: string, options: LoadOptions = {}): Promise<FgClip> {
+    sessionOptions(options); // validates threads / provider before any work
     const dir = await resolveModelDir(model, { ...options.hub, revision: options.revision ?? options.hub?.revision });
     const config = await loadConfig(dir);
     const preprocessConfig = await loadPreprocessConfig(dir, config, options.onWarning ?? (() => undefined));

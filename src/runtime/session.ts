@@ -23,8 +23,10 @@ export function defaultThreads(): number {
 export function sessionOptions(opts: RuntimeOptions): ort.InferenceSession.SessionOptions {
   const threads = opts.threads ?? defaultThreads();
   if (!Number.isInteger(threads) || threads < 1) throw new FgClipError('INPUT_INVALID', `threads: expected a positive integer (got ${threads})`);
+  const ep = opts.executionProvider ?? 'cpu';
+  if (ep !== 'cpu' && ep !== 'webgpu') throw new FgClipError('INPUT_INVALID', `executionProvider: expected cpu or webgpu (got ${JSON.stringify(ep)})`);
   return {
-    executionProviders: [opts.executionProvider ?? 'cpu'],
+    executionProviders: [ep],
     graphOptimizationLevel: 'all',
     intraOpNumThreads: threads,
     interOpNumThreads: 1,
@@ -34,8 +36,9 @@ export function sessionOptions(opts: RuntimeOptions): ort.InferenceSession.Sessi
 
 export async function createSession(name: string, built: BuiltModel, opts: RuntimeOptions): Promise<ort.InferenceSession> {
   if (!built.weights) throw new FgClipError('RUNTIME', `${name}: the graph's weights were written to a file; load it with createSessionFromFile`);
+  const so = sessionOptions(opts);
   try {
-    return await ort.InferenceSession.create(built.model, { ...sessionOptions(opts), externalData: [{ path: EXTERNAL_DATA_NAME, data: built.weights }] });
+    return await ort.InferenceSession.create(built.model, { ...so, externalData: [{ path: EXTERNAL_DATA_NAME, data: built.weights }] });
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
     const hint = opts.executionProvider === 'webgpu' ? ' WebGPU needs a GPU adapter; use the default cpu provider on machines without one.' : '';
@@ -45,8 +48,9 @@ export async function createSession(name: string, built: BuiltModel, opts: Runti
 
 /** A session from a model file on disk; its external weights file is read from the same folder. */
 export async function createSessionFromFile(name: string, path: string, opts: RuntimeOptions): Promise<ort.InferenceSession> {
+  const so = sessionOptions(opts);
   try {
-    return await ort.InferenceSession.create(path, sessionOptions(opts));
+    return await ort.InferenceSession.create(path, so);
   } catch (e) {
     throw new FgClipError('RUNTIME', `${name}: ONNX Runtime could not load the cached graph ${path}: ${e instanceof Error ? e.message : String(e)}. Delete that folder to rebuild it.`, { cause: e });
   }
