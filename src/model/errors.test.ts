@@ -82,3 +82,8 @@ describe('FgClip API errors', () => {
     await assert.rejects(FgClip.load(goldenPath('fgclip-tiny'), { threads: 0 }), code('INPUT_INVALID', /threads/));
   });
 });
+
+test('the WebGPU provider on a machine without a GPU adapter fails with a clear RUNTIME error, not a crash', async () => {
+  await assert.rejects(FgClip.load(goldenPath('fgclip-tiny'), { executionProvider: 'webgpu' }), code('RUNTIME', /WebGPU needs a GPU adapter/));
+  await assert.rejects(FgClip.load(goldenPath('fgclip-tiny'), { executionProvider: 'cuda' as never }), code('INPUT_INVALID', /cpu or webgpu/));
+});

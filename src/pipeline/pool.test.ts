@@ -181,6 +181,26 @@ describe('preprocess pool: lifecycle and options', () => {
     await p.close(); // idempotent
   });
 
+  test('a pool that is never closed does not keep the process alive, and a top-level await of it does not exit early', () => {
+    const dir = mkdtempSync(join(REPO_ROOT, '.cache', 'test-pipeline-forgotten-'));
+    try {
+      const script = join(dir, 'forgotten.mts');
+      writeFileSync(
+        script,
+        `import { createPreprocessPool } from ${JSON.stringify(pathToFileURL(join(REPO_ROOT, 'src/pipeline/index.ts')).href)};
+const p = await createPreprocessPool({ threads: 2, size: 32, mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] });
+const r = await p.run(${JSON.stringify(IMAGES[4])});
+process.stdout.write(String(r.pixels.length));`,
+      );
+      const run = spawnSync(process.execPath, ['--import', 'tsx', script], { encoding: 'utf8', cwd: REPO_ROOT, timeout: 60_000 });
+      assert.equal(run.error, undefined, 'the process exits by itself (no timeout)');
+      assert.equal(run.status, 0, run.stderr);
+      assert.equal(run.stdout, String(3 * 32 * 32));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   const badOptions: [string, Record<string, unknown>, RegExp][] = [
     ['threads 0', { threads: 0 }, /bad threads \(expected a positive integer, got 0\)/],
     ['maxInFlight 1.5', { maxInFlight: 1.5 }, /bad maxInFlight/],

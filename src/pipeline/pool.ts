@@ -207,8 +207,9 @@ class Pool implements PreprocessPool {
 
   private spawn(): void {
     const worker = startWorker(this.config);
+    // Referenced until it reports ready (an `await createPreprocessPool` must keep the process alive), then only
+    // while it has work.
     const slot: Slot = { worker, inFlight: new Map(), ready: false, exited: false };
-    worker.unref();
     worker.on('message', (m: WorkerMessage) => this.onMessage(slot, m));
     worker.on('error', (e: Error) => this.onFailure(slot, e.message));
     worker.on('exit', (code: number) => {
@@ -221,13 +222,14 @@ class Pool implements PreprocessPool {
   private onMessage(slot: Slot, m: WorkerMessage): void {
     if (m.type === 'ready') {
       slot.ready = true;
+      if (slot.inFlight.size === 0) slot.worker.unref();
       if (this.slots.every((s) => s.ready)) this.readyWaiters?.resolve();
       return;
     }
     const task = slot.inFlight.get(m.id);
     if (!task) return; // already rejected by close()
     slot.inFlight.delete(m.id);
-    if (slot.inFlight.size === 0) slot.worker.unref();
+    if (slot.inFlight.size === 0 && slot.ready) slot.worker.unref();
     if (m.ok) task.resolve({ pixels: m.pixels, width: m.width, height: m.height });
     else task.reject(new FgClipError(m.code, m.message));
     this.pump();
@@ -261,7 +263,7 @@ class Pool implements PreprocessPool {
       for (const s of this.slots) if (!s.exited && s.inFlight.size < TASKS_PER_WORKER && (!best || s.inFlight.size < best.inFlight.size)) best = s;
       if (!best) return;
       const task = this.queue.shift()!;
-      if (best.inFlight.size === 0) best.worker.ref();
+      if (best.inFlight.size === 0 && best.ready) best.worker.ref();
       best.inFlight.set(task.id, task);
       best.worker.postMessage(task.message, task.transfer);
     }
