@@ -1,8 +1,10 @@
 /**
- * FG-CLIP v1 text encoder as an ONNX graph. Token and position embeddings are looked up outside the graph
- * (model/text-embeddings.ts) so the two position regimes (77-row short table; 248-row ori/res long tables) and
+ * FG-CLIP v1 text encoder as an ONNX graph. The token embedding is gathered in the graph (its table stays in
+ * ONNX Runtime's memory-mapped weights, so only the rows used become resident); the position rows are chosen
+ * outside (model/text-inputs.ts) so the two position regimes (77-row short table; 248-row ori/res long tables) and
  * any sequence length share one graph. Inputs:
- *   inputs_embeds [B, T, Dt]  token + position embeddings
+ *   input_ids       [B, T]     int64 token ids
+ *   position_embeds [T, Dt]    rows 0..T-1 of the position table of the mode
  *   causal_mask   [T, T]      additive, 0 on/below the diagonal, float32 min above (modeling_clip.py:741-755)
  *   pool_index    [B]         flat row b*T + (first eos position of b)   (modeling_clip.py:825-844)
  * Outputs (both projections of the pooled state; the caller picks by mode, fgclip.py:214-232):
@@ -15,7 +17,8 @@ import type { FgClipConfig } from '../config/types.js';
 import { encoderLayer, layerNorm, transposeLinear, type Ctx, type LinearDtype, type WeightSource } from './blocks.js';
 import { GraphBuilder, type BuiltModel, type WeightSink } from './onnx-builder.js';
 
-export const TEXT_INPUT = 'inputs_embeds';
+export const TEXT_INPUT_IDS = 'input_ids';
+export const TEXT_POSITIONS = 'position_embeds';
 export const TEXT_MASK = 'causal_mask';
 export const TEXT_POOL_INDEX = 'pool_index';
 export const TEXT_EMBEDS_SHORT = 'text_embeds_short';
@@ -29,7 +32,11 @@ export function buildTextGraph(config: FgClipConfig, w: WeightSource, dtype: Lin
   const c: Ctx = { g, w, dtype };
   const tm = 'text_model';
 
-  let x = g.input(TEXT_INPUT, 'float', ['B', 'T', D]);
+  const ids = g.input(TEXT_INPUT_IDS, 'int64', ['B', 'T']);
+  const positions = g.input(TEXT_POSITIONS, 'float', ['T', D]);
+  const tok = g.weight(`${tm}.embeddings.token_embedding.weight`, w.get(`${tm}.embeddings.token_embedding.weight`, [tc.vocab_size, D]), [tc.vocab_size, D]);
+  const tokens = g.op1('Gather', `${tm}.embeddings.token_embedding`, [tok, ids], { axis: 0 }); // [B, T, D]
+  let x = g.op1('Add', `${tm}.embeddings.position_add`, [tokens, positions]); // [B, T, D]
   const mask = g.input(TEXT_MASK, 'float', ['T', 'T']);
   const poolIndex = g.input(TEXT_POOL_INDEX, 'int64', ['B']);
   for (let i = 0; i < tc.num_hidden_layers; i++) x = encoderLayer(c, `${tm}.encoder.layers.${i}`, x, tc, mask).out;

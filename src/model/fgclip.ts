@@ -7,7 +7,7 @@ import { loadConfig, loadPreprocessConfig } from '../config/index.js';
 import type { FgClipConfig, PreprocessConfig } from '../config/types.js';
 import { FgClipError } from '../errors.js';
 import type { LinearDtype, WeightSource } from '../graph/blocks.js';
-import { buildTextGraph, TEXT_EMBEDS_LONG, TEXT_EMBEDS_SHORT, TEXT_INPUT, TEXT_MASK, TEXT_POOL_INDEX } from '../graph/text.js';
+import { buildTextGraph, TEXT_EMBEDS_LONG, TEXT_EMBEDS_SHORT, TEXT_INPUT_IDS, TEXT_MASK, TEXT_POOL_INDEX, TEXT_POSITIONS } from '../graph/text.js';
 import { buildVisionGraph, DENSE_EMBEDS, IMAGE_EMBEDS, VISION_INPUT } from '../graph/vision.js';
 import { resolveModelDir, type HubOptions } from '../hub/index.js';
 import { interpolatePositionEmbedding } from '../postprocess/position-interpolation.js';
@@ -133,12 +133,8 @@ export class FgClip {
     const entry = cacheOpt === false ? undefined : await graphCacheEntry(dir, { dtype, imageSize: S }, typeof cacheOpt === 'string' ? cacheOpt : undefined);
     const hit = entry && readCached(entry, S);
     if (entry && hit) {
-      const [nTok, nShort] = hit.meta.tableSizes;
-      const tables: TextTables = {
-        tokenEmbedding: hit.tables.subarray(0, nTok),
-        shortPositions: hit.tables.subarray(nTok, nTok + nShort),
-        longPositions: hit.tables.subarray(nTok + nShort),
-      };
+      const [nShort] = hit.meta.tableSizes;
+      const tables: TextTables = { shortPositions: hit.tables.subarray(0, nShort), longPositions: hit.tables.subarray(nShort) };
       const text = await createSessionFromFile('text_model', entry.textModel, options);
       const vision = await createSessionFromFile('vision_model', entry.visionModel(S), options);
       return new FgClip(dir, config, preprocessConfig, tokenizer, hit.meta.logitScaleLog, hit.meta.unknownTensors, true, options, tables, text, vision);
@@ -148,7 +144,6 @@ export class FgClip {
     if (unknown.length > 0) options.onWarning?.(`${dir}: ${unknown.length} tensor(s) not used by FG-CLIP: ${unknown.slice(0, 8).join(', ')}${unknown.length > 8 ? ', …' : ''}`);
     const ws = weightSource(tensors);
     const tables: TextTables = {
-      tokenEmbedding: ws.get('text_model.embeddings.token_embedding.weight', [config.text_config.vocab_size, D]),
       shortPositions: ws.get('text_model.embeddings.position_embedding.weight', [config.text_config.max_position_embeddings, D]),
       longPositions: buildLongPositions(
         ws.get('text_model.embeddings.position_embedding_ori.weight', [config.long_max_length, D]),
@@ -174,11 +169,11 @@ export class FgClip {
         const visionGraph = buildVisionGraph(config, consuming, { imageSize: S, positionEmbedding, dtype, sink: staging.sink(`vision-${S}`) });
         staging.writeModel(`vision-${S}`, visionGraph);
         tensors.clear();
-        staging.commit([tables.tokenEmbedding, tables.shortPositions, tables.longPositions], {
+        staging.commit([tables.shortPositions, tables.longPositions], {
           version: GRAPH_LAYOUT_VERSION,
           logitScaleLog,
           unknownTensors: unknown,
-          tableSizes: [tables.tokenEmbedding.length, tables.shortPositions.length, tables.longPositions.length],
+          tableSizes: [tables.shortPositions.length, tables.longPositions.length],
         });
       } catch (e) {
         staging.abort();
@@ -262,7 +257,8 @@ export class FgClip {
     const batch = prepareTextBatch(this.config, this.textTables, inputIds, mode, cut);
     const D = this.config.text_config.hidden_size;
     const out = await runSession('text_model', this.textSession, {
-      [TEXT_INPUT]: new ort.Tensor('float32', batch.embeds, [batch.B, batch.T, D]),
+      [TEXT_INPUT_IDS]: new ort.Tensor('int64', batch.ids, [batch.B, batch.T]),
+      [TEXT_POSITIONS]: new ort.Tensor('float32', batch.positions, [batch.T, D]),
       [TEXT_MASK]: new ort.Tensor('float32', batch.mask, [batch.T, batch.T]),
       [TEXT_POOL_INDEX]: new ort.Tensor('int64', batch.poolIndex, [batch.B]),
     });

@@ -14,14 +14,14 @@ import type { BuiltModel } from '../graph/onnx-builder.js';
 import { EXTERNAL_DATA_NAME, FileSink } from '../graph/onnx-builder.js';
 
 /** Bump when the graphs built from the same weights change. */
-export const GRAPH_LAYOUT_VERSION = 3;
+export const GRAPH_LAYOUT_VERSION = 4;
 
 export interface CachedMeta {
   readonly version: number;
   readonly logitScaleLog: number;
   readonly unknownTensors: readonly string[];
-  /** float counts of token embedding, short positions, long positions in text-tables.bin */
-  readonly tableSizes: readonly [number, number, number];
+  /** float counts of the short and long position tables in text-tables.bin */
+  readonly tableSizes: readonly [number, number];
 }
 
 export interface GraphCacheEntry {

@@ -1,6 +1,6 @@
 /**
- * Text-tower inputs computed outside the graph: token + position embeddings for the two position regimes, the
- * causal mask, and the pooling rows.
+ * Text-tower inputs computed outside the graph: the ids, the position rows of the mode, the causal mask, and the
+ * pooling rows.
  *  short (walk_short_pos=True):  position_embedding rows 0..T-1 (77-row table)          modeling_clip.py:272-296
  *  long  (walk_short_pos=False): position_embedding_ori rows 0..19, _res rows 20..247   (mask1/mask2 blend)
  * The sequence is cut after the last first-end-token of the batch: with a causal mask and first-eos pooling the
@@ -15,7 +15,6 @@ export type TextMode = 'short' | 'long';
 const MASK_MIN = -3.4028234663852886e38;
 
 export interface TextTables {
-  readonly tokenEmbedding: Float32Array; // [V, D]
   readonly shortPositions: Float32Array; // [77, D]
   readonly longPositions: Float32Array; // [248, D] = ori[0:20] ++ res[20:248]
 }
@@ -28,7 +27,8 @@ export function buildLongPositions(ori: Float32Array, res: Float32Array, D: numb
 }
 
 export interface TextBatch {
-  readonly embeds: Float32Array; // [B, T, D]
+  readonly ids: BigInt64Array; // [B, T]
+  readonly positions: Float32Array; // [T, D]
   readonly mask: Float32Array; // [T, T]
   readonly poolIndex: BigInt64Array; // [B]
   readonly B: number;
@@ -59,19 +59,12 @@ export function prepareTextBatch(config: FgClipConfig, tables: TextTables, ids: 
     return e < 0 ? 0 : e;
   });
   const T = cut ? Math.max(...eos) + 1 : L;
-  const pos = mode === 'short' ? tables.shortPositions : tables.longPositions;
-  const tok = tables.tokenEmbedding;
-  const embeds = new Float32Array(B * T * D);
-  for (let b = 0; b < B; b++) {
-    for (let t = 0; t < T; t++) {
-      const o = (b * T + t) * D;
-      const ti = ids[b][t] * D;
-      const pi = t * D;
-      for (let d = 0; d < D; d++) embeds[o + d] = tok[ti + d] + pos[pi + d];
-    }
-  }
+  const table = mode === 'short' ? tables.shortPositions : tables.longPositions;
+  const positions = table.subarray(0, T * D);
+  const flat = new BigInt64Array(B * T);
+  for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) flat[b * T + t] = BigInt(ids[b][t]);
   const mask = new Float32Array(T * T);
   for (let i = 0; i < T; i++) for (let j = i + 1; j < T; j++) mask[i * T + j] = MASK_MIN;
   const poolIndex = BigInt64Array.from(eos.map((e, b) => BigInt(b * T + e)));
-  return { embeds, mask, poolIndex, B, T };
+  return { ids: flat, positions, mask, poolIndex, B, T };
 }

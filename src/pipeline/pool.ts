@@ -11,7 +11,7 @@
  * - Workers are unref'd while idle, so a forgotten pool does not keep the process alive; `close()` terminates them.
  *
  * The worker entry is resolved next to this module: worker.js when loaded from dist/, worker.ts when loaded as
- * TypeScript (tsx), in which case the worker gets the tsx loader through its execArgv.
+ * TypeScript (tsx), in which case a bootstrap registers tsx's hooks inside the worker first (see `startWorker`).
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -247,7 +247,7 @@ class Pool implements PreprocessPool {
       // A worker that never loaded will not load on a retry either.
       this.broken = new FgClipError(
         'RUNTIME',
-        `createPreprocessPool: a worker thread failed to start (${what}). From dist/, build first (npm run build); from TypeScript sources, run node with --import tsx.`,
+        `createPreprocessPool: a worker thread failed to start (${what}). From dist/, build first (npm run build); from TypeScript sources, the tsx package must be installed.`,
       );
       this.readyWaiters?.reject(this.broken);
       for (const t of this.queue.splice(0)) t.reject(this.broken);

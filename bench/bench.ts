@@ -1,0 +1,174 @@
+/**
+ * `npm run bench`: speed, memory and accuracy-vs-fp32 figures for FG-CLIP base and large on synthetic checkpoints
+ * of the real shapes (bench/synthetic.ts). See BENCHMARKS.md for what each figure means.
+ *
+ *   --models base,large   which models (default both; --quick: base)
+ *   --dtype fp32,int8     dtypes passed to FgClip.load (fp32 is always measured first, as the cosine reference)
+ *   --runs N              timed runs per figure after warm-up (default 5; 3 when one run takes > 4 s; --quick: 2)
+ *   --threads N           ONNX Runtime intra-op threads and pool workers (default 2)
+ *   --e2e-images N        JPEGs in the end-to-end figure (default 32; --quick: 8)
+ *   --json FILE           also write the results as JSON (default bench/results/latest.json)
+ *   --quick               a short smoke run
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { ensureJpegs } from './images.js';
+import { machineInfo } from './machine.js';
+import { measureMatmul, type MatmulResult } from './matmul.js';
+import { measureDtype, type DtypeResult } from './measure.js';
+import { formatReport, type ModelReport } from './report.js';
+import { benchCacheDir, ensureSyntheticCheckpoint, REPO_ROOT, SHAPES, type ModelName } from './synthetic.js';
+import { visionFlops } from './flops.js';
+
+interface Args {
+  models: ModelName[];
+  dtypes: string[];
+  runs: number;
+  threads: number;
+  e2eImages: number;
+  json: string;
+  quick: boolean;
+}
+
+const DTYPES = ['fp32', 'fp16', 'int8'];
+
+function usage(msg: string): never {
+  process.stderr.write(`bench: ${msg}\nusage: npm run bench -- [--models base,large] [--dtype fp32,int8,fp16] [--runs N] [--threads N] [--e2e-images N] [--json FILE] [--quick]\n`);
+  process.exit(2);
+}
+
+function parseArgs(argv: readonly string[]): Args {
+  const quick = argv.includes('--quick');
+  const a: Args = { models: quick ? ['base'] : ['base', 'large'], dtypes: ['fp32'], runs: quick ? 2 : 5, threads: 2, e2eImages: quick ? 8 : 32, json: resolve(REPO_ROOT, 'bench', 'results', 'latest.json'), quick };
+  const int = (flag: string, v: string | undefined) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) usage(`${flag} expects a positive integer (got ${v})`);
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i];
+    const v = argv[i + 1];
+    switch (flag) {
+      case '--quick':
+        continue;
+      case '--models': {
+        const ms = (v ?? '').split(',').filter(Boolean);
+        if (ms.length === 0 || !ms.every((m): m is ModelName => m === 'base' || m === 'large')) usage(`--models expects base and/or large (got ${v})`);
+        a.models = ms as ModelName[];
+        break;
+      }
+      case '--dtype': {
+        const ds = (v ?? '').split(',').filter(Boolean);
+        if (ds.length === 0 || !ds.every((d) => DTYPES.includes(d))) usage(`--dtype expects ${DTYPES.join(', ')} (got ${v})`);
+        a.dtypes = ['fp32', ...ds.filter((d) => d !== 'fp32')];
+        break;
+      }
+      case '--runs':
+        a.runs = int(flag, v);
+        break;
+      case '--threads':
+        a.threads = int(flag, v);
+        break;
+      case '--e2e-images':
+        a.e2eImages = int(flag, v);
+        break;
+      case '--json':
+        if (!v) usage('--json expects a file name');
+        a.json = resolve(v);
+        break;
+      default:
+        usage(`unknown option ${flag}`);
+    }
+    i++;
+  }
+  return a;
+}
+
+/** Which library build was measured: the figures move with the graph layout the lead is optimizing. */
+async function libraryInfo(): Promise<{ graphLayoutVersion: number | null }> {
+  try {
+    const m = (await import('../src/model/graph-cache.js')) as { GRAPH_LAYOUT_VERSION?: unknown };
+    return { graphLayoutVersion: typeof m.GRAPH_LAYOUT_VERSION === 'number' ? m.GRAPH_LAYOUT_VERSION : null };
+  } catch {
+    return { graphLayoutVersion: null };
+  }
+}
+
+function log(m: string): void {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${m}\n`);
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const t0 = performance.now();
+  const machineStart = machineInfo();
+  const benchDir = benchCacheDir();
+  log(`machine: ${machineStart.nproc} cores, ${machineStart.cpuModel}, load average ${machineStart.loadAverage1m.toFixed(2)}${machineStart.loadAverage1m > 0.5 ? ' (other work is running: figures will be low and noisy)' : ''}`);
+
+  const matmulRuns = args.quick ? 3 : 7;
+  const matmul: MatmulResult[] = [];
+  for (const [m, k, n] of [[1576, 768, 3072], [2048, 2048, 2048]] as const) {
+    log(`MatMul ${m}×${k}×${n}`);
+    matmul.push(await measureMatmul(m, k, n, { threads: args.threads, runs: matmulRuns }));
+  }
+
+  const jpegs = await ensureJpegs(benchDir, args.e2eImages);
+  const models: ModelReport[] = [];
+  for (const name of args.models) {
+    const ck = ensureSyntheticCheckpoint(name, benchDir, log);
+    log(`fg-clip-${name}: ${ck.generated ? `checkpoint written in ${ck.seconds.toFixed(1)} s` : 'checkpoint reused from the cache'}`);
+    const fl = visionFlops(SHAPES[name]);
+    const dtypes: DtypeResult[] = [];
+    for (const dtype of args.dtypes) {
+      const r = await measureDtype(ck, dtype, { threads: args.threads, runs: args.runs, warmup: 1, batch: 8, benchDir, jpegs, full: dtype === 'fp32', log }, dtypes[0]?.outputs);
+      dtypes.push(r);
+      if (!r.available) log(`  ${dtype}: ${r.note}`);
+    }
+    const fp32 = dtypes[0];
+    const achieved = fp32.images ? (fl.full / 1e9) * fp32.images.b8PerSec : undefined;
+    const achievedBest = fp32.images ? (fl.full / 1e9) * ((8 * 1000) / fp32.images.b8.bestMs) : undefined;
+    models.push({
+      name,
+      parameters: ck.parameters,
+      weightBytes: ck.weightBytes,
+      gflopGlobal: fl.global / 1e9,
+      gflopFull: fl.full / 1e9,
+      checkpointSeconds: ck.seconds,
+      dtypes,
+      ...(achieved !== undefined && achievedBest !== undefined
+        ? {
+            achievedGflops: achieved,
+            fractionOfMatmul: achieved / matmul[0].gflops,
+            fractionOfSquareMatmul: achieved / matmul[1].gflops,
+            achievedBestGflops: achievedBest,
+            bestFractionOfMatmul: achievedBest / matmul[0].bestGflops,
+          }
+        : {}),
+    });
+  }
+
+  const machineEnd = machineInfo();
+  const totalSeconds = (performance.now() - t0) / 1000;
+  process.stdout.write(`${formatReport(machineStart, matmul, models)}\n\ntotal ${totalSeconds.toFixed(0)} s; load average at the end ${machineEnd.loadAverage1m.toFixed(2)}\n`);
+  const json = {
+    date: new Date().toISOString(),
+    library: await libraryInfo(),
+    options: args,
+    machine: { ...machineStart, loadAverage1mEnd: machineEnd.loadAverage1m },
+    matmul,
+    models: models.map((m) => ({
+      ...m,
+      flopsPerImage: visionFlops(SHAPES[m.name as ModelName]),
+      dtypes: m.dtypes.map(({ outputs: _outputs, ...rest }) => rest),
+    })),
+    totalSeconds,
+  };
+  mkdirSync(dirname(args.json), { recursive: true });
+  writeFileSync(args.json, `${JSON.stringify(json, null, 2)}\n`);
+  log(`wrote ${args.json}`);
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`bench: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+  process.exit(1);
+});
