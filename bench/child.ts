@@ -4,6 +4,7 @@
  *   load again in the same process (timed: the library's caches now warm).
  * Usage: node --import tsx bench/child.ts '<json ChildRequest>'; prints one JSON ChildResult line on stdout.
  */
+import { readFileSync } from 'node:fs';
 import { FgClip } from '../src/model/fgclip.js';
 import { longCaptions, shortPrompts } from './captions.js';
 import { Rng } from './synthetic.js';
@@ -46,7 +47,7 @@ async function main(req: ChildRequest): Promise<ChildResult> {
   await m.runVision(Float32Array.from({ length: req.batch * 3 * S * S }, () => rng.normal()));
   await m.encodeTexts(shortPrompts(16));
   await m.encodeTexts(longCaptions(4, (s) => m.tokenizer.countTokens(s)));
-  const peakRss = process.resourceUsage().maxRSS * 1024;
+  const peakRss = peakRssBytes();
   m.dispose();
   if (!req.reload) return { baselineRss, loadMs, fromGraphCache, peakRss, reloadMs: null, reloadFromGraphCache: null };
   t = performance.now();
@@ -55,6 +56,20 @@ async function main(req: ChildRequest): Promise<ChildResult> {
   const reloadFromGraphCache = cacheFlag(m2);
   m2.dispose();
   return { baselineRss, loadMs, fromGraphCache, peakRss, reloadMs, reloadFromGraphCache };
+}
+
+/**
+ * Peak RSS of this process. Linux keeps getrusage's ru_maxrss across fork + exec, so a child spawned by a large
+ * benchmark process would report its parent's size; /proc/self/status VmHWM belongs to this process image only.
+ */
+function peakRssBytes(): number {
+  try {
+    const m = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (m) return Number(m[1]) * 1024;
+  } catch {
+    // not Linux: fall back to getrusage
+  }
+  return process.resourceUsage().maxRSS * 1024;
 }
 
 main(JSON.parse(process.argv[2] ?? '{}') as ChildRequest).then(
