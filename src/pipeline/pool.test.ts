@@ -182,6 +182,7 @@ describe('preprocess pool: lifecycle and options', () => {
   });
 
   test('a pool that is never closed does not keep the process alive, and a top-level await of it does not exit early', () => {
+    mkdirSync(join(REPO_ROOT, '.cache'), { recursive: true }); // a fresh clone has none
     const dir = mkdtempSync(join(REPO_ROOT, '.cache', 'test-pipeline-forgotten-'));
     try {
       const script = join(dir, 'forgotten.mts');
