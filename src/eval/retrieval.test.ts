@@ -8,24 +8,15 @@ import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import sharp from 'sharp';
 import { FgClip } from '../model/fgclip.js';
 import { goldenPath } from '../test-util/goldens.js';
 import { evalRetrieval, groupPairs, parsePairsCsv, parsePairsJson, readPairs, retrievalRecall, type RetrievalPair } from './retrieval.js';
+import { writePng } from '../test-util/fixtures.js';
 
 /** every temp folder of this file, removed at the end */
 const ROOT = mkdtempSync(join(tmpdir(), 'fgclip-test-'));
 after(() => rmSync(ROOT, { recursive: true, force: true }));
 
-async function writePng(path: string, w: number, h: number, seed: number): Promise<void> {
-  const data = Buffer.alloc(w * h * 3);
-  let x = seed * 2654435761;
-  for (let i = 0; i < data.length; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    data[i] = (x >>> 16) & 255;
-  }
-  await sharp(data, { raw: { width: w, height: h, channels: 3 } }).png().toFile(path);
-}
 
 /** Brute force: stable-sorted rows/columns of the full matrix. */
 function bruteRecall(I: Float32Array[], T: Float32Array[], owner: number[], k: number): { i2t: number; t2i: number } {

@@ -9,28 +9,14 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import sharp from 'sharp';
 import { FgClipError } from '../errors.js';
 import { FgClip } from '../model/fgclip.js';
 import { fillTemplate, IMAGENET_TEMPLATES } from '../tasks/templates.js';
 import { goldenPath } from '../test-util/goldens.js';
 import { evalBoxes, parseCoco } from './boxes.js';
 import { evalZeroshot, readClassnames, readImageFolder } from './zeroshot.js';
+import { writePng, unit, dot64 } from '../test-util/fixtures.js';
 
-async function writePng(path: string, w: number, h: number, seed: number): Promise<void> {
-  const data = Buffer.alloc(w * h * 3);
-  let x = seed * 2654435761;
-  for (let i = 0; i < data.length; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    data[i] = (x >>> 16) & 255;
-  }
-  await sharp(data, { raw: { width: w, height: h, channels: 3 } }).png().toFile(path);
-}
-const unit = (v: ArrayLike<number>) => {
-  const n = Math.sqrt(Array.from(v).reduce((s, x) => s + x * x, 0));
-  return Array.from(v, (x) => x / n);
-};
-const dot64 = (a: number[], b: number[]) => a.reduce((s, x, i) => s + x * b[i], 0);
 const rank = (scores: number[], target: number) => scores.map((_, i) => i).sort((a, b) => scores[b] - scores[a] || a - b).indexOf(target);
 
 const CLASSES = ['zebra', 'apple', 'monkey', 'cab', 'bicycle', 'lamp', 'pizza'];

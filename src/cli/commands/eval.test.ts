@@ -8,7 +8,6 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import sharp from 'sharp';
 import { evalBoxes, readCoco } from '../../eval/boxes.js';
 import { evalFgovd, readFgovd } from '../../eval/fgovd.js';
 import { evalRetrieval, readPairs } from '../../eval/retrieval.js';
@@ -16,16 +15,8 @@ import { evalZeroshot, readClassnames, readImageFolder } from '../../eval/zerosh
 import { FgClip } from '../../model/fgclip.js';
 import { goldenPath } from '../../test-util/goldens.js';
 import { run } from '../../test-util/cli.js';
+import { writePng } from '../../test-util/fixtures.js';
 
-async function writePng(path: string, w: number, h: number, seed: number): Promise<void> {
-  const data = Buffer.alloc(w * h * 3);
-  let x = seed * 2654435761;
-  for (let i = 0; i < data.length; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    data[i] = (x >>> 16) & 255;
-  }
-  await sharp(data, { raw: { width: w, height: h, channels: 3 } }).png().toFile(path);
-}
 
 describe('fgclip eval (CLI) on fgclip-tiny', () => {
   const modelDir = goldenPath('fgclip-tiny');

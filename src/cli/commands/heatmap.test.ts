@@ -11,6 +11,7 @@ import { after, describe, test } from 'node:test';
 import sharp from 'sharp';
 import { goldenPath, readGoldenJson, relL2 } from '../../test-util/goldens.js';
 import { run } from '../../test-util/cli.js';
+import { dot64 } from '../../test-util/fixtures.js';
 
 
 interface Cases {
@@ -21,7 +22,6 @@ const unit = (v: number[]) => {
   const n = Math.hypot(...v);
   return v.map((x) => x / n);
 };
-const dot64 = (a: number[], b: number[]) => a.reduce((s, x, i) => s + x * b[i], 0);
 
 for (const size of ['tiny', 'small'] as const) {
   describe(`fgclip heatmap (CLI) on fgclip-${size}`, () => {

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { goldenPath, maxAbsDiff, readGoldenJson } from '../../test-util/goldens.js';
 import { run } from '../../test-util/cli.js';
+import { dot64 } from '../../test-util/fixtures.js';
 
 
 interface Cases {
@@ -20,7 +21,6 @@ const unit = (v: number[]) => {
   const n = Math.hypot(...v);
   return v.map((x) => x / n);
 };
-const dot64 = (a: number[], b: number[]) => a.reduce((s, x, i) => s + x * b[i], 0);
 const softmax64 = (x: number[]) => {
   const m = Math.max(...x);
   const e = x.map((v) => Math.exp(v - m));

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { goldenPath, readGoldenJson } from '../../test-util/goldens.js';
 import { run } from '../../test-util/cli.js';
+import { dot64 } from '../../test-util/fixtures.js';
 
 
 interface Cases {
@@ -19,7 +20,6 @@ const unit = (v: number[]) => {
   const n = Math.hypot(...v);
   return v.map((x) => x / n);
 };
-const dot64 = (a: number[], b: number[]) => a.reduce((s, x, i) => s + x * b[i], 0);
 
 describe('fgclip search (CLI)', () => {
   const C = readGoldenJson<Cases>('fgclip-tiny.cases.json');
