@@ -4,11 +4,11 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
-import { isFgClipError, type FgClipErrorCode } from '../errors.js';
 import { goldenPath } from '../test-util/goldens.js';
 import { readPytorchBin } from './pytorch-bin.js';
 import { readSafetensors } from './safetensors.js';
 import { StoredZip } from './zip.js';
+import { rejectsWith } from '../test-util/errors.js';
 
 const PT = goldenPath('fgclip-tiny-pt', 'pytorch_model.bin');
 const ST = goldenPath('fgclip-tiny', 'model.safetensors');
@@ -147,15 +147,6 @@ function torchZip(name: string, pkl: Uint8Array, storages: Record<string, Uint8A
 }
 const f32bytes = (xs: number[]) => new Uint8Array(Float32Array.from(xs).buffer);
 
-async function rejectsWith(p: Promise<unknown>, code: FgClipErrorCode, re: RegExp, file: string): Promise<void> {
-  await assert.rejects(p, (e: unknown) => {
-    assert.ok(isFgClipError(e), `expected FgClipError, got ${String(e)}`);
-    assert.equal(e.code, code, e.message);
-    assert.ok(e.message.includes(file), `message should name ${file}: ${e.message}`);
-    assert.match(e.message, re);
-    return true;
-  });
-}
 
 describe('pytorch_model.bin: golden fgclip-tiny-pt', () => {
   test('every tensor is bit-identical to fgclip-tiny model.safetensors (same names, shapes, F32 bits)', async () => {

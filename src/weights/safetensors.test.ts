@@ -3,11 +3,11 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isFgClipError, type FgClipErrorCode } from '../errors.js';
 import { goldenPath } from '../test-util/goldens.js';
 import { upcastHalf } from './dtype.js';
 import { MAX_HEADER_BYTES, readSafetensors, readSafetensorsHeader } from './safetensors.js';
 import { encodeSafetensors } from './safetensors-write.js';
+import { rejectsWith } from '../test-util/errors.js';
 
 const TINY = goldenPath('fgclip-tiny', 'model.safetensors');
 const SMALL = goldenPath('fgclip-small', 'model.safetensors');
@@ -52,15 +52,6 @@ function mutated(name: string, edit: (h: Record<string, any>) => void): string {
   const { header, data } = split(TINY);
   edit(header);
   return rawFile(name, JSON.stringify(header), data);
-}
-async function rejectsWith(p: Promise<unknown>, code: FgClipErrorCode, re: RegExp, file: string): Promise<void> {
-  await assert.rejects(p, (e: unknown) => {
-    assert.ok(isFgClipError(e), `expected FgClipError, got ${String(e)}`);
-    assert.equal(e.code, code, e.message);
-    assert.ok(e.message.includes(file), `message should name ${file}: ${e.message}`);
-    assert.match(e.message, re);
-    return true;
-  });
 }
 
 describe('safetensors: golden checkpoints', () => {
