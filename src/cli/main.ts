@@ -72,6 +72,11 @@ const COMMANDS: Record<string, Entry> = {
     usage: 'fgclip doctor [--json]',
     load: async () => (await import('./commands/doctor.js')).doctorCommand,
   },
+  export: {
+    summary: 'vision and text towers as standard ONNX files + manifest (for onnxruntime-web/-node/Python)',
+    usage: 'fgclip export --model DIR|REPO --out DIR [--dtype fp32|fp16|int8] [--revision R] [--force] [--json] [--quiet]',
+    load: async () => (await import('./commands/export.js')).exportCommand,
+  },
   download: {
     summary: 'fetch a model from the Hugging Face Hub into the cache',
     usage: 'fgclip download REPO [--revision R] [--quiet]',
