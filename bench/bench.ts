@@ -87,7 +87,7 @@ function parseArgs(argv: readonly string[]): Args {
 /** Which library build was measured: the figures move with the graph layout the lead is optimizing. */
 async function libraryInfo(): Promise<{ graphLayoutVersion: number | null }> {
   try {
-    const m = (await import('../src/model/graph-cache.js')) as { GRAPH_LAYOUT_VERSION?: unknown };
+    const m = (await import('../src/cache/graph-cache.js')) as { GRAPH_LAYOUT_VERSION?: unknown };
     return { graphLayoutVersion: typeof m.GRAPH_LAYOUT_VERSION === 'number' ? m.GRAPH_LAYOUT_VERSION : null };
   } catch {
     return { graphLayoutVersion: null };

@@ -6,7 +6,7 @@
  * from the graph cache file in the library).
  */
 import { loadConfig } from '../src/config/index.js';
-import { buildVisionGraph, VISION_INPUT } from '../src/graph/vision.js';
+import { buildVisionGraph, VISION_INPUT } from '../src/families/fgclip/vision-graph.js';
 import { weightSource } from '../src/model/fgclip.js';
 import { createSession, ort } from '../src/runtime/session.js';
 import { loadCheckpoint } from '../src/weights/index.js';

@@ -3,7 +3,7 @@
  */
 export { FgClip, type EncodeImageOptions, type EncodeTextOptions, type ImageEncoding, type ImageInput, type LoadOptions, type PreprocessMode, type TextEncoding, type TextModeOption } from './model/fgclip.js';
 export type { PixelBox } from './model/boxes.js';
-export type { TextMode } from './model/text-inputs.js';
+export type { TextMode } from './families/fgclip/text-inputs.js';
 export type { GridBox } from './postprocess/roi-align.js';
 export { FgClipError, isFgClipError, type FgClipErrorCode } from './errors.js';
 export { cosine, cosineMatrix, ensemble, l2normalize, probabilities, softmax } from './postprocess/similarity.js';

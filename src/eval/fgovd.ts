@@ -15,7 +15,7 @@ import { readFileSync } from 'node:fs';
 import { FgClipError } from '../errors.js';
 import type { PixelBox } from '../model/boxes.js';
 import type { FgClip } from '../model/fgclip.js';
-import type { TextMode } from '../model/text-inputs.js';
+import type { TextMode } from '../families/fgclip/text-inputs.js';
 import { dot, softmax } from '../postprocess/similarity.js';
 import { FGOVD_SCALE } from '../tasks/regions.js';
 import { checkBox, decodeEntry, imagePath } from './dataset.js';

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { FgClipError } from '../errors.js';
 import type { FgClip } from '../model/fgclip.js';
 import { dot } from '../postprocess/similarity.js';
-import type { CacheSetting } from '../tasks/cache.js';
+import type { CacheSetting } from '../cache/vector-store.js';
 import { labelEmbeddings } from '../tasks/classify.js';
 import { IMAGE_EXTENSIONS, listImages } from '../tasks/images.js';
 import { resolveTemplates, type TemplateSpec } from '../tasks/templates.js';

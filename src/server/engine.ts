@@ -5,7 +5,7 @@
  * text rows are padded to their mode's length and cut at the batch's last end token (exact, causal mask).
  */
 import type { FgClip, TextModeOption } from '../model/fgclip.js';
-import type { TextMode } from '../model/text-inputs.js';
+import type { TextMode } from '../families/fgclip/text-inputs.js';
 import { l2normalize } from '../postprocess/similarity.js';
 import { Batcher, type BatchInfo, type SubmitStats } from './batcher.js';
 import { badRequest } from './http-error.js';

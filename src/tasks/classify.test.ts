@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { FgClipError } from '../errors.js';
 import { FgClip } from '../model/fgclip.js';
 import { goldenPath } from '../test-util/goldens.js';
-import { clearMemoryCache } from './cache.js';
+import { clearMemoryCache } from '../cache/vector-store.js';
 import { classifyImages, labelEmbeddings } from './classify.js';
 
 /** every temp folder of this file, removed at the end */

@@ -11,9 +11,9 @@ import { FgClipError } from '../errors.js';
 import type { FgClip, ImageInput } from '../model/fgclip.js';
 import type { RgbImage } from '../preprocess/index.js';
 import { dot, ensemble } from '../postprocess/similarity.js';
-import { VectorStore, type CacheSetting } from './cache.js';
+import { VectorStore, type CacheSetting } from '../cache/vector-store.js';
 import { decodeOrSkip, describeInput, isSkipped, type SkippedImage } from './images.js';
-import { modelIdentity, sha256 } from './model-identity.js';
+import { modelIdentity, sha256 } from '../cache/model-identity.js';
 import { checkLabels, rankLabels, type LabelScore } from './regions.js';
 import { fillTemplate, resolveTemplates, type TemplateSpec } from './templates.js';
 

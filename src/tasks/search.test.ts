@@ -12,7 +12,7 @@ import sharp from 'sharp';
 import { FgClipError } from '../errors.js';
 import { FgClip } from '../model/fgclip.js';
 import { goldenPath, readGoldenJson } from '../test-util/goldens.js';
-import { clearMemoryCache } from './cache.js';
+import { clearMemoryCache } from '../cache/vector-store.js';
 import { listImages } from './images.js';
 import { searchImages } from './search.js';
 

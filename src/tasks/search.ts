@@ -8,9 +8,9 @@ import { FgClipError } from '../errors.js';
 import type { FgClip, ImageInput } from '../model/fgclip.js';
 import { dot } from '../postprocess/similarity.js';
 import type { RgbImage } from '../preprocess/index.js';
-import { VectorStore, type CacheSetting } from './cache.js';
+import { VectorStore, type CacheSetting } from '../cache/vector-store.js';
 import { decodeOrSkip, isSkipped, listImages, readOrSkip, type SkippedImage } from './images.js';
-import { modelIdentity, preprocessFingerprint, sha256 } from './model-identity.js';
+import { modelIdentity, preprocessFingerprint, sha256 } from '../cache/model-identity.js';
 
 export type SearchQuery = { readonly text: string } | { readonly image: ImageInput };
 

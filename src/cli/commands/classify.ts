@@ -6,7 +6,7 @@
  * The table shows the top 5 per image unless --top says otherwise; --json/--jsonl keep all labels unless --top.
  */
 import { existsSync } from 'node:fs';
-import type { CacheSetting } from '../../tasks/cache.js';
+import type { CacheSetting } from '../../cache/vector-store.js';
 import { classifyImagesIter } from '../../tasks/classify.js';
 import { readTemplatesFile, type TemplateSpec } from '../../tasks/templates.js';
 import { progressLine } from '../../eval/report.js';

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { cachedModels, defaultCacheDir, formatBytes, isOfflineEnv } from '../../hub/index.js';
 import { defaultThreads, ort } from '../../runtime/session.js';
-import { fgclipCacheDir } from '../../tasks/cache.js';
+import { fgclipCacheDir } from '../../cache/vector-store.js';
 import { flag, int, parse, printJson, type Io } from '../args.js';
 
 export interface DoctorReport {

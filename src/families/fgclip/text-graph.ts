@@ -1,7 +1,7 @@
 /**
  * FG-CLIP v1 text encoder as an ONNX graph. The token embedding is gathered in the graph (its table stays in
  * ONNX Runtime's memory-mapped weights, so only the rows used become resident); the position rows are chosen
- * outside (model/text-inputs.ts) so the two position regimes (77-row short table; 248-row ori/res long tables) and
+ * outside (text-inputs.ts) so the two position regimes (77-row short table; 248-row ori/res long tables) and
  * any sequence length share one graph. Inputs:
  *   input_ids       [B, T]     int64 token ids
  *   position_embeds [T, Dt]    rows 0..T-1 of the position table of the mode
@@ -13,9 +13,9 @@
  * Because attention is causal and pooling reads the first end token, rows after the last end token of the batch
  * cannot change any output, so callers may cut T there (exact, see text-embeddings.test.ts).
  */
-import type { FgClipConfig } from '../config/types.js';
-import { encoderLayer, layerNorm, transposeLinear, type Ctx, type LinearDtype, type WeightSource } from './blocks.js';
-import { GraphBuilder, type BuiltModel, type WeightSink } from './onnx-builder.js';
+import type { FgClipConfig } from '../../config/types.js';
+import { encoderLayer, layerNorm, transposeLinear, type Ctx, type LinearDtype, type WeightSource } from '../../graph/blocks.js';
+import { GraphBuilder, type BuiltModel, type WeightSink } from '../../graph/onnx-builder.js';
 
 export const TEXT_INPUT_IDS = 'input_ids';
 export const TEXT_POSITIONS = 'position_embeds';

@@ -5,10 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { goldenPath, relL2 } from '../test-util/goldens.js';
-import { FgClip } from './fgclip.js';
+import { goldenPath, relL2 } from '../../test-util/goldens.js';
+import { FgClip } from '../../model/fgclip.js';
 import { prepareTextBatch } from './text-inputs.js';
-import { FgClipError } from '../errors.js';
+import { FgClipError } from '../../errors.js';
 
 describe('text tower: cut at the last end token equals the padded computation', () => {
   let m: FgClip;

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { goldenPath } from '../test-util/goldens.js';
-import { clearMemoryCache, fgclipCacheDir, VectorStore } from './cache.js';
+import { clearMemoryCache, fgclipCacheDir, VectorStore } from './vector-store.js';
 import { fileDigest, folderIdentity, sha256 } from './model-identity.js';
 
 /** every temp folder of this file, removed at the end */

@@ -8,8 +8,8 @@
 import { createHash } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fgclipCacheDir } from '../tasks/cache.js';
-import { folderIdentity } from '../tasks/model-identity.js';
+import { fgclipCacheDir } from './vector-store.js';
+import { folderIdentity } from './model-identity.js';
 import type { BuiltModel } from '../graph/onnx-builder.js';
 import { EXTERNAL_DATA_NAME, FileSink } from '../graph/onnx-builder.js';
 

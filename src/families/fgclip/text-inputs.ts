@@ -6,8 +6,8 @@
  * The sequence is cut after the last first-end-token of the batch: with a causal mask and first-eos pooling the
  * rows after it cannot reach any output, so the result equals the padded computation (text-inputs.test.ts).
  */
-import type { FgClipConfig } from '../config/types.js';
-import { FgClipError } from '../errors.js';
+import type { FgClipConfig } from '../../config/types.js';
+import { FgClipError } from '../../errors.js';
 
 export type TextMode = 'short' | 'long';
 

@@ -6,9 +6,9 @@
  * Region features are RoIAlign over dense_embeds, done after the graph (postprocess/roi-align.ts).
  * Reference: modeling_clip.py:171-214 (embeddings), 920-980 (CLIPVisionTransformer).
  */
-import type { FgClipConfig } from '../config/types.js';
-import { encoderLayer, encoderLayerWithoutAttn, layerNorm, transposeLinear, type Ctx, type LayerHandles, type LinearDtype, type WeightSource } from './blocks.js';
-import { GraphBuilder, type BuiltModel, type WeightSink } from './onnx-builder.js';
+import type { FgClipConfig } from '../../config/types.js';
+import { encoderLayer, encoderLayerWithoutAttn, layerNorm, transposeLinear, type Ctx, type LayerHandles, type LinearDtype, type WeightSource } from '../../graph/blocks.js';
+import { GraphBuilder, type BuiltModel, type WeightSink } from '../../graph/onnx-builder.js';
 
 export interface VisionGraphOptions {
   /** input resolution; defaults to vision_config.image_size. Other sizes need `positionEmbedding` for that grid. */
