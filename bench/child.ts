@@ -5,7 +5,7 @@
  * Usage: node --import tsx bench/child.ts '<json ChildRequest>'; prints one JSON ChildResult line on stdout.
  */
 import { readFileSync } from 'node:fs';
-import { FgClip } from '../src/model/fgclip.js';
+import { FgClip } from '../src/model/handle.js';
 import { longCaptions, shortPrompts } from './captions.js';
 import { Rng } from './synthetic.js';
 

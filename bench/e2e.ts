@@ -2,7 +2,7 @@
  * End-to-end throughput over a folder of JPEGs: decode + resize + normalize + encode, in-thread (encodeImages on
  * file paths) and with the worker pool feeding runVision, next to the preprocessing-only rates.
  */
-import type { FgClip } from '../src/model/fgclip.js';
+import type { FgClip } from '../src/model/handle.js';
 import { createPreprocessPool, type PreprocessPoolOptions } from '../src/pipeline/index.js';
 
 export interface PooledRate {

@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { FgClip } from '../src/model/fgclip.js';
+import { FgClip } from '../src/model/handle.js';
 import { resizeForModel, decodeImage } from '../src/preprocess/index.js';
 import { longCaptions, shortPrompts } from './captions.js';
 import type { ChildRequest, ChildResult } from './child.js';
@@ -172,7 +172,7 @@ export async function measureDtype(ck: SyntheticCheckpoint, dtype: string, o: Su
     const longs = longCaptions(LONG_N, (s) => m.tokenizer.countTokens(s));
     const tShort = await timed(() => m.encodeTexts(shorts), o);
     const tLong = await timed(() => m.encodeTexts(longs), o);
-    const ids = shorts.map((s) => m.tokenizer.encode(s, { maxLength: m.config.text_config.max_position_embeddings }).ids);
+    const ids = shorts.map((s) => m.tokenizer.encode(s, { maxLength: m.textLengths.short }).ids);
     const byBatch = async (cut: boolean) => {
       for (let s = 0; s < ids.length; s += TEXT_BATCH) await m.runText(ids.slice(s, s + TEXT_BATCH), 'short', cut);
     };

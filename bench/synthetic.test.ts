@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig } from '../src/config/index.js';
-import { FgClip } from '../src/model/fgclip.js';
+import { FgClip } from '../src/model/handle.js';
 import { expectedTensors, readSafetensors } from '../src/weights/index.js';
 import { configJson, ensureCheckpoint, parameterCount, Rng, seedOf, SHAPES, tensorSpecs, writeSafetensors, type ModelShape } from './synthetic.js';
 

@@ -1,9 +1,12 @@
 /**
  * fgclip: FG-CLIP for TypeScript. The library is the product; the CLI and the server are thin adapters over it.
  */
-export { FgClip, type EncodeImageOptions, type EncodeTextOptions, type ImageEncoding, type ImageInput, type LoadOptions, type PreprocessMode, type TextEncoding, type TextModeOption } from './model/fgclip.js';
+export { FgClip, type HandleParts, type LoadOptions, type PreprocessMode } from './model/handle.js';
+export type { EncodeImageOptions, EncodeTextOptions, Encoder, ImageEncoding, ImageInput, PreprocessedImage, TextEncoding, TextModeOption } from './model/encoder.js';
+export { FAMILIES, describeFamilies, familyOf, pickFamily } from './families/registry.js';
+export type { FamilyLoadContext, FamilyLoadOptions, FamilyModel, ModelFamily, TextLengths, TextTokenizer, VisionFeatures } from './families/types.js';
 export type { PixelBox } from './model/boxes.js';
-export type { TextMode } from './families/fgclip/text-inputs.js';
+export type { TextMode } from './families/types.js';
 export type { GridBox } from './postprocess/roi-align.js';
 export { FgClipError, isFgClipError, type FgClipErrorCode } from './errors.js';
 export { cosine, cosineMatrix, ensemble, l2normalize, probabilities, softmax } from './postprocess/similarity.js';

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { goldenPath } from '../test-util/goldens.js';
-import { FgClip } from '../model/fgclip.js';
+import { FgClip } from '../model/handle.js';
 
 test('second load comes from the graph cache with identical text and image features; a damaged entry is rebuilt', async () => {
   const cache = mkdtempSync(join(tmpdir(), 'fgclip-graphs-'));

@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { fgclipCacheDir } from './vector-store.js';
 import { folderIdentity } from './model-identity.js';
 import type { BuiltModel } from '../graph/onnx-builder.js';
-import { EXTERNAL_DATA_NAME, FileSink } from '../graph/onnx-builder.js';
+import { EXTERNAL_DATA_NAME } from '../graph/onnx-builder.js';
+import { FileSink } from '../platform/node/file-sink.js';
 
 /** Bump when the graphs built from the same weights change. */
 export const GRAPH_LAYOUT_VERSION = 4;

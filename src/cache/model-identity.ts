@@ -16,18 +16,18 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, readdirSync, readFileSync, realpathSync, renameSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import type { FgClip } from '../model/fgclip.js';
+import type { Encoder } from '../model/encoder.js';
 import { fgclipCacheDir, type CacheSetting } from './vector-store.js';
 
 const IDENTITY_FILES = ['config.json', 'preprocessor_config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.json', 'merges.txt', 'added_tokens.json'];
 const WEIGHT_FILE = /^(model.*\.safetensors|model\.safetensors\.index\.json|pytorch_model.*\.bin|pytorch_model\.bin\.index\.json)$/;
 const BLOB_NAME = /^([0-9a-f]{40}|[0-9a-f]{64})$/;
 
-const identities = new WeakMap<FgClip, Promise<string>>();
+const identities = new WeakMap<Encoder, Promise<string>>();
 const digests = new Map<string, string>();
 
 /** sha256 hex identity of the model's files (memoized per model handle). */
-export function modelIdentity(model: FgClip, cache: CacheSetting = {}): Promise<string> {
+export function modelIdentity(model: Encoder, cache: CacheSetting = {}): Promise<string> {
   let id = identities.get(model);
   if (!id) {
     id = folderIdentity(model.modelDir, cache);
@@ -70,7 +70,7 @@ export async function fileDigest(path: string, cache: CacheSetting = {}): Promis
  * Hash of the model's preprocessing of a fixed 5×3 image plus the decode options: equal iff image embeddings of the
  * same bytes are equal (same resolution, resize mode, mean/std, rescale factor, orientation handling).
  */
-export async function preprocessFingerprint(model: FgClip): Promise<string> {
+export async function preprocessFingerprint(model: Encoder): Promise<string> {
   const data = new Uint8Array(5 * 3 * 3).map((_, i) => (i * 37 + 11) % 256);
   const { pixels } = await model.preprocess({ width: 5, height: 3, data });
   const h = createHash('sha256');

@@ -5,8 +5,8 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { FgClipError } from '../errors.js';
-import type { LoadOptions } from '../model/fgclip.js';
-import { FgClip } from '../model/fgclip.js';
+import type { LoadOptions } from '../model/handle.js';
+import { FgClip } from '../model/handle.js';
 import { progressBar } from '../hub/index.js';
 
 export type Options = NonNullable<ParseArgsConfig['options']>;

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { FgClipError } from '../errors.js';
 import type { PixelBox } from '../model/boxes.js';
-import type { FgClip } from '../model/fgclip.js';
+import type { Encoder } from '../model/encoder.js';
 import { dot } from '../postprocess/similarity.js';
 import { labelEmbeddings } from '../tasks/classify.js';
 import { resolveTemplates } from '../tasks/templates.js';
@@ -94,7 +94,7 @@ export function readCoco(path: string): CocoDataset {
   return parseCoco(text, path);
 }
 
-export async function evalBoxes(model: FgClip, data: CocoDataset, imagesDir: string, opts: ClassifierEvalOptions = {}): Promise<BoxesResult> {
+export async function evalBoxes(model: Encoder, data: CocoDataset, imagesDir: string, opts: ClassifierEvalOptions = {}): Promise<BoxesResult> {
   const templates = opts.templates ?? 'imagenet';
   const W = await labelEmbeddings(model, data.classes, { templates, cache: opts.cache, onWarning: opts.onWarning, onLabelProgress: opts.onLabelProgress });
   const bs = opts.batchSize ?? 8;

@@ -2,7 +2,7 @@
 import { isAbsolute, join } from 'node:path';
 import { FgClipError } from '../errors.js';
 import { validatePixelBox, type PixelBox } from '../model/boxes.js';
-import type { FgClip } from '../model/fgclip.js';
+import type { Encoder } from '../model/encoder.js';
 import { decodeImage, type RgbImage } from '../preprocess/index.js';
 
 /** Joins a dataset's relative image path to the images folder (absolute paths are kept). */
@@ -11,7 +11,7 @@ export function imagePath(dir: string, p: string): string {
 }
 
 /** Decodes one dataset image; a failure names the dataset entry. */
-export async function decodeEntry(model: FgClip, path: string, where: string): Promise<RgbImage> {
+export async function decodeEntry(model: Encoder, path: string, where: string): Promise<RgbImage> {
   try {
     return await decodeImage(path, model.decodeOptions());
   } catch (e) {

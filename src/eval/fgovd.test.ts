@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { FgClipError } from '../errors.js';
-import { FgClip } from '../model/fgclip.js';
+import { FgClip } from '../model/handle.js';
 import { goldenPath } from '../test-util/goldens.js';
 import { evalFgovd, parseFgovdJsonl, readFgovd } from './fgovd.js';
 import { writePng, unit, dot64 } from '../test-util/fixtures.js';

@@ -14,7 +14,7 @@
 import { readFileSync } from 'node:fs';
 import { FgClipError } from '../errors.js';
 import type { PixelBox } from '../model/boxes.js';
-import type { FgClip } from '../model/fgclip.js';
+import type { Encoder } from '../model/encoder.js';
 import type { TextMode } from '../families/fgclip/text-inputs.js';
 import { dot, softmax } from '../postprocess/similarity.js';
 import { FGOVD_SCALE } from '../tasks/regions.js';
@@ -101,7 +101,7 @@ export function readFgovd(path: string): FgovdItem[] {
   return parseFgovdJsonl(text, path);
 }
 
-export async function evalFgovd(model: FgClip, items: readonly FgovdItem[], imagesDir: string, opts: FgovdOptions = {}): Promise<FgovdResult> {
+export async function evalFgovd(model: Encoder, items: readonly FgovdItem[], imagesDir: string, opts: FgovdOptions = {}): Promise<FgovdResult> {
   if (items.length === 0) throw new FgClipError('INPUT_INVALID', 'fgovd: no items');
   const mode = opts.mode ?? 'short';
   const bs = opts.batchSize ?? 8;

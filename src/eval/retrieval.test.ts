@@ -8,7 +8,7 @@ import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { FgClip } from '../model/fgclip.js';
+import { FgClip } from '../model/handle.js';
 import { goldenPath } from '../test-util/goldens.js';
 import { evalRetrieval, groupPairs, parsePairsCsv, parsePairsJson, readPairs, retrievalRecall, type RetrievalPair } from './retrieval.js';
 import { writePng } from '../test-util/fixtures.js';

@@ -9,7 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { FgClipError } from '../errors.js';
-import type { FgClip, TextModeOption } from '../model/fgclip.js';
+import type { Encoder, TextModeOption } from '../model/encoder.js';
 import { dot } from '../postprocess/similarity.js';
 import { parseCsv } from './csv.js';
 import { decodeEntry, imagePath } from './dataset.js';
@@ -133,7 +133,7 @@ export function retrievalRecall(imageEmb: readonly Float32Array[], textEmb: read
   return { imageToText: recallAtK(i2t, RECALL_KS), textToImage: recallAtK(Array.from(above), RECALL_KS) };
 }
 
-export async function evalRetrieval(model: FgClip, pairs: readonly RetrievalPair[], imagesDir: string, opts: RetrievalOptions = {}): Promise<RetrievalResult> {
+export async function evalRetrieval(model: Encoder, pairs: readonly RetrievalPair[], imagesDir: string, opts: RetrievalOptions = {}): Promise<RetrievalResult> {
   if (pairs.length === 0) throw new FgClipError('INPUT_INVALID', 'retrieval: no pairs');
   const { images, captions, owner } = groupPairs(pairs);
   const bs = opts.batchSize ?? 8;

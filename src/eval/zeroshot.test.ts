@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { FgClipError } from '../errors.js';
-import { FgClip } from '../model/fgclip.js';
+import { FgClip } from '../model/handle.js';
 import { fillTemplate, IMAGENET_TEMPLATES } from '../tasks/templates.js';
 import { goldenPath } from '../test-util/goldens.js';
 import { evalBoxes, parseCoco } from './boxes.js';

@@ -8,7 +8,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { FgClipError } from '../errors.js';
-import type { FgClip } from '../model/fgclip.js';
+import type { Encoder } from '../model/encoder.js';
 import { dot } from '../postprocess/similarity.js';
 import type { CacheSetting } from '../cache/vector-store.js';
 import { labelEmbeddings } from '../tasks/classify.js';
@@ -83,7 +83,7 @@ export function readClassnames(path: string): string[] {
   return names;
 }
 
-export async function evalZeroshot(model: FgClip, folder: ImageFolder, classnames: readonly string[], opts: ClassifierEvalOptions = {}): Promise<ZeroshotResult> {
+export async function evalZeroshot(model: Encoder, folder: ImageFolder, classnames: readonly string[], opts: ClassifierEvalOptions = {}): Promise<ZeroshotResult> {
   if (classnames.length !== folder.folders.length) {
     throw new FgClipError('INPUT_INVALID', `zeroshot: ${classnames.length} class names for ${folder.folders.length} class folders (expected one name per folder, in sorted folder order: ${folder.folders.slice(0, 5).join(', ')}${folder.folders.length > 5 ? ', …' : ''})`);
   }

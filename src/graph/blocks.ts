@@ -23,10 +23,24 @@ export interface WeightSource {
  */
 export type LinearDtype = 'fp32' | 'fp16' | 'int8';
 
+/**
+ * What a graph is built for: 'inference' (default: weights folded and transposed for speed, e.g. the q-scale in
+ * q_proj) or 'train' (weights in the reference layout with no folds, so gradients map one-to-one onto checkpoint
+ * tensors). The train-mode internals are agreed in docs/architecture.md.
+ */
+export type BuildMode = 'inference' | 'train';
+
+/** Until the train-mode builders land, asking for them is an error rather than a silently folded graph. */
+export function assertInferenceMode(mode: BuildMode | undefined): void {
+  if (mode !== undefined && mode !== 'inference') throw new Error(`graph build mode ${String(mode)}: only 'inference' is implemented`);
+}
+
 export interface Ctx {
   readonly g: GraphBuilder;
   readonly w: WeightSource;
   readonly dtype?: LinearDtype;
+  /** default 'inference' */
+  readonly mode?: BuildMode;
 }
 
 /** PyTorch Linear weight [out, in] → MatMul operand [in, out], optionally scaled (folding a following constant Mul). */

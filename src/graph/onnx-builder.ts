@@ -7,7 +7,6 @@
  * Node names follow the reference module paths (`vision_model.encoder.layers.3.mlp.fc1`), so an ORT profile or a
  * Netron view maps one-to-one onto PyTorch's `named_modules()`.
  */
-import { closeSync, openSync, writeSync } from 'node:fs';
 import onnxProto from 'onnx-proto';
 
 const { onnx } = onnxProto;
@@ -43,7 +42,8 @@ interface PendingInit {
 
 /**
  * Where external weights go as they are registered: kept in memory (then handed to ONNX Runtime as a buffer) or
- * streamed to a file beside the model, so a large checkpoint is never held twice while its graph is built.
+ * streamed to a file beside the model, so a large checkpoint is never held twice while its graph is built. This
+ * file stays platform-free: file sinks are supplied by a platform (src/platform/node/file-sink.ts).
  */
 export interface WeightSink {
   /** appends bytes at a 64-byte aligned offset and returns it */
@@ -69,29 +69,10 @@ export class MemorySink implements WeightSink {
   }
 }
 
-export class FileSink implements WeightSink {
-  private size = 0;
-  private readonly fd: number;
-  constructor(readonly path: string) {
-    this.fd = openSync(path, 'w');
-  }
-  write(bytes: Uint8Array): number {
-    const at = align64(this.size);
-    if (at > this.size) writeSync(this.fd, new Uint8Array(at - this.size));
-    writeSync(this.fd, bytes);
-    this.size = at + bytes.byteLength;
-    return at;
-  }
-  finish(): undefined {
-    closeSync(this.fd);
-    return undefined;
-  }
-}
-
 export interface BuiltModel {
   /** the ModelProto, external data referencing EXTERNAL_DATA_NAME */
   readonly model: Uint8Array;
-  /** the weights, 64-byte aligned per tensor; undefined when a FileSink wrote them */
+  /** the weights, 64-byte aligned per tensor; undefined when a file sink wrote them */
   readonly weights: Uint8Array | undefined;
 }
 
@@ -217,7 +198,8 @@ export class GraphBuilder {
   }
 }
 
-function align64(n: number): number {
+/** `n` rounded up to a multiple of 64 (where sinks place each tensor). */
+export function align64(n: number): number {
   return Math.ceil(n / 64) * 64;
 }
 

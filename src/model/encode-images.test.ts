@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { goldenPath } from '../test-util/goldens.js';
 import { FgClipError } from '../errors.js';
-import { FgClip } from './fgclip.js';
+import { FgClip } from './handle.js';
 
 const IMAGES = ['cat_dfclor.jpg', 'gradient_97x61.png', 'gray_50x50.png', 'noise_rgba_40x120.png', 'tiny_7x5.png'].map((f) => goldenPath('images', f));
 

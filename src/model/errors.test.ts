@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { FgClipError, type FgClipErrorCode } from '../errors.js';
 import { goldenPath } from '../test-util/goldens.js';
-import { FgClip } from './fgclip.js';
+import { FgClip } from './handle.js';
 
 const CAT = goldenPath('images', 'cat_dfclor.jpg'); // 640×480
 

@@ -3,7 +3,7 @@
  * shared steps every endpoint uses (image refs → decoded, preprocessed pixels; the `model` field check).
  */
 import { FgClipError } from '../errors.js';
-import type { FgClip } from '../model/fgclip.js';
+import type { FgClip } from '../model/handle.js';
 import { l2normalize } from '../postprocess/similarity.js';
 import { decodeImage, type RgbImage } from '../preprocess/index.js';
 import type { SubmitStats } from './batcher.js';

@@ -4,7 +4,7 @@
  * `FgClip.encodeTexts` / `encodeImages` compute (the same tower calls; compared in server.test.ts), per item:
  * text rows are padded to their mode's length and cut at the batch's last end token (exact, causal mask).
  */
-import type { FgClip, TextModeOption } from '../model/fgclip.js';
+import type { FgClip, TextModeOption } from '../model/handle.js';
 import type { TextMode } from '../families/fgclip/text-inputs.js';
 import { l2normalize } from '../postprocess/similarity.js';
 import { Batcher, type BatchInfo, type SubmitStats } from './batcher.js';
@@ -65,7 +65,7 @@ export class Engine {
 
   /** max token count (bos/eos included) of each text mode */
   get maxTokens(): Record<TextMode, number> {
-    return { short: this.model.config.text_config.max_position_embeddings, long: this.model.config.long_max_length };
+    return { short: this.model.textLengths.short, long: this.model.textLengths.long ?? this.model.textLengths.short };
   }
 
   /**

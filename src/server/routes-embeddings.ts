@@ -19,7 +19,7 @@ const FIELDS = ['input', 'model', 'encoding_format', 'modality', 'text_mode', 't
 export const embeddings: Handler = async (body, ctx) => {
   checkFields(body, FIELDS, 'POST /v1/embeddings');
   if (has(body, 'dimensions')) {
-    throw badRequest('UNSUPPORTED_FIELD', `dimensions: not supported (FG-CLIP embeddings have ${ctx.model.config.projection_dim} dimensions; omit the field, or truncate and renormalize on your side)`, 'dimensions');
+    throw badRequest('UNSUPPORTED_FIELD', `dimensions: not supported (FG-CLIP embeddings have ${ctx.model.embeddingDim} dimensions; omit the field, or truncate and renormalize on your side)`, 'dimensions');
   }
   checkModel(body, ctx);
   optString(body, 'user');

@@ -120,7 +120,7 @@ export const regions: Handler = async (body, ctx) => {
   const [text, img] = await Promise.all([labels ? embedTexts(ctx, labels, 'short', truncate, 'labels') : undefined, embedImages([image], () => 'image', ctx)]);
   const { width, height } = img.loaded[0].rgb;
   const g = ctx.model.gridSize;
-  const P = ctx.model.config.projection_dim;
+  const P = ctx.model.embeddingDim;
   const gridBoxes = boxesToGrid(boxes, width, height, g, 'boxes');
   const flat = new Float32Array(g * g * P); // [g*g, P] raw dense map
   img.dense[0].forEach((v, i) => flat.set(v, i * P));

@@ -7,7 +7,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { FgClip } from '../model/fgclip.js';
+import type { FgClip } from '../model/handle.js';
 import { catDataUri, get, metricValue, post, start, tinyModel } from './test-helpers.js';
 
 /** The tiny model with `delayMs` added to every vision-tower call (and the batch sizes it saw recorded). */

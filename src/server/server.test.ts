@@ -12,7 +12,7 @@ import { classifyImages } from '../tasks/classify.js';
 import { heatmap as libHeatmap } from '../tasks/heatmap.js';
 import { classifyRegions } from '../tasks/regions.js';
 import { goldenPath, maxAbsDiff, readGoldenJson, relL2 } from '../test-util/goldens.js';
-import type { FgClip } from '../model/fgclip.js';
+import type { FgClip } from '../model/handle.js';
 import { CAT, catBytes, catDataUri, fromBase64, get, post, start, tinyModel, type Running } from './test-helpers.js';
 
 const TOL = 1e-6;
@@ -61,7 +61,7 @@ describe('server endpoints (fgclip-tiny, loopback HTTP)', () => {
     assert.equal(typeof b.json.data[0].embedding, 'string');
     const decoded = fromBase64(b.json.data[0].embedding);
     assert.deepEqual(decoded, Float32Array.from(f.json.data[0].embedding));
-    assert.equal(decoded.length, model.config.projection_dim);
+    assert.equal(decoded.length, model.embeddingDim);
   });
 
   test('POST /v1/embeddings long text: auto mode takes the 248-token path, as encodeTexts does (≤ 1e-6)', async () => {
@@ -204,7 +204,7 @@ describe('server endpoints (fgclip-tiny, loopback HTTP)', () => {
     assert.equal(m.json.object, 'list');
     assert.equal(m.json.data[0].id, 'fgclip-tiny');
     assert.equal(m.json.data[0].object, 'model');
-    assert.equal(m.json.data[0].dimensions, model.config.projection_dim);
+    assert.equal(m.json.data[0].dimensions, model.embeddingDim);
     const res = await fetch(`${r.url}/metrics`);
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);

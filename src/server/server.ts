@@ -12,7 +12,7 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import type { AddressInfo } from 'node:net';
 import { realpathSync } from 'node:fs';
 import { FgClipError } from '../errors.js';
-import type { FgClip } from '../model/fgclip.js';
+import type { FgClip } from '../model/handle.js';
 import { ApiKeys } from './auth.js';
 import { parseBody, readBody } from './body.js';
 import type { Ctx, Handler, Limits, Reply } from './context.js';
@@ -160,10 +160,10 @@ export function createServer(options: ServerOptions): FgClipServer {
   }
 
   function models() {
-    const c = model.config;
+    const t = model.textLengths;
     return {
       object: 'list',
-      data: [{ id: modelName, object: 'model', created, owned_by: 'fgclip', dimensions: c.projection_dim, image_size: model.imageSize, grid: [model.gridSize, model.gridSize], max_tokens: { short: c.text_config.max_position_embeddings, long: c.long_max_length } }],
+      data: [{ id: modelName, object: 'model', created, owned_by: 'fgclip', dimensions: model.embeddingDim, image_size: model.imageSize, grid: [model.gridSize, model.gridSize], max_tokens: { short: t.short, long: t.long ?? t.short } }],
     };
   }
 

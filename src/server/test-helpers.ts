@@ -1,6 +1,6 @@
 /** Test plumbing for the server tests: the tiny golden model, a server on a loopback port, JSON requests. */
 import { readFileSync } from 'node:fs';
-import { FgClip } from '../model/fgclip.js';
+import { FgClip } from '../model/handle.js';
 import { goldenPath } from '../test-util/goldens.js';
 import { createServer, type FgClipServer, type ServerOptions } from './server.js';
 

@@ -8,7 +8,7 @@
  * cannot be decoded is reported in `skipped` (and to `onWarning`) while the others go on.
  */
 import { FgClipError } from '../errors.js';
-import type { FgClip, ImageInput } from '../model/fgclip.js';
+import type { Encoder, ImageInput } from '../model/encoder.js';
 import type { RgbImage } from '../preprocess/index.js';
 import { dot, ensemble } from '../postprocess/similarity.js';
 import { VectorStore, type CacheSetting } from '../cache/vector-store.js';
@@ -61,11 +61,11 @@ function labelKey(label: string, templates: readonly string[]): string {
  * One normalized embedding per label: the template ensemble of its prompts (short path). Cached per model identity,
  * template set and label. Returns the vectors in label order.
  */
-export async function labelEmbeddings(model: FgClip, labels: readonly string[], opts: LabelEmbeddingOptions = {}): Promise<Float32Array[]> {
+export async function labelEmbeddings(model: Encoder, labels: readonly string[], opts: LabelEmbeddingOptions = {}): Promise<Float32Array[]> {
   checkLabels(labels, 'labels');
   const templates = resolveTemplates(opts.templates ?? 'none');
   const cache = opts.cache ?? {};
-  const store = VectorStore.open(cache, await modelIdentity(model, cache), 'labels', model.config.projection_dim);
+  const store = VectorStore.open(cache, await modelIdentity(model, cache), 'labels', model.embeddingDim);
   const keys = labels.map((l) => labelKey(l, templates));
   const missing = [...new Set(labels.filter((_, i) => !store.has(keys[i])))];
   const perCall = Math.max(templates.length, opts.promptBatch ?? 256);
@@ -97,7 +97,7 @@ function checkClassify(labels: readonly string[], opts: ClassifyOptions): void {
 }
 
 /** Classifies images batch by batch, yielding each batch's results and skipped images as soon as they are known. */
-export async function* classifyImagesIter(model: FgClip, images: readonly ImageInput[], labels: readonly string[], opts: ClassifyOptions = {}): AsyncGenerator<ClassifyOutput> {
+export async function* classifyImagesIter(model: Encoder, images: readonly ImageInput[], labels: readonly string[], opts: ClassifyOptions = {}): AsyncGenerator<ClassifyOutput> {
   checkClassify(labels, opts);
   if (images.length === 0) throw new FgClipError('INPUT_INVALID', 'classify: the list of images is empty');
   const W = await labelEmbeddings(model, labels, opts);
@@ -123,7 +123,7 @@ export async function* classifyImagesIter(model: FgClip, images: readonly ImageI
 }
 
 /** Classifies all images; see `classifyImagesIter` for streaming. */
-export async function classifyImages(model: FgClip, images: readonly ImageInput[], labels: readonly string[], opts: ClassifyOptions = {}): Promise<ClassifyOutput> {
+export async function classifyImages(model: Encoder, images: readonly ImageInput[], labels: readonly string[], opts: ClassifyOptions = {}): Promise<ClassifyOutput> {
   const results: ClassifyResult[] = [];
   const skipped: SkippedImage[] = [];
   for await (const part of classifyImagesIter(model, images, labels, opts)) {

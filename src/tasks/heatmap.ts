@@ -4,7 +4,7 @@
  * one cosine per patch, row-major over the [h, w] grid.
  */
 import { FgClipError } from '../errors.js';
-import type { FgClip, ImageInput } from '../model/fgclip.js';
+import type { Encoder, ImageInput } from '../model/encoder.js';
 import { dot } from '../postprocess/similarity.js';
 
 export interface HeatmapResult {
@@ -15,7 +15,7 @@ export interface HeatmapResult {
   readonly similarity: number[][];
 }
 
-export async function heatmap(model: FgClip, image: ImageInput, texts: readonly string[], opts: { onWarning?: (m: string) => void } = {}): Promise<HeatmapResult> {
+export async function heatmap(model: Encoder, image: ImageInput, texts: readonly string[], opts: { onWarning?: (m: string) => void } = {}): Promise<HeatmapResult> {
   if (!Array.isArray(texts) || texts.length === 0) throw new FgClipError('INPUT_INVALID', 'heatmap: no texts given (expected at least one, e.g. "white cat")');
   const bad = texts.findIndex((t) => typeof t !== 'string' || t.trim() === '');
   if (bad >= 0) throw new FgClipError('INPUT_INVALID', `heatmap: text ${bad + 1} is empty`);

@@ -5,7 +5,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { FgClipError, type FgClipErrorCode } from '../errors.js';
-import type { FgClip, ImageInput } from '../model/fgclip.js';
+import type { Encoder, ImageInput } from '../model/encoder.js';
 import { decodeImage, type RgbImage } from '../preprocess/index.js';
 
 /** Extensions `listImages` picks up (the formats decodeImage supports), compared lower-case. */
@@ -28,7 +28,7 @@ export function isRgbImage(x: ImageInput): x is RgbImage {
 }
 
 /** Decodes as the model would (its decode options); a failure becomes a SkippedImage instead of a throw. */
-export async function decodeOrSkip(model: FgClip, input: ImageInput, index: number): Promise<RgbImage | SkippedImage> {
+export async function decodeOrSkip(model: Encoder, input: ImageInput, index: number): Promise<RgbImage | SkippedImage> {
   if (isRgbImage(input)) return input;
   try {
     return await decodeImage(input, model.decodeOptions());

@@ -4,7 +4,7 @@
  * p = softmax(100 · cos) over the texts.
  */
 import { FgClipError } from '../errors.js';
-import type { FgClip, ImageInput } from '../model/fgclip.js';
+import type { Encoder, ImageInput } from '../model/encoder.js';
 import type { PixelBox } from '../model/boxes.js';
 import { cosine, softmax } from '../postprocess/similarity.js';
 
@@ -34,7 +34,7 @@ export function checkLabels(labels: readonly string[], where: string): void {
   if (bad >= 0) throw new FgClipError('INPUT_INVALID', `${where}: label ${bad + 1} is empty`);
 }
 
-export async function classifyRegions(model: FgClip, image: ImageInput, boxes: readonly PixelBox[], labels: readonly string[], opts: { scale?: number } = {}): Promise<RegionResult[]> {
+export async function classifyRegions(model: Encoder, image: ImageInput, boxes: readonly PixelBox[], labels: readonly string[], opts: { scale?: number } = {}): Promise<RegionResult[]> {
   checkLabels(labels, 'regions');
   if (boxes.length === 0) throw new FgClipError('INPUT_INVALID', 'regions: no boxes given');
   const [enc] = await model.encodeImages([image], { boxes: [boxes] });

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import sharp from 'sharp';
 import { FgClipError } from '../errors.js';
-import { FgClip } from '../model/fgclip.js';
+import { FgClip } from '../model/handle.js';
 import { goldenPath, readGoldenJson } from '../test-util/goldens.js';
 import { clearMemoryCache } from '../cache/vector-store.js';
 import { listImages } from './images.js';

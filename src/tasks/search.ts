@@ -5,7 +5,7 @@
  * renamed or copied file is found by content and not encoded again. Unreadable images are skipped with a warning.
  */
 import { FgClipError } from '../errors.js';
-import type { FgClip, ImageInput } from '../model/fgclip.js';
+import type { Encoder, ImageInput } from '../model/encoder.js';
 import { dot } from '../postprocess/similarity.js';
 import type { RgbImage } from '../preprocess/index.js';
 import { VectorStore, type CacheSetting } from '../cache/vector-store.js';
@@ -51,11 +51,11 @@ export interface SearchOutput {
 }
 
 /** Embeddings of image files (normalized), from the cache where their bytes were seen before. */
-export async function indexImages(model: FgClip, paths: readonly string[], opts: IndexOptions = {}): Promise<ImageIndex> {
+export async function indexImages(model: Encoder, paths: readonly string[], opts: IndexOptions = {}): Promise<ImageIndex> {
   const cache = opts.cache ?? {};
   const bs = opts.batchSize ?? 16;
   if (!Number.isInteger(bs) || bs < 1) throw new FgClipError('INPUT_INVALID', `search: batchSize must be a positive integer (got ${bs})`);
-  const store = VectorStore.open(cache, await modelIdentity(model, cache), `images-${(await preprocessFingerprint(model)).slice(0, 16)}`, model.config.projection_dim);
+  const store = VectorStore.open(cache, await modelIdentity(model, cache), `images-${(await preprocessFingerprint(model)).slice(0, 16)}`, model.embeddingDim);
   const out = { paths: [] as string[], embeddings: [] as Float32Array[], encoded: 0, skipped: [] as SkippedImage[] };
   const skip = (x: SkippedImage) => {
     out.skipped.push(x);
@@ -96,7 +96,7 @@ export async function indexImages(model: FgClip, paths: readonly string[], opts:
 }
 
 /** The normalized query vector: a text (long path when it needs more than 77 tokens) or an image. */
-export async function queryEmbedding(model: FgClip, query: SearchQuery, onWarning?: (m: string) => void): Promise<Float32Array> {
+export async function queryEmbedding(model: Encoder, query: SearchQuery, onWarning?: (m: string) => void): Promise<Float32Array> {
   if (query && 'text' in query && typeof query.text === 'string') {
     if (query.text.trim() === '') throw new FgClipError('INPUT_INVALID', 'search: the text query is empty');
     const t = await model.encodeTexts([query.text], { mode: 'auto' });
@@ -108,7 +108,7 @@ export async function queryEmbedding(model: FgClip, query: SearchQuery, onWarnin
 }
 
 /** Ranks the images under `dir` (recursively) against the query by cosine. */
-export async function searchImages(model: FgClip, dir: string, query: SearchQuery, opts: SearchOptions = {}): Promise<SearchOutput> {
+export async function searchImages(model: Encoder, dir: string, query: SearchQuery, opts: SearchOptions = {}): Promise<SearchOutput> {
   const top = opts.top ?? 10;
   if (!Number.isInteger(top) || top < 1) throw new FgClipError('INPUT_INVALID', `search: top must be a positive integer (got ${top})`);
   const paths = await listImages(dir);

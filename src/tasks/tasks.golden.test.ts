@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { goldenPath, maxAbsDiff, readGoldenJson, relL2 } from '../test-util/goldens.js';
-import { FgClip } from '../model/fgclip.js';
+import { FgClip } from '../model/handle.js';
 import { classifyImages } from './classify.js';
 import { heatmap } from './heatmap.js';
 import { classifyRegions, FGOVD_SCALE } from './regions.js';

@@ -12,7 +12,7 @@ import { evalBoxes, readCoco } from '../../eval/boxes.js';
 import { evalFgovd, readFgovd } from '../../eval/fgovd.js';
 import { evalRetrieval, readPairs } from '../../eval/retrieval.js';
 import { evalZeroshot, readClassnames, readImageFolder } from '../../eval/zeroshot.js';
-import { FgClip } from '../../model/fgclip.js';
+import { FgClip } from '../../model/handle.js';
 import { goldenPath } from '../../test-util/goldens.js';
 import { run } from '../../test-util/cli.js';
 import { writePng } from '../../test-util/fixtures.js';

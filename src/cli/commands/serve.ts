@@ -3,7 +3,7 @@
  * then shuts down gracefully: stops accepting, finishes in-flight requests, closes, disposes the model.
  */
 import { isRepoId } from '../../hub/index.js';
-import { FgClip } from '../../model/fgclip.js';
+import { FgClip } from '../../model/handle.js';
 import { apiKeysFrom } from '../../server/auth.js';
 import { createServer } from '../../server/server.js';
 import { flag, int, loadOptions, MODEL_OPTIONS, parse, requireModel, str, strs, UsageError, type Io } from '../args.js';

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { goldenPath, maxAbsDiff, readGoldenJson, relL2 } from '../../test-util/goldens.js';
-import { FgClip } from '../../model/fgclip.js';
+import { FgClip } from '../../model/handle.js';
 import type { GridBox } from '../../postprocess/roi-align.js';
 
 interface Cases {

@@ -14,7 +14,7 @@
  * cannot change any output, so callers may cut T there (exact, see text-embeddings.test.ts).
  */
 import type { FgClipConfig } from '../../config/types.js';
-import { encoderLayer, layerNorm, transposeLinear, type Ctx, type LinearDtype, type WeightSource } from '../../graph/blocks.js';
+import { assertInferenceMode, encoderLayer, layerNorm, transposeLinear, type BuildMode, type Ctx, type LinearDtype, type WeightSource } from '../../graph/blocks.js';
 import { GraphBuilder, type BuiltModel, type WeightSink } from '../../graph/onnx-builder.js';
 
 export const TEXT_INPUT_IDS = 'input_ids';
@@ -24,12 +24,22 @@ export const TEXT_POOL_INDEX = 'pool_index';
 export const TEXT_EMBEDS_SHORT = 'text_embeds_short';
 export const TEXT_EMBEDS_LONG = 'text_embeds_long';
 
-export function buildTextGraph(config: FgClipConfig, w: WeightSource, dtype: LinearDtype = 'fp32', sink?: WeightSink): BuiltModel {
+export interface TextGraphOptions {
+  /** storage/compute of the encoder's linear layers (default fp32, exact) */
+  readonly dtype?: LinearDtype;
+  /** where the weights go (default: memory) */
+  readonly sink?: WeightSink;
+  /** default 'inference' */
+  readonly mode?: BuildMode;
+}
+
+export function buildTextGraph(config: FgClipConfig, w: WeightSource, opts: TextGraphOptions = {}): BuiltModel {
   const tc = config.text_config;
   const D = tc.hidden_size;
   const P = config.projection_dim;
-  const g = new GraphBuilder('fgclip_text', sink);
-  const c: Ctx = { g, w, dtype };
+  assertInferenceMode(opts.mode);
+  const g = new GraphBuilder('fgclip_text', opts.sink);
+  const c: Ctx = { g, w, dtype: opts.dtype, mode: opts.mode };
   const tm = 'text_model';
 
   const ids = g.input(TEXT_INPUT_IDS, 'int64', ['B', 'T']);

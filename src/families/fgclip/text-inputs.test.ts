@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { goldenPath, relL2 } from '../../test-util/goldens.js';
-import { FgClip } from '../../model/fgclip.js';
+import { FgClip } from '../../model/handle.js';
+import type { FgClipTowers } from './assemble.js';
 import { prepareTextBatch } from './text-inputs.js';
 import { FgClipError } from '../../errors.js';
 
@@ -29,7 +30,8 @@ describe('text tower: cut at the last end token equals the padded computation', 
 
   test('the cut length is the longest caption in the batch (bos + tokens + eos)', () => {
     const ids = ['a cat', 'a photo of a dog'].map((t) => m.tokenizer.encode(t, { maxLength: 77 }).ids);
-    const b = prepareTextBatch(m.config, (m as unknown as { textTables: Parameters<typeof prepareTextBatch>[1] }).textTables, ids, 'short');
+    const towers = (m as unknown as { towers: FgClipTowers }).towers;
+    const b = prepareTextBatch(towers.config, towers.textTables, ids, 'short');
     assert.equal(b.T, 7);
     assert.deepEqual(Array.from(b.poolIndex, Number), [3, 7 + 6]);
   });

@@ -9,7 +9,9 @@
 import type { FgClipConfig } from '../../config/types.js';
 import { FgClipError } from '../../errors.js';
 
-export type TextMode = 'short' | 'long';
+import type { TextMode } from '../types.js';
+
+export type { TextMode };
 
 /** float32 min, the additive mask value of the reference (torch.finfo(float32).min). */
 const MASK_MIN = -3.4028234663852886e38;

@@ -7,7 +7,7 @@
  * Reference: modeling_clip.py:171-214 (embeddings), 920-980 (CLIPVisionTransformer).
  */
 import type { FgClipConfig } from '../../config/types.js';
-import { encoderLayer, encoderLayerWithoutAttn, layerNorm, transposeLinear, type Ctx, type LayerHandles, type LinearDtype, type WeightSource } from '../../graph/blocks.js';
+import { assertInferenceMode, encoderLayer, encoderLayerWithoutAttn, layerNorm, transposeLinear, type BuildMode, type Ctx, type LayerHandles, type LinearDtype, type WeightSource } from '../../graph/blocks.js';
 import { GraphBuilder, type BuiltModel, type WeightSink } from '../../graph/onnx-builder.js';
 
 export interface VisionGraphOptions {
@@ -21,6 +21,8 @@ export interface VisionGraphOptions {
   readonly dtype?: LinearDtype;
   /** where the weights go (default: memory) */
   readonly sink?: WeightSink;
+  /** default 'inference' */
+  readonly mode?: BuildMode;
 }
 
 export const VISION_INPUT = 'pixel_values';
@@ -37,8 +39,9 @@ export function buildVisionGraph(config: FgClipConfig, w: WeightSource, opts: Vi
   const P = config.projection_dim;
   const L = vc.num_hidden_layers;
   const eps = vc.layer_norm_eps;
+  assertInferenceMode(opts.mode);
   const g = new GraphBuilder('fgclip_vision', opts.sink);
-  const c: Ctx = { g, w, dtype: opts.dtype };
+  const c: Ctx = { g, w, dtype: opts.dtype, mode: opts.mode };
   const vm = 'vision_model';
 
   const px = g.input(VISION_INPUT, 'float', ['B', vc.num_channels, S, S]);

@@ -1,0 +1,93 @@
+/**
+ * The seam between the generic model handle (src/model/handle.ts: load once, batch, pool, normalise, dispose) and a
+ * model family (src/families/<id>/: config schema, tensor names, graph builders, text-input rules, assembly).
+ * A family turns a checkpoint folder into a `FamilyModel`: two towers the handle can run, plus the few facts the
+ * handle needs (embedding size, grid, text lengths, tokenizer, preprocessing). The handle never looks inside.
+ */
+import type { PreprocessConfig } from '../config/types.js';
+import type { JsonObject } from '../config/fields.js';
+import type { LinearDtype } from '../graph/blocks.js';
+import type { RuntimeOptions } from '../runtime/session.js';
+
+/** Text paths: 'short' (every family) and 'long' (families with long-caption tables, e.g. FG-CLIP's 248 tokens). */
+export type TextMode = 'short' | 'long';
+
+/** Tokens (bos/eos included) each text path takes; `long` is absent when the family has no long path. */
+export interface TextLengths {
+  readonly short: number;
+  readonly long?: number;
+}
+
+/** What the handle needs from a tokenizer: counts (before truncation) and ids cut to a length. */
+export interface TextTokenizer {
+  countTokens(text: string): number;
+  encode(text: string, opts: { maxLength: number }): { ids: number[] };
+}
+
+/** One vision pass over a batch: per image the raw global embedding and the raw dense map (row-major patches). */
+export interface VisionFeatures {
+  readonly image: Float32Array[];
+  readonly dense: Float32Array[][];
+}
+
+/** Load options every family understands (the handle validates them before a family sees them). */
+export interface FamilyLoadOptions extends RuntimeOptions {
+  /** linear-layer storage of the encoders (default fp32) */
+  readonly dtype?: LinearDtype;
+  /** square input resolution of the vision tower (default: the checkpoint's) */
+  readonly imageSize?: number;
+  /** graph cache: true (default folder), a folder, or false (build in memory) */
+  readonly graphCache?: boolean | string;
+  readonly onWarning?: (message: string) => void;
+}
+
+export interface FamilyLoadContext {
+  /** the checkpoint folder (local) */
+  readonly dir: string;
+  /** config.json, parsed but not yet validated (the family validates its own schema) */
+  readonly config: JsonObject;
+  /** config.json's path, for error messages */
+  readonly configPath: string;
+  readonly options: FamilyLoadOptions;
+}
+
+/** A loaded model of some family: what the generic handle runs. */
+export interface FamilyModel {
+  /** the family's validated config (its own type; e.g. FgClipConfig) */
+  readonly config: unknown;
+  readonly preprocessConfig: PreprocessConfig;
+  readonly tokenizer: TextTokenizer;
+  /** length of the embeddings (projection_dim) */
+  readonly embeddingDim: number;
+  /** square side the vision graph takes */
+  readonly imageSize: number;
+  /** patch grid of the dense map, [h, w] */
+  readonly grid: readonly [number, number];
+  readonly textLengths: TextLengths;
+  /** the stored log-scale (`logit_scale`) */
+  readonly logitScaleLog: number;
+  /** tensors in the checkpoint that the family does not use */
+  readonly unknownTensors: readonly string[];
+  /** whether the graphs came from the on-disk graph cache */
+  readonly fromGraphCache: boolean;
+  /** rows of ids of one mode → raw text embeddings; `cut` stops at the batch's last end token (exact) */
+  runText(ids: readonly (readonly number[])[], mode: TextMode, cut: boolean): Promise<Float32Array[]>;
+  /** [B, 3, S, S] pixel values → raw global and dense features */
+  runVision(pixels: Float32Array, batch: number): Promise<VisionFeatures>;
+  /** per-text scores of one image from L2-normalized cosines (default: softmax(exp(logit_scale) · cos)) */
+  scores?(cosines: readonly number[]): number[];
+  dispose(): void;
+}
+
+/** A model family: a folder under src/families/ and one line in src/families/registry.ts. */
+export interface ModelFamily {
+  /** short id, e.g. 'fgclip' */
+  readonly id: string;
+  /** what users read in errors and `doctor` */
+  readonly description: string;
+  /** config.json `architectures` entries this family loads */
+  readonly architectures: readonly string[];
+  /** config.json `model_type` values this family loads when `architectures` is absent */
+  readonly modelTypes: readonly string[];
+  load(ctx: FamilyLoadContext): Promise<FamilyModel>;
+}

@@ -1,0 +1,356 @@
+/**
+ * The library's model handle, for every model family: load once (the family is picked from config.json by
+ * src/families/registry.ts and assembles its towers), batch, preprocess in a worker pool, normalise, dispose.
+ * The `get*` methods mirror the model card (FGCLIPModel in fgclip.py) and return raw, un-normalized features; the
+ * `encode*` methods are the convenient layer (files or buffers in, normalized vectors out by default) and make up
+ * the `Encoder` interface (encoder.ts) that tasks, evaluation, the CLI and the server use.
+ */
+import type { PreprocessConfig } from '../config/types.js';
+import { FgClipError } from '../errors.js';
+import { familyOf } from '../families/registry.js';
+import type { FamilyModel, TextLengths, TextMode, TextTokenizer } from '../families/types.js';
+import type { LinearDtype } from '../graph/blocks.js';
+import { resolveModelDir, type HubOptions } from '../hub/index.js';
+import { createPreprocessPool, type PreprocessPool } from '../pipeline/index.js';
+import { roiAlign1x1, type GridBox } from '../postprocess/roi-align.js';
+import { l2normalize, probabilities } from '../postprocess/similarity.js';
+import { decodeImage, preprocessImage, type DecodeOptions, type RgbImage } from '../preprocess/index.js';
+import { defaultThreads, sessionOptions, type RuntimeOptions } from '../runtime/session.js';
+import { boxesToGrid } from './boxes.js';
+import type { EncodeImageOptions, EncodeTextOptions, Encoder, ImageEncoding, ImageInput, PreprocessedImage, TextEncoding } from './encoder.js';
+
+export type { EncodeImageOptions, EncodeTextOptions, Encoder, ImageEncoding, ImageInput, PreprocessedImage, TextEncoding, TextModeOption } from './encoder.js';
+export type PreprocessMode = 'squash' | 'crop';
+
+export interface LoadOptions extends RuntimeOptions {
+  /** hub options when `model` is a repo id (revision, cache, token, offline, progress) */
+  readonly hub?: HubOptions;
+  readonly revision?: string;
+  /** image flow: the model card's square squash (default) or CLIPImageProcessor's shortest-edge + center crop */
+  readonly preprocess?: PreprocessMode;
+  /** decompression-bomb guard for decoding, in pixels */
+  readonly maxPixels?: number;
+  /** apply EXIF orientation when decoding (Pillow does not; default false) */
+  readonly autoOrient?: boolean;
+  /** run the vision tower at another square resolution (position embeddings interpolated, PyTorch bicubic) */
+  readonly imageSize?: number;
+  /**
+   * encoder linear layers: 'fp32' (default, exact), 'int8' (dynamic quantization, faster, approximate) or
+   * 'fp16' (half-size weights in the built graph; computed in float32)
+   */
+  readonly dtype?: LinearDtype;
+  /**
+   * on-disk cache of the built graphs (default true: under FGCLIP_CACHE / ~/.cache/fgclip); a string names the
+   * cache folder; false builds in memory every time
+   */
+  readonly graphCache?: boolean | string;
+  /**
+   * worker threads decoding and resizing images while the model runs (default: all cores; 0 keeps everything on
+   * the calling thread). Used when one call encodes more than one batch.
+   */
+  readonly preprocessWorkers?: number;
+  /** images per ONNX Runtime call (default 8) */
+  readonly batchSize?: number;
+  /** receives non-fatal notices (unknown tensors in the checkpoint, ...) */
+  readonly onWarning?: (message: string) => void;
+}
+
+/** What a handle is made of: where the model came from, its family's towers, and the options it was loaded with. */
+export interface HandleParts {
+  readonly modelDir: string;
+  /** registry id of the family */
+  readonly family: string;
+  readonly towers: FamilyModel;
+  readonly options: LoadOptions;
+}
+
+export class FgClip implements Encoder {
+  readonly modelDir: string;
+  readonly family: string;
+  private readonly towers: FamilyModel;
+  private readonly options: LoadOptions;
+  private disposed = false;
+  private pool: Promise<PreprocessPool> | undefined;
+
+  constructor(parts: HandleParts) {
+    this.modelDir = parts.modelDir;
+    this.family = parts.family;
+    this.towers = parts.towers;
+    this.options = parts.options;
+  }
+
+  /** Loads a local folder in the Hugging Face layout, or a Hub repo id (downloaded into the HF cache). */
+  static async load(model: string, options: LoadOptions = {}): Promise<FgClip> {
+    sessionOptions(options); // validates threads / provider before any work
+    const dtype = options.dtype ?? 'fp32';
+    if (dtype !== 'fp32' && dtype !== 'fp16' && dtype !== 'int8') throw new FgClipError('INPUT_INVALID', `dtype: expected fp32, fp16 or int8 (got ${String(dtype)})`);
+    const dir = await resolveModelDir(model, { ...options.hub, revision: options.revision ?? options.hub?.revision });
+    const { family, config, configPath } = await familyOf(dir);
+    const towers = await family.load({ dir, config, configPath, options });
+    return new FgClip({ modelDir: dir, family: family.id, towers, options });
+  }
+
+  /** the family's validated config.json (FgClipConfig for 'fgclip') */
+  get config(): unknown {
+    return this.towers.config;
+  }
+
+  get preprocessConfig(): PreprocessConfig {
+    return this.towers.preprocessConfig;
+  }
+
+  get tokenizer(): TextTokenizer {
+    return this.towers.tokenizer;
+  }
+
+  get embeddingDim(): number {
+    return this.towers.embeddingDim;
+  }
+
+  get textLengths(): TextLengths {
+    return this.towers.textLengths;
+  }
+
+  /** the stored log-scale (`logit_scale`) */
+  get logitScaleLog(): number {
+    return this.towers.logitScaleLog;
+  }
+
+  /** tensors in the checkpoint that the family does not use */
+  get unknownTensors(): readonly string[] {
+    return this.towers.unknownTensors;
+  }
+
+  /** whether the graphs came from the on-disk graph cache */
+  get fromGraphCache(): boolean {
+    return this.towers.fromGraphCache;
+  }
+
+  /** exp(logit_scale): the temperature the model card multiplies cosines by */
+  get logitScale(): number {
+    return Math.exp(this.towers.logitScaleLog);
+  }
+
+  /** square input resolution of the vision tower */
+  get imageSize(): number {
+    return this.towers.imageSize;
+  }
+
+  get gridSize(): number {
+    return this.towers.grid[0];
+  }
+
+  // ---- model-card mirror (raw features) ------------------------------------------------------------------
+
+  /** `get_image_features(pixel_values)`: [B, 3, S, S] float32 → B raw vectors */
+  async getImageFeatures(pixelValues: Float32Array): Promise<Float32Array[]> {
+    return (await this.runVision(pixelValues)).image;
+  }
+
+  /** `get_image_dense_features`: per image, gridH*gridW raw vectors (row-major patches) */
+  async getImageDenseFeatures(pixelValues: Float32Array): Promise<Float32Array[][]> {
+    return (await this.runVision(pixelValues)).dense;
+  }
+
+  /** `get_image_box_roi_features`: per image a list of boxes in grid units → one raw vector per box, flattened */
+  async getImageBoxRoiFeatures(pixelValues: Float32Array, boxes: readonly (readonly GridBox[])[]): Promise<Float32Array[]> {
+    const { dense } = await this.runVision(pixelValues);
+    if (boxes.length !== dense.length) throw new FgClipError('INPUT_INVALID', `getImageBoxRoiFeatures: ${boxes.length} box lists for ${dense.length} images`);
+    return dense.flatMap((d, i) => this.roi(d, boxes[i]));
+  }
+
+  /** `get_text_features(input_ids, walk_short_pos)`: rows of ids (≤77 short, exactly 248 long) → raw vectors */
+  async getTextFeatures(inputIds: readonly (readonly number[])[], opts: { walkShortPos?: boolean } = {}): Promise<Float32Array[]> {
+    return this.runText(inputIds, opts.walkShortPos ?? true ? 'short' : 'long');
+  }
+
+  /** One vision pass: global embeddings and dense maps for a [B, 3, S, S] batch. */
+  async runVision(pixelValues: Float32Array): Promise<{ image: Float32Array[]; dense: Float32Array[][] }> {
+    this.checkAlive();
+    const S = this.imageSize;
+    const per = 3 * S * S;
+    if (pixelValues.length === 0 || pixelValues.length % per !== 0) {
+      throw new FgClipError('INPUT_INVALID', `pixel values: expected a multiple of 3*${S}*${S} = ${per} floats (got ${pixelValues.length})`);
+    }
+    return this.towers.runVision(pixelValues, pixelValues.length / per);
+  }
+
+  /** Runs the text tower; `cut` (default) stops at the batch's last end token, which is exact (causal mask). */
+  async runText(inputIds: readonly (readonly number[])[], mode: TextMode, cut = true): Promise<Float32Array[]> {
+    this.checkAlive();
+    if (inputIds.length === 0) throw new FgClipError('INPUT_INVALID', 'text: the list of token rows is empty');
+    if (mode === 'long' && this.textLengths.long === undefined) throw new FgClipError('INPUT_INVALID', `text: this ${this.family} model has no long-caption path (only short, ${this.textLengths.short} tokens)`);
+    return this.towers.runText(inputIds, mode, cut);
+  }
+
+  // ---- convenient layer ------------------------------------------------------------------------------------
+
+  /** Decodes and preprocesses one image (the configured flow) → its pixel values and original size. */
+  async preprocess(input: ImageInput): Promise<PreprocessedImage> {
+    const img = isRgb(input) ? input : await decodeImage(input, this.decodeOptions());
+    const pixels = preprocessImage(img, {
+      size: this.imageSize,
+      mode: this.options.preprocess ?? 'squash',
+      mean: this.preprocessConfig.image_mean,
+      std: this.preprocessConfig.image_std,
+      rescaleFactor: this.preprocessConfig.rescale_factor,
+    });
+    return { pixels, width: img.width, height: img.height };
+  }
+
+  decodeOptions(): DecodeOptions {
+    return { maxPixels: this.options.maxPixels, autoOrient: this.options.autoOrient };
+  }
+
+  async encodeImages(inputs: readonly ImageInput[], opts: EncodeImageOptions = {}): Promise<ImageEncoding[]> {
+    this.checkAlive();
+    if (inputs.length === 0) throw new FgClipError('INPUT_INVALID', 'encodeImages: the list of images is empty');
+    if (opts.boxes && opts.boxes.length !== inputs.length) throw new FgClipError('INPUT_INVALID', `encodeImages: ${opts.boxes.length} box lists for ${inputs.length} images`);
+    const bs = this.options.batchSize ?? 8;
+    const results: ImageEncoding[] = [];
+    let batch: PreprocessedImage[] = [];
+    const flush = async () => {
+      const start = results.length;
+      const boxes = opts.boxes?.slice(start, start + batch.length);
+      results.push(...(await this.encodeBatch(batch, { ...opts, boxes }, start)));
+      batch = [];
+    };
+    for await (const p of this.preprocessAll(inputs)) {
+      batch.push(p);
+      if (batch.length === bs) await flush();
+    }
+    if (batch.length > 0) await flush();
+    return results;
+  }
+
+  async encodePixels(images: readonly PreprocessedImage[], opts: EncodeImageOptions = {}): Promise<ImageEncoding[]> {
+    this.checkAlive();
+    if (images.length === 0) throw new FgClipError('INPUT_INVALID', 'encodePixels: the list of images is empty');
+    if (opts.boxes && opts.boxes.length !== images.length) throw new FgClipError('INPUT_INVALID', `encodePixels: ${opts.boxes.length} box lists for ${images.length} images`);
+    const bs = this.options.batchSize ?? 8;
+    const results: ImageEncoding[] = [];
+    for (let s = 0; s < images.length; s += bs) {
+      results.push(...(await this.encodeBatch(images.slice(s, s + bs), { ...opts, boxes: opts.boxes?.slice(s, s + bs) }, s)));
+    }
+    return results;
+  }
+
+  /** One tower call for up to a batch of images; `start` numbers the images in messages. */
+  private async encodeBatch(batch: readonly PreprocessedImage[], opts: EncodeImageOptions, start: number): Promise<ImageEncoding[]> {
+    const per = 3 * this.imageSize * this.imageSize;
+    const px = new Float32Array(per * batch.length);
+    batch.forEach((p, i) => {
+      if (p.pixels.length !== per) throw new FgClipError('INPUT_INVALID', `image ${start + i}: expected 3*${this.imageSize}*${this.imageSize} = ${per} pixel values (got ${p.pixels.length})`);
+      px.set(p.pixels, i * per);
+    });
+    const grids = batch.map((p, i) => (opts.boxes ? boxesToGrid(opts.boxes[i], p.width, p.height, this.gridSize, `image ${start + i}`) : []));
+    const { image, dense } = await this.runVision(px);
+    return batch.map((p, i) => this.imageResult(p, image[i], dense[i], grids[i], opts));
+  }
+
+  /**
+   * Preprocessed images in input order. More than one batch goes through the worker pool, so decoding and resizing
+   * the next images overlaps inference on the current batch; a failing image rejects the whole call (typed error).
+   */
+  private async *preprocessAll(inputs: readonly ImageInput[]): AsyncGenerator<PreprocessedImage> {
+    const workers = this.options.preprocessWorkers ?? defaultThreads();
+    if (workers === 0 || inputs.length <= (this.options.batchSize ?? 8)) {
+      for (const x of inputs) yield await this.preprocess(x);
+      return;
+    }
+    this.pool ??= createPreprocessPool({
+      threads: workers,
+      size: this.imageSize,
+      mode: this.options.preprocess ?? 'squash',
+      mean: this.preprocessConfig.image_mean,
+      std: this.preprocessConfig.image_std,
+      rescaleFactor: this.preprocessConfig.rescale_factor,
+      maxPixels: this.options.maxPixels,
+      autoOrient: this.options.autoOrient,
+      maxInFlight: 2 * (this.options.batchSize ?? 8),
+    });
+    const pool = await this.pool;
+    for await (const r of pool.map(inputs)) {
+      if (!r.ok) throw r.error;
+      yield r;
+    }
+  }
+
+  private imageResult(p: { width: number; height: number }, image: Float32Array, dense: Float32Array[], grid: GridBox[], opts: EncodeImageOptions): ImageEncoding {
+    const norm = opts.normalize ?? true;
+    const f = (v: Float32Array) => (norm ? l2normalize(v) : v);
+    const [gh, gw] = this.towers.grid;
+    return {
+      embedding: f(image),
+      width: p.width,
+      height: p.height,
+      grid: [gh, gw],
+      ...(opts.dense ? { dense: dense.map(f) } : {}),
+      ...(opts.boxes ? { regions: this.roi(dense, grid).map(f) } : {}),
+    };
+  }
+
+  async encodeTexts(texts: readonly string[], opts: EncodeTextOptions = {}): Promise<TextEncoding> {
+    this.checkAlive();
+    if (!Array.isArray(texts) || texts.length === 0) throw new FgClipError('INPUT_INVALID', 'encodeTexts: the list of texts is empty');
+    const modeOpt = opts.mode ?? 'auto';
+    if (modeOpt !== 'auto' && modeOpt !== 'short' && modeOpt !== 'long') throw new FgClipError('INPUT_INVALID', `encodeTexts: mode must be 'short', 'long' or 'auto' (got ${String(modeOpt)})`);
+    const { short: shortLen, long: longLen } = this.textLengths;
+    if (modeOpt === 'long' && longLen === undefined) throw new FgClipError('INPUT_INVALID', `encodeTexts: this ${this.family} model has no long-caption path; use mode 'short' or 'auto'`);
+    const tokenCounts = texts.map((t) => this.tokenizer.countTokens(t));
+    const modes: TextMode[] = tokenCounts.map((n) => (modeOpt === 'auto' ? (n <= shortLen || longLen === undefined ? 'short' : 'long') : modeOpt));
+    const embeddings: Float32Array[] = new Array(texts.length);
+    const bs = Math.max(this.options.batchSize ?? 8, 16);
+    for (const mode of ['short', 'long'] as const) {
+      // shortest first, so each batch is cut near its own length
+      const idx = modes.map((m, i) => (m === mode ? i : -1)).filter((i) => i >= 0).sort((a, b) => tokenCounts[a] - tokenCounts[b]);
+      const maxLength = (mode === 'short' ? shortLen : longLen) ?? shortLen;
+      for (let s = 0; s < idx.length; s += bs) {
+        const part = idx.slice(s, s + bs);
+        const ids = part.map((i) => this.tokenizer.encode(texts[i], { maxLength }).ids);
+        const out = await this.runText(ids, mode);
+        part.forEach((i, k) => (embeddings[i] = opts.normalize ?? true ? l2normalize(out[k]) : out[k]));
+      }
+    }
+    const truncated = tokenCounts.map((n, i) => n > ((modes[i] === 'short' ? shortLen : longLen) ?? shortLen));
+    return { embeddings, modes, truncated, tokenCounts };
+  }
+
+  /** The model's probabilities for one image against texts (inputs normalized here). */
+  probabilities(image: Float32Array, texts: readonly Float32Array[]): number[] {
+    const i = l2normalize(image);
+    const cos = texts.map((t) => dotNorm(i, t));
+    return this.towers.scores ? this.towers.scores(cos) : probabilities(cos, this.logitScale);
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    void this.pool?.then((p) => p.close()).catch(() => undefined);
+    this.towers.dispose();
+  }
+
+  private roi(dense: Float32Array[], boxes: readonly GridBox[]): Float32Array[] {
+    if (boxes.length === 0) return [];
+    const P = this.embeddingDim;
+    const [gh, gw] = this.towers.grid;
+    const flat = new Float32Array(dense.length * P);
+    dense.forEach((v, i) => flat.set(v, i * P));
+    return roiAlign1x1(flat, gh, gw, P, boxes);
+  }
+
+  private checkAlive(): void {
+    if (this.disposed) throw new FgClipError('DISPOSED', 'FgClip: the model was disposed; load it again');
+  }
+}
+
+function dotNorm(a: Float32Array, b: Float32Array): number {
+  const n = l2normalize(b);
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * n[i];
+  return s;
+}
+
+function isRgb(x: ImageInput): x is RgbImage {
+  return typeof x === 'object' && !(x instanceof Uint8Array) && 'data' in x && 'width' in x;
+}
