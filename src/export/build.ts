@@ -7,9 +7,9 @@ import type { FgClipConfig, PreprocessConfig } from '../config/types.js';
 import { FgClipError } from '../errors.js';
 import type { LinearDtype, WeightSource } from '../graph/blocks.js';
 import type { BuiltModel, WeightSink } from '../graph/onnx-builder.js';
-import { buildTextGraph } from '../graph/text.js';
-import { buildVisionGraph } from '../graph/vision.js';
-import { buildLongPositions } from '../model/text-inputs.js';
+import { buildTextGraph } from '../families/fgclip/text-graph.js';
+import { buildVisionGraph } from '../families/fgclip/vision-graph.js';
+import { buildLongPositions } from '../families/fgclip/text-inputs.js';
 import { textSpec, visionSpec, type ExportManifest, type FileSpec } from './manifest.js';
 import { EXPORT_FORMAT, EXPORT_VERSION, POSITIONS_FILE } from './manifest.js';
 
@@ -40,7 +40,7 @@ export function buildExportGraphs(config: FgClipConfig, w: WeightSource, dtype: 
   positions.set(short);
   positions.set(long, short.length);
   const logitScaleLog = w.get('logit_scale', [])[0];
-  const text = buildTextGraph(config, w, dtype, sinks.text);
+  const text = buildTextGraph(config, w, { dtype, sink: sinks.text });
   const vision = buildVisionGraph(config, w, { dtype, sink: sinks.vision });
   return { text, vision, positions, logitScaleLog };
 }
