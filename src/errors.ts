@@ -21,7 +21,11 @@ export type FgClipErrorCode =
   | 'OFFLINE' // HF_HUB_OFFLINE and the files are not in the cache
   | 'DOWNLOAD_CORRUPT' // size or hash mismatch after download
   | 'RUNTIME' // ONNX Runtime failed
-  | 'DISPOSED'; // the model was disposed
+  | 'DISPOSED' // the model was disposed
+  | 'COLLECTION_INVALID' // a collection that cannot be opened, or whose stored data is inconsistent
+  | 'COLLECTION_MODEL_MISMATCH' // a collection queried or indexed with another model than the one it holds
+  | 'COLLECTION_LOCKED' // another writer (index run, server) holds the collection's lock
+  | 'QUEUE_ERROR'; // the job queue (Redis/BullMQ) failed or cannot be reached
 
 export class FgClipError extends Error {
   override readonly name = 'FgClipError';

@@ -48,9 +48,25 @@ const COMMANDS: Record<string, Entry> = {
     load: async () => (await import('./commands/classify.js')).classifyCommand,
   },
   search: {
-    summary: 'rank the images of a folder against a text or an image',
-    usage: 'fgclip search --model M DIR (--text "…" | --image Q.jpg) [--top K] [--json] [--cache-dir DIR|--no-cache]',
+    summary: 'rank the images of a folder or a collection against a text or an image (--regions: where)',
+    usage:
+      'fgclip search --model M DIR (--text "…" | --image Q.jpg) [--top K] [--json] [--cache-dir DIR|--no-cache]\n' +
+      '       fgclip search --model M --collection PATH (--text "…" | --image Q.jpg) [--regions] [--top K] [--json]\n' +
+      '              [--path GLOB] [--min-width N] [--max-width N] [--min-height N] [--max-height N] [--after DATE] [--before DATE]\n' +
+      '              [--storage-option key=value]...',
     load: async () => (await import('./commands/search.js')).searchCommand,
+  },
+  index: {
+    summary: 'index folders / files / globs into a collection (incremental, crash-safe; --queue: embed on workers)',
+    usage:
+      'fgclip index DIR|FILE|GLOB... --model M --collection PATH [--json] [--batch-size 32] [--regions grid|patches|none]\n' +
+      '       [--index-threshold N] [--queue redis://HOST:PORT [--queue-name NAME]] [--storage-option key=value]...',
+    load: async () => (await import('./commands/collection.js')).indexCommand,
+  },
+  worker: {
+    summary: 'embed queued images for collections (any number of machines; see fgclip index --queue)',
+    usage: 'fgclip worker --queue redis://HOST:PORT --model M [--queue-name NAME] [--concurrency 1] [--threads N]',
+    load: async () => (await import('./commands/worker.js')).workerCommand,
   },
   heatmap: {
     summary: 'patch-text similarity maps of an image',

@@ -62,6 +62,12 @@ export function statusForCode(code: FgClipErrorCode): number {
       return 404;
     case 'DISPOSED':
       return 503;
+    case 'COLLECTION_MODEL_MISMATCH':
+    case 'COLLECTION_LOCKED':
+      return 409;
+    case 'COLLECTION_INVALID':
+    case 'QUEUE_ERROR':
+      return 500;
     case 'CONFIG_INVALID':
     case 'WEIGHTS_MALFORMED':
     case 'WEIGHTS_DTYPE':

@@ -6,6 +6,7 @@
 import { searchImages } from '../../tasks/search.js';
 import { flag, int, MODEL_OPTIONS, parse, printJson, str, UsageError, withModel, type Io } from '../args.js';
 import { cacheSetting, CACHE_OPTIONS, notices } from './classify.js';
+import { collectionSearchCommand, STORAGE_OPTIONS } from './collection.js';
 
 export async function searchCommand(argv: readonly string[], io: Io): Promise<number> {
   const { values, positionals } = parse('search', argv, {
@@ -15,7 +16,17 @@ export async function searchCommand(argv: readonly string[], io: Io): Promise<nu
     image: { type: 'string', short: 'i' },
     top: { type: 'string' },
     'batch-size': { type: 'string' },
+    ...STORAGE_OPTIONS,
+    regions: { type: 'boolean' },
+    path: { type: 'string' },
+    'min-width': { type: 'string' },
+    'min-height': { type: 'string' },
+    'max-width': { type: 'string' },
+    'max-height': { type: 'string' },
+    after: { type: 'string' },
+    before: { type: 'string' },
   });
+  if (str(values, 'collection') !== undefined) return collectionSearchCommand(values, positionals, io);
   if (positionals.length !== 1) throw new UsageError(`search: give exactly one folder DIR (got ${positionals.length} arguments)`);
   const text = str(values, 'text');
   const image = str(values, 'image');
