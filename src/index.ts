@@ -18,3 +18,4 @@ export { loadCheckpoint, readSafetensors, readPytorchBin, buildLongPositionTable
 export { resolveModelDir, snapshotDownload, downloadFile, cachedModels, defaultCacheDir, type HubOptions } from './hub/index.js';
 export { renderHeatmap, viridis, type HeatmapPanel, type RenderOptions } from './heatmap/index.js';
 export * from './tasks/index.js';
+export * from './collection/index.js';
