@@ -9,9 +9,12 @@
  *   --e2e-images N        JPEGs in the end-to-end figure (default 32; --quick: 8)
  *   --json FILE           also write the results as JSON (default bench/results/latest.json)
  *   --quick               a short smoke run
+ *   --collections-only    only the collections section (bench/collection.ts); --no-collections skips it
+ *   --collection-sizes N,M  synthetic vector counts for the ANN figures (default 100000,1000000; --quick: 20000)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { benchCollections } from './collection.js';
 import { ensureJpegs } from './images.js';
 import { machineInfo } from './machine.js';
 import { measureMatmul, type MatmulResult } from './matmul.js';
@@ -28,6 +31,8 @@ interface Args {
   e2eImages: number;
   json: string;
   quick: boolean;
+  collections: 'yes' | 'no' | 'only';
+  collectionSizes: number[];
 }
 
 const DTYPES = ['fp32', 'fp16', 'int8'];
@@ -39,7 +44,7 @@ function usage(msg: string): never {
 
 function parseArgs(argv: readonly string[]): Args {
   const quick = argv.includes('--quick');
-  const a: Args = { models: quick ? ['base'] : ['base', 'large'], dtypes: ['fp32'], runs: quick ? 2 : 5, threads: 2, e2eImages: quick ? 8 : 32, json: resolve(REPO_ROOT, 'bench', 'results', 'latest.json'), quick };
+  const a: Args = { models: quick ? ['base'] : ['base', 'large'], dtypes: ['fp32'], runs: quick ? 2 : 5, threads: 2, e2eImages: quick ? 8 : 32, json: resolve(REPO_ROOT, 'bench', 'results', 'latest.json'), quick, collections: 'yes', collectionSizes: quick ? [20_000] : [100_000, 1_000_000] };
   const int = (flag: string, v: string | undefined) => {
     const n = Number(v);
     if (!Number.isInteger(n) || n < 1) usage(`${flag} expects a positive integer (got ${v})`);
@@ -51,6 +56,15 @@ function parseArgs(argv: readonly string[]): Args {
     switch (flag) {
       case '--quick':
         continue;
+      case '--collections-only':
+        a.collections = 'only';
+        continue;
+      case '--no-collections':
+        a.collections = 'no';
+        continue;
+      case '--collection-sizes':
+        a.collectionSizes = (v ?? '').split(',').map((x) => int(flag, x));
+        break;
       case '--models': {
         const ms = (v ?? '').split(',').filter(Boolean);
         if (ms.length === 0 || !ms.every((m): m is ModelName => m === 'base' || m === 'large')) usage(`--models expects base and/or large (got ${v})`);
@@ -105,6 +119,13 @@ async function main(): Promise<void> {
   const benchDir = benchCacheDir();
   log(`machine: ${machineStart.nproc} cores, ${machineStart.cpuModel}, load average ${machineStart.loadAverage1m.toFixed(2)}${machineStart.loadAverage1m > 0.5 ? ' (other work is running: figures will be low and noisy)' : ''}`);
 
+  if (args.collections === 'only') {
+    const r = await collectionSection(args, benchDir);
+    process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+    mkdirSync(dirname(args.json), { recursive: true });
+    writeFileSync(args.json.replace(/\.json$/, '-collections.json'), `${JSON.stringify({ date: new Date().toISOString(), machine: machineInfo(), machineStart, collections: r }, null, 2)}\n`);
+    return;
+  }
   const matmulRuns = args.quick ? 3 : 7;
   const matmul: MatmulResult[] = [];
   for (const [m, k, n] of [[1576, 768, 3072], [2048, 2048, 2048]] as const) {
@@ -147,6 +168,8 @@ async function main(): Promise<void> {
     });
   }
 
+  const collections = args.collections === 'yes' ? await collectionSection(args, benchDir) : undefined;
+  if (collections) process.stdout.write(`collections:\n${JSON.stringify(collections, null, 2)}\n`);
   const machineEnd = machineInfo();
   const totalSeconds = (performance.now() - t0) / 1000;
   process.stdout.write(`${formatReport(machineStart, matmul, models)}\n\ntotal ${totalSeconds.toFixed(0)} s; load average at the end ${machineEnd.loadAverage1m.toFixed(2)}\n`);
@@ -161,11 +184,19 @@ async function main(): Promise<void> {
       flopsPerImage: visionFlops(SHAPES[m.name as ModelName]),
       dtypes: m.dtypes.map(({ outputs: _outputs, ...rest }) => rest),
     })),
+    ...(collections ? { collections } : {}),
     totalSeconds,
   };
   mkdirSync(dirname(args.json), { recursive: true });
   writeFileSync(args.json, `${JSON.stringify(json, null, 2)}\n`);
   log(`wrote ${args.json}`);
+}
+
+/** Collections (issue 11): indexing vs model-only on real JPEGs through synthetic fg-clip-base, ANN and region queries. */
+async function collectionSection(args: Args, benchDir: string) {
+  const ck = ensureSyntheticCheckpoint('base', benchDir, log);
+  const jpegs = await ensureJpegs(benchDir, args.quick ? 16 : 64);
+  return benchCollections({ dir: resolve(benchDir, 'collections'), jpegs, modelDir: ck.dir, threads: args.threads, sizes: args.collectionSizes, flatSizes: args.quick ? [10_000] : [10_000, 50_000, 100_000], queries: args.quick ? 20 : 100, log });
 }
 
 main().catch((e: unknown) => {

@@ -39,13 +39,8 @@ interface EmbedJob {
   readonly regions: RegionScheme;
 }
 
-interface WriteJob {
-  readonly sha256: string;
-  readonly path: string;
-  readonly width: number;
-  readonly height: number;
-  readonly bytes: number;
-  readonly mtime: number;
+/** An embedded image in transit from a worker to the writer: vectors packed as base64 float32. */
+interface WriteJob extends Omit<ImageRecord, 'vector' | 'regions'> {
   /** base64 of float32: the global vector, then each region's */
   readonly vectors: string;
   readonly boxes: number[][];
@@ -59,6 +54,7 @@ function lockMs(opts: QueueOptions): number {
 export async function connectRedis(url: string): Promise<Redis> {
   if (!/^rediss?:\/\//.test(url)) throw new FgClipError('INPUT_INVALID', `queue: expected redis://HOST:PORT (got ${JSON.stringify(url)})`);
   const probe = new Redis(url, { maxRetriesPerRequest: 0, lazyConnect: true, connectTimeout: 3000, retryStrategy: () => null });
+  probe.on('error', () => undefined); // reported by the rejected connect/ping below
   try {
     await probe.connect();
     await probe.ping();
@@ -67,7 +63,9 @@ export async function connectRedis(url: string): Promise<Redis> {
   } finally {
     probe.disconnect();
   }
-  return new Redis(url, { maxRetriesPerRequest: null, retryStrategy: (n) => Math.min(200 * n, 2000) });
+  const conn = new Redis(url, { maxRetriesPerRequest: null, retryStrategy: (n) => Math.min(200 * n, 2000) });
+  conn.on('error', () => undefined); // a lost connection is retried forever (Redis restarts); commands wait for it
+  return conn;
 }
 
 function encodeRecord(r: ImageRecord): WriteJob {

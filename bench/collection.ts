@@ -1,0 +1,196 @@
+/**
+ * Collections section of `npm run bench` (issue 11):
+ * - indexing throughput (real JPEGs through the model, global + 18 region vectors, LanceDB commits) against the
+ *   model-only rate (encodeImages on the same files, same batch size) — target ≥ 90%;
+ * - peak RSS while indexing (VmHWM of a child process doing only the index run);
+ * - disk bytes per image (collection folder after compaction);
+ * - query latency p50/p95 and recall@10 against exact search, on synthetic clustered unit vectors (512-d) at 100k
+ *   and 1M rows with the IVF_RQ index, and exact (flat) latency at smaller sizes (the index threshold);
+ * - region query latency (18 region rows per image).
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { Collection, type CollectionModel } from '../src/collection/collection.js';
+import { indexCollection } from '../src/collection/indexer.js';
+import { FgClip } from '../src/model/handle.js';
+import { median } from './stats.js';
+import { Rng } from './synthetic.js';
+
+export interface CollectionBench {
+  indexing?: { images: number; modelOnlyPerSec: number; indexPerSec: number; ratio: number; diskBytesPerImage: number; peakRssMiB: number | null };
+  flat: { rows: number; p50Ms: number; p95Ms: number }[];
+  ann: { rows: number; buildSeconds: number; insertSeconds: number; refineFactor: number; nprobes: number; p50Ms: number; p95Ms: number; recallAt10: number; diskBytes: number }[];
+  regions?: { images: number; rows: number; p50Ms: number; p95Ms: number };
+}
+
+function pct(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(p * s.length))];
+}
+
+function dirBytes(p: string): number {
+  let n = 0;
+  for (const e of readdirSync(p, { withFileTypes: true })) n += e.isDirectory() ? dirBytes(join(p, e.name)) : statSync(join(p, e.name)).size;
+  return n;
+}
+
+/** Clustered unit vectors (like image embeddings: 1000 centres, noise around each). */
+function makeVectors(n: number, dim: number, seed: number): Float32Array[] {
+  const rng = new Rng(seed);
+  const g = () => {
+    const u = (rng.nextU32() + 1) / 2 ** 32;
+    const v = (rng.nextU32() + 1) / 2 ** 32;
+    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+  };
+  const centres = Array.from({ length: 1000 }, () => Float32Array.from({ length: dim }, g));
+  return Array.from({ length: n }, () => {
+    const c = centres[rng.nextU32() % centres.length];
+    const v = Float32Array.from({ length: dim }, (_, i) => c[i] + 0.6 * g());
+    let s = 0;
+    for (const x of v) s += x * x;
+    const k = 1 / Math.sqrt(s);
+    for (let i = 0; i < dim; i++) v[i] *= k;
+    return v;
+  });
+}
+
+const MODEL: CollectionModel = { name: 'synthetic', identity: 'synthetic', preprocess: 'synthetic', dim: 512, imageSize: 224, grid: 14 };
+
+async function fill(uri: string, vecs: Float32Array[], regionsPer = 0): Promise<number> {
+  rmSync(uri, { recursive: true, force: true });
+  const c = await Collection.openOrCreate(uri, MODEL, { regions: regionsPer ? 'grid' : 'none' });
+  const t = performance.now();
+  const B = 20_000;
+  for (let s = 0; s < vecs.length; s += B) {
+    await c.upsert(
+      vecs.slice(s, s + B).map((v, i) => ({
+        sha256: `h${s + i}`,
+        path: `/syn/${s + i}.jpg`,
+        width: 1024,
+        height: 768,
+        bytes: 1,
+        mtime: 0,
+        vector: v,
+        regions: Array.from({ length: regionsPer }, (_, k) => ({ box: [k, k, k + 1, k + 1] as [number, number, number, number], vector: vecs[(s + i + 7919 * (k + 1)) % vecs.length] })),
+      })),
+    );
+  }
+  c.close();
+  return (performance.now() - t) / 1000;
+}
+
+async function queryLatency(c: Collection, queries: Float32Array[], opts: { nprobes?: number; refineFactor?: number }, regions = false): Promise<{ times: number[]; hits: string[][] }> {
+  const times: number[] = [];
+  const hits: string[][] = [];
+  for (const q of queries) {
+    const t = performance.now();
+    const r = regions ? await c.searchRegionsVector(q, { top: 10, ...opts }) : await c.searchVector(q, { top: 10, ...opts });
+    times.push(performance.now() - t);
+    hits.push(r.map((h) => h.sha256));
+  }
+  return { times, hits };
+}
+
+/** Exact top-10 by brute force in JS (the recall reference). */
+function exactTop(vecs: Float32Array[], q: Float32Array): string[] {
+  const best: { i: number; s: number }[] = [];
+  for (let i = 0; i < vecs.length; i++) {
+    const v = vecs[i];
+    let s = 0;
+    for (let d = 0; d < q.length; d++) s += q[d] * v[d];
+    if (best.length < 10 || s > best[9].s) {
+      best.push({ i, s });
+      best.sort((a, b) => b.s - a.s);
+      if (best.length > 10) best.pop();
+    }
+  }
+  return best.map((b) => `h${b.i}`);
+}
+
+export async function benchCollections(opts: { dir: string; jpegs: string[]; modelDir?: string; threads: number; sizes: number[]; flatSizes: number[]; queries: number; log: (m: string) => void }): Promise<CollectionBench> {
+  const out: CollectionBench = { flat: [], ann: [] };
+  mkdirSync(opts.dir, { recursive: true });
+
+  if (opts.modelDir) {
+    const model = await FgClip.load(opts.modelDir, { threads: opts.threads, batchSize: 8 });
+    try {
+      // warm-up, then model-only on the same files and batch size
+      await model.encodeImages(opts.jpegs.slice(0, 8));
+      let t = performance.now();
+      for (let s = 0; s < opts.jpegs.length; s += 32) await model.encodeImages(opts.jpegs.slice(s, s + 32));
+      const modelOnly = opts.jpegs.length / ((performance.now() - t) / 1000);
+      const uri = join(opts.dir, 'index-real');
+      rmSync(uri, { recursive: true, force: true });
+      t = performance.now();
+      await indexCollection(model, uri, opts.jpegs, { batchSize: 32 });
+      const indexRate = opts.jpegs.length / ((performance.now() - t) / 1000);
+      const disk = dirBytes(uri) / opts.jpegs.length;
+      opts.log(`collections: model-only ${modelOnly.toFixed(2)} img/s, index ${indexRate.toFixed(2)} img/s (${((100 * indexRate) / modelOnly).toFixed(1)}%), ${(disk / 1024).toFixed(1)} KiB/image`);
+      // peak RSS of an index run alone (child process; VmHWM)
+      const rssUri = join(opts.dir, 'index-rss');
+      rmSync(rssUri, { recursive: true, force: true });
+      const code = `import { FgClip } from './src/model/handle.ts'; import { indexCollection } from './src/collection/indexer.ts'; import { readFileSync } from 'node:fs';
+        const m = await FgClip.load(${JSON.stringify(opts.modelDir)}, { threads: ${opts.threads} });
+        await indexCollection(m, ${JSON.stringify(rssUri)}, ${JSON.stringify(opts.jpegs)}, { batchSize: 32 });
+        process.stdout.write(/VmHWM:\\s+(\\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))[1]);`;
+      const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { cwd: join(import.meta.dirname, '..'), encoding: 'utf8' });
+      const kb = Number(r.stdout.trim());
+      out.indexing = { images: opts.jpegs.length, modelOnlyPerSec: modelOnly, indexPerSec: indexRate, ratio: indexRate / modelOnly, diskBytesPerImage: disk, peakRssMiB: Number.isFinite(kb) && kb > 0 ? kb / 1024 : null };
+    } finally {
+      model.dispose();
+    }
+  }
+
+  const maxN = Math.max(...opts.sizes, ...opts.flatSizes);
+  opts.log(`collections: ${maxN} synthetic 512-d vectors`);
+  const all = makeVectors(maxN, 512, 42);
+  const queries = makeVectors(opts.queries, 512, 4242);
+
+  for (const n of opts.flatSizes) {
+    const uri = join(opts.dir, `flat-${n}`);
+    await fill(uri, all.slice(0, n));
+    const c = await Collection.open(uri);
+    await queryLatency(c, queries.slice(0, 3), {});
+    const { times } = await queryLatency(c, queries, {});
+    out.flat.push({ rows: n, p50Ms: median(times), p95Ms: pct(times, 0.95) });
+    opts.log(`collections: exact ${n} rows p50 ${median(times).toFixed(2)} ms`);
+    c.close();
+    rmSync(uri, { recursive: true, force: true });
+  }
+
+  for (const n of opts.sizes) {
+    const uri = join(opts.dir, `ann-${n}`);
+    const vecs = all.slice(0, n);
+    const insertSeconds = await fill(uri, vecs);
+    const c = await Collection.open(uri);
+    let t = performance.now();
+    await c.optimize({ threshold: 1 });
+    const buildSeconds = (performance.now() - t) / 1000;
+    const exact = queries.map((q) => exactTop(vecs, q));
+    for (const [nprobes, refineFactor] of n > 300_000 ? [[32, 30], [64, 30]] : [[32, 10]]) {
+      await queryLatency(c, queries.slice(0, 3), { nprobes, refineFactor });
+      const { times, hits } = await queryLatency(c, queries, { nprobes, refineFactor });
+      const recall = hits.reduce((s, h, i) => s + h.filter((x) => exact[i].includes(x)).length / 10, 0) / hits.length;
+      out.ann.push({ rows: n, buildSeconds, insertSeconds, refineFactor, nprobes, p50Ms: median(times), p95Ms: pct(times, 0.95), recallAt10: recall, diskBytes: dirBytes(uri) });
+      opts.log(`collections: IVF_RQ ${n} rows nprobes ${nprobes} refine ${refineFactor}: p50 ${median(times).toFixed(2)} ms, p95 ${pct(times, 0.95).toFixed(2)}, recall@10 ${recall.toFixed(3)} (build ${buildSeconds.toFixed(1)} s)`);
+      t = performance.now();
+    }
+    c.close();
+    rmSync(uri, { recursive: true, force: true });
+  }
+
+  // region queries: 10k images × 18 regions = 180k region rows (indexed), joined back to their images
+  const imgs = 10_000;
+  const uri = join(opts.dir, 'regions');
+  await fill(uri, all.slice(0, imgs), 18);
+  const c = await Collection.open(uri);
+  await c.optimize({ threshold: 50_000 });
+  await queryLatency(c, queries.slice(0, 3), {}, true);
+  const { times } = await queryLatency(c, queries, {}, true);
+  out.regions = { images: imgs, rows: imgs * 18, p50Ms: median(times), p95Ms: pct(times, 0.95) };
+  opts.log(`collections: region query over ${imgs * 18} region rows p50 ${median(times).toFixed(2)} ms`);
+  c.close();
+  rmSync(uri, { recursive: true, force: true });
+  return out;
+}
