@@ -90,7 +90,7 @@ test('stage-2 batch: pixels equal the in-thread preprocessing, 248/77 ids, "a ph
   const records = parseRecords(JSON.stringify([0, 1, 2, 3, 4].map((i) => rec(`img${i}.png`))), 'd.json', { imagesDir: dir, requireBoxes: true }).records;
   const loader = new BatchLoader({ records, stage: 2, batchSize: 2, seed: 3, tokenizer, pool, imageSize: 32 });
   const it = loader.batches({ epoch: 0, index: 0 });
-  const seen = [];
+  const seen: Awaited<ReturnType<typeof loader.load>>[] = [];
   for (let k = 0; k < 4; k++) seen.push((await it.next()).value!);
   await it.return();
   const b = seen[0].batch;
