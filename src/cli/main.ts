@@ -83,6 +83,22 @@ const COMMANDS: Record<string, Entry> = {
       '       (all: [--out FILE.json] [--json] [--batch-size N])',
     load: async () => (await import('./commands/eval.js')).evalCommand,
   },
+  train: {
+    summary: 'train or fine-tune FG-CLIP (stage 1 or 2) with checkpoints, resume, evaluation',
+    usage:
+      'fgclip train --data FILE [--images DIR] (--model M | --init synthetic --tokenizer-from DIR) --out DIR [--stage 1|2]\n' +
+      '       [--batch-size 8] [--steps N | --epochs 1] [--lr 1e-6] [--warmup-steps 200] [--schedule cosine|linear|constant]\n' +
+      '       [--weight-decay 0.001] [--max-grad-norm 1] [--text-lr-scale 1] [--region-weight 0.1] [--hard-negative-weight 0.5]\n' +
+      '       [--chunk-size N] [--keep-region-scales] [--freeze vision|text|all-but-projections]... [--freeze-layers N] [--seed 42]\n' +
+      '       [--save-every 500] [--keep 2] [--eval-data FILE [--eval-images DIR] [--eval-every N]] [--no-resume]\n' +
+      '       [--on-bad-record skip|fail] [--workers 2] [--threads N] [--final-dtype f32|f16] [--json] [--quiet]',
+    load: async () => (await import('./commands/train.js')).trainCommand,
+  },
+  synthetic: {
+    summary: 'write the synthetic fine-grained dataset (FineHARD format) of the demo model',
+    usage: 'fgclip synthetic --out DIR [--train 2000] [--heldout 200] [--seed 1] [--image-size 64] [--json]',
+    load: async () => (await import('./commands/train.js')).syntheticCommand,
+  },
   doctor: {
     summary: 'versions, threads, caches and cached models',
     usage: 'fgclip doctor [--json]',
