@@ -15,6 +15,7 @@ import { closeSync, copyFileSync, existsSync, fsyncSync, mkdirSync, openSync, re
 import { basename, dirname, join } from 'node:path';
 import type { FgClipConfig, PreprocessConfig } from '../config/types.js';
 import { FgClipError } from '../errors.js';
+import { toHalf } from '../graph/onnx-builder.js';
 import { encodeSafetensors, expectedTensors, readSafetensors, type RawTensor } from '../weights/index.js';
 import type { AdamWState } from './optimizer.js';
 
@@ -83,38 +84,10 @@ export function preprocessorJson(p: PreprocessConfig): Record<string, unknown> {
   };
 }
 
-/** float32 → IEEE half, round to nearest even (for small published models). */
-export function toF16Bits(x: number): number {
-  const f32 = new Float32Array(1);
-  const u32 = new Uint32Array(f32.buffer);
-  f32[0] = x;
-  const b = u32[0];
-  const sign = (b >>> 16) & 0x8000;
-  const exp = (b >>> 23) & 0xff;
-  let mant = b & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  const e = exp - 127 + 15;
-  if (e >= 0x1f) return sign | 0x7c00;
-  if (e <= 0) {
-    if (e < -10) return sign;
-    mant |= 0x800000;
-    const shift = 14 - e;
-    let h = mant >>> shift;
-    const rem = mant & ((1 << shift) - 1);
-    const half = 1 << (shift - 1);
-    if (rem > half || (rem === half && (h & 1))) h++;
-    return sign | h;
-  }
-  let h = (e << 10) | (mant >>> 13);
-  const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && (h & 1))) h++; // a carry into the exponent is the correct rounding (up to Inf)
-  return sign | h;
-}
-
 function rawTensor(shape: readonly number[], data: Float32Array, dtype: 'F32' | 'F16'): RawTensor {
   if (dtype === 'F32') return { dtype, shape, bytes: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
   const h = new Uint16Array(data.length);
-  for (let i = 0; i < data.length; i++) h[i] = toF16Bits(data[i]);
+  for (let i = 0; i < data.length; i++) h[i] = toHalf(data[i]);
   return { dtype, shape, bytes: new Uint8Array(h.buffer) };
 }
 
