@@ -8,7 +8,7 @@
 import sharp from 'sharp';
 import { evalFgovd, type FgovdItem } from '../eval/fgovd.js';
 import { evalRetrieval } from '../eval/retrieval.js';
-import type { FgClip } from '../model/fgclip.js';
+import type { Encoder } from '../model/encoder.js';
 import { dot } from '../postprocess/similarity.js';
 import type { RecordBox, TrainRecord } from './data/records.js';
 
@@ -36,7 +36,7 @@ export interface EvaluateOptions {
   readonly heatmapQuery?: (b: RecordBox) => string;
 }
 
-export async function evaluateHeldOut(model: FgClip, records: readonly TrainRecord[], opts: EvaluateOptions = {}): Promise<HeldOutMetrics> {
+export async function evaluateHeldOut(model: Encoder, records: readonly TrainRecord[], opts: EvaluateOptions = {}): Promise<HeldOutMetrics> {
   const pairs = records.map((r) => ({ image: r.image, caption: r.caption }));
   const ret = await evalRetrieval(model, pairs, '', { mode: 'long' });
   const base = { images: ret.images, imageToTextR1: ret.imageToText[1], textToImageR1: ret.textToImage[1] };

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { loadConfig } from '../config/index.js';
 import { isFgClipError } from '../errors.js';
-import { FgClip } from '../model/fgclip.js';
+import { FgClip } from '../model/handle.js';
 import { goldenPath, REPO_ROOT } from '../test-util/goldens.js';
 import { quadraticEngine } from '../test-util/train-engine.js';
 import { syntheticData, TEST_SPEC } from '../test-util/train-fixtures.js';

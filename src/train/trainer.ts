@@ -14,7 +14,7 @@ import { CLIP_IMAGE_PROCESSOR_DEFAULTS } from '../config/preprocessor.js';
 import type { FgClipConfig, PreprocessConfig } from '../config/types.js';
 import { FgClipError } from '../errors.js';
 import { resolveModelDir } from '../hub/index.js';
-import { FgClip } from '../model/fgclip.js';
+import { FgClip } from '../model/handle.js';
 import { createPreprocessPool, type PreprocessPool } from '../pipeline/index.js';
 import { ClipTokenizer } from '../tokenizer/index.js';
 import { loadCheckpoint } from '../weights/index.js';
