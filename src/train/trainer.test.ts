@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -10,9 +10,9 @@ import { FgClip } from '../model/handle.js';
 import { goldenPath, REPO_ROOT } from '../test-util/goldens.js';
 import { quadraticEngine } from '../test-util/train-engine.js';
 import { syntheticData, TEST_SPEC } from '../test-util/train-fixtures.js';
-import { expectedTensors, loadCheckpoint, readSafetensors } from '../weights/index.js';
-import { listCheckpoints, OPTIMIZER_FILE, readOptimizer, TRAINER_STATE } from './checkpoint-writer.js';
-import { smallConfig } from './init.js';
+import { buildLongPositionTables, encodeSafetensors, expectedTensors, loadCheckpoint, rawF32, readSafetensors } from '../weights/index.js';
+import { configJson, listCheckpoints, OPTIMIZER_FILE, readOptimizer, TRAINER_STATE } from './checkpoint-writer.js';
+import { initParameters, smallConfig } from './init.js';
 import { frozenSet, Trainer, type TrainerOptions } from './trainer.js';
 
 const TOKENIZER = goldenPath('fgclip-tiny');
@@ -122,9 +122,43 @@ test('bad options and data are typed errors: batch of 1, no model, bad freeze, -
   await bad({ ...base(join(root, 'e2')), init: undefined }, /exactly one/);
   await bad(base(join(root, 'e3'), { freeze: { firstLayers: -1 } }), /first layers must be an integer/);
   const broken = join(root, 'bad.jsonl');
-  const { writeFileSync } = await import('node:fs');
   writeFileSync(broken, JSON.stringify({ f_path: 'x.png', caption: 'c', short_caption: 's', bbox_info: [{ bbox: [0.5, 0, 0.2, 1] }] }) + '\n');
   await bad(base(join(root, 'e4'), { data: broken, onBadRecord: 'fail' }), /bad\.jsonl:1: bad record: bbox_info\[0\]\.bbox is inverted/);
+});
+
+test('start from a plain OpenAI-layout CLIP folder: carried as from_openai does (248-row tables from the 77-row one, text_filip_projection = text_projection), stage 2 sets both region temperatures to logit_scale', async () => {
+  const config = smallConfig(TEST_SPEC);
+  const fresh = initParameters(config, 9);
+  fresh.get('logit_scale')!.data[0] = 3.5;
+  const openai = new Map([...fresh].filter(([k]) => !/position_embedding_(ori|res)|text_filip_projection|logit_scale_/.test(k)));
+  const dir = join(root, 'openai');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'model.safetensors'), encodeSafetensors([...openai].map(([k, t]) => [k, rawF32(t)] as const)));
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(configJson(config)));
+  for (const f of ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json']) copyFileSync(join(TOKENIZER, f), join(dir, f));
+  const notices: string[] = [];
+  const r = await new Trainer(base(join(root, 'from-openai'), { init: undefined, model: dir, steps: 1, lr: 0, warmupSteps: 0, onNotice: (m) => notices.push(m) })).run();
+  assert.ok(notices.some((m) => /OpenAI-layout CLIP carried/.test(m)), notices.join('\n'));
+  const w = await weights(r.final!);
+  const built = buildLongPositionTables(openai.get('text_model.embeddings.position_embedding.weight')!);
+  assert.deepEqual(w.get('text_model.embeddings.position_embedding_ori.weight'), built.ori.data);
+  assert.deepEqual(w.get('text_filip_projection.weight'), openai.get('text_projection.weight')!.data);
+  assert.equal(w.get('logit_scale_finegraind')![0], 3.5);
+  assert.equal(w.get('logit_scale_hardneg')![0], 3.5);
+});
+
+test('periodic held-out evaluation through the eval harness: before training and every N steps, logged as JSONL with metrics in [0, 1]', async () => {
+  const out = join(root, 'evals');
+  const seen: number[] = [];
+  const r = await new Trainer(base(out, { steps: 4, evalData: data.heldOut, evalEvery: 2, onEval: (s) => seen.push(s) })).run();
+  assert.deepEqual(seen, [0, 2, 4]);
+  assert.deepEqual(r.evals.map((e) => e.step), [0, 2, 4]);
+  const evals = readFileSync(join(out, 'train-log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number | string>).filter((l) => l.type === 'eval');
+  assert.equal(evals.length, 3);
+  for (const e of evals) {
+    for (const k of ['imageToTextR1', 'textToImageR1', 'hardNegativeAccuracy', 'boxAccuracy', 'heatmapHit']) assert.ok((e[k] as number) >= 0 && (e[k] as number) <= 1, `${k}=${e[k]}`);
+    assert.equal(e.images, 4);
+  }
 });
 
 function runChild(out: string, steps: number, delayMs: number): { child: ReturnType<typeof spawn>; output: () => string; exit: Promise<number | null> } {
