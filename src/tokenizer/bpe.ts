@@ -19,7 +19,16 @@ export interface BpeOptions {
   readonly fuseUnk: boolean;
   /** a word found whole in the vocab is emitted without merging (tokenizers ≥ 0.19 `ignore_merges`) */
   readonly ignoreMerges: boolean;
+  /**
+   * SentencePiece byte fallback (`byte_fallback`): a character missing from the vocab becomes the `<0xHH>` tokens of
+   * its UTF-8 bytes when all of them are in the vocab; only otherwise is it unknown. Absent = false.
+   */
+  readonly byteFallback?: boolean;
 }
+
+const utf8 = new TextEncoder();
+/** `<0x00>` … `<0xFF>`: the byte tokens' spelling (Rust `format!("<{b:#04X}>")`) */
+const BYTE_TOKENS: readonly string[] = Array.from({ length: 256 }, (_, b) => `<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`);
 
 /** One merge rule `left right`, already resolved to ids; its rank is its index in the merges list. */
 export interface MergeRule {
@@ -132,13 +141,27 @@ export class BpeModel {
         if (pendingUnk) symbols.push(unkId as number);
         pendingUnk = false;
         symbols.push(id);
-      } else if (unkId !== null) {
+      } else if (!(this.opts.byteFallback === true && this.pushBytes(s, symbols)) && unkId !== null) {
+        // (byte tokens, when used, do not flush a pending unk: tokenizers' merge_word flushes it only on a vocab hit)
         if (pendingUnk && !fuseUnk) symbols.push(unkId);
         pendingUnk = true;
       }
     }
     if (pendingUnk) symbols.push(unkId as number);
     return symbols.length < 2 ? symbols : this.mergeAll(symbols);
+  }
+
+  /** Appends the byte tokens of `s` when every one is in the vocab (else appends nothing and returns false). */
+  private pushBytes(s: string, symbols: number[]): boolean {
+    const bytes = utf8.encode(s);
+    const ids: number[] = [];
+    for (const b of bytes) {
+      const id = this.vocab.get(BYTE_TOKENS[b]);
+      if (id === undefined) return false;
+      ids.push(id);
+    }
+    for (const id of ids) symbols.push(id);
+    return true;
   }
 
   private ruleFor(left: number, right: number): number | undefined {

@@ -1,0 +1,257 @@
+/**
+ * `SpBpeSpec`: a Hugging Face tokenizer.json of a SentencePiece-BPE model (Gemma, Llama, SigLIP 2, FG-CLIP 2),
+ * validated and resolved. Supported, else TOKENIZER_INVALID naming the field:
+ *  - model: BPE (byte_fallback, unk, fuse_unk, no dropout);
+ *  - normalizer: null or (nested) Sequence of Replace (String, or a known Regex), Prepend, Strip, NFC/NFD/NFKC/NFKD,
+ *    Lowercase — Gemma: `Replace(" " → "▁")`; Llama: `Sequence[Prepend("▁"), Replace(" " → "▁")]`;
+ *  - pre_tokenizer: null, Metaspace (replacement, prepend_scheme always|first|never, split), Split with a String or
+ *    known Regex pattern and any behaviour, or a Sequence of these — Gemma: `Split(" ", MergedWithPrevious)`;
+ *  - post_processor: null or TemplateProcessing (`single` template with `$A` and special tokens);
+ *  - decoder: null or (Sequence of) Replace, ByteFallback, Fuse, Strip — used by `decode`.
+ * Nesting of Sequence sections is bounded (MAX_DEPTH) so a hostile file cannot exhaust the stack.
+ */
+import type { AddedToken } from './added-tokens.js';
+import type { BpeOptions, MergeRule } from './bpe.js';
+import { JsonChecker, type JsonObject } from './json-check.js';
+import { compileOnigPattern, knownRegexPatterns, literalPattern } from './patterns.js';
+import { resolveMerges } from './tokenizer-spec.js';
+
+/** deepest Sequence nesting accepted in any section */
+export const MAX_DEPTH = 16;
+
+export type SpNormalizerStep =
+  | { readonly kind: 'unicode'; readonly form: 'NFC' | 'NFD' | 'NFKC' | 'NFKD' }
+  | { readonly kind: 'lowercase' }
+  | { readonly kind: 'replace'; readonly pattern: RegExp; readonly content: string }
+  | { readonly kind: 'prepend'; readonly prefix: string }
+  | { readonly kind: 'strip'; readonly left: boolean; readonly right: boolean };
+
+export type SplitBehaviour = 'removed' | 'isolated' | 'mergedwithprevious' | 'mergedwithnext' | 'contiguous';
+
+export type SpPreTokenizerStep =
+  | { readonly kind: 'metaspace'; readonly replacement: string; readonly prepend: 'always' | 'first' | 'never'; readonly split: boolean }
+  | { readonly kind: 'split'; readonly pattern: RegExp; readonly behaviour: SplitBehaviour; readonly invert: boolean };
+
+/** One template item: the text's tokens, or a special token's ids. */
+export type TemplatePiece = { readonly kind: 'sequence' } | { readonly kind: 'special'; readonly token: string; readonly ids: readonly number[] };
+
+export type SpDecoderStep =
+  | { readonly kind: 'replace'; readonly pattern: string; readonly content: string }
+  | { readonly kind: 'bytefallback' }
+  | { readonly kind: 'fuse' }
+  | { readonly kind: 'strip'; readonly content: string; readonly start: number; readonly stop: number };
+
+export interface SpBpeSpec {
+  readonly source: string;
+  readonly vocab: ReadonlyMap<string, number>;
+  readonly merges: readonly MergeRule[];
+  readonly bpe: BpeOptions;
+  readonly normalizer: readonly SpNormalizerStep[];
+  readonly preTokenizer: readonly SpPreTokenizerStep[];
+  readonly addedTokens: readonly AddedToken[];
+  /** the `single` template; null post-processor = just the sequence */
+  readonly template: readonly TemplatePiece[];
+  readonly decoder: readonly SpDecoderStep[];
+  /** `padding.pad_id` of the file, when it sets padding */
+  readonly padId: number | undefined;
+}
+
+function pattern(check: JsonChecker, x: unknown, field: string): { re: RegExp; literal: string | undefined } {
+  const p = check.object(x, field);
+  if (typeof p.String === 'string' && p.String.length > 0) return { re: literalPattern(p.String), literal: p.String };
+  if (typeof p.Regex === 'string') {
+    const re = compileOnigPattern(p.Regex);
+    if (re === undefined) {
+      throw check.fail(`${field}.Regex`, `is an unsupported regex (got ${JSON.stringify(p.Regex)})`, `Known patterns: ${knownRegexPatterns().map((s) => JSON.stringify(s)).join(', ')}`);
+    }
+    return { re, literal: undefined };
+  }
+  throw check.fail(field, `has no usable pattern (expected {"String": "..."} or {"Regex": "..."}, got ${JSON.stringify(p)})`);
+}
+
+function sequence(check: JsonChecker, n: JsonObject, key: string, field: string, depth: number): { item: unknown; field: string }[] {
+  if (depth >= MAX_DEPTH) throw check.fail(field, `nests Sequence deeper than ${MAX_DEPTH} levels`, 'Real tokenizer files nest one or two levels');
+  return check.array(n[key], `${field}.${key}`).map((item, i) => ({ item, field: `${field}.${key}[${i}]` }));
+}
+
+function parseNormalizer(check: JsonChecker, x: unknown, field: string, out: SpNormalizerStep[], depth = 0): void {
+  if (x === null || x === undefined) return;
+  const n = check.object(x, field);
+  const type = check.string(n.type, `${field}.type`);
+  switch (type) {
+    case 'Sequence':
+      for (const s of sequence(check, n, 'normalizers', field, depth)) parseNormalizer(check, s.item, s.field, out, depth + 1);
+      return;
+    case 'NFC':
+    case 'NFD':
+    case 'NFKC':
+    case 'NFKD':
+      out.push({ kind: 'unicode', form: type });
+      return;
+    case 'Lowercase':
+      out.push({ kind: 'lowercase' });
+      return;
+    case 'Replace':
+      out.push({ kind: 'replace', pattern: pattern(check, n.pattern, `${field}.pattern`).re, content: check.string(n.content, `${field}.content`) });
+      return;
+    case 'Prepend':
+      out.push({ kind: 'prepend', prefix: check.string(n.prepend, `${field}.prepend`) });
+      return;
+    case 'Strip':
+      out.push({ kind: 'strip', left: check.bool(n.strip_left, `${field}.strip_left`, true), right: check.bool(n.strip_right, `${field}.strip_right`, true) });
+      return;
+    default:
+      throw check.fail(`${field}.type`, `is an unsupported normalizer (got ${JSON.stringify(type)})`, 'Supported: Sequence, Replace, Prepend, Strip, NFC, NFD, NFKC, NFKD, Lowercase');
+  }
+}
+
+const BEHAVIOURS: readonly SplitBehaviour[] = ['removed', 'isolated', 'mergedwithprevious', 'mergedwithnext', 'contiguous'];
+
+function parsePreTokenizer(check: JsonChecker, x: unknown, field: string, out: SpPreTokenizerStep[], depth = 0): void {
+  if (x === null || x === undefined) return;
+  const p = check.object(x, field);
+  const type = check.string(p.type, `${field}.type`);
+  if (type === 'Sequence') {
+    for (const s of sequence(check, p, 'pretokenizers', field, depth)) parsePreTokenizer(check, s.item, s.field, out, depth + 1);
+  } else if (type === 'Metaspace') {
+    const replacement = check.string(p.replacement ?? '▁', `${field}.replacement`, true);
+    let prepend: 'always' | 'first' | 'never';
+    if (p.prepend_scheme !== undefined && p.prepend_scheme !== null) {
+      const s = check.string(p.prepend_scheme, `${field}.prepend_scheme`);
+      if (s !== 'always' && s !== 'first' && s !== 'never') throw check.fail(`${field}.prepend_scheme`, `is unsupported (expected "always", "first" or "never", got ${JSON.stringify(s)})`);
+      prepend = s;
+    } else {
+      // tokenizers < 0.15 files: add_prefix_space true ⇔ "always"
+      prepend = check.bool(p.add_prefix_space, `${field}.add_prefix_space`, true) ? 'always' : 'never';
+    }
+    out.push({ kind: 'metaspace', replacement, prepend, split: check.bool(p.split, `${field}.split`, true) });
+  } else if (type === 'Split') {
+    const b = check.string(p.behavior, `${field}.behavior`).toLowerCase() as SplitBehaviour;
+    if (!BEHAVIOURS.includes(b)) throw check.fail(`${field}.behavior`, `is unsupported (got ${JSON.stringify(p.behavior)})`, 'Expected Removed, Isolated, MergedWithPrevious, MergedWithNext or Contiguous');
+    out.push({ kind: 'split', pattern: pattern(check, p.pattern, `${field}.pattern`).re, behaviour: b, invert: check.bool(p.invert, `${field}.invert`, false) });
+  } else {
+    throw check.fail(`${field}.type`, `is an unsupported pre-tokenizer here (got ${JSON.stringify(type)})`, 'Supported for SentencePiece-BPE files: Metaspace, Split, Sequence');
+  }
+}
+
+function parseDecoder(check: JsonChecker, x: unknown, field: string, out: SpDecoderStep[], depth = 0): void {
+  if (x === null || x === undefined) return;
+  const d = check.object(x, field);
+  const type = check.string(d.type, `${field}.type`);
+  switch (type) {
+    case 'Sequence':
+      for (const s of sequence(check, d, 'decoders', field, depth)) parseDecoder(check, s.item, s.field, out, depth + 1);
+      return;
+    case 'Replace': {
+      const p = pattern(check, d.pattern, `${field}.pattern`);
+      if (p.literal === undefined) throw check.fail(`${field}.pattern`, 'is a regex (expected {"String": ...})');
+      out.push({ kind: 'replace', pattern: p.literal, content: check.string(d.content, `${field}.content`) });
+      return;
+    }
+    case 'ByteFallback':
+      out.push({ kind: 'bytefallback' });
+      return;
+    case 'Fuse':
+      out.push({ kind: 'fuse' });
+      return;
+    case 'Strip':
+      out.push({ kind: 'strip', content: check.string(d.content, `${field}.content`, true), start: check.id(d.start, `${field}.start`), stop: check.id(d.stop, `${field}.stop`) });
+      return;
+    default:
+      throw check.fail(`${field}.type`, `is an unsupported decoder (got ${JSON.stringify(type)})`, 'Supported: Sequence, Replace, ByteFallback, Fuse, Strip');
+  }
+}
+
+function parseAddedTokens(check: JsonChecker, x: unknown): AddedToken[] {
+  if (x === undefined || x === null) return [];
+  return check.array(x, 'added_tokens').map((t, i) => {
+    const f = `added_tokens[${i}]`;
+    const o = check.object(t, f);
+    const special = check.bool(o.special, `${f}.special`, false);
+    return {
+      id: check.id(o.id, `${f}.id`),
+      content: check.string(o.content, `${f}.content`, true),
+      special,
+      normalized: check.bool(o.normalized, `${f}.normalized`, !special),
+      lstrip: check.bool(o.lstrip, `${f}.lstrip`, false),
+      rstrip: check.bool(o.rstrip, `${f}.rstrip`, false),
+      singleWord: check.bool(o.single_word, `${f}.single_word`, false),
+    };
+  });
+}
+
+/** `single` of a TemplateProcessing, with each special token's ids resolved from `special_tokens`. */
+function parseTemplate(check: JsonChecker, x: unknown): TemplatePiece[] {
+  if (x === null || x === undefined) return [{ kind: 'sequence' }];
+  const p = check.object(x, 'post_processor');
+  const type = check.string(p.type, 'post_processor.type');
+  if (type !== 'TemplateProcessing') throw check.fail('post_processor.type', `is unsupported (expected "TemplateProcessing", got ${JSON.stringify(type)})`);
+  const specials = check.object(p.special_tokens ?? {}, 'post_processor.special_tokens');
+  const pieces: TemplatePiece[] = [];
+  check.array(p.single, 'post_processor.single').forEach((item, i) => {
+    const f = `post_processor.single[${i}]`;
+    const o = check.object(item, f);
+    if (o.Sequence !== undefined) {
+      const id = check.string(check.object(o.Sequence, `${f}.Sequence`).id, `${f}.Sequence.id`);
+      if (id !== 'A') throw check.fail(`${f}.Sequence.id`, `is unsupported in a single template (expected "A", got ${JSON.stringify(id)})`);
+      pieces.push({ kind: 'sequence' });
+    } else if (o.SpecialToken !== undefined) {
+      const token = check.string(check.object(o.SpecialToken, `${f}.SpecialToken`).id, `${f}.SpecialToken.id`, true);
+      const entry = Object.prototype.hasOwnProperty.call(specials, token) ? check.object(specials[token], `post_processor.special_tokens[${JSON.stringify(token)}]`) : undefined;
+      if (entry === undefined) throw check.fail(`${f}.SpecialToken.id`, `names ${JSON.stringify(token)}, which post_processor.special_tokens does not define`);
+      const ids = check.array(entry.ids, `post_processor.special_tokens[${JSON.stringify(token)}].ids`).map((v, k) => check.id(v, `post_processor.special_tokens[${JSON.stringify(token)}].ids[${k}]`));
+      pieces.push({ kind: 'special', token, ids });
+    } else {
+      throw check.fail(f, `is not a template piece (expected {"Sequence": ...} or {"SpecialToken": ...}, got ${JSON.stringify(o).slice(0, 60)})`);
+    }
+  });
+  if (pieces.filter((q) => q.kind === 'sequence').length !== 1) throw check.fail('post_processor.single', 'must contain $A exactly once');
+  return pieces;
+}
+
+/** Validates a parsed SentencePiece-BPE tokenizer.json. */
+export function parseSpBpeJson(json: unknown, source: string): SpBpeSpec {
+  const check = new JsonChecker(source);
+  const root = check.object(json, '', 'Expected a Hugging Face tokenizer.json');
+  const m = check.object(root.model, 'model', 'A tokenizer.json has a "model" section with "vocab" and "merges"');
+  if (m.type !== undefined && m.type !== 'BPE') throw check.fail('model.type', `is unsupported (expected "BPE", got ${JSON.stringify(m.type)})`);
+  if (m.dropout !== undefined && m.dropout !== null) throw check.fail('model.dropout', `is unsupported (expected null, got ${JSON.stringify(m.dropout)})`, 'BPE dropout is random; inference uses none');
+  const vocab = check.vocab(m.vocab, 'model.vocab');
+  const pairs = check.array(m.merges, 'model.merges').map((p, i) => check.mergePair(p, () => `model.merges[${i}]`));
+  const prefix = check.optString(m.continuing_subword_prefix, 'model.continuing_subword_prefix', '') as string;
+  const unkToken = check.optString(m.unk_token, 'model.unk_token', null);
+  let unkId: number | null = null;
+  if (unkToken !== null) {
+    const id = vocab.get(unkToken);
+    if (id === undefined) throw check.fail('model.unk_token', `names ${JSON.stringify(unkToken)}, which is not in model.vocab`);
+    unkId = id;
+  }
+  const merges = resolveMerges(pairs, vocab, prefix, check, (i) => `model.merges[${i}]`);
+  const bpe: BpeOptions = {
+    endOfWordSuffix: check.optString(m.end_of_word_suffix, 'model.end_of_word_suffix', '') as string,
+    continuingSubwordPrefix: prefix,
+    unkId,
+    fuseUnk: check.bool(m.fuse_unk, 'model.fuse_unk', false),
+    ignoreMerges: check.bool(m.ignore_merges, 'model.ignore_merges', false),
+    byteFallback: check.bool(m.byte_fallback, 'model.byte_fallback', false),
+  };
+  const normalizer: SpNormalizerStep[] = [];
+  parseNormalizer(check, root.normalizer, 'normalizer', normalizer);
+  const preTokenizer: SpPreTokenizerStep[] = [];
+  parsePreTokenizer(check, root.pre_tokenizer, 'pre_tokenizer', preTokenizer);
+  const decoder: SpDecoderStep[] = [];
+  parseDecoder(check, root.decoder, 'decoder', decoder);
+  const padding = root.padding === undefined || root.padding === null ? undefined : check.object(root.padding, 'padding');
+  return {
+    source,
+    vocab,
+    merges,
+    bpe,
+    normalizer,
+    preTokenizer,
+    addedTokens: parseAddedTokens(check, root.added_tokens),
+    template: parseTemplate(check, root.post_processor),
+    decoder,
+    padId: padding === undefined ? undefined : check.id(padding.pad_id, 'padding.pad_id'),
+  };
+}
