@@ -1,5 +1,7 @@
 /**
- * Pillow's `Image.resize(size, Image.BICUBIC)` for 8-bit RGB, reproduced bit for bit (spec §4.1).
+ * Pillow's `Image.resize(size, Image.BICUBIC)` and `Image.resize(size, Image.BILINEAR)` for 8-bit RGB, reproduced
+ * bit for bit (spec §4.1; FG-CLIP 2's NaFlex processor uses BILINEAR). Both are the same convolution resampler with
+ * a different filter and support.
  *
  * Reference: Pillow src/libImaging/Resample.c (`bicubic_filter`, `precompute_coeffs`, `normalize_coeffs_8bpc`,
  * `ImagingResampleHorizontal_8bpc` / `ImagingResampleVertical_8bpc`, `ImagingResampleInner`) and
@@ -14,8 +16,11 @@ import { assertRgbImage, DEFAULT_MAX_PIXELS, type RgbImage } from './types.js';
 const PRECISION_BITS = 22;
 const ONE = 1 << PRECISION_BITS;
 const HALF = 1 << (PRECISION_BITS - 1);
-/** Pillow's BICUBIC filter support (in input pixels at scale 1) */
-const BICUBIC_SUPPORT = 2.0;
+/** A Pillow resampling filter: its function and support (in input pixels at scale 1). */
+export interface ResampleFilter {
+  readonly fn: (x: number) => number;
+  readonly support: number;
+}
 
 /** Keys cubic convolution with a = -0.5, written exactly as Pillow's `bicubic_filter`. */
 export function bicubicFilter(x: number): number {
@@ -25,6 +30,16 @@ export function bicubicFilter(x: number): number {
   if (x < 2.0) return (((x - 5) * x + 8) * x - 4) * a;
   return 0.0;
 }
+
+/** Pillow's `bilinear_filter` (a triangle). */
+export function bilinearFilter(x: number): number {
+  if (x < 0.0) x = -x;
+  if (x < 1.0) return 1.0 - x;
+  return 0.0;
+}
+
+export const BICUBIC: ResampleFilter = { fn: bicubicFilter, support: 2.0 };
+export const BILINEAR: ResampleFilter = { fn: bilinearFilter, support: 1.0 };
 
 /** Per-output-index input window and fixed-point weights of one separable pass. */
 export interface PassCoefficients {
@@ -39,10 +54,10 @@ export interface PassCoefficients {
 }
 
 /** Pillow `precompute_coeffs` + `normalize_coeffs_8bpc` for a pass from `inSize` to `outSize` samples. */
-export function passCoefficients(inSize: number, outSize: number): PassCoefficients {
+export function passCoefficients(inSize: number, outSize: number, filter: ResampleFilter = BICUBIC): PassCoefficients {
   const scale = inSize / outSize;
   const filterscale = scale < 1.0 ? 1.0 : scale;
-  const support = BICUBIC_SUPPORT * filterscale;
+  const support = filter.support * filterscale;
   const ksize = Math.ceil(support) * 2 + 1;
   const ss = 1.0 / filterscale;
   const start = new Int32Array(outSize);
@@ -57,7 +72,7 @@ export function passCoefficients(inSize: number, outSize: number): PassCoefficie
     const n = hi - lo;
     let ww = 0.0;
     for (let x = 0; x < n; x++) {
-      const v = bicubicFilter((x + lo - center + 0.5) * ss);
+      const v = filter.fn((x + lo - center + 0.5) * ss);
       w[x] = v;
       ww += v;
     }
@@ -82,8 +97,8 @@ function clip8(acc: number): number {
 }
 
 /** Horizontal pass: [H, W, 3] → [H, w, 3]. */
-function resampleHorizontal(src: Uint8Array, W: number, H: number, w: number): Uint8Array {
-  const { ksize, start, count, weights } = passCoefficients(W, w);
+function resampleHorizontal(src: Uint8Array, W: number, H: number, w: number, filter: ResampleFilter): Uint8Array {
+  const { ksize, start, count, weights } = passCoefficients(W, w, filter);
   const out = new Uint8Array(w * H * 3);
   for (let y = 0; y < H; y++) {
     const rowIn = y * W * 3;
@@ -110,8 +125,8 @@ function resampleHorizontal(src: Uint8Array, W: number, H: number, w: number): U
 }
 
 /** Vertical pass: [H, W, 3] → [h, W, 3]. */
-function resampleVertical(src: Uint8Array, W: number, H: number, h: number): Uint8Array {
-  const { ksize, start, count, weights } = passCoefficients(H, h);
+function resampleVertical(src: Uint8Array, W: number, H: number, h: number, filter: ResampleFilter): Uint8Array {
+  const { ksize, start, count, weights } = passCoefficients(H, h, filter);
   const rowLen = W * 3;
   const out = new Uint8Array(h * rowLen);
   for (let j = 0; j < h; j++) {
@@ -128,34 +143,44 @@ function resampleVertical(src: Uint8Array, W: number, H: number, h: number): Uin
   return out;
 }
 
-function checkTarget(width: number, height: number): void {
+function checkTarget(width: number, height: number, where: string): void {
   const positive = Number.isInteger(width) && Number.isInteger(height) && width > 0 && height > 0;
   if (!positive || width * height > DEFAULT_MAX_PIXELS) {
     throw new FgClipError(
       'INPUT_INVALID',
-      `resizeBicubic: bad target size (expected positive integers with width*height <= ${DEFAULT_MAX_PIXELS}, ` +
+      `${where}: bad target size (expected positive integers with width*height <= ${DEFAULT_MAX_PIXELS}, ` +
         `got ${width}x${height}).`,
     );
   }
 }
 
 /**
- * Pillow `Image.resize((width, height), BICUBIC)` on an RGB image: a horizontal pass when the width changes, then a
+ * Pillow `Image.resize((width, height), filter)` on an RGB image: a horizontal pass when the width changes, then a
  * vertical pass when the height changes, each rounding to uint8. Same size returns a copy (as Pillow does).
  * Integer sums stay below 2^31 (Pillow's int32 accumulator), far inside exact double range.
  */
-export function resizeBicubic(img: RgbImage, width: number, height: number): RgbImage {
-  assertRgbImage(img, 'resizeBicubic');
-  checkTarget(width, height);
+function resizeWith(img: RgbImage, width: number, height: number, filter: ResampleFilter, where: string): RgbImage {
+  assertRgbImage(img, where);
+  checkTarget(width, height, where);
   let data = img.data;
   let copied = false;
   if (width !== img.width) {
-    data = resampleHorizontal(data, img.width, img.height, width);
+    data = resampleHorizontal(data, img.width, img.height, width, filter);
     copied = true;
   }
   if (height !== img.height) {
-    data = resampleVertical(data, width, img.height, height);
+    data = resampleVertical(data, width, img.height, height, filter);
     copied = true;
   }
   return { width, height, data: copied ? data : data.slice() };
+}
+
+/** Pillow `Image.resize((width, height), Image.BICUBIC)` (FG-CLIP v1). */
+export function resizeBicubic(img: RgbImage, width: number, height: number): RgbImage {
+  return resizeWith(img, width, height, BICUBIC, 'resizeBicubic');
+}
+
+/** Pillow `Image.resize((width, height), Image.BILINEAR)` with `reducing_gap=None` (FG-CLIP 2 NaFlex). */
+export function resizeBilinear(img: RgbImage, width: number, height: number): RgbImage {
+  return resizeWith(img, width, height, BILINEAR, 'resizeBilinear');
 }
