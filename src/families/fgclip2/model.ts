@@ -1,0 +1,282 @@
+/**
+ * FG-CLIP 2 model: config + tokenizer + NaFlex preprocessing + the two ONNX graphs, with the reference's public
+ * API (fgclip-spec §7.3): text features for the short/box/long walks, image features (MAP head), dense features
+ * (first h·w rows), region features (RoIAlign on each image's own grid), and sigmoid scoring
+ * `sigmoid(exp(logit_scale)·cos + logit_bias)`.
+ */
+import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { FgClipError } from '../../errors.js';
+import type { LinearDtype, WeightSource } from '../../graph/blocks.js';
+import { roiAlign1x1, type GridBox } from '../../postprocess/roi-align.js';
+import { l2normalize } from '../../postprocess/similarity.js';
+import { decodeImage } from '../../preprocess/decode.js';
+import { dynamicMaxPatches, naflexPreprocess, positionResizeMatrix, type NaflexImage } from '../../preprocess/naflex.js';
+import type { RgbImage } from '../../preprocess/types.js';
+import { createSession, ort, runSession, type RuntimeOptions } from '../../runtime/session.js';
+import { SentencePieceBpeTokenizer } from '../../tokenizer/sp-bpe-tokenizer.js';
+import { readSafetensors, readSafetensorsHeader } from '../../weights/safetensors.js';
+import type { TensorMap } from '../../weights/types.js';
+import { parseFgclip2Config, parseFgclip2Preprocess, type Fgclip2Config, type Fgclip2PreprocessConfig } from './config.js';
+import { buildV2TextGraph, buildV2VisionGraph, positionIds, V2_DENSE_EMBEDS, V2_IMAGE_EMBEDS, V2_PIXEL_MASK, V2_PIXELS, V2_POSITION_IDS, V2_POSITION_WEIGHTS, V2_TEXT_EMBEDS, V2_TEXT_MASK, V2_TEXT_OUTPUTS, type Walk } from './graphs.js';
+import { TokenTable } from './token-table.js';
+
+export type { Walk } from './graphs.js';
+export const WALKS: readonly Walk[] = ['short', 'box', 'long'];
+const TOKEN_TABLE = 'text_model.embeddings.token_embedding.weight';
+/** tensors the training code adds that inference never reads (train_fgclip2.py:554-555; dense_feature_head.probe unused) */
+const TRAINING_ONLY = new Set(['logit_scale_finegraind', 'logit_scale_hardneg', 'thresholds']);
+
+export interface Fgclip2LoadOptions extends RuntimeOptions {
+  /** storage/compute of the encoders' linear layers: fp32 (exact, default), fp16 (half the graph bytes), int8 */
+  readonly dtype?: LinearDtype;
+}
+
+export interface TextOptions {
+  /** short (64 tokens, text_model.head), box (64, boxtext_head), long (196, longtext_head); default short */
+  readonly walk?: Walk;
+  /** Python `str.lower()` first, as the model card, eval and training code do (default true) */
+  readonly lowercase?: boolean;
+  /**
+   * pass the tokenizer's attention mask to the text tower. Default: what the checkpoint's tokenizer_config.json
+   * says (transformers returns a mask only when `model_input_names` lists it; SigLIP 2's settings do not).
+   */
+  readonly attentionMask?: boolean;
+}
+
+export interface ImageOptions {
+  /**
+   * patch budget: 'card' (default) = the model card's `max_num_patches=determine_max_value(image)` passed to the
+   * checkpoint's processor (whose `dynamic_max_patches`, when true, applies the same bucket rule at its patch
+   * size); 'processor' = the processor's own `max_num_patches`; a number = exactly that budget (e.g. 1024, the
+   * ImageNet eval convention).
+   */
+  readonly maxNumPatches?: 'card' | 'processor' | number;
+}
+
+export interface ImageResult {
+  readonly embedding: Float32Array;
+  /** [h·w, D] dense rows of the image's own grid (only when asked) */
+  readonly dense?: Float32Array;
+  readonly grid: readonly [number, number];
+  readonly imageSizeHw: readonly [number, number];
+}
+
+function weightSource(tensors: TensorMap, source: string): WeightSource {
+  return {
+    get(name, shape) {
+      const t = tensors.get(name);
+      if (t === undefined) throw new FgClipError('WEIGHTS_MISSING', `${source}: tensor ${JSON.stringify(name)} is missing. Is this an FG-CLIP 2 checkpoint?`);
+      const n = shape.reduce((a, b) => a * b, 1);
+      if (t.data.length !== n || (t.shape.length === shape.length && t.shape.some((d, i) => d !== shape[i]))) {
+        throw new FgClipError('WEIGHTS_SHAPE', `${source}: tensor ${JSON.stringify(name)} has shape [${t.shape.join(', ')}] (expected [${shape.join(', ')}])`);
+      }
+      return t.data;
+    },
+  };
+}
+
+async function readJson(path: string, required: boolean): Promise<Record<string, unknown> | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    if (!required && (e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new FgClipError('CONFIG_INVALID', `${path}: cannot be read (${(e as Error).message})`, { cause: e });
+  }
+  try {
+    const v = JSON.parse(text) as unknown;
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('not a JSON object');
+    return v as Record<string, unknown>;
+  } catch (e) {
+    throw new FgClipError('CONFIG_INVALID', `${path}: is not a valid JSON object (${(e as Error).message})`, { cause: e });
+  }
+}
+
+export class Fgclip2Model {
+  private disposed = false;
+
+  private constructor(
+    readonly dir: string,
+    readonly config: Fgclip2Config,
+    readonly preprocessConfig: Fgclip2PreprocessConfig,
+    readonly tokenizer: SentencePieceBpeTokenizer,
+    readonly logitScale: number,
+    readonly logitBias: number,
+    private readonly tokens: TokenTable,
+    private readonly text: ort.InferenceSession,
+    private readonly vision: ort.InferenceSession,
+    /** checkpoint tensors the model does not use (training-only scalars are expected and not listed) */
+    readonly unknownTensors: readonly string[],
+  ) {}
+
+  static async load(dir: string, opts: Fgclip2LoadOptions = {}): Promise<Fgclip2Model> {
+    const configPath = join(dir, 'config.json');
+    const config = parseFgclip2Config(await readJson(configPath, true), configPath);
+    const preprocessPath = join(dir, 'preprocessor_config.json');
+    const preprocessConfig = parseFgclip2Preprocess(await readJson(preprocessPath, false), preprocessPath, config.vision_config.patch_size);
+    const tokenizer = await SentencePieceBpeTokenizer.fromModelDir(dir);
+    const weightsPath = join(dir, 'model.safetensors');
+    const header = await readSafetensorsHeader(weightsPath);
+    const tableEntry = header.tensors.find((t) => t.name === TOKEN_TABLE);
+    if (tableEntry === undefined) throw new FgClipError('WEIGHTS_MISSING', `${weightsPath}: tensor ${JSON.stringify(TOKEN_TABLE)} is missing. Is this an FG-CLIP 2 checkpoint?`);
+    const tc = config.text_config;
+    if (tableEntry.shape[0] !== tc.vocab_size || tableEntry.shape[1] !== tc.hidden_size) {
+      throw new FgClipError('WEIGHTS_SHAPE', `${weightsPath}: ${TOKEN_TABLE} has shape [${tableEntry.shape.join(', ')}] (expected [${tc.vocab_size}, ${tc.hidden_size}])`);
+    }
+    if (tokenizer.vocabSize > tc.vocab_size) {
+      throw new FgClipError('CONFIG_INVALID', `${dir}: the tokenizer has ${tokenizer.vocabSize} tokens but the model's table only ${tc.vocab_size} rows`);
+    }
+    const tensors = await readSafetensors(weightsPath, { only: (n) => n !== TOKEN_TABLE && !TRAINING_ONLY.has(n) });
+    const w = weightSource(tensors, weightsPath);
+    const used = new Set<string>();
+    const tracking: WeightSource = { get: (n, s) => (used.add(n), w.get(n, s)) };
+    const visionBuilt = buildV2VisionGraph(config, tracking, { dtype: opts.dtype });
+    const textBuilt = buildV2TextGraph(config, tracking, { dtype: opts.dtype });
+    const scale = w.get('logit_scale', [1])[0];
+    const bias = w.get('logit_bias', [1])[0];
+    used.add('logit_scale').add('logit_bias').add('dense_feature_head.probe');
+    const unknownTensors = [...tensors.keys()].filter((n) => !used.has(n) && !/\.attention\.in_proj_(weight|bias)$/.test(n));
+    const [text, vision] = await Promise.all([createSession('fgclip2 text', textBuilt, opts), createSession('fgclip2 vision', visionBuilt, opts)]);
+    return new Fgclip2Model(dir, config, preprocessConfig, tokenizer, scale, bias, new TokenTable(weightsPath, tableEntry), text, vision, unknownTensors);
+  }
+
+  get embeddingDim(): number {
+    return this.config.text_config.hidden_size;
+  }
+
+  /** token length of a walk: 64 for short/box, 196 for long */
+  textLength(walk: Walk): number {
+    return walk === 'long' ? this.config.text_config.longtext_len : this.config.text_config.max_position_embeddings;
+  }
+
+  private check(): void {
+    if (this.disposed) throw new FgClipError('DISPOSED', 'Fgclip2Model: the model was disposed');
+  }
+
+  /** Raw text features (not normalized) for one walk, in input order. */
+  async encodeTexts(texts: readonly string[], opts: TextOptions = {}): Promise<Float32Array[]> {
+    this.check();
+    const walk = opts.walk ?? 'short';
+    if (!WALKS.includes(walk)) throw new FgClipError('INPUT_INVALID', `encodeTexts: walk must be short, box or long (got ${JSON.stringify(walk)})`);
+    if (!Array.isArray(texts) || texts.length === 0) throw new FgClipError('INPUT_INVALID', 'encodeTexts: expected a non-empty array of strings');
+    const L = this.textLength(walk);
+    const lower = opts.lowercase ?? true;
+    const encs = this.tokenizer.encodeBatch(texts.map((t) => (lower && typeof t === 'string' ? t.toLowerCase() : t)), { maxLength: L });
+    const useMask = opts.attentionMask ?? this.tokenizer.returnsAttentionMask;
+    const D = this.embeddingDim;
+    const B = encs.length;
+    const emb = new Float32Array(B * L * D);
+    const mask = new Float32Array(B * L).fill(1);
+    encs.forEach((e, b) => {
+      this.tokens.gather(e.ids, emb, b * L * D);
+      if (useMask) mask.set(e.attentionMask, b * L);
+    });
+    const out = await runSession('fgclip2 text', this.text, {
+      [V2_TEXT_EMBEDS]: new ort.Tensor('float32', emb, [B, L, D]),
+      [V2_POSITION_IDS]: new ort.Tensor('int64', positionIds(this.config, walk, L), [L]),
+      [V2_TEXT_MASK]: new ort.Tensor('float32', mask, [B, L]),
+    });
+    const data = out[V2_TEXT_OUTPUTS[walk]].data as Float32Array;
+    return Array.from({ length: B }, (_, b) => data.slice(b * D, (b + 1) * D));
+  }
+
+  /** NaFlex preprocessing of one decoded image with the budget rule of `opts.maxNumPatches`. */
+  preprocess(img: RgbImage, opts: ImageOptions = {}): NaflexImage {
+    const pc = this.preprocessConfig;
+    const choice = opts.maxNumPatches ?? 'card';
+    const fixed = typeof choice === 'number';
+    if (fixed && (!Number.isSafeInteger(choice) || choice < 1)) throw new FgClipError('INPUT_INVALID', `maxNumPatches must be a positive integer, 'card' or 'processor' (got ${JSON.stringify(choice)})`);
+    if (!fixed && choice !== 'card' && choice !== 'processor') throw new FgClipError('INPUT_INVALID', `maxNumPatches must be a positive integer, 'card' or 'processor' (got ${JSON.stringify(choice)})`);
+    const requested = fixed ? choice : choice === 'card' ? dynamicMaxPatches(img.width, img.height, 16) : pc.max_num_patches;
+    return naflexPreprocess(img, {
+      patchSize: pc.patch_size,
+      maxNumPatches: requested,
+      dynamic: !fixed && pc.dynamic_max_patches,
+      rescaleFactor: pc.do_rescale ? pc.rescale_factor : 1,
+      mean: pc.do_normalize ? pc.image_mean : [0, 0, 0],
+      std: pc.do_normalize ? pc.image_std : [1, 1, 1],
+    });
+  }
+
+  /** Runs the vision graph on preprocessed images (padded to the largest budget in the batch; exact). */
+  async encodePreprocessed(items: readonly NaflexImage[], wantDense = false): Promise<ImageResult[]> {
+    this.check();
+    if (items.length === 0) throw new FgClipError('INPUT_INVALID', 'encodeImages: expected at least one image');
+    const p = this.config.vision_config.patch_size;
+    const row = 3 * p * p;
+    const G2 = this.config.vision_config.num_patches;
+    const D = this.embeddingDim;
+    const B = items.length;
+    const N = Math.max(...items.map((x) => x.maxNumPatches));
+    const px = new Float32Array(B * N * row);
+    const mask = new Float32Array(B * N);
+    const posW = new Float32Array(B * N * G2);
+    items.forEach((x, b) => {
+      if (x.patchSize !== p) throw new FgClipError('INPUT_INVALID', `encodeImages: image ${b} was patchified at ${x.patchSize} (the model's patch is ${p})`);
+      px.set(x.pixelValues, b * N * row);
+      for (let i = 0; i < x.maxNumPatches; i++) mask[b * N + i] = x.mask[i];
+      posW.set(positionResizeMatrix(this.config.grid, x.spatialShape[0], x.spatialShape[1], N), b * N * G2);
+    });
+    const out = await runSession('fgclip2 vision', this.vision, {
+      [V2_PIXELS]: new ort.Tensor('float32', px, [B, N, row]),
+      [V2_PIXEL_MASK]: new ort.Tensor('float32', mask, [B, N]),
+      [V2_POSITION_WEIGHTS]: new ort.Tensor('float32', posW, [B, N, G2]),
+    });
+    const img = out[V2_IMAGE_EMBEDS].data as Float32Array;
+    const dense = out[V2_DENSE_EMBEDS].data as Float32Array;
+    return items.map((x, b) => {
+      const [h, w] = x.spatialShape;
+      return {
+        embedding: img.slice(b * D, (b + 1) * D),
+        dense: wantDense ? dense.slice(b * N * D, (b * N + h * w) * D) : undefined,
+        grid: [h, w] as const,
+        imageSizeHw: x.imageSizeHw,
+      };
+    });
+  }
+
+  /** Decodes (paths or bytes, or already-decoded RGB images) and encodes; `dense` adds the dense rows. */
+  async encodeImages(images: readonly (string | Uint8Array | RgbImage)[], opts: ImageOptions & { dense?: boolean } = {}): Promise<ImageResult[]> {
+    this.check();
+    const decoded = await Promise.all(images.map((x) => (typeof x === 'string' || x instanceof Uint8Array ? decodeImage(x) : x)));
+    return this.encodePreprocessed(decoded.map((d) => this.preprocess(d, opts)), opts.dense ?? false);
+  }
+
+  /**
+   * Region features (get_image_region_features): boxes in the original image's pixels [x1, y1, x2, y2], mapped to
+   * the image's own h×w grid as x·w/W, y·h/H, then RoIAlign 1×1 (aligned, adaptive sampling). Raw, not normalized.
+   */
+  regionFeatures(result: ImageResult, boxes: readonly (readonly [number, number, number, number])[]): Float32Array[] {
+    if (result.dense === undefined) throw new FgClipError('INPUT_INVALID', 'regionFeatures: encode the image with { dense: true } first');
+    const [h, w] = result.grid;
+    const [H, W] = result.imageSizeHw;
+    const grid: GridBox[] = boxes.map((b, i) => {
+      if (!Array.isArray(b) || b.length !== 4 || !b.every((v) => Number.isFinite(v))) throw new FgClipError('BOX_INVALID', `regionFeatures: box ${i} must be [x1, y1, x2, y2] finite pixels (got ${JSON.stringify(b)})`);
+      return [(b[0] / W) * w, (b[1] / H) * h, (b[2] / W) * w, (b[3] / H) * h];
+    });
+    return roiAlign1x1(result.dense, h, w, this.embeddingDim, grid);
+  }
+
+  /** logits = exp(logit_scale)·cos + logit_bias for each (image, text) pair; probabilities = sigmoid(logits). */
+  scores(images: readonly Float32Array[], texts: readonly Float32Array[]): { logits: number[][]; probs: number[][] } {
+    const t = Math.exp(this.logitScale);
+    const ni = images.map(l2normalize);
+    const nt = texts.map(l2normalize);
+    const logits = ni.map((a) =>
+      nt.map((b) => {
+        let s = 0;
+        for (let k = 0; k < a.length; k++) s += a[k] * b[k];
+        return t * s + this.logitBias;
+      }),
+    );
+    return { logits, probs: logits.map((r) => r.map((v) => 1 / (1 + Math.exp(-v)))) };
+  }
+
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.tokens.close();
+    await Promise.all([this.text.release(), this.vision.release()]);
+  }
+}
