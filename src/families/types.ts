@@ -7,15 +7,22 @@
 import type { PreprocessConfig } from '../config/types.js';
 import type { JsonObject } from '../config/fields.js';
 import type { LinearDtype } from '../graph/blocks.js';
+import type { PixelBox } from '../model/boxes.js';
+import type { RgbImage } from '../preprocess/types.js';
 import type { RuntimeOptions } from '../runtime/session.js';
 
-/** Text paths: 'short' (every family) and 'long' (families with long-caption tables, e.g. FG-CLIP's 248 tokens). */
-export type TextMode = 'short' | 'long';
+/**
+ * Text paths: 'short' (every family), 'long' (families with long-caption tables, e.g. FG-CLIP's 248 tokens) and
+ * 'box' (families with a region-text head: FG-CLIP 2's `walk_type="box"`).
+ */
+export type TextMode = 'short' | 'long' | 'box';
 
 /** Tokens (bos/eos included) each text path takes; `long` is absent when the family has no long path. */
 export interface TextLengths {
   readonly short: number;
   readonly long?: number;
+  /** the region-text ('box') path, for families that have one */
+  readonly box?: number;
 }
 
 /** What the handle needs from a tokenizer: counts (before truncation) and ids cut to a length. */
@@ -76,7 +83,37 @@ export interface FamilyModel {
   runVision(pixels: Float32Array, batch: number): Promise<VisionFeatures>;
   /** per-text scores of one image from L2-normalized cosines (default: softmax(exp(logit_scale) · cos)) */
   scores?(cosines: readonly number[]): number[];
+  /** what `scores` computes, for outputs that say it (default 'softmax') */
+  readonly scoreKind?: ScoreKind;
+  /**
+   * Families whose vision input is not a fixed square (FG-CLIP 2's NaFlex: resolution and patch grid per image)
+   * encode decoded images themselves; the handle then skips its square preprocessing and `runVision`.
+   */
+  encodeDecoded?(images: readonly RgbImage[], opts: DecodedImageOptions): Promise<DecodedImageFeatures[]>;
   dispose(): void;
+}
+
+export type ScoreKind = 'softmax' | 'sigmoid';
+
+export interface DecodedImageOptions {
+  readonly dense: boolean;
+  /** per image, boxes in original-image pixels */
+  readonly boxes?: readonly (readonly PixelBox[])[];
+  /** FG-CLIP 2 patch budget: the model card's rule (default), the processor's, or a fixed number */
+  readonly maxNumPatches?: 'card' | 'processor' | number;
+}
+
+/** Raw features of one image from `encodeDecoded`: its own grid [h, w], dense rows (when asked), regions. */
+export interface DecodedImageFeatures {
+  readonly image: Float32Array;
+  readonly dense: Float32Array[];
+  readonly grid: readonly [number, number];
+  readonly regions: Float32Array[];
+}
+
+/** Tokenizer of a family as the `tokenize` command uses it. */
+export interface FamilyTokenizer {
+  encodeBatch(texts: readonly string[], opts: { maxLength: number; padding?: boolean }): { ids: number[]; length: number; truncated: boolean; droppedTokens: number }[];
 }
 
 /** A model family: a folder under src/families/ and one line in src/families/registry.ts. */
@@ -90,4 +127,6 @@ export interface ModelFamily {
   /** config.json `model_type` values this family loads when `architectures` is absent */
   readonly modelTypes: readonly string[];
   load(ctx: FamilyLoadContext): Promise<FamilyModel>;
+  /** the family's tokenizer alone (default: the CLIP tokenizer of the folder) */
+  loadTokenizer?(dir: string): Promise<FamilyTokenizer>;
 }

@@ -18,6 +18,8 @@ export interface EncodeImageOptions {
   readonly dense?: boolean;
   /** per image, boxes in original-image pixels [x1, y1, x2, y2]: returns one region feature per box */
   readonly boxes?: readonly (readonly PixelBox[])[];
+  /** FG-CLIP 2 only: patch budget ('card' = the model card's rule, default; 'processor'; or a fixed number) */
+  readonly maxNumPatches?: 'card' | 'processor' | number;
 }
 
 export interface ImageEncoding {
@@ -73,6 +75,8 @@ export interface Encoder {
   /** decodes and preprocesses one image with the model's flow */
   preprocess(input: ImageInput): Promise<PreprocessedImage>;
   decodeOptions(): DecodeOptions;
+  /** what `probabilities` computes: softmax over the texts (FG-CLIP v1) or an independent sigmoid per text (FG-CLIP 2) */
+  readonly scoreKind?: 'softmax' | 'sigmoid';
   /** the model's probabilities of one image over texts (inputs normalized here) */
   probabilities(image: Float32Array, texts: readonly Float32Array[]): number[];
 }

@@ -180,6 +180,7 @@ export class FgClip implements Encoder {
     this.checkAlive();
     if (inputIds.length === 0) throw new FgClipError('INPUT_INVALID', 'text: the list of token rows is empty');
     if (mode === 'long' && this.textLengths.long === undefined) throw new FgClipError('INPUT_INVALID', `text: this ${this.family} model has no long-caption path (only short, ${this.textLengths.short} tokens)`);
+    if (mode === 'box' && this.textLengths.box === undefined) throw new FgClipError('INPUT_INVALID', `text: this ${this.family} model has no box (region-text) path`);
     return this.towers.runText(inputIds, mode, cut);
   }
 
@@ -207,6 +208,7 @@ export class FgClip implements Encoder {
     if (inputs.length === 0) throw new FgClipError('INPUT_INVALID', 'encodeImages: the list of images is empty');
     if (opts.boxes && opts.boxes.length !== inputs.length) throw new FgClipError('INPUT_INVALID', `encodeImages: ${opts.boxes.length} box lists for ${inputs.length} images`);
     const bs = this.options.batchSize ?? 8;
+    if (this.towers.encodeDecoded) return this.encodeDecodedImages(inputs, opts, bs);
     const results: ImageEncoding[] = [];
     let batch: PreprocessedImage[] = [];
     const flush = async () => {
@@ -221,6 +223,35 @@ export class FgClip implements Encoder {
     }
     if (batch.length > 0) await flush();
     return results;
+  }
+
+  /** Families with per-image resolution (FG-CLIP 2 NaFlex): decode here, the family preprocesses and encodes. */
+  private async encodeDecodedImages(inputs: readonly ImageInput[], opts: EncodeImageOptions, bs: number): Promise<ImageEncoding[]> {
+    const encode = this.towers.encodeDecoded;
+    if (!encode) throw new FgClipError('INPUT_INVALID', 'encodeImages: no per-image encoder');
+    const norm = opts.normalize ?? true;
+    const f = (v: Float32Array) => (norm ? l2normalize(v) : v);
+    const results: ImageEncoding[] = [];
+    for (let s = 0; s < inputs.length; s += bs) {
+      const imgs = await Promise.all(inputs.slice(s, s + bs).map((x) => (isRgb(x) ? x : decodeImage(x, this.decodeOptions()))));
+      const out = await encode(imgs, { dense: opts.dense ?? false, boxes: opts.boxes?.slice(s, s + bs), maxNumPatches: opts.maxNumPatches });
+      out.forEach((r, i) =>
+        results.push({
+          embedding: f(r.image),
+          width: imgs[i].width,
+          height: imgs[i].height,
+          grid: r.grid,
+          ...(opts.dense ? { dense: r.dense.map(f) } : {}),
+          ...(opts.boxes ? { regions: r.regions.map(f) } : {}),
+        }),
+      );
+    }
+    return results;
+  }
+
+  /** 'sigmoid' (FG-CLIP 2: sigmoid(exp(t)·cos + b)) or 'softmax' (FG-CLIP v1): what `probabilities` returns. */
+  get scoreKind(): 'softmax' | 'sigmoid' {
+    return this.towers.scoreKind ?? 'softmax';
   }
 
   async encodePixels(images: readonly PreprocessedImage[], opts: EncodeImageOptions = {}): Promise<ImageEncoding[]> {
@@ -294,17 +325,19 @@ export class FgClip implements Encoder {
     this.checkAlive();
     if (!Array.isArray(texts) || texts.length === 0) throw new FgClipError('INPUT_INVALID', 'encodeTexts: the list of texts is empty');
     const modeOpt = opts.mode ?? 'auto';
-    if (modeOpt !== 'auto' && modeOpt !== 'short' && modeOpt !== 'long') throw new FgClipError('INPUT_INVALID', `encodeTexts: mode must be 'short', 'long' or 'auto' (got ${String(modeOpt)})`);
-    const { short: shortLen, long: longLen } = this.textLengths;
+    if (modeOpt !== 'auto' && modeOpt !== 'short' && modeOpt !== 'long' && modeOpt !== 'box') throw new FgClipError('INPUT_INVALID', `encodeTexts: mode must be 'short', 'long', 'box' or 'auto' (got ${String(modeOpt)})`);
+    const { short: shortLen, long: longLen, box: boxLen } = this.textLengths;
     if (modeOpt === 'long' && longLen === undefined) throw new FgClipError('INPUT_INVALID', `encodeTexts: this ${this.family} model has no long-caption path; use mode 'short' or 'auto'`);
+    if (modeOpt === 'box' && boxLen === undefined) throw new FgClipError('INPUT_INVALID', `encodeTexts: this ${this.family} model has no box (region-text) path; use mode 'short' or 'auto'`);
+    const lengthOf = (m: TextMode): number => (m === 'long' ? longLen : m === 'box' ? boxLen : shortLen) ?? shortLen;
     const tokenCounts = texts.map((t) => this.tokenizer.countTokens(t));
     const modes: TextMode[] = tokenCounts.map((n) => (modeOpt === 'auto' ? (n <= shortLen || longLen === undefined ? 'short' : 'long') : modeOpt));
     const embeddings: Float32Array[] = new Array(texts.length);
     const bs = Math.max(this.options.batchSize ?? 8, 16);
-    for (const mode of ['short', 'long'] as const) {
+    for (const mode of ['short', 'long', 'box'] as const) {
       // shortest first, so each batch is cut near its own length
       const idx = modes.map((m, i) => (m === mode ? i : -1)).filter((i) => i >= 0).sort((a, b) => tokenCounts[a] - tokenCounts[b]);
-      const maxLength = (mode === 'short' ? shortLen : longLen) ?? shortLen;
+      const maxLength = lengthOf(mode);
       for (let s = 0; s < idx.length; s += bs) {
         const part = idx.slice(s, s + bs);
         const ids = part.map((i) => this.tokenizer.encode(texts[i], { maxLength }).ids);
@@ -312,7 +345,7 @@ export class FgClip implements Encoder {
         part.forEach((i, k) => (embeddings[i] = opts.normalize ?? true ? l2normalize(out[k]) : out[k]));
       }
     }
-    const truncated = tokenCounts.map((n, i) => n > ((modes[i] === 'short' ? shortLen : longLen) ?? shortLen));
+    const truncated = tokenCounts.map((n, i) => n > lengthOf(modes[i]));
     return { embeddings, modes, truncated, tokenCounts };
   }
 

@@ -65,7 +65,8 @@ export class Engine {
 
   /** max token count (bos/eos included) of each text mode */
   get maxTokens(): Record<TextMode, number> {
-    return { short: this.model.textLengths.short, long: this.model.textLengths.long ?? this.model.textLengths.short };
+    const t = this.model.textLengths;
+    return { short: t.short, long: t.long ?? t.short, box: t.box ?? t.short };
   }
 
   /**

@@ -1,5 +1,6 @@
 /** `fgclip tokenize | embed | dense`: the core contract commands (JSON shapes in the README are a contract). */
 import { writeFileSync } from 'node:fs';
+import { familyOf } from '../../families/registry.js';
 import { resolveModelDir } from '../../hub/index.js';
 import { ClipTokenizer } from '../../tokenizer/index.js';
 import { encodeNpy } from '../npy.js';
@@ -7,10 +8,12 @@ import { flag, fmtVec, int, MODEL_OPTIONS, parse, printJson, requireModel, str, 
 
 export async function tokenizeCommand(argv: readonly string[], io: Io): Promise<number> {
   const { values, positionals } = parse('tokenize', argv, { ...MODEL_OPTIONS, 'max-length': { type: 'string' }, 'no-padding': { type: 'boolean' } });
-  const maxLength = int(values, 'max-length', 2) ?? 77;
   if (positionals.length === 0) throw new UsageError('tokenize: give one or more TEXT arguments');
   const dir = await resolveModelDir(requireModel(values, 'tokenize'), { revision: str(values, 'revision') });
-  const tok = await ClipTokenizer.fromModelDir(dir);
+  const { family } = await familyOf(dir);
+  // FG-CLIP 2 (SentencePiece-BPE, 64 tokens short/box, 196 long); FG-CLIP v1 (CLIP BPE, 77 / 248)
+  const tok = family.loadTokenizer ? await family.loadTokenizer(dir) : await ClipTokenizer.fromModelDir(dir);
+  const maxLength = int(values, 'max-length', 2) ?? (family.loadTokenizer ? 64 : 77);
   const enc = tok.encodeBatch(positionals, { maxLength, padding: !flag(values, 'no-padding') });
   if (flag(values, 'json')) {
     printJson(io, { ids: enc.map((e) => e.ids), truncated: enc.map((e) => e.truncated), lengths: enc.map((e) => e.length) });
@@ -27,6 +30,7 @@ export async function embedCommand(argv: readonly string[], io: Io): Promise<num
     image: { type: 'string', short: 'i', multiple: true },
     long: { type: 'boolean' },
     short: { type: 'boolean' },
+    walk: { type: 'string' },
     raw: { type: 'boolean' },
     npy: { type: 'string' },
   });
@@ -35,16 +39,19 @@ export async function embedCommand(argv: readonly string[], io: Io): Promise<num
   if (texts.length === 0 && images.length === 0) throw new UsageError('embed: give --text T (repeatable) or --image FILE (repeatable)');
   if (texts.length > 0 && images.length > 0) throw new UsageError('embed: give either texts or images in one call, not both (they come from different towers)');
   if (flag(values, 'long') && flag(values, 'short')) throw new UsageError('embed: --long and --short exclude each other');
+  const walk = str(values, 'walk');
+  if (walk !== undefined && walk !== 'short' && walk !== 'box' && walk !== 'long' && walk !== 'auto') throw new UsageError(`embed: --walk must be short, box, long or auto (got ${JSON.stringify(walk)})`);
+  if (walk !== undefined && (flag(values, 'long') || flag(values, 'short'))) throw new UsageError('embed: --walk replaces --long/--short; give one of them');
   const normalize = !flag(values, 'raw');
   return withModel(values, 'embed', io, async (m) => {
     let embeddings: Float32Array[];
     let extra: Record<string, unknown> = {};
     if (texts.length > 0) {
-      const mode = flag(values, 'long') ? 'long' : flag(values, 'short') ? 'short' : 'auto';
+      const mode = walk ?? (flag(values, 'long') ? 'long' : flag(values, 'short') ? 'short' : 'auto');
       const r = await m.encodeTexts(texts, { mode, normalize });
       embeddings = r.embeddings;
       extra = { modes: r.modes, truncated: r.truncated, tokens: r.tokenCounts };
-      r.truncated.forEach((t, i) => t && io.stderr.write(`fgclip: warning: text ${i + 1} has ${r.tokenCounts[i]} tokens and was truncated to ${r.modes[i] === 'short' ? 77 : 248}\n`));
+      r.truncated.forEach((t, i) => t && io.stderr.write(`fgclip: warning: text ${i + 1} has ${r.tokenCounts[i]} tokens and was truncated to ${m.textLengths[r.modes[i]] ?? m.textLengths.short}\n`));
     } else {
       const r = await m.encodeImages(images, { normalize });
       embeddings = r.map((x) => x.embedding);

@@ -162,15 +162,29 @@ export class Fgclip2Model {
     if (!Array.isArray(texts) || texts.length === 0) throw new FgClipError('INPUT_INVALID', 'encodeTexts: expected a non-empty array of strings');
     const L = this.textLength(walk);
     const lower = opts.lowercase ?? true;
-    const encs = this.tokenizer.encodeBatch(texts.map((t) => (lower && typeof t === 'string' ? t.toLowerCase() : t)), { maxLength: L });
+    texts.forEach((t, i) => {
+      if (typeof t !== 'string') throw new FgClipError('INPUT_INVALID', `encodeTexts: texts[${i}] must be a string`);
+    });
+    const encs = this.tokenizer.encodeBatch(texts.map((t) => (lower ? t.toLowerCase() : t)), { maxLength: L });
     const useMask = opts.attentionMask ?? this.tokenizer.returnsAttentionMask;
+    return this.runIds(encs.map((e) => e.ids), walk, useMask ? encs.map((e) => e.attentionMask) : undefined);
+  }
+
+  /** Text tower on token rows of one walk's length; `masks` (1 keep / 0 pad) when the tokenizer returns one. */
+  async runIds(ids: readonly (readonly number[])[], walk: Walk, masks?: readonly (readonly number[])[]): Promise<Float32Array[]> {
+    this.check();
+    const B = ids.length;
+    if (B === 0) throw new FgClipError('INPUT_INVALID', 'text: the list of token rows is empty');
+    // long: exactly longtext_len rows (the ori/res masks are that long); short/box: up to the short table's rows
+    const L = walk === 'long' ? this.textLength(walk) : ids[0].length;
+    if (L < 1 || L > this.textLength(walk)) throw new FgClipError('INPUT_INVALID', `text: the ${walk} walk takes 1..${this.textLength(walk)} tokens per row (got ${L})`);
     const D = this.embeddingDim;
-    const B = encs.length;
     const emb = new Float32Array(B * L * D);
     const mask = new Float32Array(B * L).fill(1);
-    encs.forEach((e, b) => {
-      this.tokens.gather(e.ids, emb, b * L * D);
-      if (useMask) mask.set(e.attentionMask, b * L);
+    ids.forEach((row, b) => {
+      if (row.length !== L) throw new FgClipError('INPUT_INVALID', `text row ${b}: expected ${L} tokens like the other rows${walk === 'long' ? ' (the long walk takes exactly this many)' : ''} (got ${row.length}); pad with padding="max_length"`);
+      this.tokens.gather(row, emb, b * L * D);
+      if (masks) mask.set(masks[b], b * L);
     });
     const out = await runSession('fgclip2 text', this.text, {
       [V2_TEXT_EMBEDS]: new ort.Tensor('float32', emb, [B, L, D]),
