@@ -62,7 +62,8 @@ function checkOptions(opts: unknown, where: string): { maxLength: number; paddin
   return { maxLength, padding: padding ?? true };
 }
 
-async function readOptional(path: string): Promise<string | undefined> {
+/** A file's text, or undefined when it does not exist (unreadable: TOKENIZER_INVALID). */
+export async function readOptional(path: string): Promise<string | undefined> {
   try {
     await access(path);
   } catch {
@@ -75,7 +76,8 @@ async function readOptional(path: string): Promise<string | undefined> {
   }
 }
 
-function parseJsonText(text: string, source: string): unknown {
+/** JSON.parse with TOKENIZER_INVALID naming the file. */
+export function parseJsonText(text: string, source: string): unknown {
   try {
     return JSON.parse(text);
   } catch (e) {

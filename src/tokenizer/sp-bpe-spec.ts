@@ -14,7 +14,7 @@ import type { AddedToken } from './added-tokens.js';
 import type { BpeOptions, MergeRule } from './bpe.js';
 import { JsonChecker, type JsonObject } from './json-check.js';
 import { compileOnigPattern, knownRegexPatterns, literalPattern } from './patterns.js';
-import { resolveMerges } from './tokenizer-spec.js';
+import { parseAddedTokens, resolveMerges } from './tokenizer-spec.js';
 
 /** deepest Sequence nesting accepted in any section */
 export const MAX_DEPTH = 16;
@@ -160,24 +160,6 @@ function parseDecoder(check: JsonChecker, x: unknown, field: string, out: SpDeco
     default:
       throw check.fail(`${field}.type`, `is an unsupported decoder (got ${JSON.stringify(type)})`, 'Supported: Sequence, Replace, ByteFallback, Fuse, Strip');
   }
-}
-
-function parseAddedTokens(check: JsonChecker, x: unknown): AddedToken[] {
-  if (x === undefined || x === null) return [];
-  return check.array(x, 'added_tokens').map((t, i) => {
-    const f = `added_tokens[${i}]`;
-    const o = check.object(t, f);
-    const special = check.bool(o.special, `${f}.special`, false);
-    return {
-      id: check.id(o.id, `${f}.id`),
-      content: check.string(o.content, `${f}.content`, true),
-      special,
-      normalized: check.bool(o.normalized, `${f}.normalized`, !special),
-      lstrip: check.bool(o.lstrip, `${f}.lstrip`, false),
-      rstrip: check.bool(o.rstrip, `${f}.rstrip`, false),
-      singleWord: check.bool(o.single_word, `${f}.single_word`, false),
-    };
-  });
 }
 
 /** `single` of a TemplateProcessing, with each special token's ids resolved from `special_tokens`. */

@@ -11,14 +11,14 @@
  * Work is O(n log n) in the text length (merge queue) and memory O(n): a huge text costs what it costs, never more.
  */
 import { readFileSync } from 'node:fs';
-import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FgClipError } from '../errors.js';
 import { AddedTokenTrie } from './added-token-trie.js';
 import type { Segment } from './added-tokens.js';
 import { BpeModel } from './bpe.js';
 import { isObject, show, tokenizerError } from './json-check.js';
-import { lowercasePerChar, toWellFormed } from './normalize.js';
+import { readOptional, parseJsonText } from './clip-tokenizer.js';
+import { applyNormalizer, toWellFormed } from './normalize.js';
 import { specialTokenName } from './slow-files.js';
 import { parseSpBpeJson, type SpBpeSpec, type SpDecoderStep, type SpNormalizerStep, type SpPreTokenizerStep, type TemplatePiece } from './sp-bpe-spec.js';
 
@@ -66,14 +66,9 @@ function normalize(steps: readonly SpNormalizerStep[], text: string): string {
   for (const step of steps) {
     switch (step.kind) {
       case 'unicode':
-        s = s.normalize(step.form);
-        break;
       case 'lowercase':
-        s = lowercasePerChar(s);
-        break;
       case 'replace':
-        step.pattern.lastIndex = 0;
-        s = s.replace(step.pattern, () => step.content);
+        s = applyNormalizer([step], s);
         break;
       case 'prepend':
         if (s.length > 0) s = step.prefix + s;
@@ -212,27 +207,6 @@ function decodeChain(steps: readonly SpDecoderStep[], input: string[]): string {
     }
   }
   return tokens.join('');
-}
-
-async function readOptional(path: string): Promise<string | undefined> {
-  try {
-    await access(path);
-  } catch {
-    return undefined;
-  }
-  try {
-    return await readFile(path, 'utf8');
-  } catch (e) {
-    throw tokenizerError(path, '', `cannot be read (${(e as Error).message})`, 'Check the file permissions', e);
-  }
-}
-
-function parseJsonText(text: string, source: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw tokenizerError(source, '', `is not valid JSON (${(e as Error).message})`, 'Re-download the tokenizer files', e);
-  }
 }
 
 /** tokenizer_config.json → settings, as transformers' fast tokenizer reads them (absent file: {}). */

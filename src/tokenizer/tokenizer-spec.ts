@@ -131,7 +131,8 @@ function parseSpecialPair(check: JsonChecker, x: unknown, field: string): Specia
   return { token: check.string(a[0], `${field}[0]`, true), id: check.id(a[1], `${field}[1]`) };
 }
 
-function parseAddedTokens(check: JsonChecker, x: unknown): AddedToken[] {
+/** `added_tokens` of a tokenizer.json (every field checked; `normalized` defaults to !special as in tokenizers). */
+export function parseAddedTokens(check: JsonChecker, x: unknown): AddedToken[] {
   if (x === undefined || x === null) return [];
   return check.array(x, 'added_tokens').map((t, i) => {
     const f = `added_tokens[${i}]`;
