@@ -43,7 +43,7 @@ describe('FgClip API errors', () => {
     await assert.rejects(m.encodeImages([]), code('INPUT_INVALID', /empty/));
     await assert.rejects(m.encodeTexts([]), code('INPUT_INVALID', /empty/));
     await assert.rejects(m.encodeImages([CAT, CAT], { boxes: [[[0, 0, 10, 10]]] }), code('INPUT_INVALID', /1 box lists for 2 images/));
-    await assert.rejects(m.encodeTexts(['a'], { mode: 'medium' as never }), code('INPUT_INVALID', /'short', 'long' or 'auto'/));
+    await assert.rejects(m.encodeTexts(['a'], { mode: 'medium' as never }), code('INPUT_INVALID', /'short', 'long', 'box' or 'auto'/));
     await assert.rejects(m.getImageFeatures(new Float32Array(10)), code('INPUT_INVALID', /multiple of 3\*32\*32/));
   });
 

@@ -14,7 +14,7 @@ import { dot, ensemble } from '../postprocess/similarity.js';
 import { VectorStore, type CacheSetting } from '../cache/vector-store.js';
 import { decodeOrSkip, describeInput, isSkipped, type SkippedImage } from './images.js';
 import { modelIdentity, sha256 } from '../cache/model-identity.js';
-import { checkLabels, rankLabels, type LabelScore } from './regions.js';
+import { checkLabels, rankByProbability, rankLabels, type LabelScore } from './regions.js';
 import { fillTemplate, resolveTemplates, type TemplateSpec } from './templates.js';
 
 export interface LabelEmbeddingOptions {
@@ -50,6 +50,11 @@ export interface ClassifyResult {
 export interface ClassifyOutput {
   readonly results: ClassifyResult[];
   readonly skipped: SkippedImage[];
+  /**
+   * how `probability` was computed: 'softmax' over the labels (FG-CLIP v1, or any model with an explicit `scale`),
+   * or 'sigmoid' = sigmoid(exp(logit_scale)·cos + logit_bias) per label, independent of the others (FG-CLIP 2)
+   */
+  readonly scoring: 'softmax' | 'sigmoid';
 }
 
 /** Store key of one label under one template set (short path: the only one prompts use). */
@@ -102,6 +107,7 @@ export async function* classifyImagesIter(model: Encoder, images: readonly Image
   if (images.length === 0) throw new FgClipError('INPUT_INVALID', 'classify: the list of images is empty');
   const W = await labelEmbeddings(model, labels, opts);
   const scale = opts.scale ?? model.logitScale;
+  const scoring = model.scoreKind === 'sigmoid' && opts.scale === undefined ? 'sigmoid' : 'softmax';
   const bs = opts.batchSize ?? 16;
   for (let s = 0; s < images.length; s += bs) {
     const idx = images.slice(s, s + bs).map((_, k) => s + k);
@@ -113,12 +119,13 @@ export async function* classifyImagesIter(model: Encoder, images: readonly Image
     if (ok.length > 0) {
       const enc = await model.encodeImages(ok.map((i) => decoded[i - s] as RgbImage));
       enc.forEach((e, k) => {
-        const ranked = rankLabels(labels, W.map((w) => dot(e.embedding, w)), scale);
+        const cos = W.map((w) => dot(e.embedding, w));
+        const ranked = scoring === 'sigmoid' ? rankByProbability(labels, cos, model.probabilities(e.embedding, W)) : rankLabels(labels, cos, scale);
         results.push({ image: describeInput(images[ok[k]], ok[k]), index: ok[k], labels: opts.top ? ranked.slice(0, opts.top) : ranked });
       });
     }
     opts.onProgress?.(Math.min(s + bs, images.length), images.length);
-    yield { results, skipped };
+    yield { results, skipped, scoring };
   }
 }
 
@@ -126,9 +133,11 @@ export async function* classifyImagesIter(model: Encoder, images: readonly Image
 export async function classifyImages(model: Encoder, images: readonly ImageInput[], labels: readonly string[], opts: ClassifyOptions = {}): Promise<ClassifyOutput> {
   const results: ClassifyResult[] = [];
   const skipped: SkippedImage[] = [];
+  let scoring: ClassifyOutput['scoring'] = 'softmax';
   for await (const part of classifyImagesIter(model, images, labels, opts)) {
     results.push(...part.results);
     skipped.push(...part.skipped);
+    scoring = part.scoring;
   }
-  return { results, skipped };
+  return { results, skipped, scoring };
 }

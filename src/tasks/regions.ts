@@ -28,6 +28,11 @@ export function rankLabels(labels: readonly string[], cosines: readonly number[]
   return labels.map((label, i) => ({ label, probability: p[i], cosine: cosines[i] })).sort((a, b) => b.probability - a.probability);
 }
 
+/** Labels with given probabilities (e.g. a model's sigmoid scores), highest first (stable for ties). */
+export function rankByProbability(labels: readonly string[], cosines: readonly number[], probs: readonly number[]): LabelScore[] {
+  return labels.map((label, i) => ({ label, probability: probs[i], cosine: cosines[i] })).sort((a, b) => b.probability - a.probability);
+}
+
 export function checkLabels(labels: readonly string[], where: string): void {
   if (labels.length === 0) throw new FgClipError('INPUT_INVALID', `${where}: the label list is empty (give at least one label)`);
   const bad = labels.findIndex((l) => typeof l !== 'string' || l.trim() === '');
@@ -38,7 +43,8 @@ export async function classifyRegions(model: Encoder, image: ImageInput, boxes: 
   checkLabels(labels, 'regions');
   if (boxes.length === 0) throw new FgClipError('INPUT_INVALID', 'regions: no boxes given');
   const [enc] = await model.encodeImages([image], { boxes: [boxes] });
-  const text = await model.encodeTexts(labels, { mode: 'short' });
+  // region texts go through the box head when the model has one (FG-CLIP 2's box tasks: walk_type="box")
+  const text = await model.encodeTexts(labels, { mode: model.textLengths.box !== undefined ? 'box' : 'short' });
   const scale = opts.scale ?? FGOVD_SCALE;
   return (enc.regions ?? []).map((r, i) => ({ box: boxes[i], labels: rankLabels(labels, text.embeddings.map((t) => cosine(r, t)), scale) }));
 }

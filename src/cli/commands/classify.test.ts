@@ -40,8 +40,9 @@ describe('fgclip classify (CLI)', () => {
   test('--json: {"results": [{"image", "labels": [{"label", "probability", "cosine"}]}]} sorted, probabilities = golden within 1e-4', async () => {
     const r = await run(['classify', '-m', model, ...images, '--labels', labels.join(','), '--json'], env);
     assert.equal(r.code, 0, r.err);
-    const j = JSON.parse(r.out) as { results: { image: string; labels: { label: string; probability: number; cosine: number }[] }[] };
-    assert.deepEqual(Object.keys(j), ['results']);
+    const j = JSON.parse(r.out) as { results: { image: string; labels: { label: string; probability: number; cosine: number }[] }[]; scoring: string };
+    assert.deepEqual(Object.keys(j), ['results', 'scoring']);
+    assert.equal(j.scoring, 'softmax'); // FG-CLIP v1: a softmax over the labels
     assert.deepEqual(j.results.map((x) => x.image), images);
     j.results.forEach((x, i) => {
       assert.deepEqual(Object.keys(x), ['image', 'labels']);
@@ -59,7 +60,7 @@ describe('fgclip classify (CLI)', () => {
     const b = await run(['classify', '-m', model, ...images, '--labels', labels.join(','), '--jsonl'], env);
     assert.equal(b.code, 0);
     const lines = b.out.trim().split('\n').map((l) => JSON.parse(l) as unknown);
-    assert.deepEqual(lines, (JSON.parse(a.out) as { results: unknown[] }).results);
+    assert.deepEqual(lines, (JSON.parse(a.out) as { results: object[] }).results.map((x) => ({ ...x, scoring: 'softmax' })));
     const t = await run(['classify', '-m', model, images[0], '--labels', labels.join(','), '--json', '--top', '1'], env);
     const j = JSON.parse(t.out) as { results: { labels: unknown[] }[] };
     assert.equal(j.results[0].labels.length, 1);

@@ -1,7 +1,9 @@
 /**
  * `fgclip classify IMAGE... --labels "a cat,a dog"`: zero-shot labels per image (tasks/classify.ts).
- * Output contract (--json): {"results": [{"image": PATH, "labels": [{"label", "probability", "cosine"}, …]}]},
- * labels by probability, highest first; --jsonl prints one {"image", "labels"} object per line as images finish.
+ * Output contract (--json): {"results": [{"image": PATH, "labels": [{"label", "probability", "cosine"}, …]}], "scoring"},
+ * labels by probability, highest first; --jsonl prints one {"image", "labels", "scoring"} object per line as images
+ * finish. "scoring" says how probabilities were computed: "softmax" over the labels (FG-CLIP v1) or "sigmoid" per
+ * label (FG-CLIP 2: sigmoid(exp(logit_scale)·cos + logit_bias), the labels' probabilities need not sum to 1).
  * Default templates: none (each label is its own prompt, as the model card); --templates imagenet for the 80.
  * The table shows the top 5 per image unless --top says otherwise; --json/--jsonl keep all labels unless --top.
  */
@@ -81,16 +83,17 @@ export async function classifyCommand(argv: readonly string[], io: Io): Promise<
     for await (const part of iter) {
       for (const r of part.results) {
         count++;
-        if (jsonl) printJson(io, { image: r.image, labels: r.labels });
+        if (jsonl) printJson(io, { image: r.image, labels: r.labels, scoring: part.scoring });
         else if (json) results.push({ image: r.image, labels: r.labels });
         else {
           n.done();
+          if (count === 1 && part.scoring === 'sigmoid') io.stdout.write('(probabilities: sigmoid(exp(t)·cos + b) per label, independent of the other labels — FG-CLIP 2)\n');
           io.stdout.write(`${r.image}\n${r.labels.map((l) => `  ${(l.probability * 100).toFixed(2).padStart(6)}%  cos ${l.cosine.toFixed(4)}  ${l.label}`).join('\n')}\n`);
         }
       }
     }
     n.done();
-    if (json) printJson(io, { results });
+    if (json) printJson(io, { results, scoring: m.scoreKind });
     if (count === 0) {
       io.stderr.write(`fgclip: error: classify: none of the ${positionals.length} image(s) could be read\n`);
       return 1;

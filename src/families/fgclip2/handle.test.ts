@@ -67,6 +67,12 @@ describe('CLI on an FG-CLIP 2 checkpoint', () => {
     const e = await runCli(['embed', '--model', dir, '--walk', 'box', '--raw', '--json', '--text', cases.text_box.lowered[0]]);
     assert.equal(e.code, 0, e.err);
     assert.ok(relL2(JSON.parse(e.out).embeddings[0], cases.text_box.features[0]) <= 1e-4);
+    const c = await runCli(['classify', '--model', dir, goldenV2Path('images/gradient_120x90.png'), '--labels', 'a cat,a dog', '--json', '--no-cache']);
+    assert.equal(c.code, 0, c.err);
+    const out = JSON.parse(c.out);
+    assert.equal(out.scoring, 'sigmoid');
+    const probs = out.results[0].labels.map((l: { probability: number }) => l.probability);
+    assert.ok(probs.every((p: number) => p > 0 && p < 1) && Math.abs(probs[0] + probs[1] - 1) > 1e-6, 'independent sigmoids, not a softmax');
     const bad = await runCli(['embed', '--model', dir, '--walk', 'diagonal', '--text', 'x']);
     assert.notEqual(bad.code, 0);
     assert.match(bad.err, /--walk/);
