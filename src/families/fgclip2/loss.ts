@@ -85,6 +85,16 @@ function validSlots(nums: readonly number[], total: number, what: string): { ima
 export async function fgclip2StageTwoLoss(model: Fgclip2Model, batch: Fgclip2LossBatch, scales: Fgclip2LossScales): Promise<Fgclip2LossResult> {
   const B = batch.pixelValues.length;
   if (B === 0) throw new FgClipError('INPUT_INVALID', 'loss: the batch is empty');
+  const perImage: [string, number | undefined][] = [
+    ['pixel_attention_mask', batch.pixelAttentionMask.length],
+    ['spatial_shapes', batch.spatialShapes.length],
+    ['text_short', batch.textShort.length],
+    ['text_long', batch.textLong?.length],
+    ['box_nums', batch.boxNums.length],
+    ['hard_nums', batch.hardNums.length],
+  ];
+  for (const [k, n] of perImage) if (n !== undefined && n !== B) throw new FgClipError('INPUT_INVALID', `loss: ${k} has ${n} entries for ${B} images`);
+  if (batch.boxTexts.length !== batch.boxInfos.length) throw new FgClipError('INPUT_INVALID', `loss: box_texts has ${batch.boxTexts.length} rows for ${batch.boxInfos.length} boxes`);
   const p = model.config.vision_config.patch_size;
   const row = 3 * p * p;
   const items: NaflexImage[] = batch.pixelValues.map((pv, b) => ({
@@ -188,4 +198,42 @@ export async function readTrainingScales(weightsPath: string): Promise<{ logitSc
   const carried = names.filter((n) => !t.has(n));
   const v = (n: string) => t.get(n)?.data[0] ?? 4.6052;
   return { logitScaleFinegraind: v(names[0]), logitScaleHardneg: v(names[1]), carried };
+}
+
+function field<T>(obj: Record<string, unknown>, key: string, check: (v: unknown) => v is T, what: string): T {
+  const v = obj[key];
+  if (!check(v)) throw new FgClipError('INPUT_INVALID', `loss batch: ${key} must be ${what}`);
+  return v;
+}
+const isRows = (v: unknown): v is number[][] => Array.isArray(v) && v.every((r) => Array.isArray(r) && r.every((x) => typeof x === 'number' && Number.isFinite(x)));
+const isNums = (v: unknown): v is number[] => Array.isArray(v) && v.every((x) => typeof x === 'number' && Number.isFinite(x));
+const isCube = (v: unknown): v is number[][][] => Array.isArray(v) && v.every(isRows);
+
+/**
+ * A batch in the reference collate's layout (the `inputs` of goldens-v2 fgclip2-*.loss.json, or that object
+ * itself): pixel_values [B][N][3·p·p], pixel_attention_mask, spatial_shapes, text_short, text_long, box and hard
+ * fields. Every field is checked (INPUT_INVALID naming it).
+ */
+export function fgclip2BatchFromReferenceJson(json: unknown): { batch: Fgclip2LossBatch; threshold?: number } {
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new FgClipError('INPUT_INVALID', 'loss batch: expected a JSON object');
+  const top = json as Record<string, unknown>;
+  const o = (typeof top.inputs === 'object' && top.inputs !== null ? top.inputs : top) as Record<string, unknown>;
+  const pv = field(o, 'pixel_values', isCube, 'a [B][N][3·p·p] array of numbers');
+  const shapes = field(o, 'spatial_shapes', isRows, 'a [B][2] array of integers');
+  return {
+    batch: {
+      pixelValues: pv.map((rows) => Float32Array.from(rows.flat())),
+      pixelAttentionMask: field(o, 'pixel_attention_mask', isRows, 'a [B][N] array of 0/1'),
+      spatialShapes: shapes.map((s) => [s[0], s[1]] as const),
+      textShort: field(o, 'text_short', isRows, 'a [B][64] array of token ids'),
+      textLong: o.text_long === undefined || o.text_long === null ? undefined : field(o, 'text_long', isRows, 'a [B][196] array of token ids'),
+      boxInfos: field(o, 'box_infos_normalized_xyxy', isRows, 'a [B·K][4] array'),
+      boxTexts: field(o, 'box_texts', isRows, 'a [B·K][64] array of token ids'),
+      boxNums: field(o, 'box_nums', isNums, 'a [B] array of counts'),
+      hardInfos: field(o, 'hard_infos_normalized_xyxy', isRows, 'a [B·K][4] array'),
+      hardTexts: field(o, 'hard_texts', isRows, 'a [Σhard·11][64] array of token ids'),
+      hardNums: field(o, 'hard_nums', isNums, 'a [B] array of counts'),
+    },
+    threshold: typeof top.threshold_in === 'number' ? top.threshold_in : undefined,
+  };
 }
