@@ -11,6 +11,7 @@
  *   --quick               a short smoke run
  *   --collections-only    only the collections section (bench/collection.ts); --no-collections skips it
  *   --collection-sizes N,M  synthetic vector counts for the ANN figures (default 100000,1000000; --quick: 20000)
+ *   --fgclip2-only        only the FG-CLIP 2 section (bench/fgclip2.ts); --no-fgclip2 skips it
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -22,6 +23,7 @@ import { measureDtype, type DtypeResult } from './measure.js';
 import { formatReport, type ModelReport } from './report.js';
 import { benchCacheDir, ensureSyntheticCheckpoint, REPO_ROOT, SHAPES, type ModelName } from './synthetic.js';
 import { visionFlops } from './flops.js';
+import { benchFgclip2, formatFgclip2 } from './fgclip2.js';
 
 interface Args {
   models: ModelName[];
@@ -33,6 +35,7 @@ interface Args {
   quick: boolean;
   collections: 'yes' | 'no' | 'only';
   collectionSizes: number[];
+  fgclip2: 'yes' | 'no' | 'only';
 }
 
 const DTYPES = ['fp32', 'fp16', 'int8'];
@@ -44,7 +47,7 @@ function usage(msg: string): never {
 
 function parseArgs(argv: readonly string[]): Args {
   const quick = argv.includes('--quick');
-  const a: Args = { models: quick ? ['base'] : ['base', 'large'], dtypes: ['fp32'], runs: quick ? 2 : 5, threads: 2, e2eImages: quick ? 8 : 32, json: resolve(REPO_ROOT, 'bench', 'results', 'latest.json'), quick, collections: 'yes', collectionSizes: quick ? [20_000] : [100_000, 1_000_000] };
+  const a: Args = { models: quick ? ['base'] : ['base', 'large'], dtypes: ['fp32'], runs: quick ? 2 : 5, threads: 2, e2eImages: quick ? 8 : 32, json: resolve(REPO_ROOT, 'bench', 'results', 'latest.json'), quick, collections: 'yes', collectionSizes: quick ? [20_000] : [100_000, 1_000_000], fgclip2: 'yes' };
   const int = (flag: string, v: string | undefined) => {
     const n = Number(v);
     if (!Number.isInteger(n) || n < 1) usage(`${flag} expects a positive integer (got ${v})`);
@@ -61,6 +64,12 @@ function parseArgs(argv: readonly string[]): Args {
         continue;
       case '--no-collections':
         a.collections = 'no';
+        continue;
+      case '--fgclip2-only':
+        a.fgclip2 = 'only';
+        continue;
+      case '--no-fgclip2':
+        a.fgclip2 = 'no';
         continue;
       case '--collection-sizes':
         a.collectionSizes = (v ?? '').split(',').map((x) => int(flag, x));
@@ -119,6 +128,13 @@ async function main(): Promise<void> {
   const benchDir = benchCacheDir();
   log(`machine: ${machineStart.nproc} cores, ${machineStart.cpuModel}, load average ${machineStart.loadAverage1m.toFixed(2)}${machineStart.loadAverage1m > 0.5 ? ' (other work is running: figures will be low and noisy)' : ''}`);
 
+  if (args.fgclip2 === 'only') {
+    const r = benchFgclip2({ threads: args.threads, runs: args.runs, root: benchDir, log });
+    process.stdout.write(`${formatFgclip2(r)}\n`);
+    mkdirSync(dirname(args.json), { recursive: true });
+    writeFileSync(args.json.replace(/\.json$/, '-fgclip2.json'), `${JSON.stringify({ date: new Date().toISOString(), machine: machineInfo(), machineStart, fgclip2: r }, null, 2)}\n`);
+    return;
+  }
   if (args.collections === 'only') {
     const r = await collectionSection(args, benchDir);
     process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
@@ -169,6 +185,8 @@ async function main(): Promise<void> {
   }
 
   const collections = args.collections === 'yes' ? await collectionSection(args, benchDir) : undefined;
+  const fgclip2 = args.fgclip2 === 'yes' ? benchFgclip2({ threads: args.threads, runs: args.runs, root: benchDir, log }) : undefined;
+  if (fgclip2) process.stdout.write(`${formatFgclip2(fgclip2)}\n`);
   if (collections) process.stdout.write(`collections:\n${JSON.stringify(collections, null, 2)}\n`);
   const machineEnd = machineInfo();
   const totalSeconds = (performance.now() - t0) / 1000;
@@ -185,6 +203,7 @@ async function main(): Promise<void> {
       dtypes: m.dtypes.map(({ outputs: _outputs, ...rest }) => rest),
     })),
     ...(collections ? { collections } : {}),
+    ...(fgclip2 ? { fgclip2 } : {}),
     totalSeconds,
   };
   mkdirSync(dirname(args.json), { recursive: true });
