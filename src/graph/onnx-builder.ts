@@ -17,15 +17,17 @@ const INLINE_BYTES = 64;
 export const MS_DOMAIN = 'com.microsoft';
 
 export type Dim = number | string;
-export type ElemType = 'float' | 'float16' | 'int64' | 'int32' | 'int8' | 'uint8';
+export type ElemType = 'float' | 'float16' | 'double' | 'int64' | 'int32' | 'int8' | 'uint8' | 'bool';
 
 const ELEM: Record<ElemType, number> = {
   float: onnx.TensorProto.DataType.FLOAT,
   float16: onnx.TensorProto.DataType.FLOAT16,
+  double: onnx.TensorProto.DataType.DOUBLE,
   int64: onnx.TensorProto.DataType.INT64,
   int32: onnx.TensorProto.DataType.INT32,
   int8: onnx.TensorProto.DataType.INT8,
   uint8: onnx.TensorProto.DataType.UINT8,
+  bool: onnx.TensorProto.DataType.BOOL,
 };
 
 export type AttrValue = number | string | number[] | { float: number } | { floats: number[] };
