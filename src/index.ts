@@ -19,3 +19,4 @@ export { resolveModelDir, snapshotDownload, downloadFile, cachedModels, defaultC
 export { renderHeatmap, viridis, type HeatmapPanel, type RenderOptions } from './heatmap/index.js';
 export * from './tasks/index.js';
 export * from './collection/index.js';
+export * from './train/index.js';
