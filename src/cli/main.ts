@@ -109,6 +109,11 @@ const COMMANDS: Record<string, Entry> = {
     usage: 'fgclip export --model DIR|REPO --out DIR [--dtype fp32|fp16|int8] [--revision R] [--force] [--json] [--quiet]',
     load: async () => (await import('./commands/export.js')).exportCommand,
   },
+  loss: {
+    summary: 'training loss of a checkpoint on one batch: the 4 parts and every gradient norm',
+    usage: 'fgclip loss --model M --batch FILE.json [--stage 1|2] [--chunk-size N] [--threads N] [--json]',
+    load: async () => (await import('./commands/loss.js')).lossCommand,
+  },
   download: {
     summary: 'fetch a model from the Hugging Face Hub into the cache',
     usage: 'fgclip download REPO [--revision R] [--quiet]',

@@ -22,6 +22,17 @@ import type { GradientEngine, GradientRequest, GradientResult, LossParts, Normal
 
 type FloatArray = Float32Array | Float64Array;
 
+/** Embeddings of a batch, row-major [rows, P] each (see `OrtGradientEngine.embed`). */
+export interface BatchEmbeddings {
+  readonly image: FloatArray;
+  readonly long: FloatArray;
+  readonly short: FloatArray;
+  readonly boxText: FloatArray;
+  readonly boxRegion: FloatArray;
+  readonly hardText: FloatArray;
+  readonly hardRegion: FloatArray;
+}
+
 export interface GradientEngineOptions {
   /** intra-op threads (default: all cores) */
   readonly threads?: number;
@@ -120,30 +131,49 @@ export class OrtGradientEngine implements GradientEngine {
     return { loss: scalar(out[IO.loss]), parts: partsOf(out), grads };
   }
 
+  /**
+   * The batch's embeddings (unnormalized projections), forward only, chunk by chunk: image [B, P], long and short
+   * captions [B, P], box texts and box regions [K, P], hard texts [11·V, P] and hard-box regions [V, P].
+   */
+  async embed(params: ReadonlyMap<string, FloatArray>, batch: TrainBatch, stage: 1 | 2, chunkSize = batch.size): Promise<BatchEmbeddings> {
+    this.checkParams(params);
+    validateBatch(batch, this.config, stage);
+    const chunks: ChunkFeeds[] = [];
+    for (let i = 0; i < batch.size; i += chunkSize) chunks.push(this.chunkFeeds(batch, i, Math.min(batch.size, i + chunkSize), stage));
+    return this.embedChunks(params, chunks, {});
+  }
+
+  private async embedChunks(params: ReadonlyMap<string, FloatArray>, chunks: readonly ChunkFeeds[], o: BuildOptions): Promise<BatchEmbeddings> {
+    const P = this.config.projection_dim;
+    const e = { image: [] as FloatArray[], long: [] as FloatArray[], short: [] as FloatArray[], boxText: [] as FloatArray[], hardText: [] as FloatArray[], boxRegion: [] as FloatArray[], hardRegion: [] as FloatArray[] };
+    for (const c of chunks) {
+      const fwd = await this.compiled('towers', c.variant, o, () => buildTowerGraph(this.config, this.parameters, c.variant, false, o));
+      const out = await this.run(fwd, { ...c.feeds, ...this.paramFeeds(fwd.graph, params) });
+      e.image.push(out[IO.image].data as FloatArray);
+      e.long.push(out[IO.long].data as FloatArray);
+      const short = out[IO.short].data as FloatArray;
+      e.short.push(short.subarray(0, c.images * P));
+      e.boxText.push(short.subarray(c.images * P, (c.images + c.boxes) * P));
+      e.hardText.push(short.subarray((c.images + c.boxes) * P));
+      if (c.variant.boxes) e.boxRegion.push(out[IO.boxRegion].data as FloatArray);
+      if (c.variant.hard) e.hardRegion.push(out[IO.hardRegion].data as FloatArray);
+    }
+    const cat = (parts: FloatArray[]) => this.concat(parts);
+    return { image: cat(e.image), long: cat(e.long), short: cat(e.short), boxText: cat(e.boxText), hardText: cat(e.hardText), boxRegion: cat(e.boxRegion), hardRegion: cat(e.hardRegion) };
+  }
+
   private async twoPass(params: ReadonlyMap<string, FloatArray>, batch: TrainBatch, stage: 1 | 2, o: BuildOptions, chunk: number): Promise<RawGradientResult> {
     const P = this.config.projection_dim;
     const chunks: ChunkFeeds[] = [];
     for (let i = 0; i < batch.size; i += chunk) chunks.push(this.chunkFeeds(batch, i, Math.min(batch.size, i + chunk), stage));
     // pass 1: embeddings, chunk by chunk, forward only
-    const embeds = { image: [] as FloatArray[], long: [] as FloatArray[], short: [] as FloatArray[], boxText: [] as FloatArray[], hardText: [] as FloatArray[], boxRegion: [] as FloatArray[], hardRegion: [] as FloatArray[] };
-    for (const c of chunks) {
-      const fwd = await this.compiled('towers', c.variant, o, () => buildTowerGraph(this.config, this.parameters, c.variant, false, o));
-      const out = await this.run(fwd, { ...c.feeds, ...this.paramFeeds(fwd.graph, params) });
-      embeds.image.push(out[IO.image].data as FloatArray);
-      embeds.long.push(out[IO.long].data as FloatArray);
-      const short = out[IO.short].data as FloatArray;
-      embeds.short.push(short.subarray(0, c.images * P));
-      embeds.boxText.push(short.subarray(c.images * P, (c.images + c.boxes) * P));
-      embeds.hardText.push(short.subarray((c.images + c.boxes) * P));
-      if (c.variant.boxes) embeds.boxRegion.push(out[IO.boxRegion].data as FloatArray);
-      if (c.variant.hard) embeds.hardRegion.push(out[IO.hardRegion].data as FloatArray);
-    }
+    const embeds = await this.embedChunks(params, chunks, o);
     // loss over the whole batch
     const K = chunks.reduce((a, c) => a + c.boxes, 0);
     const V = chunks.reduce((a, c) => a + c.hard, 0);
     const variant: GraphVariant = { stage, boxes: stage === 2 && K > 0, hard: stage === 2 && V > 0 };
     const lossG = await this.compiled('loss', variant, o, () => buildLossGraph(this.config, this.parameters, variant, o));
-    const t = (parts: FloatArray[], rows: number) => new ort.Tensor(this.tensorType, this.concat(parts), [rows, P]);
+    const t = (data: FloatArray, rows: number) => new ort.Tensor(this.tensorType, data, [rows, P]);
     const lf: Record<string, ort.Tensor> = { [IO.image]: t(embeds.image, batch.size), [IO.long]: t(embeds.long, batch.size), [IO.short]: t(embeds.short, batch.size) };
     if (variant.boxes) {
       lf[IO.boxText] = t(embeds.boxText, K);
@@ -268,7 +298,9 @@ export class OrtGradientEngine implements GradientEngine {
     if (!p) {
       p = (async () => {
         const graph = make();
-        const so = sessionOptions({ threads: this.opts.threads });
+        // float64 graphs (finite-difference checks) stay at basic optimizations: ORT's QuickGelu fusion matches the
+        // float64 pattern but its kernel is float32 only
+        const so = { ...sessionOptions({ threads: this.opts.threads }), ...(this.opts.dtype === 'double' ? { graphOptimizationLevel: 'basic' as const } : {}) };
         try {
           const session = await ort.InferenceSession.create(graph.built.model, { ...so, externalData: [{ path: EXTERNAL_DATA_NAME, data: graph.built.weights ?? new Uint8Array(1) }] });
           return { graph, session };
