@@ -14,7 +14,7 @@ import { after, before, test } from 'node:test';
 import { seededRandom } from '../graph/autodiff/gradcheck.js';
 import { goldenPath, relL2 } from '../test-util/goldens.js';
 import { createGradientEngine, type CheckpointGradientEngine, type RawGradientResult } from './engine.js';
-import { smallBatch } from './fixtures.js';
+import { l2norm as norm, smallBatch } from './fixtures.js';
 
 let f32: CheckpointGradientEngine;
 let f64: CheckpointGradientEngine;
@@ -34,7 +34,6 @@ after(async () => {
 });
 
 const rows = (a: ArrayLike<number>, n: number, P: number) => Array.from({ length: n }, (_, i) => Array.prototype.slice.call(a, i * P, (i + 1) * P) as number[]);
-const norm = (a: ArrayLike<number>) => Math.sqrt(Array.prototype.reduce.call(a, (s: number, v: number) => s + v * v, 0) as number);
 
 test('fgclip-small: the training forward gives the reference inference features (image, short, long, regions; rel L2 ≤ 1e-4)', async () => {
   const P = 64;

@@ -53,3 +53,10 @@ export function smallBatch(): { batch: TrainBatch; referenceJson: Record<string,
   };
   return { batch, referenceJson, cases: c };
 }
+
+/** L2 norm in float64. */
+export function l2norm(a: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * a[i];
+  return Math.sqrt(s);
+}

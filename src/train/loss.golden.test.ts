@@ -8,6 +8,7 @@ import { after, before, test } from 'node:test';
 import { goldenPath, readGoldenJson } from '../test-util/goldens.js';
 import { batchFromReferenceJson } from './batch.js';
 import { createGradientEngine, type CheckpointGradientEngine } from './engine.js';
+import { l2norm as norm } from './fixtures.js';
 import type { GradientResult, TrainBatch } from './types.js';
 
 interface LossGolden {
@@ -27,7 +28,6 @@ before(async () => {
 });
 after(() => engine.dispose());
 
-const norm = (a: Float32Array) => Math.sqrt(a.reduce((s, v) => s + v * v, 0));
 
 function assertMatchesGolden(r: GradientResult, what: string): void {
   const rel = (a: number, b: number) => Math.abs(a - b) / Math.abs(b);

@@ -11,7 +11,7 @@ import { after, test } from 'node:test';
 import { run } from '../../test-util/cli.js';
 import { goldenPath, readGoldenJson } from '../../test-util/goldens.js';
 import { createGradientEngine } from '../../train/engine.js';
-import { smallBatch } from '../../train/fixtures.js';
+import { l2norm, smallBatch } from '../../train/fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'fgclip-loss-cli-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -52,7 +52,7 @@ test('fgclip loss on an unseen checkpoint and batch (fgclip-small, F16, quick_ge
     const out = JSON.parse(r.out) as LossOut;
     assert.ok(Math.abs(out.loss - ref.loss) <= 1e-5 * ref.loss, `${out.loss} vs ${ref.loss}`);
     for (const [k, g] of ref.grads) {
-      const n = Math.sqrt(g.reduce((s, v) => s + v * v, 0));
+      const n = l2norm(g);
       assert.ok(Math.abs(out.grad_norms[k] - n) <= 1e-3 * n + 1e-5, `${k}: ${out.grad_norms[k]} vs ${n}`);
     }
   }
