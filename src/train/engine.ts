@@ -12,7 +12,7 @@
 import type { FgClipConfig } from '../config/types.js';
 import { FgClipError } from '../errors.js';
 import { EXTERNAL_DATA_NAME } from '../graph/onnx-builder.js';
-import { prepareTextBatch } from '../model/text-inputs.js';
+import { prepareTextBatch } from '../families/fgclip/text-inputs.js';
 import { ort, sessionOptions } from '../runtime/session.js';
 import { expectedTensors } from '../weights/checkpoint.js';
 import { validateBatch } from './batch.js';
