@@ -257,7 +257,7 @@ export class OrtGradientEngine implements GradientEngine {
     feeds[io.pos] = new ort.Tensor('int64', BigInt64Array.from({ length: tb.T }, (_, i) => BigInt(i)), [tb.T]);
   }
 
-  private matrix(m: { data: Float64Array; rows: number; cols: number }): ort.Tensor {
+  private matrix(m: { data: Float32Array; rows: number; cols: number }): ort.Tensor {
     return new ort.Tensor(this.tensorType, this.F.from(m.data), [m.rows, m.cols]);
   }
 
@@ -300,7 +300,7 @@ export class OrtGradientEngine implements GradientEngine {
         const graph = make();
         // float64 graphs (finite-difference checks) stay at basic optimizations: ORT's QuickGelu fusion matches the
         // float64 pattern but its kernel is float32 only
-        const so = { ...sessionOptions({ threads: this.opts.threads }), ...(this.opts.dtype === 'double' ? { graphOptimizationLevel: 'basic' as const } : {}) };
+        const so = { ...sessionOptions({ threads: this.opts.threads }), ...(this.opts.dtype === 'double' ? { graphOptimizationLevel: 'basic' as const } : {}), logSeverityLevel: 3 as const };
         try {
           const session = await ort.InferenceSession.create(graph.built.model, { ...so, externalData: [{ path: EXTERNAL_DATA_NAME, data: graph.built.weights ?? new Uint8Array(1) }] });
           return { graph, session };

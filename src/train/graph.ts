@@ -319,9 +319,8 @@ function losses(c: Ctx, v: GraphVariant, e: { image: Value; long: Value; short: 
   const itcLong = symmetricInfoNce(t, img, l2normalize(t, e.long, 'long_norm'), c.p.get('logit_scale'), 'itc_long');
   const itcShort = symmetricInfoNce(t, img, l2normalize(t, e.short, 'short_norm'), c.p.get('logit_scale'), 'itc_short');
   let total = t.add(itcLong, itcShort, 'loss_itc');
-  const zero = t.constant(0);
-  let region = zero;
-  let hard = zero;
+  let region: Value | undefined;
+  let hard: Value | undefined;
   if (v.stage === 2 && v.boxes && e.boxText && e.boxRegion) {
     region = symmetricInfoNce(t, l2normalize(t, e.boxRegion, 'box_region_norm'), l2normalize(t, e.boxText, 'box_text_norm'), c.p.get('logit_scale_finegraind'), 'region');
     total = t.add(total, t.mul(region, t.constant(o.regionWeight ?? REGION_WEIGHT)), 'loss_region_add');
@@ -330,7 +329,8 @@ function losses(c: Ctx, v: GraphVariant, e: { image: Value; long: Value; short: 
     hard = hardNegativeLoss(t, l2normalize(t, e.hardRegion, 'hard_region_norm'), l2normalize(t, e.hardText, 'hard_text_norm'), c.p.get('logit_scale_hardneg'), P);
     total = t.add(total, t.mul(hard, t.constant(o.hardNegativeWeight ?? HARD_NEGATIVE_WEIGHT)), 'loss_hard_add');
   }
-  return { total, parts: [itcLong, itcShort, region, hard] };
+  // absent parts are 0 (a constant made only when needed: ORT warns about unused initializers)
+  return { total, parts: [itcLong, itcShort, region ?? t.constant(0), hard ?? t.constant(0)] };
 }
 
 /** Splits the 77-row text embeddings into short captions, box texts and hard texts (sizes fed at run time). */

@@ -4,7 +4,7 @@ import { roiAlign1x1 } from '../postprocess/roi-align.js';
 import { roiMatrix } from './roi-matrix.js';
 import type { NormalizedBox } from './types.js';
 
-test('RoIAlign as a matrix equals the direct torchvision-semantics RoIAlign (max abs diff 1e-6), boxes per image', () => {
+test('RoIAlign as a matrix times the flattened maps equals the direct RoIAlign per image (max abs diff 1e-6)', () => {
   const g = 5;
   const C = 3;
   const feats = [0, 1].map((s) => Float32Array.from({ length: g * g * C }, (_, i) => Math.sin(i * 0.37 + s)));

@@ -1,67 +1,35 @@
 /**
- * RoIAlign (1×1 output, aligned, adaptive sampling, spatial_scale 1) as torchvision computes it, written as the
- * linear map it is: region[k] = Σ_cells weight[k, cell] · dense[cell]. The training graph multiplies this per-batch
- * constant matrix [K, b·g²] with the flattened dense map, so the gradient is the exact transpose (fgclip.py:155-194,
- * _denormalize_boxes: normalized [0,1] boxes times the grid size). Same sampling as postprocess/roi-align.ts.
+ * RoIAlign (1×1 output, aligned, adaptive sampling, spatial_scale 1) is linear in the feature map:
+ * region[k] = Σ_cells weight[k, cell] · dense[cell]. The training graph multiplies this per-batch constant matrix
+ * [K, b·g²] with the flattened dense map, so the gradient is the exact transpose (fgclip.py:155-194;
+ * _denormalize_boxes: normalized [0,1] boxes times the grid size). The weights are the library's own RoIAlign
+ * (postprocess/roi-align.ts, torchvision's sampling) applied to the identity map: channel c of cell j is δ(c, j).
  */
+import { roiAlign1x1 } from '../postprocess/roi-align.js';
 import type { NormalizedBox } from './types.js';
 
-/** Adds the RoIAlign weights of one grid-unit box over an H×W map into `row` (length H·W) starting at `offset`. */
-export function addRoiWeights(row: Float64Array, offset: number, H: number, W: number, box: readonly [number, number, number, number]): void {
-  const sx = box[0] - 0.5;
-  const sy = box[1] - 0.5;
-  const rw = box[2] - 0.5 - sx;
-  const rh = box[3] - 0.5 - sy;
-  const gw = Math.ceil(rw);
-  const gh = Math.ceil(rh);
-  const count = Math.max(gw * gh, 1);
-  for (let iy = 0; iy < gh; iy++) {
-    const yy = sy + ((iy + 0.5) * rh) / gh;
-    for (let ix = 0; ix < gw; ix++) {
-      const xx = sx + ((ix + 0.5) * rw) / gw;
-      if (yy < -1 || yy > H || xx < -1 || xx > W) continue;
-      let y = Math.max(yy, 0);
-      let x = Math.max(xx, 0);
-      let y0 = Math.floor(y);
-      let x0 = Math.floor(x);
-      let y1: number;
-      let x1: number;
-      if (y0 >= H - 1) {
-        y0 = y1 = H - 1;
-        y = y0;
-      } else y1 = y0 + 1;
-      if (x0 >= W - 1) {
-        x0 = x1 = W - 1;
-        x = x0;
-      } else x1 = x0 + 1;
-      const ly = y - y0;
-      const lx = x - x0;
-      const hy = 1 - ly;
-      const hx = 1 - lx;
-      row[offset + y0 * W + x0] += (hy * hx) / count;
-      row[offset + y0 * W + x1] += (hy * lx) / count;
-      row[offset + y1 * W + x0] += (ly * hx) / count;
-      row[offset + y1 * W + x1] += (ly * lx) / count;
-    }
+const identities = new Map<number, Float32Array>();
+function identityMap(cells: number): Float32Array {
+  let m = identities.get(cells);
+  if (!m) {
+    m = new Float32Array(cells * cells);
+    for (let j = 0; j < cells; j++) m[j * cells + j] = 1;
+    identities.set(cells, m);
   }
+  return m;
 }
 
-/**
- * The [K, images·g²] matrix for boxes given per image of a chunk (normalized [0,1] xyxy), rows in image order then
- * box order.
- */
-export function roiMatrix(boxesPerImage: readonly (readonly NormalizedBox[])[], grid: number): { data: Float64Array; rows: number; cols: number } {
+/** The [K, images·g²] matrix for boxes given per image (normalized [0,1] xyxy), rows in image order then box order. */
+export function roiMatrix(boxesPerImage: readonly (readonly NormalizedBox[])[], grid: number): { data: Float32Array; rows: number; cols: number } {
   const N = grid * grid;
   const rows = boxesPerImage.reduce((a, b) => a + b.length, 0);
   const cols = boxesPerImage.length * N;
-  const data = new Float64Array(rows * cols);
+  const data = new Float32Array(rows * cols);
+  const eye = identityMap(N);
   let k = 0;
   boxesPerImage.forEach((boxes, b) => {
-    for (const box of boxes) {
-      const row = data.subarray(k * cols, (k + 1) * cols);
-      addRoiWeights(row, b * N, grid, grid, [box[0] * grid, box[1] * grid, box[2] * grid, box[3] * grid]);
-      k++;
-    }
+    const weights = roiAlign1x1(eye, grid, grid, N, boxes.map((x) => [x[0] * grid, x[1] * grid, x[2] * grid, x[3] * grid] as const));
+    for (const w of weights) data.set(w, k++ * cols + b * N);
   });
   return { data, rows, cols };
 }
