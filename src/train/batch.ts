@@ -12,11 +12,11 @@ const bad = (msg: string): never => {
   throw new FgClipError('INPUT_INVALID', `training batch: ${msg}`);
 };
 
-function checkIds(rows: readonly (readonly number[])[], field: string, len: number | undefined, maxLen: number, cfg: FgClipConfig): void {
+function checkIds(rows: readonly (readonly number[])[], field: string, len: number, cfg: FgClipConfig): void {
   const vocab = cfg.text_config.vocab_size;
   rows.forEach((row, i) => {
     if (!Array.isArray(row)) bad(`${field}[${i}] is not a list of token ids`);
-    if (len !== undefined ? row.length !== len : row.length < 1 || row.length > maxLen) bad(`${field}[${i}] has ${row.length} ids (expected ${len ?? `1..${maxLen}`})`);
+    if (row.length !== len) bad(`${field}[${i}] has ${row.length} ids (expected ${len}, padded)`);
     for (const id of row) if (!Number.isInteger(id) || id < 0 || id >= vocab) bad(`${field}[${i}] holds token id ${JSON.stringify(id)} outside [0, ${vocab})`);
   });
 }
@@ -39,8 +39,10 @@ export function validateBatch(batch: TrainBatch, cfg: FgClipConfig, stage: 1 | 2
   for (let i = 0; i < batch.pixels.length; i++) if (!Number.isFinite(batch.pixels[i])) bad(`pixels: value ${i} is not finite`);
   if (batch.textLong.length !== B) bad(`text_long has ${batch.textLong.length} rows for ${B} images`);
   if (batch.textShort.length !== B) bad(`text_short has ${batch.textShort.length} rows for ${B} images`);
-  checkIds(batch.textLong, 'text_long', cfg.long_max_length, cfg.long_max_length, cfg);
-  checkIds(batch.textShort, 'text_short', undefined, cfg.text_config.max_position_embeddings, cfg);
+  checkIds(batch.textLong, 'text_long', cfg.long_max_length, cfg);
+  // the 77-row texts of a batch run as one text pass: every row has the table's length (the collate pads to 77)
+  const S = cfg.text_config.max_position_embeddings;
+  checkIds(batch.textShort, 'text_short', S, cfg);
   if (stage === 1) return;
   const boxes = batch.boxes ?? bad('stage 2 needs boxes (per image, possibly empty lists)');
   const hard = batch.hardBoxes ?? bad('stage 2 needs hardBoxes (per image, possibly empty lists)');
@@ -54,8 +56,8 @@ export function validateBatch(batch: TrainBatch, cfg: FgClipConfig, stage: 1 | 2
   const hardTexts = batch.hardTexts ?? [];
   if (boxTexts.length !== K) bad(`boxTexts has ${boxTexts.length} rows for ${K} boxes`);
   if (hardTexts.length !== HARD_GROUP * V) bad(`hardTexts has ${hardTexts.length} rows for ${V} hard boxes (expected ${HARD_GROUP} per box: the positive and 10 negatives)`);
-  checkIds(boxTexts, 'box_texts', undefined, cfg.text_config.max_position_embeddings, cfg);
-  checkIds(hardTexts, 'hard_texts', undefined, cfg.text_config.max_position_embeddings, cfg);
+  checkIds(boxTexts, 'box_texts', S, cfg);
+  checkIds(hardTexts, 'hard_texts', S, cfg);
 }
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);

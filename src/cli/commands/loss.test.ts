@@ -76,9 +76,10 @@ test('fgclip loss: malformed batches and options exit non-zero with one clear st
   const cases: [string, unknown, RegExp][] = [
     ['not json', '{"image": [', /not valid JSON/],
     ['not an object', [1, 2], /expected a JSON object/],
-    ['long text of 247 ids', { ...g, text_long: (g.text_long as number[][]).map((r) => r.slice(1)) }, /text_long\[0\] has 247 ids \(expected 248\)/],
+    ['long text of 247 ids', { ...g, text_long: (g.text_long as number[][]).map((r) => r.slice(1)) }, /text_long\[0\] has 247 ids \(expected 248, padded\)/],
     ['short text rows != images', { ...g, text_short: (g.text_short as number[][]).slice(0, 1) }, /text_short has 1 rows for 2 images/],
-    ['token id out of range', { ...g, text_short: [[49406, 60000, 49407], (g.text_short as number[][])[1]] }, /token id 60000 outside/],
+    ['token id out of range', { ...g, text_short: [[49406, 60000, ...Array<number>(75).fill(49407)], (g.text_short as number[][])[1]] }, /text_short\[0\] holds token id 60000 outside/],
+    ['short text not padded to 77', { ...g, text_short: [[49406, 320, 49407], (g.text_short as number[][])[1]] }, /text_short\[0\] has 3 ids \(expected 77, padded\)/],
     ['image of the wrong size', { ...g, image: (g.image as number[][][][]).map((im) => im.map((ch) => ch.slice(1))) }, /image\[0\]\[0\] must be a list of 32/],
     ['NaN pixel', writeBatchRaw(g), /is not a finite number/],
     ['box outside [0,1]', { ...g, box_infos_normalized_xyxy: [[[0.1, 0.1, 1.5, 0.9], [0, 0, 1, 1]], [[0, 0, 1, 1], [0, 0, 1, 1]]] }, /box_infos_normalized_xyxy\[0\]\[0\] = .* outside \[0, 1\]/],
