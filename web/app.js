@@ -1,4 +1,5 @@
-// FG-CLIP playground: talks to this server's HTTP API only (/v1/models, /v1/classify, /v1/heatmap, /v1/regions).
+// FG-CLIP playground: talks to this server's HTTP API only (/v1/models, /v1/classify, /v1/heatmap, /v1/regions,
+// /v1/collection for the gallery).
 // Plain ES module, no build step, no network beyond the page's own origin.
 
 const $ = (id) => document.getElementById(id);
@@ -314,6 +315,95 @@ function setupDrawing() {
   });
 }
 
+// ---- collection gallery ---------------------------------------------------------------------------------
+
+const THUMB_PX = 240;
+
+/** Draws a result's box (original-image pixels) over its thumbnail. */
+function drawResultBox(canvas, img, box, width) {
+  const w = img.clientWidth;
+  const h = img.clientHeight;
+  canvas.width = w;
+  canvas.height = h;
+  const k = w / width;
+  const ctx = canvas.getContext('2d');
+  ctx.lineWidth = 3;
+  ctx.strokeStyle = BOX_COLORS[0];
+  ctx.strokeRect(box[0] * k, box[1] * k, (box[2] - box[0]) * k, (box[3] - box[1]) * k);
+}
+
+async function searchGallery() {
+  const text = $('gallery-query').value.trim();
+  if (!text) return setGalleryStatus('Type a caption first.', true);
+  const regions = $('gallery-regions').checked;
+  const top = Math.min(100, Math.max(1, Number($('gallery-top').value) || 12));
+  setGalleryStatus('Searching…');
+  try {
+    const r = await api('/v1/collection/search', { text, regions, top_k: top, thumbnails: THUMB_PX });
+    const list = $('gallery');
+    list.replaceChildren();
+    for (const [i, hit] of r.results.entries()) {
+      const li = document.createElement('li');
+      li.className = 'hit';
+      li.dataset.score = String(hit.score);
+      if (hit.box) li.dataset.box = hit.box.map((v) => Math.round(v)).join(',');
+      const fig = document.createElement('figure');
+      const frame = document.createElement('div');
+      frame.className = 'thumb';
+      const img = document.createElement('img');
+      img.alt = `Result ${i + 1}: ${hit.path}`;
+      if (hit.thumbnail) img.src = hit.thumbnail;
+      frame.append(img);
+      if (hit.box) {
+        const c = document.createElement('canvas');
+        c.className = 'overlay';
+        c.setAttribute('aria-hidden', 'true');
+        frame.append(c);
+        // drawn once the thumbnail has its displayed size, and again whenever that size changes
+        new ResizeObserver(() => img.clientWidth && drawResultBox(c, img, hit.box, hit.width)).observe(img);
+      }
+      const cap = document.createElement('figcaption');
+      const score = document.createElement('strong');
+      score.className = 'hit-score';
+      score.textContent = hit.score.toFixed(4);
+      const path = document.createElement('span');
+      path.className = 'hit-path clamp';
+      path.title = hit.path;
+      path.textContent = hit.path;
+      cap.append(score, ' cosine ', path);
+      if (hit.box) cap.append(` box [${hit.box.map((v) => Math.round(v)).join(', ')}]`);
+      fig.append(frame, cap);
+      li.append(fig);
+      list.append(li);
+    }
+    setGalleryStatus(r.results.length ? `${r.results.length} image(s), best first${regions ? ', each with its best region' : ''}.` : 'No images in the collection match.');
+  } catch (e) {
+    setGalleryStatus(e.message, true);
+  }
+}
+
+function setGalleryStatus(text, isError = false) {
+  const s = $('gallery-status');
+  s.textContent = text;
+  s.classList.toggle('error', isError);
+}
+
+function setupGallery() {
+  $('gallery-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    void searchGallery();
+  });
+  const show = () =>
+    api('/v1/collection')
+      .then((c) => {
+        $('gallery-section').hidden = false;
+        $('gallery-info').textContent = `${c.images} image(s) in the collection (${c.region_scheme} regions${c.indexed.images ? ', ANN index' : ', exact search'}). Scores are cosine similarities; with “where” each image shows its best-matching region.`;
+      })
+      .catch(() => ($('gallery-section').hidden = true));
+  $('api-key').addEventListener('change', show);
+  void show();
+}
+
 // ---- wiring ---------------------------------------------------------------------------------------------
 
 function setup() {
@@ -358,6 +448,7 @@ function setup() {
       .catch(() => ($('model-name').textContent = 'unavailable (API key needed?)'));
   $('api-key').addEventListener('change', showModel);
   void showModel();
+  setupGallery();
 }
 
 setup();

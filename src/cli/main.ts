@@ -39,6 +39,7 @@ const COMMANDS: Record<string, Entry> = {
       'fgclip serve --model M [--host 127.0.0.1] [--port 8080] [--api-key K]... [--no-batching] [--max-batch-size 32] [--max-wait-ms 0]\n' +
       '       [--max-queue 1024] [--timeout-ms 30000] [--max-body-bytes N] [--max-inputs 256] [--max-images 16] [--image-root DIR]\n' +
       '       [--allow-remote-images [--allow-private-images]] [--max-image-bytes N] [--remote-timeout-ms 10000] [--model-name NAME] [--quiet]\n' +
+      '       [--collection PATH [--storage-option key=value]...]   (the /v1/collection routes and the gallery)\n' +
       '       (API keys also from FGCLIP_API_KEYS=k1,k2)',
     load: async () => (await import('./commands/serve.js')).serveCommand,
   },

@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import { FgClipError } from '../errors.js';
 import { fgclipCacheDir } from '../cache/vector-store.js';
 import { sha256 } from '../cache/model-identity.js';
+import type { VectorQuery } from '@lancedb/lancedb';
 import { arrow, connect, globToLike, IMAGES, imagesSchema, isRemote, lancedb, META, metaSchema, REGIONS, regionsSchema, sqlString, type Connection, type StorageOptions, type Table } from './lance.js';
 import { WriterLock } from './lock.js';
 import { checkScheme, type RegionScheme } from './regions.js';
@@ -379,7 +380,7 @@ export class Collection {
     if (!(q instanceof Float32Array) || q.length !== this.info.dim) throw new FgClipError('INPUT_INVALID', `collection ${this.uri}: the query vector has ${q?.length} dims (expected ${this.info.dim})`);
   }
 
-  private async tune<Q extends lancedb.VectorQuery>(q: Q, table: Table, opts: VectorSearchOptions): Promise<Q> {
+  private async tune<Q extends VectorQuery>(q: Q, table: Table, opts: VectorSearchOptions): Promise<Q> {
     if (!(await table.listIndices()).some((i) => i.columns.includes('vector'))) return q;
     const rows = await table.countRows();
     return q.nprobes(opts.nprobes ?? 32).refineFactor(opts.refineFactor ?? (rows > 300_000 ? 30 : 10)) as Q;

@@ -10,7 +10,7 @@ import { l2normalize } from '../postprocess/similarity.js';
 import { decodeOrSkip, isSkipped, skipped, type SkippedImage } from '../tasks/images.js';
 import { modelIdentity, preprocessFingerprint, sha256 } from '../cache/model-identity.js';
 import type { CollectionModel, ImageRecord } from './collection.js';
-import { regionVectors, schemeBoxes, toPixels, type RegionScheme } from './regions.js';
+import { regionVectors, schemeBoxes, toPixels, type RegionScheme, type UnitBox } from './regions.js';
 
 /** The facts a collection stores about `model` (its identity is a hash of its files, memoized per handle). */
 export async function describeModel(model: Encoder, name?: string): Promise<CollectionModel> {
@@ -53,20 +53,7 @@ export async function loadFile(path: string): Promise<LoadedFile> {
 export async function embedFiles(model: Encoder, files: readonly LoadedFile[], scheme: RegionScheme): Promise<{ records: ImageRecord[]; skipped: SkippedImage[] }> {
   if (files.length === 0) return { records: [], skipped: [] };
   const boxes = schemeBoxes(scheme, model.gridSize);
-  const P = model.embeddingDim;
-  const toRecord = (f: LoadedFile, e: { embedding: Float32Array; width: number; height: number; dense?: Float32Array[] }): ImageRecord => {
-    const vecs = regionVectors(e.dense ?? [], model.gridSize, P, boxes);
-    return {
-      sha256: f.sha256,
-      path: f.path,
-      width: e.width,
-      height: e.height,
-      bytes: f.bytes,
-      mtime: f.mtime,
-      vector: l2normalize(e.embedding),
-      regions: vecs.map((v, k) => ({ box: toPixels(boxes[k], e.width, e.height), vector: v })),
-    };
-  };
+  const toRecord = (f: LoadedFile, e: RawEncoding) => recordOf(f, e, boxes, model.gridSize, model.embeddingDim);
   try {
     const enc = await model.encodeImages(
       files.map((f) => f.data),
@@ -91,6 +78,29 @@ export async function embedFiles(model: Encoder, files: readonly LoadedFile[], s
     good.forEach((g, i) => out.records.push(toRecord(g.f, enc[i])));
   }
   return out;
+}
+
+/** A model's raw (un-normalized) outputs for one image: global vector, size, and dense map when regions are stored. */
+export interface RawEncoding {
+  readonly embedding: Float32Array;
+  readonly width: number;
+  readonly height: number;
+  readonly dense?: readonly Float32Array[];
+}
+
+/** One image's record: normalized global vector, and the region vectors of `boxes` pooled from the raw dense map. */
+export function recordOf(f: Omit<LoadedFile, 'data'>, e: RawEncoding, boxes: readonly UnitBox[], grid: number, dim: number): ImageRecord {
+  const vecs = regionVectors(e.dense ?? [], grid, dim, boxes);
+  return {
+    sha256: f.sha256,
+    path: f.path,
+    width: e.width,
+    height: e.height,
+    bytes: f.bytes,
+    mtime: f.mtime,
+    vector: l2normalize(e.embedding),
+    regions: vecs.map((v, k) => ({ box: toPixels(boxes[k], e.width, e.height), vector: v })),
+  };
 }
 
 /** Loads files, skipping unreadable ones (with a reason). */

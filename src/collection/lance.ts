@@ -5,15 +5,18 @@
  * `storageOptions`).
  */
 import { createRequire } from 'node:module';
-import * as lancedb from '@lancedb/lancedb';
+import type * as Lance from '@lancedb/lancedb';
 import { FgClipError } from '../errors.js';
 
 const require = createRequire(import.meta.url);
 export const arrow = require('apache-arrow') as typeof import('apache-arrow');
-export { lancedb };
+// LanceDB's native logger prints warnings (k-means on small tables, deprecations) to stderr; our CLI promises one
+// clear line per error, so only its errors are shown unless LANCEDB_LOG asks for more. Set before the module loads.
+process.env.LANCEDB_LOG ??= 'error';
+export const lancedb = require('@lancedb/lancedb') as typeof Lance;
 
-export type Table = lancedb.Table;
-export type Connection = lancedb.Connection;
+export type Table = Lance.Table;
+export type Connection = Lance.Connection;
 
 /** S3-compatible storage settings, passed to LanceDB as `storageOptions` (endpoint, allow_http, keys, region). */
 export type StorageOptions = Readonly<Record<string, string>>;

@@ -3,9 +3,10 @@
  * region ("which images contain a region matching this phrase, and where"). The model must be the collection's
  * (COLLECTION_MODEL_MISMATCH otherwise). Scores are cosine similarities of L2-normalized vectors.
  */
+import { FgClipError } from '../errors.js';
 import type { Encoder } from '../model/encoder.js';
 import { queryEmbedding, type SearchQuery } from '../tasks/search.js';
-import type { Collection, CollectionHit, VectorSearchOptions } from './collection.js';
+import { Collection, type CollectionHit, type CreateOptions, type VectorSearchOptions } from './collection.js';
 import { describeModel } from './embed.js';
 
 export interface CollectionSearchOptions extends VectorSearchOptions {
@@ -25,4 +26,31 @@ export async function searchCollection(model: Encoder, coll: Collection, query: 
   const q = await queryEmbedding(model, query, opts.onWarning);
   const results = opts.regions ? await coll.searchRegionsVector(q, opts) : await coll.searchVector(q, opts);
   return { score: 'cosine', results };
+}
+
+/**
+ * Opens the collection at `uri` for `model` (a server's collection): created empty when there is none (under the
+ * writer lock); COLLECTION_MODEL_MISMATCH when it holds another model's vectors.
+ */
+export async function openCollectionFor(model: Encoder, uri: string, opts: CreateOptions & { modelName?: string } = {}): Promise<Collection> {
+  const desc = await describeModel(model, opts.modelName);
+  let coll: Collection;
+  try {
+    coll = await Collection.open(uri, opts);
+  } catch (e) {
+    if (!(e instanceof FgClipError) || e.code !== 'COLLECTION_INVALID' || !/no collection here/.test(e.message)) throw e;
+    const lock = Collection.lock(uri, 'fgclip serve (creating the collection)');
+    try {
+      coll = await Collection.openOrCreate(uri, desc, opts);
+    } finally {
+      lock.release();
+    }
+  }
+  try {
+    coll.checkModel(desc);
+  } catch (e) {
+    coll.close();
+    throw e;
+  }
+  return coll;
 }

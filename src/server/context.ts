@@ -8,6 +8,7 @@ import { l2normalize } from '../postprocess/similarity.js';
 import { decodeImage, type RgbImage } from '../preprocess/index.js';
 import type { SubmitStats } from './batcher.js';
 import type { Engine } from './engine.js';
+import type { Collection } from '../collection/collection.js';
 import { HttpError, statusForCode } from './http-error.js';
 import { loadImageBytes, type ImagePolicy } from './images.js';
 import type { RequestObject } from './body.js';
@@ -32,6 +33,8 @@ export interface Ctx {
   readonly stats: SubmitStats;
   /** items (texts + images) this request fed to the model, for the request log */
   items: number;
+  /** the served collection (the /v1/collection routes), if any */
+  readonly collection?: Collection;
 }
 
 export type Reply = { readonly status?: number; readonly json: unknown } | { readonly status?: number; readonly body: Buffer; readonly contentType: string };

@@ -22,6 +22,8 @@ import type { ImagePolicy } from './images.js';
 import { ServerMetrics } from './metrics.js';
 import { embeddings } from './routes-embeddings.js';
 import { classify, heatmap, rank, regions } from './routes-tasks.js';
+import { collectionAdd, collectionRemove, collectionSearch, collectionStats } from './routes-collection.js';
+import type { Collection } from '../collection/collection.js';
 import { DEFAULT_WEB_ROOT, loadStatic, STATIC_HEADERS, STATIC_PATHS } from './static.js';
 
 export interface ServerOptions {
@@ -59,6 +61,8 @@ export interface ServerOptions {
   readonly log?: ((line: string) => void) | false;
   /** folder of the web page, false to serve no page (default: web/ of the package) */
   readonly webRoot?: string | false;
+  /** an open collection of this model's vectors: enables the /v1/collection routes (the caller closes it) */
+  readonly collection?: Collection;
 }
 
 export interface FgClipServer {
@@ -82,6 +86,10 @@ const API_ROUTES: Readonly<Record<string, Route>> = {
   '/v1/heatmap': { method: 'POST', auth: true, handler: heatmap },
   '/v1/regions': { method: 'POST', auth: true, handler: regions },
   '/v1/rank': { method: 'POST', auth: true, handler: rank },
+  '/v1/collection': { method: 'GET', auth: true },
+  '/v1/collection/search': { method: 'POST', auth: true, handler: collectionSearch },
+  '/v1/collection/add': { method: 'POST', auth: true, handler: collectionAdd },
+  '/v1/collection/remove': { method: 'POST', auth: true, handler: collectionRemove },
 };
 
 const API_HEADERS = { 'X-Content-Type-Options': 'nosniff', 'Cache-Control': 'no-store' };
@@ -187,6 +195,7 @@ export function createServer(options: ServerOptions): FgClipServer {
     }
     if (path === '/v1/models') return sendJson(res, 200, models());
     if (path === '/metrics') return send(res, 200, metrics.render(), 'text/plain; version=0.0.4; charset=utf-8');
+    if (path === '/v1/collection') return sendJson(res, 200, await abortable(collectionStats(ctx), signal));
     const body = parseBody(await abortable(readBody(req, maxBodyBytes), signal), req.headers['content-type']);
     const reply: Reply = await abortable((r.handler as Handler)(body, ctx), signal);
     if ('json' in reply) sendJson(res, reply.status ?? 200, reply.json);
@@ -202,7 +211,7 @@ export function createServer(options: ServerOptions): FgClipServer {
       () => ac.abort(new HttpError(504, 'timeout_error', 'TIMEOUT', `the request did not finish within ${requestTimeoutMs} ms (the server is busy or the request is large); retry later or split it`)),
       requestTimeoutMs,
     );
-    const ctx: Ctx = { engine, model, modelName, limits, images, signal: ac.signal, stats: { batches: [] }, items: 0 };
+    const ctx: Ctx = { engine, model, modelName, limits, images, signal: ac.signal, stats: { batches: [] }, items: 0, collection: o.collection };
     let errorCode: string | undefined;
     res.on('close', () => {
       clearTimeout(timer);

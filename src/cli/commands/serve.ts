@@ -6,6 +6,9 @@ import { isRepoId } from '../../hub/index.js';
 import { FgClip } from '../../model/handle.js';
 import { apiKeysFrom } from '../../server/auth.js';
 import { createServer } from '../../server/server.js';
+import type { Collection } from '../../collection/collection.js';
+import { openCollectionFor } from '../../collection/search.js';
+import { storageOptions, STORAGE_OPTIONS } from './collection.js';
 import { flag, int, loadOptions, MODEL_OPTIONS, parse, requireModel, str, strs, UsageError, type Io } from '../args.js';
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
@@ -30,6 +33,7 @@ export async function serveCommand(argv: readonly string[], io: Io, signals: Nod
     'allow-private-images': { type: 'boolean' },
     'max-image-bytes': { type: 'string' },
     'remote-timeout-ms': { type: 'string' },
+    ...STORAGE_OPTIONS,
   });
   if (positionals.length > 0) throw new UsageError(`serve: unexpected argument ${JSON.stringify(positionals[0])}`);
   if (flag(values, 'allow-private-images') && !flag(values, 'allow-remote-images')) throw new UsageError('serve: --allow-private-images needs --allow-remote-images');
@@ -61,10 +65,14 @@ export async function serveCommand(argv: readonly string[], io: Io, signals: Nod
   };
   const model = await FgClip.load(requireModel(values, 'serve'), loadOptions(values, io));
   let server;
+  let collection: Collection | undefined;
   try {
-    server = createServer({ model, ...options });
+    const uri = str(values, 'collection');
+    if (uri) collection = await openCollectionFor(model, uri, { storageOptions: storageOptions(values, io), modelName: str(values, 'model') });
+    server = createServer({ model, ...options, collection });
     await server.listen();
   } catch (e) {
+    collection?.close();
     model.dispose();
     throw e;
   }
@@ -85,6 +93,7 @@ export async function serveCommand(argv: readonly string[], io: Io, signals: Nod
     signals.on('SIGINT', onInt);
     signals.on('SIGTERM', onTerm);
   });
+  collection?.close();
   model.dispose();
   return 0;
 }
