@@ -15,7 +15,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { benchCollections } from './collection.js';
+import { benchCollections, benchRegionSchemes, benchWorkers } from './collection.js';
 import { ensureJpegs } from './images.js';
 import { machineInfo } from './machine.js';
 import { measureMatmul, type MatmulResult } from './matmul.js';
@@ -215,7 +215,9 @@ async function main(): Promise<void> {
 async function collectionSection(args: Args, benchDir: string) {
   const ck = ensureSyntheticCheckpoint('base', benchDir, log);
   const jpegs = await ensureJpegs(benchDir, args.quick ? 16 : 64);
-  return benchCollections({ dir: resolve(benchDir, 'collections'), jpegs, modelDir: ck.dir, threads: args.threads, sizes: args.collectionSizes, flatSizes: args.quick ? [10_000] : [10_000, 50_000, 100_000], queries: args.quick ? 20 : 100, log });
+  const r = await benchCollections({ dir: resolve(benchDir, 'collections'), jpegs, modelDir: ck.dir, threads: args.threads, sizes: args.collectionSizes, flatSizes: args.quick ? [10_000] : [10_000, 50_000, 100_000], queries: args.quick ? 20 : 100, log });
+  const regionSchemes = await benchRegionSchemes({ jpegs: jpegs.slice(0, 8), modelDir: ck.dir, threads: args.threads, queries: 8, log });
+  return { ...r, regionSchemes, workers: await benchWorkers({ dir: resolve(benchDir, 'collections'), jpegs: jpegs.slice(0, args.quick ? 8 : 32), modelDir: ck.dir, log }) };
 }
 
 main().catch((e: unknown) => {

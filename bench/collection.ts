@@ -8,7 +8,8 @@
  *   and 1M rows with the IVF_RQ index, and exact (flat) latency at smaller sizes (the index threshold);
  * - region query latency (18 region rows per image).
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
 import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Collection, type CollectionModel } from '../src/collection/collection.js';
@@ -18,6 +19,7 @@ import { median } from './stats.js';
 import { Rng } from './synthetic.js';
 
 export interface CollectionBench {
+  workers?: { images: number; oneWorkerSeconds: number; twoWorkersSeconds: number; speedup: number };
   indexing?: { images: number; modelOnlyPerSec: number; indexPerSec: number; ratio: number; diskBytesPerImage: number; peakRssMiB: number | null };
   flat: { rows: number; p50Ms: number; p95Ms: number }[];
   ann: { rows: number; buildSeconds: number; insertSeconds: number; refineFactor: number; nprobes: number; p50Ms: number; p95Ms: number; recallAt10: number; diskBytes: number }[];
@@ -125,6 +127,12 @@ export async function benchCollections(opts: { dir: string; jpegs: string[]; mod
       t = performance.now();
       await indexCollection(model, uri, opts.jpegs, { batchSize: 32 });
       const indexRate = opts.jpegs.length / ((performance.now() - t) / 1000);
+      // steady-state size: without the superseded versions an index run keeps for 10 minutes for readers
+      const c = await Collection.open(uri);
+      const lock = Collection.lock(uri, 'bench');
+      await c.optimize({ keepVersionsMs: 0 });
+      lock.release();
+      c.close();
       const disk = dirBytes(uri) / opts.jpegs.length;
       opts.log(`collections: model-only ${modelOnly.toFixed(2)} img/s, index ${indexRate.toFixed(2)} img/s (${((100 * indexRate) / modelOnly).toFixed(1)}%), ${(disk / 1024).toFixed(1)} KiB/image`);
       // peak RSS of an index run alone (child process; VmHWM)
@@ -144,8 +152,10 @@ export async function benchCollections(opts: { dir: string; jpegs: string[]; mod
 
   const maxN = Math.max(...opts.sizes, ...opts.flatSizes);
   opts.log(`collections: ${maxN} synthetic 512-d vectors`);
-  const all = makeVectors(maxN, 512, 42);
-  const queries = makeVectors(opts.queries, 512, 4242);
+  // queries are held-out draws from the same distribution (same cluster centres) as the stored vectors
+  const drawn = makeVectors(maxN + opts.queries, 512, 42);
+  const all = drawn.slice(0, maxN);
+  const queries = drawn.slice(maxN);
 
   for (const n of opts.flatSizes) {
     const uri = join(opts.dir, `flat-${n}`);
@@ -168,7 +178,7 @@ export async function benchCollections(opts: { dir: string; jpegs: string[]; mod
     await c.optimize({ threshold: 1 });
     const buildSeconds = (performance.now() - t) / 1000;
     const exact = queries.map((q) => exactTop(vecs, q));
-    for (const [nprobes, refineFactor] of n > 300_000 ? [[32, 30], [64, 30]] : [[32, 10]]) {
+    for (const [nprobes, refineFactor] of n > 300_000 ? [[32, 30], [64, 30], [64, 60]] : [[32, 10], [64, 20]]) {
       await queryLatency(c, queries.slice(0, 3), { nprobes, refineFactor });
       const { times, hits } = await queryLatency(c, queries, { nprobes, refineFactor });
       const recall = hits.reduce((s, h, i) => s + h.filter((x) => exact[i].includes(x)).length / 10, 0) / hits.length;
@@ -193,4 +203,118 @@ export async function benchCollections(opts: { dir: string; jpegs: string[]; mod
   c.close();
   rmSync(uri, { recursive: true, force: true });
   return out;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+const ROOT_DIR = join(import.meta.dirname, '..');
+const ENTRY = `import { main } from ${JSON.stringify(join(ROOT_DIR, 'src/cli/main.ts'))}; main(process.argv.slice(1)).then((c) => { process.exitCode = c; });`;
+function cli(args: string[]): ChildProcess {
+  return spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', ENTRY, ...args], { cwd: ROOT_DIR, stdio: ['ignore', 'pipe', 'pipe'] });
+}
+const exited = (c: ChildProcess) => new Promise<number | null>((r) => (c.exitCode !== null ? r(c.exitCode) : c.on('close', (code) => r(code))));
+
+/**
+ * `fgclip index --queue` wall time with 1 worker (1 thread) and with 2 workers (1 thread each) on the same files,
+ * each into a fresh collection (workers started and warm before the index run). Needs redis-server.
+ */
+export async function benchWorkers(opts: { dir: string; jpegs: string[]; modelDir: string; log: (m: string) => void }): Promise<CollectionBench['workers']> {
+  const port = await freePort();
+  const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  await new Promise((r) => setTimeout(r, 500));
+  const url = `redis://127.0.0.1:${port}`;
+  try {
+    const times: number[] = [];
+    for (const n of [1, 2]) {
+      const name = `bench${n}`;
+      const workers = Array.from({ length: n }, () => cli(['worker', '--queue', url, '--queue-name', name, '--model', opts.modelDir, '--threads', '1', '--concurrency', '8']));
+      // wait until every worker says it is ready (model loaded)
+      await Promise.all(workers.map((w) => new Promise<void>((r) => w.stderr?.on('data', (d) => /worker ready/.test(String(d)) && r()))));
+      const uri = join(opts.dir, `workers-${n}`);
+      rmSync(uri, { recursive: true, force: true });
+      const t = performance.now();
+      const code = await exited(cli(['index', ...opts.jpegs, '--model', opts.modelDir, '--collection', uri, '--queue', url, '--queue-name', name, '--json', '--threads', '1']));
+      times.push((performance.now() - t) / 1000);
+      for (const w of workers) w.kill('SIGTERM');
+      await Promise.all(workers.map(exited));
+      if (code !== 0) throw new Error(`fgclip index --queue exited ${code}`);
+      opts.log(`collections: ${n} worker(s): ${opts.jpegs.length} images in ${times[times.length - 1].toFixed(1)} s`);
+    }
+    return { images: opts.jpegs.length, oneWorkerSeconds: times[0], twoWorkersSeconds: times[1], speedup: times[0] / times[1] };
+  } finally {
+    redis.kill('SIGTERM');
+  }
+}
+
+/**
+ * Region schemes, storage against quality. For each image, the exhaustive reference is the best of every
+ * cell-aligned box (widths and heights of 1…grid cells, positions at quarter-size strides) pooled from the dense map; a scheme answers
+ * with the best of its stored boxes. Quality: the scheme's best cosine as a fraction of the reference's, and the IoU
+ * of the two boxes, averaged over (image, query) pairs. Queries are region vectors of random boxes of other images.
+ */
+export async function benchRegionSchemes(opts: { jpegs: string[]; modelDir: string; threads: number; queries: number; log: (m: string) => void }) {
+  const { regionVectors, schemeBoxes } = await import('../src/collection/regions.js');
+  const model = await FgClip.load(opts.modelDir, { threads: opts.threads });
+  try {
+    const g = model.gridSize;
+    const P = model.embeddingDim;
+    const enc = await model.encodeImages(opts.jpegs, { normalize: false, dense: true });
+    const cand: [number, number, number, number][] = [];
+    for (let h = 1; h <= g; h++) for (let w = 1; w <= g; w++) for (let y = 0; y + h <= g; y += Math.max(1, h >> 2)) for (let x = 0; x + w <= g; x += Math.max(1, w >> 2)) cand.push([x / g, y / g, (x + w) / g, (y + h) / g]);
+    const rng = new Rng(7);
+    const iou = (a: readonly number[], b: readonly number[]) => {
+      const ix = Math.max(0, Math.min(a[2], b[2]) - Math.max(a[0], b[0]));
+      const iy = Math.max(0, Math.min(a[3], b[3]) - Math.max(a[1], b[1]));
+      const i = ix * iy;
+      return i / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - i);
+    };
+    const dotv = (a: Float32Array, b: Float32Array) => {
+      let s = 0;
+      for (let i = 0; i < a.length; i++) s += a[i] * b[i];
+      return s;
+    };
+    const candVecs = enc.map((e) => regionVectors(e.dense as Float32Array[], g, P, cand));
+    const out: { scheme: string; rowsPerImage: number; bytesPerImage: number; scoreRatio: number; iou: number }[] = [];
+    for (const scheme of ['grid', 'patches'] as const) {
+      const boxes = schemeBoxes(scheme, g);
+      const vecs = enc.map((e) => regionVectors(e.dense as Float32Array[], g, P, boxes));
+      let ratio = 0;
+      let overlap = 0;
+      let n = 0;
+      for (let i = 0; i < enc.length; i++) {
+        for (let k = 0; k < opts.queries; k++) {
+          const other = (i + 1 + (rng.nextU32() % (enc.length - 1))) % enc.length;
+          const q = candVecs[other][rng.nextU32() % cand.length];
+          let best = -2;
+          let bestBox = cand[0];
+          candVecs[i].forEach((v, j) => {
+            const s = dotv(q, v);
+            if (s > best) [best, bestBox] = [s, cand[j]];
+          });
+          let sb = -2;
+          let sbBox: readonly number[] = boxes[0];
+          vecs[i].forEach((v, j) => {
+            const s = dotv(q, v);
+            if (s > sb) [sb, sbBox] = [s, boxes[j]];
+          });
+          ratio += sb / best;
+          overlap += iou(sbBox, bestBox);
+          n++;
+        }
+      }
+      out.push({ scheme, rowsPerImage: boxes.length, bytesPerImage: boxes.length * (P * 4 + 16 + 80), scoreRatio: ratio / n, iou: overlap / n });
+      opts.log(`collections: regions '${scheme}': ${boxes.length} rows/image, best-score ratio ${(ratio / n).toFixed(3)}, IoU with the exhaustive best box ${(overlap / n).toFixed(3)} (${cand.length} candidate boxes)`);
+    }
+    return { candidates: cand.length, images: enc.length, schemes: out };
+  } finally {
+    model.dispose();
+  }
 }

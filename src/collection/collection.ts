@@ -143,10 +143,22 @@ export class Collection {
   static async open(uri: string, opts: OpenOptions = {}): Promise<Collection> {
     if (!isRemote(uri) && !existsSync(join(uri, `${META}.lance`))) throw new FgClipError('COLLECTION_INVALID', `collection ${uri}: there is no collection here (create it with fgclip index DIR --collection ${uri})`);
     const db = await connect(uri, opts.storageOptions, opts.readConsistencySeconds ?? 1);
-    const names = await db.tableNames();
-    if (!names.includes(META)) throw new FgClipError('COLLECTION_INVALID', `collection ${uri}: there is no collection here (create it with fgclip index DIR --collection ${uri})`);
-    const meta = await db.openTable(META);
-    const info = await readInfo(meta, uri);
+    // openTable, not tableNames(): listing is not available on every S3-compatible store (s3rver returns none)
+    let meta: Table;
+    try {
+      meta = await db.openTable(META);
+    } catch (e) {
+      db.close();
+      throw new FgClipError('COLLECTION_INVALID', `collection ${uri}: there is no collection here (create it with fgclip index DIR --collection ${uri})`, { cause: e });
+    }
+    let info: CollectionInfo;
+    try {
+      info = await readInfo(meta, uri);
+    } catch (e) {
+      meta.close();
+      db.close();
+      throw e;
+    }
     const [images, regions] = await Promise.all([openOrCreate(db, IMAGES, imagesSchema(info.dim)), openOrCreate(db, REGIONS, regionsSchema(info.dim))]);
     return new Collection(uri, info, db, images, regions, meta);
   }
@@ -157,14 +169,21 @@ export class Collection {
    */
   static async openOrCreate(uri: string, model: CollectionModel, opts: CreateOptions = {}): Promise<Collection> {
     if (!isRemote(uri)) mkdirSync(uri, { recursive: true });
+    try {
+      return await Collection.open(uri, opts);
+    } catch (e) {
+      if (!(e instanceof FgClipError) || !/no collection here/.test(e.message)) throw e;
+    }
     const db = await connect(uri, opts.storageOptions, opts.readConsistencySeconds ?? 1);
-    if (!(await db.tableNames()).includes(META)) {
+    try {
       const info: CollectionInfo = { format: 1, ...model, regions: checkScheme(opts.regions ?? 'grid'), created: new Date().toISOString() };
       // the data tables first, the meta row last: a collection exists once its meta row is committed
       await openOrCreate(db, IMAGES, imagesSchema(info.dim));
       await openOrCreate(db, REGIONS, regionsSchema(info.dim));
       const meta = await openOrCreate(db, META, metaSchema());
       await meta.mergeInsert('key').whenMatchedUpdateAll().whenNotMatchedInsertAll().execute([{ key: 'collection', json: JSON.stringify(info) }]);
+    } finally {
+      db.close();
     }
     return Collection.open(uri, opts);
   }
@@ -411,7 +430,9 @@ async function openOrCreate(db: Connection, name: string, schema: InstanceType<t
 
 async function readInfo(meta: Table, uri: string): Promise<CollectionInfo> {
   const rows = await meta.query().where(`key = 'collection'`).toArray();
-  if (rows.length !== 1) throw new FgClipError('COLLECTION_INVALID', `collection ${uri}: its meta table has no collection record`);
+  // no record: a creation interrupted before its last commit; openOrCreate completes it
+  if (rows.length === 0) throw new FgClipError('COLLECTION_INVALID', `collection ${uri}: there is no collection here (its creation was interrupted; fgclip index creates it)`);
+  if (rows.length !== 1) throw new FgClipError('COLLECTION_INVALID', `collection ${uri}: its meta table has ${rows.length} collection records`);
   const info = JSON.parse(rows[0].json as string) as CollectionInfo;
   if (info.format !== 1 || typeof info.dim !== 'number') throw new FgClipError('COLLECTION_INVALID', `collection ${uri}: unknown format ${JSON.stringify(info.format)} (this fgclip reads format 1)`);
   return info;
