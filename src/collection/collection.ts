@@ -126,7 +126,7 @@ export interface CollectionStats {
 }
 
 /** Rows from which an IVF_RQ index is built (below: exact search). Measured: see BENCHMARKS.md "Collections". */
-export const DEFAULT_INDEX_THRESHOLD = 50_000;
+export const DEFAULT_INDEX_THRESHOLD = 20_000;
 const MAX_TOP = 1000;
 
 export class Collection {
