@@ -96,7 +96,9 @@ export function readCoco(path: string): CocoDataset {
 
 export async function evalBoxes(model: Encoder, data: CocoDataset, imagesDir: string, opts: ClassifierEvalOptions = {}): Promise<BoxesResult> {
   const templates = opts.templates ?? 'imagenet';
-  const W = await labelEmbeddings(model, data.classes, { templates, cache: opts.cache, onWarning: opts.onWarning, onLabelProgress: opts.onLabelProgress });
+  // FG-CLIP 2's box tasks encode class prompts through the box head (walk_type="box"); v1 through the short path
+  const mode = model.textLengths.box !== undefined ? 'box' : 'short';
+  const W = await labelEmbeddings(model, data.classes, { templates, cache: opts.cache, onWarning: opts.onWarning, onLabelProgress: opts.onLabelProgress, mode });
   const bs = opts.batchSize ?? 8;
   const ranks: number[] = [];
   for (let s = 0; s < data.images.length; s += bs) {

@@ -103,7 +103,8 @@ export function readFgovd(path: string): FgovdItem[] {
 
 export async function evalFgovd(model: Encoder, items: readonly FgovdItem[], imagesDir: string, opts: FgovdOptions = {}): Promise<FgovdResult> {
   if (items.length === 0) throw new FgClipError('INPUT_INVALID', 'fgovd: no items');
-  const mode = opts.mode ?? 'short';
+  // FG-CLIP 2 evaluates FG-OVD through its box head (walk_type="box"); v1 through the short path
+  const mode = opts.mode ?? (model.textLengths.box !== undefined ? 'box' : 'short');
   const bs = opts.batchSize ?? 8;
   const byImage = new Map<string, FgovdItem[]>();
   for (const it of items) {

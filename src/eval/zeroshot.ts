@@ -94,7 +94,8 @@ export async function evalZeroshot(model: Encoder, folder: ImageFolder, classnam
   for (let s = 0; s < folder.samples.length; s += bs) {
     const part = folder.samples.slice(s, s + bs);
     const imgs = await Promise.all(part.map((x) => decodeEntry(model, x.path, x.path)));
-    const enc = await model.encodeImages(imgs);
+    // FG-CLIP 2's ImageNet convention: a fixed budget of 1024 patches (ignored by fixed-resolution families)
+    const enc = await model.encodeImages(imgs, { maxNumPatches: 1024 });
     enc.forEach((e, k) => ranks.push(rankOf(W.map((w) => dot(e.embedding, w)), part[k].label)));
     opts.onProgress?.(ranks.length, folder.samples.length);
   }

@@ -27,6 +27,8 @@ export interface LabelEmbeddingOptions {
   readonly onWarning?: (message: string) => void;
   /** labels encoded so far (only labels not in the cache count) — 1,000 classes × 80 templates take a while */
   readonly onLabelProgress?: (done: number, total: number) => void;
+  /** text path of the prompts: 'short' (default), or 'box' for region labels of a model with a box head (FG-CLIP 2) */
+  readonly mode?: 'short' | 'box';
 }
 
 export interface ClassifyOptions extends LabelEmbeddingOptions {
@@ -58,8 +60,8 @@ export interface ClassifyOutput {
 }
 
 /** Store key of one label under one template set (short path: the only one prompts use). */
-function labelKey(label: string, templates: readonly string[]): string {
-  return sha256(JSON.stringify({ mode: 'short', templates, label }));
+function labelKey(label: string, templates: readonly string[], mode: 'short' | 'box' = 'short'): string {
+  return sha256(JSON.stringify({ mode, templates, label }));
 }
 
 /**
@@ -71,16 +73,17 @@ export async function labelEmbeddings(model: Encoder, labels: readonly string[],
   const templates = resolveTemplates(opts.templates ?? 'none');
   const cache = opts.cache ?? {};
   const store = VectorStore.open(cache, await modelIdentity(model, cache), 'labels', model.embeddingDim);
-  const keys = labels.map((l) => labelKey(l, templates));
+  const mode = opts.mode ?? 'short';
+  const keys = labels.map((l) => labelKey(l, templates, mode));
   const missing = [...new Set(labels.filter((_, i) => !store.has(keys[i])))];
   const perCall = Math.max(templates.length, opts.promptBatch ?? 256);
   const labelsPerCall = Math.max(1, Math.floor(perCall / templates.length));
   for (let s = 0; s < missing.length; s += labelsPerCall) {
     const part = missing.slice(s, s + labelsPerCall);
     const prompts = part.flatMap((l) => templates.map((t) => fillTemplate(t, l)));
-    const enc = await model.encodeTexts(prompts, { mode: 'short' });
+    const enc = await model.encodeTexts(prompts, { mode });
     enc.truncated.forEach((t, i) => t && opts.onWarning?.(`prompt ${JSON.stringify(prompts[i])} has ${enc.tokenCounts[i]} tokens; cut to the short path's 77`));
-    part.forEach((l, k) => store.put(labelKey(l, templates), ensemble(enc.embeddings.slice(k * templates.length, (k + 1) * templates.length))));
+    part.forEach((l, k) => store.put(labelKey(l, templates, mode), ensemble(enc.embeddings.slice(k * templates.length, (k + 1) * templates.length))));
     store.flush();
     opts.onLabelProgress?.(Math.min(s + labelsPerCall, missing.length), missing.length);
   }
