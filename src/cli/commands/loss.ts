@@ -6,6 +6,8 @@
 import { readFile } from 'node:fs/promises';
 import { FgClipError } from '../../errors.js';
 import { progressBar, resolveModelDir } from '../../hub/index.js';
+import { familyOf } from '../../families/registry.js';
+import { fgclip2LossOfReferenceBatch } from '../../families/fgclip2/loss.js';
 import { batchFromReferenceJson } from '../../train/batch.js';
 import { createGradientEngine } from '../../train/engine.js';
 import { flag, int, parse, printJson, str, UsageError, type Io } from '../args.js';
@@ -45,6 +47,14 @@ export async function lossCommand(argv: readonly string[], io: Io): Promise<numb
     throw new FgClipError('INPUT_INVALID', `--batch ${batchFile}: not valid JSON (${e instanceof Error ? e.message : String(e)})`);
   }
   const dir = await resolveModelDir(model, { revision: str(values, 'revision'), env: io.env, onProgress: flag(values, 'quiet') ? undefined : progressBar(io.stderr as NodeJS.WriteStream) });
+  const { family } = await familyOf(dir);
+  if (family.id === 'fgclip2') {
+    // FG-CLIP 2: the stage-2 objective, forward only (no gradient engine for this family yet)
+    const r = await fgclip2LossOfReferenceBatch(dir, json, threads);
+    if (flag(values, 'json')) printJson(io, { loss: r.loss, parts: r.parts, threshold_computed: r.thresholdComputed, threshold_out: r.thresholdOut, gradients: r.gradients });
+    else io.stdout.write(`FG-CLIP 2 stage-2 loss ${r.loss.toFixed(6)}  (${Object.entries(r.parts).map(([k, v]) => `${k} ${v.toFixed(6)}`).join(', ')}); gradients not computed for this family\n`);
+    return 0;
+  }
   const engine = await createGradientEngine(dir, { threads });
   try {
     const parsed = batchFromReferenceJson(json, engine.config);

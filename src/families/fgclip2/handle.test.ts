@@ -78,3 +78,15 @@ describe('CLI on an FG-CLIP 2 checkpoint', () => {
     assert.match(bad.err, /--walk/);
   });
 });
+
+describe('fgclip loss on an FG-CLIP 2 checkpoint', () => {
+  it('--json gives the reference stage-2 loss (relative 1e-4) and says gradients are not computed', async () => {
+    const f = goldenV2Path('fgclip2-tiny.loss.json');
+    const want = readGoldenV2Json<{ loss: number }>('fgclip2-tiny.loss.json').loss;
+    const r = await runCli(['loss', '--model', dir, '--batch', f, '--json']);
+    assert.equal(r.code, 0, r.err);
+    const out = JSON.parse(r.out);
+    assert.ok(Math.abs(out.loss - want) <= 1e-4 * Math.abs(want), `${out.loss} vs ${want}`);
+    assert.equal(out.gradients, 'not computed');
+  });
+});

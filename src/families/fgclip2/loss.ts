@@ -237,3 +237,18 @@ export function fgclip2BatchFromReferenceJson(json: unknown): { batch: Fgclip2Lo
     threshold: typeof top.threshold_in === 'number' ? top.threshold_in : undefined,
   };
 }
+
+/** `fgclip loss` for an FG-CLIP 2 folder: the stage-2 loss (forward only) of a reference-layout batch. */
+export async function fgclip2LossOfReferenceBatch(dir: string, json: unknown, threads?: number): Promise<Fgclip2LossResult & { gradients: 'not computed' }> {
+  const { Fgclip2Model } = await import('./model.js');
+  const { join } = await import('node:path');
+  const { batch, threshold } = fgclip2BatchFromReferenceJson(json);
+  const model = await Fgclip2Model.load(dir, { threads });
+  try {
+    const s = await readTrainingScales(join(dir, 'model.safetensors'));
+    const r = await fgclip2StageTwoLoss(model, batch, { logitScale: model.logitScale, logitBias: model.logitBias, ...s, threshold: threshold ?? 0.5 });
+    return { ...r, gradients: 'not computed' };
+  } finally {
+    await model.dispose();
+  }
+}
