@@ -20,3 +20,4 @@ export { renderHeatmap, viridis, type HeatmapPanel, type RenderOptions } from '.
 export * from './tasks/index.js';
 export * from './collection/index.js';
 export * from './train/index.js';
+export * from './train/loop.js';
