@@ -24,6 +24,7 @@ import { formatReport, type ModelReport } from './report.js';
 import { benchCacheDir, ensureSyntheticCheckpoint, REPO_ROOT, SHAPES, type ModelName } from './synthetic.js';
 import { visionFlops } from './flops.js';
 import { benchFgclip2, formatFgclip2 } from './fgclip2.js';
+import { formatTraining, measureTraining, type TrainReport } from './train.js';
 
 interface Args {
   models: ModelName[];
@@ -36,18 +37,19 @@ interface Args {
   collections: 'yes' | 'no' | 'only';
   collectionSizes: number[];
   fgclip2: 'yes' | 'no' | 'only';
+  train: boolean;
 }
 
 const DTYPES = ['fp32', 'fp16', 'int8'];
 
 function usage(msg: string): never {
-  process.stderr.write(`bench: ${msg}\nusage: npm run bench -- [--models base,large] [--dtype fp32,int8,fp16] [--runs N] [--threads N] [--e2e-images N] [--json FILE] [--quick]\n`);
+  process.stderr.write(`bench: ${msg}\nusage: npm run bench -- [--models base,large] [--dtype fp32,int8,fp16] [--runs N] [--threads N] [--e2e-images N] [--json FILE] [--quick] [--train]\n`);
   process.exit(2);
 }
 
 function parseArgs(argv: readonly string[]): Args {
   const quick = argv.includes('--quick');
-  const a: Args = { models: quick ? ['base'] : ['base', 'large'], dtypes: ['fp32'], runs: quick ? 2 : 5, threads: 2, e2eImages: quick ? 8 : 32, json: resolve(REPO_ROOT, 'bench', 'results', 'latest.json'), quick, collections: 'yes', collectionSizes: quick ? [20_000] : [100_000, 1_000_000], fgclip2: 'yes' };
+  const a: Args = { models: quick ? ['base'] : ['base', 'large'], dtypes: ['fp32'], runs: quick ? 2 : 5, threads: 2, e2eImages: quick ? 8 : 32, json: resolve(REPO_ROOT, 'bench', 'results', 'latest.json'), quick, collections: 'yes', collectionSizes: quick ? [20_000] : [100_000, 1_000_000], fgclip2: 'yes', train: argv.includes('--train') };
   const int = (flag: string, v: string | undefined) => {
     const n = Number(v);
     if (!Number.isInteger(n) || n < 1) usage(`${flag} expects a positive integer (got ${v})`);
@@ -58,6 +60,7 @@ function parseArgs(argv: readonly string[]): Args {
     const v = argv[i + 1];
     switch (flag) {
       case '--quick':
+      case '--train':
         continue;
       case '--collections-only':
         a.collections = 'only';
@@ -188,9 +191,16 @@ async function main(): Promise<void> {
   const fgclip2 = args.fgclip2 === 'yes' ? benchFgclip2({ threads: args.threads, runs: args.runs, root: benchDir, log }) : undefined;
   if (fgclip2) process.stdout.write(`${formatFgclip2(fgclip2)}\n`);
   if (collections) process.stdout.write(`collections:\n${JSON.stringify(collections, null, 2)}\n`);
+  let training: TrainReport | undefined;
+  if (args.train) {
+    log('training step: fg-clip-base shapes, batch 8 (child process)');
+    const ck = ensureSyntheticCheckpoint('base', benchDir, log);
+    training = await measureTraining(ck.dir, SHAPES.base, { threads: args.threads, batch: 8, runs: args.quick ? 1 : 3, matmulGflops: matmul[0].gflops, log });
+  }
+
   const machineEnd = machineInfo();
   const totalSeconds = (performance.now() - t0) / 1000;
-  process.stdout.write(`${formatReport(machineStart, matmul, models)}\n\ntotal ${totalSeconds.toFixed(0)} s; load average at the end ${machineEnd.loadAverage1m.toFixed(2)}\n`);
+  process.stdout.write(`${formatReport(machineStart, matmul, models)}${training ? `\n\n${formatTraining(training)}` : ''}\n\ntotal ${totalSeconds.toFixed(0)} s; load average at the end ${machineEnd.loadAverage1m.toFixed(2)}\n`);
   const json = {
     date: new Date().toISOString(),
     library: await libraryInfo(),
@@ -204,6 +214,7 @@ async function main(): Promise<void> {
     })),
     ...(collections ? { collections } : {}),
     ...(fgclip2 ? { fgclip2 } : {}),
+    ...(training ? { training } : {}),
     totalSeconds,
   };
   mkdirSync(dirname(args.json), { recursive: true });

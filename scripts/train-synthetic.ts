@@ -1,11 +1,12 @@
 /**
  * Reproduces the demo model models/fgclip-synthetic/ (README "Training"): generates the synthetic fine-grained
  * dataset, trains a small FG-CLIP from scratch on CPU — stage 1 (global ITC, long + short captions), then stage 2
- * (adds region and hard-negative losses) — and evaluates on held-out scenes before and after:
+ * (adds region and hard-negative losses; by default in two runs, the second continuing the first with a fresh warmup
+ * and cosine schedule and the region temperatures kept) — and evaluates on held-out scenes before and after:
  * image→text R@1, hard-negative accuracy, box classification accuracy, heatmap localisation.
  *
  *   node --import tsx scripts/train-synthetic.ts [--work DIR] [--train N] [--heldout N] [--stage1-epochs E]
- *        [--stage2-epochs E] [--batch B] [--lr X] [--threads T] [--out models/fgclip-synthetic]
+ *        [--stage2-epochs E] [--stage2-extra-epochs E] [--batch B] [--lr X] [--threads T] [--out models/fgclip-synthetic]
  *
  * Writes <out>/ (an HF folder, F16 weights) and <out>/training-report.json.
  */
@@ -27,10 +28,11 @@ const { values } = parseArgs({
   options: {
     work: { type: 'string', default: join(REPO, '.cache', 'synthetic-run') },
     out: { type: 'string', default: join(REPO, 'models', 'fgclip-synthetic') },
-    train: { type: 'string', default: '2000' },
+    train: { type: 'string', default: '1000' },
     heldout: { type: 'string', default: '200' },
-    'stage1-epochs': { type: 'string', default: '6' },
-    'stage2-epochs': { type: 'string', default: '4' },
+    'stage1-epochs': { type: 'string', default: '8' },
+    'stage2-epochs': { type: 'string', default: '3' },
+    'stage2-extra-epochs': { type: 'string', default: '5' },
     batch: { type: 'string', default: '32' },
     lr: { type: 'string', default: '1e-3' },
     threads: { type: 'string', default: '2' },
@@ -65,8 +67,13 @@ async function main(): Promise<void> {
 
   const s1 = await new Trainer({ ...common, init: { spec: SYNTHETIC_MODEL_SPEC, tokenizerFrom }, out: join(work, 'stage1'), stage: 1, epochs: Number(values['stage1-epochs']) }).run();
   log(`stage 1 done: ${s1.steps} steps, loss ${s1.lastLoss?.toFixed(4)}`);
-  const s2 = await new Trainer({ ...common, model: s1.final!, out: join(work, 'stage2'), stage: 2, epochs: Number(values['stage2-epochs']), finalDtype: 'F16' }).run();
-  log(`stage 2 done: ${s2.steps} steps, loss ${s2.lastLoss?.toFixed(4)}`);
+  const s2a = await new Trainer({ ...common, model: s1.final!, out: join(work, 'stage2'), stage: 2, epochs: Number(values['stage2-epochs']) }).run();
+  log(`stage 2 done: ${s2a.steps} steps, loss ${s2a.lastLoss?.toFixed(4)}`);
+  const extra = Number(values['stage2-extra-epochs']);
+  const s2 = extra > 0
+    ? await new Trainer({ ...common, model: s2a.final!, out: join(work, 'stage2b'), stage: 2, epochs: extra, warmupSteps: 10, seed: Number(values.seed) + 1, initRegionScales: false, finalDtype: 'F16' }).run()
+    : s2a;
+  if (extra > 0) log(`stage 2 (second run) done: ${s2.steps} steps, loss ${s2.lastLoss?.toFixed(4)}`);
   const trainSeconds = (performance.now() - t0) / 1000;
 
   const evaluate = async (dir: string): Promise<HeldOutMetrics> => {
@@ -82,6 +89,7 @@ async function main(): Promise<void> {
   await new Trainer({ ...common, init: { spec: SYNTHETIC_MODEL_SPEC, tokenizerFrom }, out: initDir, stage: 1, steps: 1, lr: 0, warmupSteps: 0 }).run();
   const before = await evaluate(join(initDir, 'final'));
   const afterStage1 = await evaluate(s1.final!);
+  const afterStage2First = await evaluate(s2a.final!);
   rmSync(out, { recursive: true, force: true });
   cpSync(s2.final!, out, { recursive: true });
   const after = await evaluate(out);
@@ -89,10 +97,10 @@ async function main(): Promise<void> {
     command: `node --import tsx scripts/train-synthetic.ts ${process.argv.slice(2).join(' ')}`.trim(),
     options: values,
     spec: SYNTHETIC_MODEL_SPEC,
-    steps: { stage1: s1.steps, stage2: s2.steps },
-    finalLoss: { stage1: s1.lastLoss, stage2: s2.lastLoss },
+    steps: { stage1: s1.steps, stage2: s2a.steps, stage2Extra: extra > 0 ? s2.steps : 0 },
+    finalLoss: { stage1: s1.lastLoss, stage2: s2a.lastLoss, stage2Extra: extra > 0 ? s2.lastLoss : undefined },
     trainSeconds,
-    heldOut: { before, afterStage1, after },
+    heldOut: { before, afterStage1, afterStage2First, after },
   };
   writeFileSync(join(out, 'training-report.json'), JSON.stringify(report, null, 2) + '\n');
   log(`report: ${JSON.stringify(report.heldOut)}`);

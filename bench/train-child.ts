@@ -1,0 +1,140 @@
+/**
+ * The training-step benchmark in a fresh process (so its peak RSS is its own): the real gradient engine on a
+ * synthetic checkpoint of real shapes, one batch per stage, timed after a warm-up step that compiles the sessions.
+ *   forward  = engine.embed (the training graphs' forward pass only)
+ *   step     = engine.compute (forward + backward + loss, gradients returned)
+ *   optimizer = clipGradNorm + AdamW.update over every parameter
+ * Usage: node --import tsx bench/train-child.ts '<json TrainChildRequest>'; prints one JSON line on stdout.
+ */
+import { readFileSync } from 'node:fs';
+import { AdamW, clipGradNorm } from '../src/train/optimizer.js';
+import type { GradientEngine, Stage, TrainBatch } from '../src/train/types.js';
+import { ClipTokenizer } from '../src/tokenizer/index.js';
+import { longCaptions, shortPrompts } from './captions.js';
+import { median } from './stats.js';
+import { Rng } from './synthetic.js';
+
+export interface TrainChildRequest {
+  readonly dir: string;
+  readonly threads: number;
+  readonly batch: number;
+  readonly runs: number;
+  readonly stages: readonly (1 | 2)[];
+}
+
+export interface StageTiming {
+  readonly stage: 1 | 2;
+  readonly forwardMs: number[];
+  readonly stepMs: number[];
+  readonly optimizerMs: number[];
+  /** the first (compiling) step */
+  readonly firstStepMs: number;
+  /** tokens the text tower ran per caption kind (after the engine's cut at the last end token) */
+  readonly longTokens: number;
+  readonly shortTokens: number;
+  readonly boxTexts: number;
+  readonly hardTexts: number;
+  readonly boxTokens: number;
+  readonly hardTokens: number;
+  readonly loss: number;
+}
+
+export interface TrainChildResult {
+  readonly parameters: number;
+  readonly stages: StageTiming[];
+  readonly peakRss: number;
+}
+
+function batchOf(tok: ClipTokenizer, B: number, S: number, stage: 1 | 2): TrainBatch {
+  const rng = new Rng(11);
+  const pixels = Float32Array.from({ length: B * 3 * S * S }, () => rng.normal());
+  const ids = (t: string, n: number) => tok.encode(t, { maxLength: n }).ids;
+  const longs = longCaptions(B, (s) => tok.countTokens(s)).map((t) => ids(t, 248));
+  const shorts = shortPrompts(B).map((t) => ids(t, 77));
+  const base = { size: B, imageSize: S, pixels, textLong: longs, textShort: shorts };
+  if (stage === 1) return base;
+  // FineHARD-like: 4 boxes per image, the first 2 of them hard (10 negatives each)
+  const boxes = Array.from({ length: B }, (_, i) => Array.from({ length: 4 }, (_, k) => [0.05 * k, 0.04 * i, 0.5 + 0.1 * k, 0.6 + 0.04 * k] as const));
+  const boxTexts = shortPrompts(4 * B).map((t) => ids(t, 77));
+  const hardBoxes = boxes.map((b) => b.slice(0, 2));
+  const hardTexts = shortPrompts(11 * 2 * B).map((t, i) => ids(`${t} ${i % 11 ? 'not' : ''}`, 77));
+  return { ...base, boxes, boxTexts, hardBoxes, hardTexts };
+}
+
+/** What the bench needs of the engine module (src/train/engine.ts, owned by the autodiff side). */
+interface BenchEngine extends GradientEngine {
+  readonly initialParams: ReadonlyMap<string, Float32Array>;
+  embed(params: ReadonlyMap<string, Float32Array>, batch: TrainBatch, stage: Stage): Promise<unknown>;
+}
+
+async function createEngine(dir: string, threads: number): Promise<BenchEngine> {
+  const specifier = '../src/train/engine.js';
+  const m = (await import(specifier)) as { createGradientEngine: (dir: string, o: { threads: number }) => Promise<BenchEngine> };
+  return m.createGradientEngine(dir, { threads });
+}
+
+function peakRssBytes(): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+  return m ? Number(m[1]) * 1024 : process.resourceUsage().maxRSS * 1024;
+}
+
+const lastEos = (rows: readonly (readonly number[])[]) => Math.max(...rows.map((r) => r.indexOf(49407) + 1));
+
+async function main(req: TrainChildRequest): Promise<TrainChildResult> {
+  const engine = await createEngine(req.dir, req.threads);
+  const tok = await ClipTokenizer.fromModelDir(req.dir);
+  const params = new Map([...engine.initialParams].map(([k, v]) => [k, Float32Array.from(v)]));
+  let parameters = 0;
+  for (const v of params.values()) parameters += v.length;
+  const S = Math.round(Math.sqrt((engine.parameters.get('vision_model.embeddings.position_embedding.weight')![0] - 1))) * engine.parameters.get('vision_model.embeddings.patch_embedding.weight')![2];
+  const stages: StageTiming[] = [];
+  for (const stage of req.stages) {
+    const batch = batchOf(tok, req.batch, S, stage);
+    const opt = new AdamW();
+    let t = performance.now();
+    let r = await engine.compute(params, batch, { stage });
+    const firstStepMs = performance.now() - t;
+    await engine.embed(params, batch, stage);
+    const forwardMs: number[] = [];
+    const stepMs: number[] = [];
+    const optimizerMs: number[] = [];
+    for (let i = 0; i < req.runs; i++) {
+      t = performance.now();
+      await engine.embed(params, batch, stage);
+      forwardMs.push(performance.now() - t);
+      t = performance.now();
+      r = await engine.compute(params, batch, { stage });
+      stepMs.push(performance.now() - t);
+      const grads = new Map(r.grads);
+      t = performance.now();
+      clipGradNorm(grads, 1);
+      opt.update(params, grads, 1e-6);
+      optimizerMs.push(performance.now() - t);
+    }
+    stages.push({
+      stage,
+      forwardMs,
+      stepMs,
+      optimizerMs,
+      firstStepMs,
+      longTokens: lastEos(batch.textLong),
+      shortTokens: lastEos(batch.textShort),
+      boxTexts: batch.boxTexts?.length ?? 0,
+      hardTexts: batch.hardTexts?.length ?? 0,
+      boxTokens: batch.boxTexts ? lastEos(batch.boxTexts) : 0,
+      hardTokens: batch.hardTexts ? lastEos(batch.hardTexts) : 0,
+      loss: r.loss,
+    });
+    process.stderr.write(`stage ${stage}: step ${median(stepMs).toFixed(0)} ms, forward ${median(forwardMs).toFixed(0)} ms, optimizer ${median(optimizerMs).toFixed(0)} ms\n`);
+  }
+  await engine.dispose();
+  return { parameters, stages, peakRss: peakRssBytes() };
+}
+
+main(JSON.parse(process.argv[2]) as TrainChildRequest).then(
+  (r) => process.stdout.write(JSON.stringify(r) + '\n'),
+  (e: unknown) => {
+    process.stderr.write(`train bench child: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,91 @@
+/**
+ * Training-step figures for `npm run bench` (issue 9 part 8): seconds per step of fg-clip-base shapes at batch 8 for
+ * stage 1 and stage 2, backward/forward time ratio, achieved GFLOP/s against the measured MatMul rate, optimizer
+ * time and peak RSS — measured in a child process (bench/train-child.ts) with the real gradient engine.
+ *
+ * FLOPs of a step (matmuls only, flops.ts conventions): forward = B·vision (global; stage 2 adds the dense branch)
+ * + text tower runs at the batch's cut lengths (long, short, box and hard-negative texts); backward ≈ 2 × forward
+ * (a matmul's VJP is two matmuls of its size), so a step ≈ 3 × forward.
+ */
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { textFlops, visionFlops } from './flops.js';
+import { median } from './stats.js';
+import { REPO_ROOT, type ModelShape } from './synthetic.js';
+import type { StageTiming, TrainChildRequest, TrainChildResult } from './train-child.js';
+
+export interface StageReport {
+  readonly stage: 1 | 2;
+  readonly stepSeconds: number;
+  readonly forwardSeconds: number;
+  /** (step − forward) / forward */
+  readonly backwardOverForward: number;
+  readonly optimizerSeconds: number;
+  readonly firstStepSeconds: number;
+  readonly forwardGflop: number;
+  readonly stepGflop: number;
+  readonly achievedGflops: number;
+  readonly fractionOfMatmul: number;
+}
+
+export interface TrainReport {
+  readonly batch: number;
+  readonly threads: number;
+  readonly runs: number;
+  readonly parameters: number;
+  readonly peakRss: number;
+  readonly stages: StageReport[];
+}
+
+function forwardFlops(shape: ModelShape, B: number, t: StageTiming): number {
+  const v = visionFlops(shape);
+  return B * (t.stage === 2 ? v.full : v.global) + B * textFlops(shape, t.longTokens) + B * textFlops(shape, t.shortTokens) + t.boxTexts * textFlops(shape, t.boxTokens) + t.hardTexts * textFlops(shape, t.hardTokens);
+}
+
+export async function measureTraining(dir: string, shape: ModelShape, o: { threads: number; batch: number; runs: number; matmulGflops: number; log: (m: string) => void }): Promise<TrainReport> {
+  const req: TrainChildRequest = { dir, threads: o.threads, batch: o.batch, runs: o.runs, stages: [1, 2] };
+  const result = await new Promise<TrainChildResult>((resolve, reject) => {
+    const p = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'bench', 'train-child.ts'), JSON.stringify(req)], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    p.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+      for (const l of d.toString().split('\n').filter(Boolean)) o.log(`  ${l}`);
+    });
+    p.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop()!) as TrainChildResult) : reject(new Error(`train bench child exited with ${code}: ${err.trim().split('\n').slice(-6).join('\n')}`))));
+  });
+  const stages = result.stages.map((t): StageReport => {
+    const step = median(t.stepMs) / 1000;
+    const fwd = median(t.forwardMs) / 1000;
+    const forwardGflop = forwardFlops(shape, o.batch, t) / 1e9;
+    const stepGflop = 3 * forwardGflop;
+    return {
+      stage: t.stage,
+      stepSeconds: step,
+      forwardSeconds: fwd,
+      backwardOverForward: (step - fwd) / fwd,
+      optimizerSeconds: median(t.optimizerMs) / 1000,
+      firstStepSeconds: t.firstStepMs / 1000,
+      forwardGflop,
+      stepGflop,
+      achievedGflops: stepGflop / step,
+      fractionOfMatmul: stepGflop / step / o.matmulGflops,
+    };
+  });
+  return { batch: o.batch, threads: o.threads, runs: o.runs, parameters: result.parameters, peakRss: result.peakRss, stages };
+}
+
+export function formatTraining(r: TrainReport): string {
+  const rows = r.stages.map(
+    (s) =>
+      `| ${s.stage} | ${s.stepSeconds.toFixed(2)} | ${s.forwardSeconds.toFixed(2)} | ${s.backwardOverForward.toFixed(2)} | ${s.optimizerSeconds.toFixed(2)} | ${s.stepGflop.toFixed(0)} | ${s.achievedGflops.toFixed(1)} | ${(100 * s.fractionOfMatmul).toFixed(0)}% | ${s.firstStepSeconds.toFixed(1)} |`,
+  );
+  return [
+    `Training step, fg-clip-base shapes, batch ${r.batch}, ${r.threads} threads, median of ${r.runs} (peak RSS ${(r.peakRss / 2 ** 30).toFixed(2)} GiB, ${(r.parameters / 1e6).toFixed(1)} M parameters):`,
+    '',
+    '| stage | step s | forward s | backward/forward | optimizer s | GFLOP/step | GFLOP/s | of MatMul rate | first step s |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    ...rows,
+  ].join('\n');
+}
