@@ -8,7 +8,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { AdamW, clipGradNorm } from '../src/train/optimizer.js';
-import type { GradientEngine, Stage, TrainBatch } from '../src/train/types.js';
+import { createGradientEngine } from '../src/train/engine.js';
+import type { TrainBatch } from '../src/train/types.js';
 import { ClipTokenizer } from '../src/tokenizer/index.js';
 import { longCaptions, shortPrompts } from './captions.js';
 import { median } from './stats.js';
@@ -61,16 +62,10 @@ function batchOf(tok: ClipTokenizer, B: number, S: number, stage: 1 | 2): TrainB
   return { ...base, boxes, boxTexts, hardBoxes, hardTexts };
 }
 
-/** What the bench needs of the engine module (src/train/engine.ts, owned by the autodiff side). */
-interface BenchEngine extends GradientEngine {
-  readonly initialParams: ReadonlyMap<string, Float32Array>;
-  embed(params: ReadonlyMap<string, Float32Array>, batch: TrainBatch, stage: Stage): Promise<unknown>;
-}
+type BenchEngine = Awaited<ReturnType<typeof createGradientEngine>>;
 
 async function createEngine(dir: string, threads: number): Promise<BenchEngine> {
-  const specifier = '../src/train/engine.js';
-  const m = (await import(specifier)) as { createGradientEngine: (dir: string, o: { threads: number }) => Promise<BenchEngine> };
-  return m.createGradientEngine(dir, { threads });
+  return createGradientEngine(dir, { threads });
 }
 
 function peakRssBytes(): number {
