@@ -28,13 +28,17 @@ export interface VisionConfig extends TowerConfig {
   readonly num_channels: number;
 }
 
-export interface FgClipConfig {
+/** The CLIPConfig part every CLIP-architecture family shares (two towers and a projection size). */
+export interface ClipConfig {
   readonly projection_dim: number;
   /** initial value of the three `logit_scale*` parameters (CLIPConfig default 2.6592 = ln(1/0.07)); only used to
    *  carry a plain OpenAI-CLIP checkpoint, whose file lacks `logit_scale_finegraind`/`_hardneg` (fgclip.py:71-73). */
   readonly logit_scale_init_value: number;
   readonly text_config: TextConfig;
   readonly vision_config: VisionConfig;
+}
+
+export interface FgClipConfig extends ClipConfig {
   /** length of the long-caption position tables (`position_embedding_ori`/`_res`): 248, hard-coded in fgclip.py */
   readonly long_max_length: number;
   /** rows taken from `position_embedding_ori` in long mode (fgclip.py keep_len = 20) */

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { readJsonFile } from '../config/load.js';
 import { isObject, show, type JsonObject } from '../config/fields.js';
 import { FgClipError } from '../errors.js';
+import { clipFamily } from './clip/index.js';
 import { fgclipFamily } from './fgclip/index.js';
 import { fgclip2Family } from './fgclip2/index.js';
 import type { ModelFamily } from './types.js';
@@ -13,6 +14,7 @@ import type { ModelFamily } from './types.js';
 export const FAMILIES: readonly ModelFamily[] = [
   fgclipFamily, // FG-CLIP v1 (FGCLIPModel)
   fgclip2Family, // FG-CLIP 2 (Fgclip2Model)
+  clipFamily, // plain CLIP (CLIPModel)
 ];
 
 /** The family for a parsed config.json (`source` names the file in the error). */

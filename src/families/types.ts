@@ -17,6 +17,9 @@ import type { RuntimeOptions } from '../runtime/session.js';
  */
 export type TextMode = 'short' | 'long' | 'box';
 
+/** Image flow: the model card's square squash, or CLIPImageProcessor's shortest-edge resize + center crop. */
+export type PreprocessMode = 'squash' | 'crop';
+
 /** Tokens (bos/eos included) each text path takes; `long` is absent when the family has no long path. */
 export interface TextLengths {
   readonly short: number;
@@ -63,6 +66,8 @@ export interface FamilyModel {
   /** the family's validated config (its own type; e.g. FgClipConfig) */
   readonly config: unknown;
   readonly preprocessConfig: PreprocessConfig;
+  /** the image flow when the caller names none (FG-CLIP: 'squash' as its model card; CLIP: 'crop' as CLIPProcessor) */
+  readonly defaultPreprocess: PreprocessMode;
   readonly tokenizer: TextTokenizer;
   /** length of the embeddings (projection_dim) */
   readonly embeddingDim: number;

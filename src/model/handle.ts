@@ -8,7 +8,9 @@
 import type { PreprocessConfig } from '../config/types.js';
 import { FgClipError } from '../errors.js';
 import { familyOf } from '../families/registry.js';
-import type { FamilyModel, TextLengths, TextMode, TextTokenizer } from '../families/types.js';
+import type { FamilyModel, PreprocessMode, TextLengths, TextMode, TextTokenizer } from '../families/types.js';
+
+export type { PreprocessMode };
 import type { LinearDtype } from '../graph/blocks.js';
 import { resolveModelDir, type HubOptions } from '../hub/index.js';
 import { createPreprocessPool, type PreprocessPool } from '../pipeline/index.js';
@@ -20,13 +22,15 @@ import { boxesToGrid } from './boxes.js';
 import type { EncodeImageOptions, EncodeTextOptions, Encoder, ImageEncoding, ImageInput, PreprocessedImage, TextEncoding } from './encoder.js';
 
 export type { EncodeImageOptions, EncodeTextOptions, Encoder, ImageEncoding, ImageInput, PreprocessedImage, TextEncoding, TextModeOption } from './encoder.js';
-export type PreprocessMode = 'squash' | 'crop';
 
 export interface LoadOptions extends RuntimeOptions {
   /** hub options when `model` is a repo id (revision, cache, token, offline, progress) */
   readonly hub?: HubOptions;
   readonly revision?: string;
-  /** image flow: the model card's square squash (default) or CLIPImageProcessor's shortest-edge + center crop */
+  /**
+   * image flow: the model card's square squash or CLIPImageProcessor's shortest-edge + center crop (default: the
+   * family's: squash for FG-CLIP, crop for CLIP)
+   */
   readonly preprocess?: PreprocessMode;
   /** decompression-bomb guard for decoding, in pixels */
   readonly maxPixels?: number;
@@ -93,6 +97,11 @@ export class FgClip implements Encoder {
   /** the family's validated config.json (FgClipConfig for 'fgclip') */
   get config(): unknown {
     return this.towers.config;
+  }
+
+  /** the image flow in use */
+  get preprocessMode(): PreprocessMode {
+    return this.options.preprocess ?? this.towers.defaultPreprocess;
   }
 
   get preprocessConfig(): PreprocessConfig {
@@ -191,7 +200,7 @@ export class FgClip implements Encoder {
     const img = isRgb(input) ? input : await decodeImage(input, this.decodeOptions());
     const pixels = preprocessImage(img, {
       size: this.imageSize,
-      mode: this.options.preprocess ?? 'squash',
+      mode: this.preprocessMode,
       mean: this.preprocessConfig.image_mean,
       std: this.preprocessConfig.image_std,
       rescaleFactor: this.preprocessConfig.rescale_factor,
@@ -292,7 +301,7 @@ export class FgClip implements Encoder {
     this.pool ??= createPreprocessPool({
       threads: workers,
       size: this.imageSize,
-      mode: this.options.preprocess ?? 'squash',
+      mode: this.preprocessMode,
       mean: this.preprocessConfig.image_mean,
       std: this.preprocessConfig.image_std,
       rescaleFactor: this.preprocessConfig.rescale_factor,

@@ -171,7 +171,7 @@ export function createServer(options: ServerOptions): FgClipServer {
     const t = model.textLengths;
     return {
       object: 'list',
-      data: [{ id: modelName, object: 'model', created, owned_by: 'fgclip', dimensions: model.embeddingDim, image_size: model.imageSize, grid: [model.gridSize, model.gridSize], max_tokens: { short: t.short, long: t.long ?? t.short } }],
+      data: [{ id: modelName, object: 'model', created, owned_by: 'fgclip', dimensions: model.embeddingDim, image_size: model.imageSize, grid: [model.gridSize, model.gridSize], max_tokens: { short: t.short, ...(t.long !== undefined ? { long: t.long } : {}) } }],
     };
   }
 

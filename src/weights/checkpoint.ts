@@ -19,7 +19,7 @@ import type { Tensor, TensorMap } from './types.js';
 export const WEIGHT_FILES = ['model.safetensors', 'model.safetensors.index.json', 'pytorch_model.bin'] as const;
 
 /** Tensors only FG-CLIP has; a checkpoint lacking all of them is a plain CLIP checkpoint (see `carryOpenAiCheckpoint`). */
-const FGCLIP_ONLY = [
+export const FGCLIP_ONLY = [
   'text_model.embeddings.position_embedding_ori.weight',
   'text_model.embeddings.position_embedding_res.weight',
   'text_filip_projection.weight',
@@ -108,27 +108,40 @@ async function exists(p: string): Promise<boolean> {
 
 const fmt = (s: readonly number[]) => `[${s.join(', ')}]`;
 
-export async function loadCheckpoint(dir: string, config: FgClipConfig): Promise<LoadedCheckpoint> {
+/** The tensors of a checkpoint folder as stored (ignorable buffers skipped), and the file(s) they came from. */
+export interface RawCheckpoint {
+  readonly tensors: TensorMap;
+  readonly files: string[];
+  /** the file to name in errors (the index for a sharded checkpoint) */
+  readonly where: string;
+}
+
+/** Finds the weight file(s) of `dir` in `from_pretrained`'s order and reads every tensor (no validation). */
+export async function readCheckpoint(dir: string): Promise<RawCheckpoint> {
   const only = (name: string) => !isIgnorableBuffer(name);
-  let raw: TensorMap;
+  let tensors: TensorMap;
   let files: string[];
   const [st, index, bin] = WEIGHT_FILES.map((f) => join(dir, f));
   if (await exists(st)) {
-    raw = await readSafetensors(st, { only });
+    tensors = await readSafetensors(st, { only });
     files = [st];
   } else if (await exists(index)) {
-    ({ tensors: raw, files } = await readShardedSafetensors(index, { only }));
+    ({ tensors, files } = await readShardedSafetensors(index, { only }));
   } else if (await exists(bin)) {
-    raw = await readPytorchBin(bin, { only });
+    tensors = await readPytorchBin(bin, { only });
     files = [bin];
   } else {
     throw new FgClipError('WEIGHTS_MISSING', `${dir}: no weight file found (looked for ${WEIGHT_FILES.join(', ')}). Point at a folder holding an FG-CLIP checkpoint.`);
   }
+  return { tensors, files, where: files.length === 1 ? files[0] : index };
+}
 
+export async function loadCheckpoint(dir: string, config: FgClipConfig): Promise<LoadedCheckpoint> {
+  const { tensors: stored, files, where } = await readCheckpoint(dir);
+  let raw = stored;
   let carried: string[] = [];
   if (FGCLIP_ONLY.every((n) => !raw.has(n))) ({ tensors: raw, carried } = carryOpenAiCheckpoint(raw, config.logit_scale_init_value));
 
-  const where = files.length === 1 ? files[0] : join(dir, 'model.safetensors.index.json');
   const expected = expectedTensors(config);
   const missing: string[] = [];
   const misShaped: string[] = [];

@@ -1,64 +1,21 @@
 /**
- * FG-CLIP v1 text encoder as an ONNX graph. The token embedding is gathered in the graph (its table stays in
- * ONNX Runtime's memory-mapped weights, so only the rows used become resident); the position rows are chosen
- * outside (text-inputs.ts) so the two position regimes (77-row short table; 248-row ori/res long tables) and
- * any sequence length share one graph. Inputs:
- *   input_ids       [B, T]     int64 token ids
- *   position_embeds [T, Dt]    rows 0..T-1 of the position table of the mode
- *   causal_mask   [T, T]      additive, 0 on/below the diagonal, float32 min above (modeling_clip.py:741-755)
- *   pool_index    [B]         flat row b*T + (first eos position of b)   (modeling_clip.py:825-844)
- * Outputs (both projections of the pooled state; the caller picks by mode, fgclip.py:214-232):
- *   text_embeds_short [B, P]  text_projection       (walk_short_pos=True)
- *   text_embeds_long  [B, P]  text_filip_projection (walk_short_pos=False)
- * Because attention is causal and pooling reads the first end token, rows after the last end token of the batch
- * cannot change any output, so callers may cut T there (exact, see text-embeddings.test.ts).
+ * FG-CLIP v1's text graph: the CLIP text encoder with two heads on the pooled state (fgclip.py:214-232):
+ *   text_embeds_short [B, P]  text_projection       (walk_short_pos=True: 77-row position table)
+ *   text_embeds_long  [B, P]  text_filip_projection (walk_short_pos=False: 248-row ori/res tables)
  */
 import type { FgClipConfig } from '../../config/types.js';
-import { assertInferenceMode, encoderLayer, layerNorm, transposeLinear, type BuildMode, type Ctx, type LinearDtype, type WeightSource } from '../../graph/blocks.js';
-import { GraphBuilder, type BuiltModel, type WeightSink } from '../../graph/onnx-builder.js';
+import type { WeightSource } from '../../graph/blocks.js';
+import { buildClipTextGraph, type TextGraphOptions } from '../../graph/clip-text.js';
+import type { BuiltModel } from '../../graph/onnx-builder.js';
 
-export const TEXT_INPUT_IDS = 'input_ids';
-export const TEXT_POSITIONS = 'position_embeds';
-export const TEXT_MASK = 'causal_mask';
-export const TEXT_POOL_INDEX = 'pool_index';
+export { TEXT_INPUT_IDS, TEXT_MASK, TEXT_POOL_INDEX, TEXT_POSITIONS, type TextGraphOptions } from '../../graph/clip-text.js';
 export const TEXT_EMBEDS_SHORT = 'text_embeds_short';
 export const TEXT_EMBEDS_LONG = 'text_embeds_long';
 
-export interface TextGraphOptions {
-  /** storage/compute of the encoder's linear layers (default fp32, exact) */
-  readonly dtype?: LinearDtype;
-  /** where the weights go (default: memory) */
-  readonly sink?: WeightSink;
-  /** default 'inference' */
-  readonly mode?: BuildMode;
-}
-
 export function buildTextGraph(config: FgClipConfig, w: WeightSource, opts: TextGraphOptions = {}): BuiltModel {
-  const tc = config.text_config;
-  const D = tc.hidden_size;
-  const P = config.projection_dim;
-  assertInferenceMode(opts.mode);
-  const g = new GraphBuilder('fgclip_text', opts.sink);
-  const c: Ctx = { g, w, dtype: opts.dtype, mode: opts.mode };
-  const tm = 'text_model';
-
-  const ids = g.input(TEXT_INPUT_IDS, 'int64', ['B', 'T']);
-  const positions = g.input(TEXT_POSITIONS, 'float', ['T', D]);
-  const tok = g.weight(`${tm}.embeddings.token_embedding.weight`, w.get(`${tm}.embeddings.token_embedding.weight`, [tc.vocab_size, D]), [tc.vocab_size, D]);
-  const tokens = g.op1('Gather', `${tm}.embeddings.token_embedding`, [tok, ids], { axis: 0 }); // [B, T, D]
-  let x = g.op1('Add', `${tm}.embeddings.position_add`, [tokens, positions]); // [B, T, D]
-  const mask = g.input(TEXT_MASK, 'float', ['T', 'T']);
-  const poolIndex = g.input(TEXT_POOL_INDEX, 'int64', ['B']);
-  for (let i = 0; i < tc.num_hidden_layers; i++) x = encoderLayer(c, `${tm}.encoder.layers.${i}`, x, tc, mask).out;
-
-  // final_layer_norm is per token, so applying it to the pooled rows only is the same computation
-  const rows = g.op1('Reshape', `${tm}.pool_flatten`, [x, g.int64(`${tm}.pool_flatten_shape`, [-1, D])]); // [B*T, D]
-  const pooledRaw = g.op1('Gather', `${tm}.pool`, [rows, poolIndex], { axis: 0 }); // [B, D]
-  const pooled = layerNorm(c, `${tm}.final_layer_norm`, pooledRaw, D, tc.layer_norm_eps);
-  for (const [name, out] of [['text_projection', TEXT_EMBEDS_SHORT], ['text_filip_projection', TEXT_EMBEDS_LONG]] as const) {
-    const W = g.weight(`${name}.weight`, transposeLinear(w.get(`${name}.weight`, [P, D]), P, D), [D, P]);
-    g.alias(g.op1('MatMul', name, [pooled, W]), out);
-    g.output(out, 'float', ['B', P]);
-  }
-  return g.build();
+  const heads = [
+    { module: 'text_projection', output: TEXT_EMBEDS_SHORT },
+    { module: 'text_filip_projection', output: TEXT_EMBEDS_LONG },
+  ];
+  return buildClipTextGraph('fgclip_text', config, w, heads, opts);
 }

@@ -31,7 +31,7 @@ describe('text tower: cut at the last end token equals the padded computation', 
   test('the cut length is the longest caption in the batch (bos + tokens + eos)', () => {
     const ids = ['a cat', 'a photo of a dog'].map((t) => m.tokenizer.encode(t, { maxLength: 77 }).ids);
     const towers = (m as unknown as { towers: FgClipTowers }).towers;
-    const b = prepareTextBatch(towers.config, towers.textTables, ids, 'short');
+    const b = prepareTextBatch(towers.config, { shortPositions: towers.positions.short, longPositions: towers.positions.long ?? new Float32Array(0) }, ids, 'short');
     assert.equal(b.T, 7);
     assert.deepEqual(Array.from(b.poolIndex, Number), [3, 7 + 6]);
   });

@@ -1,88 +1,11 @@
-/**
- * FG-CLIP v1 vision tower as one ONNX graph with two outputs from a single pass:
- *   image_embeds [B, P]      CLS → post_layernorm → visual_projection          (fgclip.py:128-153)
- *   dense_embeds [B, N, P]   hs[-2] → last block without attention → drop CLS → post_layernorm → visual_projection
- *                            (fgclip.py:263-298)
- * Region features are RoIAlign over dense_embeds, done after the graph (postprocess/roi-align.ts).
- * Reference: modeling_clip.py:171-214 (embeddings), 920-980 (CLIPVisionTransformer).
- */
+/** FG-CLIP v1's vision graph: the CLIP vision tower with global and dense outputs (graph/clip-vision.ts). */
 import type { FgClipConfig } from '../../config/types.js';
-import { assertInferenceMode, encoderLayer, encoderLayerWithoutAttn, layerNorm, transposeLinear, type BuildMode, type Ctx, type LayerHandles, type LinearDtype, type WeightSource } from '../../graph/blocks.js';
-import { GraphBuilder, type BuiltModel, type WeightSink } from '../../graph/onnx-builder.js';
+import type { WeightSource } from '../../graph/blocks.js';
+import { buildClipVisionGraph, type VisionGraphOptions } from '../../graph/clip-vision.js';
+import type { BuiltModel } from '../../graph/onnx-builder.js';
 
-export interface VisionGraphOptions {
-  /** input resolution; defaults to vision_config.image_size. Other sizes need `positionEmbedding` for that grid. */
-  readonly imageSize?: number;
-  /** [(g*g)+1, Dv] position table for `imageSize` (see interpolatePositionEmbedding); default: the checkpoint's */
-  readonly positionEmbedding?: Float32Array;
-  /** also output dense_embeds (default true) */
-  readonly dense?: boolean;
-  /** storage/compute of the encoder's linear layers (default fp32, exact) */
-  readonly dtype?: LinearDtype;
-  /** where the weights go (default: memory) */
-  readonly sink?: WeightSink;
-  /** default 'inference' */
-  readonly mode?: BuildMode;
-}
-
-export const VISION_INPUT = 'pixel_values';
-export const IMAGE_EMBEDS = 'image_embeds';
-export const DENSE_EMBEDS = 'dense_embeds';
+export { DENSE_EMBEDS, IMAGE_EMBEDS, VISION_INPUT, type VisionGraphOptions } from '../../graph/clip-vision.js';
 
 export function buildVisionGraph(config: FgClipConfig, w: WeightSource, opts: VisionGraphOptions = {}): BuiltModel {
-  const vc = config.vision_config;
-  const S = opts.imageSize ?? vc.image_size;
-  const p = vc.patch_size;
-  const gsz = S / p;
-  const N = gsz * gsz;
-  const D = vc.hidden_size;
-  const P = config.projection_dim;
-  const L = vc.num_hidden_layers;
-  const eps = vc.layer_norm_eps;
-  assertInferenceMode(opts.mode);
-  const g = new GraphBuilder('fgclip_vision', opts.sink);
-  const c: Ctx = { g, w, dtype: opts.dtype, mode: opts.mode };
-  const vm = 'vision_model';
-
-  const px = g.input(VISION_INPUT, 'float', ['B', vc.num_channels, S, S]);
-  // patch_embedding: Conv2d(stride = kernel = patch, no bias) → [B, D, g, g] → [B, N, D] row-major patches
-  const convW = g.weight(`${vm}.embeddings.patch_embedding.weight`, w.get(`${vm}.embeddings.patch_embedding.weight`, [D, vc.num_channels, p, p]), [D, vc.num_channels, p, p]);
-  const conv = g.op1('Conv', `${vm}.embeddings.patch_embedding`, [px, convW], { kernel_shape: [p, p], strides: [p, p] }); // [B, D, g, g]
-  const flat = g.op1('Reshape', `${vm}.embeddings.flatten`, [conv, g.int64(`${vm}.embeddings.flatten_shape`, [0, D, N])]); // [B, D, N]
-  const patches = g.op1('Transpose', `${vm}.embeddings.transpose`, [flat], { perm: [0, 2, 1] }); // [B, N, D]
-  // class token expanded to [B, 1, D]
-  const cls = g.weight(`${vm}.embeddings.class_embedding`, w.get(`${vm}.embeddings.class_embedding`, [D]), [1, 1, D]);
-  const batch = g.op1('Shape', `${vm}.embeddings.batch_dim`, [px], { start: 0, end: 1 }); // [1]
-  const clsShape = g.op1('Concat', `${vm}.embeddings.cls_shape`, [batch, g.int64(`${vm}.embeddings.cls_tail`, [1, D])], { axis: 0 });
-  const clsB = g.op1('Expand', `${vm}.embeddings.cls_expand`, [cls, clsShape]); // [B, 1, D]
-  const tokens = g.op1('Concat', `${vm}.embeddings.concat`, [clsB, patches], { axis: 1 }); // [B, N+1, D]
-  const posTable = opts.positionEmbedding ?? w.get(`${vm}.embeddings.position_embedding.weight`, [N + 1, D]);
-  const pos = g.weight(`${vm}.embeddings.position_embedding.weight`, posTable, [N + 1, D]);
-  let x = g.op1('Add', `${vm}.embeddings.position_add`, [tokens, pos]); // [B, N+1, D]
-  x = layerNorm(c, `${vm}.pre_layrnorm`, x, D, eps);
-
-  let penultimate = x; // hs[-2]: the input of the last block
-  let last: LayerHandles | undefined;
-  for (let i = 0; i < L; i++) {
-    if (i === L - 1) penultimate = x;
-    const layer = encoderLayer(c, `${vm}.encoder.layers.${i}`, x, vc);
-    x = layer.out;
-    last = layer.handles;
-  }
-
-  // global: CLS row → post_layernorm → visual_projection
-  const clsOut = g.op1('Gather', `${vm}.pooler`, [x, g.int64(`${vm}.pooler_index`, [0], [])], { axis: 1 }); // [B, D]
-  const pooled = layerNorm(c, `${vm}.post_layernorm`, clsOut, D, eps);
-  const projW = g.weight('visual_projection.weight', transposeLinear(w.get('visual_projection.weight', [P, D]), P, D), [D, P]);
-  g.alias(g.op1('MatMul', 'visual_projection', [pooled, projW]), IMAGE_EMBEDS); // [B, P]
-  g.output(IMAGE_EMBEDS, 'float', ['B', P]);
-
-  if ((opts.dense ?? true) && last) {
-    const y = encoderLayerWithoutAttn(c, penultimate, vc, last); // [B, N+1, D]
-    const patchTokens = g.op1('Slice', `${vm}.dense.drop_cls`, [y, g.int64(`${vm}.dense.starts`, [1]), g.int64(`${vm}.dense.ends`, [N + 1]), g.int64(`${vm}.dense.axes`, [1])]); // [B, N, D]
-    const dn = g.op1('LayerNormalization', `${vm}.post_layernorm.dense`, [patchTokens, `${vm}.post_layernorm.weight`, `${vm}.post_layernorm.bias`], { axis: -1, epsilon: { float: eps } });
-    g.alias(g.op1('MatMul', 'visual_projection.dense', [dn, projW]), DENSE_EMBEDS); // [B, N, P]
-    g.output(DENSE_EMBEDS, 'float', ['B', N, P]);
-  }
-  return g.build();
+  return buildClipVisionGraph('fgclip_vision', config, w, opts);
 }

@@ -1,0 +1,73 @@
+/**
+ * CLIP assembly: config.json (CLIPConfig) → checkpoint tensors → text and vision graphs → sessions. The CLIP text
+ * graph with one head; pooling at the first end token, which is what CLIPTextTransformer does for the CLIP
+ * vocabulary in both of its rules (legacy configs with eos_token_id 2 pool at argmax(ids), and the end token 49407
+ * is the largest id; newer configs pool at the first eos_token_id).
+ */
+import { loadPreprocessConfig } from '../../config/index.js';
+import { parseConfig } from '../../config/load.js';
+import type { ClipConfig } from '../../config/types.js';
+import { FgClipError } from '../../errors.js';
+import { buildClipTextGraph } from '../../graph/clip-text.js';
+import { buildClipVisionGraph } from '../../graph/clip-vision.js';
+import { interpolatePositionEmbedding } from '../../postprocess/position-interpolation.js';
+import { ClipTokenizer } from '../../tokenizer/index.js';
+import { readCheckpoint } from '../../weights/checkpoint.js';
+import { WeightReader } from '../../weights/reader.js';
+import { ClipTowers, clipSessions, type ClipBuildPlan } from '../shared/clip-towers.js';
+import type { FamilyLoadContext } from '../types.js';
+
+export const TEXT_EMBEDS = 'text_embeds';
+
+export async function loadClip(ctx: FamilyLoadContext): Promise<ClipTowers<ClipConfig>> {
+  const { dir, options } = ctx;
+  // the CLIPConfig reader of config/ (FG-CLIP's long-table lengths are not part of a CLIP config)
+  const parsed = parseConfig(ctx.config, ctx.configPath);
+  const config: ClipConfig = { projection_dim: parsed.projection_dim, logit_scale_init_value: parsed.logit_scale_init_value, text_config: parsed.text_config, vision_config: parsed.vision_config };
+  const preprocessConfig = await loadPreprocessConfig(dir, parsed, options.onWarning ?? (() => undefined));
+  const tokenizer = await ClipTokenizer.fromModelDir(dir);
+  const vc = config.vision_config;
+  const S = options.imageSize ?? vc.image_size;
+  if (!Number.isInteger(S) || S <= 0 || S % vc.patch_size !== 0) {
+    throw new FgClipError('INPUT_INVALID', `imageSize: expected a positive multiple of the patch size ${vc.patch_size} (got ${S})`);
+  }
+  const sessions = await clipSessions(ctx, S, () => planClip(dir, config, S, options.dtype));
+  if (!sessions.fromGraphCache && sessions.unknownTensors.length > 0) {
+    const u = sessions.unknownTensors;
+    options.onWarning?.(`${dir}: ${u.length} tensor(s) not used by CLIP: ${u.slice(0, 8).join(', ')}${u.length > 8 ? ', …' : ''}`);
+  }
+  return new ClipTowers({
+    config,
+    preprocessConfig,
+    defaultPreprocess: 'crop',
+    tokenizer,
+    imageSize: S,
+    sessions,
+    textLengths: { short: config.text_config.max_position_embeddings },
+    textOutputs: { short: TEXT_EMBEDS },
+  });
+}
+
+async function planClip(dir: string, config: ClipConfig, S: number, dtype: FamilyLoadContext['options']['dtype']): Promise<ClipBuildPlan> {
+  const raw = await readCheckpoint(dir);
+  const w = new WeightReader(raw.tensors, raw.where, { consume: true });
+  const tc = config.text_config;
+  const vc = config.vision_config;
+  const tables = { short: w.get('text_model.embeddings.position_embedding.weight', [tc.max_position_embeddings, tc.hidden_size]) };
+  const logitScaleLog = w.get('logit_scale', [])[0];
+  const g0 = vc.image_size / vc.patch_size;
+  const positionEmbedding =
+    S === vc.image_size ? undefined : interpolatePositionEmbedding(w.get('vision_model.embeddings.position_embedding.weight', [g0 * g0 + 1, vc.hidden_size]), vc.hidden_size, S / vc.patch_size, S / vc.patch_size);
+  return {
+    tables,
+    logitScaleLog,
+    buildText: (sink) => buildClipTextGraph('clip_text', config, w, [{ module: 'text_projection', output: TEXT_EMBEDS }], { dtype, sink }),
+    buildVision: (sink) => buildClipVisionGraph('clip_vision', config, w, { imageSize: S, positionEmbedding, dtype, sink }),
+    finish: () => {
+      w.check('Check that config.json and the weights come from the same CLIP checkpoint.');
+      const unused = w.unused();
+      raw.tensors.clear();
+      return unused;
+    },
+  };
+}

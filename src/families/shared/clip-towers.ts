@@ -1,0 +1,180 @@
+/**
+ * What every CLIP-architecture family (FG-CLIP v1, plain CLIP) shares once its graphs exist: building them through the
+ * on-disk graph cache (or in memory), and running the two ONNX Runtime sessions as a `FamilyModel`. A family supplies
+ * its config, its text-input rules (position tables, lengths) and a build plan (how to turn the checkpoint into the
+ * two graphs); this file knows nothing of any family's tensor names.
+ */
+import { graphCacheEntry, GRAPH_LAYOUT_VERSION, readCached, Staging } from '../../cache/graph-cache.js';
+import type { ClipConfig, PreprocessConfig } from '../../config/types.js';
+import { FgClipError } from '../../errors.js';
+import { TEXT_INPUT_IDS, TEXT_MASK, TEXT_POOL_INDEX, TEXT_POSITIONS } from '../../graph/clip-text.js';
+import { DENSE_EMBEDS, IMAGE_EMBEDS, VISION_INPUT } from '../../graph/clip-vision.js';
+import type { BuiltModel, WeightSink } from '../../graph/onnx-builder.js';
+import { createSession, createSessionFromFile, ort, runSession } from '../../runtime/session.js';
+import type { ClipTokenizer } from '../../tokenizer/index.js';
+import type { FamilyLoadContext, FamilyModel, PreprocessMode, TextLengths, TextMode, VisionFeatures } from '../types.js';
+import { prepareClipTextBatch, type PositionTables, type TextBatchSpec } from './text-batch.js';
+
+/** How a family turns its checkpoint into the two graphs (called only when the graph cache has no entry). */
+export interface ClipBuildPlan {
+  readonly tables: PositionTables;
+  readonly logitScaleLog: number;
+  buildText(sink?: WeightSink): BuiltModel;
+  buildVision(sink?: WeightSink): BuiltModel;
+  /**
+   * after both builds: throws the checkpoint's problems (all in one error), drops the tensors, and returns the
+   * checkpoint's tensors nothing used (to warn about)
+   */
+  finish(): readonly string[];
+}
+
+export interface ClipSessions {
+  readonly text: ort.InferenceSession;
+  readonly vision: ort.InferenceSession;
+  readonly tables: PositionTables;
+  readonly logitScaleLog: number;
+  readonly unknownTensors: readonly string[];
+  readonly fromGraphCache: boolean;
+}
+
+/** The text and vision sessions at resolution `S`: from the graph cache, else built from `plan()` (and cached). */
+export async function clipSessions(ctx: FamilyLoadContext, S: number, plan: () => Promise<ClipBuildPlan>): Promise<ClipSessions> {
+  const { dir, options } = ctx;
+  const dtype = options.dtype ?? 'fp32';
+  const cacheOpt = options.graphCache ?? true;
+  const entry = cacheOpt === false ? undefined : await graphCacheEntry(dir, { dtype, imageSize: S }, typeof cacheOpt === 'string' ? cacheOpt : undefined);
+  const hit = entry && readCached(entry, S);
+  if (entry && hit) {
+    const [nShort] = hit.meta.tableSizes;
+    const long = hit.tables.subarray(nShort);
+    const tables: PositionTables = { short: hit.tables.subarray(0, nShort), ...(long.length > 0 ? { long } : {}) };
+    const text = await createSessionFromFile('text_model', entry.textModel, options);
+    const vision = await createSessionFromFile('vision_model', entry.visionModel(S), options);
+    return { text, vision, tables, logitScaleLog: hit.meta.logitScaleLog, unknownTensors: hit.meta.unknownTensors, fromGraphCache: true };
+  }
+
+  const p = await plan();
+  const staging = entry ? Staging.start(entry) : undefined;
+  let text: ort.InferenceSession;
+  let vision: ort.InferenceSession;
+  let unknownTensors: readonly string[];
+  if (entry && staging) {
+    try {
+      staging.writeModel('text', p.buildText(staging.sink('text')));
+      staging.writeModel(`vision-${S}`, p.buildVision(staging.sink(`vision-${S}`)));
+      unknownTensors = p.finish();
+      const long = p.tables.long ?? new Float32Array(0);
+      staging.commit([p.tables.short, long], {
+        version: GRAPH_LAYOUT_VERSION,
+        logitScaleLog: p.logitScaleLog,
+        unknownTensors,
+        tableSizes: [p.tables.short.length, long.length],
+      });
+    } catch (e) {
+      staging.abort();
+      if (e instanceof FgClipError) throw e;
+      throw new FgClipError('RUNTIME', `graph cache: could not write ${entry.dir} (${e instanceof Error ? e.message : String(e)}). Set FGCLIP_CACHE to a writable folder, or load with graphCache: false.`, { cause: e });
+    }
+    text = await createSessionFromFile('text_model', entry.textModel, options);
+    vision = await createSessionFromFile('vision_model', entry.visionModel(S), options);
+  } else {
+    if (entry) options.onWarning?.(`graph cache: cannot create ${entry.dir}; building in memory (set FGCLIP_CACHE to a writable folder)`);
+    const textGraph = p.buildText();
+    const visionGraph = p.buildVision();
+    unknownTensors = p.finish();
+    text = await createSession('text_model', textGraph, options);
+    vision = await createSession('vision_model', visionGraph, options);
+  }
+  return { text, vision, tables: p.tables, logitScaleLog: p.logitScaleLog, unknownTensors, fromGraphCache: false };
+}
+
+export interface ClipTowerParts<C extends ClipConfig> {
+  readonly config: C;
+  readonly preprocessConfig: PreprocessConfig;
+  readonly defaultPreprocess: PreprocessMode;
+  readonly tokenizer: ClipTokenizer;
+  readonly imageSize: number;
+  readonly sessions: ClipSessions;
+  readonly textLengths: TextLengths;
+  /** the text graph's output of each mode */
+  readonly textOutputs: { readonly short: string; readonly long?: string };
+}
+
+/** Two CLIP towers as ONNX Runtime sessions: what the generic handle runs. */
+export class ClipTowers<C extends ClipConfig> implements FamilyModel {
+  readonly config: C;
+  readonly preprocessConfig: PreprocessConfig;
+  readonly defaultPreprocess: PreprocessMode;
+  readonly tokenizer: ClipTokenizer;
+  readonly imageSize: number;
+  readonly textLengths: TextLengths;
+  readonly logitScaleLog: number;
+  readonly unknownTensors: readonly string[];
+  readonly fromGraphCache: boolean;
+  readonly positions: PositionTables;
+  private readonly textSpec: TextBatchSpec;
+  private readonly textOutputs: ClipTowerParts<C>['textOutputs'];
+  private readonly text: ort.InferenceSession;
+  private readonly vision: ort.InferenceSession;
+
+  constructor(p: ClipTowerParts<C>) {
+    this.config = p.config;
+    this.preprocessConfig = p.preprocessConfig;
+    this.defaultPreprocess = p.defaultPreprocess;
+    this.tokenizer = p.tokenizer;
+    this.imageSize = p.imageSize;
+    this.textLengths = p.textLengths;
+    this.logitScaleLog = p.sessions.logitScaleLog;
+    this.unknownTensors = p.sessions.unknownTensors;
+    this.fromGraphCache = p.sessions.fromGraphCache;
+    this.positions = p.sessions.tables;
+    this.text = p.sessions.text;
+    this.vision = p.sessions.vision;
+    this.textOutputs = p.textOutputs;
+    const tc = p.config.text_config;
+    this.textSpec = { hiddenSize: tc.hidden_size, vocabSize: tc.vocab_size, eosTokenId: tc.eos_token_id, lengths: p.textLengths };
+  }
+
+  get embeddingDim(): number {
+    return this.config.projection_dim;
+  }
+
+  get grid(): readonly [number, number] {
+    const g = this.imageSize / this.config.vision_config.patch_size;
+    return [g, g];
+  }
+
+  async runVision(pixelValues: Float32Array, B: number): Promise<VisionFeatures> {
+    const S = this.imageSize;
+    const out = await runSession('vision_model', this.vision, { [VISION_INPUT]: new ort.Tensor('float32', pixelValues, [B, 3, S, S]) });
+    const P = this.embeddingDim;
+    const [gh, gw] = this.grid;
+    const N = gh * gw;
+    const img = out[IMAGE_EMBEDS].data as Float32Array;
+    const den = out[DENSE_EMBEDS].data as Float32Array;
+    const image = Array.from({ length: B }, (_, b) => img.slice(b * P, (b + 1) * P));
+    const dense = Array.from({ length: B }, (_, b) => Array.from({ length: N }, (_, n) => den.slice((b * N + n) * P, (b * N + n + 1) * P)));
+    return { image, dense };
+  }
+
+  async runText(inputIds: readonly (readonly number[])[], mode: TextMode, cut: boolean): Promise<Float32Array[]> {
+    const output = this.textOutputs[mode];
+    if (output === undefined) throw new FgClipError('INPUT_INVALID', `text ${mode} mode: this model has no ${mode} text path`);
+    const batch = prepareClipTextBatch(this.textSpec, this.positions, inputIds, mode, cut);
+    const D = this.textSpec.hiddenSize;
+    const out = await runSession('text_model', this.text, {
+      [TEXT_INPUT_IDS]: new ort.Tensor('int64', batch.ids, [batch.B, batch.T]),
+      [TEXT_POSITIONS]: new ort.Tensor('float32', batch.positions, [batch.T, D]),
+      [TEXT_MASK]: new ort.Tensor('float32', batch.mask, [batch.T, batch.T]),
+      [TEXT_POOL_INDEX]: new ort.Tensor('int64', batch.poolIndex, [batch.B]),
+    });
+    const f = out[output].data as Float32Array;
+    const P = this.embeddingDim;
+    return Array.from({ length: batch.B }, (_, b) => f.slice(b * P, (b + 1) * P));
+  }
+
+  dispose(): void {
+    void this.text.release().catch(() => undefined);
+    void this.vision.release().catch(() => undefined);
+  }
+}
