@@ -26,8 +26,3 @@ export function boxesToGrid(boxes: readonly PixelBox[], width: number, height: n
     return [(b[0] * grid) / width, (b[1] * grid) / height, (b[2] * grid) / width, (b[3] * grid) / height] as const;
   });
 }
-
-/** Grid-unit boxes (the model card's `box_info`) validated against the grid. */
-export function validateGridBoxes(boxes: readonly GridBox[], grid: number, where: string): void {
-  for (const b of boxes) validatePixelBox(b, grid, grid, where);
-}

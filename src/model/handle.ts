@@ -16,7 +16,7 @@ import { resolveModelDir, type HubOptions } from '../hub/index.js';
 import { createPreprocessPool, type PreprocessPool } from '../pipeline/index.js';
 import { roiAlign1x1, type GridBox } from '../postprocess/roi-align.js';
 import { l2normalize, probabilities } from '../postprocess/similarity.js';
-import { decodeImage, preprocessImage, type DecodeOptions, type RgbImage } from '../preprocess/index.js';
+import { batchPixelValues, decodeImage, preprocessImage, type DecodeOptions, type RgbImage } from '../preprocess/index.js';
 import { defaultThreads, sessionOptions, type RuntimeOptions } from '../runtime/session.js';
 import { boxesToGrid } from './boxes.js';
 import type { EncodeImageOptions, EncodeTextOptions, Encoder, ImageEncoding, ImageInput, PreprocessedImage, TextEncoding } from './encoder.js';
@@ -277,12 +277,7 @@ export class FgClip implements Encoder {
 
   /** One tower call for up to a batch of images; `start` numbers the images in messages. */
   private async encodeBatch(batch: readonly PreprocessedImage[], opts: EncodeImageOptions, start: number): Promise<ImageEncoding[]> {
-    const per = 3 * this.imageSize * this.imageSize;
-    const px = new Float32Array(per * batch.length);
-    batch.forEach((p, i) => {
-      if (p.pixels.length !== per) throw new FgClipError('INPUT_INVALID', `image ${start + i}: expected 3*${this.imageSize}*${this.imageSize} = ${per} pixel values (got ${p.pixels.length})`);
-      px.set(p.pixels, i * per);
-    });
+    const px = batchPixelValues(batch.map((p) => p.pixels), this.imageSize);
     const grids = batch.map((p, i) => (opts.boxes ? boxesToGrid(opts.boxes[i], p.width, p.height, this.gridSize, `image ${start + i}`) : []));
     const { image, dense } = await this.runVision(px);
     return batch.map((p, i) => this.imageResult(p, image[i], dense[i], grids[i], opts));

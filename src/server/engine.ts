@@ -7,6 +7,7 @@
 import type { FgClip, TextModeOption } from '../model/handle.js';
 import type { TextMode } from '../families/fgclip/text-inputs.js';
 import { l2normalize } from '../postprocess/similarity.js';
+import { batchPixelValues } from '../preprocess/index.js';
 import { Batcher, type BatchInfo, type SubmitStats } from './batcher.js';
 import { badRequest } from './http-error.js';
 
@@ -90,7 +91,7 @@ export class Engine {
       rows.push(enc.ids);
       tokens.push(Math.min(n, max[m]));
     });
-    const pick = (m: TextMode) => rows.map((r, i) => (modes[i] === m ? i : -1)).filter((i) => i >= 0);
+    const pick = (m: TextMode) => rows.map((_, i) => (modes[i] === m ? i : -1)).filter((i) => i >= 0);
     const [si, li] = [pick('short'), pick('long')];
     const [s, l] = await Promise.all([this.short.submit(si.map((i) => rows[i]), opts), this.long.submit(li.map((i) => rows[i]), opts)]);
     const embeddings: Float32Array[] = new Array(texts.length);
@@ -121,10 +122,7 @@ export class Engine {
   }
 
   private async runVision(pixels: Float32Array[]): Promise<VisionOutput[]> {
-    const per = pixels[0].length;
-    const batch = new Float32Array(per * pixels.length); // [B, 3, S, S]
-    pixels.forEach((p, i) => batch.set(p, i * per));
-    const { image, dense } = await this.model.runVision(batch);
+    const { image, dense } = await this.model.runVision(batchPixelValues(pixels, this.model.imageSize)); // [B, 3, S, S]
     return image.map((v, i) => ({ image: v, dense: dense[i] }));
   }
 }

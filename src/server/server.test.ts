@@ -106,7 +106,7 @@ describe('server endpoints (fgclip-tiny, loopback HTTP)', () => {
       g.json.data.forEach((d: { embedding: number[] }, k: number) => assert.ok(relL2(d.embedding, l2normalize(Float32Array.from(c.region_features[k]))) <= 1e-4, `${c.image} box ${k}`));
     }
     // the empty caption is left out: the API rejects empty strings (as OpenAI does), tested in server-errors
-    const keep = cases.text_short.texts.map((t, i) => i).filter((i) => cases.text_short.texts[i] !== '');
+    const keep = cases.text_short.texts.map((_, i) => i).filter((i) => cases.text_short.texts[i] !== '');
     const e = await post(`${r.url}/v1/embeddings`, { input: keep.map((i) => cases.text_short.texts[i]), text_mode: 'short', truncate: true });
     assert.equal(e.status, 200, JSON.stringify(e.json));
     keep.forEach((i, k) => assert.ok(relL2(e.json.data[k].embedding, l2normalize(Float32Array.from(cases.text_short.features[i]))) <= 1e-4, `text ${i}`));

@@ -66,13 +66,13 @@ export function optInt(body: RequestObject, field: string, min: number, max: num
   return v;
 }
 
-function asList(field: string, v: unknown): unknown[] {
+function asList(v: unknown): unknown[] {
   return Array.isArray(v) ? v : [v];
 }
 
 /** A non-empty string or list of non-empty strings, at most `max` of them (else 400 TOO_MANY_INPUTS). */
 export function stringList(body: RequestObject, field: string, max: number, what: string): string[] {
-  const list = asList(field, requireField(body, field, what));
+  const list = asList(requireField(body, field, what));
   if (list.length === 0) throw badRequest('INPUT_INVALID', `${field}: the list is empty (${what})`, field);
   if (list.length > max) throw tooMany(field, list.length, max);
   list.forEach((x, i) => {
@@ -91,7 +91,7 @@ export function imageOf(v: unknown, field: string): ImageRef {
 }
 
 export function imageList(body: RequestObject, field: string, max: number): ImageRef[] {
-  const list = asList(field, requireField(body, field, 'one image or a list of images'));
+  const list = asList(requireField(body, field, 'one image or a list of images'));
   if (list.length === 0) throw badRequest('INPUT_INVALID', `${field}: the list of images is empty`, field);
   if (list.length > max) throw tooMany(field, list.length, max);
   return list.map((x, i) => imageOf(x, `${field}[${i}]`));
