@@ -1,5 +1,5 @@
 /**
- * Box classification on COCO-format annotations (spec §6.6, in_1K/coco_box_cls.py): every annotation box (crowd
+ * Box classification on COCO-format annotations (docs/model-spec.md §6.6, in_1K/coco_box_cls.py): every annotation box (crowd
  * boxes included) is classified by its RoI feature against the class embeddings (template ensemble of the category
  * names), p = softmax(100 · cos); top-1 / top-5 accuracy over all boxes. Classes are the categories in ascending id
  * order; boxes are COCO [x, y, w, h] pixels of the original image.

@@ -1,7 +1,7 @@
 /**
  * FG-OVD harness on a synthetic dataset (PNGs written here): the expected correctness of each item is computed in
  * the test from region features and text features of the model (own normalization and softmax in float64), and the
- * dataset is built so that some items are right, some wrong and one is a tie (which counts as correct, spec §6.2).
+ * dataset is built so that some items are right, some wrong and one is a tie (which counts as correct, docs/model-spec.md §6.2).
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';

@@ -1,5 +1,5 @@
 /**
- * FG-OVD fine-grained understanding (spec §6.2, fgclip/eval/fgovd_eval.py:56-126): per item, the RoI feature of the
+ * FG-OVD fine-grained understanding (docs/model-spec.md §6.2, fgclip/eval/fgovd_eval.py:56-126): per item, the RoI feature of the
  * box and the texts [positive] + negatives (short path, normalized); p = softmax(100 · cos); the item is correct iff
  * p[0] equals max(p) (ties count as correct, `torch.equal`). Accuracy = correct / items.
  *
@@ -7,7 +7,7 @@
  * `pos_expression` (a string, or a list whose first entry is the positive, as the reference concatenates it),
  * `neg_expression` (a list). Items sharing an image are encoded in one vision pass.
  *
- * The script's RoI feature is not L2-normalized (spec §10: GitHub HEAD), ours is (as tasks/regions.ts): scaling the
+ * The script's RoI feature is not L2-normalized (docs/model-spec.md §10: GitHub HEAD), ours is (as tasks/regions.ts): scaling the
  * region vector by a positive number changes p but not which text has the largest p, so correctness and accuracy
  * are the same; only the reported probabilities are the normalized ones.
  */

@@ -1,4 +1,4 @@
-/** Evaluation harness for the reference's protocols (spec §6): FG-OVD, retrieval, zero-shot, box classification. */
+/** Evaluation harness for the reference's protocols (docs/model-spec.md §6): FG-OVD, retrieval, zero-shot, box classification. */
 export { evalBoxes, parseCoco, readCoco, type BoxesResult, type CocoBox, type CocoDataset, type CocoImage } from './boxes.js';
 export { parseCsv } from './csv.js';
 export { evalFgovd, parseFgovdJsonl, readFgovd, type FgovdItem, type FgovdItemResult, type FgovdOptions, type FgovdResult } from './fgovd.js';

@@ -1,5 +1,5 @@
 /**
- * Image↔text retrieval recall (spec §6.3-6.4, coco_retrieval.py / shareg4v_retrieval.py): cosine of normalized
+ * Image↔text retrieval recall (docs/model-spec.md §6.3-6.4, coco_retrieval.py / shareg4v_retrieval.py): cosine of normalized
  * features; image→text R@k counts an image as found when any of its captions ranks in the top k (COCO's 5 captions
  * per image); text→image R@k when the caption's image does. Ranks break ties by list order (metrics.ts).
  *

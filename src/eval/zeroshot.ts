@@ -1,5 +1,5 @@
 /**
- * Zero-shot classification accuracy over an ImageFolder (spec §6.5, in_1K/eval_in1k.py): class c is the c-th
+ * Zero-shot classification accuracy over an ImageFolder (docs/model-spec.md §6.5, in_1K/eval_in1k.py): class c is the c-th
  * subfolder in sorted order (torchvision ImageFolder), its name the c-th line of the class-names file; class
  * embeddings are the template ensemble (tasks/classify.ts `labelEmbeddings`); logits = exp(logit_scale) · cos;
  * top-1 / top-5 accuracy over every image. Unlike the script we score all images (no `drop_last`) and report one

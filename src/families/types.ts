@@ -66,8 +66,8 @@ export interface FamilyModel {
   /** the family's validated config (its own type; e.g. FgClipConfig) */
   readonly config: unknown;
   readonly preprocessConfig: PreprocessConfig;
-  /** the image flow when the caller names none (FG-CLIP: 'squash' as its model card; CLIP: 'crop' as CLIPProcessor) */
-  readonly defaultPreprocess: PreprocessMode;
+  /** the image flow when the caller names none (default 'squash', FG-CLIP's model card; CLIP: 'crop' as CLIPProcessor) */
+  readonly defaultPreprocess?: PreprocessMode;
   readonly tokenizer: TextTokenizer;
   /** length of the embeddings (projection_dim) */
   readonly embeddingDim: number;

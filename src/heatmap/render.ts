@@ -1,5 +1,5 @@
 /**
- * Renders dense-feature similarity maps (spec §8 item 3, the model card's "dense feature effect display"): per text,
+ * Renders dense-feature similarity maps (docs/model-spec.md §8 item 3, the model card's "dense feature effect display"): per text,
  * the g×g grid of patch·text cosines, bilinearly upsampled, coloured with viridis and blended over the photo, with a
  * title and a colorbar labelled with the min and max cosine. The grid covers the whole image (the model sees the
  * photo resized to its square input), so it is stretched over the displayed image whatever its aspect.

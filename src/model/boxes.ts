@@ -5,7 +5,7 @@
  * image; a box partly outside is kept as given (RoIAlign treats samples outside the map as the reference does).
  */
 import { FgClipError } from '../errors.js';
-import type { GridBox } from '../postprocess/roi-align.js';
+import { roiAlign1x1, type GridBox } from '../postprocess/roi-align.js';
 
 export type PixelBox = readonly [number, number, number, number];
 
@@ -25,4 +25,13 @@ export function boxesToGrid(boxes: readonly PixelBox[], width: number, height: n
     validatePixelBox(b, width, height, where);
     return [(b[0] * grid) / width, (b[1] * grid) / height, (b[2] * grid) / width, (b[3] * grid) / height] as const;
   });
+}
+
+/** Region features of grid-unit boxes over one image's dense map (gridH·gridW vectors, row-major): RoIAlign 1×1. */
+export function regionFeatures(dense: readonly Float32Array[], grid: readonly [number, number], boxes: readonly GridBox[]): Float32Array[] {
+  if (boxes.length === 0) return [];
+  const P = dense[0].length;
+  const flat = new Float32Array(dense.length * P);
+  dense.forEach((v, i) => flat.set(v, i * P));
+  return roiAlign1x1(flat, grid[0], grid[1], P, boxes);
 }

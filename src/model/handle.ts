@@ -14,11 +14,11 @@ export type { PreprocessMode };
 import type { LinearDtype } from '../graph/blocks.js';
 import { resolveModelDir, type HubOptions } from '../hub/index.js';
 import { createPreprocessPool, type PreprocessPool } from '../pipeline/index.js';
-import { roiAlign1x1, type GridBox } from '../postprocess/roi-align.js';
+import type { GridBox } from '../postprocess/roi-align.js';
 import { l2normalize, probabilities } from '../postprocess/similarity.js';
 import { batchPixelValues, decodeImage, preprocessImage, type DecodeOptions, type RgbImage } from '../preprocess/index.js';
 import { defaultThreads, sessionOptions, type RuntimeOptions } from '../runtime/session.js';
-import { boxesToGrid } from './boxes.js';
+import { boxesToGrid, regionFeatures } from './boxes.js';
 import type { EncodeImageOptions, EncodeTextOptions, Encoder, ImageEncoding, ImageInput, PreprocessedImage, TextEncoding } from './encoder.js';
 
 export type { EncodeImageOptions, EncodeTextOptions, Encoder, ImageEncoding, ImageInput, PreprocessedImage, TextEncoding, TextModeOption } from './encoder.js';
@@ -101,7 +101,7 @@ export class FgClip implements Encoder {
 
   /** the image flow in use */
   get preprocessMode(): PreprocessMode {
-    return this.options.preprocess ?? this.towers.defaultPreprocess;
+    return this.options.preprocess ?? this.towers.defaultPreprocess ?? 'squash';
   }
 
   get preprocessConfig(): PreprocessConfig {
@@ -368,12 +368,7 @@ export class FgClip implements Encoder {
   }
 
   private roi(dense: Float32Array[], boxes: readonly GridBox[]): Float32Array[] {
-    if (boxes.length === 0) return [];
-    const P = this.embeddingDim;
-    const [gh, gw] = this.towers.grid;
-    const flat = new Float32Array(dense.length * P);
-    dense.forEach((v, i) => flat.set(v, i * P));
-    return roiAlign1x1(flat, gh, gw, P, boxes);
+    return regionFeatures(dense, this.towers.grid, boxes);
   }
 
   private checkAlive(): void {

@@ -1,5 +1,5 @@
 /**
- * The two ways an RGB image becomes FG-CLIP's `pixel_values` [3, S, S] (spec §4):
+ * The two ways an RGB image becomes FG-CLIP's `pixel_values` [3, S, S] (docs/model-spec.md §4):
  * - 'squash' (default): model card / eval scripts, `image.resize((S, S))` with PIL bicubic, then CLIPImageProcessor,
  *   whose shortest-edge resize (same size → copy) and center crop are then no-ops.
  * - 'crop': CLIPImageProcessor alone: resize the shortest edge to S (long edge `int(S*long/short)`), center crop.

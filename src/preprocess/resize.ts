@@ -1,6 +1,6 @@
 /**
  * Pillow's `Image.resize(size, Image.BICUBIC)` and `Image.resize(size, Image.BILINEAR)` for 8-bit RGB, reproduced
- * bit for bit (spec §4.1; FG-CLIP 2's NaFlex processor uses BILINEAR). Both are the same convolution resampler with
+ * bit for bit (docs/model-spec.md §4.1; FG-CLIP 2's NaFlex processor uses BILINEAR). Both are the same convolution resampler with
  * a different filter and support.
  *
  * Reference: Pillow src/libImaging/Resample.c (`bicubic_filter`, `precompute_coeffs`, `normalize_coeffs_8bpc`,

@@ -19,7 +19,7 @@ export interface RgbImage {
 /**
  * How an image becomes the model's S×S input.
  * - 'squash': the model card's and eval scripts' flow, `image.resize((S, S))` (PIL bicubic, aspect ratio not kept),
- *   after which CLIPImageProcessor's own resize and crop are no-ops (spec §4).
+ *   after which CLIPImageProcessor's own resize and crop are no-ops (docs/model-spec.md §4).
  * - 'crop': plain CLIPImageProcessor: shortest edge to S, long edge `int(S*long/short)`, center crop S×S.
  */
 export type ResizeMode = 'squash' | 'crop';

@@ -1,5 +1,5 @@
 /**
- * Task endpoints, computed from batched tower outputs with the library's scoring functions:
+ * Task endpoints: batched tower outputs scored by the same functions as the library's tasks (src/tasks):
  *   POST /v1/classify  zero-shot classification (model card §8.1 / ImageNet protocol §6.5: template ensemble,
  *                      softmax of exp(logit_scale)·cos), as src/tasks/classify.ts
  *   POST /v1/heatmap   dense patch·text cosines (model card §8.3), as src/tasks/heatmap.ts; JSON or a PNG figure
@@ -8,10 +8,12 @@
  * Field lists are in each handler's FIELDS; unknown fields are rejected.
  */
 import { renderHeatmap } from '../heatmap/index.js';
-import { boxesToGrid } from '../model/boxes.js';
-import { roiAlign1x1 } from '../postprocess/roi-align.js';
-import { cosine, dot, ensemble, l2normalize, softmax } from '../postprocess/similarity.js';
-import { FGOVD_SCALE, rankLabels } from '../tasks/regions.js';
+import { boxesToGrid, regionFeatures } from '../model/boxes.js';
+import { l2normalize } from '../postprocess/similarity.js';
+import { classifyEmbedding, promptEnsembles } from '../tasks/classify.js';
+import { denseSimilarity } from '../tasks/heatmap.js';
+import { rankEmbeddings } from '../tasks/rank.js';
+import { rankRegionLabels } from '../tasks/regions.js';
 import { fillTemplate, resolveTemplates } from '../tasks/templates.js';
 import { base64Floats, checkModel, embedImages, floats, type Ctx, type Handler } from './context.js';
 import { badRequest } from './http-error.js';
@@ -62,12 +64,8 @@ export const classify: Handler = async (body, ctx) => {
     throw badRequest('TOO_MANY_INPUTS', `labels × templates: too many prompts (${labels.length} labels × ${templates.length} templates = ${prompts.length}; at most ${maxPrompts}). Use fewer labels per request or the library's cached classifyImages.`, 'labels');
   }
   const [text, img] = await Promise.all([embedTexts(ctx, prompts, mode, truncate, 'labels'), embedImages(images, (i) => `images[${i}]`, ctx)]);
-  const T = templates.length;
-  const W = labels.map((_, k) => ensemble(text.embeddings.slice(k * T, (k + 1) * T)));
-  const data = img.embeddings.map((e, index) => {
-    const ranked = rankLabels(labels, W.map((w) => dot(e, w)), ctx.model.logitScale);
-    return { object: 'classification', index, labels: topK ? ranked.slice(0, topK) : ranked };
-  });
+  const W = promptEnsembles(text.embeddings, templates.length);
+  const data = img.embeddings.map((e, index) => ({ object: 'classification', index, labels: classifyEmbedding(e, labels, W, ctx.model.logitScale, topK) }));
   return { json: { object: 'list', data, model: ctx.modelName, usage: usage(text.tokens) } };
 };
 
@@ -91,9 +89,8 @@ export const heatmap: Handler = async (body, ctx) => {
   const mode = optEnum(body, 'text_mode', TEXT_MODES, 'short');
   const truncate = optBool(body, 'truncate', false);
   const [text, img] = await Promise.all([embedTexts(ctx, texts, mode, truncate, 'texts'), embedImages([image], () => 'image', ctx)]);
-  const dense = img.dense[0].map(l2normalize);
   const g = ctx.model.gridSize;
-  const similarity = text.embeddings.map((t) => dense.map((d) => dot(d, t))); // [texts][g*g], row-major
+  const similarity = denseSimilarity(img.dense[0].map(l2normalize), text.embeddings); // [texts][g*g], row-major
   if (format === 'png') {
     const rgb = img.loaded[0].rgb;
     const png = await renderHeatmap({ gridH: g, gridW: g, panels: texts.map((t, i) => ({ text: t, similarity: similarity[i] })), image: rgb });
@@ -120,16 +117,12 @@ export const regions: Handler = async (body, ctx) => {
   const [text, img] = await Promise.all([labels ? embedTexts(ctx, labels, 'short', truncate, 'labels') : undefined, embedImages([image], () => 'image', ctx)]);
   const { width, height } = img.loaded[0].rgb;
   const g = ctx.model.gridSize;
-  const P = ctx.model.embeddingDim;
-  const gridBoxes = boxesToGrid(boxes, width, height, g, 'boxes');
-  const flat = new Float32Array(g * g * P); // [g*g, P] raw dense map
-  img.dense[0].forEach((v, i) => flat.set(v, i * P));
-  const features = roiAlign1x1(flat, g, g, P, gridBoxes).map(l2normalize);
+  const features = regionFeatures(img.dense[0], [g, g], boxesToGrid(boxes, width, height, g, 'boxes')).map(l2normalize);
   if (!text || !labels) {
     const enc = format === 'base64' ? base64Floats : floats;
     return { json: { object: 'list', model: ctx.modelName, image_size: [width, height], data: features.map((f, index) => ({ object: 'region', index, box: boxes[index], embedding: enc(f) })) } };
   }
-  const data = features.map((f, index) => ({ object: 'region', index, box: boxes[index], labels: rankLabels(labels, text.embeddings.map((t) => cosine(f, t)), FGOVD_SCALE) }));
+  const data = rankRegionLabels(features, boxes, labels, text.embeddings).map((r, index) => ({ object: 'region', index, ...r }));
   return { json: { object: 'list', model: ctx.modelName, image_size: [width, height], data, usage: usage(text.tokens) } };
 };
 
@@ -160,11 +153,8 @@ export const rank: Handler = async (body, ctx) => {
     qm === 'text' ? embedSide(query as string[], undefined, 'query') : embedSide(undefined, query, 'query'),
     embedSide(candTexts, candImages, 'candidates'),
   ]);
-  const scores = cands.map((c) => dot(q, c));
   // cross-modal: the model card's probabilities over the candidates (softmax of exp(logit_scale)·cos)
-  const probs = qm !== cm ? softmax(scores.map((s) => s * ctx.model.logitScale)) : undefined;
-  const order = scores.map((_, i) => i).sort((a, b) => scores[b] - scores[a] || a - b);
-  const data = order.slice(0, topK ?? count).map((index) => ({ index, score: scores[index], ...(probs ? { probability: probs[index] } : {}) }));
+  const data = rankEmbeddings(q, cands, { top: topK ?? count, scale: qm !== cm ? ctx.model.logitScale : undefined });
   return { json: { object: 'list', model: ctx.modelName, data, usage: usage(tokens) } };
 };
 

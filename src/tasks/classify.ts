@@ -1,5 +1,5 @@
 /**
- * Zero-shot classification as the model card and the ImageNet evaluation compute it (spec §6.5, §8 item 1):
+ * Zero-shot classification as the model card and the ImageNet evaluation compute it (docs/model-spec.md §6.5, §8 item 1):
  * per label, the prompts (label × templates) are encoded on the short path, L2-normalized, averaged and renormalized
  * (`ensemble`); per image, p = softmax(exp(logit_scale) · cos(image, label)) over the labels.
  *
@@ -64,6 +64,18 @@ function labelKey(label: string, templates: readonly string[], mode: 'short' | '
   return sha256(JSON.stringify({ mode, templates, label }));
 }
 
+/** Label vectors from prompt embeddings laid out label-major (label k's prompts at k·T … k·T+T−1): the ensembles. */
+export function promptEnsembles(promptEmbeddings: readonly Float32Array[], templateCount: number): Float32Array[] {
+  const n = promptEmbeddings.length / templateCount;
+  return Array.from({ length: n }, (_, k) => ensemble(promptEmbeddings.slice(k * templateCount, (k + 1) * templateCount)));
+}
+
+/** One image's labels ranked by softmax(scale · cos(image, label vector)), highest first; `top` keeps the first K. */
+export function classifyEmbedding(embedding: Float32Array, labels: readonly string[], labelVectors: readonly Float32Array[], scale: number, top?: number): LabelScore[] {
+  const ranked = rankLabels(labels, labelVectors.map((w) => dot(embedding, w)), scale);
+  return top ? ranked.slice(0, top) : ranked;
+}
+
 /**
  * One normalized embedding per label: the template ensemble of its prompts (short path). Cached per model identity,
  * template set and label. Returns the vectors in label order.
@@ -83,7 +95,7 @@ export async function labelEmbeddings(model: Encoder, labels: readonly string[],
     const prompts = part.flatMap((l) => templates.map((t) => fillTemplate(t, l)));
     const enc = await model.encodeTexts(prompts, { mode });
     enc.truncated.forEach((t, i) => t && opts.onWarning?.(`prompt ${JSON.stringify(prompts[i])} has ${enc.tokenCounts[i]} tokens; cut to the short path's 77`));
-    part.forEach((l, k) => store.put(labelKey(l, templates, mode), ensemble(enc.embeddings.slice(k * templates.length, (k + 1) * templates.length))));
+    promptEnsembles(enc.embeddings, templates.length).forEach((v, k) => store.put(labelKey(part[k], templates, mode), v));
     store.flush();
     opts.onLabelProgress?.(Math.min(s + labelsPerCall, missing.length), missing.length);
   }

@@ -1,6 +1,6 @@
 /**
  * Dense text-patch similarity maps, as the model card's "dense feature effect display" computes them
- * (spec §2.4, §8 item 3): normalized `get_image_dense_features` rows · the normalized short-path text feature,
+ * (docs/model-spec.md §2.4, §8 item 3): normalized `get_image_dense_features` rows · the normalized short-path text feature,
  * one cosine per patch, row-major over the [h, w] grid.
  */
 import { FgClipError } from '../errors.js';
@@ -15,6 +15,11 @@ export interface HeatmapResult {
   readonly similarity: number[][];
 }
 
+/** Per text, the cosine of each (normalized) dense patch with the (normalized) text embedding, row-major. */
+export function denseSimilarity(dense: readonly Float32Array[], texts: readonly Float32Array[]): number[][] {
+  return texts.map((e) => dense.map((d) => dot(d, e)));
+}
+
 export async function heatmap(model: Encoder, image: ImageInput, texts: readonly string[], opts: { onWarning?: (m: string) => void } = {}): Promise<HeatmapResult> {
   if (!Array.isArray(texts) || texts.length === 0) throw new FgClipError('INPUT_INVALID', 'heatmap: no texts given (expected at least one, e.g. "white cat")');
   const bad = texts.findIndex((t) => typeof t !== 'string' || t.trim() === '');
@@ -23,5 +28,5 @@ export async function heatmap(model: Encoder, image: ImageInput, texts: readonly
   const t = await model.encodeTexts(texts, { mode: 'short' });
   t.truncated.forEach((x, i) => x && opts.onWarning?.(`text ${JSON.stringify(texts[i])} has ${t.tokenCounts[i]} tokens; cut to the short path's 77`));
   const dense = enc.dense ?? [];
-  return { grid: [enc.grid[0], enc.grid[1]], texts: [...texts], similarity: t.embeddings.map((e) => dense.map((d) => dot(d, e))) };
+  return { grid: [enc.grid[0], enc.grid[1]], texts: [...texts], similarity: denseSimilarity(dense, t.embeddings) };
 }

@@ -39,12 +39,16 @@ export function checkLabels(labels: readonly string[], where: string): void {
   if (bad >= 0) throw new FgClipError('INPUT_INVALID', `${where}: label ${bad + 1} is empty`);
 }
 
+/** Per region feature (normalized), the labels ranked as FG-OVD scores them: softmax(scale · cos), highest first. */
+export function rankRegionLabels(regions: readonly Float32Array[], boxes: readonly PixelBox[], labels: readonly string[], labelEmbeddings: readonly Float32Array[], scale = FGOVD_SCALE): RegionResult[] {
+  return regions.map((r, i) => ({ box: boxes[i], labels: rankLabels(labels, labelEmbeddings.map((t) => cosine(r, t)), scale) }));
+}
+
 export async function classifyRegions(model: Encoder, image: ImageInput, boxes: readonly PixelBox[], labels: readonly string[], opts: { scale?: number } = {}): Promise<RegionResult[]> {
   checkLabels(labels, 'regions');
   if (boxes.length === 0) throw new FgClipError('INPUT_INVALID', 'regions: no boxes given');
   const [enc] = await model.encodeImages([image], { boxes: [boxes] });
   // region texts go through the box head when the model has one (FG-CLIP 2's box tasks: walk_type="box")
   const text = await model.encodeTexts(labels, { mode: model.textLengths.box !== undefined ? 'box' : 'short' });
-  const scale = opts.scale ?? FGOVD_SCALE;
-  return (enc.regions ?? []).map((r, i) => ({ box: boxes[i], labels: rankLabels(labels, text.embeddings.map((t) => cosine(r, t)), scale) }));
+  return rankRegionLabels(enc.regions ?? [], boxes, labels, text.embeddings, opts.scale);
 }

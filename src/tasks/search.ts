@@ -1,6 +1,6 @@
 /**
  * Image search over a folder: every image's normalized embedding, cached on disk by the sha256 of its bytes (per
- * model identity and preprocessing fingerprint), ranked by cosine against a text or an image query (spec §6.1:
+ * model identity and preprocessing fingerprint), ranked by cosine against a text or an image query (docs/model-spec.md §6.1:
  * retrieval similarity is the cosine of L2-normalized features). A grown folder only encodes its new files; a
  * renamed or copied file is found by content and not encoded again. Unreadable images are skipped with a warning.
  */

@@ -1,7 +1,7 @@
 /**
  * Prompt templates for zero-shot classification. `imagenet` is the 80-template set of OpenAI's CLIP notebook
  * (Prompt_Engineering_for_ImageNet.ipynb), which FG-CLIP's ImageNet evaluation reuses (in_1K/templates.py:8-89,
- * spec §6.5); `none` uses each label as its own prompt. A template has exactly one `{}` where the label goes.
+ * docs/model-spec.md §6.5); `none` uses each label as its own prompt. A template has exactly one `{}` where the label goes.
  */
 import { readFileSync } from 'node:fs';
 import { FgClipError } from '../errors.js';

@@ -45,7 +45,7 @@ async function rejectsWith(p: Promise<unknown>, code: FgClipErrorCode, res: RegE
   });
 }
 
-describe('expectedTensors (spec §1.3)', () => {
+describe('expectedTensors (docs/model-spec.md §1.3)', () => {
   for (const model of ['fgclip-tiny', 'fgclip-small']) {
     test(`${model}: names and shapes equal the golden model.safetensors header exactly`, async () => {
       const c = await loadConfig(goldenPath(model));
@@ -80,7 +80,7 @@ describe('loadCheckpoint on the golden folders', () => {
   }
 });
 
-describe('resize_position_embedding (spec §2.7) vs goldens', () => {
+describe('resize_position_embedding (docs/model-spec.md §2.7) vs goldens', () => {
   for (const model of ['fgclip-tiny', 'fgclip-small']) {
     test(`${model}: ori/res equal the float64 golden rounded to float32 (bit-exact), rel L2 per row <= 1e-6`, async () => {
       interface Resize { input: string; position_embedding_ori: number[][]; position_embedding_res: number[][] }

@@ -1,6 +1,6 @@
 /**
  * An FG-CLIP v1 checkpoint folder → validated tensors. Finds the weight file(s), drops ignorable buffers, carries a
- * plain OpenAI-CLIP checkpoint into the FG-CLIP layout the way training does, then checks every tensor of spec §1.3
+ * plain OpenAI-CLIP checkpoint into the FG-CLIP layout the way training does, then checks every tensor of docs/model-spec.md §1.3
  * against the config and reports every problem in one error.
  * References: fgclip.py:62-74 (FGCLIPModel parameters), :84-126 (`resize_postion_embeding`, `copy_weight`);
  * modeling_clip.py:171-192, 251-270, 299-319, 403-425, 758-765, 920-929 (tower parameters).
@@ -52,7 +52,7 @@ function towerLayers(m: Map<string, number[]>, prefix: string, D: number, I: num
   }
 }
 
-/** Every tensor of spec §1.3 with its shape for `config` (PyTorch layouts: Linear [out, in], Conv2d OIHW). */
+/** Every tensor of docs/model-spec.md §1.3 with its shape for `config` (PyTorch layouts: Linear [out, in], Conv2d OIHW). */
 export function expectedTensors(config: FgClipConfig): Map<string, number[]> {
   const m = new Map<string, number[]>();
   const v = config.vision_config;

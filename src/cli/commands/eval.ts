@@ -1,5 +1,5 @@
 /**
- * `fgclip eval fgovd|retrieval|zeroshot|boxes`: the reference's evaluation protocols (spec §6) on local data.
+ * `fgclip eval fgovd|retrieval|zeroshot|boxes`: the reference's evaluation protocols (docs/model-spec.md §6) on local data.
  * Each prints a table, writes its JSON result with --out FILE, and prints the JSON with --json.
  */
 import { writeFileSync } from 'node:fs';

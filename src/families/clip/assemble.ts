@@ -7,14 +7,13 @@
 import { loadPreprocessConfig } from '../../config/index.js';
 import { parseConfig } from '../../config/load.js';
 import type { ClipConfig } from '../../config/types.js';
-import { FgClipError } from '../../errors.js';
 import { buildClipTextGraph } from '../../graph/clip-text.js';
 import { buildClipVisionGraph } from '../../graph/clip-vision.js';
 import { interpolatePositionEmbedding } from '../../postprocess/position-interpolation.js';
 import { ClipTokenizer } from '../../tokenizer/index.js';
 import { readCheckpoint } from '../../weights/checkpoint.js';
 import { WeightReader } from '../../weights/reader.js';
-import { ClipTowers, clipSessions, type ClipBuildPlan } from '../shared/clip-towers.js';
+import { ClipTowers, clipSessions, resolveImageSize, type ClipBuildPlan } from '../shared/clip-towers.js';
 import type { FamilyLoadContext } from '../types.js';
 
 export const TEXT_EMBEDS = 'text_embeds';
@@ -26,11 +25,7 @@ export async function loadClip(ctx: FamilyLoadContext): Promise<ClipTowers<ClipC
   const config: ClipConfig = { projection_dim: parsed.projection_dim, logit_scale_init_value: parsed.logit_scale_init_value, text_config: parsed.text_config, vision_config: parsed.vision_config };
   const preprocessConfig = await loadPreprocessConfig(dir, parsed, options.onWarning ?? (() => undefined));
   const tokenizer = await ClipTokenizer.fromModelDir(dir);
-  const vc = config.vision_config;
-  const S = options.imageSize ?? vc.image_size;
-  if (!Number.isInteger(S) || S <= 0 || S % vc.patch_size !== 0) {
-    throw new FgClipError('INPUT_INVALID', `imageSize: expected a positive multiple of the patch size ${vc.patch_size} (got ${S})`);
-  }
+  const S = resolveImageSize(config, options.imageSize);
   const sessions = await clipSessions(ctx, S, () => planClip(dir, config, S, options.dtype));
   if (!sessions.fromGraphCache && sessions.unknownTensors.length > 0) {
     const u = sessions.unknownTensors;

@@ -6,12 +6,11 @@
 import { loadPreprocessConfig } from '../../config/index.js';
 import { parseConfig } from '../../config/load.js';
 import type { FgClipConfig } from '../../config/types.js';
-import { FgClipError } from '../../errors.js';
 import { interpolatePositionEmbedding } from '../../postprocess/position-interpolation.js';
 import { ClipTokenizer } from '../../tokenizer/index.js';
 import { carryOpenAiCheckpoint, FGCLIP_ONLY, readCheckpoint } from '../../weights/checkpoint.js';
 import { WeightReader } from '../../weights/reader.js';
-import { ClipTowers, clipSessions, type ClipBuildPlan } from '../shared/clip-towers.js';
+import { ClipTowers, clipSessions, resolveImageSize, type ClipBuildPlan } from '../shared/clip-towers.js';
 import type { FamilyLoadContext } from '../types.js';
 import { buildTextGraph, TEXT_EMBEDS_LONG, TEXT_EMBEDS_SHORT } from './text-graph.js';
 import { buildLongPositions } from './text-inputs.js';
@@ -24,11 +23,7 @@ export async function loadFgClip(ctx: FamilyLoadContext): Promise<FgClipTowers> 
   const config = parseConfig(ctx.config, ctx.configPath);
   const preprocessConfig = await loadPreprocessConfig(dir, config, options.onWarning ?? (() => undefined));
   const tokenizer = await ClipTokenizer.fromModelDir(dir);
-  const vc = config.vision_config;
-  const S = options.imageSize ?? vc.image_size;
-  if (!Number.isInteger(S) || S <= 0 || S % vc.patch_size !== 0) {
-    throw new FgClipError('INPUT_INVALID', `imageSize: expected a positive multiple of the patch size ${vc.patch_size} (got ${S})`);
-  }
+  const S = resolveImageSize(config, options.imageSize);
   const sessions = await clipSessions(ctx, S, () => planFgClip(dir, config, S, ctx.options.dtype));
   if (!sessions.fromGraphCache && sessions.unknownTensors.length > 0) {
     const u = sessions.unknownTensors;

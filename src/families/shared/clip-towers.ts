@@ -15,6 +15,16 @@ import type { ClipTokenizer } from '../../tokenizer/index.js';
 import type { FamilyLoadContext, FamilyModel, PreprocessMode, TextLengths, TextMode, VisionFeatures } from '../types.js';
 import { prepareClipTextBatch, type PositionTables, type TextBatchSpec } from './text-batch.js';
 
+/** The vision tower's square input side: the option, else the checkpoint's; a positive multiple of the patch size. */
+export function resolveImageSize(config: ClipConfig, requested: number | undefined): number {
+  const vc = config.vision_config;
+  const S = requested ?? vc.image_size;
+  if (!Number.isInteger(S) || S <= 0 || S % vc.patch_size !== 0) {
+    throw new FgClipError('INPUT_INVALID', `imageSize: expected a positive multiple of the patch size ${vc.patch_size} (got ${S})`);
+  }
+  return S;
+}
+
 /** How a family turns its checkpoint into the two graphs (called only when the graph cache has no entry). */
 export interface ClipBuildPlan {
   readonly tables: PositionTables;
@@ -97,7 +107,7 @@ export interface ClipTowerParts<C extends ClipConfig> {
   readonly sessions: ClipSessions;
   readonly textLengths: TextLengths;
   /** the text graph's output of each mode */
-  readonly textOutputs: { readonly short: string; readonly long?: string };
+  readonly textOutputs: { readonly short: string } & Partial<Record<TextMode, string>>;
 }
 
 /** Two CLIP towers as ONNX Runtime sessions: what the generic handle runs. */

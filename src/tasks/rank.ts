@@ -1,0 +1,39 @@
+/**
+ * Ranking candidates (texts or images) against one query (a text or an image) by cosine; across modalities also the
+ * model's probabilities over the candidates (softmax of exp(logit_scale)·cos, as the model card scores an image
+ * against captions).
+ */
+import { FgClipError } from '../errors.js';
+import type { Encoder, ImageInput, TextModeOption } from '../model/encoder.js';
+import { dot, softmax } from '../postprocess/similarity.js';
+
+export interface RankHit {
+  /** position in the candidate list */
+  readonly index: number;
+  /** cosine with the query */
+  readonly score: number;
+  /** cross-modal queries: the model's probability over the candidates */
+  readonly probability?: number;
+}
+
+/** Candidates by score, highest first (ties keep input order); `scale` given = cross-modal probabilities too. */
+export function rankEmbeddings(query: Float32Array, candidates: readonly Float32Array[], opts: { scale?: number; top?: number } = {}): RankHit[] {
+  const scores = candidates.map((c) => dot(query, c));
+  const probs = opts.scale !== undefined ? softmax(scores.map((s) => s * (opts.scale as number))) : undefined;
+  const order = scores.map((_, i) => i).sort((a, b) => scores[b] - scores[a] || a - b);
+  return order.slice(0, opts.top ?? order.length).map((index) => ({ index, score: scores[index], ...(probs ? { probability: probs[index] } : {}) }));
+}
+
+export type RankSide = { readonly text: string } | { readonly image: ImageInput };
+export type RankCandidates = { readonly texts: readonly string[] } | { readonly images: readonly ImageInput[] };
+
+/** Encodes the query and the candidates (normalized) and ranks them; text mode 'auto' unless given. */
+export async function rank(model: Encoder, query: RankSide, candidates: RankCandidates, opts: { top?: number; textMode?: TextModeOption } = {}): Promise<RankHit[]> {
+  const mode = opts.textMode ?? 'auto';
+  const q = 'text' in query ? (await model.encodeTexts([query.text], { mode })).embeddings[0] : (await model.encodeImages([query.image]))[0].embedding;
+  const list = 'texts' in candidates ? candidates.texts : candidates.images;
+  if (list.length === 0) throw new FgClipError('INPUT_INVALID', 'rank: the candidate list is empty');
+  const c = 'texts' in candidates ? (await model.encodeTexts(candidates.texts, { mode })).embeddings : (await model.encodeImages(candidates.images)).map((e) => e.embedding);
+  const cross = 'text' in query !== 'texts' in candidates;
+  return rankEmbeddings(q, c, { top: opts.top, scale: cross ? model.logitScale : undefined });
+}
