@@ -30,6 +30,15 @@ export type LinearDtype = 'fp32' | 'fp16' | 'int8';
  */
 export type BuildMode = 'inference' | 'train';
 
+/**
+ * Makes `value` a graph output named after its module path (`vision_model.encoder.layers.3`), for builders asked for
+ * intermediate outputs; the value itself is unchanged.
+ */
+export function exposeIntermediate(g: GraphBuilder, value: string, modulePath: string, dims: readonly (number | string)[]): void {
+  g.alias(value, modulePath);
+  g.output(modulePath, 'float', dims);
+}
+
 /** Until the train-mode builders land, asking for them is an error rather than a silently folded graph. */
 export function assertInferenceMode(mode: BuildMode | undefined): void {
   if (mode !== undefined && mode !== 'inference') throw new Error(`graph build mode ${String(mode)}: only 'inference' is implemented`);

@@ -14,7 +14,7 @@
  * cannot change any output, so callers may cut T there (exact, see families/fgclip/text-inputs.test.ts).
  */
 import type { ClipConfig } from '../config/types.js';
-import { assertInferenceMode, encoderLayer, layerNorm, transposeLinear, type BuildMode, type Ctx, type LinearDtype, type WeightSource } from './blocks.js';
+import { assertInferenceMode, encoderLayer, exposeIntermediate, layerNorm, transposeLinear, type BuildMode, type Ctx, type LinearDtype, type WeightSource } from './blocks.js';
 import { GraphBuilder, type BuiltModel, type WeightSink } from './onnx-builder.js';
 
 export const TEXT_INPUT_IDS = 'input_ids';
@@ -29,6 +29,11 @@ export interface TextGraphOptions {
   readonly sink?: WeightSink;
   /** default 'inference' */
   readonly mode?: BuildMode;
+  /**
+   * also output every block's result, named after its module path: `text_model.embeddings` and
+   * `text_model.encoder.layers.{i}` [B, T, D], `text_model.final_layer_norm` [B, D] (the pooled rows)
+   */
+  readonly intermediates?: boolean;
 }
 
 /** A projection of the pooled text state: the checkpoint's Linear (no bias) `${module}.weight`, output `output`. */
@@ -53,12 +58,18 @@ export function buildClipTextGraph(graphName: string, config: ClipConfig, w: Wei
   let x = g.op1('Add', `${tm}.embeddings.position_add`, [tokens, positions]); // [B, T, D]
   const mask = g.input(TEXT_MASK, 'float', ['T', 'T']);
   const poolIndex = g.input(TEXT_POOL_INDEX, 'int64', ['B']);
-  for (let i = 0; i < tc.num_hidden_layers; i++) x = encoderLayer(c, `${tm}.encoder.layers.${i}`, x, tc, mask).out;
+  const expose = (v: string, path: string, dims: readonly (number | string)[]) => opts.intermediates && exposeIntermediate(g, v, path, dims);
+  expose(x, `${tm}.embeddings`, ['B', 'T', D]);
+  for (let i = 0; i < tc.num_hidden_layers; i++) {
+    x = encoderLayer(c, `${tm}.encoder.layers.${i}`, x, tc, mask).out;
+    expose(x, `${tm}.encoder.layers.${i}`, ['B', 'T', D]);
+  }
 
   // final_layer_norm is per token, so applying it to the pooled rows only is the same computation
   const rows = g.op1('Reshape', `${tm}.pool_flatten`, [x, g.int64(`${tm}.pool_flatten_shape`, [-1, D])]); // [B*T, D]
   const pooledRaw = g.op1('Gather', `${tm}.pool`, [rows, poolIndex], { axis: 0 }); // [B, D]
   const pooled = layerNorm(c, `${tm}.final_layer_norm`, pooledRaw, D, tc.layer_norm_eps);
+  expose(pooled, `${tm}.final_layer_norm`, ['B', D]);
   for (const { module: name, output: out } of heads) {
     const W = g.weight(`${name}.weight`, transposeLinear(w.get(`${name}.weight`, [P, D]), P, D), [D, P]);
     g.alias(g.op1('MatMul', name, [pooled, W]), out);

@@ -8,7 +8,7 @@
  * Reference: modeling_clip.py:171-214 (embeddings), 920-980 (CLIPVisionTransformer).
  */
 import type { ClipConfig } from '../config/types.js';
-import { assertInferenceMode, encoderLayer, encoderLayerWithoutAttn, layerNorm, transposeLinear, type BuildMode, type Ctx, type LayerHandles, type LinearDtype, type WeightSource } from './blocks.js';
+import { assertInferenceMode, encoderLayer, exposeIntermediate, encoderLayerWithoutAttn, layerNorm, transposeLinear, type BuildMode, type Ctx, type LayerHandles, type LinearDtype, type WeightSource } from './blocks.js';
 import { GraphBuilder, type BuiltModel, type WeightSink } from './onnx-builder.js';
 
 export interface VisionGraphOptions {
@@ -24,6 +24,12 @@ export interface VisionGraphOptions {
   readonly sink?: WeightSink;
   /** default 'inference' */
   readonly mode?: BuildMode;
+  /**
+   * also output every block's result, named after its module path: `vision_model.embeddings`,
+   * `vision_model.pre_layrnorm`, `vision_model.encoder.layers.{i}` and (dense branch)
+   * `vision_model.encoder.layers.{L-1}.without_attn` [B, N+1, D]; `vision_model.post_layernorm` [B, D] (CLS row)
+   */
+  readonly intermediates?: boolean;
 }
 
 export const VISION_INPUT = 'pixel_values';
@@ -60,7 +66,10 @@ export function buildClipVisionGraph(graphName: string, config: ClipConfig, w: W
   const posTable = opts.positionEmbedding ?? w.get(`${vm}.embeddings.position_embedding.weight`, [N + 1, D]);
   const pos = g.weight(`${vm}.embeddings.position_embedding.weight`, posTable, [N + 1, D]);
   let x = g.op1('Add', `${vm}.embeddings.position_add`, [tokens, pos]); // [B, N+1, D]
+  const expose = (v: string, path: string, dims: readonly (number | string)[]) => opts.intermediates && exposeIntermediate(g, v, path, dims);
+  expose(x, `${vm}.embeddings`, ['B', N + 1, D]);
   x = layerNorm(c, `${vm}.pre_layrnorm`, x, D, eps);
+  expose(x, `${vm}.pre_layrnorm`, ['B', N + 1, D]);
 
   let penultimate = x; // hs[-2]: the input of the last block
   let last: LayerHandles | undefined;
@@ -69,17 +78,20 @@ export function buildClipVisionGraph(graphName: string, config: ClipConfig, w: W
     const layer = encoderLayer(c, `${vm}.encoder.layers.${i}`, x, vc);
     x = layer.out;
     last = layer.handles;
+    expose(x, `${vm}.encoder.layers.${i}`, ['B', N + 1, D]);
   }
 
   // global: CLS row → post_layernorm → visual_projection
   const clsOut = g.op1('Gather', `${vm}.pooler`, [x, g.int64(`${vm}.pooler_index`, [0], [])], { axis: 1 }); // [B, D]
   const pooled = layerNorm(c, `${vm}.post_layernorm`, clsOut, D, eps);
+  expose(pooled, `${vm}.post_layernorm`, ['B', D]);
   const projW = g.weight('visual_projection.weight', transposeLinear(w.get('visual_projection.weight', [P, D]), P, D), [D, P]);
   g.alias(g.op1('MatMul', 'visual_projection', [pooled, projW]), IMAGE_EMBEDS); // [B, P]
   g.output(IMAGE_EMBEDS, 'float', ['B', P]);
 
   if ((opts.dense ?? true) && last) {
     const y = encoderLayerWithoutAttn(c, penultimate, vc, last); // [B, N+1, D]
+    expose(y, `${last.path}.without_attn`, ['B', N + 1, D]);
     const patchTokens = g.op1('Slice', `${vm}.dense.drop_cls`, [y, g.int64(`${vm}.dense.starts`, [1]), g.int64(`${vm}.dense.ends`, [N + 1]), g.int64(`${vm}.dense.axes`, [1])]); // [B, N, D]
     const dn = g.op1('LayerNormalization', `${vm}.post_layernorm.dense`, [patchTokens, `${vm}.post_layernorm.weight`, `${vm}.post_layernorm.bias`], { axis: -1, epsilon: { float: eps } });
     g.alias(g.op1('MatMul', 'visual_projection.dense', [dn, projW]), DENSE_EMBEDS); // [B, N, P]
