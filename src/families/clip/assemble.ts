@@ -9,11 +9,10 @@ import { parseConfig } from '../../config/load.js';
 import type { ClipConfig } from '../../config/types.js';
 import { buildClipTextGraph } from '../../graph/clip-text.js';
 import { buildClipVisionGraph } from '../../graph/clip-vision.js';
-import { interpolatePositionEmbedding } from '../../postprocess/position-interpolation.js';
 import { ClipTokenizer } from '../../tokenizer/index.js';
 import { readCheckpoint } from '../../weights/checkpoint.js';
 import { WeightReader } from '../../weights/reader.js';
-import { ClipTowers, clipSessions, resolveImageSize, type ClipBuildPlan } from '../shared/clip-towers.js';
+import { ClipTowers, clipSessions, resolveImageSize, visionPositionsFor, type ClipBuildPlan } from '../shared/clip-towers.js';
 import type { FamilyLoadContext } from '../types.js';
 
 export const TEXT_EMBEDS = 'text_embeds';
@@ -47,12 +46,9 @@ async function planClip(dir: string, config: ClipConfig, S: number, dtype: Famil
   const raw = await readCheckpoint(dir);
   const w = new WeightReader(raw.tensors, raw.where, { consume: true });
   const tc = config.text_config;
-  const vc = config.vision_config;
   const tables = { short: w.get('text_model.embeddings.position_embedding.weight', [tc.max_position_embeddings, tc.hidden_size]) };
   const logitScaleLog = w.get('logit_scale', [])[0];
-  const g0 = vc.image_size / vc.patch_size;
-  const positionEmbedding =
-    S === vc.image_size ? undefined : interpolatePositionEmbedding(w.get('vision_model.embeddings.position_embedding.weight', [g0 * g0 + 1, vc.hidden_size]), vc.hidden_size, S / vc.patch_size, S / vc.patch_size);
+  const positionEmbedding = visionPositionsFor(config, w, S);
   return {
     tables,
     logitScaleLog,

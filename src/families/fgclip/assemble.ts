@@ -6,11 +6,10 @@
 import { loadPreprocessConfig } from '../../config/index.js';
 import { parseConfig } from '../../config/load.js';
 import type { FgClipConfig } from '../../config/types.js';
-import { interpolatePositionEmbedding } from '../../postprocess/position-interpolation.js';
 import { ClipTokenizer } from '../../tokenizer/index.js';
 import { carryOpenAiCheckpoint, FGCLIP_ONLY, readCheckpoint } from '../../weights/checkpoint.js';
 import { WeightReader } from '../../weights/reader.js';
-import { ClipTowers, clipSessions, resolveImageSize, type ClipBuildPlan } from '../shared/clip-towers.js';
+import { ClipTowers, clipSessions, resolveImageSize, visionPositionsFor, type ClipBuildPlan } from '../shared/clip-towers.js';
 import type { FamilyLoadContext } from '../types.js';
 import { buildTextGraph, TEXT_EMBEDS_LONG, TEXT_EMBEDS_SHORT } from './text-graph.js';
 import { buildLongPositions } from './text-inputs.js';
@@ -49,7 +48,6 @@ async function planFgClip(dir: string, config: FgClipConfig, S: number, dtype: F
   // checkpoint is never held twice while the graphs are built.
   const w = new WeightReader(tensors, raw.where, { consume: true });
   const tc = config.text_config;
-  const vc = config.vision_config;
   const D = tc.hidden_size;
   const emb = w.scope('text_model.embeddings');
   const tables = {
@@ -60,9 +58,7 @@ async function planFgClip(dir: string, config: FgClipConfig, S: number, dtype: F
   // the training temperatures (fgclip.py:71-73): checked here, used by the loss (src/train)
   w.get('logit_scale_finegraind', []);
   w.get('logit_scale_hardneg', []);
-  const g0 = vc.image_size / vc.patch_size;
-  const positionEmbedding =
-    S === vc.image_size ? undefined : interpolatePositionEmbedding(w.get('vision_model.embeddings.position_embedding.weight', [g0 * g0 + 1, vc.hidden_size]), vc.hidden_size, S / vc.patch_size, S / vc.patch_size);
+  const positionEmbedding = visionPositionsFor(config, w, S);
   return {
     tables,
     logitScaleLog,

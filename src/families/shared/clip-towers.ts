@@ -9,7 +9,9 @@ import type { ClipConfig, PreprocessConfig } from '../../config/types.js';
 import { FgClipError } from '../../errors.js';
 import { TEXT_INPUT_IDS, TEXT_MASK, TEXT_POOL_INDEX, TEXT_POSITIONS } from '../../graph/clip-text.js';
 import { DENSE_EMBEDS, IMAGE_EMBEDS, VISION_INPUT } from '../../graph/clip-vision.js';
+import type { WeightSource } from '../../graph/blocks.js';
 import type { BuiltModel, WeightSink } from '../../graph/onnx-builder.js';
+import { interpolatePositionEmbedding } from '../../postprocess/position-interpolation.js';
 import { createSession, createSessionFromFile, ort, runSession } from '../../runtime/session.js';
 import type { ClipTokenizer } from '../../tokenizer/index.js';
 import type { FamilyLoadContext, FamilyModel, PreprocessMode, TextLengths, TextMode, VisionFeatures } from '../types.js';
@@ -23,6 +25,18 @@ export function resolveImageSize(config: ClipConfig, requested: number | undefin
     throw new FgClipError('INPUT_INVALID', `imageSize: expected a positive multiple of the patch size ${vc.patch_size} (got ${S})`);
   }
   return S;
+}
+
+/**
+ * The vision position table for side `S` when it differs from the checkpoint's (PyTorch bicubic interpolation,
+ * docs/model-spec.md §2.6); undefined at the native size, where the builder reads the stored table itself.
+ */
+export function visionPositionsFor(config: ClipConfig, w: WeightSource, S: number): Float32Array | undefined {
+  const vc = config.vision_config;
+  if (S === vc.image_size) return undefined;
+  const g0 = vc.image_size / vc.patch_size;
+  const table = w.get('vision_model.embeddings.position_embedding.weight', [g0 * g0 + 1, vc.hidden_size]);
+  return interpolatePositionEmbedding(table, vc.hidden_size, S / vc.patch_size, S / vc.patch_size);
 }
 
 /** How a family turns its checkpoint into the two graphs (called only when the graph cache has no entry). */
