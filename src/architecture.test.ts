@@ -21,7 +21,9 @@ function files(dir: string, out: string[] = []): string[] {
 
 /** Module specifiers a file imports or re-exports (static and dynamic). */
 function specifiers(file: string): string[] {
-  const text = readFileSync(file, 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '');
+  const text = readFileSync(file, 'utf8')
+    .replace(/\/\*[\s\S]*?\*\//g, '')
+    .replace(/^\s*\/\/.*$/gm, '');
   const out: string[] = [];
   for (const m of text.matchAll(/(?:^|[\s;])(?:import|export)\s[^'"`;]*?from\s*['"]([^'"]+)['"]/g)) out.push(m[1]);
   for (const m of text.matchAll(/(?:^|[\s;])import\s*['"]([^'"]+)['"]/g)) out.push(m[1]);
@@ -90,7 +92,8 @@ test('src/graph, src/preprocess/resize*, src/postprocess (and what they import) 
     if (seen.has(f)) return;
     seen.add(f);
     for (const s of specifiers(f)) {
-      if (s.startsWith('node:') || NODE_ONLY.includes(s) || ['fs', 'path', 'os', 'crypto', 'worker_threads', 'child_process'].includes(s)) bad.push(`${relative(SRC, f)} imports ${s}${via ? ` (reached from ${via})` : ''}`);
+      if (s.startsWith('node:') || NODE_ONLY.includes(s) || ['fs', 'path', 'os', 'crypto', 'worker_threads', 'child_process'].includes(s))
+        bad.push(`${relative(SRC, f)} imports ${s}${via ? ` (reached from ${via})` : ''}`);
     }
     for (const g of graph.get(f) ?? []) walk(g, via || relative(SRC, f));
   };

@@ -16,10 +16,19 @@ after(() => rmSync(scratch, { recursive: true, force: true }));
 
 test('npm pack --dry-run: no test code in the package, no source map pointing at a missing source', () => {
   const pkg = join(scratch, 'pkg');
-  for (const f of ['package.json', 'bin', 'web', 'README.md', 'LICENSE']) if (existsSync(join(REPO_ROOT, f))) cpSync(join(REPO_ROOT, f), join(pkg, f), { recursive: true });
-  const tsc = spawnSync(process.execPath, [join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(REPO_ROOT, 'tsconfig.build.json'), '--outDir', join(pkg, 'dist')], { encoding: 'utf8' });
+  for (const f of ['package.json', 'bin', 'web', 'README.md', 'LICENSE'])
+    if (existsSync(join(REPO_ROOT, f))) cpSync(join(REPO_ROOT, f), join(pkg, f), { recursive: true });
+  const tsc = spawnSync(
+    process.execPath,
+    [join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(REPO_ROOT, 'tsconfig.build.json'), '--outDir', join(pkg, 'dist')],
+    { encoding: 'utf8' },
+  );
   assert.equal(tsc.status, 0, tsc.stdout + tsc.stderr);
-  const npm = spawnSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: pkg, encoding: 'utf8', env: { ...process.env, npm_config_loglevel: 'error' } });
+  const npm = spawnSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], {
+    cwd: pkg,
+    encoding: 'utf8',
+    env: { ...process.env, npm_config_loglevel: 'error' },
+  });
   assert.equal(npm.status, 0, npm.stderr);
   const files = (JSON.parse(npm.stdout) as { files: { path: string }[] }[])[0].files.map((f) => f.path);
   assert.ok(files.includes('dist/index.js') && files.includes('bin/fgclip.js'), files.slice(0, 20).join('\n'));

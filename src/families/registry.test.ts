@@ -30,7 +30,12 @@ describe('family registry', () => {
   test('an unknown architecture is CONFIG_INVALID naming the file, what it said, and every known family', () => {
     assert.throws(
       () => pickFamily({ architectures: ['LlamaForCausalLM'] }, 'x/config.json'),
-      (e: unknown) => e instanceof Error && /x\/config\.json/.test(e.message) && /LlamaForCausalLM/.test(e.message) && e.message.includes(describeFamilies()) && /fgclip \(FG-CLIP v1/.test(e.message),
+      (e: unknown) =>
+        e instanceof Error &&
+        /x\/config\.json/.test(e.message) &&
+        /LlamaForCausalLM/.test(e.message) &&
+        e.message.includes(describeFamilies()) &&
+        /fgclip \(FG-CLIP v1/.test(e.message),
     );
     assert.throws(() => pickFamily({ model_type: 'bert' }, 'c.json'), /model_type "bert".*Known families: fgclip/);
     assert.throws(() => pickFamily({ architectures: 'FGCLIPModel' }, 'c.json'), /architectures must be a list/);
@@ -42,6 +47,11 @@ describe('family registry', () => {
     cpSync(goldenPath('fgclip-tiny'), dir, { recursive: true });
     const cfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
     writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...cfg, architectures: ['LlamaForCausalLM'], model_type: 'llama' }));
-    await rejectsWith(FgClip.load(dir, { graphCache: false }), 'CONFIG_INVALID', /no model family loads architectures \["LlamaForCausalLM"\]\. Known families: fgclip/, join(dir, 'config.json'));
+    await rejectsWith(
+      FgClip.load(dir, { graphCache: false }),
+      'CONFIG_INVALID',
+      /no model family loads architectures \["LlamaForCausalLM"\]\. Known families: fgclip/,
+      join(dir, 'config.json'),
+    );
   });
 });

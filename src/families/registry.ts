@@ -39,7 +39,10 @@ export function pickFamily(config: JsonObject, source: string, families: readonl
 /** "fgclip (FG-CLIP v1: architectures FGCLIPModel; model_type clip), …" */
 export function describeFamilies(families: readonly ModelFamily[] = FAMILIES): string {
   return families
-    .map((f) => `${f.id} (${f.description}: architectures ${f.architectures.join(', ')}${f.modelTypes.length ? `; model_type ${f.modelTypes.join(', ')} without architectures` : ''})`)
+    .map(
+      (f) =>
+        `${f.id} (${f.description}: architectures ${f.architectures.join(', ')}${f.modelTypes.length ? `; model_type ${f.modelTypes.join(', ')} without architectures` : ''})`,
+    )
     .join('; ');
 }
 

@@ -14,7 +14,17 @@
  * cannot change any output, so callers may cut T there (exact, see families/fgclip/text-inputs.test.ts).
  */
 import type { ClipConfig } from '../config/types.js';
-import { assertInferenceMode, encoderLayer, exposeIntermediate, layerNorm, transposeLinear, type BuildMode, type Ctx, type LinearDtype, type WeightSource } from './blocks.js';
+import {
+  assertInferenceMode,
+  encoderLayer,
+  exposeIntermediate,
+  layerNorm,
+  transposeLinear,
+  type BuildMode,
+  type Ctx,
+  type LinearDtype,
+  type WeightSource,
+} from './blocks.js';
 import { GraphBuilder, type BuiltModel, type WeightSink } from './onnx-builder.js';
 
 export const TEXT_INPUT_IDS = 'input_ids';
@@ -42,7 +52,13 @@ export interface TextHead {
   readonly output: string;
 }
 
-export function buildClipTextGraph(graphName: string, config: ClipConfig, w: WeightSource, heads: readonly TextHead[], opts: TextGraphOptions = {}): BuiltModel {
+export function buildClipTextGraph(
+  graphName: string,
+  config: ClipConfig,
+  w: WeightSource,
+  heads: readonly TextHead[],
+  opts: TextGraphOptions = {},
+): BuiltModel {
   const tc = config.text_config;
   const D = tc.hidden_size;
   const P = config.projection_dim;

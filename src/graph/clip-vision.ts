@@ -8,7 +8,19 @@
  * Reference: modeling_clip.py:171-214 (embeddings), 920-980 (CLIPVisionTransformer).
  */
 import type { ClipConfig } from '../config/types.js';
-import { assertInferenceMode, encoderLayer, exposeIntermediate, encoderLayerWithoutAttn, layerNorm, transposeLinear, type BuildMode, type Ctx, type LayerHandles, type LinearDtype, type WeightSource } from './blocks.js';
+import {
+  assertInferenceMode,
+  encoderLayer,
+  exposeIntermediate,
+  encoderLayerWithoutAttn,
+  layerNorm,
+  transposeLinear,
+  type BuildMode,
+  type Ctx,
+  type LayerHandles,
+  type LinearDtype,
+  type WeightSource,
+} from './blocks.js';
 import { GraphBuilder, type BuiltModel, type WeightSink } from './onnx-builder.js';
 
 export interface VisionGraphOptions {
@@ -53,7 +65,12 @@ export function buildClipVisionGraph(graphName: string, config: ClipConfig, w: W
 
   const px = g.input(VISION_INPUT, 'float', ['B', vc.num_channels, S, S]);
   // patch_embedding: Conv2d(stride = kernel = patch, no bias) → [B, D, g, g] → [B, N, D] row-major patches
-  const convW = g.weight(`${vm}.embeddings.patch_embedding.weight`, w.get(`${vm}.embeddings.patch_embedding.weight`, [D, vc.num_channels, p, p]), [D, vc.num_channels, p, p]);
+  const convW = g.weight(`${vm}.embeddings.patch_embedding.weight`, w.get(`${vm}.embeddings.patch_embedding.weight`, [D, vc.num_channels, p, p]), [
+    D,
+    vc.num_channels,
+    p,
+    p,
+  ]);
   const conv = g.op1('Conv', `${vm}.embeddings.patch_embedding`, [px, convW], { kernel_shape: [p, p], strides: [p, p] }); // [B, D, g, g]
   const flat = g.op1('Reshape', `${vm}.embeddings.flatten`, [conv, g.int64(`${vm}.embeddings.flatten_shape`, [0, D, N])]); // [B, D, N]
   const patches = g.op1('Transpose', `${vm}.embeddings.transpose`, [flat], { perm: [0, 2, 1] }); // [B, N, D]
@@ -92,8 +109,16 @@ export function buildClipVisionGraph(graphName: string, config: ClipConfig, w: W
   if ((opts.dense ?? true) && last) {
     const y = encoderLayerWithoutAttn(c, penultimate, vc, last); // [B, N+1, D]
     expose(y, `${last.path}.without_attn`, ['B', N + 1, D]);
-    const patchTokens = g.op1('Slice', `${vm}.dense.drop_cls`, [y, g.int64(`${vm}.dense.starts`, [1]), g.int64(`${vm}.dense.ends`, [N + 1]), g.int64(`${vm}.dense.axes`, [1])]); // [B, N, D]
-    const dn = g.op1('LayerNormalization', `${vm}.post_layernorm.dense`, [patchTokens, `${vm}.post_layernorm.weight`, `${vm}.post_layernorm.bias`], { axis: -1, epsilon: { float: eps } });
+    const patchTokens = g.op1('Slice', `${vm}.dense.drop_cls`, [
+      y,
+      g.int64(`${vm}.dense.starts`, [1]),
+      g.int64(`${vm}.dense.ends`, [N + 1]),
+      g.int64(`${vm}.dense.axes`, [1]),
+    ]); // [B, N, D]
+    const dn = g.op1('LayerNormalization', `${vm}.post_layernorm.dense`, [patchTokens, `${vm}.post_layernorm.weight`, `${vm}.post_layernorm.bias`], {
+      axis: -1,
+      epsilon: { float: eps },
+    });
     g.alias(g.op1('MatMul', 'visual_projection.dense', [dn, projW]), DENSE_EMBEDS); // [B, N, P]
     g.output(DENSE_EMBEDS, 'float', ['B', N, P]);
   }

@@ -17,9 +17,15 @@ describe('rank', () => {
   test('rankEmbeddings: by cosine, ties in input order, top K; probabilities only when a scale is given', () => {
     const q = Float32Array.of(1, 0);
     const c = [Float32Array.of(0, 1), Float32Array.of(1, 0), Float32Array.of(0, 1)];
-    assert.deepEqual(rankEmbeddings(q, c, { top: 2 }), [{ index: 1, score: 1 }, { index: 0, score: 0 }]);
+    assert.deepEqual(rankEmbeddings(q, c, { top: 2 }), [
+      { index: 1, score: 1 },
+      { index: 0, score: 0 },
+    ]);
     const withP = rankEmbeddings(q, c, { scale: 10 });
-    assert.deepEqual(withP.map((h) => h.index), [1, 0, 2]);
+    assert.deepEqual(
+      withP.map((h) => h.index),
+      [1, 0, 2],
+    );
     assert.ok(Math.abs(withP.reduce((s, h) => s + (h.probability ?? 0), 0) - 1) < 1e-12);
   });
 

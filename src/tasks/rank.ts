@@ -28,12 +28,20 @@ export type RankSide = { readonly text: string } | { readonly image: ImageInput 
 export type RankCandidates = { readonly texts: readonly string[] } | { readonly images: readonly ImageInput[] };
 
 /** Encodes the query and the candidates (normalized) and ranks them; text mode 'auto' unless given. */
-export async function rank(model: Encoder, query: RankSide, candidates: RankCandidates, opts: { top?: number; textMode?: TextModeOption } = {}): Promise<RankHit[]> {
+export async function rank(
+  model: Encoder,
+  query: RankSide,
+  candidates: RankCandidates,
+  opts: { top?: number; textMode?: TextModeOption } = {},
+): Promise<RankHit[]> {
   const mode = opts.textMode ?? 'auto';
   const q = 'text' in query ? (await model.encodeTexts([query.text], { mode })).embeddings[0] : (await model.encodeImages([query.image]))[0].embedding;
   const list = 'texts' in candidates ? candidates.texts : candidates.images;
   if (list.length === 0) throw new FgClipError('INPUT_INVALID', 'rank: the candidate list is empty');
-  const c = 'texts' in candidates ? (await model.encodeTexts(candidates.texts, { mode })).embeddings : (await model.encodeImages(candidates.images)).map((e) => e.embedding);
+  const c =
+    'texts' in candidates
+      ? (await model.encodeTexts(candidates.texts, { mode })).embeddings
+      : (await model.encodeImages(candidates.images)).map((e) => e.embedding);
   const cross = 'text' in query !== 'texts' in candidates;
   return rankEmbeddings(q, c, { top: opts.top, scale: cross ? model.logitScale : undefined });
 }

@@ -84,7 +84,10 @@ export class WeightReader implements WeightScope {
     const parts: string[] = [];
     if (this.missing.length) parts.push(`${this.missing.length} missing tensor(s): ${this.missing.join(', ')}`);
     if (this.misShaped.length) parts.push(`${this.misShaped.length} tensor(s) with the wrong shape: ${this.misShaped.join(', ')}`);
-    throw new FgClipError(this.missing.length ? 'WEIGHTS_MISSING' : 'WEIGHTS_SHAPE', `${this.source}: checkpoint does not match config.json: ${parts.join('; ')}. ${hint}`);
+    throw new FgClipError(
+      this.missing.length ? 'WEIGHTS_MISSING' : 'WEIGHTS_SHAPE',
+      `${this.source}: checkpoint does not match config.json: ${parts.join('; ')}. ${hint}`,
+    );
   }
 }
 

@@ -11,7 +11,8 @@ export function weightSource(t: TensorMap, consume = false): WeightSource {
       if (consume) t.delete(name);
       if (!x) throw new FgClipError('WEIGHTS_MISSING', `checkpoint: tensor ${name} is missing`);
       const n = shape.reduce((a, b) => a * b, 1);
-      if (x.data.length !== n) throw new FgClipError('WEIGHTS_SHAPE', `checkpoint: tensor ${name} has shape [${x.shape.join(', ')}], expected [${shape.join(', ')}]`);
+      if (x.data.length !== n)
+        throw new FgClipError('WEIGHTS_SHAPE', `checkpoint: tensor ${name} has shape [${x.shape.join(', ')}], expected [${shape.join(', ')}]`);
       return x.data;
     },
   };

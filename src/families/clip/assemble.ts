@@ -21,7 +21,12 @@ export async function loadClip(ctx: FamilyLoadContext): Promise<ClipTowers<ClipC
   const { dir, options } = ctx;
   // the CLIPConfig reader of config/ (FG-CLIP's long-table lengths are not part of a CLIP config)
   const parsed = parseConfig(ctx.config, ctx.configPath);
-  const config: ClipConfig = { projection_dim: parsed.projection_dim, logit_scale_init_value: parsed.logit_scale_init_value, text_config: parsed.text_config, vision_config: parsed.vision_config };
+  const config: ClipConfig = {
+    projection_dim: parsed.projection_dim,
+    logit_scale_init_value: parsed.logit_scale_init_value,
+    text_config: parsed.text_config,
+    vision_config: parsed.vision_config,
+  };
   const preprocessConfig = await loadPreprocessConfig(dir, parsed, options.onWarning ?? (() => undefined));
   const tokenizer = await ClipTokenizer.fromModelDir(dir);
   const S = resolveImageSize(config, options.imageSize);

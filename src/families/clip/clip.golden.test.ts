@@ -28,16 +28,28 @@ interface Cases {
 }
 
 const TOL = 1e-4;
-const FGCLIP_ONLY = ['text_model.embeddings.position_embedding_ori.weight', 'text_model.embeddings.position_embedding_res.weight', 'text_filip_projection.weight', 'logit_scale_finegraind', 'logit_scale_hardneg'];
+const FGCLIP_ONLY = [
+  'text_model.embeddings.position_embedding_ori.weight',
+  'text_model.embeddings.position_embedding_res.weight',
+  'text_filip_projection.weight',
+  'logit_scale_finegraind',
+  'logit_scale_hardneg',
+];
 
 /** fgclip-tiny converted to a CLIPModel checkpoint folder (weights minus the FG-CLIP-only tensors, CLIP config). */
 async function toClipModel(dir: string, keep: readonly string[] = []): Promise<void> {
   cpSync(goldenPath('fgclip-tiny'), dir, { recursive: true });
   const t = await readSafetensors(goldenPath('fgclip-tiny', 'model.safetensors'));
-  writeFileSync(join(dir, 'model.safetensors'), encodeSafetensors([...t].filter(([k]) => !FGCLIP_ONLY.includes(k) || keep.includes(k)).map(([k, v]) => [k, rawF32(v)] as const)));
+  writeFileSync(
+    join(dir, 'model.safetensors'),
+    encodeSafetensors([...t].filter(([k]) => !FGCLIP_ONLY.includes(k) || keep.includes(k)).map(([k, v]) => [k, rawF32(v)] as const)),
+  );
   const cfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as { text_config: Record<string, unknown> } & Record<string, unknown>;
   // OpenAI's published CLIP configs: CLIPModel, legacy special-token ids (pooling then uses argmax of the ids)
-  writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...cfg, architectures: ['CLIPModel'], text_config: { ...cfg.text_config, bos_token_id: 0, eos_token_id: 2, pad_token_id: 1 } }));
+  writeFileSync(
+    join(dir, 'config.json'),
+    JSON.stringify({ ...cfg, architectures: ['CLIPModel'], text_config: { ...cfg.text_config, bos_token_id: 0, eos_token_id: 2, pad_token_id: 1 } }),
+  );
 }
 
 const flat = (p: number[][][][]) => Float32Array.from(p.flat(3));
@@ -79,7 +91,10 @@ describe('CLIP family: fgclip-tiny weights in the CLIPModel layout', () => {
     const { image, dense } = await m.runVision(px);
     C.image.features.forEach((f, i) => assert.ok(relL2(image[i], f) <= TOL, `image ${i}`));
     C.dense.features.forEach((d, i) => d.forEach((f, k) => assert.ok(relL2(dense[i][k], f) <= TOL, `dense ${i}.${k}`)));
-    const roi = await m.getImageBoxRoiFeatures(px, C.roi.boxes_grid_xyxy.map((b) => b.map((x) => x as unknown as readonly [number, number, number, number])));
+    const roi = await m.getImageBoxRoiFeatures(
+      px,
+      C.roi.boxes_grid_xyxy.map((b) => b.map((x) => x as unknown as readonly [number, number, number, number])),
+    );
     C.roi.features.forEach((f, i) => assert.ok(relL2(roi[i], f) <= TOL, `roi ${i}`));
     const texts = await m.encodeTexts(C.probs.texts);
     C.probs.probs.forEach((p, i) => assert.ok(maxAbsDiff(m.probabilities(image[i], texts.embeddings), p) <= TOL, `probs ${i}`));
@@ -113,16 +128,21 @@ describe('CLIP family: fgclip-tiny weights in the CLIPModel layout', () => {
     const c = await FgClip.load(d, { threads: 1, graphCache: false, onWarning: (w) => warnings.push(w) });
     try {
       assert.deepEqual([...c.unknownTensors].sort(), [...FGCLIP_ONLY].sort());
-      assert.ok(warnings.some((w) => /5 tensor\(s\) not used by CLIP/.test(w)), warnings.join('\n'));
+      assert.ok(
+        warnings.some((w) => /5 tensor\(s\) not used by CLIP/.test(w)),
+        warnings.join('\n'),
+      );
     } finally {
       c.dispose();
     }
   });
 
-  test('CLI: fgclip classify --model <CLIP folder> gives the goldens\' probabilities (squash flow, max abs 1e-4)', async () => {
+  test("CLI: fgclip classify --model <CLIP folder> gives the goldens' probabilities (squash flow, max abs 1e-4)", async () => {
     const labels = ['a photo of a cat', 'a photo of a dog', 'white cat'];
     const cases = C.end_to_end.cases.slice(1, 3);
-    const r = await run(['classify', '-m', dir, ...cases.map((c) => goldenPath(c.image)), '--labels', labels.join(','), '--preprocess', 'squash', '--json'], { FGCLIP_CACHE: join(root, 'cli-cache') });
+    const r = await run(['classify', '-m', dir, ...cases.map((c) => goldenPath(c.image)), '--labels', labels.join(','), '--preprocess', 'squash', '--json'], {
+      FGCLIP_CACHE: join(root, 'cli-cache'),
+    });
     assert.equal(r.code, 0, r.err);
     const j = JSON.parse(r.out) as { results: { labels: { label: string; probability: number }[] }[] };
     const unit = (v: readonly number[]) => v.map((x) => x / Math.hypot(...v));
@@ -132,24 +152,40 @@ describe('CLIP family: fgclip-tiny weights in the CLIPModel layout', () => {
       const e = cos.map((c) => Math.exp(Math.exp(C.logit_scale) * c));
       const want = e.map((x) => x / e.reduce((a, b) => a + b, 0));
       const got = new Map(res.labels.map((l) => [l.label, l.probability]));
-      assert.ok(maxAbsDiff(labels.map((l) => got.get(l) ?? NaN), want) <= TOL, `image ${i}`);
+      assert.ok(
+        maxAbsDiff(
+          labels.map((l) => got.get(l) ?? NaN),
+          want,
+        ) <= TOL,
+        `image ${i}`,
+      );
     });
   });
 
-  test('server: /v1/models shows one 77-token path; /v1/embeddings gives the goldens\' normalized short features (rel L2 1e-4)', async () => {
+  test("server: /v1/models shows one 77-token path; /v1/embeddings gives the goldens' normalized short features (rel L2 1e-4)", async () => {
     const server = createServer({ model: m, port: 0, host: '127.0.0.1', log: () => undefined });
     const url = await server.listen();
     try {
       const models = (await (await fetch(`${url}/v1/models`)).json()) as { data: { max_tokens: unknown; dimensions: number }[] };
       assert.deepEqual(models.data[0].max_tokens, { short: 77 });
       assert.equal(models.data[0].dimensions, 24);
-      const res = await fetch(`${url}/v1/embeddings`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ input: C.text_short.texts.slice(0, 3) }) });
+      const res = await fetch(`${url}/v1/embeddings`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ input: C.text_short.texts.slice(0, 3) }),
+      });
       assert.equal(res.status, 200);
       const body = (await res.json()) as { data: { embedding: number[] }[] };
       body.data.forEach((d, i) => {
         const f = C.text_short.features[i];
         const n = Math.hypot(...f);
-        assert.ok(relL2(d.embedding, f.map((x) => x / n)) <= TOL, `text ${i}`);
+        assert.ok(
+          relL2(
+            d.embedding,
+            f.map((x) => x / n),
+          ) <= TOL,
+          `text ${i}`,
+        );
       });
     } finally {
       await server.close();

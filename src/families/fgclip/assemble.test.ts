@@ -49,7 +49,12 @@ describe('FG-CLIP assembly: the weight reader validates the checkpoint', () => {
   test('only mis-shaped tensors give WEIGHTS_SHAPE; with the graph cache on, nothing is left in the cache', async () => {
     const dir = await editedTiny('shape-only', (m) => m.set('visual_projection.weight', { dtype: 'F32', shape: [48, 24], bytes: new Uint8Array(48 * 24 * 4) }));
     const cache = join(root, 'cache-shape');
-    await rejectsWith(FgClip.load(dir, { graphCache: cache, threads: 1 }), 'WEIGHTS_SHAPE', /visual_projection\.weight \(expected \[24, 48\], got \[48, 24\]\)/, dir);
+    await rejectsWith(
+      FgClip.load(dir, { graphCache: cache, threads: 1 }),
+      'WEIGHTS_SHAPE',
+      /visual_projection\.weight \(expected \[24, 48\], got \[48, 24\]\)/,
+      dir,
+    );
     const again = FgClip.load(dir, { graphCache: cache, threads: 1 });
     await rejectsWith(again, 'WEIGHTS_SHAPE', /visual_projection/, dir); // not served from a half-written cache
   });
@@ -60,7 +65,10 @@ describe('FG-CLIP assembly: the weight reader validates the checkpoint', () => {
     const m = await FgClip.load(dir, { graphCache: false, threads: 1, onWarning: (w) => warnings.push(w) });
     try {
       assert.deepEqual(m.unknownTensors, ['text_model.extra_head.weight']);
-      assert.ok(warnings.some((w) => /1 tensor\(s\) not used by FG-CLIP: text_model\.extra_head\.weight/.test(w)), warnings.join('\n'));
+      assert.ok(
+        warnings.some((w) => /1 tensor\(s\) not used by FG-CLIP: text_model\.extra_head\.weight/.test(w)),
+        warnings.join('\n'),
+      );
     } finally {
       m.dispose();
     }
@@ -78,7 +86,14 @@ describe('FG-CLIP assembly: the weight reader validates the checkpoint', () => {
       const byGraphs = new Set(w.consumed.keys());
       // read outside the graphs: the position tables (fed as inputs) and the temperatures (scoring; the two extra
       // ones only by the training loss)
-      const outside = ['text_model.embeddings.position_embedding.weight', 'text_model.embeddings.position_embedding_ori.weight', 'text_model.embeddings.position_embedding_res.weight', 'logit_scale', 'logit_scale_finegraind', 'logit_scale_hardneg'];
+      const outside = [
+        'text_model.embeddings.position_embedding.weight',
+        'text_model.embeddings.position_embedding_ori.weight',
+        'text_model.embeddings.position_embedding_res.weight',
+        'logit_scale',
+        'logit_scale_finegraind',
+        'logit_scale_hardneg',
+      ];
       assert.deepEqual(w.unused().sort(), outside.sort());
       for (const [name, shape] of w.consumed) assert.deepEqual([...shape], all.get(name), name);
       // the training engine's parameter inventory agrees with what the builders read

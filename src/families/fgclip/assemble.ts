@@ -52,7 +52,12 @@ async function planFgClip(dir: string, config: FgClipConfig, S: number, dtype: F
   const emb = w.scope('text_model.embeddings');
   const tables = {
     short: emb.get('position_embedding.weight', [tc.max_position_embeddings, D]),
-    long: buildLongPositions(emb.get('position_embedding_ori.weight', [config.long_max_length, D]), emb.get('position_embedding_res.weight', [config.long_max_length, D]), D, config.long_keep_length),
+    long: buildLongPositions(
+      emb.get('position_embedding_ori.weight', [config.long_max_length, D]),
+      emb.get('position_embedding_res.weight', [config.long_max_length, D]),
+      D,
+      config.long_keep_length,
+    ),
   };
   const logitScaleLog = w.get('logit_scale', [])[0];
   // the training temperatures (fgclip.py:71-73): checked here, used by the loss (src/train)

@@ -59,7 +59,12 @@ describe('named intermediate outputs (fgclip-tiny)', () => {
     const px = new ort.Tensor('float32', Float32Array.from(C.image.pixel_values.flat(3)), [B, 3, S, S]);
     const a = await withI.run({ [VISION_INPUT]: px });
     const b = await plain.run({ [VISION_INPUT]: px });
-    const names = ['vision_model.embeddings', 'vision_model.pre_layrnorm', ...Array.from({ length: L }, (_, i) => `vision_model.encoder.layers.${i}`), `vision_model.encoder.layers.${L - 1}.without_attn`];
+    const names = [
+      'vision_model.embeddings',
+      'vision_model.pre_layrnorm',
+      ...Array.from({ length: L }, (_, i) => `vision_model.encoder.layers.${i}`),
+      `vision_model.encoder.layers.${L - 1}.without_attn`,
+    ];
     const N = (S / vc.patch_size) ** 2 + 1;
     for (const n of names) {
       assert.deepEqual(a[n]?.dims, [B, N, vc.hidden_size], n);
@@ -84,7 +89,10 @@ describe('named intermediate outputs (fgclip-tiny)', () => {
     const withI = await createSession('t', buildTextGraph(config, new WeightReader(tensors, 'tiny'), { intermediates: true }), { threads: 1 });
     const plain = await createSession('t', buildTextGraph(config, new WeightReader(tensors, 'tiny')), { threads: 1 });
     const pos = (n: string) => tensors.get(`text_model.embeddings.${n}.weight`)?.data as Float32Array;
-    const tables = { shortPositions: pos('position_embedding'), longPositions: buildLongPositions(pos('position_embedding_ori'), pos('position_embedding_res'), D, config.long_keep_length) };
+    const tables = {
+      shortPositions: pos('position_embedding'),
+      longPositions: buildLongPositions(pos('position_embedding_ori'), pos('position_embedding_res'), D, config.long_keep_length),
+    };
     const batch = prepareTextBatch(config, tables, C.text_short.input_ids, 'short');
     const feeds = {
       input_ids: new ort.Tensor('int64', batch.ids, [batch.B, batch.T]),
@@ -94,7 +102,8 @@ describe('named intermediate outputs (fgclip-tiny)', () => {
     };
     const a = await withI.run(feeds);
     const b = await plain.run(feeds);
-    for (const n of ['text_model.embeddings', ...Array.from({ length: L }, (_, i) => `text_model.encoder.layers.${i}`)]) assert.deepEqual(a[n]?.dims, [batch.B, batch.T, D], n);
+    for (const n of ['text_model.embeddings', ...Array.from({ length: L }, (_, i) => `text_model.encoder.layers.${i}`)])
+      assert.deepEqual(a[n]?.dims, [batch.B, batch.T, D], n);
     assert.deepEqual(a['text_model.final_layer_norm'].dims, [batch.B, D]);
     assert.deepEqual(a[TEXT_EMBEDS_SHORT].data, b[TEXT_EMBEDS_SHORT].data);
     const last = a[`text_model.encoder.layers.${L - 1}`].data as Float32Array;

@@ -31,15 +31,32 @@ describe('text tower: cut at the last end token equals the padded computation', 
   test('the cut length is the longest caption in the batch (bos + tokens + eos)', () => {
     const ids = ['a cat', 'a photo of a dog'].map((t) => m.tokenizer.encode(t, { maxLength: 77 }).ids);
     const towers = (m as unknown as { towers: FgClipTowers }).towers;
-    const b = prepareTextBatch(towers.config, { shortPositions: towers.positions.short, longPositions: towers.positions.long ?? new Float32Array(0) }, ids, 'short');
+    const b = prepareTextBatch(
+      towers.config,
+      { shortPositions: towers.positions.short, longPositions: towers.positions.long ?? new Float32Array(0) },
+      ids,
+      'short',
+    );
     assert.equal(b.T, 7);
     assert.deepEqual(Array.from(b.poolIndex, Number), [3, 7 + 6]);
   });
 
   test('bad token rows are typed errors: long mode needs exactly 248 ids, ids inside the vocabulary, equal lengths', async () => {
-    await assert.rejects(m.runText([[49406, 320, 49407]], 'long'), (e: unknown) => e instanceof FgClipError && e.code === 'INPUT_INVALID' && /exactly 248/.test(e.message));
+    await assert.rejects(
+      m.runText([[49406, 320, 49407]], 'long'),
+      (e: unknown) => e instanceof FgClipError && e.code === 'INPUT_INVALID' && /exactly 248/.test(e.message),
+    );
     await assert.rejects(m.runText([[49406, 99999, 49407]], 'short'), (e: unknown) => e instanceof FgClipError && /outside/.test(e.message));
-    await assert.rejects(m.runText([[49406, 49407], [49406, 320, 49407]], 'short'), (e: unknown) => e instanceof FgClipError && /row 1/.test(e.message));
+    await assert.rejects(
+      m.runText(
+        [
+          [49406, 49407],
+          [49406, 320, 49407],
+        ],
+        'short',
+      ),
+      (e: unknown) => e instanceof FgClipError && /row 1/.test(e.message),
+    );
     await assert.rejects(m.runText(Array(1).fill(Array(78).fill(49407)), 'short'), (e: unknown) => e instanceof FgClipError && /at most 77/.test(e.message));
     await assert.rejects(m.runText([], 'short'), (e: unknown) => e instanceof FgClipError && /empty/.test(e.message));
   });

@@ -29,6 +29,11 @@ export function buildLongPositions(ori: Float32Array, res: Float32Array, D: numb
  */
 export function prepareTextBatch(config: FgClipConfig, tables: TextTables, ids: readonly (readonly number[])[], mode: TextMode, cut = true): TextBatch {
   const tc = config.text_config;
-  const spec = { hiddenSize: tc.hidden_size, vocabSize: tc.vocab_size, eosTokenId: tc.eos_token_id, lengths: { short: tc.max_position_embeddings, long: config.long_max_length } };
+  const spec = {
+    hiddenSize: tc.hidden_size,
+    vocabSize: tc.vocab_size,
+    eosTokenId: tc.eos_token_id,
+    lengths: { short: tc.max_position_embeddings, long: config.long_max_length },
+  };
   return prepareClipTextBatch(spec, { short: tables.shortPositions, long: tables.longPositions }, ids, mode, cut);
 }

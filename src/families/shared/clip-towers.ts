@@ -97,7 +97,11 @@ export async function clipSessions(ctx: FamilyLoadContext, S: number, plan: () =
     } catch (e) {
       staging.abort();
       if (e instanceof FgClipError) throw e;
-      throw new FgClipError('RUNTIME', `graph cache: could not write ${entry.dir} (${e instanceof Error ? e.message : String(e)}). Set FGCLIP_CACHE to a writable folder, or load with graphCache: false.`, { cause: e });
+      throw new FgClipError(
+        'RUNTIME',
+        `graph cache: could not write ${entry.dir} (${e instanceof Error ? e.message : String(e)}). Set FGCLIP_CACHE to a writable folder, or load with graphCache: false.`,
+        { cause: e },
+      );
     }
     text = await createSessionFromFile('text_model', entry.textModel, options);
     vision = await createSessionFromFile('vision_model', entry.visionModel(S), options);

@@ -46,12 +46,16 @@ export function prepareClipTextBatch(spec: TextBatchSpec, tables: PositionTables
   if (maxLen === undefined || table === undefined) throw new FgClipError('INPUT_INVALID', `text ${mode} mode: this model has no ${mode} text path`);
   const L = ids[0].length;
   if (mode === 'short' ? L > maxLen : L !== maxLen) {
-    throw new FgClipError('INPUT_INVALID', `text ${mode} mode: token rows must have ${mode === 'short' ? `at most ${maxLen}` : `exactly ${maxLen}`} ids (got ${L})`);
+    throw new FgClipError(
+      'INPUT_INVALID',
+      `text ${mode} mode: token rows must have ${mode === 'short' ? `at most ${maxLen}` : `exactly ${maxLen}`} ids (got ${L})`,
+    );
   }
   const eos = ids.map((row, b) => {
     if (row.length !== L) throw new FgClipError('INPUT_INVALID', `text batch: row ${b} has ${row.length} ids, row 0 has ${L}`);
     for (const id of row) {
-      if (!Number.isInteger(id) || id < 0 || id >= spec.vocabSize) throw new FgClipError('INPUT_INVALID', `text batch: row ${b} has token id ${id} outside [0, ${spec.vocabSize})`);
+      if (!Number.isInteger(id) || id < 0 || id >= spec.vocabSize)
+        throw new FgClipError('INPUT_INVALID', `text batch: row ${b} has token id ${id} outside [0, ${spec.vocabSize})`);
     }
     const e = row.indexOf(spec.eosTokenId);
     // the reference's argmax of (ids == eos) gives 0 when there is no end token
