@@ -118,7 +118,10 @@ export interface DecodedImageFeatures {
 
 /** Tokenizer of a family as the `tokenize` command uses it. */
 export interface FamilyTokenizer {
-  encodeBatch(texts: readonly string[], opts: { maxLength: number; padding?: boolean }): { ids: number[]; length: number; truncated: boolean; droppedTokens: number }[];
+  encodeBatch(
+    texts: readonly string[],
+    opts: { maxLength: number; padding?: boolean },
+  ): { ids: number[]; length: number; truncated: boolean; droppedTokens: number }[];
 }
 
 /** A model family: a folder under src/families/ and one line in src/families/registry.ts. */
