@@ -11,7 +11,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { seededRandom } from '../graph/autodiff/gradcheck.js';
+import { seededRandom } from '../test-util/gradcheck.js';
 import { goldenPath, relL2 } from '../test-util/goldens.js';
 import { createGradientEngine, type CheckpointGradientEngine, type RawGradientResult } from './engine.js';
 import { l2norm as norm, smallBatch } from './fixtures.js';

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { gradCheck, type CheckInput } from './gradcheck.js';
+import { gradCheck, type CheckInput } from '../../test-util/gradcheck.js';
 import type { Tape, Value } from './tape.js';
 
 const F64_TOL = 1e-6;

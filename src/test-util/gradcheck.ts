@@ -4,8 +4,8 @@
  * differentiable input is compared with the central difference (<s, f(x + h v)> − <s, f(x − h v)>) / 2h.
  */
 import * as ort from 'onnxruntime-node';
-import { EXTERNAL_DATA_NAME } from '../onnx-builder.js';
-import { Tape, type Dim, type FloatType, type Value } from './tape.js';
+import { EXTERNAL_DATA_NAME } from '../graph/onnx-builder.js';
+import { Tape, type Dim, type FloatType, type Value } from '../graph/autodiff/tape.js';
 
 export interface CheckInput {
   readonly name: string;
