@@ -45,12 +45,16 @@ export class FieldReader {
     return configError(this.source, this.path(key), what, hint);
   }
 
-  /** Positive (or, with min 0, non-negative) safe integer; `fallback` undefined means the field is required. */
-  int(key: string, fallback?: number, min = 1): number {
+  /**
+   * Positive (or, with min 0, non-negative) safe integer, at most `max` (an untrusted file must not make the
+   * library allocate or loop without bound); `fallback` undefined means the field is required.
+   */
+  int(key: string, fallback?: number, min = 1, max = Number.MAX_SAFE_INTEGER): number {
     const v = this.obj[key] ?? fallback;
-    if (v === undefined) throw this.fail(key, `is required (expected an integer >= ${min}, got nothing)`);
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) {
-      throw this.fail(key, `must be an integer >= ${min} (got ${show(v)})`);
+    const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `in ${min}..${max}`;
+    if (v === undefined) throw this.fail(key, `is required (expected an integer ${range}, got nothing)`);
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) {
+      throw this.fail(key, `must be an integer ${range} (got ${show(v)})`, v !== undefined && typeof v === 'number' && v > max ? 'The limit is far above any released checkpoint; the file is damaged or hostile' : '');
     }
     return v;
   }

@@ -1,6 +1,7 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { goldenPath, readGoldenJson } from '../test-util/goldens.js';
@@ -107,13 +108,13 @@ describe('parseConfig rejects invalid configs with CONFIG_INVALID naming file an
   test('string where a number is expected', () => {
     const j = tiny();
     j.text_config.num_hidden_layers = '2';
-    rejects(() => parseConfig(j, 'cfg.json'), /text_config\.num_hidden_layers must be an integer >= 1 \(got "2"\)/);
+    rejects(() => parseConfig(j, 'cfg.json'), /text_config\.num_hidden_layers must be an integer in 1\.\.256 \(got "2"\)/);
   });
   test('non-integer, zero and negative sizes', () => {
     for (const v of [1.5, 0, -3]) {
       const j = tiny();
       j.vision_config.intermediate_size = v;
-      rejects(() => parseConfig(j, 'cfg.json'), /vision_config\.intermediate_size must be an integer >= 1/);
+      rejects(() => parseConfig(j, 'cfg.json'), /vision_config\.intermediate_size must be an integer in 1\.\.65536/);
     }
   });
   test('image_size not a multiple of patch_size', () => {
@@ -129,12 +130,12 @@ describe('parseConfig rejects invalid configs with CONFIG_INVALID naming file an
   test('special id of the wrong type', () => {
     const j = tiny();
     j.text_config.eos_token_id = 'eos';
-    rejects(() => parseConfig(j, 'cfg.json'), /text_config\.eos_token_id must be an integer >= 0/);
+    rejects(() => parseConfig(j, 'cfg.json'), /text_config\.eos_token_id must be an integer in 0\.\.2097152/);
   });
   test('max_position_embeddings below 2', () => {
     const j = tiny();
     j.text_config.max_position_embeddings = 1;
-    rejects(() => parseConfig(j, 'cfg.json'), /text_config\.max_position_embeddings must be an integer >= 2/);
+    rejects(() => parseConfig(j, 'cfg.json'), /text_config\.max_position_embeddings must be an integer in 2\.\.65536/);
   });
   test('per-tower projection_dim that disagrees with the top level', () => {
     const j = tiny();
@@ -224,5 +225,61 @@ describe('preprocessor_config.json', () => {
     parsePreprocessConfig({ ...base, do_center_crop: false }, 'pre.json', c, (m) => w2.push(m));
     assert.equal(w2.length, 1);
     assert.match(w2[0], /do_center_crop is false/);
+  });
+});
+
+describe('config.json upper bounds and special files (hostile input)', () => {
+  const cases: [string, (j: Json) => void, RegExp][] = [
+    ['1e9 text layers', (j) => (j.text_config.num_hidden_layers = 1e9), /text_config\.num_hidden_layers must be an integer in 1\.\.256 \(got 1000000000\)/],
+    ['vision hidden 1e6', (j) => (j.vision_config.hidden_size = 1e6), /vision_config\.hidden_size must be an integer in 1\.\.16384/],
+    ['heads 4096', (j) => (j.vision_config.num_attention_heads = 4096), /num_attention_heads must be an integer in 1\.\.256/],
+    ['MLP 1e7', (j) => (j.text_config.intermediate_size = 1e7), /intermediate_size must be an integer in 1\.\.65536/],
+    ['image 1e5', (j) => (j.vision_config.image_size = 100000), /image_size must be an integer in 1\.\.4096/],
+    ['4096 px with 1 px patches', (j) => ((j.vision_config.image_size = 4096), (j.vision_config.patch_size = 1)), /patch_size gives 16777216 patch tokens/],
+    ['vocab 1e8', (j) => (j.text_config.vocab_size = 1e8), /vocab_size must be an integer in 1\.\.2097152/],
+    ['positions 1e7', (j) => (j.text_config.max_position_embeddings = 1e7), /max_position_embeddings must be an integer in 2\.\.65536/],
+    ['projection 1e6', (j) => (j.projection_dim = 1e6), /projection_dim must be an integer in 1\.\.16384/],
+    ['channels 1000', (j) => (j.vision_config.num_channels = 1000), /num_channels must be an integer in 1\.\.16/],
+    ['bos id 1e12', (j) => (j.text_config.bos_token_id = 1e12), /bos_token_id must be an integer in 0\.\.2097152/],
+  ];
+  for (const [name, mutate, re] of cases) {
+    test(`${name}: CONFIG_INVALID naming the field and the bound`, () => {
+      const j = tiny();
+      mutate(j);
+      rejects(() => parseConfig(j, 'cfg.json'), re);
+    });
+  }
+
+  test('preprocessor_config.json crop 1e6 px: CONFIG_INVALID naming the bound', () => {
+    const config = parseConfig(tiny(), 'cfg.json');
+    rejects(() => parsePreprocessConfig({ crop_size: 1e6 }, 'pre.json', config), /crop_size must be an integer in 1\.\.4096/, 'pre.json');
+  });
+
+  for (const [name, make] of [
+    ['a directory', (p: string) => mkdirSync(p)],
+    ['a dangling symlink', (p: string) => symlinkSync(join(tmp, 'nowhere-at-all'), p)],
+    ['a symlink to /dev/zero', (p: string) => symlinkSync('/dev/zero', p)],
+    ['a FIFO', (p: string) => execFileSync('mkfifo', [p])],
+  ] as const) {
+    test(`config.json that is ${name}: CONFIG_INVALID before opening (no hang)`, async () => {
+      const dir = mkdtempSync(join(tmp, 'special-'));
+      make(join(dir, 'config.json'));
+      await assert.rejects(loadConfig(dir), (e: unknown) => isFgClipError(e) && e.code === 'CONFIG_INVALID' && /config\.json/.test(e.message));
+    });
+  }
+
+  test('preprocessor_config.json that is a FIFO or a dangling symlink: CONFIG_INVALID, not defaults and not a hang', async () => {
+    const config = parseConfig(tiny(), 'cfg.json');
+    for (const make of [(p: string) => execFileSync('mkfifo', [p]), (p: string) => symlinkSync(join(tmp, 'gone'), p)]) {
+      const dir = mkdtempSync(join(tmp, 'pre-'));
+      make(join(dir, 'preprocessor_config.json'));
+      await assert.rejects(loadPreprocessConfig(dir, config), (e: unknown) => isFgClipError(e) && e.code === 'CONFIG_INVALID');
+    }
+  });
+
+  test('a 17 MB config.json is refused by size before being read', async () => {
+    const dir = mkdtempSync(join(tmp, 'big-'));
+    writeFileSync(join(dir, 'config.json'), Buffer.alloc(17 << 20, 0x20));
+    await assert.rejects(loadConfig(dir), (e: unknown) => isFgClipError(e) && e.code === 'CONFIG_INVALID' && /more than the 16777216 allowed/.test(e.message));
   });
 });

@@ -5,9 +5,9 @@
  * overrides. HF writes config.json in "diff" mode (fields equal to the class default are omitted), so the defaults
  * below are needed to read real files; nothing else in the library supplies a default.
  */
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FgClipError } from '../errors.js';
+import { readRegularText } from '../files/regular-file.js';
 import { FieldReader, isObject, show, type JsonObject } from './fields.js';
 import type { Activation, FgClipConfig, TextConfig, VisionConfig } from './types.js';
 
@@ -41,6 +41,26 @@ export const CLIP_DEFAULTS = {
 } as const;
 
 /**
+ * Upper bounds for config.json values. Each is far above any CLIP / FG-CLIP checkpoint (ViT-bigG: 48 layers, width
+ * 1664, MLP 8192, 16 heads; FG-CLIP 2: 256k vocab) and keeps an untrusted file from sizing buffers or loops without
+ * bound before the weights (whose size is real) are even opened.
+ */
+export const CONFIG_LIMITS = {
+  num_hidden_layers: 256,
+  hidden_size: 16384,
+  intermediate_size: 65536,
+  num_attention_heads: 256,
+  projection_dim: 16384,
+  vocab_size: 1 << 21,
+  max_position_embeddings: 1 << 16,
+  image_size: 4096,
+  patch_size: 1024,
+  num_channels: 16,
+  /** (image_size / patch_size)² patch tokens */
+  patch_tokens: 1 << 16,
+} as const;
+
+/**
  * Special-token ids that `FGCLIPModel.__init__` forces whatever config.json says (fgclip.py:54-56). OpenAI's HF
  * configs carry bos 0 / eos 2 / pad 1; keeping those would pool at the wrong position (spec §2.2 step 5).
  */
@@ -56,19 +76,12 @@ export async function loadConfig(dir: string): Promise<FgClipConfig> {
   return parseConfig(await readJsonFile(file, 'config.json'), file);
 }
 
+/** Largest config-like JSON file read (real ones are a few KB). */
+export const MAX_CONFIG_BYTES = 16 << 20;
+
 /** Reads a JSON file; a missing file or invalid JSON is CONFIG_INVALID naming the file. */
 export async function readJsonFile(file: string, what: string): Promise<unknown> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new FgClipError(
-      'CONFIG_INVALID',
-      `${file}: cannot read ${what} (${code ?? String(e)}). Point at a folder holding an FG-CLIP checkpoint.`,
-      { cause: e },
-    );
-  }
+  const text = await readRegularText(file, { what, code: 'CONFIG_INVALID', maxBytes: MAX_CONFIG_BYTES, hint: 'Point at a folder holding an FG-CLIP checkpoint' });
   try {
     return JSON.parse(text) as unknown;
   } catch (e) {
@@ -82,7 +95,7 @@ export function parseConfig(json: unknown, source: string): FgClipConfig {
     throw new FgClipError('CONFIG_INVALID', `${source}: expected a JSON object at top level (got ${show(json)})`);
   }
   const top = new FieldReader(json, source);
-  const projection_dim = top.int('projection_dim', CLIP_DEFAULTS.projection_dim);
+  const projection_dim = top.int('projection_dim', CLIP_DEFAULTS.projection_dim, 1, CONFIG_LIMITS.projection_dim);
   const logit_scale_init_value = top.finite('logit_scale_init_value', CLIP_DEFAULTS.logit_scale_init_value);
   const textR = towerReader(top, 'text_config');
   const visionR = towerReader(top, 'vision_config');
@@ -122,15 +135,16 @@ function towerReader(top: FieldReader, key: 'text_config' | 'vision_config'): Fi
 }
 
 function parseTower(r: FieldReader, d: typeof CLIP_DEFAULTS.text | typeof CLIP_DEFAULTS.vision) {
-  const hidden_size = r.int('hidden_size', d.hidden_size);
-  const num_attention_heads = r.int('num_attention_heads', d.num_attention_heads);
+  const L = CONFIG_LIMITS;
+  const hidden_size = r.int('hidden_size', d.hidden_size, 1, L.hidden_size);
+  const num_attention_heads = r.int('num_attention_heads', d.num_attention_heads, 1, L.num_attention_heads);
   if (hidden_size % num_attention_heads !== 0) {
     throw r.fail('hidden_size', `must be divisible by num_attention_heads (got ${hidden_size} and ${num_attention_heads})`);
   }
   return {
     hidden_size,
-    intermediate_size: r.int('intermediate_size', d.intermediate_size),
-    num_hidden_layers: r.int('num_hidden_layers', d.num_hidden_layers),
+    intermediate_size: r.int('intermediate_size', d.intermediate_size, 1, L.intermediate_size),
+    num_hidden_layers: r.int('num_hidden_layers', d.num_hidden_layers, 1, L.num_hidden_layers),
     num_attention_heads,
     layer_norm_eps: r.positive('layer_norm_eps', d.layer_norm_eps),
     hidden_act: r.oneOf('hidden_act', ACTIVATIONS, d.hidden_act),
@@ -140,10 +154,10 @@ function parseTower(r: FieldReader, d: typeof CLIP_DEFAULTS.text | typeof CLIP_D
 function parseText(r: FieldReader): TextConfig {
   const d = CLIP_DEFAULTS.text;
   const tower = parseTower(r, d);
-  const vocab_size = r.int('vocab_size', d.vocab_size);
-  const max_position_embeddings = r.int('max_position_embeddings', d.max_position_embeddings, 2);
+  const vocab_size = r.int('vocab_size', d.vocab_size, 1, CONFIG_LIMITS.vocab_size);
+  const max_position_embeddings = r.int('max_position_embeddings', d.max_position_embeddings, 2, CONFIG_LIMITS.max_position_embeddings);
   // Type-check what the file says, then apply FGCLIPModel's override (see FGCLIP_FORCED_IDS).
-  for (const k of ['bos_token_id', 'eos_token_id', 'pad_token_id'] as const) if (r.has(k)) r.int(k, undefined, 0);
+  for (const k of ['bos_token_id', 'eos_token_id', 'pad_token_id'] as const) if (r.has(k)) r.int(k, undefined, 0, CONFIG_LIMITS.vocab_size);
   for (const [k, id] of Object.entries(FGCLIP_FORCED_IDS)) {
     if (id >= vocab_size) {
       throw r.fail('vocab_size', `must exceed ${k} (FGCLIPModel forces ${id}; got vocab_size ${vocab_size})`, 'FG-CLIP v1 uses the 49408-token CLIP vocabulary');
@@ -155,10 +169,14 @@ function parseText(r: FieldReader): TextConfig {
 function parseVision(r: FieldReader): VisionConfig {
   const d = CLIP_DEFAULTS.vision;
   const tower = parseTower(r, d);
-  const image_size = r.int('image_size', d.image_size);
-  const patch_size = r.int('patch_size', d.patch_size);
+  const image_size = r.int('image_size', d.image_size, 1, CONFIG_LIMITS.image_size);
+  const patch_size = r.int('patch_size', d.patch_size, 1, CONFIG_LIMITS.patch_size);
   if (image_size % patch_size !== 0) {
     throw r.fail('image_size', `must be a multiple of patch_size (got ${image_size} and ${patch_size})`);
   }
-  return { ...tower, image_size, patch_size, num_channels: r.int('num_channels', d.num_channels) };
+  const tokens = (image_size / patch_size) ** 2;
+  if (tokens > CONFIG_LIMITS.patch_tokens) {
+    throw r.fail('patch_size', `gives ${tokens} patch tokens for image_size ${image_size}, more than the ${CONFIG_LIMITS.patch_tokens} allowed`);
+  }
+  return { ...tower, image_size, patch_size, num_channels: r.int('num_channels', d.num_channels, 1, CONFIG_LIMITS.num_channels) };
 }

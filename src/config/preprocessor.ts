@@ -3,11 +3,11 @@
  * vision tower (style.md P2). Reference: transformers `models/clip/image_processing_clip.py` (defaults, `size` /
  * `crop_size` normalisation via `get_size_dict`).
  */
-import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FgClipError } from '../errors.js';
+import { pathExists } from '../files/regular-file.js';
 import { FieldReader, isObject, show } from './fields.js';
-import { readJsonFile } from './load.js';
+import { CONFIG_LIMITS, readJsonFile } from './load.js';
 import type { FgClipConfig, PreprocessConfig } from './types.js';
 
 /** CLIPImageProcessor keyword defaults (image_processing_clip.py); `size`/`crop_size` default to 224 there. */
@@ -41,15 +41,8 @@ export async function loadPreprocessConfig(dir: string, config: FgClipConfig, wa
   return parsePreprocessConfig(await readJsonFile(file, 'preprocessor_config.json'), file, config, warn);
 }
 
-async function exists(file: string): Promise<boolean> {
-  try {
-    await access(file);
-    return true;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw new FgClipError('CONFIG_INVALID', `${file}: cannot access (${(e as NodeJS.ErrnoException).code ?? String(e)})`, { cause: e });
-  }
-}
+/** Absent → defaults; anything present is read (a dangling symlink or special file is refused there). */
+const exists = pathExists;
 
 export function parsePreprocessConfig(json: unknown, source: string, config: FgClipConfig, warn: WarningSink = emitWarning): PreprocessConfig {
   if (!isObject(json)) {
@@ -59,7 +52,7 @@ export function parsePreprocessConfig(json: unknown, source: string, config: FgC
   const r = new FieldReader(json, source);
   const shortest_edge = readShortestEdge(r);
   const [crop_height, crop_width] = readCropSize(r);
-  const resample = r.int('resample', d.resample, 0);
+  const resample = r.int('resample', d.resample, 0, 5);
   if (resample !== 3) {
     throw r.fail('resample', `must be 3 (PIL BICUBIC) (got ${resample})`, 'only the bicubic resampler of the reference is implemented');
   }
@@ -82,16 +75,19 @@ export function parsePreprocessConfig(json: unknown, source: string, config: FgC
   return pre;
 }
 
+/** Largest resize edge / crop side in pixels (the vision tower's image_size is bounded likewise). */
+const MAX_EDGE = CONFIG_LIMITS.image_size;
+
 /** `size`: `{shortest_edge}` or a bare number (legacy; get_size_dict(default_to_square=False) reads it the same). */
 function readShortestEdge(r: FieldReader): number {
   const v = r.obj.size;
   if (v === undefined || v === null) return CLIP_IMAGE_PROCESSOR_DEFAULTS.shortest_edge;
-  if (typeof v === 'number') return r.int('size');
+  if (typeof v === 'number') return r.int('size', undefined, 1, MAX_EDGE);
   const size = r.object('size', true);
   if (!size.has('shortest_edge')) {
     throw r.fail('size', `must hold shortest_edge (got ${show(v)})`, 'exact {height, width} resizing is not what CLIPImageProcessor does for CLIP checkpoints');
   }
-  return size.int('shortest_edge');
+  return size.int('shortest_edge', undefined, 1, MAX_EDGE);
 }
 
 /** `crop_size`: `{height, width}` or a bare number (legacy, square). */
@@ -99,11 +95,11 @@ function readCropSize(r: FieldReader): [number, number] {
   const v = r.obj.crop_size;
   if (v === undefined || v === null) return [CLIP_IMAGE_PROCESSOR_DEFAULTS.crop_size, CLIP_IMAGE_PROCESSOR_DEFAULTS.crop_size];
   if (typeof v === 'number') {
-    const n = r.int('crop_size');
+    const n = r.int('crop_size', undefined, 1, MAX_EDGE);
     return [n, n];
   }
   const c = r.object('crop_size', true);
-  return [c.int('height'), c.int('width')];
+  return [c.int('height', undefined, 1, MAX_EDGE), c.int('width', undefined, 1, MAX_EDGE)];
 }
 
 /**
