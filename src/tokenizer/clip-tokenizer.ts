@@ -6,14 +6,13 @@
  * text → lone surrogates to U+FFFD → added tokens cut out (normalized ones after normalizing: NFC, `\s+` → " ",
  * lowercase) → Split (CLIP regex) → ByteLevel → BPE with "</w>" → [bos] + ids[:N−2] + [eos] → right-pad with pad id.
  */
-import { access, readFile } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { pathExists, readRegularSync, readRegularText, type RegularFileOptions } from '../files/regular-file.js';
+import { basename, join } from 'node:path';
 import { FgClipError } from '../errors.js';
 import { splitOnAddedTokens, type AddedTokenMatcher, type Segment } from './added-tokens.js';
 import { BpeModel } from './bpe.js';
 import { byteLevelDecode } from './byte-level.js';
-import { isObject, show, tokenizerError } from './json-check.js';
+import { isObject, MAX_TOKENIZER_FILE_BYTES, show, tokenizerError } from './json-check.js';
 import { applyNormalizer, toWellFormed } from './normalize.js';
 import { byteLevelWords, preTokenize } from './pretokenize.js';
 import { CLIP_SPECIAL_TOKENS, specFromSlowFiles, specialTokenName, type SpecialTokenNames } from './slow-files.js';
@@ -62,18 +61,14 @@ function checkOptions(opts: unknown, where: string): { maxLength: number; paddin
   return { maxLength, padding: padding ?? true };
 }
 
-/** A file's text, or undefined when it does not exist (unreadable: TOKENIZER_INVALID). */
+/** Absent → undefined; a directory, FIFO, device, dangling symlink or oversized file → TOKENIZER_INVALID. */
 export async function readOptional(path: string): Promise<string | undefined> {
-  try {
-    await access(path);
-  } catch {
-    return undefined;
-  }
-  try {
-    return await readFile(path, 'utf8');
-  } catch (e) {
-    throw tokenizerError(path, '', `cannot be read (${(e as Error).message})`, 'Check the file permissions', e);
-  }
+  if (!(await pathExists(path))) return undefined;
+  return readRegularText(path, tokenizerFile(path));
+}
+
+function tokenizerFile(path: string): RegularFileOptions {
+  return { what: basename(path), code: 'TOKENIZER_INVALID', maxBytes: MAX_TOKENIZER_FILE_BYTES, hint: 'Point to a Hugging Face CLIP checkpoint folder' };
 }
 
 /** JSON.parse with TOKENIZER_INVALID naming the file. */
@@ -148,12 +143,7 @@ export class ClipTokenizer {
 
   /** Reads a Hugging Face tokenizer.json. */
   static fromFile(path: string): ClipTokenizer {
-    let text: string;
-    try {
-      text = readFileSync(path, 'utf8');
-    } catch (e) {
-      throw tokenizerError(path, '', `cannot be read (${(e as Error).message})`, 'Pass the path of the checkpoint\'s tokenizer.json', e);
-    }
+    const text = readRegularSync(path, { ...tokenizerFile(path), hint: "Pass the path of the checkpoint's tokenizer.json" }).toString('utf8');
     return ClipTokenizer.fromJson(parseJsonText(text, path), path);
   }
 

@@ -6,6 +6,25 @@ import { FgClipError } from '../errors.js';
 
 export type JsonObject = Record<string, unknown>;
 
+/**
+ * Bounds on what an untrusted tokenizer file may declare, far above any real one (CLIP: 49408 ids, 48894 merges,
+ * 2.2 MB; Gemma-style vocabularies: 256k ids, ~35 MB). Token ids index tables and form pair keys
+ * (left·(maxId+1) + right, exact only below 2^53), so an id of 1e8 must be refused rather than silently corrupt
+ * every tokenization.
+ */
+export const TOKENIZER_LIMITS = {
+  /** token ids are < this */
+  maxTokenId: 1 << 21,
+  vocabEntries: 1 << 21,
+  merges: 1 << 21,
+  addedTokens: 1 << 16,
+  /** nested normalizer Sequences */
+  nesting: 8,
+} as const;
+
+/** Largest tokenizer.json / vocab.json / merges.txt read. */
+export const MAX_TOKENIZER_FILE_BYTES = 128 << 20;
+
 export function isObject(x: unknown): x is JsonObject {
   return typeof x === 'object' && x !== null && !Array.isArray(x);
 }
@@ -42,8 +61,9 @@ export class JsonChecker {
     return x;
   }
 
-  array(x: unknown, field: string): unknown[] {
+  array(x: unknown, field: string, maxLength = Number.MAX_SAFE_INTEGER): unknown[] {
     if (!Array.isArray(x)) throw this.fail(field, `${x === undefined ? 'is missing' : 'has the wrong type'} (expected an array, got ${show(x)})`);
+    if (x.length > maxLength) throw this.fail(field, `has ${x.length} entries, more than the ${maxLength} allowed`);
     return x;
   }
 
@@ -65,10 +85,13 @@ export class JsonChecker {
     return x;
   }
 
-  /** non-negative safe integer */
+  /** token id: an integer in 0 … TOKENIZER_LIMITS.maxTokenId − 1 */
   id(x: unknown, field: string): number {
     if (typeof x !== 'number' || !Number.isSafeInteger(x) || x < 0) {
       throw this.fail(field, `${x === undefined ? 'is missing' : 'has the wrong type'} (expected a token id, an integer >= 0, got ${show(x)})`);
+    }
+    if (x >= TOKENIZER_LIMITS.maxTokenId) {
+      throw this.fail(field, `is out of range (expected a token id below ${TOKENIZER_LIMITS.maxTokenId}, got ${x})`, 'The file is damaged or hostile');
     }
     return x;
   }
@@ -77,10 +100,12 @@ export class JsonChecker {
   vocab(x: unknown, field: string): Map<string, number> {
     const obj = this.object(x, field, 'It must map every token string to its integer id');
     const vocab = new Map<string, number>();
+    const max = TOKENIZER_LIMITS.maxTokenId;
     for (const token in obj) {
       const id = obj[token];
       // hot loop (~50k entries): build the field name only on failure
-      vocab.set(token, typeof id === 'number' && Number.isSafeInteger(id) && id >= 0 ? id : this.id(id, `${field}[${JSON.stringify(token)}]`));
+      vocab.set(token, typeof id === 'number' && Number.isSafeInteger(id) && id >= 0 && id < max ? id : this.id(id, `${field}[${JSON.stringify(token)}]`));
+      if (vocab.size > TOKENIZER_LIMITS.vocabEntries) throw this.fail(field, `has more than ${TOKENIZER_LIMITS.vocabEntries} entries`);
     }
     if (vocab.size === 0) throw this.fail(field, 'is empty (expected the token → id table)');
     return vocab;

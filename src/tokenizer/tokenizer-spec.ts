@@ -9,7 +9,7 @@
  */
 import type { AddedToken } from './added-tokens.js';
 import type { BpeOptions, MergeRule } from './bpe.js';
-import { JsonChecker, tokenizerError, type JsonObject } from './json-check.js';
+import { JsonChecker, TOKENIZER_LIMITS, tokenizerError, type JsonObject } from './json-check.js';
 import type { NormalizerStep, UnicodeForm } from './normalize.js';
 import { compileOnigPattern, knownRegexPatterns, literalPattern } from './patterns.js';
 import type { PreTokenizerSpec, SplitBehavior, SplitStep } from './pretokenize.js';
@@ -74,12 +74,13 @@ function parsePattern(check: JsonChecker, x: unknown, field: string): RegExp {
 
 const UNICODE_FORMS: readonly string[] = ['NFC', 'NFD', 'NFKC', 'NFKD'];
 
-function parseNormalizer(check: JsonChecker, x: unknown, field: string, out: NormalizerStep[]): void {
+function parseNormalizer(check: JsonChecker, x: unknown, field: string, out: NormalizerStep[], depth = 0): void {
   if (x === null || x === undefined) return;
   const n = check.object(x, field);
   const type = check.string(n.type, `${field}.type`);
   if (type === 'Sequence') {
-    check.array(n.normalizers, `${field}.normalizers`).forEach((s, i) => parseNormalizer(check, s, `${field}.normalizers[${i}]`, out));
+    if (depth >= TOKENIZER_LIMITS.nesting) throw check.fail(field, `nests Sequence normalizers more than ${TOKENIZER_LIMITS.nesting} deep`, 'A CLIP tokenizer.json has one flat Sequence');
+    check.array(n.normalizers, `${field}.normalizers`, 1024).forEach((s, i) => parseNormalizer(check, s, `${field}.normalizers[${i}]`, out, depth + 1));
   } else if (UNICODE_FORMS.includes(type)) {
     out.push({ kind: 'unicode', form: type as UnicodeForm });
   } else if (type === 'Lowercase') {
@@ -96,7 +97,7 @@ function parsePreTokenizer(check: JsonChecker, x: unknown, field: string): PreTo
   const type = check.string(p.type, `${field}.type`);
   const steps: { obj: JsonObject; field: string }[] =
     type === 'Sequence'
-      ? check.array(p.pretokenizers, `${field}.pretokenizers`).map((s, i) => ({ obj: check.object(s, `${field}.pretokenizers[${i}]`), field: `${field}.pretokenizers[${i}]` }))
+      ? check.array(p.pretokenizers, `${field}.pretokenizers`, 1024).map((s, i) => ({ obj: check.object(s, `${field}.pretokenizers[${i}]`), field: `${field}.pretokenizers[${i}]` }))
       : [{ obj: p, field }];
   const splits: SplitStep[] = [];
   for (let i = 0; i < steps.length; i++) {
@@ -134,7 +135,7 @@ function parseSpecialPair(check: JsonChecker, x: unknown, field: string): Specia
 /** `added_tokens` of a tokenizer.json (every field checked; `normalized` defaults to !special as in tokenizers). */
 export function parseAddedTokens(check: JsonChecker, x: unknown): AddedToken[] {
   if (x === undefined || x === null) return [];
-  return check.array(x, 'added_tokens').map((t, i) => {
+  return check.array(x, 'added_tokens', TOKENIZER_LIMITS.addedTokens).map((t, i) => {
     const f = `added_tokens[${i}]`;
     const o = check.object(t, f);
     const special = check.bool(o.special, `${f}.special`, false);
@@ -162,7 +163,7 @@ function parseModel(check: JsonChecker, x: unknown): { vocab: Map<string, number
     throw check.fail('model.byte_fallback', 'is unsupported (expected false, got true)');
   }
   const vocab = check.vocab(m.vocab, 'model.vocab');
-  const pairs = check.array(m.merges, 'model.merges').map((p, i) => check.mergePair(p, () => `model.merges[${i}]`));
+  const pairs = check.array(m.merges, 'model.merges', TOKENIZER_LIMITS.merges).map((p, i) => check.mergePair(p, () => `model.merges[${i}]`));
   const prefix = check.optString(m.continuing_subword_prefix, 'model.continuing_subword_prefix', '') as string;
   const suffix = check.optString(m.end_of_word_suffix, 'model.end_of_word_suffix', '') as string;
   const unkToken = check.optString(m.unk_token, 'model.unk_token', null);

@@ -1,6 +1,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FgClipError } from '../errors.js';
@@ -234,7 +235,7 @@ describe('malformed tokenizer files → TOKENIZER_INVALID naming file and field'
   });
 
   test('unreadable files and folders', async () => {
-    assertTokenizerInvalid(() => ClipTokenizer.fromFile('/nonexistent/tokenizer.json'), '/nonexistent/tokenizer.json', 'cannot be read');
+    assertTokenizerInvalid(() => ClipTokenizer.fromFile('/nonexistent/tokenizer.json'), '/nonexistent/tokenizer.json', 'does not exist');
     const dir = mkdtempSync(join(tmpdir(), 'fgclip-tok-'));
     try {
       writeFileSync(join(dir, 'bad.json'), '{ "model": ');
@@ -245,6 +246,59 @@ describe('malformed tokenizer files → TOKENIZER_INVALID naming file and field'
       await assert.rejects(ClipTokenizer.fromModelDir(dir), (e: unknown) => e instanceof FgClipError && e.code === 'TOKENIZER_INVALID' && e.message.includes('line 3'));
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('hostile tokenizer files: bounded ids, nesting and sizes; special files refused before opening', () => {
+  const withJson = (f: (j: Record<string, unknown>, m: Record<string, unknown>) => void): Record<string, unknown> => {
+    const j = rawJson();
+    f(j, j.model as Record<string, unknown>);
+    return j;
+  };
+
+  test('one vocab id of 1e8 is refused (it would collide pair keys and corrupt every tokenization)', () => {
+    assertTokenizerInvalid(() => ClipTokenizer.fromJson(withJson((_, m) => ((m.vocab as Record<string, number>)['zzqqxx</w>'] = 1e8))), 'model.vocab["zzqqxx</w>"]', 'out of range', 'below 2097152');
+  });
+
+  test('added token / post-processor / padding ids above the bound are refused', () => {
+    assertTokenizerInvalid(() => ClipTokenizer.fromJson(withJson((j) => ((j.added_tokens as { id: number }[])[0].id = 3e9))), 'added_tokens[0].id', 'out of range');
+    assertTokenizerInvalid(() => ClipTokenizer.fromJson(withJson((j) => ((j.post_processor as { cls: unknown[] }).cls[1] = 2 ** 40))), 'post_processor.cls[1]', 'out of range');
+  });
+
+  test('the largest allowed id (2^21 - 1) still tokenizes exactly like the untouched file', () => {
+    const t = ClipTokenizer.fromJson(withJson((_, m) => ((m.vocab as Record<string, number>)['zzqqxx</w>'] = 2 ** 21 - 1)));
+    for (const c of cases.slice(0, 20)) assert.deepEqual(t.encode(c.text, UNLIMITED).ids, c.ids);
+  });
+
+  test('normalizer Sequences nested 20000 deep: TOKENIZER_INVALID (no stack overflow)', () => {
+    let n: unknown = { type: 'Lowercase' };
+    for (let i = 0; i < 20000; i++) n = { type: 'Sequence', normalizers: [n] };
+    assertTokenizerInvalid(() => ClipTokenizer.fromJson(withJson((j) => (j.normalizer = n))), 'normalizer', 'more than 8 deep');
+  });
+
+  test('more added tokens than allowed: TOKENIZER_INVALID', () => {
+    const many = Array.from({ length: 65537 }, (_, i) => ({ id: 50000 + i, content: `<t${i}>`, special: true }));
+    assertTokenizerInvalid(() => ClipTokenizer.fromJson(withJson((j) => (j.added_tokens = many))), 'added_tokens', 'more than the 65536 allowed');
+  });
+
+  test('tokenizer.json as a directory, FIFO, dangling symlink or symlink to /dev/zero: TOKENIZER_INVALID, no hang', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'fgclip-tok-special-'));
+    try {
+      const makers: [string, (p: string) => void][] = [
+        ['directory', (p) => mkdirSync(p)],
+        ['FIFO', (p) => execFileSync('mkfifo', [p])],
+        ['symlink to nothing', (p) => symlinkSync(join(root, 'gone'), p)],
+        ['character device', (p) => symlinkSync('/dev/zero', p)],
+      ];
+      for (const [kind, make] of makers) {
+        const dir = mkdtempSync(join(root, 'm-'));
+        make(join(dir, 'tokenizer.json'));
+        await assert.rejects(ClipTokenizer.fromModelDir(dir), (e: unknown) => e instanceof FgClipError && e.code === 'TOKENIZER_INVALID' && e.message.includes('tokenizer.json'), kind);
+        assertTokenizerInvalid(() => ClipTokenizer.fromFile(join(dir, 'tokenizer.json')), 'tokenizer.json');
+      }
+    } finally {
+      rmSync(root, { recursive: true, force: true });
     }
   });
 });
