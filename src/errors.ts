@@ -10,6 +10,7 @@ export type FgClipErrorCode =
   | 'WEIGHTS_MISSING' // an expected tensor is absent
   | 'WEIGHTS_SHAPE' // a tensor has the wrong shape
   | 'WEIGHTS_UNSAFE' // a pickle that asks for anything but tensor rebuilding
+  | 'WEIGHTS_NONFINITE' // a tensor holding NaN or ±Inf
   | 'TOKENIZER_INVALID' // tokenizer files unusable
   | 'IMAGE_DECODE' // bytes that are not a supported image, or a corrupt one
   | 'IMAGE_TOO_LARGE' // over the configured pixel limit (decompression bomb guard)

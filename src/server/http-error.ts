@@ -74,6 +74,7 @@ export function statusForCode(code: FgClipErrorCode): number {
     case 'WEIGHTS_MISSING':
     case 'WEIGHTS_SHAPE':
     case 'WEIGHTS_UNSAFE':
+    case 'WEIGHTS_NONFINITE':
     case 'TOKENIZER_INVALID':
     case 'HUB_ERROR':
     case 'HUB_AUTH':

@@ -1,6 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../config/load.js';
@@ -224,5 +225,29 @@ describe('loadCheckpoint: a plain OpenAI-CLIP layout is carried into the FG-CLIP
   test('an FG-CLIP checkpoint missing only text_filip_projection is not carried: WEIGHTS_MISSING', async () => {
     const dir = folder({ 'model.safetensors': encodeSafetensors(tinyEntries((m) => m.delete('text_filip_projection.weight'))) });
     await rejectsWith(loadCheckpoint(dir, cfg), 'WEIGHTS_MISSING', [/text_filip_projection\.weight \[24, 32\]/], dir);
+  });
+});
+
+describe('loadCheckpoint: special files where a weight file should be are refused before opening', () => {
+  const cases: [string, (p: string) => void, FgClipErrorCode, RegExp][] = [
+    ['a directory', (p) => mkdirSync(p), 'WEIGHTS_MALFORMED', /(weight file|shard index) is a directory \(expected a regular file\)/],
+    ['a dangling symlink', (p) => symlinkSync(join(tmp, 'no-such-blob'), p), 'WEIGHTS_MISSING', /does not exist \(or is a symlink to nothing\)/],
+    ['a symlink to /dev/zero', (p) => symlinkSync('/dev/zero', p), 'WEIGHTS_MALFORMED', /is a character device/],
+    ['a FIFO', (p) => execFileSync('mkfifo', [p]), 'WEIGHTS_MALFORMED', /is a FIFO/],
+  ];
+  for (const [kind, make, code, re] of cases) {
+    for (const file of ['model.safetensors', 'pytorch_model.bin', 'model.safetensors.index.json']) {
+      test(`${file} as ${kind}: ${code}`, async () => {
+        const dir = folder({});
+        make(join(dir, file));
+        await rejectsWith(loadCheckpoint(dir, cfg), code, [re], join(dir, file));
+      });
+    }
+  }
+
+  test('a shard named by the index that is a FIFO: WEIGHTS_MALFORMED naming the shard', async () => {
+    const dir = folder({ 'model.safetensors.index.json': JSON.stringify({ weight_map: { 'logit_scale': 'shard-1.safetensors' } }) });
+    execFileSync('mkfifo', [join(dir, 'shard-1.safetensors')]);
+    await rejectsWith(loadCheckpoint(dir, cfg), 'WEIGHTS_MALFORMED', [/is a FIFO/], join(dir, 'shard-1.safetensors'));
   });
 });

@@ -5,11 +5,11 @@
  * References: fgclip.py:62-74 (FGCLIPModel parameters), :84-126 (`resize_postion_embeding`, `copy_weight`);
  * modeling_clip.py:171-192, 251-270, 299-319, 403-425, 758-765, 920-929 (tower parameters).
  */
-import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CLIP_DEFAULTS } from '../config/load.js';
 import type { FgClipConfig } from '../config/types.js';
 import { FgClipError } from '../errors.js';
+import { pathExists } from '../files/regular-file.js';
 import { readPytorchBin } from './pytorch-bin.js';
 import { readShardedSafetensors } from './safetensors-index.js';
 import { readSafetensors } from './safetensors.js';
@@ -97,14 +97,8 @@ export interface LoadedCheckpoint {
   readonly carried: string[];
 }
 
-async function exists(p: string): Promise<boolean> {
-  try {
-    await access(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
+/** A dangling symlink or a special file counts as present, so that its reader refuses it with a typed error. */
+const exists = pathExists;
 
 const fmt = (s: readonly number[]) => `[${s.join(', ')}]`;
 

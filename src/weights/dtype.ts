@@ -7,13 +7,34 @@ import type { FileHandle } from 'node:fs/promises';
 import { FgClipError } from '../errors.js';
 import type { StoredDtype } from './types.js';
 
-/** Byte size of every safetensors dtype we recognise (safetensors `Dtype`); only F32/F16/BF16 are loadable. */
-export const SAFETENSORS_ITEM_SIZE: Readonly<Record<string, number>> = {
+/**
+ * Byte size of every safetensors dtype we recognise (safetensors `Dtype`); only F32/F16/BF16 are loadable.
+ * A null-prototype object: a header dtype such as "constructor" or "__proto__" must not find anything.
+ */
+export const SAFETENSORS_ITEM_SIZE: Readonly<Record<string, number>> = Object.assign(Object.create(null) as Record<string, number>, {
   BOOL: 1, U8: 1, I8: 1, F8_E5M2: 1, F8_E4M3: 1, F8_E8M0: 1,
   I16: 2, U16: 2, F16: 2, BF16: 2,
   I32: 4, U32: 4, F32: 4,
   I64: 8, U64: 8, F64: 8, C64: 8,
-};
+});
+
+/**
+ * Refuses a tensor holding NaN or ±Inf: no trained weight is non-finite, and one such value turns every output
+ * it reaches into NaN (printed as `null`). Names the tensor, the first bad index and how many there are.
+ */
+export function assertFinite(data: Float32Array, file: string, name: string): void {
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i];
+    if (v - v !== 0) {
+      let n = 0;
+      for (let j = i; j < data.length; j++) if (data[j] - data[j] !== 0) n++;
+      throw new FgClipError(
+        'WEIGHTS_NONFINITE',
+        `${file}: tensor ${JSON.stringify(name)} holds ${n} non-finite value(s) (first: ${data[i]} at flat index ${i}). The checkpoint is damaged (a diverged training run?); weights must be finite.`,
+      );
+    }
+  }
+}
 
 export const LOADABLE_DTYPES: readonly StoredDtype[] = ['F32', 'F16', 'BF16'];
 

@@ -3,149 +3,24 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { crc32 } from 'node:zlib';
 import { goldenPath } from '../test-util/goldens.js';
 import { readPytorchBin } from './pytorch-bin.js';
 import { readSafetensors } from './safetensors.js';
 import { StoredZip } from './zip.js';
 import { rejectsWith } from '../test-util/errors.js';
+import { f32bytes, makeZip, Pickle, torchZipBytes, type ZipIn } from '../test-util/torch-zip.js';
 
 const PT = goldenPath('fgclip-tiny-pt', 'pytorch_model.bin');
 const ST = goldenPath('fgclip-tiny', 'model.safetensors');
 const tmp = mkdtempSync(join(tmpdir(), 'fgclip-pt-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
-interface ZipIn {
-  name: string;
-  data: Uint8Array;
-  method?: number;
-}
-/** A minimal zip writer (STORED unless `method` says otherwise), optionally with ZIP64 records for every entry. */
-function makeZip(entries: ZipIn[], zip64 = false): Buffer {
-  const locals: Buffer[] = [];
-  const centrals: Buffer[] = [];
-  let offset = 0;
-  for (const e of entries) {
-    const name = Buffer.from(e.name, 'utf8');
-    const crc = crc32(e.data);
-    const lh = Buffer.alloc(30);
-    lh.writeUInt32LE(0x04034b50, 0);
-    lh.writeUInt16LE(zip64 ? 45 : 20, 4);
-    lh.writeUInt16LE(e.method ?? 0, 8);
-    lh.writeUInt32LE(crc, 14);
-    lh.writeUInt32LE(e.data.length, 18);
-    lh.writeUInt32LE(e.data.length, 22);
-    lh.writeUInt16LE(name.length, 26);
-    locals.push(lh, name, Buffer.from(e.data));
-    const extra = Buffer.alloc(zip64 ? 28 : 0);
-    if (zip64) {
-      extra.writeUInt16LE(1, 0);
-      extra.writeUInt16LE(24, 2);
-      extra.writeBigUInt64LE(BigInt(e.data.length), 4);
-      extra.writeBigUInt64LE(BigInt(e.data.length), 12);
-      extra.writeBigUInt64LE(BigInt(offset), 20);
-    }
-    const ch = Buffer.alloc(46);
-    ch.writeUInt32LE(0x02014b50, 0);
-    ch.writeUInt16LE(zip64 ? 45 : 20, 4);
-    ch.writeUInt16LE(zip64 ? 45 : 20, 6);
-    ch.writeUInt16LE(e.method ?? 0, 10);
-    ch.writeUInt32LE(crc, 16);
-    ch.writeUInt32LE(zip64 ? 0xffffffff : e.data.length, 20);
-    ch.writeUInt32LE(zip64 ? 0xffffffff : e.data.length, 24);
-    ch.writeUInt16LE(name.length, 28);
-    ch.writeUInt16LE(extra.length, 30);
-    ch.writeUInt32LE(zip64 ? 0xffffffff : offset, 42);
-    centrals.push(ch, name, extra);
-    offset += 30 + name.length + e.data.length;
-  }
-  const cd = Buffer.concat(centrals);
-  const tail: Buffer[] = [];
-  if (zip64) {
-    const rec = Buffer.alloc(56);
-    rec.writeUInt32LE(0x06064b50, 0);
-    rec.writeBigUInt64LE(44n, 4);
-    rec.writeBigUInt64LE(BigInt(entries.length), 24);
-    rec.writeBigUInt64LE(BigInt(entries.length), 32);
-    rec.writeBigUInt64LE(BigInt(cd.length), 40);
-    rec.writeBigUInt64LE(BigInt(offset), 48);
-    const loc = Buffer.alloc(20);
-    loc.writeUInt32LE(0x07064b50, 0);
-    loc.writeBigUInt64LE(BigInt(offset + cd.length), 8);
-    loc.writeUInt32LE(1, 16);
-    tail.push(rec, loc);
-  }
-  const eocd = Buffer.alloc(22);
-  eocd.writeUInt32LE(0x06054b50, 0);
-  eocd.writeUInt16LE(zip64 ? 0xffff : entries.length, 8);
-  eocd.writeUInt16LE(zip64 ? 0xffff : entries.length, 10);
-  eocd.writeUInt32LE(zip64 ? 0xffffffff : cd.length, 12);
-  eocd.writeUInt32LE(zip64 ? 0xffffffff : offset, 16);
-  return Buffer.concat([...locals, cd, ...tail, eocd]);
-}
-
-/** Emits pickle opcodes (CPython pickletools names) for hand-built test pickles. */
-class Pickle {
-  private readonly parts: Buffer[] = [Buffer.from([0x80, 2])]; // PROTO 2
-  op(...bytes: number[]): this {
-    this.parts.push(Buffer.from(bytes));
-    return this;
-  }
-  str(s: string): this {
-    const b = Buffer.from(s, 'utf8');
-    const len = Buffer.alloc(4);
-    len.writeUInt32LE(b.length);
-    this.parts.push(Buffer.from([0x58]), len, b); // BINUNICODE
-    return this;
-  }
-  int(n: number): this {
-    const b = Buffer.alloc(5);
-    b[0] = 0x4a; // BININT
-    b.writeInt32LE(n, 1);
-    this.parts.push(b);
-    return this;
-  }
-  global(module: string, name: string): this {
-    this.parts.push(Buffer.from(`c${module}\n${name}\n`, 'utf8')); // GLOBAL
-    return this;
-  }
-  mark = () => this.op(0x28);
-  tuple = () => this.op(0x74);
-  reduce = () => this.op(0x52);
-  emptyTuple = () => this.op(0x29);
-  ints(xs: number[]): this {
-    this.mark();
-    for (const x of xs) this.int(x);
-    return this.tuple();
-  }
-  orderedDict(): this {
-    return this.global('collections', 'OrderedDict').emptyTuple().reduce();
-  }
-  /** `_rebuild_tensor_v2(persistent_load(('storage', torch.<type>, key, 'cpu', numel)), offset, size, stride, False, OrderedDict())` */
-  tensor(type: string, key: string, numel: number, offset: number, size: number[], stride: number[]): this {
-    this.global('torch._utils', '_rebuild_tensor_v2').mark();
-    this.mark().str('storage').global('torch', type).str(key).str('cpu').int(numel).tuple().op(0x51); // BINPERSID
-    this.int(offset).ints(size).ints(stride).op(0x89).orderedDict(); // NEWFALSE
-    return this.tuple().reduce();
-  }
-  bytes(): Buffer {
-    return Buffer.concat([...this.parts, Buffer.from([0x2e])]); // STOP
-  }
-}
-
 /** Writes a torch-layout archive `archive/{data.pkl, data/<key>..., version[, byteorder]}`. */
 function torchZip(name: string, pkl: Uint8Array, storages: Record<string, Uint8Array>, extra: ZipIn[] = []): string {
-  const entries: ZipIn[] = [
-    { name: 'archive/data.pkl', data: pkl },
-    ...Object.entries(storages).map(([k, data]) => ({ name: `archive/data/${k}`, data })),
-    { name: 'archive/version', data: Buffer.from('3\n') },
-    ...extra,
-  ];
   const p = join(tmp, name);
-  writeFileSync(p, makeZip(entries));
+  writeFileSync(p, torchZipBytes(pkl, storages, extra));
   return p;
 }
-const f32bytes = (xs: number[]) => new Uint8Array(Float32Array.from(xs).buffer);
 
 
 describe('pytorch_model.bin: golden fgclip-tiny-pt', () => {
@@ -307,5 +182,72 @@ describe('pytorch_model.bin: zip container errors', () => {
     const p3 = join(tmp, 'cut.bin');
     writeFileSync(p3, b.subarray(0, Math.floor(b.length / 2)));
     await rejectsWith(readPytorchBin(p3), 'WEIGHTS_MALFORMED', /no zip end-of-central-directory record found.*truncated/, p3);
+  });
+});
+
+describe('pytorch_model.bin: memory bounded by the file size; hostile layouts are typed errors', () => {
+  test('a ~1 KB file with a stride-0 view of 1.25e8 elements (500 MB) over a 1-element storage is WEIGHTS_MALFORMED before allocating', async () => {
+    const pkl = new Pickle().orderedDict().mark().str('w').tensor('FloatStorage', '0', 1, 0, [125_000_000], [0]).op(0x75).bytes();
+    const p = torchZip('stride0.bin', pkl, { '0': f32bytes([1]) });
+    await rejectsWith(readPytorchBin(p), 'WEIGHTS_MALFORMED', /view of 125000000 elements .* over the 1-element storage 0/, p);
+  });
+
+  test('a stride-0 view with 1e30 elements (size [1e15, 1e15]) is WEIGHTS_MALFORMED, not a RangeError', async () => {
+    const pkl = new Pickle().orderedDict().mark().str('w').global('torch._utils', '_rebuild_tensor_v2').mark()
+      .mark().str('storage').global('torch', 'FloatStorage').str('0').str('cpu').int(1).tuple().op(0x51)
+      .int(0).mark().op(0x8a, 7, 0, 0x80, 0xc6, 0xa4, 0x7e, 0x8d, 0x03).op(0x8a, 7, 0, 0x80, 0xc6, 0xa4, 0x7e, 0x8d, 0x03).tuple().ints([0, 0]).op(0x89).orderedDict().tuple().reduce()
+      .op(0x75).bytes();
+    const p = torchZip('stride0-huge.bin', pkl, { '0': f32bytes([1]) });
+    await rejectsWith(readPytorchBin(p), 'WEIGHTS_MALFORMED', /over the 1-element storage/, p);
+  });
+
+  test('100 zip entries aliasing the same 4 MB storage bytes (overlapping entries) are WEIGHTS_MALFORMED', async () => {
+    const n = 100;
+    const pkl = new Pickle().orderedDict().mark();
+    for (let i = 0; i < n; i++) pkl.str(`w${i}`).tensor('FloatStorage', String(i), 1 << 20, 0, [1 << 20], [1]);
+    const entries: ZipIn[] = [{ name: 'archive/data.pkl', data: pkl.op(0x75).bytes() }, { name: 'archive/data/0', data: new Uint8Array(4 << 20) }];
+    for (let i = 1; i < n; i++) entries.push({ name: `archive/data/${i}`, data: new Uint8Array(4 << 20), aliasOf: 'archive/data/0' });
+    entries.push({ name: 'archive/version', data: Buffer.from('3\n') });
+    const p = join(tmp, 'alias.bin');
+    writeFileSync(p, makeZip(entries));
+    await rejectsWith(readPytorchBin(p), 'WEIGHTS_MALFORMED', /entries archive\/data\/\d+ and archive\/data\/\d+ overlap/, p);
+  });
+
+  test('a zip entry claiming 4 GB in a small file is WEIGHTS_MALFORMED before any allocation', async () => {
+    const pkl = new Pickle().orderedDict().mark().str('w').tensor('FloatStorage', '0', 2 ** 30 - 1, 0, [1], [1]).op(0x75).bytes();
+    const p = join(tmp, 'claim.bin');
+    writeFileSync(p, makeZip([{ name: 'archive/data.pkl', data: pkl }, { name: 'archive/data/0', data: f32bytes([1]), claimedSize: 2 ** 32 - 4 }, { name: 'archive/version', data: Buffer.from('3\n') }]));
+    await rejectsWith(readPytorchBin(p), 'WEIGHTS_MALFORMED', /archive\/data\/0 \(4294967292 bytes at \d+\) does not fit/, p);
+  });
+
+  test('one storage viewed by 5000 full-size tensors (memory 5000× the file) is WEIGHTS_MALFORMED', async () => {
+    const pkl = new Pickle().orderedDict().mark();
+    for (let i = 0; i < 5000; i++) pkl.str(`w${i}`).tensor('FloatStorage', '0', 4096, 0, [4096], [1]);
+    const p = torchZip('views.bin', pkl.op(0x75).bytes(), { '0': new Uint8Array(4 * 4096) });
+    await rejectsWith(readPytorchBin(p), 'WEIGHTS_MALFORMED', /tensors hold 20480000 elements but their storages only 4096/, p);
+  });
+
+  test('APPENDS of 300000 items (a spread would overflow the stack) ends in a typed WEIGHTS_MALFORMED', async () => {
+    const pkl = new Pickle().op(0x5d).mark(); // EMPTY_LIST MARK
+    for (let i = 0; i < 300_000; i++) pkl.op(0x4b, i & 0xff); // BININT1
+    const p = torchZip('appends.bin', pkl.op(0x65).bytes(), {}); // APPENDS
+    await rejectsWith(readPytorchBin(p), 'WEIGHTS_MALFORMED', /top-level object is list/, p);
+  });
+
+  test('GLOBAL torch.constructor / torch.__proto__ (prototype keys of a plain allow-list object) are WEIGHTS_UNSAFE', async () => {
+    for (const name of ['constructor', '__proto__', 'toString', 'hasOwnProperty']) {
+      const p = torchZip(`proto-${name}.bin`, new Pickle().global('torch', name).emptyTuple().reduce().bytes(), {});
+      await rejectsWith(readPytorchBin(p), 'WEIGHTS_UNSAFE', new RegExp(`global torch\\.${name} is not allowed`), p);
+    }
+  });
+
+  test('NaN and ±Inf weights are WEIGHTS_NONFINITE naming the tensor and the first bad index', async () => {
+    for (const [bad, shown] of [[NaN, 'NaN'], [Infinity, 'Infinity'], [-Infinity, '-Infinity']] as const) {
+      const pkl = new Pickle().orderedDict().mark().str('ok').tensor('FloatStorage', '0', 2, 0, [2], [1]).str('vision_model.bad').tensor('FloatStorage', '1', 3, 0, [3], [1]).op(0x75).bytes();
+      const p = torchZip(`nonfinite-${shown}.bin`, pkl, { '0': f32bytes([1, 2]), '1': f32bytes([0, bad, 1]) });
+      await rejectsWith(readPytorchBin(p), 'WEIGHTS_NONFINITE', new RegExp(`tensor "vision_model\\.bad" holds 1 non-finite value\\(s\\) \\(first: ${shown} at flat index 1\\)`), p);
+      const m = await readPytorchBin(p, { allowNonFinite: true });
+      assert.ok(Object.is(m.get('vision_model.bad')!.data[1], Math.fround(bad)));
+    }
   });
 });

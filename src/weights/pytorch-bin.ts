@@ -6,7 +6,7 @@
  * storages honouring storage offset and strides, into contiguous row-major float32.
  */
 import { FgClipError } from '../errors.js';
-import { isLoadable, itemSize, upcastHalf, assertLittleEndianHost } from './dtype.js';
+import { assertFinite, isLoadable, itemSize, upcastHalf, assertLittleEndianHost } from './dtype.js';
 import type { ReadOptions } from './safetensors.js';
 import { unpickleStateDict, type StorageRef, type TensorRef } from './torch-pickle.js';
 import type { StoredDtype, TensorMap } from './types.js';
@@ -40,6 +40,16 @@ export async function readPytorchBin(path: string, opts: ReadOptions = {}): Prom
     }
     const uses = new Map<string, number>();
     for (const [, t] of selected) uses.set(t.storage.key, (uses.get(t.storage.key) ?? 0) + 1);
+    // Memory bounded by the file: each view is at most its storage (checked while unpickling) and storages do not
+    // overlap in the zip, so only many views of the same storage could still multiply memory. Allow every storage
+    // to be viewed twice over (tied weights), no more.
+    const storageElems = new Map<string, number>();
+    for (const [, t] of selected) storageElems.set(t.storage.key, t.storage.numel);
+    const stored = [...storageElems.values()].reduce((a, n) => a + n, 0);
+    const demanded = selected.reduce((a, [, t]) => a + numelOf(t.size), 0);
+    if (demanded > 2 * stored + (1 << 20)) {
+      throw new FgClipError('WEIGHTS_MALFORMED', `${path}: the state dict's tensors hold ${demanded} elements but their storages only ${stored}; a checkpoint does not view the same storage this many times. Refusing: memory would not be bounded by the file size.`);
+    }
 
     const storages = new Map<string, Float32Array>();
     const readStorage = async (s: StorageRef, dtype: StoredDtype): Promise<Float32Array> => {
@@ -68,7 +78,9 @@ export async function readPytorchBin(path: string, opts: ReadOptions = {}): Prom
       if (!isLoadable(dtype)) continue; // unreachable: checked above; narrows the type
       const src = await readStorage(t.storage, dtype);
       const whole = uses.get(t.storage.key) === 1 && isContiguous(t) && t.offset === 0 && numelOf(t.size) === src.length;
-      out.set(name, { shape: [...t.size], data: whole ? src : stridedCopy(src, t), storedDtype: dtype });
+      const data = whole ? src : stridedCopy(src, t);
+      if (!opts.allowNonFinite) assertFinite(data, path, name);
+      out.set(name, { shape: [...t.size], data, storedDtype: dtype });
     }
     return out;
   } finally {

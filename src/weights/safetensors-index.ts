@@ -3,9 +3,12 @@
  * (transformers `modeling_utils.py`, SAFE_WEIGHTS_INDEX_NAME). The index is untrusted: shard names must be plain
  * file names inside the checkpoint folder, and every tensor it lists must be in the shard it names.
  */
-import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { FgClipError } from '../errors.js';
+import { readRegularText } from '../files/regular-file.js';
+
+/** Largest shard index read (real ones: tens of KB). */
+const MAX_INDEX_BYTES = 64 << 20;
 import { readSafetensors, readSafetensorsHeader, type ReadOptions } from './safetensors.js';
 import type { TensorMap } from './types.js';
 
@@ -26,9 +29,10 @@ export function isPlainFileName(name: string): boolean {
 
 /** Parses and validates the index; returns shard file name → tensor names listed for it, in first-seen order. */
 export async function readSafetensorsIndex(indexPath: string): Promise<Map<string, string[]>> {
+  const text = await readRegularText(indexPath, { what: 'shard index', code: 'WEIGHTS_MALFORMED', missingCode: 'WEIGHTS_MISSING', maxBytes: MAX_INDEX_BYTES });
   let json: unknown;
   try {
-    json = JSON.parse(await readFile(indexPath, 'utf8'));
+    json = JSON.parse(text);
   } catch (e) {
     throw new FgClipError('WEIGHTS_MALFORMED', `${indexPath}: cannot read the shard index (${(e as Error).message})`, { cause: e });
   }

@@ -109,12 +109,12 @@ describe('safetensors: golden checkpoints', () => {
     }
   });
 
-  test('a BF16 file is read and upcast exactly', async () => {
+  test('a BF16 file is read and upcast exactly (-Inf kept with allowNonFinite)', async () => {
     const vals = [0, -0, 1.5, -2, 3.140625, 65280, 2 ** -130, -Infinity];
     const bits = new Uint16Array(vals.map((v) => new Uint32Array(Float32Array.of(v).buffer)[0] >>> 16));
     const p = join(tmp, 'bf16.safetensors');
     writeFileSync(p, encodeSafetensors([['x', { dtype: 'BF16', shape: [2, 4], bytes: new Uint8Array(bits.buffer) }]]));
-    const t = (await readSafetensors(p)).get('x')!;
+    const t = (await readSafetensors(p, { allowNonFinite: true })).get('x')!;
     assert.deepEqual(t.shape, [2, 4]);
     assert.equal(t.storedDtype, 'BF16');
     assert.deepEqual([...t.data], vals);
@@ -207,6 +207,28 @@ describe('safetensors: malformed files are WEIGHTS_MALFORMED / WEIGHTS_DTYPE nam
   });
   test('absent file is WEIGHTS_MISSING', async () => {
     const p = join(tmp, 'nope.safetensors');
-    await rejectsWith(readSafetensors(p), 'WEIGHTS_MISSING', /cannot open/, p);
+    await rejectsWith(readSafetensors(p), 'WEIGHTS_MISSING', /does not exist/, p);
+  });
+});
+
+describe('safetensors: hostile headers and values are typed errors', () => {
+  test('a NaN in one tensor is WEIGHTS_NONFINITE naming it and the flat index; allowNonFinite reads it', async () => {
+    const p = join(tmp, 'nan.safetensors');
+    writeFileSync(p, encodeSafetensors([['a', { dtype: 'F32', shape: [2], bytes: new Uint8Array(Float32Array.of(1, 2).buffer) }], ['b.weight', { dtype: 'F32', shape: [2, 2], bytes: new Uint8Array(Float32Array.of(0, 0, 0, NaN).buffer) }]]));
+    await rejectsWith(readSafetensors(p), 'WEIGHTS_NONFINITE', /tensor "b\.weight" holds 1 non-finite value\(s\) \(first: NaN at flat index 3\)/, p);
+    assert.ok(Number.isNaN((await readSafetensors(p, { allowNonFinite: true })).get('b.weight')!.data[3]));
+  });
+
+  test('F16 +Inf (0x7c00) is WEIGHTS_NONFINITE', async () => {
+    const p = join(tmp, 'inf16.safetensors');
+    writeFileSync(p, encodeSafetensors([['h', { dtype: 'F16', shape: [3], bytes: new Uint8Array(Uint16Array.of(0x3c00, 0x7c00, 0).buffer) }]]));
+    await rejectsWith(readSafetensors(p), 'WEIGHTS_NONFINITE', /"h" holds 1 non-finite value\(s\) \(first: Infinity at flat index 1\)/, p);
+  });
+
+  test('dtype "constructor" / "__proto__" / "toString" (prototype keys) is WEIGHTS_DTYPE, not a crash', async () => {
+    for (const dtype of ['constructor', '__proto__', 'toString']) {
+      const p = rawFile(`proto-${dtype}.safetensors`, JSON.stringify({ x: { dtype, shape: [1], data_offsets: [0, 4] } }), new Uint8Array(4));
+      await rejectsWith(readSafetensors(p), 'WEIGHTS_DTYPE', /not a known safetensors dtype/, p);
+    }
   });
 });

@@ -5,9 +5,10 @@
  * offsets are relative to the start of the data region. Tensors are read one by one with a file handle, so a
  * 1.7 GB checkpoint never becomes one string or one Buffer.
  */
-import { open, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { FgClipError } from '../errors.js';
-import { SAFETENSORS_ITEM_SIZE, isLoadable, readAsFloat32, readExact } from './dtype.js';
+import { openRegular, type RegularFileOptions } from '../files/regular-file.js';
+import { SAFETENSORS_ITEM_SIZE, assertFinite, isLoadable, readAsFloat32, readExact } from './dtype.js';
 import type { TensorMap } from './types.js';
 
 /** Same cap as the reference implementation (safetensors `MAX_HEADER_SIZE` = 100 MB). */
@@ -36,20 +37,22 @@ export interface SafetensorsHeader {
 export interface ReadOptions {
   /** load only the tensors for which this returns true (the header is still validated entirely) */
   readonly only?: (name: string) => boolean;
+  /** accept NaN/±Inf values (default: WEIGHTS_NONFINITE naming the tensor) */
+  readonly allowNonFinite?: boolean;
 }
 
 function malformed(path: string, what: string, hint = 'The file is damaged or not a safetensors file; download it again.'): FgClipError {
   return new FgClipError('WEIGHTS_MALFORMED', `${path}: ${what}. ${hint}`);
 }
 
-async function openFile(path: string): Promise<FileHandle> {
-  try {
-    return await open(path, 'r');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new FgClipError(code === 'ENOENT' ? 'WEIGHTS_MISSING' : 'WEIGHTS_MALFORMED', `${path}: cannot open weight file (${code ?? String(e)})`, { cause: e });
-  }
+/** Opens a weight file after refusing directories, FIFOs, devices (a symlink to /dev/zero) and dangling links. */
+export async function openWeightFile(path: string): Promise<FileHandle> {
+  return (await openRegular(path, WEIGHT_FILE)).fh;
 }
+
+export const WEIGHT_FILE: RegularFileOptions = { what: 'weight file', code: 'WEIGHTS_MALFORMED', missingCode: 'WEIGHTS_MISSING' };
+
+const openFile = openWeightFile;
 
 /** Reads and validates the header (lengths, JSON shape, dtypes, shapes, offsets, overlaps, file bounds). */
 export async function readSafetensorsHeader(path: string): Promise<SafetensorsHeader> {
@@ -162,6 +165,7 @@ export async function readSafetensors(path: string, opts: ReadOptions = {}): Pro
       if (!isLoadable(dtype)) continue; // unreachable: checked above; narrows the type
       const numel = t.shape.reduce((a, d) => a * d, 1);
       const data = await readAsFloat32(fh, dtype, numel, t.begin, path, `tensor ${JSON.stringify(t.name)}`);
+      if (!opts.allowNonFinite) assertFinite(data, path, t.name);
       out.set(t.name, { shape: t.shape, data, storedDtype: dtype });
     }
     return out;

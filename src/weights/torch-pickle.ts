@@ -13,10 +13,11 @@ import { FgClipError } from '../errors.js';
 /** dtype of a torch typed-storage class; only F32/F16/BF16 can be loaded, the rest are named in errors. */
 export type TorchDtype = 'F32' | 'F16' | 'BF16' | 'F64' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 
-const STORAGE_TYPES: Readonly<Record<string, TorchDtype>> = {
-  FloatStorage: 'F32', HalfStorage: 'F16', BFloat16Storage: 'BF16', DoubleStorage: 'F64', LongStorage: 'I64',
-  IntStorage: 'I32', ShortStorage: 'I16', CharStorage: 'I8', ByteStorage: 'U8', BoolStorage: 'BOOL',
-};
+/** A Map, not an object: `torch.constructor` / `torch.__proto__` must not pass an `in` check. */
+const STORAGE_TYPES: ReadonlyMap<string, TorchDtype> = new Map([
+  ['FloatStorage', 'F32'], ['HalfStorage', 'F16'], ['BFloat16Storage', 'BF16'], ['DoubleStorage', 'F64'], ['LongStorage', 'I64'],
+  ['IntStorage', 'I32'], ['ShortStorage', 'I16'], ['CharStorage', 'I8'], ['ByteStorage', 'U8'], ['BoolStorage', 'BOOL'],
+]);
 const CALLABLES = new Set(['collections.OrderedDict', 'torch._utils._rebuild_tensor_v2', 'torch._utils._rebuild_parameter']);
 
 const MAX_STACK = 1 << 20;
@@ -122,7 +123,7 @@ export function unpickleStateDict(bytes: Uint8Array, file: string, hasStorage: (
   };
   const global = (module: string, name: string): PyGlobal => {
     const q = `${module}.${name}`;
-    if (CALLABLES.has(q) || (module === 'torch' && name in STORAGE_TYPES)) return new PyGlobal(q);
+    if (CALLABLES.has(q) || (module === 'torch' && STORAGE_TYPES.has(name))) return new PyGlobal(q);
     throw unsafe(`global ${q} is not allowed`);
   };
   const setItems = (d: PyValue, kv: PyValue[]) => {
@@ -177,7 +178,13 @@ export function unpickleStateDict(bytes: Uint8Array, file: string, hasStorage: (
       case 0x73: { const v = pop(); const k = pop(); setItems(top(), [k, v]); break; } // SETITEM
       case 0x75: { const kv = popMark(); setItems(top(), kv); break; } // SETITEMS
       case 0x61: { const v = pop(); const l = top(); if (!Array.isArray(l)) throw bad(`APPEND on ${describe(l)}`); l.push(v); break; } // APPEND
-      case 0x65: { const vs = popMark(); const l = top(); if (!Array.isArray(l)) throw bad(`APPENDS on ${describe(l)}`); l.push(...vs); break; } // APPENDS
+      case 0x65: { // APPENDS (a loop: spreading a huge list into push() overflows the stack)
+        const vs = popMark();
+        const l = top();
+        if (!Array.isArray(l)) throw bad(`APPENDS on ${describe(l)}`);
+        for (const v of vs) l.push(v);
+        break;
+      }
       case 0x71: put(u8()); break; // BINPUT
       case 0x72: put(u32()); break; // LONG_BINPUT
       case 0x94: put(memo.size); break; // MEMOIZE
@@ -244,6 +251,13 @@ export function unpickleStateDict(bytes: Uint8Array, file: string, hasStorage: (
     const size = intList(sizeT, 'size');
     const stride = intList(strideT, 'stride');
     if (stride.length !== size.length) throw bad(`_rebuild_tensor_v2: size has ${size.length} dims but stride ${stride.length}`);
+    if (size.length > 16) throw bad(`_rebuild_tensor_v2: ${size.length} dimensions (at most 16)`);
+    // A view never has more elements than its storage: stride-0 (expanded) views could otherwise make a tiny file
+    // demand any amount of memory when copied out.
+    const numel = size.reduce((a, d) => a * d, 1);
+    if (numel > storage.numel) {
+      throw bad(`tensor view of ${numel} elements (size [${size}], stride [${stride}]) over the ${storage.numel}-element storage ${storage.key}; a state dict never stores expanded views`);
+    }
     checkHooks(hooks);
     // the last element the view touches must lie inside the storage
     if (size.every((d) => d > 0)) {
@@ -259,13 +273,13 @@ export function unpickleStateDict(bytes: Uint8Array, file: string, hasStorage: (
       throw unsafe(`persistent id ${describe(pid)} is not a ('storage', type, key, location, numel) tuple`);
     }
     const [, type, key, location, numel] = pid.items;
-    if (!(type instanceof PyGlobal) || !type.qualified.startsWith('torch.') || !(type.qualified.slice(6) in STORAGE_TYPES)) {
+    const dtype = type instanceof PyGlobal && type.qualified.startsWith('torch.') ? STORAGE_TYPES.get(type.qualified.slice(6)) : undefined;
+    if (dtype === undefined) {
       throw unsafe(`persistent id storage type ${describe(type)}`);
     }
     if (typeof key !== 'string' || typeof location !== 'string' || typeof numel !== 'number' || !Number.isSafeInteger(numel) || numel < 0) {
       throw bad('persistent id fields must be (str key, str location, int numel)');
     }
-    const dtype = STORAGE_TYPES[type.qualified.slice(6)];
     const seen = storages.get(key);
     if (seen) {
       if (seen.dtype !== dtype || seen.numel !== numel) throw bad(`storage ${key} declared twice with different type or size`);

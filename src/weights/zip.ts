@@ -4,8 +4,9 @@
  * range through a file handle, never by loading the whole archive. Compressed or encrypted entries are refused.
  * CRCs are not verified: torch's own reader does not either, and the tensor shapes are checked downstream.
  */
-import { open, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { FgClipError } from '../errors.js';
+import { openRegular } from '../files/regular-file.js';
 import { readExact } from './dtype.js';
 
 const SIG_EOCD = 0x06054b50;
@@ -44,13 +45,7 @@ export class StoredZip {
   ) {}
 
   static async open(path: string): Promise<StoredZip> {
-    let fh: FileHandle;
-    try {
-      fh = await open(path, 'r');
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      throw new FgClipError(code === 'ENOENT' ? 'WEIGHTS_MISSING' : 'WEIGHTS_MALFORMED', `${path}: cannot open (${code ?? String(e)})`, { cause: e });
-    }
+    const { fh } = await openRegular(path, { what: 'weight file', code: 'WEIGHTS_MALFORMED', missingCode: 'WEIGHTS_MISSING' });
     try {
       const { entries, cdOffset } = await readCentralDirectory(fh, path);
       return new StoredZip(path, fh, entries, cdOffset);
@@ -178,10 +173,22 @@ async function readCentralDirectory(fh: FileHandle, path: string): Promise<{ ent
       if (compressedSize === 0xffffffff) compressedSize = next('compressed size');
       if (localHeaderOffset === 0xffffffff) localHeaderOffset = next('offset');
     }
-    if (localHeaderOffset + 30 > cdOffset) throw malformed(path, `entry ${name} starts at ${localHeaderOffset}, past the data area`);
+    if (localHeaderOffset + 30 + compressedSize > cdOffset) {
+      throw malformed(path, `entry ${name} (${compressedSize} bytes at ${localHeaderOffset}) does not fit in the ${cdOffset}-byte data area`);
+    }
     if (entries.has(name)) throw malformed(path, `duplicate entry ${name}`);
     entries.set(name, { name, method: v.getUint16(p + 10, true), flags: v.getUint16(p + 8, true), size, compressedSize, localHeaderOffset });
     p += 46 + nameLen + extraLen + commentLen;
+  }
+  // Entries must not share bytes: each claims at least its 30-byte local header plus its data. Overlapping entries
+  // would let a small file declare many full-size storages (memory far beyond the file size).
+  const spans = [...entries.values()].sort((a, b) => a.localHeaderOffset - b.localHeaderOffset);
+  for (let i = 1; i < spans.length; i++) {
+    const a = spans[i - 1];
+    const b = spans[i];
+    if (b.localHeaderOffset < a.localHeaderOffset + 30 + a.compressedSize) {
+      throw malformed(path, `entries ${a.name} and ${b.name} overlap (bytes ${b.localHeaderOffset}..${a.localHeaderOffset + 30 + a.compressedSize})`);
+    }
   }
   return { entries, cdOffset };
 }
