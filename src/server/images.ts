@@ -7,9 +7,11 @@
  *   (net-guard.ts), with a byte limit and a timeout.
  * Bytes are returned undecoded; decoding (and its IMAGE_DECODE / IMAGE_TOO_LARGE errors) is the model's job.
  */
-import { open, realpath } from 'node:fs/promises';
+import { realpath, stat } from 'node:fs/promises';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { FgClipError } from '../errors.js';
+import { fileKind, readRegular } from '../files/regular-file.js';
 import { UploadedImage } from './body.js';
 import { badRequest, HttpError } from './http-error.js';
 import { fetchRemote, RemoteFetchError } from './net-guard.js';
@@ -54,10 +56,31 @@ function fromDataUri(s: string, field: string): Buffer {
   return decodeBase64(s.slice(comma + 1), field);
 }
 
+/** The path a `file:` reference names: `file:relative/path` literally, `file:///abs` / `file://localhost/abs` decoded. */
+function filePathOf(spec: string, field: string): string {
+  if (!/^file:\/\//i.test(spec)) return spec.slice('file:'.length);
+  let url: URL;
+  try {
+    url = new URL(spec);
+  } catch {
+    throw badRequest('INPUT_INVALID', `${field}: not a valid file URL`, field);
+  }
+  if (url.hostname !== '' && url.hostname !== 'localhost') {
+    throw badRequest('INPUT_INVALID', `${field}: file URLs name a path on this server, not a host (got host ${JSON.stringify(url.hostname)}); use file:///path or file:relative/path`, field);
+  }
+  try {
+    return fileURLToPath(url);
+  } catch (e) {
+    // e.g. an encoded '/' (%2F) or NUL (%00), which no file name can hold
+    throw badRequest('INPUT_INVALID', `${field}: the file URL's path cannot be a file name (${(e as NodeJS.ErrnoException).code ?? 'invalid'}); encoded '/' and NUL are not allowed`, field);
+  }
+}
+
 async function fromFile(spec: string, field: string, policy: ImagePolicy): Promise<Buffer> {
   const root = policy.imageRoot;
   if (root === undefined) throw forbidden(field, 'file paths are disabled on this server (start it with --image-root DIR to allow them)');
-  const given = spec.startsWith('file://') ? fileURLToPath(spec) : spec.slice('file:'.length);
+  const given = filePathOf(spec, field);
+  if (given.includes('\0')) throw badRequest('INPUT_INVALID', `${field}: a file path cannot contain NUL`, field);
   const inside = (p: string) => {
     const rel = relative(root, p);
     return rel === '' || (!rel.startsWith(`..${sep}`) && rel !== '..' && !isAbsolute(rel));
@@ -71,16 +94,20 @@ async function fromFile(spec: string, field: string, policy: ImagePolicy): Promi
     throw badRequest('INPUT_INVALID', `${field}: no file ${JSON.stringify(given)} under the image root`, field);
   }
   if (!inside(real)) throw forbidden(field, `the path ${JSON.stringify(given)} leads outside the image root (symlink)`);
-  const fh = await open(real, 'r').catch(() => {
-    throw badRequest('INPUT_INVALID', `${field}: cannot open ${JSON.stringify(given)}`, field);
-  });
+  // stat before opening: a FIFO's open would block a libuv pool thread until a writer appears, a device never ends
+  let st;
   try {
-    const st = await fh.stat();
-    if (!st.isFile()) throw badRequest('INPUT_INVALID', `${field}: ${JSON.stringify(given)} is not a regular file`, field);
-    if (st.size > policy.maxImageBytes) throw tooLarge(field, `the file is ${st.size} bytes (at most ${policy.maxImageBytes})`);
-    return await fh.readFile();
-  } finally {
-    await fh.close();
+    st = await stat(real);
+  } catch {
+    throw badRequest('INPUT_INVALID', `${field}: cannot read ${JSON.stringify(given)}`, field);
+  }
+  if (!st.isFile()) throw badRequest('INPUT_INVALID', `${field}: ${JSON.stringify(given)} is ${fileKind(st)}, not a regular file`, field);
+  if (st.size > policy.maxImageBytes) throw tooLarge(field, `the file is ${st.size} bytes (at most ${policy.maxImageBytes})`);
+  try {
+    return await readRegular(real, { what: 'image', code: 'INPUT_INVALID', maxBytes: policy.maxImageBytes });
+  } catch (e) {
+    if (e instanceof FgClipError) throw badRequest('INPUT_INVALID', `${field}: ${e.message.replace(real, JSON.stringify(given))}`, field);
+    throw e;
   }
 }
 

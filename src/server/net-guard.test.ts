@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkedAddresses, isPrivateAddress, RemoteFetchError } from './net-guard.js';
+import { addressProblem, checkedAddresses, isPrivateAddress, RemoteFetchError } from './net-guard.js';
 
 describe('isPrivateAddress', () => {
   test('IPv4: private, loopback, link-local, CGNAT, reserved, multicast, broadcast are private; public unicast is not', () => {
@@ -28,6 +28,38 @@ describe('isPrivateAddress', () => {
     for (const ip of ['::ffff:8.8.8.8', '64:ff9b::808:808', '2002:808:808::1']) {
       assert.equal(isPrivateAddress(ip), false, ip);
     }
+  });
+
+  test('SIIT ::ffff:0:a.b.c.d, local NAT64 64:ff9b:1::/48, Teredo and every non-unicast IPv6 range are refused (ipaddr.js ranges)', () => {
+    const refused: [string, RegExp][] = [
+      ['::ffff:0:127.0.0.1', /SIIT \(RFC 6145\) embedding 127\.0\.0\.1 \(loopback\)/],
+      ['::ffff:0:a9fe:a9fe', /SIIT .* 169\.254\.169\.254 \(linkLocal\)/],
+      ['::ffff:0:10.0.0.1', /SIIT .*private/],
+      ['64:ff9b:1::a9fe:a9fe', /local-use NAT64/],
+      ['64:ff9b:1:7f00:0:100::', /local-use NAT64/],
+      ['64:ff9b:1::808:808', /local-use NAT64/],
+      ['64:ff9b::7f00:1', /NAT64 \(64:ff9b::\/96\) embedding 127\.0\.0\.1/],
+      ['64:ff9b::0a00:0001', /embedding 10\.0\.0\.1 \(private\)/],
+      ['2002:a9fe:a9fe::', /6to4 embedding 169\.254\.169\.254/],
+      ['2001:0:7f00:1::', /Teredo server embedding 127\.0\.0\.1/],
+      ['2001:0:808:808:0:0:80ff:fffe', /Teredo client embedding 127\.0\.0\.1/], // client bits are inverted
+      ['::ffff:255.255.255.255', /broadcast/],
+      ['::7f00:1', /IPv4-compatible/],
+      ['::8.8.8.8', /IPv4-compatible/],
+      ['100::1', /discard/],
+      ['2001:2::1', /benchmarking/],
+      ['5f00::1', /segmentRouting/],
+      ['3fff::1', /reserved/],
+    ];
+    for (const [ip, why] of refused) {
+      assert.equal(isPrivateAddress(ip), true, ip);
+      assert.match(addressProblem(ip) ?? '', why, ip);
+    }
+    for (const ip of ['::ffff:0:8.8.8.8', '2001:0:808:808:0:0:f7f7:f7f7']) assert.equal(addressProblem(ip), undefined, ip);
+  });
+
+  test('IPv4 literal forms Node does not accept (127.1, 0x7f.0.0.1, 017.0.0.1) count as private', () => {
+    for (const s of ['127.1', '0x7f.0.0.1', '017.0.0.1', '2130706433']) assert.equal(isPrivateAddress(s), true, s);
   });
 
   test('anything that is not an IP literal counts as private', () => {

@@ -2,98 +2,63 @@
  * Server-side request forgery guard for remote images: which IP addresses are "private" (not public unicast), and
  * a fetch that resolves the host first, checks every address, then connects to a checked address only (the
  * socket's lookup is pinned, so a second DNS answer cannot rebind it to an internal host).
- * Address ranges: IANA IPv4/IPv6 special-purpose registries (RFC 6890 and updates). IPv6 forms that embed an IPv4
- * address (IPv4-mapped ::ffff:0:0/96, IPv4-compatible ::/96, NAT64 64:ff9b::/96, 6to4 2002::/16) are judged by the
- * embedded IPv4 address as well.
+ * Addresses are classified with ipaddr.js (see `addressProblem`).
  */
 import { lookup } from 'node:dns/promises';
 import http from 'node:http';
 import https from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
+import ipaddr from 'ipaddr.js';
 
-type Cidr = readonly [bigint, number]; // [network, prefix length]
-
-function v4(s: string): bigint {
-  return s.split('.').reduce((a, p) => (a << 8n) | BigInt(Number(p)), 0n);
-}
-
-const V4_BLOCKED: readonly Cidr[] = (
-  [
-    ['0.0.0.0', 8], // "this network"
-    ['10.0.0.0', 8], // private
-    ['100.64.0.0', 10], // carrier-grade NAT
-    ['127.0.0.0', 8], // loopback
-    ['169.254.0.0', 16], // link-local (cloud metadata lives here)
-    ['172.16.0.0', 12], // private
-    ['192.0.0.0', 24], // IETF protocol assignments
-    ['192.0.2.0', 24], // documentation
-    ['192.88.99.0', 24], // 6to4 relay anycast
-    ['192.168.0.0', 16], // private
-    ['198.18.0.0', 15], // benchmarking
-    ['198.51.100.0', 24], // documentation
-    ['203.0.113.0', 24], // documentation
-    ['224.0.0.0', 4], // multicast
-    ['240.0.0.0', 4], // reserved, and 255.255.255.255 broadcast
-  ] as const
-).map(([a, p]) => [v4(a), p] as const);
-
-/** Parses an IPv6 literal (with optional embedded IPv4 tail) to a 128-bit integer. */
-function v6(s: string): bigint {
-  let text = s.split('%')[0]; // zone id
-  let tail: bigint | undefined;
-  const lastColon = text.lastIndexOf(':');
-  if (text.slice(lastColon + 1).includes('.')) {
-    tail = v4(text.slice(lastColon + 1));
-    text = text.slice(0, lastColon + 1) + '0:0';
+/**
+ * Why `ip` is not a public unicast address, or undefined when it is. Ranges come from ipaddr.js (IANA
+ * special-purpose registries); anything it does not call `unicast` is refused. IPv6 forms that carry an IPv4
+ * address are judged by that address: IPv4-mapped ::ffff:a.b.c.d, SIIT ::ffff:0:a.b.c.d (RFC 6145), NAT64
+ * 64:ff9b::/96 (RFC 6052), 6to4 2002:AABB:CCDD::/48 and Teredo (server and obfuscated client address). The
+ * local-use NAT64 prefix 64:ff9b:1::/48 (RFC 8215; the IPv4 position depends on the operator's prefix length)
+ * and deprecated IPv4-compatible ::a.b.c.d are refused outright. Strings that are not IP literals are refused.
+ */
+export function addressProblem(ip: string): string | undefined {
+  const bare = ip.split('%')[0];
+  const family = isIP(bare);
+  if (family === 0) return 'not an IP address';
+  // ipaddr.js reads any dotted IPv4 tail as IPv4-mapped (::8.8.8.8 → ::ffff:808:808); the WHATWG URL parser
+  // gives the canonical hex form first (::808:808), which is the address a socket would connect to.
+  const addr = ipaddr.parse(family === 6 ? new URL(`http://[${bare}]`).hostname.slice(1, -1) : bare);
+  if (addr.kind() === 'ipv4') {
+    const range = addr.range();
+    return range === 'unicast' ? undefined : range;
   }
-  const [head, rest] = text.includes('::') ? text.split('::') : [text, undefined];
-  const h = head ? head.split(':') : [];
-  const r = rest === undefined ? [] : rest ? rest.split(':') : [];
-  const groups = rest === undefined ? h : [...h, ...Array(8 - h.length - r.length).fill('0'), ...r];
-  let x = groups.reduce((a, g) => (a << 16n) | BigInt(parseInt(g || '0', 16)), 0n);
-  if (tail !== undefined) x = (x & ~0xffffffffn) | tail;
-  return x;
-}
-
-const V6_BLOCKED: readonly Cidr[] = (
-  [
-    ['::', 128], // unspecified
-    ['::1', 128], // loopback
-    ['100::', 64], // discard-only
-    ['2001::', 23], // IETF protocol assignments (Teredo 2001::/32 included)
-    ['2001:db8::', 32], // documentation
-    ['fc00::', 7], // unique local
-    ['fe80::', 10], // link-local
-    ['fec0::', 10], // site-local (deprecated)
-    ['ff00::', 8], // multicast
-  ] as const
-).map(([a, p]) => [v6(a), p] as const);
-
-function inCidr(x: bigint, [net, prefix]: Cidr, bits: number): boolean {
-  const shift = BigInt(bits - prefix);
-  return x >> shift === net >> shift;
+  const v6 = addr as ipaddr.IPv6;
+  const range = v6.range();
+  const p = v6.parts;
+  const v4of = (hi: number, lo: number) => ipaddr.fromByteArray([hi >> 8, hi & 0xff, lo >> 8, lo & 0xff]) as ipaddr.IPv4;
+  const embedded = (what: string, v4: ipaddr.IPv4) => {
+    const r = v4.range();
+    return r === 'unicast' ? undefined : `${what} embedding ${v4.toString()} (${r})`;
+  };
+  switch (range) {
+    case 'unicast':
+      // ::/96 (deprecated IPv4-compatible addresses) is not in ipaddr.js's table
+      return p[0] === 0 && p[1] === 0 && p[2] === 0 && p[3] === 0 && p[4] === 0 && p[5] === 0 ? 'IPv4-compatible (deprecated)' : undefined;
+    case 'ipv4Mapped':
+    case 'rfc6145':
+      return embedded(range === 'ipv4Mapped' ? 'IPv4-mapped' : 'SIIT (RFC 6145)', v4of(p[6], p[7]));
+    case 'rfc6052':
+      if (p[2] !== 0 || p[3] !== 0 || p[4] !== 0 || p[5] !== 0) return 'local-use NAT64 (64:ff9b:1::/48)';
+      return embedded('NAT64 (64:ff9b::/96)', v4of(p[6], p[7]));
+    case '6to4':
+      return embedded('6to4', v4of(p[1], p[2]));
+    case 'teredo':
+      return embedded('Teredo server', v4of(p[2], p[3])) ?? embedded('Teredo client', v4of(p[6] ^ 0xffff, p[7] ^ 0xffff));
+    default:
+      return range;
+  }
 }
 
 /** Whether `ip` (an IPv4 or IPv6 literal) is anything but public unicast. Non-IP strings count as private. */
 export function isPrivateAddress(ip: string): boolean {
-  const family = isIP(ip.split('%')[0]);
-  if (family === 4) {
-    const x = v4(ip);
-    return V4_BLOCKED.some((c) => inCidr(x, c, 32));
-  }
-  if (family !== 6) return true;
-  const x = v6(ip);
-  if (V6_BLOCKED.some((c) => inCidr(x, c, 128))) return true;
-  const low32 = x & 0xffffffffn;
-  const embedded =
-    x >> 32n === 0xffffn || // ::ffff:a.b.c.d (IPv4-mapped)
-    x >> 32n === 0n || // ::a.b.c.d (IPv4-compatible, deprecated)
-    x >> 32n === v6('64:ff9b::') >> 32n // NAT64 well-known prefix
-      ? low32
-      : x >> 112n === 0x2002n // 6to4: 2002:AABB:CCDD::/48
-        ? (x >> 80n) & 0xffffffffn
-        : undefined;
-  return embedded !== undefined && V4_BLOCKED.some((c) => inCidr(embedded, c, 32));
+  return addressProblem(ip) !== undefined;
 }
 
 export class RemoteFetchError extends Error {
@@ -123,9 +88,12 @@ export async function checkedAddresses(host: string, allowPrivate: boolean): Pro
   }
   if (addrs.length === 0) throw new RemoteFetchError('failed', `host ${JSON.stringify(bare)} has no addresses`);
   if (!allowPrivate) {
-    const bad = addrs.filter((a) => isPrivateAddress(a.address));
+    const bad = addrs.flatMap((a) => {
+      const why = addressProblem(a.address);
+      return why === undefined ? [] : [`${a.address}: ${why}`];
+    });
     if (bad.length > 0) {
-      throw new RemoteFetchError('forbidden', `host ${JSON.stringify(bare)} resolves to a private, loopback or link-local address (${bad.map((a) => a.address).join(', ')}); the server does not fetch those (--allow-private-images)`);
+      throw new RemoteFetchError('forbidden', `host ${JSON.stringify(bare)} resolves to a private, loopback or link-local address (${bad.join(', ')}); the server does not fetch those (--allow-private-images)`);
     }
   }
   return addrs;
