@@ -1,6 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
@@ -314,6 +315,21 @@ describe('decodeImage errors are FgClipError with the file named', () => {
 
   test('directory path -> IMAGE_DECODE', async () => {
     await assert.rejects(decodeImage(tmpdir()), expectCode('IMAGE_DECODE', 'directory'));
+  });
+
+  test('FIFO, /dev/zero (also through a symlink) and a dangling symlink -> IMAGE_DECODE without opening them (no hang)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fgclip-decode-special-'));
+    try {
+      execFileSync('mkfifo', [join(dir, 'pipe.png')]);
+      symlinkSync('/dev/zero', join(dir, 'zero.png'));
+      symlinkSync(join(dir, 'gone.png'), join(dir, 'dangling.png'));
+      await assert.rejects(decodeImage(join(dir, 'pipe.png')), expectCode('IMAGE_DECODE', 'is a FIFO (named pipe), not an image file'));
+      await assert.rejects(decodeImage(join(dir, 'zero.png')), expectCode('IMAGE_DECODE', 'is a character device, not an image file'));
+      await assert.rejects(decodeImage('/dev/zero'), expectCode('IMAGE_DECODE', 'character device'));
+      await assert.rejects(decodeImage(join(dir, 'dangling.png')), expectCode('IMAGE_DECODE', 'file not found'));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('bad arguments -> INPUT_INVALID', async () => {

@@ -17,7 +17,11 @@
  * Not checked against Pillow: transparent GIF pixels (libvips gives libnsgif's RGB, Pillow the palette colour),
  * float/32-bit TIFF samples (libvips's cast), and lossy WebP/AVIF (libvips's libwebp/libheif builds vs Pillow's).
  */
-import { readFile } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
+import { fileKind, readRegular } from '../files/regular-file.js';
+
+/** Largest image file read from a path (far above any real photo; pixels are bounded separately by maxPixels). */
+export const MAX_IMAGE_FILE_BYTES = 1 << 30;
 import sharp from 'sharp';
 import type { Metadata, OutputInfo, SharpOptions } from 'sharp';
 import { FgClipError } from '../errors.js';
@@ -73,16 +77,26 @@ function tooLarge(where: string, width: number, height: number, maxPixels: numbe
 
 async function readInput(input: string | Uint8Array, where: string): Promise<Uint8Array> {
   if (typeof input === 'string') {
-    try {
-      return await readFile(input);
-    } catch (e) {
+    const failed = (e: unknown): FgClipError => {
       const code = (e as NodeJS.ErrnoException).code;
       const what =
         code === 'ENOENT' ? 'file not found' :
         code === 'EISDIR' ? 'path is a directory, not an image file' :
         code === 'EACCES' ? 'file not readable (permission denied)' :
         `cannot read file (${sharpMessage(e)})`;
-      throw decodeError(where, what, e);
+      return decodeError(where, what, e);
+    };
+    // stat before opening: a FIFO's open would block, a device such as /dev/zero never ends
+    const st = await stat(input).catch((e: unknown) => {
+      throw failed(e);
+    });
+    if (st.isDirectory()) throw decodeError(where, 'path is a directory, not an image file');
+    if (!st.isFile()) throw decodeError(where, `path is ${fileKind(st)}, not an image file`);
+    try {
+      return await readRegular(input, { what: 'image', code: 'IMAGE_DECODE', maxBytes: MAX_IMAGE_FILE_BYTES });
+    } catch (e) {
+      if (e instanceof FgClipError) throw decodeError(where, `cannot read file (${e.message})`, e);
+      throw failed(e);
     }
   }
   if (input instanceof Uint8Array) return input;
