@@ -7,7 +7,7 @@
  */
 import { join } from 'node:path';
 import { FgClipError } from '../errors.js';
-import { readRegularText } from '../files/regular-file.js';
+import { readRegularText } from '../platform/node/regular-file.js';
 import { FieldReader, isObject, show, type JsonObject } from './fields.js';
 import type { Activation, FgClipConfig, TextConfig, VisionConfig } from './types.js';
 

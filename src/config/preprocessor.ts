@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path';
 import { FgClipError } from '../errors.js';
-import { pathExists } from '../files/regular-file.js';
+import { pathExists } from '../platform/node/regular-file.js';
 import { FieldReader, isObject, show } from './fields.js';
 import { CONFIG_LIMITS, readJsonFile } from './load.js';
 import type { FgClipConfig, PreprocessConfig } from './types.js';

@@ -18,7 +18,7 @@
  * float/32-bit TIFF samples (libvips's cast), and lossy WebP/AVIF (libvips's libwebp/libheif builds vs Pillow's).
  */
 import { stat } from 'node:fs/promises';
-import { fileKind, readRegular } from '../files/regular-file.js';
+import { fileKind, readRegular } from '../platform/node/regular-file.js';
 
 /** Largest image file read from a path (far above any real photo; pixels are bounded separately by maxPixels). */
 export const MAX_IMAGE_FILE_BYTES = 1 << 30;

@@ -11,7 +11,7 @@ import { realpath, stat } from 'node:fs/promises';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FgClipError } from '../errors.js';
-import { fileKind, readRegular } from '../files/regular-file.js';
+import { fileKind, readRegular } from '../platform/node/regular-file.js';
 import { UploadedImage } from './body.js';
 import { badRequest, HttpError } from './http-error.js';
 import { fetchRemote, RemoteFetchError } from './net-guard.js';

@@ -6,7 +6,7 @@
  * text → lone surrogates to U+FFFD → added tokens cut out (normalized ones after normalizing: NFC, `\s+` → " ",
  * lowercase) → Split (CLIP regex) → ByteLevel → BPE with "</w>" → [bos] + ids[:N−2] + [eos] → right-pad with pad id.
  */
-import { pathExists, readRegularSync, readRegularText, type RegularFileOptions } from '../files/regular-file.js';
+import { pathExists, readRegularSync, readRegularText, type RegularFileOptions } from '../platform/node/regular-file.js';
 import { basename, join } from 'node:path';
 import { FgClipError } from '../errors.js';
 import { splitOnAddedTokens, type AddedTokenMatcher, type Segment } from './added-tokens.js';

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { CLIP_DEFAULTS } from '../config/load.js';
 import type { FgClipConfig } from '../config/types.js';
 import { FgClipError } from '../errors.js';
-import { pathExists } from '../files/regular-file.js';
+import { pathExists } from '../platform/node/regular-file.js';
 import { readPytorchBin } from './pytorch-bin.js';
 import { readShardedSafetensors } from './safetensors-index.js';
 import { readSafetensors } from './safetensors.js';

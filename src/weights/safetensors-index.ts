@@ -5,7 +5,7 @@
  */
 import { dirname, join } from 'node:path';
 import { FgClipError } from '../errors.js';
-import { readRegularText } from '../files/regular-file.js';
+import { readRegularText } from '../platform/node/regular-file.js';
 
 /** Largest shard index read (real ones: tens of KB). */
 const MAX_INDEX_BYTES = 64 << 20;

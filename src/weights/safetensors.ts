@@ -7,7 +7,7 @@
  */
 import type { FileHandle } from 'node:fs/promises';
 import { FgClipError } from '../errors.js';
-import { openRegular, type RegularFileOptions } from '../files/regular-file.js';
+import { openRegular, type RegularFileOptions } from '../platform/node/regular-file.js';
 import { SAFETENSORS_ITEM_SIZE, assertFinite, isLoadable, readAsFloat32, readExact } from './dtype.js';
 import type { TensorMap } from './types.js';
 

@@ -6,7 +6,7 @@
  */
 import type { FileHandle } from 'node:fs/promises';
 import { FgClipError } from '../errors.js';
-import { openRegular } from '../files/regular-file.js';
+import { openRegular } from '../platform/node/regular-file.js';
 import { readExact } from './dtype.js';
 
 const SIG_EOCD = 0x06054b50;

@@ -8,7 +8,7 @@
  */
 import { closeSync, constants, fstatSync, openSync, readSync, statSync, type Stats } from 'node:fs';
 import { lstat, open, stat, type FileHandle } from 'node:fs/promises';
-import { FgClipError, type FgClipErrorCode } from '../errors.js';
+import { FgClipError, type FgClipErrorCode } from '../../errors.js';
 
 export interface RegularFileOptions {
   /** what the file is, for messages ("config.json", "weight file", "image") */
