@@ -1,21 +1,39 @@
 /**
  * On-disk cache of built graphs, so a second load skips reading, transposing and re-encoding the weights:
- *   <fgclip cache>/graphs/<key>/{vision-<S>,text}/model.onnx + weights.bin, text-tables.bin, meta.json
+ *   <fgclip cache>/graphs/<key>/{vision-<S>,text}/model.onnx + weights.bin, text-tables.bin, meta.json, manifest.json
  * The key hashes the checkpoint's content identity (model-identity.ts: HF blob names, or a remembered sha256),
- * the graph layout version, the linear-layer dtype and the resolution. Entries are written to a temporary folder
- * and renamed into place, so a crashed writer never leaves a half entry that a reader would trust.
+ * the graph layout version, the linear-layer dtype and the resolution.
+ *
+ * Integrity: `manifest.json`, written last, lists every file of the entry with its size and sha256 (and carries the
+ * meta). An entry is trusted only when every listed file is a regular file of that size and hash; anything else
+ * (a flipped byte in weights.bin, an edited meta.json, a truncated table, a missing manifest) is reported through
+ * `warn` and the entry is moved aside and rebuilt.
+ *
+ * Concurrency and crashes: an entry is built in a staging folder `<key>.tmp-<host>-<pid>-<random>` and renamed
+ * into place in one step; a committed entry is never modified or deleted while valid, so a process reading it is
+ * never disturbed. When two processes build the same entry, the first rename wins and the other opens the graphs
+ * it staged itself, then removes them. A staging folder left by a killed process (kill -9) is removed by the next
+ * load: its pid is gone on this host, or it is older than a day. Damaged entries are renamed to
+ * `<key>.trash-…` (atomic) before removal, so a half-deleted entry is never seen under its key.
  */
-import { createHash } from 'node:crypto';
-import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { createHash, randomBytes } from 'node:crypto';
+import { lstatSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join, relative, sep } from 'node:path';
 import { fgclipCacheDir } from './vector-store.js';
 import { folderIdentity } from './model-identity.js';
 import type { BuiltModel } from '../graph/onnx-builder.js';
 import { EXTERNAL_DATA_NAME } from '../graph/onnx-builder.js';
 import { FileSink } from '../platform/node/file-sink.js';
+import { openRegular } from '../platform/node/regular-file.js';
 
 /** Bump when the graphs built from the same weights change. */
-export const GRAPH_LAYOUT_VERSION = 4;
+export const GRAPH_LAYOUT_VERSION = 5;
+
+const MANIFEST = 'manifest.json';
+/** A staging folder of a live process on another host (or a reused pid) is left alone this long. */
+const STALE_MS = 24 * 3600 * 1000;
 
 export interface CachedMeta {
   readonly version: number;
@@ -25,44 +43,201 @@ export interface CachedMeta {
   readonly tableSizes: readonly [number, number];
 }
 
+interface ManifestFile {
+  readonly path: string;
+  readonly size: number;
+  readonly sha256: string;
+}
+interface Manifest {
+  readonly version: number;
+  readonly meta: CachedMeta;
+  readonly files: readonly ManifestFile[];
+}
+
 export interface GraphCacheEntry {
   readonly dir: string;
   readonly textModel: string;
   visionModel(S: number): string;
 }
 
-export async function graphCacheEntry(modelDir: string, parts: { dtype: string; imageSize: number }, cacheDir?: string): Promise<GraphCacheEntry> {
-  const identity = await folderIdentity(modelDir, cacheDir ? { dir: cacheDir } : {});
-  const key = createHash('sha256').update(JSON.stringify({ identity, v: GRAPH_LAYOUT_VERSION, ...parts })).digest('hex').slice(0, 32);
-  const dir = join(cacheDir ?? fgclipCacheDir(), 'graphs', key);
+/** Where warnings about damaged entries go (FgClipOptions.onWarning; default: process warning). */
+export type CacheWarn = (message: string) => void;
+const defaultWarn: CacheWarn = (m) => process.emitWarning(m, 'FgClipWarning');
+
+function entryAt(dir: string): GraphCacheEntry {
   return { dir, textModel: join(dir, 'text', 'model.onnx'), visionModel: (S) => join(dir, `vision-${S}`, 'model.onnx') };
 }
 
-export function readCached(entry: GraphCacheEntry, S: number): { meta: CachedMeta; tables: Float32Array } | undefined {
-  const metaPath = join(entry.dir, 'meta.json');
-  if (!existsSync(metaPath) || !existsSync(entry.textModel) || !existsSync(entry.visionModel(S))) return undefined;
+export async function graphCacheEntry(modelDir: string, parts: { dtype: string; imageSize: number }, cacheDir?: string): Promise<GraphCacheEntry> {
+  const identity = await folderIdentity(modelDir, cacheDir ? { dir: cacheDir } : {});
+  const key = createHash('sha256').update(JSON.stringify({ identity, v: GRAPH_LAYOUT_VERSION, ...parts })).digest('hex').slice(0, 32);
+  const root = join(cacheDir ?? fgclipCacheDir(), 'graphs');
+  removeStaleStaging(root);
+  return entryAt(join(root, key));
+}
+
+const HOST = createHash('sha256').update(hostname()).digest('hex').slice(0, 8);
+const LEFTOVER = /^[0-9a-f]{32}\.(tmp|trash)-([0-9a-f]{8})-(\d+)-[0-9a-f]+$/;
+
+function pidAlive(pid: number): boolean {
   try {
-    const meta = JSON.parse(readFileSync(metaPath, 'utf8')) as CachedMeta;
-    if (meta.version !== GRAPH_LAYOUT_VERSION) return undefined;
-    const buf = readFileSync(join(entry.dir, 'text-tables.bin'));
-    const n = meta.tableSizes.reduce((a, b) => a + b, 0);
-    if (buf.byteLength !== n * 4) return undefined;
-    const tables = new Float32Array(n);
-    new Uint8Array(tables.buffer).set(buf);
-    return { meta, tables };
-  } catch {
-    return undefined; // a damaged entry is rebuilt
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'; // exists, owned by someone else
   }
 }
 
 /**
- * A cache entry being written: graphs stream their weights into `sink(sub)` files of a temporary folder, and
- * `commit` renames it into place once everything is there. Failures only cost the cache.
+ * Removes staging and trash folders whose writer is gone: same host and the pid is not running, or older than a day.
+ * Returns the names removed (tests).
+ */
+export function removeStaleStaging(root: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(root);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    const m = LEFTOVER.exec(name);
+    if (!m) continue;
+    const [, , host, pidText] = m;
+    const pid = Number(pidText);
+    const mine = host === HOST && pid === process.pid;
+    let age = 0;
+    try {
+      age = Date.now() - lstatSync(join(root, name)).mtimeMs;
+    } catch {
+      continue;
+    }
+    const dead = host === HOST ? !pidAlive(pid) : false;
+    if ((!mine && dead) || age > STALE_MS) {
+      rmSync(join(root, name), { recursive: true, force: true });
+      removed.push(name);
+    }
+  }
+  return removed;
+}
+
+function leftoverName(entryDir: string, kind: 'tmp' | 'trash'): string {
+  return `${entryDir}.${kind}-${HOST}-${process.pid}-${randomBytes(4).toString('hex')}`;
+}
+
+/** Moves a damaged entry out of its key (atomic rename), then deletes it. Losing a race to another process is fine. */
+function discard(entryDir: string): void {
+  const trash = leftoverName(entryDir, 'trash');
+  try {
+    renameSync(entryDir, trash);
+  } catch {
+    return; // already moved or removed by another process
+  }
+  rmSync(trash, { recursive: true, force: true });
+}
+
+/** sha256 of a regular file that must have `size` bytes (throws a short reason otherwise). */
+async function sha256File(path: string, size: number): Promise<string> {
+  const { fh, size: actual } = await openRegular(path, { what: 'graph cache file', code: 'RUNTIME' }).catch((e: unknown) => {
+    throw new Error((e as Error).message.slice(path.length + 2));
+  });
+  try {
+    if (actual !== size) throw new Error(`has ${actual} bytes, the manifest says ${size}`);
+    const h = createHash('sha256');
+    if (size === 0) return h.digest('hex');
+    for await (const chunk of fh.createReadStream({ start: 0, end: size - 1, highWaterMark: 1 << 20, autoClose: false })) h.update(chunk as Buffer);
+    return h.digest('hex');
+  } finally {
+    await fh.close();
+  }
+}
+
+function isManifest(x: unknown): x is Manifest {
+  if (typeof x !== 'object' || x === null) return false;
+  const m = x as Manifest;
+  const meta = m.meta as CachedMeta | undefined;
+  return (
+    m.version === GRAPH_LAYOUT_VERSION &&
+    Array.isArray(m.files) &&
+    m.files.every((f) => typeof f?.path === 'string' && Number.isSafeInteger(f.size) && f.size >= 0 && typeof f.sha256 === 'string' && /^[0-9a-f]{64}$/.test(f.sha256)) &&
+    typeof meta === 'object' && meta !== null &&
+    meta.version === GRAPH_LAYOUT_VERSION &&
+    Number.isFinite(meta.logitScaleLog) &&
+    Array.isArray(meta.unknownTensors) &&
+    Array.isArray(meta.tableSizes) && meta.tableSizes.length === 2 && meta.tableSizes.every((n) => Number.isSafeInteger(n) && n >= 0)
+  );
+}
+
+/** Why the entry cannot be trusted, or its manifest. */
+async function verify(entry: GraphCacheEntry, S: number): Promise<{ manifest: Manifest } | { problem: string }> {
+  let manifest: unknown;
+  try {
+    const { fh } = await openRegular(join(entry.dir, MANIFEST), { what: 'manifest', code: 'RUNTIME', maxBytes: 1 << 20 });
+    try {
+      manifest = JSON.parse(await fh.readFile('utf8'));
+    } finally {
+      await fh.close();
+    }
+  } catch (e) {
+    return { problem: `manifest.json is missing or unreadable (${e instanceof Error ? e.message : String(e)})` };
+  }
+  if (!isManifest(manifest)) return { problem: 'manifest.json is not a manifest of this layout version' };
+  const needed = ['meta.json', 'text-tables.bin', 'text/model.onnx', `text/${EXTERNAL_DATA_NAME}`, `vision-${S}/model.onnx`, `vision-${S}/${EXTERNAL_DATA_NAME}`];
+  const listed = new Set(manifest.files.map((f) => f.path));
+  const missing = needed.filter((n) => !listed.has(n));
+  if (missing.length > 0) return { problem: `manifest.json does not list ${missing.join(', ')}` };
+  for (const f of manifest.files) {
+    const full = join(entry.dir, ...f.path.split('/'));
+    if (f.path.split('/').includes('..') || relative(entry.dir, full).startsWith(`..${sep}`)) return { problem: `manifest.json lists a path outside the entry (${f.path})` };
+    let digest: string;
+    try {
+      digest = await sha256File(full, f.size);
+    } catch (e) {
+      return { problem: `${f.path} ${e instanceof Error ? e.message : String(e)}` };
+    }
+    if (digest !== f.sha256) return { problem: `${f.path} does not match its sha256 in manifest.json (damaged on disk)` };
+  }
+  return { manifest };
+}
+
+/**
+ * The entry's meta and text tables when every file matches the manifest; otherwise undefined. A damaged entry is
+ * reported through `warn` and removed, so the caller rebuilds it.
+ */
+export async function readCached(entry: GraphCacheEntry, S: number, warn: CacheWarn = defaultWarn): Promise<{ meta: CachedMeta; tables: Float32Array } | undefined> {
+  try {
+    if (!statSync(entry.dir).isDirectory()) throw new Error('not a folder');
+  } catch {
+    return undefined; // nothing cached yet
+  }
+  const checked = await verify(entry, S);
+  if ('problem' in checked) {
+    warn(`graph cache: ${entry.dir} is damaged (${checked.problem}); rebuilding it`);
+    discard(entry.dir);
+    return undefined;
+  }
+  const { meta } = checked.manifest;
+  const buf = await readFile(join(entry.dir, 'text-tables.bin'));
+  const n = meta.tableSizes[0] + meta.tableSizes[1];
+  if (buf.byteLength !== n * 4) {
+    warn(`graph cache: ${entry.dir} is damaged (text-tables.bin has ${buf.byteLength} bytes, meta says ${n * 4}); rebuilding it`);
+    discard(entry.dir);
+    return undefined;
+  }
+  const tables = new Float32Array(n);
+  new Uint8Array(tables.buffer).set(buf);
+  return { meta, tables };
+}
+
+/**
+ * A cache entry being written: graphs stream their weights into `sink(sub)` files of a staging folder, and
+ * `commit` writes the manifest last and renames the folder into place. Failures only cost the cache.
  */
 export class Staging {
   private readonly tmp: string;
+  private renamed = false;
   private constructor(private readonly entry: GraphCacheEntry) {
-    this.tmp = `${entry.dir}.tmp-${process.pid}-${Date.now()}`;
+    this.tmp = leftoverName(entry.dir, 'tmp');
   }
 
   static start(entry: GraphCacheEntry): Staging | undefined {
@@ -75,6 +250,11 @@ export class Staging {
     }
   }
 
+  /** The staging folder (tests). */
+  get path(): string {
+    return this.tmp;
+  }
+
   sink(sub: string): FileSink {
     mkdirSync(join(this.tmp, sub), { recursive: true });
     return new FileSink(join(this.tmp, sub, EXTERNAL_DATA_NAME));
@@ -84,14 +264,50 @@ export class Staging {
     writeFileSync(join(this.tmp, sub, 'model.onnx'), model.model);
   }
 
-  commit(tables: readonly Float32Array[], meta: CachedMeta): void {
-    for (const t of tables) appendFileSync(join(this.tmp, 'text-tables.bin'), Buffer.from(t.buffer, t.byteOffset, t.byteLength));
+  /**
+   * Writes tables, meta and the manifest (last), then renames the staging folder into place. Returns where the graphs
+   * are to be opened from: the committed entry, or — when another process committed the same entry first — this
+   * staging folder (call `release` once the sessions exist).
+   */
+  async commit(tables: readonly Float32Array[], meta: CachedMeta): Promise<GraphCacheEntry> {
+    writeFileSync(join(this.tmp, 'text-tables.bin'), Buffer.concat(tables.map((t) => Buffer.from(t.buffer, t.byteOffset, t.byteLength))));
     writeFileSync(join(this.tmp, 'meta.json'), JSON.stringify(meta));
-    rmSync(this.entry.dir, { recursive: true, force: true });
-    renameSync(this.tmp, this.entry.dir);
+    const files: ManifestFile[] = [];
+    for (const rel of listFiles(this.tmp)) {
+      const full = join(this.tmp, ...rel.split('/'));
+      const size = statSync(full).size;
+      files.push({ path: rel, size, sha256: await sha256File(full, size) });
+    }
+    const manifest: Manifest = { version: GRAPH_LAYOUT_VERSION, meta, files };
+    writeFileSync(join(this.tmp, MANIFEST), JSON.stringify(manifest));
+    try {
+      renameSync(this.tmp, this.entry.dir);
+      this.renamed = true;
+      return this.entry;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw e;
+      return entryAt(this.tmp); // another process committed first: use what we built, then release it
+    }
+  }
+
+  /** Removes the staging folder unless it became the entry. */
+  release(): void {
+    if (!this.renamed) rmSync(this.tmp, { recursive: true, force: true });
   }
 
   abort(): void {
-    rmSync(this.tmp, { recursive: true, force: true });
+    this.release();
   }
+}
+
+/** Regular files under `dir`, as '/'-separated relative paths, sorted. */
+function listFiles(dir: string, prefix = ''): string[] {
+  const out: string[] = [];
+  for (const e of readdirSync(join(dir, prefix), { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    const rel = prefix ? `${prefix}/${e.name}` : e.name;
+    if (e.isDirectory()) out.push(...listFiles(dir, rel));
+    else if (e.isFile()) out.push(rel);
+  }
+  return out;
 }

@@ -17,11 +17,15 @@ import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, readdirSync, readFileSync, realpathSync, renameSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { Encoder } from '../model/encoder.js';
+import { readRegularSync, statRegularSync } from '../platform/node/regular-file.js';
 import { fgclipCacheDir, type CacheSetting } from './vector-store.js';
 
 const IDENTITY_FILES = ['config.json', 'preprocessor_config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.json', 'merges.txt', 'added_tokens.json'];
 const WEIGHT_FILE = /^(model.*\.safetensors|model\.safetensors\.index\.json|pytorch_model.*\.bin|pytorch_model\.bin\.index\.json)$/;
 const BLOB_NAME = /^([0-9a-f]{40}|[0-9a-f]{64})$/;
+
+/** Largest config / tokenizer file hashed into the identity (the readers bound them likewise). */
+const MAX_IDENTITY_FILE_BYTES = 128 << 20;
 
 const identities = new WeakMap<Encoder, Promise<string>>();
 const digests = new Map<string, string>();
@@ -42,7 +46,8 @@ export async function folderIdentity(dir: string, cache: CacheSetting = {}): Pro
     .sort();
   const h = createHash('sha256');
   for (const n of names) {
-    const digest = WEIGHT_FILE.test(n) ? await fileDigest(join(dir, n), cache) : sha256(readFileSync(join(dir, n)));
+    // special files (a FIFO, /dev/zero behind a symlink, a folder) are refused before being opened or hashed
+    const digest = WEIGHT_FILE.test(n) ? await fileDigest(join(dir, n), cache) : sha256(readRegularSync(join(dir, n), { what: n, code: 'CONFIG_INVALID', maxBytes: MAX_IDENTITY_FILE_BYTES }));
     h.update(`${n}\0${digest}\n`);
   }
   return h.digest('hex');
@@ -50,6 +55,7 @@ export async function folderIdentity(dir: string, cache: CacheSetting = {}): Pro
 
 /** A content digest of a (possibly large) file: the HF blob name when it is one, else a remembered sha256. */
 export async function fileDigest(path: string, cache: CacheSetting = {}): Promise<string> {
+  statRegularSync(path, { what: 'weight file', code: 'WEIGHTS_MALFORMED', missingCode: 'WEIGHTS_MISSING' });
   const real = realpathSync(path);
   const blob = basename(real);
   if (BLOB_NAME.test(blob) && basename(dirname(real)) === 'blobs') return `blob:${blob}`;

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { appendFileSync, cpSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { appendFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -34,7 +35,7 @@ describe('embedding cache', () => {
     assert.equal(r.size, 2);
     assert.deepEqual(r.get(key('a')), vec(1.5, -2.25, 1e-7));
     assert.deepEqual(r.get(key('b')), vec(0, 0.1, 3));
-    assert.equal(statSync(r.path as string).size, 16 + 2 * (32 + 12));
+    assert.equal(statSync(r.path as string).size, 16 + 2 * (32 + 12 + 8)); // key, floats, 8-byte check
   });
 
   test('a torn last record is cut off on open, and later appends stay readable', () => {
@@ -46,7 +47,7 @@ describe('embedding cache', () => {
     clearMemoryCache();
     const r = VectorStore.open({ dir }, ID, 'labels', 2);
     assert.equal(r.size, 1);
-    assert.equal(statSync(r.path as string).size, 16 + 40);
+    assert.equal(statSync(r.path as string).size, 16 + 48);
     r.put(key('b'), vec(3, 4));
     r.flush();
     clearMemoryCache();
@@ -67,6 +68,62 @@ describe('embedding cache', () => {
     const r = VectorStore.open({ dir }, ID, 'labels', 2);
     assert.equal(r.size, 0);
     assert.equal(statSync(r.path as string).size, 0);
+  });
+
+  test('a flipped bit inside a stored vector is detected: the record is dropped with a warning, the file rewritten, the rest kept exactly', () => {
+    const dir = mkdtempSync(join(ROOT, 'fgclip-cache-'));
+    const s = VectorStore.open({ dir }, ID, 'labels', 2);
+    s.put(key('a'), vec(1, 2));
+    s.put(key('b'), vec(3, 4));
+    s.put(key('c'), vec(5, 6));
+    s.flush();
+    const bytes = readFileSync(s.path as string);
+    bytes[16 + 48 + 32 + 2] ^= 0x40; // inside b's first float: 3 becomes another finite number
+    writeFileSync(s.path as string, bytes);
+    clearMemoryCache();
+    const warnings: string[] = [];
+    const r = VectorStore.open({ dir }, ID, 'labels', 2, (m) => warnings.push(m));
+    assert.equal(r.size, 2);
+    assert.equal(r.get(key('b')), undefined);
+    assert.deepEqual(r.get(key('a')), vec(1, 2));
+    assert.deepEqual(r.get(key('c')), vec(5, 6));
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0], /1 damaged record\(s\) dropped; those vectors will be computed again/);
+    assert.equal(statSync(r.path as string).size, 16 + 2 * 48);
+    clearMemoryCache();
+    const quiet: string[] = [];
+    assert.equal(VectorStore.open({ dir }, ID, 'labels', 2, (m) => quiet.push(m)).size, 2);
+    assert.deepEqual(quiet, []);
+  });
+
+  test('a garbage header is reported and the store started afresh', () => {
+    const dir = mkdtempSync(join(ROOT, 'fgclip-cache-'));
+    const s = VectorStore.open({ dir }, ID, 'labels', 2);
+    s.put(key('a'), vec(1, 2));
+    s.flush();
+    const bytes = readFileSync(s.path as string);
+    bytes[0] = 0x58;
+    writeFileSync(s.path as string, bytes);
+    clearMemoryCache();
+    const warnings: string[] = [];
+    assert.equal(VectorStore.open({ dir }, ID, 'labels', 2, (m) => warnings.push(m)).size, 0);
+    assert.match(warnings.join('\n'), /not a version-2 store of 2-d vectors/);
+  });
+
+  test('a FIFO or a folder where the store file should be is never opened: memory only, with a warning', () => {
+    for (const make of [(p: string) => execFileSync('mkfifo', [p]), (p: string) => mkdirSync(p)]) {
+      const dir = mkdtempSync(join(ROOT, 'fgclip-cache-'));
+      mkdirSync(join(dir, 'v1', ID), { recursive: true });
+      make(join(dir, 'v1', ID, 'labels.vec'));
+      clearMemoryCache();
+      const warnings: string[] = [];
+      const r = VectorStore.open({ dir }, ID, 'labels', 2, (m) => warnings.push(m));
+      assert.equal(r.path, undefined);
+      r.put(key('a'), vec(1, 2));
+      r.flush();
+      assert.deepEqual(r.get(key('a')), vec(1, 2));
+      assert.match(warnings[0], /is not a regular file; this store stays in memory/);
+    }
   });
 
   test('memory-only stores (cache: false) write nothing and are shared within the process', () => {

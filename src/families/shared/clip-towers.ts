@@ -4,7 +4,7 @@
  * its config, its text-input rules (position tables, lengths) and a build plan (how to turn the checkpoint into the
  * two graphs); this file knows nothing of any family's tensor names.
  */
-import { graphCacheEntry, GRAPH_LAYOUT_VERSION, readCached, Staging } from '../../cache/graph-cache.js';
+import { graphCacheEntry, GRAPH_LAYOUT_VERSION, readCached, Staging, type GraphCacheEntry } from '../../cache/graph-cache.js';
 import type { ClipConfig, PreprocessConfig } from '../../config/types.js';
 import { FgClipError } from '../../errors.js';
 import { TEXT_INPUT_IDS, TEXT_MASK, TEXT_POOL_INDEX, TEXT_POSITIONS } from '../../graph/clip-text.js';
@@ -67,7 +67,8 @@ export async function clipSessions(ctx: FamilyLoadContext, S: number, plan: () =
   const dtype = options.dtype ?? 'fp32';
   const cacheOpt = options.graphCache ?? true;
   const entry = cacheOpt === false ? undefined : await graphCacheEntry(dir, { dtype, imageSize: S }, typeof cacheOpt === 'string' ? cacheOpt : undefined);
-  const hit = entry && readCached(entry, S);
+  const warn = options.onWarning ?? ((m: string) => process.emitWarning(m, 'FgClipWarning'));
+  const hit = entry && (await readCached(entry, S, warn));
   if (entry && hit) {
     const [nShort] = hit.meta.tableSizes;
     const long = hit.tables.subarray(nShort);
@@ -83,12 +84,14 @@ export async function clipSessions(ctx: FamilyLoadContext, S: number, plan: () =
   let vision: ort.InferenceSession;
   let unknownTensors: readonly string[];
   if (entry && staging) {
+    let built: GraphCacheEntry;
     try {
       staging.writeModel('text', p.buildText(staging.sink('text')));
       staging.writeModel(`vision-${S}`, p.buildVision(staging.sink(`vision-${S}`)));
       unknownTensors = p.finish();
       const long = p.tables.long ?? new Float32Array(0);
-      staging.commit([p.tables.short, long], {
+      // the committed entry, or our own staged graphs when another process committed the same entry first
+      built = await staging.commit([p.tables.short, long], {
         version: GRAPH_LAYOUT_VERSION,
         logitScaleLog: p.logitScaleLog,
         unknownTensors,
@@ -103,8 +106,12 @@ export async function clipSessions(ctx: FamilyLoadContext, S: number, plan: () =
         { cause: e },
       );
     }
-    text = await createSessionFromFile('text_model', entry.textModel, options);
-    vision = await createSessionFromFile('vision_model', entry.visionModel(S), options);
+    try {
+      text = await createSessionFromFile('text_model', built.textModel, options);
+      vision = await createSessionFromFile('vision_model', built.visionModel(S), options);
+    } finally {
+      staging.release();
+    }
   } else {
     if (entry) options.onWarning?.(`graph cache: cannot create ${entry.dir}; building in memory (set FGCLIP_CACHE to a writable folder)`);
     const textGraph = p.buildText();
