@@ -16,7 +16,7 @@ export function show(x: unknown): string {
   try {
     s = x === undefined ? 'nothing' : JSON.stringify(x) ?? String(x);
   } catch {
-    s = String(x);
+    s = shallow(x); // too deep to stringify (String() of nested arrays recurses as well)
   }
   return s.length > 80 ? `${s.slice(0, 77)}...` : s;
 }
@@ -114,4 +114,11 @@ export class FieldReader {
     }
     return [v[0] as number, v[1] as number, v[2] as number];
   }
+}
+
+/** A one-level rendering that cannot recurse: `[array of N]`, `{object}`, or the primitive. */
+function shallow(x: unknown): string {
+  if (Array.isArray(x)) return `[array of ${x.length}]`;
+  if (typeof x === 'object' && x !== null) return '{object}';
+  return typeof x === 'symbol' ? x.toString() : String(x);
 }

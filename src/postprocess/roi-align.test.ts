@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { FgClipError } from '../errors.js';
+import { rng } from '../test-util/hostile/corpus.js';
 import { axisWeights, MAX_GRID_COORD, roiAlign1x1 } from './roi-align.js';
 
 const H = 4;
@@ -73,18 +74,6 @@ function bruteForce(f: Float32Array, h: number, w: number, c: number, box: reado
   }
   for (let k = 0; k < c; k++) out[k] /= count;
   return out;
-}
-
-/** Deterministic pseudo-random numbers (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 test('600 random boxes (inside, straddling, outside, inverted, sub-cell, up to 60 cells) equal the sample-by-sample kernel (float64 sums agree to 1e-12, so the float32 results to 1 ulp)', () => {

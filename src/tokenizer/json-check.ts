@@ -36,7 +36,7 @@ export function show(x: unknown): string {
   try {
     s = JSON.stringify(x) ?? String(x);
   } catch {
-    s = String(x);
+    s = shallow(x); // too deep to stringify (String() of nested arrays recurses as well)
   }
   const kind = x === null ? 'null' : Array.isArray(x) ? 'array' : typeof x;
   if (s.length > 60) s = `${s.slice(0, 57)}...`;
@@ -121,4 +121,11 @@ export class JsonChecker {
     }
     throw this.fail(field(), `is not a merge rule (expected "left right" or ["left", "right"], got ${show(x)})`);
   }
+}
+
+/** A one-level rendering that cannot recurse: `[array of N]`, `{object}`, or the primitive. */
+function shallow(x: unknown): string {
+  if (Array.isArray(x)) return `[array of ${x.length}]`;
+  if (typeof x === 'object' && x !== null) return '{object}';
+  return typeof x === 'symbol' ? x.toString() : String(x);
 }

@@ -42,7 +42,7 @@ export async function readSafetensorsIndex(indexPath: string): Promise<Map<strin
   }
   const shards = new Map<string, string[]>();
   for (const [name, file] of Object.entries(weightMap)) {
-    if (typeof file !== 'string') throw malformed(indexPath, `weight_map[${JSON.stringify(name)}] must be a file name (got ${JSON.stringify(file)})`);
+    if (typeof file !== 'string') throw malformed(indexPath, `weight_map[${JSON.stringify(name)}] must be a file name (got ${typeof file === 'object' ? (Array.isArray(file) ? 'an array' : 'an object') : String(file)})`);
     if (!isPlainFileName(file)) {
       throw malformed(indexPath, `weight_map[${JSON.stringify(name)}] = ${JSON.stringify(file)} is not a plain file name inside the checkpoint folder. Shards must sit next to the index; refusing to read elsewhere.`);
     }

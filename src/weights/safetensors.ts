@@ -85,6 +85,16 @@ async function readHeaderFrom(fh: FileHandle, path: string): Promise<Safetensors
   return parseHeader(json, path, fileSize, 8 + n);
 }
 
+/** JSON of an untrusted value for a message: cut short, and never a stack overflow on deep nesting. */
+function brief(x: unknown): string {
+  try {
+    const s = JSON.stringify(x) ?? String(x);
+    return s.length > 120 ? `${s.slice(0, 117)}...` : s;
+  } catch {
+    return Array.isArray(x) ? `[array of ${x.length}, too deeply nested]` : `(${typeof x})`;
+  }
+}
+
 function isRecord(x: unknown): x is Record<string, unknown> {
   return typeof x === 'object' && x !== null && !Array.isArray(x);
 }
@@ -110,19 +120,19 @@ export function parseHeader(json: unknown, path: string, fileSize: number, dataS
     const where = `tensor ${JSON.stringify(name)}`;
     if (!isRecord(info)) throw malformed(path, `${where}: entry must be an object with dtype, shape and data_offsets`);
     const { dtype, shape, data_offsets: off } = info;
-    if (typeof dtype !== 'string') throw malformed(path, `${where}: dtype must be a string (got ${JSON.stringify(dtype)})`);
+    if (typeof dtype !== 'string') throw malformed(path, `${where}: dtype must be a string (got ${brief(dtype)})`);
     const size = SAFETENSORS_ITEM_SIZE[dtype];
     if (size === undefined) {
       throw new FgClipError('WEIGHTS_DTYPE', `${path}: ${where} has dtype ${JSON.stringify(dtype)}, which is not a known safetensors dtype. Loadable dtypes: F32, F16, BF16.`);
     }
     if (!Array.isArray(shape) || !shape.every(isSafeNonNegInt)) {
-      throw malformed(path, `${where}: shape must be a list of non-negative integers (got ${JSON.stringify(shape)})`);
+      throw malformed(path, `${where}: shape must be a list of non-negative integers (got ${brief(shape)})`);
     }
     let bytes = size;
     for (const d of shape) bytes *= d;
     if (!Number.isSafeInteger(bytes)) throw malformed(path, `${where}: shape ${JSON.stringify(shape)} is too large`);
     if (!Array.isArray(off) || off.length !== 2 || !off.every(isSafeNonNegInt) || off[0] > off[1]) {
-      throw malformed(path, `${where}: data_offsets must be [begin, end] with 0 <= begin <= end (got ${JSON.stringify(off)})`);
+      throw malformed(path, `${where}: data_offsets must be [begin, end] with 0 <= begin <= end (got ${brief(off)})`);
     }
     const [b, e] = off as [number, number];
     if (e - b !== bytes) {

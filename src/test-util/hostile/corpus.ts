@@ -4,6 +4,7 @@
  * to the library and requires a typed FgClipError or a correct answer, within the runner's timeout and a memory bound.
  */
 import { crc32 } from 'node:zlib';
+import { mulberry32 } from '../../train/data/rng.js';
 import { encodeSafetensors } from '../../weights/safetensors-write.js';
 import { f32bytes, makeZip, Pickle, torchZipBytes, type ZipIn } from '../torch-zip.js';
 
@@ -12,17 +13,8 @@ export interface Case<T> {
   readonly input: T;
 }
 
-/** mulberry32: small, fast, deterministic. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded PRNG (mulberry32), the one the training data pipeline uses. */
+export const rng = mulberry32;
 
 const pick = <T>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)];
 
@@ -102,6 +94,9 @@ export function* safetensorsCases(seed = 1): Generator<Case<Uint8Array>> {
     ['__proto__ tensor name', JSON.parse('{"__proto__": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}')],
     ['array header', [good]],
     ['deeply nested header', `{"a":${deepJson(100_000)}}`],
+    ['deeply nested shape', `{"a":{"dtype":"F32","shape":${deepJson(100_000)},"data_offsets":[0,4]}}`],
+    ['deeply nested data_offsets', `{"a":{"dtype":"F32","shape":[1],"data_offsets":${deepJson(100_000)}}}`],
+    ['deeply nested dtype', `{"a":{"dtype":${deepJson(100_000)},"shape":[1],"data_offsets":[0,4]}}`],
     ['NaN weights', { a: { dtype: 'F32', shape: [1], data_offsets: [0, 4] } }],
   ];
   for (const [name, h] of structural) {
