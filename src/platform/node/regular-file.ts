@@ -23,7 +23,8 @@ export interface RegularFileOptions {
   readonly hint?: string;
 }
 
-const OPEN_FLAGS = constants.O_RDONLY | (constants.O_NONBLOCK ?? 0) | (constants.O_NOCTTY ?? 0);
+// computed on use, not at module load: the browser bundle reaches this module through shared code and stubs node:fs
+const openFlags = (): number => constants.O_RDONLY | (constants.O_NONBLOCK ?? 0) | (constants.O_NOCTTY ?? 0);
 
 /** What a non-regular file is, in words. */
 export function fileKind(st: Stats): string {
@@ -97,7 +98,7 @@ export async function openRegular(path: string, o: RegularFileOptions): Promise<
   const before = await statRegular(path, o);
   let fh: FileHandle;
   try {
-    fh = await open(path, OPEN_FLAGS);
+    fh = await open(path, openFlags());
   } catch (e) {
     throw statError(path, o, e);
   }
@@ -137,7 +138,7 @@ export function readRegularSync(path: string, o: RegularFileOptions): Buffer {
   const before = statRegularSync(path, o);
   let fd: number;
   try {
-    fd = openSync(path, OPEN_FLAGS);
+    fd = openSync(path, openFlags());
   } catch (e) {
     throw statError(path, o, e);
   }
