@@ -17,6 +17,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { FgClipError, isFgClipError } from '../errors.js';
 import { toPixelValues, type DecodeOptions, type PreprocessOptions } from '../preprocess/index.js';
+import { startModuleWorker } from './start-worker.js';
 import { isRgbImage, type PoolInput, type TaskMessage, type WorkerConfig, type WorkerMessage } from './protocol.js';
 
 export type { PoolInput } from './protocol.js';
@@ -308,15 +309,5 @@ function disposed(): FgClipError {
  * entry module, so a small bootstrap registers tsx's ESM hooks inside the worker first, then imports worker.ts.
  */
 function startWorker(workerData: WorkerConfig): Worker {
-  const execArgv = [...process.execArgv];
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./worker.js', import.meta.url), { workerData, execArgv });
-  let api: string;
-  try {
-    api = import.meta.resolve('tsx/esm/api');
-  } catch (e) {
-    throw new FgClipError('RUNTIME', 'createPreprocessPool: running from TypeScript sources needs the tsx package, which cannot be resolved. Install tsx or use the built dist/.', { cause: e });
-  }
-  const entry = new URL('./worker.ts', import.meta.url).href;
-  const bootstrap = `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
-  return new Worker(bootstrap, { eval: true, workerData, execArgv });
+  return startModuleWorker(import.meta.url, 'worker', workerData);
 }

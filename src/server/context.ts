@@ -3,7 +3,6 @@
  * shared steps every endpoint uses (image refs → decoded, preprocessed pixels; the `model` field check).
  */
 import { FgClipError } from '../errors.js';
-import type { FgClip } from '../model/handle.js';
 import { l2normalize } from '../postprocess/similarity.js';
 import { decodeImage, type RgbImage } from '../preprocess/index.js';
 import type { SubmitStats } from './batcher.js';
@@ -11,7 +10,10 @@ import type { Engine } from './engine.js';
 import { HttpError, statusForCode } from './http-error.js';
 import { loadImageBytes, type ImagePolicy } from './images.js';
 import type { RequestObject } from './body.js';
+import type { PixelBudget } from './pixel-budget.js';
+import type { ServedModel } from './served-model.js';
 import { optString, type ImageRef } from './validate.js';
+import sharp from 'sharp';
 
 export interface Limits {
   /** texts (or labels, candidates) per request */
@@ -22,7 +24,9 @@ export interface Limits {
 
 export interface Ctx {
   readonly engine: Engine;
-  readonly model: FgClip;
+  readonly model: ServedModel;
+  /** decoded pixels in flight across all requests */
+  readonly pixels: PixelBudget;
   /** the id this server answers to in `model` fields and /v1/models */
   readonly modelName: string;
   readonly limits: Limits;
@@ -58,6 +62,8 @@ export async function loadImages(refs: readonly ImageRef[], field: (i: number) =
       const where = field(i);
       const bytes = await loadImageBytes(ref, where, ctx.images, ctx.signal);
       ctx.signal.throwIfAborted();
+      // hold the image's decoded size in the global budget while it is decoded and resized
+      const release = await ctx.pixels.acquire(await headerPixels(bytes, ctx.pixels.total), ctx.signal);
       try {
         const rgb = await decodeImage(bytes, ctx.model.decodeOptions());
         ctx.signal.throwIfAborted();
@@ -69,9 +75,21 @@ export async function loadImages(refs: readonly ImageRef[], field: (i: number) =
           throw new HttpError(status, 'invalid_request_error', e.code, `${where}: ${e.message.replace(/^decodeImage\(<\d+ bytes>\): /, '')}`, where);
         }
         throw e;
+      } finally {
+        release();
       }
     }),
   );
+}
+
+/** width × height from the image header (cheap, no pixel decoded); unreadable headers count as one pixel (decodeImage then gives the typed error). */
+async function headerPixels(bytes: Buffer, cap: number): Promise<number> {
+  try {
+    const m = await sharp(bytes, { limitInputPixels: false }).metadata();
+    return Math.min(cap, (m.width ?? 1) * (m.pageHeight ?? m.height ?? 1));
+  } catch {
+    return 1;
+  }
 }
 
 /** Image refs → L2-normalized global embeddings, through the image batcher. */

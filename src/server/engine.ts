@@ -4,11 +4,12 @@
  * `FgClip.encodeTexts` / `encodeImages` compute (the same tower calls; compared in server.test.ts), per item:
  * text rows are padded to their mode's length and cut at the batch's last end token (exact, causal mask).
  */
-import type { FgClip, TextModeOption } from '../model/handle.js';
+import type { TextModeOption } from '../model/handle.js';
 import type { TextMode } from '../families/fgclip/text-inputs.js';
 import { l2normalize } from '../postprocess/similarity.js';
 import { Batcher, type BatchInfo, type SubmitStats } from './batcher.js';
 import { badRequest } from './http-error.js';
+import type { ServedModel } from './served-model.js';
 
 export interface BatchingOptions {
   /** false: each request runs on its own (no merging across requests) */
@@ -46,7 +47,7 @@ export class Engine {
   private readonly images: Batcher<Float32Array, VisionOutput>;
 
   constructor(
-    readonly model: FgClip,
+    readonly model: ServedModel,
     readonly batching: BatchingOptions,
     onBatch?: (info: BatchInfo) => void,
   ) {
@@ -75,21 +76,14 @@ export class Engine {
    */
   async texts(texts: readonly string[], mode: TextModeOption, truncate: boolean, field: string, opts: RunOptions = {}): Promise<TextResult> {
     const max = this.maxTokens;
-    const tok = this.model.tokenizer;
-    const modes: TextMode[] = [];
-    const rows: number[][] = [];
-    const tokens: number[] = [];
-    texts.forEach((t, i) => {
-      const n = tok.countTokens(t);
-      const m: TextMode = mode === 'auto' ? (n <= max.short ? 'short' : 'long') : mode;
+    const { counts, ids: rows, modes } = await this.model.tokenize(texts, mode);
+    counts.forEach((n, i) => {
+      const m = modes[i];
       if (n > max[m] && !truncate) {
         throw badRequest('INPUT_INVALID', `${field}[${i}]: the text has ${n} tokens, over the ${max[m]}-token limit of ${m} mode${mode === 'short' ? " (text_mode 'auto' or 'long' allows 248)" : ''}. Shorten it or set "truncate": true.`, `${field}[${i}]`);
       }
-      const enc = tok.encode(t, { maxLength: max[m] });
-      modes.push(m);
-      rows.push(enc.ids);
-      tokens.push(Math.min(n, max[m]));
     });
+    const tokens = counts.map((n, i) => Math.min(n, max[modes[i]]));
     const pick = (m: TextMode) => rows.map((r, i) => (modes[i] === m ? i : -1)).filter((i) => i >= 0);
     const [si, li] = [pick('short'), pick('long')];
     const [s, l] = await Promise.all([this.short.submit(si.map((i) => rows[i]), opts), this.long.submit(li.map((i) => rows[i]), opts)]);
@@ -122,7 +116,7 @@ export class Engine {
 
   private async runVision(pixels: Float32Array[]): Promise<VisionOutput[]> {
     const per = pixels[0].length;
-    const batch = new Float32Array(per * pixels.length); // [B, 3, S, S]
+    const batch = new Float32Array(per * pixels.length); // [B, 3, S, S] (transferred to the model worker)
     pixels.forEach((p, i) => batch.set(p, i * per));
     const { image, dense } = await this.model.runVision(batch);
     return image.map((v, i) => ({ image: v, dense: dense[i] }));

@@ -67,6 +67,7 @@ export function statusForCode(code: FgClipErrorCode): number {
       return 409;
     case 'COLLECTION_INVALID':
     case 'QUEUE_ERROR':
+    case 'ADDRESS_IN_USE':
       return 500;
     case 'CONFIG_INVALID':
     case 'WEIGHTS_MALFORMED':

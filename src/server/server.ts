@@ -12,7 +12,9 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import type { AddressInfo } from 'node:net';
 import { realpathSync } from 'node:fs';
 import { FgClipError } from '../errors.js';
-import type { FgClip } from '../model/handle.js';
+import { FgClip } from '../model/handle.js';
+import { PixelBudget } from './pixel-budget.js';
+import { inProcess, type ServedModel } from './served-model.js';
 import { ApiKeys } from './auth.js';
 import { parseBody, readBody } from './body.js';
 import type { Ctx, Handler, Limits, Reply } from './context.js';
@@ -25,8 +27,15 @@ import { classify, heatmap, rank, regions } from './routes-tasks.js';
 import { DEFAULT_WEB_ROOT, loadStatic, STATIC_HEADERS, STATIC_PATHS } from './static.js';
 
 export interface ServerOptions {
-  /** a loaded model; the server does not dispose it (the caller owns it) */
-  readonly model: FgClip;
+  /**
+   * the model: a ModelHost (model-host.ts: inference in a worker thread, the server stays responsive — what
+   * `fgclip serve` uses) or a loaded FgClip handle (runs on this thread). The server does not dispose it.
+   */
+  readonly model: FgClip | ServedModel;
+  /** decoded image pixels in flight across all requests (default 4 × 4096²); more waits its turn */
+  readonly pixelBudget?: number;
+  /** open connections at most; more are refused at accept (default 512) */
+  readonly maxConnections?: number;
   /** the id in `model` fields and /v1/models (default: the model folder's name) */
   readonly modelName?: string;
   readonly host?: string; // default 127.0.0.1
@@ -107,7 +116,8 @@ function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
 
 export function createServer(options: ServerOptions): FgClipServer {
   const o = options;
-  const model = o.model;
+  const model: ServedModel = o.model instanceof FgClip ? inProcess(o.model) : o.model;
+  const pixels = new PixelBudget(positive('pixelBudget', o.pixelBudget, 4 * 4096 * 4096));
   const modelName = o.modelName ?? (model.modelDir.split(/[\\/]/).filter(Boolean).pop() || 'fgclip');
   const keys = new ApiKeys(o.apiKeys ?? []);
   const limits: Limits = { maxInputs: positive('maxInputs', o.maxInputs, 256), maxImages: positive('maxImages', o.maxImages, 16) };
@@ -202,7 +212,7 @@ export function createServer(options: ServerOptions): FgClipServer {
       () => ac.abort(new HttpError(504, 'timeout_error', 'TIMEOUT', `the request did not finish within ${requestTimeoutMs} ms (the server is busy or the request is large); retry later or split it`)),
       requestTimeoutMs,
     );
-    const ctx: Ctx = { engine, model, modelName, limits, images, signal: ac.signal, stats: { batches: [] }, items: 0 };
+    const ctx: Ctx = { engine, model, pixels, modelName, limits, images, signal: ac.signal, stats: { batches: [] }, items: 0 };
     let errorCode: string | undefined;
     res.on('close', () => {
       clearTimeout(timer);
@@ -223,7 +233,9 @@ export function createServer(options: ServerOptions): FgClipServer {
     }
   }
 
-  const http: Server = createHttpServer((req, res) => {
+  // Node checks header/request timeouts every connectionsCheckingInterval (default 30 s): keep it well below the
+  // configured deadline, or a slow client would be held for 30 s whatever --timeout-ms says
+  const http: Server = createHttpServer({ connectionsCheckingInterval: Math.max(50, Math.min(30_000, Math.floor(requestTimeoutMs / 4))) }, (req, res) => {
     inFlight++;
     const p = handle(req, res).finally(() => {
       inFlight--;
@@ -232,8 +244,10 @@ export function createServer(options: ServerOptions): FgClipServer {
     pending.add(p);
   });
   // headers must arrive promptly, and the whole request within its deadline (Node answers 408 and closes)
-  http.headersTimeout = Math.min(30_000, requestTimeoutMs);
-  http.requestTimeout = requestTimeoutMs;
+  // (a slow body is cut by the request's own deadline → 504; Node's requestTimeout is the backstop behind it)
+  http.headersTimeout = requestTimeoutMs;
+  http.requestTimeout = requestTimeoutMs + 1000;
+  http.maxConnections = positive('maxConnections', o.maxConnections, 512);
 
   function methodNotAllowed(allowed: string): HttpError {
     return new HttpError(405, 'invalid_request_error', 'METHOD_NOT_ALLOWED', `method not allowed here (use ${allowed})`, null, { Allow: allowed === 'GET' ? 'GET, HEAD' : allowed });
@@ -247,9 +261,15 @@ export function createServer(options: ServerOptions): FgClipServer {
     engine,
     listen() {
       return new Promise<string>((resolve, reject) => {
-        http.once('error', reject);
+        http.once('error', (e: NodeJS.ErrnoException) =>
+          reject(
+            e.code === 'EADDRINUSE' || e.code === 'EACCES' || e.code === 'EADDRNOTAVAIL'
+              ? new FgClipError('ADDRESS_IN_USE', `cannot listen on ${o.host ?? '127.0.0.1'}:${o.port ?? 8080}: ${e.code === 'EADDRINUSE' ? 'the port is in use by another process (choose another with --port, or 0 for any free port)' : e.code === 'EACCES' ? 'permission denied (ports below 1024 need privileges)' : 'the address is not available on this machine'}`, { cause: e })
+              : e,
+          ),
+        );
         http.listen(o.port ?? 8080, o.host ?? '127.0.0.1', () => {
-          http.off('error', reject);
+          http.removeAllListeners('error');
           const a = http.address() as AddressInfo;
           url = `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
           resolve(url);

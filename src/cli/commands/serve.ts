@@ -3,7 +3,7 @@
  * then shuts down gracefully: stops accepting, finishes in-flight requests, closes, disposes the model.
  */
 import { isRepoId } from '../../hub/index.js';
-import { FgClip } from '../../model/handle.js';
+import { ModelHost } from '../../server/model-host.js';
 import { apiKeysFrom } from '../../server/auth.js';
 import { createServer } from '../../server/server.js';
 import { flag, int, loadOptions, MODEL_OPTIONS, parse, requireModel, str, strs, UsageError, type Io } from '../args.js';
@@ -59,13 +59,14 @@ export async function serveCommand(argv: readonly string[], io: Io, signals: Nod
     remoteTimeoutMs: int(values, 'remote-timeout-ms'),
     log: quiet ? (false as const) : (line: string) => io.stderr.write(line + '\n'),
   };
-  const model = await FgClip.load(requireModel(values, 'serve'), loadOptions(values, io));
+  // the model lives in a worker thread (ModelHost): /health and /metrics answer while it runs
+  const model = await ModelHost.start(requireModel(values, 'serve'), loadOptions(values, io));
   let server;
   try {
     server = createServer({ model, ...options });
     await server.listen();
   } catch (e) {
-    model.dispose();
+    await model.close();
     throw e;
   }
   if (!quiet) {
@@ -85,6 +86,6 @@ export async function serveCommand(argv: readonly string[], io: Io, signals: Nod
     signals.on('SIGINT', onInt);
     signals.on('SIGTERM', onTerm);
   });
-  model.dispose();
+  await model.close();
   return 0;
 }

@@ -1,0 +1,20 @@
+/**
+ * Starts a worker thread on a module that sits next to the caller: NAME.js when running from dist/, NAME.ts when
+ * running as TypeScript (tsx), in which case a bootstrap registers tsx's hooks inside the worker first.
+ */
+import { Worker } from 'node:worker_threads';
+import { FgClipError } from '../errors.js';
+
+export function startModuleWorker(callerUrl: string, name: string, workerData: unknown): Worker {
+  const execArgv = [...process.execArgv];
+  if (!callerUrl.endsWith('.ts')) return new Worker(new URL(`./${name}.js`, callerUrl), { workerData, execArgv });
+  let api: string;
+  try {
+    api = import.meta.resolve('tsx/esm/api');
+  } catch (e) {
+    throw new FgClipError('RUNTIME', `worker ${name}: running from TypeScript sources needs the tsx package, which cannot be resolved. Install tsx or use the built dist/.`, { cause: e });
+  }
+  const entry = new URL(`./${name}.ts`, callerUrl).href;
+  const bootstrap = `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
+  return new Worker(bootstrap, { eval: true, workerData, execArgv });
+}
