@@ -23,4 +23,6 @@ if ! command -v redis-server >/dev/null; then
     echo "install: redis-server is missing and this is not root: run 'sudo apt-get install -y redis-server' for the queue tests" >&2
   fi
 fi
-npm ci
+# onnxruntime-node's install script would fetch its CUDA build from NuGet (outside the npm registry); the CPU build
+# ships inside the npm package. ONNXRUNTIME_NODE_INSTALL=skip is what its script (1.30) reads to skip the download.
+ONNXRUNTIME_NODE_INSTALL=skip npm ci

@@ -42,6 +42,9 @@ interface PhaseResult {
   latency_ms: { p50: number; p90: number; p99: number; max: number };
   mean_batch_size: number;
   peak_rss_mb: number;
+  /** GET /health and GET /metrics answered while the load ran (one probe every 50 ms), ms */
+  health_ms: { p50: number; p99: number; max: number; probes: number };
+  metrics_ms: { p50: number; p99: number; max: number; probes: number };
 }
 
 function options(): Options {
@@ -132,6 +135,20 @@ async function phase(o: Options, batching: boolean): Promise<PhaseResult> {
     const batchItems0 = await metric(url, 'fgclip_batch_size_sum');
     let peakRss = await metric(url, 'process_resident_memory_bytes');
     const sampler = setInterval(() => void metric(url, 'process_resident_memory_bytes').then((v) => (peakRss = Math.max(peakRss, v)), () => undefined), 250);
+    // the event loop must stay free while the model runs: /health and /metrics are timed throughout the phase
+    const health: number[] = [];
+    const metricsMs: number[] = [];
+    let probing = true;
+    const probe = (async () => {
+      while (probing) {
+        for (const [path, into] of [['/health', health], ['/metrics', metricsMs]] as const) {
+          const t0 = performance.now();
+          await (await fetch(`${url}${path}`)).arrayBuffer();
+          into.push(performance.now() - t0);
+        }
+        await new Promise((ok) => setTimeout(ok, 50));
+      }
+    })();
     const latencies: number[] = [];
     let issued = 0;
     let errors = 0;
@@ -157,6 +174,10 @@ async function phase(o: Options, batching: boolean): Promise<PhaseResult> {
     await Promise.all(Array.from({ length: o.concurrency }, client));
     const seconds = (performance.now() - start) / 1000;
     clearInterval(sampler);
+    probing = false;
+    await probe;
+    health.sort((a, b) => a - b);
+    metricsMs.sort((a, b) => a - b);
     peakRss = Math.max(peakRss, await metric(url, 'process_resident_memory_bytes'));
     const batches = (await metric(url, 'fgclip_batch_size_count')) - batches0;
     const batchItems = (await metric(url, 'fgclip_batch_size_sum')) - batchItems0;
@@ -172,6 +193,8 @@ async function phase(o: Options, batching: boolean): Promise<PhaseResult> {
       latency_ms: { p50: round(percentile(latencies, 50)), p90: round(percentile(latencies, 90)), p99: round(percentile(latencies, 99)), max: round(latencies[latencies.length - 1] ?? NaN) },
       mean_batch_size: round(batches > 0 ? batchItems / batches : 0, 2),
       peak_rss_mb: round(peakRss / 2 ** 20),
+      health_ms: { p50: round(percentile(health, 50)), p99: round(percentile(health, 99)), max: round(health[health.length - 1] ?? NaN), probes: health.length },
+      metrics_ms: { p50: round(percentile(metricsMs, 50)), p99: round(percentile(metricsMs, 99)), max: round(metricsMs[metricsMs.length - 1] ?? NaN), probes: metricsMs.length },
     };
   } finally {
     child.kill('SIGTERM');
@@ -180,8 +203,8 @@ async function phase(o: Options, batching: boolean): Promise<PhaseResult> {
 }
 
 function table(rows: PhaseResult[]): string {
-  const head = ['batching', 'requests', 'errors', 'req/s', 'items/s', 'p50 ms', 'p90 ms', 'p99 ms', 'mean batch', 'peak RSS MB'];
-  const body = rows.map((r) => [r.batching, r.requests, r.errors, r.req_per_s, r.items_per_s, r.latency_ms.p50, r.latency_ms.p90, r.latency_ms.p99, r.mean_batch_size, r.peak_rss_mb].map(String));
+  const head = ['batching', 'requests', 'errors', 'req/s', 'items/s', 'p50 ms', 'p90 ms', 'p99 ms', 'mean batch', 'peak RSS MB', '/health p50/p99/max ms', '/metrics p50/p99/max ms'];
+  const body = rows.map((r) => [r.batching, r.requests, r.errors, r.req_per_s, r.items_per_s, r.latency_ms.p50, r.latency_ms.p90, r.latency_ms.p99, r.mean_batch_size, r.peak_rss_mb, `${r.health_ms.p50}/${r.health_ms.p99}/${r.health_ms.max}`, `${r.metrics_ms.p50}/${r.metrics_ms.p99}/${r.metrics_ms.max}`].map(String));
   const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padStart(w[i])).join('  ');
   return [line(head), line(w.map((n) => '-'.repeat(n))), ...body.map(line)].join('\n');
