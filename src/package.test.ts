@@ -70,7 +70,7 @@ describe('the npm package (pack → install from cache → README example)', () 
     // the README's example, with the Hub id and image replaced by the tiny golden model and a golden image
     const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
     const block = /## Library\n\n```ts\n([\s\S]*?)```/.exec(readme)?.[1];
-    assert.ok(block?.includes("from 'fgclip'"), 'the README has a library example');
+    assert.ok(block !== undefined && block.includes("from 'fgclip'"), 'the README has a library example');
     const code = block.replaceAll("'qihoo360/fg-clip-base'", JSON.stringify(goldenPath('fgclip-tiny'))).replaceAll("'cat_dfclor.jpg'", JSON.stringify(goldenPath('images', 'cat_dfclor.jpg')));
     writeFileSync(join(app, 'example.mjs'), code);
     const out = execFileSync(process.execPath, ['example.mjs'], { cwd: app, encoding: 'utf8' });

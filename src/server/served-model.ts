@@ -36,7 +36,7 @@ export interface ServedModel {
 
 /** Tokenizes as the server does: mode 'auto' picks short when the text fits the short length, else long. */
 export function tokenizeWith(tok: FgClip['tokenizer'], lengths: TextLengths, texts: readonly string[], mode: TextModeOption): Tokenized {
-  const max = { short: lengths.short, long: lengths.long ?? lengths.short };
+  const max: Record<TextMode, number> = { short: lengths.short, long: lengths.long ?? lengths.short, box: lengths.box ?? lengths.short };
   const counts: number[] = [];
   const ids: number[][] = [];
   const modes: TextMode[] = [];
