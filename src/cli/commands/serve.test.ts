@@ -18,7 +18,8 @@ test('fgclip serve: listens, answers with the API key from FGCLIP_API_KEYS, and 
   const { io: x, err } = io({ FGCLIP_API_KEYS: 'k1' });
   const done = serveCommand(['--model', goldenPath('fgclip-tiny'), '--port', '0', '--max-wait-ms', '1'], x, signals);
   let url = '';
-  for (let i = 0; i < 200 && !url; i++) {
+  // the model loads in a worker thread (tsx-bootstrapped under test): allow a loaded machine up to 60 s
+  for (let i = 0; i < 2400 && !url; i++) {
     url = /serving .* on (http:\/\/127\.0\.0\.1:\d+)/.exec(err())?.[1] ?? '';
     await new Promise((r) => setTimeout(r, 25));
   }
