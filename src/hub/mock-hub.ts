@@ -6,6 +6,8 @@
  *  - LFS files (*.safetensors, *.bin, ... or > 10 MB): 302 to a CDN URL with X-Linked-Etag = sha256 and
  *    X-Linked-Size; the CDN is a second server on another port (another origin, so Authorization must not
  *    reach it), or a path on the same server with `cdn: 'same-host'`;
+ *  - GET /api/models/{repo}/revision/{revision}?blobs=true: { id, sha, siblings: [{ rfilename, size, blobId, lfs? }] }
+ *    (what a browser uses: redirected responses hide X-Linked-Etag from page scripts);
  *  - 404 with X-Error-Code RepoNotFound / RevisionNotFound / EntryNotFound (the latter with X-Repo-Commit),
  *    401 RepoNotFound for a private repo without its token, a relative 307 for a renamed repo;
  * plus fault injection (`faults`, mutable while running) and a log of every request (`requests`).
@@ -59,6 +61,8 @@ export interface MockHubOptions {
    * X-Repo-Commit but no ETag), which then serves them, as huggingface.co does for non-LFS files.
    */
   gitRedirect?: boolean;
+  /** answer browsers from other origins: CORS headers (and preflights) and Cross-Origin-Resource-Policy */
+  cors?: boolean;
   faults?: MockFault[];
 }
 
@@ -218,6 +222,11 @@ export async function startMockHub(opts: MockHubOptions): Promise<MockHub> {
       else serveBytes(req, res, file, { 'x-repo-commit': cached[2], etag: `"${file.gitSha1}"` });
       return;
     }
+    const api = /^\/api\/models\/(.+?)\/revision\/([^/]+)$/.exec(url.pathname);
+    if (api && req.method === 'GET') {
+      serveRevisionInfo(req, res, api[1], decodeURIComponent(api[2]));
+      return;
+    }
     const m = /^\/(.+?)\/resolve\/([^/]+)\/(.+)$/.exec(url.pathname);
     if (!m || (req.method !== 'GET' && req.method !== 'HEAD')) {
       res.writeHead(404, { 'x-error-code': 'RepoNotFound' }).end('Not found');
@@ -269,15 +278,56 @@ export async function startMockHub(opts: MockHubOptions): Promise<MockHub> {
     serveBytes(req, res, file, { 'x-repo-commit': commit, etag: `"${file.gitSha1}"` });
   }
 
+  function serveRevisionInfo(req: IncomingMessage, res: ServerResponse, repoId: string, revision: string): void {
+    const repo = repos.get(repoId);
+    if (!repo) {
+      res.writeHead(404, { 'x-error-code': 'RepoNotFound', 'content-type': 'application/json' }).end('{"error":"Repository not found"}');
+      return;
+    }
+    if (repo.spec.token !== undefined && req.headers.authorization !== `Bearer ${repo.spec.token}`) {
+      res.writeHead(401, { 'x-error-code': 'RepoNotFound', 'content-type': 'application/json' }).end('{"error":"Invalid username or password."}');
+      return;
+    }
+    if (connectionFault('hub', req, res, '/api')) return;
+    const refs: Record<string, string> = { main: repo.commit, ...(repo.spec.refs ?? {}) };
+    const commit = refs[revision] ?? (Object.values(refs).includes(revision) ? revision : undefined);
+    if (commit === undefined) {
+      res.writeHead(404, { 'x-error-code': 'RevisionNotFound', 'content-type': 'application/json' }).end('{"error":"Invalid rev id"}');
+      return;
+    }
+    const siblings = [...repo.files.values()].map((f) => ({
+      rfilename: f.name,
+      size: f.content.length,
+      blobId: f.gitSha1,
+      ...(f.lfs ? { lfs: { sha256: f.sha256, size: f.content.length, pointerSize: 134 } } : {}),
+    }));
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ id: repoId, sha: commit, siblings }));
+  }
+
+  const CORS_HEADERS: Record<string, string> = {
+    'access-control-allow-origin': '*',
+    'access-control-expose-headers': 'x-repo-commit, x-linked-etag, x-linked-size, etag, content-length, content-range, accept-ranges, x-error-code',
+    'cross-origin-resource-policy': 'cross-origin',
+  };
+  /** CORS for browsers (opts.cors): headers on every answer, preflights answered here. */
+  function cors(req: IncomingMessage, res: ServerResponse): boolean {
+    if (!opts.cors) return false;
+    for (const [k, v] of Object.entries(CORS_HEADERS)) res.setHeader(k, v);
+    if (req.method !== 'OPTIONS') return false;
+    res.writeHead(204, { 'access-control-allow-methods': 'GET, HEAD', 'access-control-allow-headers': 'authorization, range', 'access-control-max-age': '600' }).end();
+    return true;
+  }
+
   const log = (server: 'hub' | 'cdn', req: IncomingMessage): void => {
     requests.push({ server, method: req.method ?? '', path: req.url ?? '', headers: { ...req.headers } });
   };
   const hub = createServer((req, res) => {
     log('hub', req);
-    serveHub(req, res);
+    if (!cors(req, res)) serveHub(req, res);
   });
   const cdn = createServer((req, res) => {
     log('cdn', req);
+    if (cors(req, res)) return;
     const url = new URL(req.url ?? '/', 'http://x');
     if (url.pathname.startsWith('/lfs/')) serveCdn('cdn', req, res, url.pathname.slice('/lfs/'.length));
     else res.writeHead(404).end();

@@ -1,0 +1,339 @@
+/**
+ * The browser build (dist/browser, rebuilt here from the sources) in Debian's Chromium, driven by playwright-core,
+ * served by a loopback static server with the cross-origin-isolation headers, the Hub played by the mock hub (CORS on).
+ *  - decoding: the wasm PNG/JPEG decoders give Pillow's RGB bytes exactly on every golden image;
+ *  - fgclip-small from a folder URL: text, image, dense and region features equal the Node library's (cosine ≥ 0.99999,
+ *    rel L2 ≤ 1e-4; JPEG at the same tolerance since the decoder is exact) and the reference's end-to-end features;
+ *  - the model runs in a Web Worker and the page's timer keeps ticking during inference;
+ *  - Hub ids: revision → commit through the Hub API, sha256-verified downloads with progress, OPFS cache, a reload
+ *    that works with the Hub unreachable; an interrupted download resumes with a Range request; corruption refused;
+ *  - an `fgclip export` folder loads directly; missing isolation headers → one thread; WebGPU without an adapter →
+ *    a clear error; typed errors for bad input; the demo page end to end.
+ * Without /usr/bin/chromium this test fails (apt-get install -y chromium; scripts/install.sh does it).
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { exportModel } from '../../export/export.js';
+import { startMockHub, type MockHub } from '../../hub/mock-hub.js';
+import { FgClip } from '../../model/handle.js';
+import { goldenPath, readGoldenJson, REPO_ROOT, relL2 } from '../../test-util/goldens.js';
+import { startStaticServer, type StaticServer } from '../../test-util/static-server.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const DIST = join(REPO_ROOT, 'dist', 'browser');
+const IMAGES = ['cat_dfclor.jpg', 'gradient_97x61.png', 'gray_50x50.png', 'noise_rgba_40x120.png', 'tiny_7x5.png'];
+const REPO = 'qihoo360/fg-clip-small-test';
+const COS = 0.99999;
+const REL = 1e-4;
+
+interface Cases {
+  text_short: { texts: string[] };
+  text_long: { texts: string[] };
+  end_to_end: { cases: { image: string; image_features: number[]; dense_features: number[][]; boxes_pixels_xyxy: number[][]; region_features: number[][] }[] };
+}
+interface PageImage {
+  embedding: number[];
+  dense?: number[][];
+  regions?: number[][];
+  width: number;
+  height: number;
+}
+interface Loaded {
+  info: { device: string; threads: number; crossOriginIsolated: boolean; webgpuAvailable: boolean; graphs: string; warnings: string[] };
+  progress: { file: string; phase: string; loaded: number; total?: number }[];
+}
+
+function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let d = 0;
+  let na = 0;
+  let nb = 0;
+  for (let i = 0; i < a.length; i++) {
+    d += a[i] * b[i];
+    na += a[i] * a[i];
+    nb += b[i] * b[i];
+  }
+  return d / Math.sqrt(na * nb);
+}
+
+function assertSame(got: ArrayLike<number>, want: ArrayLike<number>, what: string): void {
+  assert.equal(got.length, want.length, `${what}: length`);
+  const c = cosine(got, want);
+  const e = relL2(got, want);
+  assert.ok(c >= COS && e <= REL, `${what}: cosine ${c} (≥ ${COS}), rel L2 ${e.toExponential(2)} (≤ ${REL})`);
+}
+
+const scratch = mkdtempSync(join(tmpdir(), 'fgclip-browser-'));
+const cases = readGoldenJson<Cases>('fgclip-small.cases.json');
+const captions = [...cases.text_short.texts.slice(0, 4), cases.text_long.texts[0]];
+let browser: Browser;
+let server: StaticServer;
+let hub: MockHub;
+let node: FgClip;
+let nodeTexts: Float32Array[];
+
+async function open(context: BrowserContext, path = '/test/index.html'): Promise<Page> {
+  const page = await context.newPage();
+  page.on('pageerror', (e) => console.error(`page error: ${e.message}`));
+  await page.goto(server.url + path);
+  await page.waitForFunction(() => (window as unknown as { harnessReady?: boolean }).harnessReady === true);
+  return page;
+}
+
+const call = <T>(page: Page, expr: string): Promise<T> => page.evaluate(expr) as Promise<T>;
+const js = (v: unknown) => JSON.stringify(v);
+
+before(async () => {
+  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: the browser tests need Debian's chromium (apt-get install -y chromium)`);
+  const b = spawnSync(process.execPath, [join(REPO_ROOT, 'scripts', 'build-browser.mjs')], { stdio: 'inherit' });
+  assert.equal(b.status, 0, 'scripts/build-browser.mjs failed');
+  await exportModel(goldenPath('fgclip-small'), join(scratch, 'exports', 'small'), { dtype: 'fp32' });
+  await exportModel(goldenPath('fgclip-small'), join(scratch, 'exports', 'small-int8'), { dtype: 'int8' });
+  const harness = readFileSync(join(REPO_ROOT, 'src', 'test-util', 'browser-harness.js'), 'utf8');
+  server = await startStaticServer(
+    { '/goldens/': goldenPath(), '/exports/': join(scratch, 'exports'), '/': DIST },
+    {
+      '/test/harness.js': { type: 'text/javascript', body: harness },
+      '/test/index.html': { type: 'text/html', body: '<!doctype html><title>fgclip browser test</title><script type="module" src="/test/harness.js"></script>' },
+    },
+  );
+  hub = await startMockHub({ repos: [{ id: REPO, dir: goldenPath('fgclip-small'), refs: { v1: 'b'.repeat(40) } }, { id: 'qihoo360/corrupt-test', dir: goldenPath('fgclip-tiny') }], cors: true, cdn: 'other-host' });
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-extensions', '--no-first-run'] });
+  node = await FgClip.load(goldenPath('fgclip-small'), { threads: 2, graphCache: false });
+  nodeTexts = (await node.encodeTexts(captions, { normalize: false })).embeddings;
+});
+
+after(async () => {
+  node?.dispose();
+  await browser?.close();
+  await server?.close();
+  await hub?.close();
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+describe('browser build in Chromium', () => {
+  test('decoding: @jsquash PNG and JPEG give exactly Pillow\'s RGB bytes on every golden image', async (t) => {
+    const ctx = await browser.newContext();
+    const page = await open(ctx);
+    for (const name of IMAGES) {
+      const r = await call<{ width: number; height: number; bytes: number; expected: number; differ: number; max: number }>(page, `h.decode(${js(name)}, 'wasm')`);
+      assert.equal(r.bytes, r.expected, `${name}: size`);
+      assert.equal(r.differ, 0, `${name}: ${r.differ} bytes differ (max ${r.max})`);
+      const br = await call<{ differ: number; max: number }>(page, `h.decode(${js(name)}, 'browser')`);
+      t.diagnostic(`${name}: wasm decoder identical; the browser's decoder differs on ${br.differ} of ${r.expected} bytes (max ${br.max})`);
+    }
+    await ctx.close();
+  });
+
+  test(`folder URL (fgclip-small): texts, PNG and JPEG images, dense and regions equal the Node library (cosine ≥ ${COS}, rel L2 ≤ ${REL}) and the reference`, async () => {
+    const ctx = await browser.newContext();
+    const page = await open(ctx);
+    const loaded = await call<Loaded>(page, `h.load('url', '/goldens/fgclip-small/')`);
+    assert.equal(loaded.info.device, 'wasm');
+    assert.equal(loaded.info.crossOriginIsolated, true);
+    assert.equal(loaded.info.threads, 2);
+    assert.equal(loaded.info.graphs, 'built');
+    assert.ok(page.workers().some((w) => w.url().endsWith('/worker.js')), 'the model runs in the fgclip worker');
+
+    const texts = await call<{ embeddings: number[][]; modes: string[] }>(page, `h.texts('url', ${js(captions)})`);
+    assert.deepEqual(texts.modes, ['short', 'short', 'short', 'short', 'long']);
+    texts.embeddings.forEach((e, i) => assertSame(e, nodeTexts[i], `text ${JSON.stringify(captions[i])}`));
+
+    const e2e = cases.end_to_end.cases;
+    const boxes = e2e.map((c) => c.boxes_pixels_xyxy);
+    const got = await call<PageImage[]>(page, `h.images('url', ${js(e2e.map((c) => `/goldens/${c.image}`))}, { dense: true, boxes: ${js(boxes)} })`);
+    const want = await node.encodeImages(e2e.map((c) => goldenPath(c.image)), { normalize: false, dense: true, boxes: boxes as unknown as [number, number, number, number][][] });
+    e2e.forEach((c, i) => {
+      assert.deepEqual([got[i].width, got[i].height], [want[i].width, want[i].height]);
+      assertSame(got[i].embedding, want[i].embedding, `${c.image} image vs Node`);
+      assertSame(got[i].dense?.flat() ?? [], want[i].dense?.flatMap((v) => Array.from(v)) ?? [], `${c.image} dense vs Node`);
+      got[i].regions?.forEach((r, k) => assertSame(r, want[i].regions?.[k] ?? [], `${c.image} region ${k} vs Node`));
+      assert.ok(relL2(got[i].embedding, c.image_features) <= REL, `${c.image} vs reference: ${relL2(got[i].embedding, c.image_features)}`);
+      c.region_features.forEach((f, k) => assert.ok(relL2(got[i].regions?.[k] ?? [], f) <= REL, `${c.image} region ${k} vs reference`));
+    });
+
+    // ImageData input (pixels the page already has) gives the same embedding as the PNG file
+    const fromPixels = await call<number[]>(page, `h.imageData('url', '/goldens/images/gradient_97x61.png')`);
+    assertSame(fromPixels, want[1].embedding, 'ImageData input');
+
+    const probs = await call<number[]>(page, `h.probabilities('url', ${js(got[0].embedding)}, ${js(texts.embeddings.slice(0, 4))})`);
+    const nodeProbs = node.probabilities(want[0].embedding, nodeTexts.slice(0, 4));
+    probs.forEach((p, i) => assert.ok(Math.abs(p - nodeProbs[i]) <= 1e-4, `probability ${i}: ${p} vs ${nodeProbs[i]}`));
+    await ctx.close();
+  });
+
+  test('typed errors cross the worker: empty list, bytes that are no image, truncated PNG, inverted box, use after dispose', async () => {
+    const ctx = await browser.newContext();
+    const page = await open(ctx);
+    await call(page, `h.load('e', '/goldens/fgclip-small/', { cache: false })`);
+    const expect = { empty: 'INPUT_INVALID', 'not-image': 'IMAGE_DECODE', 'truncated-png': 'IMAGE_DECODE', 'bad-box': 'BOX_INVALID' };
+    for (const [kind, code] of Object.entries(expect)) {
+      const e = await call<{ name: string; code: string; message: string } | null>(page, `h.encodeError('e', ${js(kind)})`);
+      assert.equal(e?.code, code, `${kind}: ${JSON.stringify(e)}`);
+      assert.equal(e?.name, 'FgClipError');
+    }
+    const d = await call<{ code: string } | null>(page, `h.disposedError('e')`);
+    assert.equal(d?.code, 'DISPOSED');
+    const bad = await call<{ code: string } | null>(page, `h.loadError('not a model id!')`);
+    assert.equal(bad?.code, 'INPUT_INVALID');
+    const missing = await call<{ code: string; message: string } | null>(page, `h.loadError('/goldens/images/')`);
+    assert.equal(missing?.code, 'MODEL_NOT_FOUND', missing?.message);
+    await ctx.close();
+  });
+
+  test('the page stays responsive while the worker encodes: its 10 ms timer keeps running', async (t) => {
+    const ctx = await browser.newContext();
+    const page = await open(ctx);
+    await call(page, `h.load('r', '/goldens/fgclip-small/')`);
+    const r = await call<{ ticks: number; maxGap: number; ms: number }>(page, `h.responsiveness('r', '/goldens/images/cat_dfclor.jpg', 24)`);
+    t.diagnostic(`24 images in ${r.ms.toFixed(0)} ms; timer ran ${r.ticks} times, longest gap ${r.maxGap.toFixed(0)} ms`);
+    // inference on the page's thread would hold the timer for the whole call (one gap ≈ r.ms)
+    assert.ok(r.ticks >= r.ms / 100, `timer ran ${r.ticks} times in ${r.ms.toFixed(0)} ms`);
+    assert.ok(r.maxGap < Math.max(500, r.ms / 2), `longest gap ${r.maxGap.toFixed(0)} ms of a ${r.ms.toFixed(0)} ms call`);
+    await ctx.close();
+  });
+
+  test('Hub id: revision resolved by the Hub API, downloads verified with progress, then a reload loads offline from OPFS', async () => {
+    const ctx = await browser.newContext();
+    let page = await open(ctx);
+    const before = hub.requests.length;
+    const first = await call<Loaded>(page, `h.load('hub', ${js(REPO)}, { endpoint: ${js(hub.url)} })`);
+    assert.equal(first.info.graphs, 'built');
+    const dl = first.progress.filter((p) => p.file === 'model.safetensors' && p.phase === 'download');
+    assert.ok(dl.length > 0 && dl.at(-1)?.loaded === hub.file(REPO, 'model.safetensors').content.length && dl.at(-1)?.total === dl.at(-1)?.loaded, 'download progress ends at the file size');
+    const seen = hub.requests.slice(before).map((r) => `${r.server} ${r.path}`);
+    assert.ok(seen.some((s) => s.startsWith(`hub /api/models/${REPO}/revision/main`)), seen.join('\n'));
+    const commit = hub.commitOf(REPO);
+    assert.ok(seen.some((s) => s.startsWith(`hub /${REPO}/resolve/${commit}/model.safetensors`)), 'files fetched at the commit');
+    const online = await call<{ embeddings: number[][] }>(page, `h.texts('hub', ${js(captions)})`);
+    online.embeddings.forEach((e, i) => assertSame(e, nodeTexts[i], `hub text ${i}`));
+
+    // second visit: the Hub is unreachable
+    await ctx.route(`${hub.url}/**`, (r) => r.abort('internetdisconnected'));
+    await ctx.route(`${hub.cdnUrl}/**`, (r) => r.abort('internetdisconnected'));
+    await page.close();
+    page = await open(ctx);
+    const n = hub.requests.length;
+    const second = await call<Loaded>(page, `h.load('hub', ${js(REPO)}, { endpoint: ${js(hub.url)} })`);
+    assert.equal(second.info.graphs, 'graph-cache');
+    assert.equal(hub.requests.length, n, 'no request reached the Hub');
+    const offline = await call<{ embeddings: number[][] }>(page, `h.texts('hub', ${js(captions)})`);
+    offline.embeddings.forEach((e, i) => assertSame(e, nodeTexts[i], `offline text ${i}`));
+    const [img] = await call<PageImage[]>(page, `h.images('hub', ['/goldens/images/cat_dfclor.jpg'])`);
+    assertSame(img.embedding, (await node.encodeImages([goldenPath('images', 'cat_dfclor.jpg')], { normalize: false }))[0].embedding, 'offline image');
+    // an unknown revision offline is a clear error, not a hang
+    const e = await call<{ code: string; message: string } | null>(page, `h.loadError(${js(`${REPO}@v1`)}, { endpoint: ${js(hub.url)} })`);
+    assert.equal(e?.code, 'OFFLINE', e?.message);
+    await ctx.close();
+  });
+
+  test('an interrupted download resumes with a Range request after a reload; a corrupted one is refused (DOWNLOAD_CORRUPT)', async () => {
+    const ctx = await browser.newContext();
+    let page = await open(ctx);
+    const size = hub.file(REPO, 'model.safetensors').content.length;
+    hub.faults.push({ kind: 'cut', file: 'model.safetensors', afterBytes: 5_000_000 });
+    const failed = await call<{ code: string } | null>(page, `h.loadError(${js(`${REPO}@v1`)}, { endpoint: ${js(hub.url)} })`);
+    assert.equal(failed?.code, 'HUB_ERROR', JSON.stringify(failed));
+    await page.close();
+    page = await open(ctx);
+    const n = hub.requests.length;
+    const ok = await call<Loaded>(page, `h.load('resumed', ${js(`${REPO}@v1`)}, { endpoint: ${js(hub.url)} })`);
+    assert.equal(ok.info.graphs, 'built');
+    const ranged = hub.requests.slice(n).filter((r) => r.path.startsWith('/lfs/') && typeof r.headers.range === 'string');
+    assert.equal(ranged.length, 1, 'one ranged request for the rest of the weights');
+    const from = Number(/^bytes=(\d+)-$/.exec(String(ranged[0].headers.range))?.[1]);
+    assert.ok(from > 0 && from <= 5_000_000 && from < size, `resumed from byte ${from}`);
+    const texts = await call<{ embeddings: number[][] }>(page, `h.texts('resumed', ${js(captions.slice(0, 2))})`);
+    texts.embeddings.forEach((e, i) => assertSame(e, nodeTexts[i], `resumed text ${i}`));
+
+    hub.faults.push({ kind: 'corrupt', file: 'model.safetensors' });
+    const bad = await call<{ code: string; message: string } | null>(page, `h.loadError('qihoo360/corrupt-test', { endpoint: ${js(hub.url)} })`);
+    assert.equal(bad?.code, 'DOWNLOAD_CORRUPT', bad?.message);
+    assert.match(bad?.message ?? '', /sha256/);
+    await ctx.close();
+  });
+
+  test('an `fgclip export` folder loads directly: fp32 equals the Node library, int8 is as close to fp32 as Node\'s int8', async (t) => {
+    const ctx = await browser.newContext();
+    const page = await open(ctx);
+    const l = await call<Loaded>(page, `h.load('x32', '/exports/small/')`);
+    assert.equal(l.info.graphs, 'export');
+    const t32 = await call<{ embeddings: number[][] }>(page, `h.texts('x32', ${js(captions)})`);
+    t32.embeddings.forEach((e, i) => assertSame(e, nodeTexts[i], `export fp32 text ${i}`));
+    await call(page, `h.load('x8', '/exports/small-int8/')`);
+    const node8 = await FgClip.load(goldenPath('fgclip-small'), { threads: 2, dtype: 'int8', graphCache: false });
+    try {
+      const [img] = await call<PageImage[]>(page, `h.images('x8', ['/goldens/images/gradient_97x61.png'])`);
+      const [want] = await node8.encodeImages([goldenPath('images', 'gradient_97x61.png')], { normalize: false });
+      const [fp32] = await node.encodeImages([goldenPath('images', 'gradient_97x61.png')], { normalize: false });
+      // dynamic int8 quantization is approximate and its kernels differ between the wasm and native builds (measured
+      // here: browser int8 vs fp32 0.9998, Node int8 vs fp32 0.9967): the browser's must be at least as close to fp32
+      const c = cosine(img.embedding, want.embedding);
+      const toFp32 = cosine(img.embedding, fp32.embedding);
+      const nodeToFp32 = cosine(want.embedding, fp32.embedding);
+      t.diagnostic(`int8 image: browser vs Node int8 ${c.toFixed(5)}, browser vs fp32 ${toFp32.toFixed(5)}, Node int8 vs fp32 ${nodeToFp32.toFixed(5)}`);
+      assert.ok(c >= 0.99 && toFp32 >= nodeToFp32 - 0.005, `int8 export in the browser: cosine ${c} to Node int8, ${toFp32} to fp32 (Node int8: ${nodeToFp32})`);
+    } finally {
+      node8.dispose();
+    }
+    await ctx.close();
+  });
+
+  test('without the isolation headers onnxruntime-web gets one thread and says so; WebGPU without an adapter is a clear error, auto falls back to wasm', async () => {
+    const ctx = await browser.newContext();
+    const page = await open(ctx, '/plain/test/index.html');
+    const l = await call<Loaded>(page, `h.load('p', '/goldens/fgclip-tiny/', { device: 'auto' })`);
+    assert.equal(l.info.crossOriginIsolated, false);
+    assert.equal(l.info.threads, 1);
+    assert.equal(l.info.device, 'wasm');
+    assert.equal(l.info.webgpuAvailable, false);
+    assert.ok(l.info.warnings.some((w) => /cross-origin isolated/.test(w)));
+    const e = await call<{ code: string; message: string } | null>(page, `h.loadError('/goldens/fgclip-tiny/', { device: 'webgpu' })`);
+    assert.equal(e?.code, 'RUNTIME');
+    assert.match(e?.message ?? '', /WebGPU adapter/);
+    await ctx.close();
+  });
+
+  test('demo page: load with progress, pick the photo, captions → probabilities summing to 100 %, heatmap drawn, a dragged box scored', async () => {
+    const ctx = await browser.newContext({ viewport: { width: 1200, height: 1000 } });
+    const page = await ctx.newPage();
+    const problems: string[] = [];
+    page.on('pageerror', (e) => problems.push(e.message));
+    await page.goto(`${server.url}/demo/index.html?model=/goldens/fgclip-small/&device=wasm`);
+    assert.equal(await page.locator('#isolation-warning').count(), 0, 'isolated: no threads warning');
+    await page.click('#load');
+    await page.waitForFunction(() => document.getElementById('model-status')?.dataset.loaded === 'true', undefined, { timeout: 60_000 });
+    assert.match((await page.textContent('#model-status')) ?? '', /Loaded/);
+    assert.match((await page.textContent('#device-info')) ?? '', /WebAssembly, 2 threads/);
+    assert.equal(await page.locator('#webgpu-warning').count(), 1, 'says WebGPU is unavailable');
+    await page.setInputFiles('#file', goldenPath('images', 'cat_dfclor.jpg'));
+    await page.fill('#captions', 'a photo of a cat\na photo of a dog');
+    await page.click('#run');
+    await page.waitForSelector('.card .bar');
+    const probs = await page.$$eval('.card .bar', (rows) => rows.map((r) => Number((r as HTMLElement).dataset.prob)));
+    assert.equal(probs.length, 2);
+    assert.ok(Math.abs(probs[0] + probs[1] - 1) < 1e-6, `probabilities ${probs}`);
+    assert.equal(await page.getAttribute('.card canvas.photo', 'data-heatmap'), 'drawn');
+    await page.locator('.card canvas.overlay').scrollIntoViewIfNeeded();
+    const box = await page.locator('.card canvas.overlay').boundingBox();
+    assert.ok(box);
+    await page.mouse.move(box.x + box.width * 0.4, box.y + box.height * 0.2);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width * 0.9, box.y + box.height * 0.9, { steps: 5 });
+    await page.mouse.up();
+    await page.waitForSelector('.regions li');
+    assert.deepEqual(problems, []);
+    assert.match((await page.textContent('.regions li.region')) ?? '', /Box \[\d+, \d+, \d+, \d+\]: a photo of a (cat|dog) \d+\.\d%/);
+    assert.deepEqual(problems, []);
+
+    // the same page without isolation headers says threads are off
+    const plain = await ctx.newPage();
+    await plain.goto(`${server.url}/plain/demo/index.html`);
+    assert.match((await plain.textContent('#isolation-warning')) ?? '', /Threads are off/);
+    await ctx.close();
+  });
+});

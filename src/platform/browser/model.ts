@@ -1,0 +1,403 @@
+/**
+ * The model inside the Web Worker: files from a provider (sources.ts), graphs from an exported folder or built here
+ * from the checkpoint with the project's platform-free graph builder (streamed into an OPFS graph cache laid out
+ * like an export, so a second visit loads without rebuilding and without the network), sessions on
+ * onnxruntime-web (wasm, or WebGPU when an adapter exists), and the same tokenizer, Pillow-exact resize,
+ * RoIAlign and normalisation code as the Node library.
+ */
+import { sha256 } from '@noble/hashes/sha2.js';
+import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
+import type * as OrtTypes from 'onnxruntime-web';
+import { parseConfig } from '../../config/load.js';
+import { parsePreprocessConfig } from '../../config/preprocessor.js';
+import type { FgClipConfig, PreprocessConfig } from '../../config/types.js';
+import { FgClipError } from '../../errors.js';
+import { buildExportGraphs, exportManifest } from '../../export/build.js';
+import { EXPORT_MANIFEST, parseManifest, POSITIONS_FILE, type ExportManifest, type FileSpec } from '../../export/manifest.js';
+import { EXTERNAL_DATA_NAME, type WeightSink } from '../../graph/onnx-builder.js';
+import { boxesToGrid } from '../../model/boxes.js';
+import { prepareTextBatch, type TextMode, type TextTables } from '../../families/fgclip/text-inputs.js';
+import { roiAlign1x1 } from '../../postprocess/roi-align.js';
+import { l2normalize } from '../../postprocess/similarity.js';
+import { preprocessImage } from '../../preprocess/pipeline.js';
+import type { RgbImage } from '../../preprocess/types.js';
+import { ClipTokenizer } from '../../tokenizer/clip-tokenizer.js';
+import { specialTokenName } from '../../tokenizer/slow-files.js';
+import { parseTokenizerJson } from '../../tokenizer/tokenizer-spec.js';
+import { blobWeightSource } from './blob-weights.js';
+import { decodeImageBytes, imageDataToRgb } from './decode.js';
+import type { Device, ModelInfo, WireImage, WireImageResult, WireTextResult, WorkerLoadOptions } from './protocol.js';
+import type { FileProvider } from './sources.js';
+import { Space, type PartialWriter, type ProgressFn } from './store.js';
+
+type Ort = typeof OrtTypes;
+
+/** Bump when graphs built from the same checkpoint change (the OPFS graph cache is keyed on it). */
+const BROWSER_GRAPH_VERSION = 1;
+
+async function text(p: FileProvider, file: string, expected?: FileSpec): Promise<string | undefined> {
+  const b = await p.get(file, expected);
+  return b ? b.text() : undefined;
+}
+
+function json(t: string, file: string): unknown {
+  try {
+    return JSON.parse(t);
+  } catch (e) {
+    throw new FgClipError('CONFIG_INVALID', `${file}: not JSON (${e instanceof Error ? e.message : String(e)})`);
+  }
+}
+
+/** The tokenizer as ClipTokenizer.fromModelDir reads it (tokenizer.json + the pad token name of the configs). */
+async function loadTokenizer(p: FileProvider, expect: (f: string) => FileSpec | undefined): Promise<ClipTokenizer> {
+  let pad: string | undefined;
+  for (const f of ['tokenizer_config.json', 'special_tokens_map.json']) {
+    const t = await text(p, f, expect(f));
+    if (t === undefined) continue;
+    const o = json(t, f) as Record<string, unknown>;
+    pad ??= specialTokenName(o?.pad_token);
+  }
+  const t = await text(p, 'tokenizer.json', expect('tokenizer.json'));
+  if (t === undefined) throw new FgClipError('TOKENIZER_INVALID', `${p.label}: no tokenizer.json (the browser build reads the fast tokenizer file only)`);
+  return ClipTokenizer.fromSpec(parseTokenizerJson(json(t, 'tokenizer.json'), 'tokenizer.json', pad));
+}
+
+/** Weight sink into an OPFS file, 64-byte aligned like FileSink, hashing as it writes. */
+class OpfsSink implements WeightSink {
+  private readonly h = sha256.create();
+  private size = 0;
+  constructor(private readonly w: PartialWriter) {}
+  write(bytes: Uint8Array): number {
+    const at = Math.ceil(this.size / 64) * 64;
+    if (at > this.size) this.put(new Uint8Array(at - this.size));
+    this.put(bytes);
+    return at;
+  }
+  private put(b: Uint8Array): void {
+    this.w.write(b);
+    this.h.update(b);
+    this.size += b.length;
+  }
+  finish(): undefined {
+    return undefined;
+  }
+  digest(): string {
+    return bytesToHex(this.h.digest());
+  }
+}
+
+async function webgpuAvailable(): Promise<boolean> {
+  const gpu = (navigator as Navigator & { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
+  if (!gpu) return false;
+  try {
+    return (await gpu.requestAdapter()) !== null;
+  } catch {
+    return false;
+  }
+}
+
+export class WorkerModel {
+  private constructor(
+    readonly info: ModelInfo,
+    private readonly ort: Ort,
+    private readonly config: Pick<FgClipConfig, never> & { eos: number; vocab: number; D: number; P: number; short: number; long: number },
+    private readonly pre: { mean: readonly number[]; std: readonly number[]; rescaleFactor: number },
+    private readonly tokenizer: ClipTokenizer,
+    private readonly tables: TextTables,
+    private readonly text: OrtTypes.InferenceSession,
+    private readonly vision: OrtTypes.InferenceSession,
+    private readonly opts: WorkerLoadOptions,
+  ) {}
+
+  static async load(p: FileProvider, opts: WorkerLoadOptions, progress: ProgressFn): Promise<WorkerModel> {
+    const t0 = performance.now();
+    const warnings: string[] = [];
+    const gpu = await webgpuAvailable();
+    if (opts.device === 'webgpu' && !gpu) throw new FgClipError('RUNTIME', "device 'webgpu': this browser has no WebGPU adapter (navigator.gpu.requestAdapter() gave none); use device 'wasm' or 'auto'");
+    const device: Device = opts.device === 'wasm' ? 'wasm' : gpu ? 'webgpu' : 'wasm';
+    const ort: Ort = device === 'webgpu' ? ((await import('onnxruntime-web/webgpu')) as unknown as Ort) : ((await import('onnxruntime-web/wasm')) as unknown as Ort);
+    const isolated = self.crossOriginIsolated === true;
+    const threads = isolated ? Math.max(1, Math.min(opts.threads ?? navigator.hardwareConcurrency ?? 1, 16)) : 1;
+    if (!isolated) warnings.push('the page is not cross-origin isolated (COOP same-origin + COEP require-corp headers missing): onnxruntime-web runs on one thread');
+    ort.env.wasm.numThreads = threads;
+    ort.env.wasm.wasmPaths = new URL('./', import.meta.url).href;
+    ort.env.logLevel = 'error';
+
+    // 1. an exported folder, 2. an OPFS graph-cache entry built on an earlier visit, 3. build from the checkpoint
+    let manifestText = await text(p, EXPORT_MANIFEST);
+    let folder: FileProvider = p;
+    let graphs: ModelInfo['graphs'] = 'export';
+    let config: FgClipConfig | undefined;
+    let pre: PreprocessConfig | undefined;
+    if (manifestText === undefined) {
+      const cfgText = await text(p, 'config.json');
+      if (cfgText === undefined) throw new FgClipError('MODEL_NOT_FOUND', `${p.label}: neither ${EXPORT_MANIFEST} nor config.json found: not a model folder in the Hugging Face layout or an fgclip export`);
+      config = parseConfig(json(cfgText, 'config.json'), 'config.json');
+      const preText = await text(p, 'preprocessor_config.json');
+      const S = config.vision_config.image_size;
+      pre = parsePreprocessConfig(preText ? json(preText, 'preprocessor_config.json') : { size: { shortest_edge: S }, crop_size: { height: S, width: S } }, 'preprocessor_config.json', config, (m) => warnings.push(m));
+      const id = opts.cache ? await p.identity() : undefined;
+      const key = id && bytesToHex(sha256(utf8ToBytes(JSON.stringify({ id, dtype: opts.dtype, v: BROWSER_GRAPH_VERSION })))).slice(0, 32);
+      const space = key ? await Space.open(['graphs', key]) : undefined;
+      const cached = space && (await space.get(EXPORT_MANIFEST));
+      if (space && cached) {
+        manifestText = await cached.text();
+        folder = spaceProvider(space);
+        graphs = 'graph-cache';
+      } else {
+        const built = await buildInto(p, config, pre, opts, space, progress);
+        manifestText = built.manifestText;
+        folder = built.folder;
+        graphs = 'built';
+      }
+    }
+    const m = parseManifest(manifestText, `${p.label} ${EXPORT_MANIFEST}`);
+    const expect = (f: string) => m.files[f];
+    if (!config) {
+      const cfgText = await text(folder, 'config.json', expect('config.json'));
+      if (cfgText === undefined) throw new FgClipError('CONFIG_INVALID', `${p.label}: the export has no config.json`);
+      config = parseConfig(json(cfgText, 'config.json'), 'config.json');
+    }
+    const tokenizer = await loadTokenizer(graphs === 'export' ? p : folder, expect);
+    const positionsBlob = await need(folder, m.positions.file, m);
+    const positions = new Float32Array(await positionsBlob.arrayBuffer());
+    const D = m.textHiddenSize;
+    const tables: TextTables = { shortPositions: positions.subarray(0, m.text.shortLength * D), longPositions: positions.subarray(m.text.shortLength * D) };
+    const ep = device === 'webgpu' ? ['webgpu', 'wasm'] : ['wasm'];
+    // one tower at a time: its weights are read, handed to onnxruntime-web, and dropped before the next
+    const textSession = await session(ort, folder, m, 'text', ep, progress);
+    const visionSession = await session(ort, folder, m, 'vision', ep, progress);
+    const info: ModelInfo = {
+      device,
+      threads,
+      crossOriginIsolated: isolated,
+      webgpuAvailable: gpu,
+      imageSize: m.imageSize,
+      grid: m.grid,
+      embeddingDim: m.projectionDim,
+      logitScaleLog: m.logitScaleLog,
+      textLengths: { short: m.text.shortLength, long: m.text.longLength },
+      graphs,
+      loadMs: performance.now() - t0,
+      warnings,
+    };
+    const cfg = { eos: m.text.eosTokenId, vocab: m.text.vocabSize, D, P: m.projectionDim, short: m.text.shortLength, long: m.text.longLength };
+    return new WorkerModel(info, ort, cfg, m.preprocess, tokenizer, tables, textSession, visionSession, opts);
+  }
+
+  async encodeTexts(texts: readonly string[], modeOpt: 'auto' | TextMode, normalize: boolean): Promise<WireTextResult> {
+    if (!Array.isArray(texts) || texts.length === 0) throw new FgClipError('INPUT_INVALID', 'encodeTexts: the list of texts is empty');
+    if (modeOpt !== 'auto' && modeOpt !== 'short' && modeOpt !== 'long') throw new FgClipError('INPUT_INVALID', `encodeTexts: mode must be 'short', 'long' or 'auto' (got ${String(modeOpt)})`);
+    const { short, long } = this.config;
+    const tokenCounts = texts.map((t) => this.tokenizer.countTokens(t));
+    const modes: TextMode[] = tokenCounts.map((n) => (modeOpt === 'auto' ? (n <= short ? 'short' : 'long') : modeOpt));
+    const embeddings: Float32Array[] = new Array(texts.length);
+    const bs = Math.max(this.opts.batchSize, 16);
+    for (const mode of ['short', 'long'] as const) {
+      const idx = modes.map((m, i) => (m === mode ? i : -1)).filter((i) => i >= 0).sort((a, b) => tokenCounts[a] - tokenCounts[b]);
+      const maxLength = mode === 'short' ? short : long;
+      for (let s = 0; s < idx.length; s += bs) {
+        const part = idx.slice(s, s + bs);
+        const out = await this.runText(part.map((i) => this.tokenizer.encode(texts[i], { maxLength }).ids), mode);
+        part.forEach((i, k) => (embeddings[i] = normalize ? l2normalize(out[k]) : out[k]));
+      }
+    }
+    const truncated = tokenCounts.map((n, i) => n > (modes[i] === 'short' ? short : long));
+    return { embeddings, modes, truncated, tokenCounts };
+  }
+
+  private async runText(ids: readonly (readonly number[])[], mode: TextMode): Promise<Float32Array[]> {
+    const c = this.config;
+    const cfg = { text_config: { hidden_size: c.D, max_position_embeddings: c.short, eos_token_id: c.eos, vocab_size: c.vocab }, long_max_length: c.long } as unknown as FgClipConfig;
+    const b = prepareTextBatch(cfg, this.tables, ids, mode);
+    const T = this.ort.Tensor;
+    const out = await this.run(this.text, {
+      input_ids: new T('int64', b.ids, [b.B, b.T]),
+      position_embeds: new T('float32', b.positions.slice(), [b.T, c.D]),
+      causal_mask: new T('float32', b.mask, [b.T, b.T]),
+      pool_index: new T('int64', b.poolIndex, [b.B]),
+    });
+    const f = out[mode === 'short' ? 'text_embeds_short' : 'text_embeds_long'].data as Float32Array;
+    return Array.from({ length: b.B }, (_, i) => f.slice(i * c.P, (i + 1) * c.P));
+  }
+
+  private async run(s: OrtTypes.InferenceSession, feeds: Record<string, OrtTypes.Tensor>): Promise<OrtTypes.InferenceSession.ReturnType> {
+    try {
+      return await s.run(feeds);
+    } catch (e) {
+      throw new FgClipError('RUNTIME', `inference failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    }
+  }
+
+  async decode(img: WireImage): Promise<RgbImage> {
+    if (img.kind === 'blob') return decodeImageBytes(new Uint8Array(await img.blob.arrayBuffer()), { maxPixels: this.opts.maxPixels, decoder: this.opts.decoder });
+    if (img.kind === 'rgba') return imageDataToRgb({ width: img.width, height: img.height, data: new Uint8ClampedArray(img.data) });
+    return decodeImageBytes(new Uint8Array(img.bytes), { maxPixels: this.opts.maxPixels, decoder: this.opts.decoder });
+  }
+
+  async encodeImages(images: readonly WireImage[], normalize: boolean, dense: boolean, boxes?: readonly (readonly (readonly [number, number, number, number])[])[]): Promise<WireImageResult[]> {
+    if (images.length === 0) throw new FgClipError('INPUT_INVALID', 'encodeImages: the list of images is empty');
+    if (boxes && boxes.length !== images.length) throw new FgClipError('INPUT_INVALID', `encodeImages: ${boxes.length} box lists for ${images.length} images`);
+    const S = this.info.imageSize;
+    const g = this.info.grid;
+    const P = this.config.P;
+    const N = g * g;
+    const per = 3 * S * S;
+    const results: WireImageResult[] = [];
+    const f = (v: Float32Array) => (normalize ? l2normalize(v) : v);
+    for (let s = 0; s < images.length; s += this.opts.batchSize) {
+      const part = images.slice(s, s + this.opts.batchSize);
+      const px = new Float32Array(per * part.length);
+      const sizes: { width: number; height: number }[] = [];
+      for (let i = 0; i < part.length; i++) {
+        const rgb = await this.decode(part[i]);
+        sizes.push({ width: rgb.width, height: rgb.height });
+        px.set(preprocessImage(rgb, { size: S, mode: this.opts.preprocess, mean: this.pre.mean, std: this.pre.std, rescaleFactor: this.pre.rescaleFactor }), i * per);
+      }
+      const grids = sizes.map((z, i) => (boxes ? boxesToGrid(boxes[s + i], z.width, z.height, g, `image ${s + i}`) : []));
+      const out = await this.run(this.vision, { pixel_values: new this.ort.Tensor('float32', px, [part.length, 3, S, S]) });
+      const img = out.image_embeds.data as Float32Array;
+      const den = out.dense_embeds.data as Float32Array;
+      for (let i = 0; i < part.length; i++) {
+        const d = den.subarray(i * N * P, (i + 1) * N * P);
+        const r: WireImageResult = {
+          embedding: f(img.slice(i * P, (i + 1) * P)),
+          width: sizes[i].width,
+          height: sizes[i].height,
+          grid: [g, g],
+          ...(dense ? { dense: Array.from({ length: N }, (_, n) => f(d.slice(n * P, (n + 1) * P))) } : {}),
+          ...(boxes ? { regions: grids[i].length ? roiAlign1x1(d.slice(), g, g, P, grids[i]).map(f) : [] } : {}),
+        };
+        results.push(r);
+      }
+    }
+    return results;
+  }
+
+  async dispose(): Promise<void> {
+    await this.text.release().catch(() => undefined);
+    await this.vision.release().catch(() => undefined);
+  }
+}
+
+async function need(p: FileProvider, file: string, m: ExportManifest): Promise<Blob> {
+  const b = await p.get(file, m.files[file]);
+  if (!b) throw new FgClipError('MODEL_NOT_FOUND', `${p.label}: ${file} is missing`);
+  if (m.files[file] && b.size !== m.files[file].size) throw new FgClipError('DOWNLOAD_CORRUPT', `${p.label}: ${file} has ${b.size} bytes, the manifest says ${m.files[file].size}`);
+  return b;
+}
+
+async function session(ort: Ort, p: FileProvider, m: ExportManifest, tower: 'text' | 'vision', ep: string[], progress: ProgressFn): Promise<OrtTypes.InferenceSession> {
+  const spec = m.graphs[tower];
+  const model = new Uint8Array(await (await need(p, spec.model, m)).arrayBuffer());
+  const wBlob = await need(p, spec.weights, m);
+  progress({ file: spec.weights, phase: 'load', loaded: 0, total: wBlob.size });
+  let weights: Uint8Array | undefined = new Uint8Array(await wBlob.arrayBuffer());
+  try {
+    return await ort.InferenceSession.create(model, { executionProviders: ep, graphOptimizationLevel: 'all', externalData: [{ path: EXTERNAL_DATA_NAME, data: weights }] });
+  } catch (e) {
+    throw new FgClipError('RUNTIME', `${tower} graph: onnxruntime-web could not create the session: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+  } finally {
+    weights = undefined;
+    progress({ file: spec.weights, phase: 'load', loaded: wBlob.size, total: wBlob.size });
+  }
+}
+
+/** An OPFS space read as a model folder. */
+function spaceProvider(space: Space): FileProvider {
+  return { label: 'graph cache', identity: async () => undefined, get: (f) => space.get(f) };
+}
+
+/** In-memory folder, for builds without the OPFS cache. */
+function memoryProvider(files: Map<string, Blob>): FileProvider {
+  return { label: 'built graphs', identity: async () => undefined, get: async (f) => files.get(f) };
+}
+
+class MemorySinkBlob implements WeightSink {
+  private parts: BlobPart[] = [];
+  private size = 0;
+  write(bytes: Uint8Array): number {
+    const at = Math.ceil(this.size / 64) * 64;
+    if (at > this.size) this.parts.push(new Uint8Array(at - this.size));
+    this.parts.push(bytes.slice());
+    this.size = at + bytes.length;
+    return at;
+  }
+  finish(): undefined {
+    return undefined;
+  }
+  blob(): Blob {
+    const b = new Blob(this.parts);
+    this.parts = [];
+    return b;
+  }
+}
+
+/**
+ * Builds the graphs from the checkpoint, tensor by tensor, into the OPFS graph-cache `space` (or into Blobs when
+ * there is no cache), and returns the folder as an export (manifest last, so a half-written entry is never used).
+ */
+async function buildInto(p: FileProvider, config: FgClipConfig, pre: PreprocessConfig, opts: WorkerLoadOptions, space: Space | undefined, progress: ProgressFn): Promise<{ manifestText: string; folder: FileProvider }> {
+  const shards: { name: string; blob: Blob }[] = [];
+  const single = await p.get('model.safetensors');
+  if (single) shards.push({ name: 'model.safetensors', blob: single });
+  else {
+    const idx = await text(p, 'model.safetensors.index.json');
+    if (idx === undefined) throw new FgClipError('WEIGHTS_MISSING', `${p.label}: no model.safetensors or model.safetensors.index.json (pytorch_model.bin is not read in the browser: export the model with \`fgclip export\`, or convert it to safetensors)`);
+    const map = (json(idx, 'model.safetensors.index.json') as { weight_map?: Record<string, string> }).weight_map;
+    if (!map || typeof map !== 'object') throw new FgClipError('WEIGHTS_MALFORMED', 'model.safetensors.index.json: no weight_map');
+    for (const f of [...new Set(Object.values(map))].sort()) {
+      if (typeof f !== 'string' || f.includes('/') || f.includes('..')) throw new FgClipError('WEIGHTS_MALFORMED', `model.safetensors.index.json: bad shard name ${JSON.stringify(f)}`);
+      const b = await p.get(f);
+      if (!b) throw new FgClipError('WEIGHTS_MISSING', `${p.label}: shard ${f} is missing`);
+      shards.push({ name: f, blob: b });
+    }
+  }
+  progress({ file: 'graphs', phase: 'build', loaded: 0, total: 1 });
+  const { source, unknown } = await blobWeightSource(shards, config);
+  void unknown;
+  const files: Record<string, FileSpec> = {};
+  const mem = new Map<string, Blob>();
+  const put = async (name: string, bytes: Uint8Array) => {
+    files[name] = { size: bytes.length, sha256: bytesToHex(sha256(bytes)) };
+    if (space) await space.putBytes(name, bytes);
+    else mem.set(name, new Blob([bytes.slice()]));
+  };
+  let built;
+  if (space) {
+    const tw = await space.writer('text/weights.bin', true);
+    const vw = await space.writer('vision/weights.bin', true);
+    const sinks = { text: new OpfsSink(tw), vision: new OpfsSink(vw) };
+    try {
+      built = buildExportGraphs(config, source, opts.dtype, sinks);
+    } catch (e) {
+      tw.close();
+      vw.close();
+      throw e;
+    }
+    files['text/weights.bin'] = { size: tw.size(), sha256: sinks.text.digest() };
+    files['vision/weights.bin'] = { size: vw.size(), sha256: sinks.vision.digest() };
+    await space.commit('text/weights.bin', tw, { size: tw.size() }, files['text/weights.bin'].sha256);
+    await space.commit('vision/weights.bin', vw, { size: vw.size() }, files['vision/weights.bin'].sha256);
+  } else {
+    const sinks = { text: new MemorySinkBlob(), vision: new MemorySinkBlob() };
+    built = buildExportGraphs(config, source, opts.dtype, sinks);
+    for (const t of ['text', 'vision'] as const) {
+      const b = sinks[t].blob();
+      mem.set(`${t}/weights.bin`, b);
+      files[`${t}/weights.bin`] = { size: b.size, sha256: '0'.repeat(64) }; // not hashed: never stored
+    }
+  }
+  await put('text/model.onnx', built.text.model);
+  await put('vision/model.onnx', built.vision.model);
+  await put(POSITIONS_FILE, new Uint8Array(built.positions.buffer, built.positions.byteOffset, built.positions.byteLength));
+  for (const f of ['config.json', 'preprocessor_config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json']) {
+    const b = await p.get(f);
+    if (b) await put(f, new Uint8Array(await b.arrayBuffer()));
+  }
+  const manifest = exportManifest(config, pre, built, { dtype: opts.dtype, source: { model: p.label }, files });
+  const manifestText = JSON.stringify(manifest);
+  if (space) await space.putBytes(EXPORT_MANIFEST, utf8ToBytes(manifestText));
+  progress({ file: 'graphs', phase: 'build', loaded: 1, total: 1 });
+  return { manifestText, folder: space ? spaceProvider(space) : memoryProvider(mem) };
+}

@@ -1,0 +1,82 @@
+/** Messages between the page (index.ts) and the model worker (worker.ts). Buffers are transferred, not copied. */
+import type { Progress } from './store.js';
+
+export type Device = 'wasm' | 'webgpu';
+
+/** Where the model files come from, as resolved on the page. */
+export type SourceSpec =
+  | { readonly kind: 'url'; readonly base: string }
+  | { readonly kind: 'hub'; readonly repo: string; readonly revision: string; readonly endpoint: string; readonly token?: string }
+  | { readonly kind: 'files'; readonly files: Readonly<Record<string, Blob>> };
+
+export interface WorkerLoadOptions {
+  readonly device: 'auto' | Device;
+  readonly threads?: number;
+  readonly dtype: 'fp32' | 'fp16' | 'int8';
+  readonly cache: boolean;
+  readonly decoder: 'wasm' | 'browser';
+  readonly maxPixels?: number;
+  readonly batchSize: number;
+  readonly preprocess: 'squash' | 'crop';
+}
+
+export interface ModelInfo {
+  readonly device: Device;
+  readonly threads: number;
+  readonly crossOriginIsolated: boolean;
+  readonly webgpuAvailable: boolean;
+  readonly imageSize: number;
+  readonly grid: number;
+  readonly embeddingDim: number;
+  readonly logitScaleLog: number;
+  readonly textLengths: { readonly short: number; readonly long: number };
+  /** 'export' (an exported folder), 'graph-cache' (built earlier, from OPFS) or 'built' (from the checkpoint now) */
+  readonly graphs: 'export' | 'graph-cache' | 'built';
+  readonly loadMs: number;
+  readonly warnings: readonly string[];
+}
+
+/** An image as sent to the worker: encoded bytes, or RGBA pixels (ImageData). */
+export type WireImage =
+  | { readonly kind: 'blob'; readonly blob: Blob }
+  | { readonly kind: 'bytes'; readonly bytes: ArrayBuffer }
+  | { readonly kind: 'rgba'; readonly width: number; readonly height: number; readonly data: ArrayBuffer };
+
+export type Request =
+  | { readonly id: number; readonly type: 'load'; readonly source: SourceSpec; readonly options: WorkerLoadOptions }
+  | { readonly id: number; readonly type: 'encodeTexts'; readonly texts: readonly string[]; readonly mode: 'auto' | 'short' | 'long'; readonly normalize: boolean }
+  | {
+      readonly id: number;
+      readonly type: 'encodeImages';
+      readonly images: readonly WireImage[];
+      readonly normalize: boolean;
+      readonly dense: boolean;
+      readonly boxes?: readonly (readonly (readonly [number, number, number, number])[])[];
+    }
+  | { readonly id: number; readonly type: 'dispose' };
+
+export interface WireError {
+  readonly code: string;
+  readonly message: string;
+}
+
+export type Response =
+  | { readonly id: number; readonly type: 'result'; readonly result: unknown }
+  | { readonly id: number; readonly type: 'error'; readonly error: WireError }
+  | { readonly id: number; readonly type: 'progress'; readonly progress: Progress };
+
+export interface WireTextResult {
+  readonly embeddings: Float32Array[];
+  readonly modes: ('short' | 'long')[];
+  readonly truncated: boolean[];
+  readonly tokenCounts: number[];
+}
+
+export interface WireImageResult {
+  readonly embedding: Float32Array;
+  readonly width: number;
+  readonly height: number;
+  readonly grid: readonly [number, number];
+  readonly dense?: Float32Array[];
+  readonly regions?: Float32Array[];
+}
