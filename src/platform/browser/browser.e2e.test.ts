@@ -21,6 +21,7 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import { exportModel } from '../../export/export.js';
 import { startMockHub, type MockHub } from '../../hub/mock-hub.js';
 import { FgClip } from '../../model/handle.js';
+import { cosine } from '../../postprocess/similarity.js';
 import { goldenPath, readGoldenJson, REPO_ROOT, relL2 } from '../../test-util/goldens.js';
 import { startStaticServer, type StaticServer } from '../../test-util/static-server.js';
 
@@ -46,18 +47,6 @@ interface PageImage {
 interface Loaded {
   info: { device: string; threads: number; crossOriginIsolated: boolean; webgpuAvailable: boolean; graphs: string; warnings: string[] };
   progress: { file: string; phase: string; loaded: number; total?: number }[];
-}
-
-function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let d = 0;
-  let na = 0;
-  let nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    d += a[i] * b[i];
-    na += a[i] * a[i];
-    nb += b[i] * b[i];
-  }
-  return d / Math.sqrt(na * nb);
 }
 
 function assertSame(got: ArrayLike<number>, want: ArrayLike<number>, what: string): void {
