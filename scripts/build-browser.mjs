@@ -47,7 +47,7 @@ const result = await build({
 
 const copy = (from, to = '') => copyFileSync(join(root, 'node_modules', from), join(out, to, from.split('/').pop()));
 mkdirSync(join(out, 'chunks'), { recursive: true });
-for (const f of ['ort-wasm-simd-threaded.wasm', 'ort-wasm-simd-threaded.mjs', 'ort-wasm-simd-threaded.jsep.wasm', 'ort-wasm-simd-threaded.jsep.mjs']) {
+for (const f of ['ort-wasm-simd-threaded.wasm', 'ort-wasm-simd-threaded.mjs', 'ort-wasm-simd-threaded.asyncify.wasm', 'ort-wasm-simd-threaded.asyncify.mjs']) {
   copy(`onnxruntime-web/dist/${f}`); // found through ort.env.wasm.wasmPaths = the worker's folder
 }
 // the decoders locate their wasm beside the chunk that loads them

@@ -103,3 +103,26 @@ window.h = {
   },
 };
 window.harnessReady = true;
+
+// Timing helpers for `npm run bench` (bench/browser.ts): wall time of each call, after warm-up calls.
+window.h.timeImages = async (key, urls, runs, warmup = 1) => {
+  const bs = await blobs(urls);
+  for (let i = 0; i < warmup; i++) await models[key].encodeImages(bs);
+  const ms = [];
+  for (let i = 0; i < runs; i++) {
+    const t = performance.now();
+    await models[key].encodeImages(bs);
+    ms.push(performance.now() - t);
+  }
+  return ms;
+};
+window.h.timeTexts = async (key, texts, runs, warmup = 1) => {
+  for (let i = 0; i < warmup; i++) await models[key].encodeTexts(texts);
+  const ms = [];
+  for (let i = 0; i < runs; i++) {
+    const t = performance.now();
+    await models[key].encodeTexts(texts);
+    ms.push(performance.now() - t);
+  }
+  return ms;
+};

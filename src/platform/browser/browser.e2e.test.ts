@@ -326,3 +326,23 @@ describe('browser build in Chromium', () => {
     await ctx.close();
   });
 });
+
+describe('WebGPU path on a software adapter (SwiftShader: functional only, not for speed)', () => {
+  test(`device 'webgpu' runs fgclip-small on the adapter: texts and images equal the Node library (cosine ≥ ${COS})`, async () => {
+    const gpu = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader', '--enable-features=Vulkan', '--disable-background-networking', '--disable-extensions', '--no-first-run'] });
+    try {
+      const page = await open(await gpu.newContext());
+      const l = await call<Loaded>(page, `h.load('g', '/goldens/fgclip-small/', { device: 'webgpu', cache: false })`);
+      assert.equal(l.info.device, 'webgpu');
+      assert.equal(l.info.webgpuAvailable, true);
+      const texts = await call<{ embeddings: number[][] }>(page, `h.texts('g', ${js(captions)})`);
+      texts.embeddings.forEach((e, i) => assertSame(e, nodeTexts[i], `webgpu text ${i}`));
+      const [img] = await call<PageImage[]>(page, `h.images('g', ['/goldens/images/cat_dfclor.jpg'], { dense: true })`);
+      const [want] = await node.encodeImages([goldenPath('images', 'cat_dfclor.jpg')], { normalize: false, dense: true });
+      assertSame(img.embedding, want.embedding, 'webgpu image');
+      assertSame(img.dense?.flat() ?? [], want.dense?.flatMap((v) => Array.from(v)) ?? [], 'webgpu dense');
+    } finally {
+      await gpu.close();
+    }
+  });
+});

@@ -16,7 +16,10 @@ import { buildExportGraphs, exportManifest } from '../../export/build.js';
 import { EXPORT_MANIFEST, parseManifest, POSITIONS_FILE, type ExportManifest, type FileSpec } from '../../export/manifest.js';
 import { EXTERNAL_DATA_NAME, type WeightSink } from '../../graph/onnx-builder.js';
 import { boxesToGrid } from '../../model/boxes.js';
-import { prepareTextBatch, type TextMode, type TextTables } from '../../families/fgclip/text-inputs.js';
+import { prepareTextBatch, type TextTables } from '../../families/fgclip/text-inputs.js';
+
+/** FG-CLIP v1's two caption modes (the 77-row and 248-row position tables). */
+type TextMode = 'short' | 'long';
 import { roiAlign1x1 } from '../../postprocess/roi-align.js';
 import { l2normalize } from '../../postprocess/similarity.js';
 import { preprocessImage } from '../../preprocess/pipeline.js';
@@ -187,7 +190,7 @@ export class WorkerModel {
 
   async encodeTexts(texts: readonly string[], modeOpt: 'auto' | TextMode, normalize: boolean): Promise<WireTextResult> {
     if (!Array.isArray(texts) || texts.length === 0) throw new FgClipError('INPUT_INVALID', 'encodeTexts: the list of texts is empty');
-    if (modeOpt !== 'auto' && modeOpt !== 'short' && modeOpt !== 'long') throw new FgClipError('INPUT_INVALID', `encodeTexts: mode must be 'short', 'long' or 'auto' (got ${String(modeOpt)})`);
+    if ((modeOpt as string) !== 'auto' && modeOpt !== 'short' && modeOpt !== 'long') throw new FgClipError('INPUT_INVALID', `encodeTexts: mode must be 'short', 'long' or 'auto' (got ${String(modeOpt)})`);
     const { short, long } = this.config;
     const tokenCounts = texts.map((t) => this.tokenizer.countTokens(t));
     const modes: TextMode[] = tokenCounts.map((n) => (modeOpt === 'auto' ? (n <= short ? 'short' : 'long') : modeOpt));
