@@ -14,7 +14,7 @@ import type { AddedToken } from './added-tokens.js';
 import type { BpeOptions, MergeRule } from './bpe.js';
 import { JsonChecker, type JsonObject } from './json-check.js';
 import { compileOnigPattern, knownRegexPatterns, literalPattern } from './patterns.js';
-import { parseAddedTokens, resolveMerges } from './tokenizer-spec.js';
+import { parseAddedTokens, parseBpeModel } from './tokenizer-spec.js';
 
 /** deepest Sequence nesting accepted in any section */
 export const MAX_DEPTH = 16;
@@ -195,28 +195,7 @@ function parseTemplate(check: JsonChecker, x: unknown): TemplatePiece[] {
 export function parseSpBpeJson(json: unknown, source: string): SpBpeSpec {
   const check = new JsonChecker(source);
   const root = check.object(json, '', 'Expected a Hugging Face tokenizer.json');
-  const m = check.object(root.model, 'model', 'A tokenizer.json has a "model" section with "vocab" and "merges"');
-  if (m.type !== undefined && m.type !== 'BPE') throw check.fail('model.type', `is unsupported (expected "BPE", got ${JSON.stringify(m.type)})`);
-  if (m.dropout !== undefined && m.dropout !== null) throw check.fail('model.dropout', `is unsupported (expected null, got ${JSON.stringify(m.dropout)})`, 'BPE dropout is random; inference uses none');
-  const vocab = check.vocab(m.vocab, 'model.vocab');
-  const pairs = check.array(m.merges, 'model.merges').map((p, i) => check.mergePair(p, () => `model.merges[${i}]`));
-  const prefix = check.optString(m.continuing_subword_prefix, 'model.continuing_subword_prefix', '') as string;
-  const unkToken = check.optString(m.unk_token, 'model.unk_token', null);
-  let unkId: number | null = null;
-  if (unkToken !== null) {
-    const id = vocab.get(unkToken);
-    if (id === undefined) throw check.fail('model.unk_token', `names ${JSON.stringify(unkToken)}, which is not in model.vocab`);
-    unkId = id;
-  }
-  const merges = resolveMerges(pairs, vocab, prefix, check, (i) => `model.merges[${i}]`);
-  const bpe: BpeOptions = {
-    endOfWordSuffix: check.optString(m.end_of_word_suffix, 'model.end_of_word_suffix', '') as string,
-    continuingSubwordPrefix: prefix,
-    unkId,
-    fuseUnk: check.bool(m.fuse_unk, 'model.fuse_unk', false),
-    ignoreMerges: check.bool(m.ignore_merges, 'model.ignore_merges', false),
-    byteFallback: check.bool(m.byte_fallback, 'model.byte_fallback', false),
-  };
+  const { vocab, merges, bpe } = parseBpeModel(check, root.model, true);
   const normalizer: SpNormalizerStep[] = [];
   parseNormalizer(check, root.normalizer, 'normalizer', normalizer);
   const preTokenizer: SpPreTokenizerStep[] = [];

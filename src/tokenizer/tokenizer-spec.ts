@@ -151,7 +151,11 @@ export function parseAddedTokens(check: JsonChecker, x: unknown): AddedToken[] {
   });
 }
 
-function parseModel(check: JsonChecker, x: unknown): { vocab: Map<string, number>; merges: MergeRule[]; bpe: BpeOptions } {
+/**
+ * The `model` section of a BPE tokenizer.json, shared by the CLIP and the SentencePiece-BPE readers (with the same
+ * bounds); `byteFallback` says whether the caller's tokenizer implements byte fallback (CLIP's does not).
+ */
+export function parseBpeModel(check: JsonChecker, x: unknown, byteFallback = false): { vocab: Map<string, number>; merges: MergeRule[]; bpe: BpeOptions } {
   const m = check.object(x, 'model', 'A tokenizer.json has a "model" section with "vocab" and "merges"');
   if (m.type !== undefined && m.type !== 'BPE') {
     throw check.fail('model.type', `is unsupported (expected "BPE", got ${JSON.stringify(m.type)})`);
@@ -159,7 +163,8 @@ function parseModel(check: JsonChecker, x: unknown): { vocab: Map<string, number
   if (m.dropout !== undefined && m.dropout !== null) {
     throw check.fail('model.dropout', `is unsupported (expected null, got ${JSON.stringify(m.dropout)})`, 'BPE dropout is random; inference uses none');
   }
-  if (check.bool(m.byte_fallback, 'model.byte_fallback', false)) {
+  const usesByteFallback = check.bool(m.byte_fallback, 'model.byte_fallback', false);
+  if (usesByteFallback && !byteFallback) {
     throw check.fail('model.byte_fallback', 'is unsupported (expected false, got true)');
   }
   const vocab = check.vocab(m.vocab, 'model.vocab');
@@ -180,6 +185,7 @@ function parseModel(check: JsonChecker, x: unknown): { vocab: Map<string, number
     unkId,
     fuseUnk: check.bool(m.fuse_unk, 'model.fuse_unk', false),
     ignoreMerges: check.bool(m.ignore_merges, 'model.ignore_merges', false),
+    ...(byteFallback ? { byteFallback: usesByteFallback } : {}),
   };
   return { vocab, merges, bpe };
 }
@@ -188,7 +194,7 @@ function parseModel(check: JsonChecker, x: unknown): { vocab: Map<string, number
 export function parseTokenizerJson(json: unknown, source: string, padToken?: string): TokenizerSpec {
   const check = new JsonChecker(source);
   const root = check.object(json, '', 'Expected a Hugging Face tokenizer.json');
-  const { vocab, merges, bpe } = parseModel(check, root.model);
+  const { vocab, merges, bpe } = parseBpeModel(check, root.model);
   const normalizer: NormalizerStep[] = [];
   parseNormalizer(check, root.normalizer, 'normalizer', normalizer);
   const preTokenizer = parsePreTokenizer(check, root.pre_tokenizer, 'pre_tokenizer');
