@@ -81,7 +81,7 @@ export interface TrainGraph {
 }
 
 /** Lazily declared parameters (only those a graph uses become inputs). */
-class Params {
+export class Params {
   readonly declared: string[] = [];
   private readonly values = new Map<string, Value>();
   constructor(
@@ -102,25 +102,29 @@ class Params {
   }
 }
 
-interface Ctx {
+/** What the blocks below need: the tape and the parameters (other families' training graphs build on them). */
+export interface BlockCtx {
   readonly t: Tape;
   readonly p: Params;
+}
+
+interface Ctx extends BlockCtx {
   readonly cfg: FgClipConfig;
 }
 
 // ---- blocks ------------------------------------------------------------------------------------------------------
 
-function linear(c: Ctx, path: string, x: Value, bias = true): Value {
+export function linear(c: BlockCtx, path: string, x: Value, bias = true): Value {
   const w = c.p.get(`${path}.weight`);
   const y = c.t.matmul(x, c.t.transpose(w, [1, 0], `${path}.weight_t`), path);
   return bias ? c.t.add(y, c.p.get(`${path}.bias`), `${path}.bias_add`) : y;
 }
 
-function layerNorm(c: Ctx, path: string, x: Value, eps: number, name = path): Value {
+export function layerNorm(c: BlockCtx, path: string, x: Value, eps: number, name = path): Value {
   return c.t.op('LayerNormalization', [x, c.p.get(`${path}.weight`), c.p.get(`${path}.bias`)], { axis: -1, epsilon: { float: eps } }, { nOut: 3, name })[0];
 }
 
-function activation(c: Ctx, path: string, x: Value, act: Activation): Value {
+export function activation(c: BlockCtx, path: string, x: Value, act: Activation): Value {
   const t = c.t;
   switch (act) {
     case 'quick_gelu':
@@ -142,7 +146,7 @@ function activation(c: Ctx, path: string, x: Value, act: Activation): Value {
   }
 }
 
-function encoderLayer(c: Ctx, path: string, x: Value, tc: TowerConfig, mask?: Value): Value {
+export function encoderLayer(c: BlockCtx, path: string, x: Value, tc: TowerConfig, mask?: Value): Value {
   const t = c.t;
   const D = tc.hidden_size;
   const H = tc.num_attention_heads;
@@ -277,12 +281,12 @@ function towers(c: Ctx, v: GraphVariant): TowerOut {
 
 // ---- losses ------------------------------------------------------------------------------------------------------
 
-function l2normalize(t: Tape, x: Value, name: string): Value {
+export function l2normalize(t: Tape, x: Value, name: string): Value {
   return t.div(x, t.op1('Sqrt', [t.reduceSum(t.mul(x, x), [-1], true)]), name);
 }
 
 /** Mean over rows of −log_softmax(logits, axis)[i, i]: cross-entropy with identity targets. */
-function diagonalCrossEntropy(t: Tape, logits: Value, axis: number, name: string): Value {
+export function diagonalCrossEntropy(t: Tape, logits: Value, axis: number, name: string): Value {
   const ls = t.op1('LogSoftmax', [logits], { axis }, { name });
   const eye = t.op1('EyeLike', [logits]);
   const diag = t.reduceSum(t.mul(ls, eye), [1 - axis], false, `${name}.diag`);
@@ -290,7 +294,7 @@ function diagonalCrossEntropy(t: Tape, logits: Value, axis: number, name: string
 }
 
 /** Symmetric InfoNCE with scale exp(logScale) (fgclip.py clip_loss / pairwise_contrastive_loss). */
-function symmetricInfoNce(t: Tape, a: Value, b: Value, logScale: Value, name: string): Value {
+export function symmetricInfoNce(t: Tape, a: Value, b: Value, logScale: Value, name: string): Value {
   const logits = t.mul(t.matmul(a, t.transpose(b, [1, 0])), t.op1('Exp', [logScale]), `${name}.logits`);
   const sum = t.add(diagonalCrossEntropy(t, logits, 1, `${name}.a2b`), diagonalCrossEntropy(t, logits, 0, `${name}.b2a`));
   return t.mul(sum, t.constant(0.5), name);
@@ -350,7 +354,7 @@ function newCtx(name: string, cfg: FgClipConfig, shapes: ReadonlyMap<string, rea
   return { t, p: new Params(t, shapes, o.frozen ?? new Set()), cfg };
 }
 
-function gradOutputs(c: Ctx, grads: Map<string, Value>): string[] {
+export function gradOutputs(c: BlockCtx, grads: Map<string, Value>): string[] {
   const out: string[] = [];
   for (const name of c.p.declared) {
     const g = grads.get(name);

@@ -49,10 +49,14 @@ export async function lossCommand(argv: readonly string[], io: Io): Promise<numb
   const dir = await resolveModelDir(model, { revision: str(values, 'revision'), env: io.env, onProgress: flag(values, 'quiet') ? undefined : progressBar(io.stderr as NodeJS.WriteStream) });
   const { family } = await familyOf(dir);
   if (family.id === 'fgclip2') {
-    // FG-CLIP 2: the stage-2 objective, forward only (no gradient engine for this family yet)
+    // FG-CLIP 2: the stage-2 objective (its own parts and gradient engine)
     const r = await fgclip2LossOfReferenceBatch(dir, json, threads);
-    if (flag(values, 'json')) printJson(io, { loss: r.loss, parts: r.parts, threshold_computed: r.thresholdComputed, threshold_out: r.thresholdOut, gradients: r.gradients });
-    else io.stdout.write(`FG-CLIP 2 stage-2 loss ${r.loss.toFixed(6)}  (${Object.entries(r.parts).map(([k, v]) => `${k} ${v.toFixed(6)}`).join(', ')}); gradients not computed for this family\n`);
+    if (flag(values, 'json')) printJson(io, r);
+    else {
+      io.stdout.write(`FG-CLIP 2 stage-2 loss ${r.loss.toFixed(6)}  (${Object.entries(r.parts).map(([k, v]) => `${k} ${v.toFixed(6)}`).join(', ')})\n`);
+      const total = Math.sqrt(Object.values(r.grad_norms).reduce((a, n) => a + n * n, 0));
+      io.stdout.write(`global gradient norm ${total.toPrecision(6)} over ${Object.keys(r.grad_norms).length} parameters (--json for each); next threshold ${r.threshold_out.toFixed(6)}\n`);
+    }
     return 0;
   }
   const engine = await createGradientEngine(dir, { threads });

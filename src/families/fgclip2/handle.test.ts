@@ -80,13 +80,17 @@ describe('CLI on an FG-CLIP 2 checkpoint', () => {
 });
 
 describe('fgclip loss on an FG-CLIP 2 checkpoint', () => {
-  it('--json gives the reference stage-2 loss (relative 1e-4) and says gradients are not computed', async () => {
+  it('--json gives the reference stage-2 loss (relative 1e-4) and every gradient norm (1e-3·n + 1e-5)', async () => {
     const f = goldenV2Path('fgclip2-tiny.loss.json');
-    const want = readGoldenV2Json<{ loss: number }>('fgclip2-tiny.loss.json').loss;
-    const r = await runCli(['loss', '--model', dir, '--batch', f, '--json']);
+    const want = readGoldenV2Json<{ loss: number; grad_norms: Record<string, number> }>('fgclip2-tiny.loss.json');
+    const r = await runCli(['loss', '--model', dir, '--batch', f, '--json', '--threads', '1']);
     assert.equal(r.code, 0, r.err);
     const out = JSON.parse(r.out);
-    assert.ok(Math.abs(out.loss - want) <= 1e-4 * Math.abs(want), `${out.loss} vs ${want}`);
-    assert.equal(out.gradients, 'not computed');
+    assert.ok(Math.abs(out.loss - want.loss) <= 1e-4 * Math.abs(want.loss), `${out.loss} vs ${want.loss}`);
+    assert.deepEqual(Object.keys(out.grad_norms).sort(), Object.keys(want.grad_norms).sort());
+    for (const [k, v] of Object.entries(want.grad_norms)) if (v > 1e-9) assert.ok(Math.abs(out.grad_norms[k] - v) <= 1e-3 * v + 1e-5, `${k}: ${out.grad_norms[k]} vs ${v}`);
+    const bad = await runCli(['loss', '--model', dir, '--batch', f.replace('.loss.json', '.cases.json'), '--json']);
+    assert.notEqual(bad.code, 0);
+    assert.equal(bad.err.trim().split('\n').length, 1, bad.err);
   });
 });

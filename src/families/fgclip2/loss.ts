@@ -69,12 +69,18 @@ function siglip(img: Float32Array[], txt: Float32Array[], t: number, b: number):
   return s / img.length;
 }
 
+/** A valid box: its image and its row in the flat [B·K] lists. */
+export interface BoxSlot {
+  readonly image: number;
+  readonly flat: number;
+}
+
 /** Valid slots: the first `nums[i]` of each image's K slots, as (image, slot index in the flat list). */
-function validSlots(nums: readonly number[], total: number, what: string): { image: number; flat: number }[] {
+function validSlots(nums: readonly number[], total: number, what: string): BoxSlot[] {
   const B = nums.length;
   if (total % B !== 0) throw new FgClipError('INPUT_INVALID', `loss: ${what} has ${total} rows, not a multiple of the batch size ${B}`);
   const K = total / B;
-  const out: { image: number; flat: number }[] = [];
+  const out: BoxSlot[] = [];
   nums.forEach((n, i) => {
     if (!Number.isInteger(n) || n < 0 || n > K) throw new FgClipError('INPUT_INVALID', `loss: ${what} count ${i} is ${n} (expected 0..${K})`);
     for (let k = 0; k < n; k++) out.push({ image: i, flat: i * K + k });
@@ -82,7 +88,11 @@ function validSlots(nums: readonly number[], total: number, what: string): { ima
   return out;
 }
 
-export async function fgclip2StageTwoLoss(model: Fgclip2Model, batch: Fgclip2LossBatch, scales: Fgclip2LossScales): Promise<Fgclip2LossResult> {
+/**
+ * Checks a batch's counts (INPUT_INVALID naming the field) and returns its valid box and hard-box slots; the hard
+ * texts must be 11 rows per valid hard box.
+ */
+export function checkFgclip2Batch(batch: Fgclip2LossBatch): { boxSlots: BoxSlot[]; hardSlots: BoxSlot[] } {
   const B = batch.pixelValues.length;
   if (B === 0) throw new FgClipError('INPUT_INVALID', 'loss: the batch is empty');
   const perImage: [string, number | undefined][] = [
@@ -95,6 +105,14 @@ export async function fgclip2StageTwoLoss(model: Fgclip2Model, batch: Fgclip2Los
   ];
   for (const [k, n] of perImage) if (n !== undefined && n !== B) throw new FgClipError('INPUT_INVALID', `loss: ${k} has ${n} entries for ${B} images`);
   if (batch.boxTexts.length !== batch.boxInfos.length) throw new FgClipError('INPUT_INVALID', `loss: box_texts has ${batch.boxTexts.length} rows for ${batch.boxInfos.length} boxes`);
+  const boxSlots = validSlots(batch.boxNums, batch.boxInfos.length, 'box_infos');
+  const hardSlots = validSlots(batch.hardNums, batch.hardInfos.length, 'hard_infos');
+  if (hardSlots.length > 0 && batch.hardTexts.length !== hardSlots.length * 11) throw new FgClipError('INPUT_INVALID', `loss: hard_texts has ${batch.hardTexts.length} rows (expected 11 per valid hard box: ${hardSlots.length * 11})`);
+  return { boxSlots, hardSlots };
+}
+
+export async function fgclip2StageTwoLoss(model: Fgclip2Model, batch: Fgclip2LossBatch, scales: Fgclip2LossScales): Promise<Fgclip2LossResult> {
+  const { boxSlots, hardSlots } = checkFgclip2Batch(batch);
   const p = model.config.vision_config.patch_size;
   const row = 3 * p * p;
   const items: NaflexImage[] = batch.pixelValues.map((pv, b) => ({
@@ -113,7 +131,7 @@ export async function fgclip2StageTwoLoss(model: Fgclip2Model, batch: Fgclip2Los
   const sigShort = siglip(I, short, t, scales.logitBias);
   const sigLong = batch.textLong ? siglip(I, (await model.runIds(batch.textLong, 'long')).map(l2normalize), t, scales.logitBias) : 0;
   const D = model.embeddingDim;
-  const roi = (slots: { image: number; flat: number }[], boxes: readonly (readonly number[])[]): Float32Array[] =>
+  const roi = (slots: BoxSlot[], boxes: readonly (readonly number[])[]): Float32Array[] =>
     slots.map(({ image, flat }) => {
       const r = images[image];
       const [h, w] = r.grid;
@@ -122,7 +140,6 @@ export async function fgclip2StageTwoLoss(model: Fgclip2Model, batch: Fgclip2Los
     });
 
   // region–text contrastive and TIC over the valid boxes
-  const boxSlots = validSlots(batch.boxNums, batch.boxInfos.length, 'box_infos');
   let region = 0;
   let tic = 0;
   if (boxSlots.length > 0) {
@@ -142,13 +159,11 @@ export async function fgclip2StageTwoLoss(model: Fgclip2Model, batch: Fgclip2Los
   }
 
   // hard negatives
-  const hardSlots = validSlots(batch.hardNums, batch.hardInfos.length, 'hard_infos');
   let hardCon = 0;
   let hardPair = 0;
   let hardCmr = 0;
   let thresholdComputed = scales.threshold;
   if (hardSlots.length > 0) {
-    if (batch.hardTexts.length !== hardSlots.length * 11) throw new FgClipError('INPUT_INVALID', `loss: hard_texts has ${batch.hardTexts.length} rows (expected 11 per valid hard box: ${hardSlots.length * 11})`);
     const R = roi(hardSlots, batch.hardInfos);
     const T = (await model.runIds(batch.hardTexts, 'box')).map(l2normalize);
     const s = Math.exp(scales.logitScaleHardneg);
@@ -238,17 +253,36 @@ export function fgclip2BatchFromReferenceJson(json: unknown): { batch: Fgclip2Lo
   };
 }
 
-/** `fgclip loss` for an FG-CLIP 2 folder: the stage-2 loss (forward only) of a reference-layout batch. */
-export async function fgclip2LossOfReferenceBatch(dir: string, json: unknown, threads?: number): Promise<Fgclip2LossResult & { gradients: 'not computed' }> {
-  const { Fgclip2Model } = await import('./model.js');
-  const { join } = await import('node:path');
+/** What `fgclip loss --json` prints for an FG-CLIP 2 checkpoint. */
+export interface Fgclip2LossReport {
+  readonly loss: number;
+  readonly parts: Fgclip2LossResult['parts'];
+  /** L2 norm of the gradient of every parameter (the checkpoint's tensor names) */
+  readonly grad_norms: Record<string, number>;
+  readonly threshold_computed: number;
+  readonly threshold_out: number;
+  /** training-only scales the checkpoint did not carry (started at 4.6052 as train_fgclip2.py does) */
+  readonly initialized: readonly string[];
+}
+
+/**
+ * `fgclip loss` for an FG-CLIP 2 folder: the stage-2 loss of a reference-layout batch, its parts and every gradient
+ * norm, through the gradient engine (train-engine.ts); θ is the batch file's `threshold_in` when present, else 0.5.
+ */
+export async function fgclip2LossOfReferenceBatch(dir: string, json: unknown, threads?: number): Promise<Fgclip2LossReport> {
+  const { createFgclip2GradientEngine } = await import('./train-engine.js');
   const { batch, threshold } = fgclip2BatchFromReferenceJson(json);
-  const model = await Fgclip2Model.load(dir, { threads });
+  const engine = await createFgclip2GradientEngine(dir, { threads });
   try {
-    const s = await readTrainingScales(join(dir, 'model.safetensors'));
-    const r = await fgclip2StageTwoLoss(model, batch, { logitScale: model.logitScale, logitBias: model.logitBias, ...s, threshold: threshold ?? 0.5 });
-    return { ...r, gradients: 'not computed' };
+    const r = await engine.compute(engine.initialParams, batch, { threshold });
+    const gradNorms: Record<string, number> = {};
+    for (const [name, g] of r.grads) {
+      let s = 0;
+      for (let i = 0; i < g.length; i++) s += g[i] * g[i];
+      gradNorms[name] = Math.sqrt(s);
+    }
+    return { loss: r.loss, parts: r.parts, grad_norms: gradNorms, threshold_computed: r.thresholdComputed, threshold_out: r.thresholdOut, initialized: engine.initialized };
   } finally {
-    await model.dispose();
+    await engine.dispose();
   }
 }
