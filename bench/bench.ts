@@ -10,11 +10,13 @@
  *   --json FILE           also write the results as JSON (default bench/results/latest.json)
  *   --quick               a short smoke run
  *   --collections-only    only the collections section (bench/collection.ts); --no-collections skips it
+ *   --browser-only        only the browser section (bench/browser.ts, Chromium); --no-browser skips it
  *   --collection-sizes N,M  synthetic vector counts for the ANN figures (default 100000,1000000; --quick: 20000)
  *   --fgclip2-only        only the FG-CLIP 2 section (bench/fgclip2.ts); --no-fgclip2 skips it
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { benchBrowser, formatBrowser } from './browser.js';
 import { benchCollections, benchRegionSchemes, benchWorkers } from './collection.js';
 import { ensureJpegs } from './images.js';
 import { machineInfo } from './machine.js';
@@ -38,6 +40,7 @@ interface Args {
   collectionSizes: number[];
   fgclip2: 'yes' | 'no' | 'only';
   train: boolean;
+  browser: 'yes' | 'no' | 'only';
 }
 
 const DTYPES = ['fp32', 'fp16', 'int8'];
@@ -49,7 +52,7 @@ function usage(msg: string): never {
 
 function parseArgs(argv: readonly string[]): Args {
   const quick = argv.includes('--quick');
-  const a: Args = { models: quick ? ['base'] : ['base', 'large'], dtypes: ['fp32'], runs: quick ? 2 : 5, threads: 2, e2eImages: quick ? 8 : 32, json: resolve(REPO_ROOT, 'bench', 'results', 'latest.json'), quick, collections: 'yes', collectionSizes: quick ? [20_000] : [100_000, 1_000_000], fgclip2: 'yes', train: argv.includes('--train') };
+  const a: Args = { models: quick ? ['base'] : ['base', 'large'], dtypes: ['fp32'], runs: quick ? 2 : 5, threads: 2, e2eImages: quick ? 8 : 32, json: resolve(REPO_ROOT, 'bench', 'results', 'latest.json'), quick, collections: 'yes', collectionSizes: quick ? [20_000] : [100_000, 1_000_000], fgclip2: 'yes', train: argv.includes('--train'), browser: 'yes' };
   const int = (flag: string, v: string | undefined) => {
     const n = Number(v);
     if (!Number.isInteger(n) || n < 1) usage(`${flag} expects a positive integer (got ${v})`);
@@ -61,6 +64,12 @@ function parseArgs(argv: readonly string[]): Args {
     switch (flag) {
       case '--quick':
       case '--train':
+        continue;
+      case '--browser-only':
+        a.browser = 'only';
+        continue;
+      case '--no-browser':
+        a.browser = 'no';
         continue;
       case '--collections-only':
         a.collections = 'only';
@@ -138,6 +147,12 @@ async function main(): Promise<void> {
     writeFileSync(args.json.replace(/\.json$/, '-fgclip2.json'), `${JSON.stringify({ date: new Date().toISOString(), machine: machineInfo(), machineStart, fgclip2: r }, null, 2)}\n`);
     return;
   }
+  if (args.browser === 'only') {
+    const r = await browserSection(args, benchDir);
+    mkdirSync(dirname(args.json), { recursive: true });
+    writeFileSync(args.json.replace(/\.json$/, '-browser.json'), `${JSON.stringify({ date: new Date().toISOString(), machine: machineInfo(), machineStart, browser: r }, null, 2)}\n`);
+    return;
+  }
   if (args.collections === 'only') {
     const r = await collectionSection(args, benchDir);
     process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
@@ -187,6 +202,7 @@ async function main(): Promise<void> {
     });
   }
 
+  const browser = args.browser === 'yes' ? await browserSection(args, benchDir) : undefined;
   const collections = args.collections === 'yes' ? await collectionSection(args, benchDir) : undefined;
   const fgclip2 = args.fgclip2 === 'yes' ? benchFgclip2({ threads: args.threads, runs: args.runs, root: benchDir, log }) : undefined;
   if (fgclip2) process.stdout.write(`${formatFgclip2(fgclip2)}\n`);
@@ -212,6 +228,7 @@ async function main(): Promise<void> {
       flopsPerImage: visionFlops(SHAPES[m.name as ModelName]),
       dtypes: m.dtypes.map(({ outputs: _outputs, ...rest }) => rest),
     })),
+    ...(browser ? { browser } : {}),
     ...(collections ? { collections } : {}),
     ...(fgclip2 ? { fgclip2 } : {}),
     ...(training ? { training } : {}),
@@ -220,6 +237,14 @@ async function main(): Promise<void> {
   mkdirSync(dirname(args.json), { recursive: true });
   writeFileSync(args.json, `${JSON.stringify(json, null, 2)}\n`);
   log(`wrote ${args.json}`);
+}
+
+/** Browser (issue 12): fg-clip-base shapes in Chromium (onnxruntime-web wasm, 2 threads) vs onnxruntime-node, load times, bundle bytes. */
+async function browserSection(args: Args, benchDir: string) {
+  const ck = ensureSyntheticCheckpoint('base', benchDir, log);
+  const r = await benchBrowser({ ck, jpegs: await ensureJpegs(benchDir, Math.max(8, args.e2eImages)), benchDir, runs: args.runs, log });
+  process.stdout.write(`${formatBrowser(r, ck.weightBytes)}\n`);
+  return r;
 }
 
 /** Collections (issue 11): indexing vs model-only on real JPEGs through synthetic fg-clip-base, ANN and region queries. */

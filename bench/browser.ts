@@ -1,0 +1,160 @@
+/**
+ * Browser figures for `npm run bench` (issue 12): fg-clip-base shapes (the synthetic checkpoint) in Debian's
+ * Chromium, onnxruntime-web wasm in the fgclip worker with 2 threads (cross-origin isolated page), against
+ * onnxruntime-node in the same run on the same inputs:
+ *  - images/s: encodeImages of 8 JPEGs (1024×768, decode + Pillow-exact resize + vision tower), median of runs;
+ *  - texts/s: encodeTexts of 32 short prompts;
+ *  - first visit: download (loopback static server) + verify + graph build into OPFS + sessions, from the HF-layout
+ *    checkpoint and from an `fgclip export` folder; second visit: the same load from OPFS (new page, same profile);
+ *  - bundle bytes: JS the wasm path loads, and the wasm files, raw and gzipped.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { chromium, type Page } from 'playwright-core';
+import { exportModel } from '../src/export/export.js';
+import { FgClip } from '../src/model/handle.js';
+import { startStaticServer } from '../src/test-util/static-server.js';
+import { shortPrompts } from './captions.js';
+import { median, timeRuns } from './stats.js';
+import { REPO_ROOT, type SyntheticCheckpoint } from './synthetic.js';
+
+export interface BrowserBench {
+  readonly chromium: string;
+  readonly threads: number;
+  readonly crossOriginIsolated: boolean;
+  readonly imagesPerSec: { readonly page: number; readonly node: number; readonly ratio: number };
+  readonly textsPerSec: { readonly page: number; readonly node: number; readonly ratio: number };
+  readonly loadSeconds: { readonly checkpointFirst: number; readonly checkpointSecond: number; readonly exportFirst: number; readonly exportSecond: number };
+  readonly bundle: { readonly jsBytes: number; readonly jsGzip: number; readonly wasm: Record<string, { bytes: number; gzip: number }> };
+  readonly runs: number;
+}
+
+export interface BrowserBenchOptions {
+  readonly ck: SyntheticCheckpoint;
+  readonly jpegs: readonly string[];
+  readonly benchDir: string;
+  readonly runs: number;
+  readonly log: (m: string) => void;
+}
+
+const DIST = join(REPO_ROOT, 'dist', 'browser');
+
+function bundleBytes(): BrowserBench['bundle'] {
+  // what the wasm path loads: index.js, worker.js and every chunk but the WebGPU build of onnxruntime-web
+  const js = ['index.js', 'worker.js', ...readdirSync(join(DIST, 'chunks')).filter((f) => f.endsWith('.js') && !f.startsWith('ort.webgpu')).map((f) => `chunks/${f}`)];
+  let jsBytes = 0;
+  let jsGzip = 0;
+  for (const f of js) {
+    const b = readFileSync(join(DIST, f));
+    jsBytes += b.length;
+    jsGzip += gzipSync(b, { level: 9 }).length;
+  }
+  const wasm: Record<string, { bytes: number; gzip: number }> = {};
+  for (const f of ['ort-wasm-simd-threaded.wasm', 'ort-wasm-simd-threaded.asyncify.wasm', 'chunks/mozjpeg_dec.wasm', 'chunks/squoosh_png_bg.wasm']) {
+    const b = readFileSync(join(DIST, f));
+    wasm[f] = { bytes: b.length, gzip: gzipSync(b, { level: 9 }).length };
+  }
+  return { jsBytes, jsGzip, wasm };
+}
+
+async function load(page: Page, key: string, source: string): Promise<number> {
+  const r = (await page.evaluate(`h.load(${JSON.stringify(key)}, ${JSON.stringify(source)}, { device: 'wasm', threads: 2 })`)) as { ms: number; info: { graphs: string } };
+  return r.ms / 1000;
+}
+
+export async function benchBrowser(o: BrowserBenchOptions): Promise<BrowserBench> {
+  const b = spawnSync(process.execPath, [join(REPO_ROOT, 'scripts', 'build-browser.mjs')], { stdio: 'inherit' });
+  if (b.status !== 0) throw new Error('scripts/build-browser.mjs failed');
+  const exportDir = join(o.benchDir, 'fg-clip-base-export-fp32');
+  if (!existsSync(join(exportDir, 'fgclip-export.json'))) {
+    o.log('browser: exporting synthetic fg-clip-base (fp32)');
+    await exportModel(o.ck.dir, exportDir, { dtype: 'fp32', force: true });
+  }
+  const jpegDir = join(o.jpegs[0], '..');
+  const server = await startStaticServer(
+    { '/ck/': o.ck.dir, '/export/': exportDir, '/img/': jpegDir, '/': DIST },
+    {
+      '/test/harness.js': { type: 'text/javascript', body: readFileSync(join(REPO_ROOT, 'src', 'test-util', 'browser-harness.js'), 'utf8') },
+      '/test/index.html': { type: 'text/html', body: '<!doctype html><script type="module" src="/test/harness.js"></script>' },
+    },
+  );
+  // a persistent profile: an incognito context's OPFS quota is too small for fg-clip-base's checkpoint + graphs
+  const profile = mkdtempSync(join(tmpdir(), 'fgclip-bench-chromium-'));
+  const ctx = await chromium.launchPersistentContext(profile, { executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-extensions', '--no-first-run'] });
+  const images = o.jpegs.slice(0, 8);
+  const urls = images.map((p) => `/img/${p.split('/').pop()}`);
+  const texts = shortPrompts(32);
+  try {
+    const open = async () => {
+      const page = await ctx.newPage();
+      await page.goto(`${server.url}/test/index.html`);
+      await page.waitForFunction(() => (window as unknown as { harnessReady?: boolean }).harnessReady === true);
+      return page;
+    };
+    let page = await open();
+    o.log('browser: first visit, HF-layout checkpoint (download + verify + build graphs into OPFS + sessions)');
+    const checkpointFirst = await load(page, 'ck', '/ck/');
+    o.log(`browser: first visit ${checkpointFirst.toFixed(1)} s`);
+    await page.close();
+    page = await open();
+    const checkpointSecond = await load(page, 'ck', '/ck/');
+    o.log(`browser: second visit ${checkpointSecond.toFixed(1)} s`);
+    await page.evaluate(`h.dispose('ck')`);
+    o.log('browser: export folder, first and second visit');
+    const exportFirst = await load(page, 'ex', '/export/');
+    await page.evaluate(`h.dispose('ex')`);
+    await page.close();
+    page = await open();
+    const exportSecond = await load(page, 'ex', '/export/');
+    await page.evaluate(`h.dispose('ex')`);
+    const info = (await page.evaluate(`h.load('ck', '/ck/', { device: 'wasm', threads: 2 })`)) as { info: { threads: number; crossOriginIsolated: boolean } };
+    o.log(`browser: throughput (${o.runs} runs)`);
+    const pageImg = (await page.evaluate(`h.timeImages('ck', ${JSON.stringify(urls)}, ${o.runs})`)) as number[];
+    const pageTxt = (await page.evaluate(`h.timeTexts('ck', ${JSON.stringify(texts)}, ${o.runs})`)) as number[];
+    await page.evaluate(`h.dispose('ck')`);
+    const chromiumVersion = /Chrome\/([\d.]+)/.exec(String(await page.evaluate('navigator.userAgent')))?.[1] ?? 'unknown';
+    await ctx.close();
+
+    const node = await FgClip.load(o.ck.dir, { threads: 2, preprocessWorkers: 0 });
+    let nodeImg: number[];
+    let nodeTxt: number[];
+    try {
+      nodeImg = await timeRuns(() => node.encodeImages(images), o.runs);
+      nodeTxt = await timeRuns(() => node.encodeTexts(texts), o.runs);
+    } finally {
+      node.dispose();
+    }
+    const ips = (ms: number[], n: number) => (n * 1000) / median(ms);
+    const im = { page: ips(pageImg, images.length), node: ips(nodeImg, images.length) };
+    const tx = { page: ips(pageTxt, texts.length), node: ips(nodeTxt, texts.length) };
+    return {
+      chromium: chromiumVersion,
+      threads: info.info.threads,
+      crossOriginIsolated: info.info.crossOriginIsolated,
+      imagesPerSec: { ...im, ratio: im.page / im.node },
+      textsPerSec: { ...tx, ratio: tx.page / tx.node },
+      loadSeconds: { checkpointFirst, checkpointSecond, exportFirst, exportSecond },
+      bundle: bundleBytes(),
+      runs: o.runs,
+    };
+  } finally {
+    await ctx.close().catch(() => undefined);
+    await server.close();
+    rmSync(profile, { recursive: true, force: true });
+  }
+}
+
+export function formatBrowser(r: BrowserBench, weightBytes: number): string {
+  const mib = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;
+  return [
+    `browser (Chromium ${r.chromium}, onnxruntime-web wasm, ${r.threads} threads, cross-origin isolated: ${r.crossOriginIsolated}; fg-clip-base shapes, ${mib(weightBytes)} fp32 weights; medians of ${r.runs} runs)`,
+    `  images/s (8 JPEGs 1024×768 per call): page ${r.imagesPerSec.page.toFixed(2)}, onnxruntime-node ${r.imagesPerSec.node.toFixed(2)} (page/node ${r.imagesPerSec.ratio.toFixed(2)})`,
+    `  texts/s (32 short prompts per call):  page ${r.textsPerSec.page.toFixed(1)}, onnxruntime-node ${r.textsPerSec.node.toFixed(1)} (page/node ${r.textsPerSec.ratio.toFixed(2)})`,
+    `  load, HF-layout checkpoint: first visit ${r.loadSeconds.checkpointFirst.toFixed(1)} s (download + sha256 + graph build into OPFS + sessions), second visit ${r.loadSeconds.checkpointSecond.toFixed(1)} s (OPFS)`,
+    `  load, fgclip export folder: first visit ${r.loadSeconds.exportFirst.toFixed(1)} s, second visit ${r.loadSeconds.exportSecond.toFixed(1)} s`,
+    `  bundle: JS ${mib(r.bundle.jsBytes)} (${mib(r.bundle.jsGzip)} gzipped); ${Object.entries(r.bundle.wasm).map(([f, s]) => `${f} ${mib(s.bytes)} (${mib(s.gzip)} gz)`).join(', ')}`,
+  ].join('\n');
+}
