@@ -118,7 +118,7 @@ describe('browser build in Chromium', () => {
     await ctx.close();
   });
 
-  test(`folder URL (fgclip-small): texts, PNG and JPEG images, dense and regions equal the Node library (cosine ≥ ${COS}, rel L2 ≤ ${REL}) and the reference`, async () => {
+  test(`folder URL (fgclip-small): texts, PNG and JPEG images, dense and regions equal the Node library (cosine ≥ ${COS}, rel L2 ≤ ${REL}) and the reference; a reload with the folder unreachable loads from the OPFS graph cache`, async () => {
     const ctx = await browser.newContext();
     const page = await open(ctx);
     const loaded = await call<Loaded>(page, `h.load('url', '/goldens/fgclip-small/')`);
@@ -152,6 +152,20 @@ describe('browser build in Chromium', () => {
     const probs = await call<number[]>(page, `h.probabilities('url', ${js(got[0].embedding)}, ${js(texts.embeddings.slice(0, 4))})`);
     const nodeProbs = node.probabilities(want[0].embedding, nodeTexts.slice(0, 4));
     probs.forEach((p, i) => assert.ok(Math.abs(p - nodeProbs[i]) <= 1e-4, `probability ${i}: ${p} vs ${nodeProbs[i]}`));
+    assert.ok(loaded.progress.some((p) => p.phase === 'build'), 'the first visit built the graphs');
+
+    // second visit (a reload, same profile) with the model folder unreachable: the graphs come from the OPFS graph
+    // cache the first visit wrote (no build phase reported), the checkpoint's files from OPFS
+    await ctx.route(`${server.url}/goldens/fgclip-small/**`, (r) => r.abort('internetdisconnected'));
+    await page.close();
+    const again = await open(ctx);
+    const second = await call<Loaded>(again, `h.load('url', '/goldens/fgclip-small/')`);
+    assert.equal(second.info.graphs, 'graph-cache');
+    assert.deepEqual(second.progress.filter((p) => p.phase === 'build' || p.phase === 'download'), [], 'no graph build, no download');
+    const offline = await call<{ embeddings: number[][] }>(again, `h.texts('url', ${js(captions)})`);
+    offline.embeddings.forEach((e, i) => assertSame(e, nodeTexts[i], `graph-cache text ${i}`));
+    const [cat] = await call<PageImage[]>(again, `h.images('url', ['/goldens/images/cat_dfclor.jpg'])`);
+    assertSame(cat.embedding, want[0].embedding, 'graph-cache image');
     await ctx.close();
   });
 
@@ -209,6 +223,7 @@ describe('browser build in Chromium', () => {
     const n = hub.requests.length;
     const second = await call<Loaded>(page, `h.load('hub', ${js(REPO)}, { endpoint: ${js(hub.url)} })`);
     assert.equal(second.info.graphs, 'graph-cache');
+    assert.ok(!second.progress.some((p) => p.phase === 'build'), 'no graph build on the second visit');
     assert.equal(hub.requests.length, n, 'no request reached the Hub');
     const offline = await call<{ embeddings: number[][] }>(page, `h.texts('hub', ${js(captions)})`);
     offline.embeddings.forEach((e, i) => assertSame(e, nodeTexts[i], `offline text ${i}`));

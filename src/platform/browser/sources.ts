@@ -14,7 +14,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
 import { FgClipError } from '../../errors.js';
 import type { SourceSpec } from './protocol.js';
-import { download, readRef, Space, writeRef, type Expected, type ProgressFn } from './store.js';
+import { download, NetworkError, readRef, Space, writeRef, type Expected, type ProgressFn } from './store.js';
 
 export interface FileProvider {
   /** for messages */
@@ -127,14 +127,34 @@ class UrlProvider implements FileProvider {
     this.label = base;
   }
 
+  /**
+   * Content identity (the graph-cache key): the sha256 of the weight files. They are fetched here when OPFS does not
+   * have them yet (the graph build reads them next anyway), so the first visit already has a key and stores the
+   * graphs it builds; a second visit finds them without the network.
+   */
   async identity(): Promise<string | undefined> {
-    // content identity: the sha256 of the weights (recorded when downloaded)
     const sp = await this.open();
-    for (const f of ['model.safetensors', 'model.safetensors.index.json']) {
-      const m = sp && (await sp.metaOf(f));
-      if (m?.sha256) return `url ${this.base} ${f} ${m.sha256}`;
+    if (!sp) return undefined;
+    const shaOf = async (f: string) => ((await this.get(f)) ? (await sp.metaOf(f))?.sha256 : undefined);
+    const single = await shaOf('model.safetensors');
+    if (single) return `url ${this.base} model.safetensors ${single}`;
+    const index = await this.get('model.safetensors.index.json');
+    const indexSha = index && (await sp.metaOf('model.safetensors.index.json'))?.sha256;
+    if (!index || !indexSha) return undefined;
+    let map: unknown;
+    try {
+      map = (JSON.parse(await index.text()) as { weight_map?: unknown }).weight_map;
+    } catch {
+      return undefined; // the build reports the malformed index
     }
-    return undefined;
+    if (!map || typeof map !== 'object') return undefined;
+    const shards: string[] = [];
+    for (const f of [...new Set(Object.values(map as Record<string, unknown>))].sort()) {
+      const sha = typeof f === 'string' && !f.includes('/') && !f.includes('..') ? await shaOf(f) : undefined;
+      if (!sha) return undefined;
+      shards.push(`${f} ${sha}`);
+    }
+    return `url ${this.base} model.safetensors.index.json ${indexSha} ${shards.join(' ')}`;
   }
 
   private async open(): Promise<Space | undefined> {
@@ -162,7 +182,12 @@ class UrlProvider implements FileProvider {
     try {
       return await download(sp, { url, file, expected, hash: /\.(safetensors|json|bin|onnx)$/.test(file), onProgress: this.progress });
     } catch (e) {
-      if (e instanceof FgClipError && e.code === 'MODEL_NOT_FOUND') return undefined;
+      if (e instanceof FgClipError && e.code === 'MODEL_NOT_FOUND') {
+        await sp.markAbsent(file); // an offline visit then knows the folder has no such file
+        return undefined;
+      }
+      // unreachable server: a file the folder was seen without is still absent (e.g. fgclip-export.json of a checkpoint)
+      if (e instanceof FgClipError && e.cause instanceof NetworkError && (await sp.isAbsent(file))) return undefined;
       throw e;
     }
   }

@@ -126,6 +126,19 @@ export class Space {
     return (await this.get(file)) as File;
   }
 
+  /** Remembers that the source has no `file` (answered 404), for offline visits; a later commit replaces it. */
+  async markAbsent(file: string): Promise<void> {
+    const mh = await this.meta.getFileHandle(`${flat(file)}.json`, { create: true });
+    const ws = await mh.createWritable();
+    await ws.write(JSON.stringify({ absent: true }));
+    await ws.close();
+  }
+
+  /** Whether the source was seen without `file` (markAbsent) and no copy has been stored since. */
+  async isAbsent(file: string): Promise<boolean> {
+    return ((await this.metaOf(file)) as { absent?: boolean } | undefined)?.absent === true && !(await fileIn(this.dir, flat(file)));
+  }
+
   async drop(file: string): Promise<void> {
     for (const [d, n] of [[this.dir, `${flat(file)}.partial`], [this.dir, flat(file)], [this.meta, `${flat(file)}.json`]] as const) {
       try {
@@ -186,6 +199,13 @@ export async function sha256Blob(blob: Blob, onChunk?: (done: number) => void): 
   return bytesToHex(h.digest());
 }
 
+/** The cause of a download error when no HTTP answer came at all (offline, DNS, CORS refusal). */
+export class NetworkError extends Error {
+  constructor(readonly original: unknown) {
+    super(original instanceof Error ? original.message : String(original));
+  }
+}
+
 export interface DownloadRequest {
   readonly url: string;
   readonly file: string;
@@ -220,7 +240,7 @@ export async function download(space: Space, req: DownloadRequest): Promise<File
   try {
     res = await fetch(req.url, { headers: { ...req.headers, ...(have > 0 ? { range: `bytes=${have}-` } : {}) }, cache: 'no-store' });
   } catch (e) {
-    throw new FgClipError('HUB_ERROR', `${file}: cannot fetch ${req.url} (${e instanceof Error ? e.message : String(e)}); check the network, or that the server sends CORS headers`, { cause: e });
+    throw new FgClipError('HUB_ERROR', `${file}: cannot fetch ${req.url} (${e instanceof Error ? e.message : String(e)}); check the network, or that the server sends CORS headers`, { cause: new NetworkError(e) });
   }
   if (res.status === 416 && have > 0 && expected.size === have) {
     // the partial file is already complete
