@@ -10,7 +10,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { chromium, type Page } from 'playwright-core';
@@ -28,6 +28,10 @@ export interface BrowserBench {
   readonly imagesPerSec: { readonly page: number; readonly node: number; readonly ratio: number };
   readonly textsPerSec: { readonly page: number; readonly node: number; readonly ratio: number };
   readonly loadSeconds: { readonly checkpointFirst: number; readonly checkpointSecond: number; readonly exportFirst: number; readonly exportSecond: number };
+  /** how each load got its graphs (ModelInfo.graphs): the second visits must say 'graph-cache' / 'export' from OPFS */
+  readonly graphs: { readonly checkpointFirst: string; readonly checkpointSecond: string };
+  /** 1-minute load average before and after the section (2-core machine) */
+  readonly loadAverage: { readonly before: number; readonly after: number };
   readonly bundle: { readonly jsBytes: number; readonly jsGzip: number; readonly wasm: Record<string, { bytes: number; gzip: number }> };
   readonly runs: number;
 }
@@ -60,12 +64,13 @@ function bundleBytes(): BrowserBench['bundle'] {
   return { jsBytes, jsGzip, wasm };
 }
 
-async function load(page: Page, key: string, source: string): Promise<number> {
+async function load(page: Page, key: string, source: string): Promise<{ seconds: number; graphs: string }> {
   const r = (await page.evaluate(`h.load(${JSON.stringify(key)}, ${JSON.stringify(source)}, { device: 'wasm', threads: 2 })`)) as { ms: number; info: { graphs: string } };
-  return r.ms / 1000;
+  return { seconds: r.ms / 1000, graphs: r.info.graphs };
 }
 
 export async function benchBrowser(o: BrowserBenchOptions): Promise<BrowserBench> {
+  const loadBefore = loadavg()[0];
   const b = spawnSync(process.execPath, [join(REPO_ROOT, 'scripts', 'build-browser.mjs')], { stdio: 'inherit' });
   if (b.status !== 0) throw new Error('scripts/build-browser.mjs failed');
   const exportDir = join(o.benchDir, 'fg-clip-base-export-fp32');
@@ -96,19 +101,20 @@ export async function benchBrowser(o: BrowserBenchOptions): Promise<BrowserBench
     };
     let page = await open();
     o.log('browser: first visit, HF-layout checkpoint (download + verify + build graphs into OPFS + sessions)');
-    const checkpointFirst = await load(page, 'ck', '/ck/');
-    o.log(`browser: first visit ${checkpointFirst.toFixed(1)} s`);
+    const ckFirst = await load(page, 'ck', '/ck/');
+    o.log(`browser: first visit ${ckFirst.seconds.toFixed(1)} s (graphs: ${ckFirst.graphs})`);
     await page.close();
     page = await open();
-    const checkpointSecond = await load(page, 'ck', '/ck/');
-    o.log(`browser: second visit ${checkpointSecond.toFixed(1)} s`);
+    const ckSecond = await load(page, 'ck', '/ck/');
+    o.log(`browser: second visit ${ckSecond.seconds.toFixed(1)} s (graphs: ${ckSecond.graphs})`);
+    if (ckSecond.graphs !== 'graph-cache') throw new Error(`browser bench: the second visit got its graphs from '${ckSecond.graphs}', not the OPFS graph cache`);
     await page.evaluate(`h.dispose('ck')`);
     o.log('browser: export folder, first and second visit');
-    const exportFirst = await load(page, 'ex', '/export/');
+    const exportFirst = (await load(page, 'ex', '/export/')).seconds;
     await page.evaluate(`h.dispose('ex')`);
     await page.close();
     page = await open();
-    const exportSecond = await load(page, 'ex', '/export/');
+    const exportSecond = (await load(page, 'ex', '/export/')).seconds;
     await page.evaluate(`h.dispose('ex')`);
     const info = (await page.evaluate(`h.load('ck', '/ck/', { device: 'wasm', threads: 2 })`)) as { info: { threads: number; crossOriginIsolated: boolean } };
     o.log(`browser: throughput (${o.runs} runs)`);
@@ -136,7 +142,9 @@ export async function benchBrowser(o: BrowserBenchOptions): Promise<BrowserBench
       crossOriginIsolated: info.info.crossOriginIsolated,
       imagesPerSec: { ...im, ratio: im.page / im.node },
       textsPerSec: { ...tx, ratio: tx.page / tx.node },
-      loadSeconds: { checkpointFirst, checkpointSecond, exportFirst, exportSecond },
+      loadSeconds: { checkpointFirst: ckFirst.seconds, checkpointSecond: ckSecond.seconds, exportFirst, exportSecond },
+      graphs: { checkpointFirst: ckFirst.graphs, checkpointSecond: ckSecond.graphs },
+      loadAverage: { before: loadBefore, after: loadavg()[0] },
       bundle: bundleBytes(),
       runs: o.runs,
     };
@@ -155,6 +163,7 @@ export function formatBrowser(r: BrowserBench, weightBytes: number): string {
     `  texts/s (32 short prompts per call):  page ${r.textsPerSec.page.toFixed(1)}, onnxruntime-node ${r.textsPerSec.node.toFixed(1)} (page/node ${r.textsPerSec.ratio.toFixed(2)})`,
     `  load, HF-layout checkpoint: first visit ${r.loadSeconds.checkpointFirst.toFixed(1)} s (download + sha256 + graph build into OPFS + sessions), second visit ${r.loadSeconds.checkpointSecond.toFixed(1)} s (OPFS)`,
     `  load, fgclip export folder: first visit ${r.loadSeconds.exportFirst.toFixed(1)} s, second visit ${r.loadSeconds.exportSecond.toFixed(1)} s`,
+    `  load average (1 min) ${r.loadAverage.before.toFixed(2)} before, ${r.loadAverage.after.toFixed(2)} after`,
     `  bundle: JS ${mib(r.bundle.jsBytes)} (${mib(r.bundle.jsGzip)} gzipped); ${Object.entries(r.bundle.wasm).map(([f, s]) => `${f} ${mib(s.bytes)} (${mib(s.gzip)} gz)`).join(', ')}`,
   ].join('\n');
 }
