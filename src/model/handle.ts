@@ -19,6 +19,7 @@ import { l2normalize, probabilities } from '../postprocess/similarity.js';
 import { batchPixelValues, decodeImage, preprocessImage, type DecodeOptions, type RgbImage } from '../preprocess/index.js';
 import { defaultThreads, sessionOptions, type RuntimeOptions } from '../runtime/session.js';
 import { boxesToGrid, regionFeatures } from './boxes.js';
+import { encodeTextBatches } from './text-batches.js';
 import type { EncodeImageOptions, EncodeTextOptions, Encoder, ImageEncoding, ImageInput, PreprocessedImage, TextEncoding } from './encoder.js';
 
 export type { EncodeImageOptions, EncodeTextOptions, Encoder, ImageEncoding, ImageInput, PreprocessedImage, TextEncoding, TextModeOption } from './encoder.js';
@@ -327,30 +328,15 @@ export class FgClip implements Encoder {
 
   async encodeTexts(texts: readonly string[], opts: EncodeTextOptions = {}): Promise<TextEncoding> {
     this.checkAlive();
-    if (!Array.isArray(texts) || texts.length === 0) throw new FgClipError('INPUT_INVALID', 'encodeTexts: the list of texts is empty');
-    const modeOpt = opts.mode ?? 'auto';
-    if (modeOpt !== 'auto' && modeOpt !== 'short' && modeOpt !== 'long' && modeOpt !== 'box') throw new FgClipError('INPUT_INVALID', `encodeTexts: mode must be 'short', 'long', 'box' or 'auto' (got ${String(modeOpt)})`);
-    const { short: shortLen, long: longLen, box: boxLen } = this.textLengths;
-    if (modeOpt === 'long' && longLen === undefined) throw new FgClipError('INPUT_INVALID', `encodeTexts: this ${this.family} model has no long-caption path; use mode 'short' or 'auto'`);
-    if (modeOpt === 'box' && boxLen === undefined) throw new FgClipError('INPUT_INVALID', `encodeTexts: this ${this.family} model has no box (region-text) path; use mode 'short' or 'auto'`);
-    const lengthOf = (m: TextMode): number => (m === 'long' ? longLen : m === 'box' ? boxLen : shortLen) ?? shortLen;
-    const tokenCounts = texts.map((t) => this.tokenizer.countTokens(t));
-    const modes: TextMode[] = tokenCounts.map((n) => (modeOpt === 'auto' ? (n <= shortLen || longLen === undefined ? 'short' : 'long') : modeOpt));
-    const embeddings: Float32Array[] = new Array(texts.length);
-    const bs = Math.max(this.options.batchSize ?? 8, 16);
-    for (const mode of ['short', 'long', 'box'] as const) {
-      // shortest first, so each batch is cut near its own length
-      const idx = modes.map((m, i) => (m === mode ? i : -1)).filter((i) => i >= 0).sort((a, b) => tokenCounts[a] - tokenCounts[b]);
-      const maxLength = lengthOf(mode);
-      for (let s = 0; s < idx.length; s += bs) {
-        const part = idx.slice(s, s + bs);
-        const ids = part.map((i) => this.tokenizer.encode(texts[i], { maxLength }).ids);
-        const out = await this.runText(ids, mode);
-        part.forEach((i, k) => (embeddings[i] = opts.normalize ?? true ? l2normalize(out[k]) : out[k]));
-      }
-    }
-    const truncated = tokenCounts.map((n, i) => n > lengthOf(modes[i]));
-    return { embeddings, modes, truncated, tokenCounts };
+    return encodeTextBatches(texts, {
+      tokenizer: this.tokenizer,
+      lengths: this.textLengths,
+      mode: opts.mode ?? 'auto',
+      batchSize: Math.max(this.options.batchSize ?? 8, 16),
+      normalize: opts.normalize ?? true,
+      family: this.family,
+      run: (ids, mode) => this.runText(ids, mode),
+    });
   }
 
   /** The model's probabilities for one image against texts (inputs normalized here). */

@@ -16,6 +16,7 @@ import { buildExportGraphs, exportManifest } from '../../export/build.js';
 import { EXPORT_MANIFEST, parseManifest, POSITIONS_FILE, type ExportManifest, type FileSpec } from '../../export/manifest.js';
 import { EXTERNAL_DATA_NAME, type WeightSink } from '../../graph/onnx-builder.js';
 import { boxesToGrid } from '../../model/boxes.js';
+import { encodeTextBatches } from '../../model/text-batches.js';
 import { prepareTextBatch, type TextTables } from '../../families/fgclip/text-inputs.js';
 
 /** FG-CLIP v1's two caption modes (the 77-row and 248-row position tables). */
@@ -188,25 +189,17 @@ export class WorkerModel {
     return new WorkerModel(info, ort, cfg, m.preprocess, tokenizer, tables, textSession, visionSession, opts);
   }
 
-  async encodeTexts(texts: readonly string[], modeOpt: 'auto' | TextMode, normalize: boolean): Promise<WireTextResult> {
-    if (!Array.isArray(texts) || texts.length === 0) throw new FgClipError('INPUT_INVALID', 'encodeTexts: the list of texts is empty');
-    if ((modeOpt as string) !== 'auto' && modeOpt !== 'short' && modeOpt !== 'long') throw new FgClipError('INPUT_INVALID', `encodeTexts: mode must be 'short', 'long' or 'auto' (got ${String(modeOpt)})`);
-    const { short, long } = this.config;
-    const tokenCounts = texts.map((t) => this.tokenizer.countTokens(t));
-    const modes: TextMode[] = tokenCounts.map((n) => (modeOpt === 'auto' ? (n <= short ? 'short' : 'long') : modeOpt));
-    const embeddings: Float32Array[] = new Array(texts.length);
-    const bs = Math.max(this.opts.batchSize, 16);
-    for (const mode of ['short', 'long'] as const) {
-      const idx = modes.map((m, i) => (m === mode ? i : -1)).filter((i) => i >= 0).sort((a, b) => tokenCounts[a] - tokenCounts[b]);
-      const maxLength = mode === 'short' ? short : long;
-      for (let s = 0; s < idx.length; s += bs) {
-        const part = idx.slice(s, s + bs);
-        const out = await this.runText(part.map((i) => this.tokenizer.encode(texts[i], { maxLength }).ids), mode);
-        part.forEach((i, k) => (embeddings[i] = normalize ? l2normalize(out[k]) : out[k]));
-      }
-    }
-    const truncated = tokenCounts.map((n, i) => n > (modes[i] === 'short' ? short : long));
-    return { embeddings, modes, truncated, tokenCounts };
+  async encodeTexts(texts: readonly string[], mode: 'auto' | TextMode, normalize: boolean): Promise<WireTextResult> {
+    const r = await encodeTextBatches(texts, {
+      tokenizer: this.tokenizer,
+      lengths: { short: this.config.short, long: this.config.long },
+      mode,
+      batchSize: Math.max(this.opts.batchSize, 16),
+      normalize,
+      family: 'fgclip',
+      run: (ids, m) => this.runText(ids, m as TextMode), // 'box' never comes: no box length given
+    });
+    return { ...r, modes: r.modes as TextMode[] };
   }
 
   private async runText(ids: readonly (readonly number[])[], mode: TextMode): Promise<Float32Array[]> {
