@@ -14,6 +14,7 @@ import { ClipTokenizer } from '../src/tokenizer/index.js';
 import { longCaptions, shortPrompts } from './captions.js';
 import { median } from './stats.js';
 import { Rng } from './synthetic.js';
+import { nodeFolder } from '../src/platform/node/folder.js';
 
 export interface TrainChildRequest {
   readonly dir: string;
@@ -77,7 +78,7 @@ const lastEos = (rows: readonly (readonly number[])[]) => Math.max(...rows.map((
 
 async function main(req: TrainChildRequest): Promise<TrainChildResult> {
   const engine = await createEngine(req.dir, req.threads);
-  const tok = await ClipTokenizer.fromModelDir(req.dir);
+  const tok = await ClipTokenizer.fromFolder(nodeFolder(req.dir));
   const params = new Map([...engine.initialParams].map(([k, v]) => [k, Float32Array.from(v)]));
   let parameters = 0;
   for (const v of params.values()) parameters += v.length;

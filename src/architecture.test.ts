@@ -80,12 +80,19 @@ test('no import cycle in src/ (strongly connected components of the import graph
 
 const PLATFORM_FREE = (f: string) => {
   const r = relative(SRC, f);
-  return r.startsWith('graph/') || r.startsWith('postprocess/') || /^preprocess\/resize[^/]*\.ts$/.test(r) || r === 'model/text-batches.ts';
+  return (
+    r.startsWith('graph/') ||
+    r.startsWith('tokenizer/') ||
+    r.startsWith('postprocess/') ||
+    /^preprocess\/resize[^/]*\.ts$/.test(r) ||
+    r === 'model/text-batches.ts' ||
+    r === 'platform/ports.ts'
+  );
 };
 /** Packages that only run on Node (native addons or Node APIs). */
 const NODE_ONLY = ['onnxruntime-node', 'sharp'];
 
-test('src/graph, src/preprocess/resize*, src/postprocess, src/model/text-batches.ts (and what they import) use nothing from Node', () => {
+test('src/graph, src/tokenizer, src/preprocess/resize*, src/postprocess, src/model/text-batches.ts, the port interfaces (and what they import) use nothing from Node or a platform', () => {
   const seen = new Set<string>();
   const bad: string[] = [];
   const walk = (f: string, via: string) => {
@@ -95,8 +102,28 @@ test('src/graph, src/preprocess/resize*, src/postprocess, src/model/text-batches
       if (s.startsWith('node:') || NODE_ONLY.includes(s) || ['fs', 'path', 'os', 'crypto', 'worker_threads', 'child_process'].includes(s))
         bad.push(`${relative(SRC, f)} imports ${s}${via ? ` (reached from ${via})` : ''}`);
     }
+    // a platform's implementation of the ports is injected, never imported by the shared layers
+    if (relative(SRC, f).startsWith('platform/') && relative(SRC, f) !== 'platform/ports.ts')
+      bad.push(`${relative(SRC, f)} is a platform implementation${via ? ` (reached from ${via})` : ''}`);
     for (const g of graph.get(f) ?? []) walk(g, via || relative(SRC, f));
   };
   for (const f of all.filter(PLATFORM_FREE)) walk(f, '');
   assert.deepEqual(bad, []);
+});
+
+test('tsconfig.platform-free.json type-checks every platform-free layer without Node types', () => {
+  const cfg = JSON.parse(readFileSync(join(REPO_ROOT, 'tsconfig.platform-free.json'), 'utf8')) as { compilerOptions: { types: string[] }; include: string[] };
+  assert.deepEqual(cfg.compilerOptions.types, []);
+  for (const glob of ['src/graph/**/*.ts', 'src/tokenizer/**/*.ts', 'src/preprocess/resize*.ts', 'src/postprocess/**/*.ts', 'src/platform/ports.ts']) {
+    assert.ok(cfg.include.includes(glob), `tsconfig.platform-free.json includes ${glob}`);
+  }
+});
+
+test('package.json exports: "." has explicit node and browser conditions (Node build vs the web build), types first', () => {
+  const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { exports: Record<string, Record<string, string>> };
+  const dot = pkg.exports['.'];
+  assert.deepEqual(Object.keys(dot), ['types', 'node', 'browser', 'default']);
+  assert.equal(dot.node, './dist/index.js');
+  assert.equal(dot.browser, './dist/browser/index.js');
+  assert.equal(dot.default, dot.node, 'tools without conditions get the Node build');
 });

@@ -9,6 +9,7 @@ import type { JsonObject } from '../config/fields.js';
 import type { LinearDtype } from '../graph/blocks.js';
 import type { PixelBox } from '../model/boxes.js';
 import type { RgbImage } from '../preprocess/types.js';
+import type { ModelFolder } from '../platform/ports.js';
 import type { RuntimeOptions } from '../runtime/session.js';
 
 /**
@@ -54,6 +55,8 @@ export interface FamilyLoadOptions extends RuntimeOptions {
 export interface FamilyLoadContext {
   /** the checkpoint folder (local) */
   readonly dir: string;
+  /** the checkpoint folder's files through the platform's file reading port (src/platform/ports.ts) */
+  readonly folder: ModelFolder;
   /** config.json, parsed but not yet validated (the family validates its own schema) */
   readonly config: JsonObject;
   /** config.json's path, for error messages */
@@ -136,5 +139,5 @@ export interface ModelFamily {
   readonly modelTypes: readonly string[];
   load(ctx: FamilyLoadContext): Promise<FamilyModel>;
   /** the family's tokenizer alone (default: the CLIP tokenizer of the folder) */
-  loadTokenizer?(dir: string): Promise<FamilyTokenizer>;
+  loadTokenizer?(folder: ModelFolder): Promise<FamilyTokenizer>;
 }

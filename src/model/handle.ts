@@ -18,6 +18,7 @@ import type { GridBox } from '../postprocess/roi-align.js';
 import { l2normalize, probabilities } from '../postprocess/similarity.js';
 import { batchPixelValues, decodeImage, preprocessImage, type DecodeOptions, type RgbImage } from '../preprocess/index.js';
 import { defaultThreads, sessionOptions, type RuntimeOptions } from '../runtime/session.js';
+import { nodeFolder } from '../platform/node/folder.js';
 import { boxesToGrid, regionFeatures } from './boxes.js';
 import { encodeTextBatches } from './text-batches.js';
 import type { EncodeImageOptions, EncodeTextOptions, Encoder, ImageEncoding, ImageInput, PreprocessedImage, TextEncoding } from './encoder.js';
@@ -91,7 +92,7 @@ export class FgClip implements Encoder {
     if (dtype !== 'fp32' && dtype !== 'fp16' && dtype !== 'int8') throw new FgClipError('INPUT_INVALID', `dtype: expected fp32, fp16 or int8 (got ${String(dtype)})`);
     const dir = await resolveModelDir(model, { ...options.hub, revision: options.revision ?? options.hub?.revision });
     const { family, config, configPath } = await familyOf(dir);
-    const towers = await family.load({ dir, config, configPath, options });
+    const towers = await family.load({ dir, folder: nodeFolder(dir), config, configPath, options });
     return new FgClip({ modelDir: dir, family: family.id, towers, options });
   }
 

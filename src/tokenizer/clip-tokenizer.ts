@@ -6,9 +6,8 @@
  * text → lone surrogates to U+FFFD → added tokens cut out (normalized ones after normalizing: NFC, `\s+` → " ",
  * lowercase) → Split (CLIP regex) → ByteLevel → BPE with "</w>" → [bos] + ids[:N−2] + [eos] → right-pad with pad id.
  */
-import { pathExists, readRegularSync, readRegularText, type RegularFileOptions } from '../platform/node/regular-file.js';
-import { basename, join } from 'node:path';
 import { FgClipError } from '../errors.js';
+import type { ModelFolder, ReadLimits } from '../platform/ports.js';
 import { splitOnAddedTokens, type AddedTokenMatcher, type Segment } from './added-tokens.js';
 import { BpeModel } from './bpe.js';
 import { byteLevelDecode } from './byte-level.js';
@@ -62,13 +61,13 @@ function checkOptions(opts: unknown, where: string): { maxLength: number; paddin
 }
 
 /** Absent → undefined; a directory, FIFO, device, dangling symlink or oversized file → TOKENIZER_INVALID. */
-export async function readOptional(path: string): Promise<string | undefined> {
-  if (!(await pathExists(path))) return undefined;
-  return readRegularText(path, tokenizerFile(path));
+export async function readOptional(folder: ModelFolder, name: string): Promise<string | undefined> {
+  return folder.readText(name, tokenizerFile(name));
 }
 
-function tokenizerFile(path: string): RegularFileOptions {
-  return { what: basename(path), code: 'TOKENIZER_INVALID', maxBytes: MAX_TOKENIZER_FILE_BYTES, hint: 'Point to a Hugging Face CLIP checkpoint folder' };
+/** How tokenizer files are read: TOKENIZER_INVALID, bounded by MAX_TOKENIZER_FILE_BYTES. */
+export function tokenizerFile(name: string): ReadLimits {
+  return { what: name, code: 'TOKENIZER_INVALID', maxBytes: MAX_TOKENIZER_FILE_BYTES, hint: 'Point to a Hugging Face CLIP checkpoint folder' };
 }
 
 /** JSON.parse with TOKENIZER_INVALID naming the file. */
@@ -81,11 +80,11 @@ export function parseJsonText(text: string, source: string): unknown {
 }
 
 /** Special-token names from tokenizer_config.json, then special_tokens_map.json; only those the files name. */
-async function readSpecialTokenNames(dir: string): Promise<Partial<SpecialTokenNames>> {
+async function readSpecialTokenNames(folder: ModelFolder): Promise<Partial<SpecialTokenNames>> {
   const names: Partial<Record<keyof SpecialTokenNames, string>> = {};
   for (const file of ['tokenizer_config.json', 'special_tokens_map.json']) {
-    const path = join(dir, file);
-    const text = await readOptional(path);
+    const path = folder.where(file);
+    const text = await readOptional(folder, file);
     if (text === undefined) continue;
     const obj = parseJsonText(text, path);
     if (!isObject(obj)) throw tokenizerError(path, '', `has the wrong type (expected an object, got ${show(obj)})`);
@@ -141,12 +140,6 @@ export class ClipTokenizer {
     return new ClipTokenizer(spec);
   }
 
-  /** Reads a Hugging Face tokenizer.json. */
-  static fromFile(path: string): ClipTokenizer {
-    const text = readRegularSync(path, { ...tokenizerFile(path), hint: "Pass the path of the checkpoint's tokenizer.json" }).toString('utf8');
-    return ClipTokenizer.fromJson(parseJsonText(text, path), path);
-  }
-
   /** Validates an already-parsed tokenizer.json; errors name `source` and the offending field. */
   static fromJson(json: unknown, source = 'tokenizer.json'): ClipTokenizer {
     return new ClipTokenizer(parseTokenizerJson(json, source));
@@ -157,16 +150,16 @@ export class ClipTokenizer {
    * files into). The pad token (and for the slow files all special tokens) come from tokenizer_config.json /
    * special_tokens_map.json when present.
    */
-  static async fromModelDir(dir: string): Promise<ClipTokenizer> {
-    const names = await readSpecialTokenNames(dir);
-    const tokenizerJson = join(dir, 'tokenizer.json');
-    const fast = await readOptional(tokenizerJson);
+  static async fromFolder(folder: ModelFolder): Promise<ClipTokenizer> {
+    const names = await readSpecialTokenNames(folder);
+    const tokenizerJson = folder.where('tokenizer.json');
+    const fast = await readOptional(folder, 'tokenizer.json');
     if (fast !== undefined) return new ClipTokenizer(parseTokenizerJson(parseJsonText(fast, tokenizerJson), tokenizerJson, names.pad));
-    const vocabPath = join(dir, 'vocab.json');
-    const mergesPath = join(dir, 'merges.txt');
-    const [vocab, merges] = await Promise.all([readOptional(vocabPath), readOptional(mergesPath)]);
+    const vocabPath = folder.where('vocab.json');
+    const mergesPath = folder.where('merges.txt');
+    const [vocab, merges] = await Promise.all([readOptional(folder, 'vocab.json'), readOptional(folder, 'merges.txt')]);
     if (vocab === undefined || merges === undefined) {
-      throw tokenizerError(dir, '', `has no tokenizer files (expected tokenizer.json, or vocab.json + merges.txt; ${vocab === undefined ? 'vocab.json' : 'merges.txt'} is missing)`, 'Point to a Hugging Face CLIP checkpoint folder');
+      throw tokenizerError(folder.location, '', `has no tokenizer files (expected tokenizer.json, or vocab.json + merges.txt; ${vocab === undefined ? 'vocab.json' : 'merges.txt'} is missing)`, 'Point to a Hugging Face CLIP checkpoint folder');
     }
     const spec = specFromSlowFiles(parseJsonText(vocab, vocabPath), merges, { vocab: vocabPath, merges: mergesPath }, { ...CLIP_SPECIAL_TOKENS, ...names });
     return new ClipTokenizer(spec);

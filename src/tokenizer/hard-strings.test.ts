@@ -11,9 +11,9 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { goldenPath, readGoldenJson } from '../test-util/goldens.js';
-import { ClipTokenizer } from './index.js';
+import { clipTokenizerFromFile } from '../platform/node/tokenizer-file.js';
 
-const tok = ClipTokenizer.fromFile(goldenPath('fgclip-tiny', 'tokenizer.json'));
+const tok = clipTokenizerFromFile(goldenPath('fgclip-tiny', 'tokenizer.json'));
 const vocab = readGoldenJson<Record<string, number>>('fgclip-tiny', 'vocab.json');
 const UNLIMITED = { maxLength: 1_000_000, padding: false };
 

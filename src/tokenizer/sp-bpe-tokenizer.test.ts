@@ -13,6 +13,7 @@ import { goldenV2Path, readGoldenV2Json } from '../test-util/goldens-v2.js';
 import { AddedTokenTrie } from './added-token-trie.js';
 import { MAX_DEPTH } from './sp-bpe-spec.js';
 import { SentencePieceBpeTokenizer, settingsFromConfig } from './sp-bpe-tokenizer.js';
+import { nodeFolder } from '../platform/node/folder.js';
 
 interface TokCase {
   text: string;
@@ -50,7 +51,7 @@ function expectFgClipError(fn: () => unknown, code: FgClipErrorCode, re: RegExp)
 }
 
 describe('SentencePieceBpeTokenizer on the FG-CLIP 2 goldens (identical ids and masks)', async () => {
-  const tok = await SentencePieceBpeTokenizer.fromModelDir(tinyDir);
+  const tok = await SentencePieceBpeTokenizer.fromFolder(nodeFolder(tinyDir));
   const { cases } = readGoldenV2Json<{ cases: TokCase[] }>('tokenizer_cases.json');
 
   it('reads tokenizer_config.json as transformers does: $A <eos>, pad 0, no attention mask returned', () => {
@@ -165,18 +166,18 @@ describe('SentencePieceBpeTokenizer: hostile tokenizer.json and inputs', () => {
     expectFgClipError(() => SentencePieceBpeTokenizer.fromJson(d, 'x.json'), 'TOKENIZER_INVALID', /does not define/);
   });
   it('bad arguments are INPUT_INVALID', async () => {
-    const tok = await SentencePieceBpeTokenizer.fromModelDir(tinyDir);
+    const tok = await SentencePieceBpeTokenizer.fromFolder(nodeFolder(tinyDir));
     expectFgClipError(() => tok.encode(3 as unknown as string, { maxLength: 64 }), 'INPUT_INVALID', /string/);
     expectFgClipError(() => tok.encode('a', { maxLength: 0 }), 'INPUT_INVALID', /maxLength/);
     expectFgClipError(() => tok.encode('a', { maxLength: 2 ** 40 }), 'INPUT_INVALID', /maxLength/);
     expectFgClipError(() => tok.decode([1e9]), 'INPUT_INVALID', /not a token id/);
   });
   it('lone surrogates become U+FFFD (byte fallback), as the Rust binding receives them', async () => {
-    const tok = await SentencePieceBpeTokenizer.fromModelDir(tinyDir);
+    const tok = await SentencePieceBpeTokenizer.fromFolder(nodeFolder(tinyDir));
     assert.deepEqual(tok.tokenIds('a\uD800'), tok.tokenIds('a\uFFFD'));
   });
   it('a million spaces: linear-size work, one merged run', async () => {
-    const tok = await SentencePieceBpeTokenizer.fromModelDir(tinyDir);
+    const tok = await SentencePieceBpeTokenizer.fromFolder(nodeFolder(tinyDir));
     const e = tok.encode(' '.repeat(1_000_000), { maxLength: 64 });
     assert.equal(e.ids.length, 64);
     assert.ok(e.droppedTokens > 400_000);

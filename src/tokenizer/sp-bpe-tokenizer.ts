@@ -10,9 +10,8 @@
  *
  * Work is O(n log n) in the text length (merge queue) and memory O(n): a huge text costs what it costs, never more.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { FgClipError } from '../errors.js';
+import type { ModelFolder } from '../platform/ports.js';
 import { AddedTokenTrie } from './added-token-trie.js';
 import type { Segment } from './added-tokens.js';
 import { BpeModel } from './bpe.js';
@@ -303,24 +302,14 @@ export class SentencePieceBpeTokenizer {
     return new SentencePieceBpeTokenizer(parseSpBpeJson(json, source), settings);
   }
 
-  static fromFile(path: string, settings: SpTokenizerSettings = {}): SentencePieceBpeTokenizer {
-    let text: string;
-    try {
-      text = readFileSync(path, 'utf8');
-    } catch (e) {
-      throw tokenizerError(path, '', `cannot be read (${(e as Error).message})`, "Pass the path of the checkpoint's tokenizer.json", e);
-    }
-    return SentencePieceBpeTokenizer.fromJson(parseJsonText(text, path), path, settings);
-  }
-
   /** tokenizer.json + tokenizer_config.json of a checkpoint folder, read as AutoTokenizer would. */
-  static async fromModelDir(dir: string, override: SpTokenizerSettings = {}): Promise<SentencePieceBpeTokenizer> {
-    const cfgPath = join(dir, 'tokenizer_config.json');
-    const cfgText = await readOptional(cfgPath);
+  static async fromFolder(folder: ModelFolder, override: SpTokenizerSettings = {}): Promise<SentencePieceBpeTokenizer> {
+    const cfgPath = folder.where('tokenizer_config.json');
+    const cfgText = await readOptional(folder, 'tokenizer_config.json');
     const settings = cfgText === undefined ? {} : settingsFromConfig(parseJsonText(cfgText, cfgPath), cfgPath);
-    const path = join(dir, 'tokenizer.json');
-    const text = await readOptional(path);
-    if (text === undefined) throw tokenizerError(dir, '', 'has no tokenizer.json', 'FG-CLIP 2 checkpoints ship a Hugging Face tokenizer.json');
+    const path = folder.where('tokenizer.json');
+    const text = await readOptional(folder, 'tokenizer.json');
+    if (text === undefined) throw tokenizerError(folder.location, '', 'has no tokenizer.json', 'FG-CLIP 2 checkpoints ship a Hugging Face tokenizer.json');
     return new SentencePieceBpeTokenizer(parseSpBpeJson(parseJsonText(text, path), path), { ...settings, ...override });
   }
 

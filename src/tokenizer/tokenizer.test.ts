@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import { FgClipError } from '../errors.js';
 import { goldenPath, readGoldenJson } from '../test-util/goldens.js';
 import { ClipTokenizer } from './index.js';
+import { nodeFolder } from '../platform/node/folder.js';
+import { clipTokenizerFromFile } from '../platform/node/tokenizer-file.js';
 
 interface TokenizerCase {
   text: string;
@@ -20,7 +22,7 @@ interface TextCases {
 }
 
 const TOKENIZER_JSON = goldenPath('fgclip-tiny', 'tokenizer.json');
-const tok = ClipTokenizer.fromFile(TOKENIZER_JSON);
+const tok = clipTokenizerFromFile(TOKENIZER_JSON);
 const cases = readGoldenJson<TokenizerCase[]>('tokenizer_cases.json');
 const rawJson = (): Record<string, unknown> => JSON.parse(readFileSync(TOKENIZER_JSON, 'utf8')) as Record<string, unknown>;
 const vocab = readGoldenJson<Record<string, number>>('fgclip-tiny', 'vocab.json');
@@ -53,7 +55,7 @@ describe('ClipTokenizer vs Rust tokenizers goldens (exact id equality)', () => {
   for (const model of ['fgclip-tiny', 'fgclip-small']) {
     test(`${model}.cases.json: text_short (77) and text_long (248) input_ids identical`, async () => {
       const all = readGoldenJson<{ text_short: TextCases; text_long: TextCases }>(`${model}.cases.json`);
-      const t = await ClipTokenizer.fromModelDir(goldenPath(model));
+      const t = await ClipTokenizer.fromFolder(nodeFolder(goldenPath(model)));
       assert.deepEqual(t.encodeBatch(all.text_short.texts, { maxLength: 77 }).map((e) => e.ids), all.text_short.input_ids);
       assert.deepEqual(t.encodeBatch(all.text_long.texts, { maxLength: 248 }).map((e) => e.ids), all.text_long.input_ids);
     });
@@ -61,7 +63,7 @@ describe('ClipTokenizer vs Rust tokenizers goldens (exact id equality)', () => {
 
   test('special ids: bos 49406, eos 49407, pad 49407 (tokenizer.json post_processor + CLIP pad token)', async () => {
     assert.deepEqual([tok.bosId, tok.eosId, tok.padId], [vocab['<|startoftext|>'], vocab['<|endoftext|>'], vocab['<|endoftext|>']]);
-    const fromDir = await ClipTokenizer.fromModelDir(goldenPath('fgclip-tiny'));
+    const fromDir = await ClipTokenizer.fromFolder(nodeFolder(goldenPath('fgclip-tiny')));
     assert.deepEqual([fromDir.bosId, fromDir.eosId, fromDir.padId], [49406, 49407, 49407]);
     assert.equal(tok.vocabSize, 49408);
   });
@@ -74,7 +76,7 @@ describe('alternative sources give identical ids', () => {
     const dir = mkdtempSync(join(tmpdir(), 'fgclip-tok-'));
     try {
       for (const f of ['vocab.json', 'merges.txt', 'special_tokens_map.json']) symlinkSync(goldenPath('fgclip-tiny', f), join(dir, f));
-      const slow = await ClipTokenizer.fromModelDir(dir);
+      const slow = await ClipTokenizer.fromFolder(nodeFolder(dir));
       assert.deepEqual([slow.bosId, slow.eosId, slow.padId], [tok.bosId, tok.eosId, tok.padId]);
       for (const t of texts) assert.deepEqual(slow.encode(t, { maxLength: 77 }), tok.encode(t, { maxLength: 77 }), JSON.stringify(t));
     } finally {
@@ -235,15 +237,15 @@ describe('malformed tokenizer files → TOKENIZER_INVALID naming file and field'
   });
 
   test('unreadable files and folders', async () => {
-    assertTokenizerInvalid(() => ClipTokenizer.fromFile('/nonexistent/tokenizer.json'), '/nonexistent/tokenizer.json', 'does not exist');
+    assertTokenizerInvalid(() => clipTokenizerFromFile('/nonexistent/tokenizer.json'), '/nonexistent/tokenizer.json', 'does not exist');
     const dir = mkdtempSync(join(tmpdir(), 'fgclip-tok-'));
     try {
       writeFileSync(join(dir, 'bad.json'), '{ "model": ');
-      assertTokenizerInvalid(() => ClipTokenizer.fromFile(join(dir, 'bad.json')), 'bad.json', 'not valid JSON');
-      await assert.rejects(ClipTokenizer.fromModelDir(dir), (e: unknown) => e instanceof FgClipError && e.code === 'TOKENIZER_INVALID' && e.message.includes('vocab.json'));
+      assertTokenizerInvalid(() => clipTokenizerFromFile(join(dir, 'bad.json')), 'bad.json', 'not valid JSON');
+      await assert.rejects(ClipTokenizer.fromFolder(nodeFolder(dir)), (e: unknown) => e instanceof FgClipError && e.code === 'TOKENIZER_INVALID' && e.message.includes('vocab.json'));
       symlinkSync(goldenPath('fgclip-tiny', 'vocab.json'), join(dir, 'vocab.json'));
       writeFileSync(join(dir, 'merges.txt'), '#version: 0.2\ni n\nbroken\n');
-      await assert.rejects(ClipTokenizer.fromModelDir(dir), (e: unknown) => e instanceof FgClipError && e.code === 'TOKENIZER_INVALID' && e.message.includes('line 3'));
+      await assert.rejects(ClipTokenizer.fromFolder(nodeFolder(dir)), (e: unknown) => e instanceof FgClipError && e.code === 'TOKENIZER_INVALID' && e.message.includes('line 3'));
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -294,8 +296,8 @@ describe('hostile tokenizer files: bounded ids, nesting and sizes; special files
       for (const [kind, make] of makers) {
         const dir = mkdtempSync(join(root, 'm-'));
         make(join(dir, 'tokenizer.json'));
-        await assert.rejects(ClipTokenizer.fromModelDir(dir), (e: unknown) => e instanceof FgClipError && e.code === 'TOKENIZER_INVALID' && e.message.includes('tokenizer.json'), kind);
-        assertTokenizerInvalid(() => ClipTokenizer.fromFile(join(dir, 'tokenizer.json')), 'tokenizer.json');
+        await assert.rejects(ClipTokenizer.fromFolder(nodeFolder(dir)), (e: unknown) => e instanceof FgClipError && e.code === 'TOKENIZER_INVALID' && e.message.includes('tokenizer.json'), kind);
+        assertTokenizerInvalid(() => clipTokenizerFromFile(join(dir, 'tokenizer.json')), 'tokenizer.json');
       }
     } finally {
       rmSync(root, { recursive: true, force: true });
@@ -304,8 +306,8 @@ describe('hostile tokenizer files: bounded ids, nesting and sizes; special files
 });
 
 test('10k distinct short captions encoded as one batch on a fresh tokenizer (cold word cache) equal each caption encoded alone on another fresh tokenizer (ids exact)', () => {
-  const batchTok = ClipTokenizer.fromFile(TOKENIZER_JSON);
-  const aloneTok = ClipTokenizer.fromFile(TOKENIZER_JSON);
+  const batchTok = clipTokenizerFromFile(TOKENIZER_JSON);
+  const aloneTok = clipTokenizerFromFile(TOKENIZER_JSON);
   const nouns = ['cat', 'dog', 'red car', 'bird on a wire', 'bowl of ramen', 'Mountain lake'];
   const texts = Array.from({ length: 10_000 }, (_, i) => `A photo of a ${nouns[i % nouns.length]}, number ${i}, taken in ${1900 + (i % 120)}.`);
   const out = batchTok.encodeBatch(texts, { maxLength: 77 });

@@ -27,6 +27,7 @@ import { initParameters, smallConfig, type SmallModelSpec } from './init.js';
 import { AdamW, ADAMW_DEFAULTS, clipGradNorm } from './optimizer.js';
 import { checkSchedule, learningRate, type ScheduleKind } from './schedule.js';
 import type { GradientEngine, LossParts, Stage } from './types.js';
+import { nodeFolder } from '../platform/node/folder.js';
 
 /** Builds the gradient engine for a model configuration (train's autodiff; tests may pass another). */
 export type EngineFactory = (config: FgClipConfig, stage: Stage) => Promise<GradientEngine>;
@@ -232,7 +233,7 @@ export class Trainer {
       params.get('logit_scale_finegraind')![0] = s;
       params.get('logit_scale_hardneg')![0] = s;
     }
-    const tokenizer = await ClipTokenizer.fromModelDir(tokenizerDir);
+    const tokenizer = await ClipTokenizer.fromFolder(nodeFolder(tokenizerDir));
     const S = config.vision_config.image_size;
 
     // --- data

@@ -5,6 +5,7 @@ import { resolveModelDir } from '../../hub/index.js';
 import { ClipTokenizer } from '../../tokenizer/index.js';
 import { encodeNpy } from '../npy.js';
 import { flag, fmtVec, int, MODEL_OPTIONS, parse, printJson, requireModel, str, strs, UsageError, withModel, type Io } from '../args.js';
+import { nodeFolder } from '../../platform/node/folder.js';
 
 export async function tokenizeCommand(argv: readonly string[], io: Io): Promise<number> {
   const { values, positionals } = parse('tokenize', argv, { ...MODEL_OPTIONS, 'max-length': { type: 'string' }, 'no-padding': { type: 'boolean' } });
@@ -12,7 +13,7 @@ export async function tokenizeCommand(argv: readonly string[], io: Io): Promise<
   const dir = await resolveModelDir(requireModel(values, 'tokenize'), { revision: str(values, 'revision') });
   const { family } = await familyOf(dir);
   // FG-CLIP 2 (SentencePiece-BPE, 64 tokens short/box, 196 long); FG-CLIP v1 (CLIP BPE, 77 / 248)
-  const tok = family.loadTokenizer ? await family.loadTokenizer(dir) : await ClipTokenizer.fromModelDir(dir);
+  const tok = family.loadTokenizer ? await family.loadTokenizer(nodeFolder(dir)) : await ClipTokenizer.fromFolder(nodeFolder(dir));
   const maxLength = int(values, 'max-length', 2) ?? (family.loadTokenizer ? 64 : 77);
   const enc = tok.encodeBatch(positionals, { maxLength, padding: !flag(values, 'no-padding') });
   if (flag(values, 'json')) {

@@ -28,7 +28,7 @@ export async function loadClip(ctx: FamilyLoadContext): Promise<ClipTowers<ClipC
     vision_config: parsed.vision_config,
   };
   const preprocessConfig = await loadPreprocessConfig(dir, parsed, options.onWarning ?? (() => undefined));
-  const tokenizer = await ClipTokenizer.fromModelDir(dir);
+  const tokenizer = await ClipTokenizer.fromFolder(ctx.folder);
   const S = resolveImageSize(config, options.imageSize);
   const sessions = await clipSessions(ctx, S, () => planClip(dir, config, S, options.dtype));
   if (!sessions.fromGraphCache && sessions.unknownTensors.length > 0) {

@@ -21,7 +21,7 @@ export async function loadFgClip(ctx: FamilyLoadContext): Promise<FgClipTowers> 
   const { dir, options } = ctx;
   const config = parseConfig(ctx.config, ctx.configPath);
   const preprocessConfig = await loadPreprocessConfig(dir, config, options.onWarning ?? (() => undefined));
-  const tokenizer = await ClipTokenizer.fromModelDir(dir);
+  const tokenizer = await ClipTokenizer.fromFolder(ctx.folder);
   const S = resolveImageSize(config, options.imageSize);
   const sessions = await clipSessions(ctx, S, () => planFgClip(dir, config, S, ctx.options.dtype));
   if (!sessions.fromGraphCache && sessions.unknownTensors.length > 0) {

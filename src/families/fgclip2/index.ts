@@ -83,8 +83,8 @@ export const fgclip2Family: ModelFamily = {
   architectures: FGCLIP2_ARCHITECTURES,
   modelTypes: FGCLIP2_MODEL_TYPES,
   load: loadFgclip2,
-  loadTokenizer: async (dir) => {
+  loadTokenizer: async (folder) => {
     const { SentencePieceBpeTokenizer } = await import('../../tokenizer/sp-bpe-tokenizer.js');
-    return SentencePieceBpeTokenizer.fromModelDir(dir);
+    return SentencePieceBpeTokenizer.fromFolder(folder);
   },
 };

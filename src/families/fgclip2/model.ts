@@ -20,6 +20,7 @@ import type { TensorMap } from '../../weights/types.js';
 import { parseFgclip2Config, parseFgclip2Preprocess, type Fgclip2Config, type Fgclip2PreprocessConfig } from './config.js';
 import { buildV2TextGraph, buildV2VisionGraph, positionIds, V2_DENSE_EMBEDS, V2_IMAGE_EMBEDS, V2_PIXEL_MASK, V2_PIXELS, V2_POSITION_IDS, V2_POSITION_WEIGHTS, V2_TEXT_EMBEDS, V2_TEXT_MASK, V2_TEXT_OUTPUTS, type Walk } from './graphs.js';
 import { TokenTable } from './token-table.js';
+import { nodeFolder } from '../../platform/node/folder.js';
 
 export type { Walk } from './graphs.js';
 export const WALKS: readonly Walk[] = ['short', 'box', 'long'];
@@ -115,7 +116,7 @@ export class Fgclip2Model {
     const config = parseFgclip2Config(await readJson(configPath, true), configPath);
     const preprocessPath = join(dir, 'preprocessor_config.json');
     const preprocessConfig = parseFgclip2Preprocess(await readJson(preprocessPath, false), preprocessPath, config.vision_config.patch_size);
-    const tokenizer = await SentencePieceBpeTokenizer.fromModelDir(dir);
+    const tokenizer = await SentencePieceBpeTokenizer.fromFolder(nodeFolder(dir));
     const weightsPath = join(dir, 'model.safetensors');
     const header = await readSafetensorsHeader(weightsPath);
     const tableEntry = header.tensors.find((t) => t.name === TOKEN_TABLE);

@@ -12,6 +12,7 @@ import { ClipTokenizer } from '../../tokenizer/index.js';
 import { BatchLoader } from './loader.js';
 import { parseRecords, readRecords, topLevelLines } from './records.js';
 import { epochOrder } from './rng.js';
+import { nodeFolder } from '../../platform/node/folder.js';
 
 const MEAN = [0.48145466, 0.4578275, 0.40821073];
 const STD = [0.26862954, 0.26130258, 0.27577711];
@@ -26,7 +27,7 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'fgclip-data-'));
   for (let i = 0; i < 6; i++) await writePng(join(dir, `img${i}.png`), 20 + i, 17, i + 1);
   writeFileSync(join(dir, 'broken.png'), 'not an image');
-  tokenizer = await ClipTokenizer.fromModelDir(goldenPath('fgclip-tiny'));
+  tokenizer = await ClipTokenizer.fromFolder(nodeFolder(goldenPath('fgclip-tiny')));
   pool = await createPreprocessPool({ size: 32, mean: MEAN, std: STD, threads: 1 });
 });
 after(async () => {
