@@ -56,7 +56,7 @@ async function loadFgclip2(ctx: FamilyLoadContext): Promise<FamilyModel> {
     textLengths: { short: tc.max_position_embeddings, long: tc.longtext_len, box: tc.max_position_embeddings },
     logitScaleLog: m.logitScale,
     unknownTensors: m.unknownTensors,
-    fromGraphCache: false,
+    fromGraphCache: m.fromGraphCache,
     runText: (ids, mode: TextMode) => m.runIds(ids, mode, tok.returnsAttentionMask ? ids.map((r) => maskFromIds(r, tok.padId)) : undefined),
     runVision: () => {
       throw new FgClipError('INPUT_INVALID', 'FG-CLIP 2 takes NaFlex patches at a per-image resolution, not square [3, S, S] pixel values; use encodeImages');

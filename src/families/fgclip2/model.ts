@@ -13,7 +13,9 @@ import { l2normalize } from '../../postprocess/similarity.js';
 import { decodeImage } from '../../preprocess/decode.js';
 import { dynamicMaxPatches, naflexPreprocess, positionResizeMatrix, type NaflexImage } from '../../preprocess/naflex.js';
 import type { RgbImage } from '../../preprocess/types.js';
-import { createSession, ort, runSession, type RuntimeOptions } from '../../runtime/session.js';
+import { graphCacheEntry, GRAPH_LAYOUT_VERSION, readCached, Staging, type GraphCacheEntry } from '../../cache/graph-cache.js';
+import type { WeightSink } from '../../graph/onnx-builder.js';
+import { createSession, createSessionFromFile, ort, runSession, type RuntimeOptions } from '../../runtime/session.js';
 import { SentencePieceBpeTokenizer } from '../../tokenizer/sp-bpe-tokenizer.js';
 import { readSafetensors, readSafetensorsHeader } from '../../weights/safetensors.js';
 import type { TensorMap } from '../../weights/types.js';
@@ -31,6 +33,24 @@ const TRAINING_ONLY = new Set(['logit_scale_finegraind', 'logit_scale_hardneg', 
 export interface Fgclip2LoadOptions extends RuntimeOptions {
   /** storage/compute of the encoders' linear layers: fp32 (exact, default), fp16 (half the graph bytes), int8 */
   readonly dtype?: LinearDtype;
+  /**
+   * graph cache (as v1): true = the fgclip cache folder (default), a folder, or false (build in memory). A cached
+   * load opens the two graphs from disk and reads no weights into JavaScript.
+   */
+  readonly graphCache?: boolean | string;
+  readonly onWarning?: (message: string) => void;
+}
+
+/** Bump when the FG-CLIP 2 graphs built from the same weights change (keys the graph cache with the shared version). */
+const V2_GRAPH_LAYOUT = 'fgclip2-1';
+
+interface V2Sessions {
+  readonly text: ort.InferenceSession;
+  readonly vision: ort.InferenceSession;
+  readonly logitScale: number;
+  readonly logitBias: number;
+  readonly unknownTensors: readonly string[];
+  readonly fromGraphCache: boolean;
 }
 
 export interface TextOptions {
@@ -109,6 +129,8 @@ export class Fgclip2Model {
     private readonly vision: ort.InferenceSession,
     /** checkpoint tensors the model does not use (training-only scalars are expected and not listed) */
     readonly unknownTensors: readonly string[],
+    /** the graphs came from the graph cache (no weights were read into JavaScript) */
+    readonly fromGraphCache = false,
   ) {}
 
   static async load(dir: string, opts: Fgclip2LoadOptions = {}): Promise<Fgclip2Model> {
@@ -128,18 +150,8 @@ export class Fgclip2Model {
     if (tokenizer.vocabSize > tc.vocab_size) {
       throw new FgClipError('CONFIG_INVALID', `${dir}: the tokenizer has ${tokenizer.vocabSize} tokens but the model's table only ${tc.vocab_size} rows`);
     }
-    const tensors = await readSafetensors(weightsPath, { only: (n) => n !== TOKEN_TABLE && !TRAINING_ONLY.has(n) });
-    const w = weightSource(tensors, weightsPath);
-    const used = new Set<string>();
-    const tracking: WeightSource = { get: (n, s) => (used.add(n), w.get(n, s)) };
-    const visionBuilt = buildV2VisionGraph(config, tracking, { dtype: opts.dtype });
-    const textBuilt = buildV2TextGraph(config, tracking, { dtype: opts.dtype });
-    const scale = w.get('logit_scale', [1])[0];
-    const bias = w.get('logit_bias', [1])[0];
-    used.add('logit_scale').add('logit_bias').add('dense_feature_head.probe');
-    const unknownTensors = [...tensors.keys()].filter((n) => !used.has(n) && !/\.attention\.in_proj_(weight|bias)$/.test(n));
-    const [text, vision] = await Promise.all([createSession('fgclip2 text', textBuilt, opts), createSession('fgclip2 vision', visionBuilt, opts)]);
-    return new Fgclip2Model(dir, config, preprocessConfig, tokenizer, scale, bias, new TokenTable(weightsPath, tableEntry), text, vision, unknownTensors);
+    const sessions = await v2Sessions(dir, config, weightsPath, opts);
+    return new Fgclip2Model(dir, config, preprocessConfig, tokenizer, sessions.logitScale, sessions.logitBias, new TokenTable(weightsPath, tableEntry), sessions.text, sessions.vision, sessions.unknownTensors, sessions.fromGraphCache);
   }
 
   get embeddingDim(): number {
@@ -294,4 +306,71 @@ export class Fgclip2Model {
     this.tokens.close();
     await Promise.all([this.text.release(), this.vision.release()]);
   }
+}
+
+/**
+ * Reads the checkpoint (all but the token table, which stays on disk) and builds the two graphs; `sinks` stream the
+ * graphs' weights to files (the graph cache) instead of memory.
+ */
+async function buildV2Graphs(config: Fgclip2Config, weightsPath: string, dtype: LinearDtype | undefined, sinks?: { vision: WeightSink; text: WeightSink }) {
+  const tensors = await readSafetensors(weightsPath, { only: (n) => n !== TOKEN_TABLE && !TRAINING_ONLY.has(n) });
+  const w = weightSource(tensors, weightsPath);
+  const used = new Set<string>();
+  const tracking: WeightSource = {
+    get: (n, s) => {
+      used.add(n);
+      return w.get(n, s);
+    },
+  };
+  const vision = buildV2VisionGraph(config, tracking, { dtype, sink: sinks?.vision });
+  const text = buildV2TextGraph(config, tracking, { dtype, sink: sinks?.text });
+  const logitScale = w.get('logit_scale', [1])[0];
+  const logitBias = w.get('logit_bias', [1])[0];
+  used.add('logit_scale').add('logit_bias').add('dense_feature_head.probe');
+  const unknownTensors = [...tensors.keys()].filter((n) => !used.has(n) && !/\.attention\.in_proj_(weight|bias)$/.test(n));
+  return { vision, text, logitScale, logitBias, unknownTensors };
+}
+
+/**
+ * The two sessions: from the graph cache when it holds this checkpoint's graphs, else built (and, with a cache, written
+ * there first and opened from disk, so the built weights are never held in memory twice). The cache entry's
+ * text-tables.bin holds the two host-side scalars FG-CLIP 2 needs, [logit_scale, logit_bias] (no position tables
+ * leave the graph in this family).
+ */
+async function v2Sessions(dir: string, config: Fgclip2Config, weightsPath: string, opts: Fgclip2LoadOptions): Promise<V2Sessions> {
+  const dtype = opts.dtype ?? 'fp32';
+  const S = config.grid * config.vision_config.patch_size;
+  const cacheOpt = opts.graphCache ?? true;
+  const warn = opts.onWarning ?? ((m: string) => process.emitWarning(m, 'FgClipWarning'));
+  const entry = cacheOpt === false ? undefined : await graphCacheEntry(dir, { dtype: `${V2_GRAPH_LAYOUT}-${dtype}`, imageSize: S }, typeof cacheOpt === 'string' ? cacheOpt : undefined);
+  const hit = entry && (await readCached(entry, S, warn));
+  if (entry && hit && hit.tables.length === 2) {
+    const [text, vision] = await Promise.all([createSessionFromFile('fgclip2 text', entry.textModel, opts), createSessionFromFile('fgclip2 vision', entry.visionModel(S), opts)]);
+    return { text, vision, logitScale: hit.tables[0], logitBias: hit.tables[1], unknownTensors: hit.meta.unknownTensors, fromGraphCache: true };
+  }
+  const staging = entry ? Staging.start(entry) : undefined;
+  if (entry && staging) {
+    let built: GraphCacheEntry;
+    let g: Awaited<ReturnType<typeof buildV2Graphs>>;
+    try {
+      g = await buildV2Graphs(config, weightsPath, opts.dtype, { vision: staging.sink(`vision-${S}`), text: staging.sink('text') });
+      staging.writeModel(`vision-${S}`, g.vision);
+      staging.writeModel('text', g.text);
+      built = await staging.commit([Float32Array.of(g.logitScale, g.logitBias), new Float32Array(0)], { version: GRAPH_LAYOUT_VERSION, logitScaleLog: g.logitScale, unknownTensors: g.unknownTensors, tableSizes: [2, 0] });
+    } catch (e) {
+      staging.abort();
+      if (e instanceof FgClipError) throw e;
+      throw new FgClipError('RUNTIME', `graph cache: could not write ${entry.dir} (${e instanceof Error ? e.message : String(e)}). Set FGCLIP_CACHE to a writable folder, or load with graphCache: false.`, { cause: e });
+    }
+    try {
+      const [text, vision] = await Promise.all([createSessionFromFile('fgclip2 text', built.textModel, opts), createSessionFromFile('fgclip2 vision', built.visionModel(S), opts)]);
+      return { text, vision, logitScale: g.logitScale, logitBias: g.logitBias, unknownTensors: g.unknownTensors, fromGraphCache: false };
+    } finally {
+      staging.release();
+    }
+  }
+  if (entry) warn(`graph cache: cannot create ${entry.dir}; building in memory (set FGCLIP_CACHE to a writable folder)`);
+  const g = await buildV2Graphs(config, weightsPath, opts.dtype);
+  const [text, vision] = await Promise.all([createSession('fgclip2 text', g.text, opts), createSession('fgclip2 vision', g.vision, opts)]);
+  return { text, vision, logitScale: g.logitScale, logitBias: g.logitBias, unknownTensors: g.unknownTensors, fromGraphCache: false };
 }
