@@ -86,11 +86,13 @@ export interface RawEncoding {
   readonly width: number;
   readonly height: number;
   readonly dense?: readonly Float32Array[];
+  /** the dense map's own [gridH, gridW] when it is not the model's square grid (FG-CLIP 2 NaFlex) */
+  readonly grid?: readonly [number, number];
 }
 
 /** One image's record: normalized global vector, and the region vectors of `boxes` pooled from the raw dense map. */
 export function recordOf(f: Omit<LoadedFile, 'data'>, e: RawEncoding, boxes: readonly UnitBox[], grid: number, dim: number): ImageRecord {
-  const vecs = regionVectors(e.dense ?? [], grid, dim, boxes);
+  const vecs = regionVectors(e.dense ?? [], e.grid ?? grid, dim, boxes);
   return {
     sha256: f.sha256,
     path: f.path,

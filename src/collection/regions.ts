@@ -42,13 +42,17 @@ export function schemeBoxes(scheme: RegionScheme, grid: number): UnitBox[] {
   }
 }
 
-/** Normalized region vectors of one image from its raw dense map (gridH*gridW vectors of `dim`, row-major). */
-export function regionVectors(rawDense: readonly Float32Array[], grid: number, dim: number, boxes: readonly UnitBox[]): Float32Array[] {
+/**
+ * Normalized region vectors of one image from its raw dense map (gridH*gridW vectors of `dim`, row-major). `grid` is
+ * the side of a square grid, or the image's own [gridH, gridW] (FG-CLIP 2 NaFlex: each image has its own).
+ */
+export function regionVectors(rawDense: readonly Float32Array[], grid: number | readonly [number, number], dim: number, boxes: readonly UnitBox[]): Float32Array[] {
   if (boxes.length === 0) return [];
+  const [gh, gw] = typeof grid === 'number' ? [grid, grid] : grid;
   const flat = new Float32Array(rawDense.length * dim);
   rawDense.forEach((v, i) => flat.set(v, i * dim));
-  const gridBoxes: GridBox[] = boxes.map((b) => [b[0] * grid, b[1] * grid, b[2] * grid, b[3] * grid]);
-  return roiAlign1x1(flat, grid, grid, dim, gridBoxes).map((v) => l2normalize(v));
+  const gridBoxes: GridBox[] = boxes.map((b) => [b[0] * gw, b[1] * gh, b[2] * gw, b[3] * gh]);
+  return roiAlign1x1(flat, gh, gw, dim, gridBoxes).map((v) => l2normalize(v));
 }
 
 /** A unit box in original-image pixels. */
