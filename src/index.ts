@@ -4,7 +4,7 @@
 export { FgClip, type HandleParts, type LoadOptions, type PreprocessMode } from './model/handle.js';
 export type { EncodeImageOptions, EncodeTextOptions, Encoder, ImageEncoding, ImageInput, PreprocessedImage, TextEncoding, TextModeOption } from './model/encoder.js';
 export { FAMILIES, describeFamilies, familyOf, pickFamily } from './families/registry.js';
-export type { FamilyLoadContext, FamilyLoadOptions, FamilyModel, ModelFamily, TextLengths, TextTokenizer, VisionFeatures } from './families/types.js';
+export type { FamilyLoadContext, FamilyLoadOptions, FamilyModel, ModelFamily, TextLengths, TextTokenizer, VisionFeatures, VisionRunOptions } from './families/types.js';
 export type { PixelBox } from './model/boxes.js';
 export type { TextMode } from './families/types.js';
 export type { GridBox } from './postprocess/roi-align.js';

@@ -29,7 +29,7 @@ import { FileSink } from '../platform/node/file-sink.js';
 import { openRegular } from '../platform/node/regular-file.js';
 
 /** Bump when the graphs built from the same weights change. */
-export const GRAPH_LAYOUT_VERSION = 5;
+export const GRAPH_LAYOUT_VERSION = 6;
 
 const MANIFEST = 'manifest.json';
 /** A staging folder of a live process on another host (or a reused pid) is left alone this long. */

@@ -41,6 +41,12 @@ export interface VisionFeatures {
   readonly dense: Float32Array[][];
 }
 
+/** What one vision pass must produce. */
+export interface VisionRunOptions {
+  /** compute the dense map (default true) */
+  readonly dense?: boolean;
+}
+
 /** Load options every family understands (the handle validates them before a family sees them). */
 export interface FamilyLoadOptions extends RuntimeOptions {
   /** linear-layer storage of the encoders (default fp32) */
@@ -87,8 +93,11 @@ export interface FamilyModel {
   readonly fromGraphCache: boolean;
   /** rows of ids of one mode → raw text embeddings; `cut` stops at the batch's last end token (exact) */
   runText(ids: readonly (readonly number[])[], mode: TextMode, cut: boolean): Promise<Float32Array[]>;
-  /** [B, 3, S, S] pixel values → raw global and dense features */
-  runVision(pixels: Float32Array, batch: number): Promise<VisionFeatures>;
+  /**
+   * [B, 3, S, S] pixel values → raw global and dense features; with `dense: false` the family may skip the dense
+   * map (then `dense` holds an empty list per image), which the handle asks for when a call needs no dense map
+   */
+  runVision(pixels: Float32Array, batch: number, opts?: VisionRunOptions): Promise<VisionFeatures>;
   /** per-text scores of one image from L2-normalized cosines (default: softmax(exp(logit_scale) · cos)) */
   scores?(cosines: readonly number[]): number[];
   /** what `scores` computes, for outputs that say it (default 'softmax') */

@@ -28,8 +28,14 @@ export interface VisionGraphOptions {
   readonly imageSize?: number;
   /** [(g*g)+1, Dv] position table for `imageSize` (see interpolatePositionEmbedding); default: the checkpoint's */
   readonly positionEmbedding?: Float32Array;
-  /** also output dense_embeds (default true) */
-  readonly dense?: boolean;
+  /**
+   * dense_embeds: true (default) computed on every pass; false: no dense output (global only); 'on-request': the
+   * dense branch sits in an `If` on the boolean scalar input `with_dense`, so a caller feeding false gets the
+   * global embedding alone, at global-only cost, from the same session and the same weights (dense_embeds is
+   * then empty, [0, N, P]). The input is required: onnxruntime-node does not pass feeds for an input that has a
+   * default initializer (it lists only the other inputs), so a default could never be overridden.
+   */
+  readonly dense?: boolean | 'on-request';
   /** storage/compute of the encoder's linear layers (default fp32, exact) */
   readonly dtype?: LinearDtype;
   /** where the weights go (default: memory) */
@@ -47,6 +53,8 @@ export interface VisionGraphOptions {
 export const VISION_INPUT = 'pixel_values';
 export const IMAGE_EMBEDS = 'image_embeds';
 export const DENSE_EMBEDS = 'dense_embeds';
+/** bool scalar input of graphs built with `dense: 'on-request'`: false skips the dense branch */
+export const WITH_DENSE = 'with_dense';
 
 export function buildClipVisionGraph(graphName: string, config: ClipConfig, w: WeightSource, opts: VisionGraphOptions = {}): BuiltModel {
   const vc = config.vision_config;
@@ -106,21 +114,41 @@ export function buildClipVisionGraph(graphName: string, config: ClipConfig, w: W
   g.alias(g.op1('MatMul', 'visual_projection', [pooled, projW]), IMAGE_EMBEDS); // [B, P]
   g.output(IMAGE_EMBEDS, 'float', ['B', P]);
 
-  if ((opts.dense ?? true) && last) {
-    const y = encoderLayerWithoutAttn(c, penultimate, vc, last); // [B, N+1, D]
-    expose(y, `${last.path}.without_attn`, ['B', N + 1, D]);
-    const patchTokens = g.op1('Slice', `${vm}.dense.drop_cls`, [
-      y,
-      g.int64(`${vm}.dense.starts`, [1]),
-      g.int64(`${vm}.dense.ends`, [N + 1]),
-      g.int64(`${vm}.dense.axes`, [1]),
-    ]); // [B, N, D]
-    const dn = g.op1('LayerNormalization', `${vm}.post_layernorm.dense`, [patchTokens, `${vm}.post_layernorm.weight`, `${vm}.post_layernorm.bias`], {
-      axis: -1,
-      epsilon: { float: eps },
-    });
-    g.alias(g.op1('MatMul', 'visual_projection.dense', [dn, projW]), DENSE_EMBEDS); // [B, N, P]
-    g.output(DENSE_EMBEDS, 'float', ['B', N, P]);
+  const denseOpt = opts.dense ?? true;
+  if (denseOpt !== false && last) {
+    const layer = last;
+    const denseBranch = (): string => {
+      const y = encoderLayerWithoutAttn(c, penultimate, vc, layer); // [B, N+1, D]
+      expose(y, `${layer.path}.without_attn`, ['B', N + 1, D]);
+      const patchTokens = g.op1('Slice', `${vm}.dense.drop_cls`, [
+        y,
+        g.int64(`${vm}.dense.starts`, [1]),
+        g.int64(`${vm}.dense.ends`, [N + 1]),
+        g.int64(`${vm}.dense.axes`, [1]),
+      ]); // [B, N, D]
+      const dn = g.op1('LayerNormalization', `${vm}.post_layernorm.dense`, [patchTokens, `${vm}.post_layernorm.weight`, `${vm}.post_layernorm.bias`], {
+        axis: -1,
+        epsilon: { float: eps },
+      });
+      return g.op1('MatMul', 'visual_projection.dense', [dn, projW]); // [B, N, P]
+    };
+    if (denseOpt === 'on-request') {
+      if (opts.intermediates) throw new Error(`${graphName}: intermediates need dense: true (an intermediate cannot leave an If branch)`);
+      const withDense = g.input(WITH_DENSE, 'bool', []);
+      const empty = g.raw(`${vm}.dense.none`, 'float', [0, N, P], new Uint8Array(0));
+      // the else branch's dense_embeds is [0, N, P]: the batch dimension is not B then
+      g.ifElse(
+        `${vm}.dense.if`,
+        withDense,
+        [{ name: DENSE_EMBEDS, type: 'float', dims: ['B_dense', N, P] }],
+        () => [denseBranch()],
+        () => [empty],
+      );
+      g.output(DENSE_EMBEDS, 'float', ['B_dense', N, P]);
+    } else {
+      g.alias(denseBranch(), DENSE_EMBEDS);
+      g.output(DENSE_EMBEDS, 'float', ['B', N, P]);
+    }
   }
   return g.build();
 }

@@ -79,7 +79,7 @@ export interface BuiltModel {
 }
 
 export class GraphBuilder {
-  private readonly nodes: onnxProto.onnx.INodeProto[] = [];
+  private nodes: onnxProto.onnx.INodeProto[] = [];
   private readonly inputs: onnxProto.onnx.IValueInfoProto[] = [];
   private readonly outputs: onnxProto.onnx.IValueInfoProto[] = [];
   private readonly inits: PendingInit[] = [];
@@ -168,6 +168,45 @@ export class GraphBuilder {
     return to;
   }
 
+  /**
+   * An `If` node on the boolean scalar `cond`: each branch function adds its nodes (any value of this graph is
+   * visible inside it, weights included, so a branch holds no copy of them) and returns its results, which become
+   * the node's outputs named `outputs` (same element types in both branches; shapes may differ). Only the taken
+   * branch runs.
+   */
+  ifElse(name: string, cond: string, outputs: readonly { name: string; type: ElemType; dims: readonly Dim[] }[], thenBranch: () => string[], elseBranch: () => string[]): string[] {
+    const branch = (label: 'then' | 'else', body: () => string[]): onnxProto.onnx.IGraphProto => {
+      const outer = this.nodes;
+      const inner: onnxProto.onnx.INodeProto[] = [];
+      this.nodes = inner;
+      try {
+        const results = body();
+        if (results.length !== outputs.length) throw new Error(`graph ${this.graphName}: ${name} ${label} branch gives ${results.length} values for ${outputs.length} outputs`);
+        // a branch's outputs are produced inside it (an outer value is passed through an Identity)
+        const outs = results.map((r, i) => this.alias(r, `${name}/${label}/out${i}`));
+        return { name: `${name}/${label}`, node: inner, output: outs.map((o, i) => valueInfo(o, outputs[i].type, outputs[i].dims)) };
+      } finally {
+        this.nodes = outer;
+      }
+    };
+    const T = onnx.AttributeProto.AttributeType;
+    const thenGraph = branch('then', thenBranch);
+    const elseGraph = branch('else', elseBranch);
+    const outs = outputs.map((o) => o.name);
+    for (const o of outs) this.claim(o);
+    this.nodes.push({
+      name,
+      opType: 'If',
+      input: [cond],
+      output: outs,
+      attribute: [
+        { name: 'then_branch', type: T.GRAPH, g: thenGraph },
+        { name: 'else_branch', type: T.GRAPH, g: elseGraph },
+      ],
+    });
+    return outs;
+  }
+
   build(): BuiltModel {
     const initializer = this.inits.map((t) => {
       if (t.inline) return onnx.TensorProto.create({ name: t.name, dims: t.dims, dataType: ELEM[t.type], rawData: t.inline });
@@ -244,7 +283,7 @@ export function toHalf(v: number): number {
   const exp = (x >>> 23) & 0xff;
   let mant = x & 0x7fffff;
   if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  let e = exp - 127 + 15;
+  const e = exp - 127 + 15;
   if (e >= 0x1f) return sign | 0x7c00;
   if (e <= 0) {
     if (e < -10) return sign;

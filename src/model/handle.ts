@@ -8,7 +8,7 @@
 import type { PreprocessConfig } from '../config/types.js';
 import { FgClipError } from '../errors.js';
 import { familyOf } from '../families/registry.js';
-import type { FamilyModel, PreprocessMode, TextLengths, TextMode, TextTokenizer } from '../families/types.js';
+import type { FamilyModel, PreprocessMode, TextLengths, TextMode, TextTokenizer, VisionRunOptions } from '../families/types.js';
 
 export type { PreprocessMode };
 import type { LinearDtype } from '../graph/blocks.js';
@@ -153,9 +153,9 @@ export class FgClip implements Encoder {
 
   // ---- model-card mirror (raw features) ------------------------------------------------------------------
 
-  /** `get_image_features(pixel_values)`: [B, 3, S, S] float32 → B raw vectors */
+  /** `get_image_features(pixel_values)`: [B, 3, S, S] float32 → B raw vectors (the dense branch is not run) */
   async getImageFeatures(pixelValues: Float32Array): Promise<Float32Array[]> {
-    return (await this.runVision(pixelValues)).image;
+    return (await this.runVision(pixelValues, { dense: false })).image;
   }
 
   /** `get_image_dense_features`: per image, gridH*gridW raw vectors (row-major patches) */
@@ -175,15 +175,18 @@ export class FgClip implements Encoder {
     return this.runText(inputIds, opts.walkShortPos ?? true ? 'short' : 'long');
   }
 
-  /** One vision pass: global embeddings and dense maps for a [B, 3, S, S] batch. */
-  async runVision(pixelValues: Float32Array): Promise<{ image: Float32Array[]; dense: Float32Array[][] }> {
+  /**
+   * One vision pass: global embeddings and dense maps for a [B, 3, S, S] batch. `{ dense: false }` runs the
+   * global path alone (no dense branch: faster, same embeddings; `dense` is then an empty list per image).
+   */
+  async runVision(pixelValues: Float32Array, opts: VisionRunOptions = {}): Promise<{ image: Float32Array[]; dense: Float32Array[][] }> {
     this.checkAlive();
     const S = this.imageSize;
     const per = 3 * S * S;
     if (pixelValues.length === 0 || pixelValues.length % per !== 0) {
       throw new FgClipError('INPUT_INVALID', `pixel values: expected a multiple of 3*${S}*${S} = ${per} floats (got ${pixelValues.length})`);
     }
-    return this.towers.runVision(pixelValues, pixelValues.length / per);
+    return this.towers.runVision(pixelValues, pixelValues.length / per, opts);
   }
 
   /** Runs the text tower; `cut` (default) stops at the batch's last end token, which is exact (causal mask). */
@@ -281,7 +284,8 @@ export class FgClip implements Encoder {
   private async encodeBatch(batch: readonly PreprocessedImage[], opts: EncodeImageOptions, start: number): Promise<ImageEncoding[]> {
     const px = batchPixelValues(batch.map((p) => p.pixels), this.imageSize);
     const grids = batch.map((p, i) => (opts.boxes ? boxesToGrid(opts.boxes[i], p.width, p.height, this.gridSize, `image ${start + i}`) : []));
-    const { image, dense } = await this.runVision(px);
+    // the dense branch only for calls that return dense maps or regions (embed, classify, search need neither)
+    const { image, dense } = await this.runVision(px, { dense: opts.dense === true || opts.boxes !== undefined });
     return batch.map((p, i) => this.imageResult(p, image[i], dense[i], grids[i], opts));
   }
 

@@ -58,7 +58,7 @@ async function planClip(dir: string, config: ClipConfig, S: number, dtype: Famil
     tables,
     logitScaleLog,
     buildText: (sink) => buildClipTextGraph('clip_text', config, w, [{ module: 'text_projection', output: TEXT_EMBEDS }], { dtype, sink }),
-    buildVision: (sink) => buildClipVisionGraph('clip_vision', config, w, { imageSize: S, positionEmbedding, dtype, sink }),
+    buildVision: (sink) => buildClipVisionGraph('clip_vision', config, w, { imageSize: S, positionEmbedding, dtype, sink, dense: 'on-request' }),
     finish: () => {
       w.check('Check that config.json and the weights come from the same CLIP checkpoint.');
       const unused = w.unused();

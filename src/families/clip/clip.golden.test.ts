@@ -100,6 +100,16 @@ describe('CLIP family: fgclip-tiny weights in the CLIPModel layout', () => {
     C.probs.probs.forEach((p, i) => assert.ok(maxAbsDiff(m.probabilities(image[i], texts.embeddings), p) <= TOL, `probs ${i}`));
   });
 
+  test("a global-only pass (no dense map asked) gives the full pass's image features (max abs 1e-6) and no dense map", async () => {
+    const px = flat(C.image.pixel_values);
+    const full = await m.runVision(px);
+    const global = await m.runVision(px, { dense: false });
+    global.image.forEach((v, i) => assert.ok(maxAbsDiff(v, full.image[i]) <= 1e-6, `image ${i}`));
+    assert.ok(global.dense.every((d) => d.length === 0));
+    const feats = await m.getImageFeatures(px);
+    C.image.features.forEach((f, i) => assert.ok(relL2(feats[i], f) <= TOL, `getImageFeatures ${i}`));
+  });
+
   test('long captions: mode long is a typed error; auto keeps them on the 77-token path and reports the cut', async () => {
     const long = 'a photo of a cat '.repeat(30);
     await rejectsWith(m.encodeTexts([long], { mode: 'long' }), 'INPUT_INVALID', /no long-caption path/, 'clip');

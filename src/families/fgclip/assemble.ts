@@ -68,7 +68,7 @@ async function planFgClip(dir: string, config: FgClipConfig, S: number, dtype: F
     tables,
     logitScaleLog,
     buildText: (sink) => buildTextGraph(config, w, { dtype, sink }),
-    buildVision: (sink) => buildVisionGraph(config, w, { imageSize: S, positionEmbedding, dtype, sink }),
+    buildVision: (sink) => buildVisionGraph(config, w, { imageSize: S, positionEmbedding, dtype, sink, dense: 'on-request' }),
     finish: () => {
       w.check('Check that config.json and the weights come from the same FG-CLIP checkpoint.');
       const unused = w.unused();

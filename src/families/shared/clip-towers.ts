@@ -8,13 +8,13 @@ import { graphCacheEntry, GRAPH_LAYOUT_VERSION, readCached, Staging, type GraphC
 import type { ClipConfig, PreprocessConfig } from '../../config/types.js';
 import { FgClipError } from '../../errors.js';
 import { TEXT_INPUT_IDS, TEXT_MASK, TEXT_POOL_INDEX, TEXT_POSITIONS } from '../../graph/clip-text.js';
-import { DENSE_EMBEDS, IMAGE_EMBEDS, VISION_INPUT } from '../../graph/clip-vision.js';
+import { DENSE_EMBEDS, IMAGE_EMBEDS, VISION_INPUT, WITH_DENSE } from '../../graph/clip-vision.js';
 import type { WeightSource } from '../../graph/blocks.js';
 import type { BuiltModel, WeightSink } from '../../graph/onnx-builder.js';
 import { interpolatePositionEmbedding } from '../../postprocess/position-interpolation.js';
 import { createSession, createSessionFromFile, ort, runSession } from '../../runtime/session.js';
 import type { ClipTokenizer } from '../../tokenizer/index.js';
-import type { FamilyLoadContext, FamilyModel, PreprocessMode, TextLengths, TextMode, VisionFeatures } from '../types.js';
+import type { FamilyLoadContext, FamilyModel, PreprocessMode, TextLengths, TextMode, VisionFeatures, VisionRunOptions } from '../types.js';
 import { prepareClipTextBatch, type PositionTables, type TextBatchSpec } from './text-batch.js';
 
 /** The vision tower's square input side: the option, else the checkpoint's; a positive multiple of the patch size. */
@@ -179,15 +179,24 @@ export class ClipTowers<C extends ClipConfig> implements FamilyModel {
     return [g, g];
   }
 
-  async runVision(pixelValues: Float32Array, B: number): Promise<VisionFeatures> {
+  /**
+   * One vision pass. The graph's dense branch runs only when asked (an `If` on `with_dense`, graph/clip-vision.ts),
+   * so a global-only call costs the global path alone, on the same session and weights.
+   */
+  async runVision(pixelValues: Float32Array, B: number, opts: VisionRunOptions = {}): Promise<VisionFeatures> {
     const S = this.imageSize;
-    const out = await runSession('vision_model', this.vision, { [VISION_INPUT]: new ort.Tensor('float32', pixelValues, [B, 3, S, S]) });
+    const withDense = opts.dense ?? true;
+    const out = await runSession('vision_model', this.vision, {
+      [VISION_INPUT]: new ort.Tensor('float32', pixelValues, [B, 3, S, S]),
+      [WITH_DENSE]: new ort.Tensor('bool', [withDense], []),
+    });
     const P = this.embeddingDim;
     const [gh, gw] = this.grid;
     const N = gh * gw;
     const img = out[IMAGE_EMBEDS].data as Float32Array;
-    const den = out[DENSE_EMBEDS].data as Float32Array;
     const image = Array.from({ length: B }, (_, b) => img.slice(b * P, (b + 1) * P));
+    if (!withDense) return { image, dense: image.map(() => []) };
+    const den = out[DENSE_EMBEDS].data as Float32Array;
     const dense = Array.from({ length: B }, (_, b) => Array.from({ length: N }, (_, n) => den.slice((b * N + n) * P, (b * N + n + 1) * P)));
     return { image, dense };
   }
