@@ -12,12 +12,14 @@
  *   --collections-only    only the collections section (bench/collection.ts); --no-collections skips it
  *   --browser-only        only the browser section (bench/browser.ts, Chromium); --no-browser skips it
  *   --collection-sizes N,M  synthetic vector counts for the ANN figures (default 100000,1000000; --quick: 20000)
+ *   --collection-parts P,…  which collection figures: index (throughput, RSS, disk), flat, ann, regions, schemes,
+ *                         workers (default all; split a long run into several, e.g. under the machine's bench lock)
  *   --fgclip2-only        only the FG-CLIP 2 section (bench/fgclip2.ts); --no-fgclip2 skips it
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { benchBrowser, formatBrowser } from './browser.js';
-import { benchCollections, benchRegionSchemes, benchWorkers } from './collection.js';
+import { benchCollections, benchRegionSchemes, benchWorkers, COLLECTION_PARTS, type CollectionPart } from './collection.js';
 import { ensureJpegs } from './images.js';
 import { machineInfo } from './machine.js';
 import { measureMatmul, type MatmulResult } from './matmul.js';
@@ -38,6 +40,7 @@ interface Args {
   quick: boolean;
   collections: 'yes' | 'no' | 'only';
   collectionSizes: number[];
+  collectionParts: CollectionPart[];
   fgclip2: 'yes' | 'no' | 'only';
   train: boolean;
   browser: 'yes' | 'no' | 'only';
@@ -52,7 +55,7 @@ function usage(msg: string): never {
 
 function parseArgs(argv: readonly string[]): Args {
   const quick = argv.includes('--quick');
-  const a: Args = { models: quick ? ['base'] : ['base', 'large'], dtypes: ['fp32'], runs: quick ? 2 : 5, threads: 2, e2eImages: quick ? 8 : 32, json: resolve(REPO_ROOT, 'bench', 'results', 'latest.json'), quick, collections: 'yes', collectionSizes: quick ? [20_000] : [100_000, 1_000_000], fgclip2: 'yes', train: argv.includes('--train'), browser: 'yes' };
+  const a: Args = { models: quick ? ['base'] : ['base', 'large'], dtypes: ['fp32'], runs: quick ? 2 : 5, threads: 2, e2eImages: quick ? 8 : 32, json: resolve(REPO_ROOT, 'bench', 'results', 'latest.json'), quick, collections: 'yes', collectionSizes: quick ? [20_000] : [100_000, 1_000_000], collectionParts: [...COLLECTION_PARTS], fgclip2: 'yes', train: argv.includes('--train'), browser: 'yes' };
   const int = (flag: string, v: string | undefined) => {
     const n = Number(v);
     if (!Number.isInteger(n) || n < 1) usage(`${flag} expects a positive integer (got ${v})`);
@@ -86,6 +89,12 @@ function parseArgs(argv: readonly string[]): Args {
       case '--collection-sizes':
         a.collectionSizes = (v ?? '').split(',').map((x) => int(flag, x));
         break;
+      case '--collection-parts': {
+        const ps = (v ?? '').split(',').filter(Boolean);
+        if (ps.length === 0 || !ps.every((p): p is CollectionPart => (COLLECTION_PARTS as readonly string[]).includes(p))) usage(`--collection-parts expects some of ${COLLECTION_PARTS.join(',')} (got ${v})`);
+        a.collectionParts = ps as CollectionPart[];
+        break;
+      }
       case '--models': {
         const ms = (v ?? '').split(',').filter(Boolean);
         if (ms.length === 0 || !ms.every((m): m is ModelName => m === 'base' || m === 'large')) usage(`--models expects base and/or large (got ${v})`);
@@ -249,11 +258,13 @@ async function browserSection(args: Args, benchDir: string) {
 
 /** Collections (issue 11): indexing vs model-only on real JPEGs through synthetic fg-clip-base, ANN and region queries. */
 async function collectionSection(args: Args, benchDir: string) {
+  const parts = new Set(args.collectionParts);
   const ck = ensureSyntheticCheckpoint('base', benchDir, log);
   const jpegs = await ensureJpegs(benchDir, args.quick ? 16 : 64);
-  const r = await benchCollections({ dir: resolve(benchDir, 'collections'), jpegs, modelDir: ck.dir, threads: args.threads, sizes: args.collectionSizes, flatSizes: args.quick ? [10_000] : [10_000, 50_000, 100_000], queries: args.quick ? 20 : 100, log });
-  const regionSchemes = await benchRegionSchemes({ jpegs: jpegs.slice(0, 8), modelDir: ck.dir, threads: args.threads, queries: 8, log });
-  return { ...r, regionSchemes, workers: await benchWorkers({ dir: resolve(benchDir, 'collections'), jpegs: jpegs.slice(0, args.quick ? 8 : 32), modelDir: ck.dir, log }) };
+  const r = await benchCollections({ dir: resolve(benchDir, 'collections'), jpegs, modelDir: ck.dir, threads: args.threads, sizes: args.collectionSizes, flatSizes: args.quick ? [10_000] : [10_000, 50_000, 100_000], queries: args.quick ? 20 : 100, parts, log });
+  const regionSchemes = parts.has('schemes') ? await benchRegionSchemes({ jpegs: jpegs.slice(0, 8), modelDir: ck.dir, threads: args.threads, queries: 8, log }) : undefined;
+  const workers = parts.has('workers') ? await benchWorkers({ dir: resolve(benchDir, 'collections'), jpegs: jpegs.slice(0, args.quick ? 8 : 32), modelDir: ck.dir, log }) : undefined;
+  return { ...r, parts: [...parts], ...(regionSchemes ? { regionSchemes } : {}), ...(workers ? { workers } : {}) };
 }
 
 main().catch((e: unknown) => {

@@ -10,13 +10,16 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
-import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Collection, type CollectionModel } from '../src/collection/collection.js';
+import { Collection, toTable, type CollectionModel } from '../src/collection/collection.js';
 import { indexCollection } from '../src/collection/indexer.js';
 import { FgClip } from '../src/model/handle.js';
 import { median } from './stats.js';
 import { Rng } from './synthetic.js';
+
+export const COLLECTION_PARTS = ['index', 'flat', 'ann', 'regions', 'schemes', 'workers'] as const;
+export type CollectionPart = (typeof COLLECTION_PARTS)[number];
 
 export interface CollectionBench {
   workers?: { images: number; oneWorkerSeconds: number; twoWorkersSeconds: number; speedup: number };
@@ -37,46 +40,72 @@ function dirBytes(p: string): number {
   return n;
 }
 
-/** Clustered unit vectors (like image embeddings: 1000 centres, noise around each). */
-function makeVectors(n: number, dim: number, seed: number): Float32Array[] {
-  const rng = new Rng(seed);
-  const g = () => {
-    const u = (rng.nextU32() + 1) / 2 ** 32;
-    const v = (rng.nextU32() + 1) / 2 ** 32;
-    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+/** Bumped when makeVectors changes: collections and exact answers cached by an earlier generator are rebuilt. */
+const GENERATOR = 'clustered-v2';
+
+/**
+ * Clustered unit vectors (like image embeddings): 1000 centres drawn from `centreSeed`, each vector a centre plus
+ * N(0, 0.6²) noise from `seed`, normalized. Stored vectors and held-out queries share the centres.
+ */
+function makeVectors(n: number, dim: number, centreSeed: number, seed: number): Float32Array[] {
+  const gauss = (rng: Rng) => {
+    let spare: number | undefined;
+    return () => {
+      if (spare !== undefined) {
+        const x = spare;
+        spare = undefined;
+        return x;
+      }
+      const r = Math.sqrt(-2 * Math.log((rng.nextU32() + 1) / 2 ** 32));
+      const t = (2 * Math.PI * (rng.nextU32() + 1)) / 2 ** 32;
+      spare = r * Math.sin(t);
+      return r * Math.cos(t);
+    };
   };
-  const centres = Array.from({ length: 1000 }, () => Float32Array.from({ length: dim }, g));
+  const gc = gauss(new Rng(centreSeed));
+  const centres = Array.from({ length: 1000 }, () => Float32Array.from({ length: dim }, gc));
+  const rng = new Rng(seed);
+  const g = gauss(rng);
   return Array.from({ length: n }, () => {
     const c = centres[rng.nextU32() % centres.length];
-    const v = Float32Array.from({ length: dim }, (_, i) => c[i] + 0.6 * g());
+    const v = new Float32Array(dim);
     let s = 0;
-    for (const x of v) s += x * x;
+    for (let i = 0; i < dim; i++) {
+      v[i] = c[i] + 0.6 * g();
+      s += v[i] * v[i];
+    }
     const k = 1 / Math.sqrt(s);
     for (let i = 0; i < dim; i++) v[i] *= k;
     return v;
   });
 }
 
+function readJson<T>(path: string): T | undefined {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as T;
+  } catch {
+    return undefined;
+  }
+}
+
 const MODEL: CollectionModel = { name: 'synthetic', identity: 'synthetic', preprocess: 'synthetic', dim: 512, imageSize: 224, grid: 14 };
 
+/**
+ * Writes synthetic images (and `regionsPer` region rows each) with plain appends: the figures are about queries, and
+ * a million rows through `upsert` (a merge against every stored key per batch) measures the merge, not the index.
+ */
 async function fill(uri: string, vecs: Float32Array[], regionsPer = 0): Promise<number> {
   rmSync(uri, { recursive: true, force: true });
   const c = await Collection.openOrCreate(uri, MODEL, { regions: regionsPer ? 'grid' : 'none' });
   const t = performance.now();
   const B = 20_000;
   for (let s = 0; s < vecs.length; s += B) {
-    await c.upsert(
-      vecs.slice(s, s + B).map((v, i) => ({
-        sha256: `h${s + i}`,
-        path: `/syn/${s + i}.jpg`,
-        width: 1024,
-        height: 768,
-        bytes: 1,
-        mtime: 0,
-        vector: v,
-        regions: Array.from({ length: regionsPer }, (_, k) => ({ box: [k, k, k + 1, k + 1] as [number, number, number, number], vector: vecs[(s + i + 7919 * (k + 1)) % vecs.length] })),
-      })),
-    );
+    const part = vecs.slice(s, s + B);
+    if (regionsPer) {
+      const regions = part.flatMap((_, i) => Array.from({ length: regionsPer }, (_, k) => ({ rid: `h${s + i}:${k}`, sha256: `h${s + i}`, x1: k, y1: k, x2: k + 1, y2: k + 1, vector: vecs[(s + i + 7919 * (k + 1)) % vecs.length] })));
+      await c.regionTable.add(toTable(regions, c.regionTable, MODEL.dim));
+    }
+    await c.images.add(toTable(part.map((v, i) => ({ sha256: `h${s + i}`, path: `/syn/${s + i}.jpg`, width: 1024, height: 768, bytes: 1, mtime: 0, vector: v })), c.images, MODEL.dim));
   }
   c.close();
   return (performance.now() - t) / 1000;
@@ -110,11 +139,12 @@ function exactTop(vecs: Float32Array[], q: Float32Array): string[] {
   return best.map((b) => `h${b.i}`);
 }
 
-export async function benchCollections(opts: { dir: string; jpegs: string[]; modelDir?: string; threads: number; sizes: number[]; flatSizes: number[]; queries: number; log: (m: string) => void }): Promise<CollectionBench> {
+export async function benchCollections(opts: { dir: string; jpegs: string[]; modelDir?: string; threads: number; sizes: number[]; flatSizes: number[]; queries: number; parts?: ReadonlySet<CollectionPart>; log: (m: string) => void }): Promise<CollectionBench> {
+  const parts = opts.parts ?? new Set(COLLECTION_PARTS);
   const out: CollectionBench = { flat: [], ann: [] };
   mkdirSync(opts.dir, { recursive: true });
 
-  if (opts.modelDir) {
+  if (opts.modelDir && parts.has('index')) {
     const model = await FgClip.load(opts.modelDir, { threads: opts.threads, batchSize: 8 });
     try {
       // warm-up, then model-only on the same files and batch size
@@ -150,16 +180,24 @@ export async function benchCollections(opts: { dir: string; jpegs: string[]; mod
     }
   }
 
-  const maxN = Math.max(...opts.sizes, ...opts.flatSizes);
+  const sizes = parts.has('ann') ? opts.sizes : [];
+  const flatSizes = parts.has('flat') ? opts.flatSizes : [];
+  if (!parts.has('regions') && sizes.length === 0 && flatSizes.length === 0) return out;
+  const maxN = Math.max(10_000, ...sizes, ...flatSizes);
   opts.log(`collections: ${maxN} synthetic 512-d vectors`);
-  // queries are held-out draws from the same distribution (same cluster centres) as the stored vectors
-  const drawn = makeVectors(maxN + opts.queries, 512, 42);
-  const all = drawn.slice(0, maxN);
-  const queries = drawn.slice(maxN);
+  // queries are held-out draws from the same distribution (same cluster centres) as the stored vectors; the stored
+  // vectors are drawn only when something needs them (the ANN collections and their exact answers are kept in
+  // opts.dir between runs, so a long run can be split: one run builds, the next measures)
+  const queries = makeVectors(opts.queries, 512, 42, 2);
+  let drawn: Float32Array[] | undefined;
+  const stored = (n: number) => {
+    drawn ??= makeVectors(maxN, 512, 42, 1);
+    return drawn.slice(0, n);
+  };
 
-  for (const n of opts.flatSizes) {
+  for (const n of flatSizes) {
     const uri = join(opts.dir, `flat-${n}`);
-    await fill(uri, all.slice(0, n));
+    await fill(uri, stored(n));
     const c = await Collection.open(uri);
     await queryLatency(c, queries.slice(0, 3), {});
     const { times } = await queryLatency(c, queries, {});
@@ -169,31 +207,48 @@ export async function benchCollections(opts: { dir: string; jpegs: string[]; mod
     rmSync(uri, { recursive: true, force: true });
   }
 
-  for (const n of opts.sizes) {
+  for (const n of sizes) {
     const uri = join(opts.dir, `ann-${n}`);
-    const vecs = all.slice(0, n);
-    const insertSeconds = await fill(uri, vecs);
+    const builtFile = `${uri}.built.json`;
+    let built = readJson<{ generator: string; insertSeconds: number; buildSeconds: number }>(builtFile);
+    if (built?.generator !== GENERATOR) {
+      rmSync(builtFile, { force: true });
+      const insertSeconds = await fill(uri, stored(n));
+      opts.log(`collections: ${n} rows appended in ${insertSeconds.toFixed(1)} s`);
+      const c = await Collection.open(uri);
+      const t = performance.now();
+      await c.optimize({ threshold: 1 });
+      c.close();
+      built = { generator: GENERATOR, insertSeconds, buildSeconds: (performance.now() - t) / 1000 };
+      writeFileSync(builtFile, JSON.stringify(built));
+      opts.log(`collections: IVF_RQ index over ${n} rows built in ${built.buildSeconds.toFixed(1)} s (kept in ${uri} for the next run)`);
+    } else opts.log(`collections: reusing ${uri} (built earlier: insert ${built.insertSeconds.toFixed(1)} s, index ${built.buildSeconds.toFixed(1)} s)`);
+    const exactFile = `${uri}.exact-${opts.queries}.json`;
+    let exact = readJson<{ generator: string; top: string[][] }>(exactFile);
+    if (exact?.generator !== GENERATOR) {
+      const t = performance.now();
+      const vecs = stored(n);
+      exact = { generator: GENERATOR, top: queries.map((q) => exactTop(vecs, q)) };
+      writeFileSync(exactFile, JSON.stringify(exact));
+      opts.log(`collections: exact top-10 of ${queries.length} queries over ${n} rows (JS brute force) in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+    }
+    const truth = exact.top;
     const c = await Collection.open(uri);
-    let t = performance.now();
-    await c.optimize({ threshold: 1 });
-    const buildSeconds = (performance.now() - t) / 1000;
-    const exact = queries.map((q) => exactTop(vecs, q));
-    for (const [nprobes, refineFactor] of n > 300_000 ? [[32, 30], [64, 30], [64, 60]] : [[32, 10], [64, 20]]) {
+    for (const [nprobes, refineFactor] of n > 300_000 ? [[16, 30], [32, 30], [32, 50], [64, 30]] : [[16, 10], [32, 10], [64, 20]]) {
       await queryLatency(c, queries.slice(0, 3), { nprobes, refineFactor });
       const { times, hits } = await queryLatency(c, queries, { nprobes, refineFactor });
-      const recall = hits.reduce((s, h, i) => s + h.filter((x) => exact[i].includes(x)).length / 10, 0) / hits.length;
-      out.ann.push({ rows: n, buildSeconds, insertSeconds, refineFactor, nprobes, p50Ms: median(times), p95Ms: pct(times, 0.95), recallAt10: recall, diskBytes: dirBytes(uri) });
-      opts.log(`collections: IVF_RQ ${n} rows nprobes ${nprobes} refine ${refineFactor}: p50 ${median(times).toFixed(2)} ms, p95 ${pct(times, 0.95).toFixed(2)}, recall@10 ${recall.toFixed(3)} (build ${buildSeconds.toFixed(1)} s)`);
-      t = performance.now();
+      const recall = hits.reduce((s, h, i) => s + h.filter((x) => truth[i].includes(x)).length / 10, 0) / hits.length;
+      out.ann.push({ rows: n, buildSeconds: built.buildSeconds, insertSeconds: built.insertSeconds, refineFactor, nprobes, p50Ms: median(times), p95Ms: pct(times, 0.95), recallAt10: recall, diskBytes: dirBytes(uri) });
+      opts.log(`collections: IVF_RQ ${n} rows nprobes ${nprobes} refine ${refineFactor}: p50 ${median(times).toFixed(2)} ms, p95 ${pct(times, 0.95).toFixed(2)}, recall@10 ${recall.toFixed(3)} (build ${built.buildSeconds.toFixed(1)} s)`);
     }
     c.close();
-    rmSync(uri, { recursive: true, force: true });
   }
 
+  if (!parts.has('regions')) return out;
   // region queries: 10k images × 18 regions = 180k region rows (indexed), joined back to their images
   const imgs = 10_000;
   const uri = join(opts.dir, 'regions');
-  await fill(uri, all.slice(0, imgs), 18);
+  await fill(uri, stored(imgs), 18);
   const c = await Collection.open(uri);
   await c.optimize({ threshold: 50_000 });
   await queryLatency(c, queries.slice(0, 3), {}, true);

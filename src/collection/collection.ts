@@ -127,7 +127,8 @@ export interface CollectionStats {
 
 /** Rows from which an IVF_RQ index is built (below: exact search). Measured: see BENCHMARKS.md "Collections". */
 export const DEFAULT_INDEX_THRESHOLD = 20_000;
-const MAX_TOP = 1000;
+/** Most results one search returns. */
+export const MAX_TOP = 1000;
 
 export class Collection {
   private constructor(
@@ -445,7 +446,7 @@ function toF32(v: unknown): Float32Array {
 }
 
 /** Rows as an Arrow table in the table's own schema (vectors as fixed-size lists of float32). */
-function toTable(rows: Record<string, unknown>[], _table: Table, dim: number) {
+export function toTable(rows: Record<string, unknown>[], _table: Table, dim: number) {
   const first = rows[0];
   const schema = 'rid' in first ? regionsSchema(dim) : imagesSchema(dim);
   const cols: Record<string, unknown> = {};

@@ -35,6 +35,10 @@ export interface IndexReport {
   readonly skipped: SkippedImage[];
   /** whether the run stopped early (signal) */
   readonly interrupted: boolean;
+  /** images the model embedded in this run (the rest were already stored, by content) */
+  readonly embedded: number;
+  /** with `reportContents`: the sha256 of every readable file of the scope, by path (copies share a hash) */
+  readonly contents?: ReadonlyMap<string, string>;
 }
 
 export type IndexPhase = 'scan' | 'embed' | 'write';
@@ -57,6 +61,8 @@ export interface IndexOptions extends CreateOptions {
   readonly signal?: AbortSignal;
   /** called after each commit to the collection (tracing, tests that kill a run between commits) */
   readonly onCommit?: (what: string) => void;
+  /** return every scanned file's content hash in the report (`contents`; folder search maps hits back to copies) */
+  readonly reportContents?: boolean;
   /** embed elsewhere (job queue, queue.ts); default: in this process with `model` */
   readonly embedder?: (model: CollectionModel, regions: RegionScheme) => Embedder;
 }
@@ -70,6 +76,8 @@ export interface Plan {
   /** sha stored per path before the run (to tell added from updated) */
   readonly previous: ReadonlyMap<string, string>;
   readonly removedPaths: number;
+  /** sha of every readable file, by path */
+  readonly contents: ReadonlyMap<string, string>;
 }
 
 interface FileStat {
@@ -127,7 +135,7 @@ export async function planIndex(files: readonly FileStat[], entries: readonly En
   }
   const previous = new Map<string, string>();
   for (const e of entries) previous.set(e.path, e.sha256);
-  return { embed, moves, remove, unchanged, duplicates, previous, removedPaths };
+  return { embed, moves, remove, unchanged, duplicates, previous, removedPaths, contents: shaOf };
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -205,6 +213,7 @@ export async function indexCollection(model: Encoder, uri: string, sources: read
       (n) => opts.onProgress?.('scan', n, stats.length),
     );
     let added = 0;
+    let embedded = 0;
     let updated = plan.moves.filter((m) => plan.previous.get(m.path) !== m.sha256).length;
     const embedder = opts.embedder ? opts.embedder(described, coll.info.regions) : localEmbedder(model, bs, coll.info.regions);
     const c = coll;
@@ -213,6 +222,7 @@ export async function indexCollection(model: Encoder, uri: string, sources: read
       async (records) => {
         await c.upsert(records);
         opts.onCommit?.(`upsert ${records.length}`);
+        embedded += records.length;
         for (const r of records) {
           if (plan.previous.has(r.path)) updated++;
           else added++;
@@ -232,7 +242,7 @@ export async function indexCollection(model: Encoder, uri: string, sources: read
       opts.onCommit?.('optimize');
       opts.onProgress?.('write', 1, 1);
     }
-    return { added, updated, removed: interrupted ? 0 : plan.removedPaths, unchanged: plan.unchanged, total: await coll.images.countRows(), duplicates: plan.duplicates, skipped, interrupted };
+    return { added, updated, removed: interrupted ? 0 : plan.removedPaths, unchanged: plan.unchanged, total: await coll.images.countRows(), duplicates: plan.duplicates, skipped, interrupted, embedded, ...(opts.reportContents ? { contents: plan.contents } : {}) };
   } finally {
     coll?.close();
     lock.release();

@@ -6,5 +6,5 @@ export { describeInput, IMAGE_EXTENSIONS, listImages, type SkippedImage } from '
 export { fileDigest, folderIdentity, modelIdentity, preprocessFingerprint } from '../cache/model-identity.js';
 export { checkLabels, classifyRegions, FGOVD_SCALE, rankLabels, rankRegionLabels, type LabelScore, type RegionResult } from './regions.js';
 export { rank, rankEmbeddings, type RankCandidates, type RankHit, type RankSide } from './rank.js';
-export { indexImages, queryEmbedding, searchImages, type ImageIndex, type IndexOptions, type SearchHit, type SearchOptions, type SearchOutput, type SearchQuery } from './search.js';
+export { queryEmbedding, type SearchQuery } from './search.js';
 export { fillTemplate, IMAGENET_TEMPLATES, readTemplatesFile, resolveTemplates, type TemplateSpec } from './templates.js';

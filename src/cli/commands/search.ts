@@ -1,9 +1,10 @@
 /**
- * `fgclip search DIR --text "…" | --image Q.jpg`: images under DIR ranked by cosine to the query (tasks/search.ts).
- * Output contract (--json): {"results": [{"path", "score"}, …]}, best first. Image embeddings are cached by file
+ * `fgclip search DIR --text "…" | --image Q.jpg`: images under DIR ranked by cosine to the query (collection/folder.ts:
+ * the folder is indexed into a collection of its own in the cache, then searched exactly).
+ * Output contract (--json): {"results": [{"path", "score"}, …]}, best first. Image embeddings are stored by file
  * content, so a second search over the same (or a grown) folder only encodes new files.
  */
-import { searchImages } from '../../tasks/search.js';
+import { searchImages } from '../../collection/folder.js';
 import { flag, int, MODEL_OPTIONS, parse, printJson, str, UsageError, withModel, type Io } from '../args.js';
 import { cacheSetting, CACHE_OPTIONS, notices } from './classify.js';
 import { collectionSearchCommand, STORAGE_OPTIONS } from './collection.js';

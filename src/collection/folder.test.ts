@@ -1,10 +1,12 @@
 /**
- * searchImages on a folder of golden images: scores equal cosines computed from the reference's features (max abs
- * 1e-4; the JPEG 2e-3), the on-disk cache encodes each distinct file content once (counted by wrapping
- * encodeImages), unreadable files are skipped with a warning, and the preprocessing is part of the cache key.
+ * searchImages (folder search on a collection) on a folder of golden images: scores equal cosines computed from the
+ * reference's features (max abs 1e-4; the JPEG 2e-3), the folder's collection in the cache embeds each distinct file
+ * content once (counted by wrapping encodeImages: images the vision tower ran on), copies are ranked under every path,
+ * deleted files leave the ranking, unreadable files are skipped with a warning, and the preprocessing is part of the
+ * cache key.
  */
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -13,8 +15,9 @@ import { FgClipError } from '../errors.js';
 import { FgClip } from '../model/handle.js';
 import { goldenPath, readGoldenJson } from '../test-util/goldens.js';
 import { clearMemoryCache } from '../cache/vector-store.js';
-import { listImages } from './images.js';
-import { searchImages } from './search.js';
+import { listImages } from '../tasks/images.js';
+import { Collection } from './collection.js';
+import { folderCollectionPath, searchImages } from './folder.js';
 
 /** every temp folder of this file, removed at the end */
 const ROOT = mkdtempSync(join(tmpdir(), 'fgclip-test-'));
@@ -55,9 +58,11 @@ describe('searchImages on fgclip-tiny', () => {
     copyFileSync(goldenPath(C.end_to_end.cases[1].image), join(dir, '.hidden', 'x.png'));
     model = await FgClip.load(goldenPath('fgclip-tiny'), { threads: 2 });
     const orig = model.encodeImages.bind(model);
+    // counts images the vision tower ran on: a call that fails on an undecodable input runs no image
     model.encodeImages = async (inputs, opts) => {
+      const out = await orig(inputs, opts);
       encoded += inputs.length;
-      return orig(inputs, opts);
+      return out;
     };
   });
   after(() => model.dispose());
@@ -152,6 +157,49 @@ describe('searchImages on fgclip-tiny', () => {
     await assert.rejects(searchImages(model, join(dir, 'notes.txt'), { text: 'x' }, { cache }), /is not a folder/);
     await assert.rejects(searchImages(model, dir, { text: '  ' }, { cache }), /text query is empty/);
     await assert.rejects(searchImages(model, dir, { text: 'x' }, { cache, top: 0 }), /top must be a positive integer/);
+    await assert.rejects(searchImages(model, dir, { text: 'x' }, { cache, top: 1001 }), /top must be at most 1000/);
     await assert.rejects(searchImages(model, dir, {} as never, { cache }), /must be \{text\} or \{image\}/);
+  });
+
+  test('rename and delete: a renamed file is not embedded again, a deleted one leaves the ranking; two searches at once both answer', async () => {
+    const d = mkdtempSync(join(ROOT, 'fgclip-moves-'));
+    const [a, b] = C.end_to_end.cases;
+    copyFileSync(goldenPath(a.image), join(d, 'a.jpg'));
+    copyFileSync(goldenPath(b.image), join(d, 'b.png'));
+    const first = await searchImages(model, d, { text: 'white cat' }, { cache });
+    assert.deepEqual([first.indexed, first.encoded], [2, 2]);
+    renameSync(join(d, 'a.jpg'), join(d, 'renamed.jpg'));
+    unlinkSync(join(d, 'b.png'));
+    encoded = 0;
+    const [x, y] = await Promise.all([searchImages(model, d, { text: 'white cat' }, { cache }), searchImages(model, d, { text: 'a dog' }, { cache })]);
+    assert.equal(encoded, 0);
+    for (const out of [x, y]) {
+      assert.deepEqual(out.results.map((r) => r.path), [join(d, 'renamed.jpg')]);
+      assert.deepEqual([out.indexed, out.encoded], [1, 0]);
+    }
+    const coll = await Collection.open(await folderCollectionPath(model, d, cache) as string);
+    try {
+      assert.deepEqual((await coll.entries()).map((e) => e.path), [join(d, 'renamed.jpg')]);
+    } finally {
+      coll.close();
+    }
+  });
+
+  test('cache: false embeds everything and leaves no collection behind', async () => {
+    const d = mkdtempSync(join(ROOT, 'fgclip-nocache-'));
+    copyFileSync(goldenPath(C.end_to_end.cases[1].image), join(d, 'one.png'));
+    // a private temporary folder (os.tmpdir() reads TMPDIR on every call), to see what the search leaves there
+    const tmp = mkdtempSync(join(ROOT, 'tmp-'));
+    const saved = process.env.TMPDIR;
+    process.env.TMPDIR = tmp;
+    try {
+      const out = await searchImages(model, d, { text: 'white cat' }, { cache: false });
+      assert.deepEqual([out.indexed, out.encoded, out.results.length], [1, 1, 1]);
+    } finally {
+      if (saved === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = saved;
+    }
+    assert.deepEqual(readdirSync(tmp), []);
+    assert.equal(await folderCollectionPath(model, d, false), undefined);
   });
 });
