@@ -3,23 +3,26 @@
  * every other route:
  *   GET  /v1/collection          stats: images, region rows, model, whether the ANN index is in use
  *   POST /v1/collection/search   {text | image, regions?, top_k?, filter?, thumbnails?} → results best first, score = cosine
- *   POST /v1/collection/add      {paths: ["file:…"]} under --image-root → embedded and upserted (idempotent)
+ *   POST /v1/collection/add      {paths?: ["file:…"] under --image-root, images?: [uploaded files, data URIs, base64]}
+ *                                → embedded and upserted by content (idempotent); uploads are kept as files
+ *                                (<collection>/uploads/<sha256>.<ext>) since a collection stores paths
  *   POST /v1/collection/remove   {paths: [...]} stored paths → removed with their regions
  * Writes take the collection's writer lock for the request (409 COLLECTION_LOCKED while an index run holds it).
  */
-import { realpath, stat } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { mkdir, realpath, rename, stat, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { Collection, type Filter } from '../collection/collection.js';
 import { recordOf } from '../collection/embed.js';
+import { isRemote } from '../collection/lance.js';
 import { schemeBoxes } from '../collection/regions.js';
 import { sha256 } from '../cache/model-identity.js';
 import { checkModel, embedImages, loadImages, type Ctx, type Handler } from './context.js';
 import { badRequest, HttpError } from './http-error.js';
 import { loadImageBytes } from './images.js';
-import type { RequestObject } from './body.js';
-import { checkFields, has, imageOf, optBool, optInt, optString, stringList } from './validate.js';
+import { UploadedImage, type RequestObject } from './body.js';
+import { checkFields, has, imageList, imageOf, optBool, optInt, optString, stringList, tooMany } from './validate.js';
 
 function collectionOf(ctx: Ctx): Collection {
   if (!ctx.collection) throw new HttpError(404, 'not_found_error', 'NOT_FOUND', 'this server has no collection (start it with fgclip serve --collection PATH)');
@@ -100,41 +103,85 @@ async function thumbnail(path: string, size: number): Promise<string | null> {
   }
 }
 
-const ADD_FIELDS = ['model', 'paths'];
+const ADD_FIELDS = ['model', 'paths', 'images'];
+
+/** File extension of an encoded image, from its first bytes (uploads are stored under their content hash). */
+function imageExtension(b: Buffer): string {
+  if (b[0] === 0xff && b[1] === 0xd8) return '.jpg';
+  if (b.subarray(0, 4).toString('latin1') === '\x89PNG') return '.png';
+  if (b.subarray(0, 4).toString('latin1') === 'RIFF' && b.subarray(8, 12).toString('latin1') === 'WEBP') return '.webp';
+  if (b.subarray(0, 3).toString('latin1') === 'GIF') return '.gif';
+  if (b.subarray(0, 2).toString('latin1') === 'BM') return '.bmp';
+  if (['II*\0', 'MM\0*'].includes(b.subarray(0, 4).toString('latin1'))) return '.tiff';
+  return '.img';
+}
+
+/**
+ * Where uploaded images are kept: `<collection>/uploads` for a collection on local disk; for one on remote storage,
+ * `<image root>/uploads` (a collection stores paths, and thumbnails are read from them).
+ */
+function uploadDir(coll: Collection, ctx: Ctx): string {
+  if (!isRemote(coll.uri)) return join(coll.uri, 'uploads');
+  if (ctx.images.imageRoot) return join(ctx.images.imageRoot, 'uploads');
+  throw badRequest('IMAGE_SOURCE_FORBIDDEN', "images: this server's collection is on remote storage; uploads are kept as files under the image root (start it with --image-root DIR), or add file: paths", 'images');
+}
+
+/** Writes an upload as `<dir>/<sha256>.<ext>` (atomically: a temporary name, then rename); returns its path. */
+async function keepUpload(dir: string, data: Buffer, sha: string): Promise<string> {
+  await mkdir(dir, { recursive: true });
+  const path = join(dir, `${sha}${imageExtension(data)}`);
+  const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+  await writeFile(tmp, data);
+  await rename(tmp, path);
+  return path;
+}
 
 export const collectionAdd: Handler = async (body, ctx) => {
   checkFields(body, ADD_FIELDS, 'POST /v1/collection/add');
   checkModel(body, ctx);
   const coll = collectionOf(ctx);
-  const refs = stringList(body, 'paths', ctx.limits.maxImages, 'image paths (file:NAME under the image root)');
+  if (!has(body, 'paths') && !has(body, 'images')) throw badRequest('INPUT_INVALID', 'give "paths" (file:NAME under the image root) and/or "images" (uploaded files, data URIs or base64)', 'images');
+  const refs = has(body, 'paths') ? stringList(body, 'paths', ctx.limits.maxImages, 'image paths (file:NAME under the image root)') : [];
   refs.forEach((r, i) => {
-    if (!/^file:/i.test(r)) throw badRequest('INPUT_INVALID', `paths[${i}]: expected file:NAME under the server's image root (a collection stores paths)`, `paths[${i}]`);
+    if (!/^file:/i.test(r)) throw badRequest('INPUT_INVALID', `paths[${i}]: expected file:NAME under the server's image root (a collection stores paths; send image bytes in "images")`, `paths[${i}]`);
   });
+  const uploads = has(body, 'images') ? imageList(body, 'images', ctx.limits.maxImages) : [];
+  uploads.forEach((u, i) => {
+    if (typeof u === 'string' && /^file:/i.test(u)) throw badRequest('INPUT_INVALID', `images[${i}]: file paths go in "paths"`, `images[${i}]`);
+  });
+  if (refs.length + uploads.length > ctx.limits.maxImages) throw tooMany('paths + images', refs.length + uploads.length, ctx.limits.maxImages);
+  const dir = uploads.length > 0 ? uploadDir(coll, ctx) : undefined;
   // policy checks (inside the root, regular file, size) as for any file: image, then the real path is stored
-  const bytes = await Promise.all(refs.map((r, i) => loadImageBytes(r, `paths[${i}]`, ctx.images, ctx.signal)));
+  const fileBytes = await Promise.all(refs.map((r, i) => loadImageBytes(r, `paths[${i}]`, ctx.images, ctx.signal)));
   const root = ctx.images.imageRoot as string;
-  const paths = await Promise.all(refs.map((r) => realpath(resolve(root, r.startsWith('file://') ? fileURLToPath(r) : r.slice('file:'.length)))));
+  const filePaths = await Promise.all(refs.map((r) => realpath(resolve(root, r.startsWith('file://') ? fileURLToPath(r) : r.slice('file:'.length)))));
+  const upBytes = await Promise.all(uploads.map((u, i) => loadImageBytes(u, `images[${i}]`, ctx.images, ctx.signal)));
+  const bytes = [...fileBytes, ...upBytes];
+  const field = (i: number) => (i < refs.length ? `paths[${i}]` : `images[${i - refs.length}]`);
+  // everything is decoded and embedded before anything is written: a bad image fails the request with no change
   const loaded = await loadImages(
-    bytes.map((b) => b.toString('base64')),
-    (i) => `paths[${i}]`,
+    bytes.map((b) => new UploadedImage(b, undefined)),
+    field,
     ctx,
   );
   const out = await ctx.engine.vision(
     loaded.map((l) => l.pixels),
     ctx,
   );
-  ctx.items += refs.length;
+  ctx.items += bytes.length;
+  const shas = bytes.map((b) => sha256(b));
+  const paths = [...filePaths, ...(await Promise.all(upBytes.map((b, i) => keepUpload(dir as string, b, shas[refs.length + i]))))];
   const boxes = schemeBoxes(coll.info.regions, coll.info.grid);
   const records = await Promise.all(
     paths.map(async (p, i) => {
       const st = await stat(p);
-      return recordOf({ path: p, sha256: sha256(bytes[i]), bytes: bytes[i].length, mtime: st.mtimeMs }, { embedding: out[i].image, width: loaded[i].rgb.width, height: loaded[i].rgb.height, dense: out[i].dense }, boxes, coll.info.grid, coll.info.dim);
+      return recordOf({ path: p, sha256: shas[i], bytes: bytes[i].length, mtime: st.mtimeMs }, { embedding: out[i].image, width: loaded[i].rgb.width, height: loaded[i].rgb.height, dense: out[i].dense }, boxes, coll.info.grid, coll.info.dim);
     }),
   );
   const before = new Map((await coll.entries()).map((e) => [e.sha256, e.path]));
   await withLock(coll, 'fgclip serve (POST /v1/collection/add)', () => coll.upsert(records));
   const added = records.filter((r) => !before.has(r.sha256)).length;
-  return { json: { object: 'collection.add', added, updated: records.filter((r) => before.has(r.sha256) && before.get(r.sha256) !== r.path).length, unchanged: records.filter((r) => before.get(r.sha256) === r.path).length, total: await coll.images.countRows() } };
+  return { json: { object: 'collection.add', added, updated: records.filter((r) => before.has(r.sha256) && before.get(r.sha256) !== r.path).length, unchanged: records.filter((r) => before.get(r.sha256) === r.path).length, total: await coll.images.countRows(), paths } };
 };
 
 const REMOVE_FIELDS = ['model', 'paths'];
