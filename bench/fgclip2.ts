@@ -2,13 +2,17 @@
  * FG-CLIP 2 figures for `npm run bench` (also `node --import tsx bench/fgclip2.ts [--quick] [--threads N]`, which
  * prints JSON): a synthetic checkpoint with the shapes of fg-clip2-base (ViT-B/16 NaFlex, 12+12 layers of 768, a
  * 256,000-row token table; shapes by analogy with SigLIP 2 base, fgclip-spec §7.1), then
- *  - load time (fp32 and int8) and resident memory right after loading (the token table stays on disk),
+ *  - load time and memory (fp32 and int8), three ways, each in a fresh process: graphs built in memory
+ *    (`graphCache: false`), first load through the graph cache (build + write the entry), second load (graphs opened
+ *    from the entry, no weights read into JavaScript); the 256k-row token table stays on disk in all three;
+ *    memory = resident set right after loading and the process's peak (VmHWM) up to then,
  *  - images/s at 256, 576 and 1024 patches (batch 4), texts/s at 64 (short) and 196 (long) tokens (batch 8),
  *  - the int8 / fp32 speed ratio of each figure, and the process's peak RSS (VmHWM).
  * Each dtype runs in its own child process, so one's memory does not inflate the other's peak.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, copyFileSync, chmodSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync, copyFileSync, chmodSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { median, timeRuns } from './stats.js';
@@ -125,22 +129,46 @@ function rssBytes(field: 'VmRSS' | 'VmHWM'): number {
   return m ? Number(m[1]) * 1024 : NaN;
 }
 
-export interface Fgclip2DtypeFigures {
-  dtype: string;
+/** One way of loading: seconds, resident set right after, and the peak up to then. */
+export interface Fgclip2LoadFigures {
+  way: 'in-memory' | 'cache-cold' | 'cache-warm';
+  fromGraphCache: boolean;
   loadSeconds: number;
   rssAfterLoadBytes: number;
+  peakRssAtLoadBytes: number;
+}
+
+export interface Fgclip2DtypeFigures {
+  dtype: string;
+  loads: Fgclip2LoadFigures[];
   imagesPerSec: Record<string, number>;
   textsPerSec: Record<string, number>;
+  /** peak of the throughput process (warm load + runs) */
   peakRssBytes: number;
 }
 
-/** One dtype, in this process (the parent runs each in a child). */
-async function measureInProcess(dir: string, dtype: 'fp32' | 'int8', threads: number, runs: number): Promise<Fgclip2DtypeFigures> {
+interface ChildRequest {
+  dir: string;
+  dtype: 'fp32' | 'int8';
+  threads: number;
+  runs: number;
+  way: Fgclip2LoadFigures['way'];
+  cache: string;
+  /** only load (the in-memory and cold-cache figures) */
+  loadOnly: boolean;
+}
+
+/** One load (and, unless `loadOnly`, the throughput runs) in this process (the parent runs each in a child). */
+async function measureInProcess(req: ChildRequest): Promise<{ load: Fgclip2LoadFigures } & Partial<Omit<Fgclip2DtypeFigures, 'dtype' | 'loads'>>> {
+  const { dir, dtype, threads, runs } = req;
   const { Fgclip2Model } = await import('../src/families/fgclip2/model.js');
   const t0 = performance.now();
-  const m = await Fgclip2Model.load(dir, { threads, dtype });
-  const loadSeconds = (performance.now() - t0) / 1000;
-  const rssAfterLoadBytes = rssBytes('VmRSS');
+  const m = await Fgclip2Model.load(dir, { threads, dtype, graphCache: req.way === 'in-memory' ? false : req.cache });
+  const load: Fgclip2LoadFigures = { way: req.way, fromGraphCache: m.fromGraphCache, loadSeconds: (performance.now() - t0) / 1000, rssAfterLoadBytes: rssBytes('VmRSS'), peakRssAtLoadBytes: rssBytes('VmHWM') };
+  if (req.loadOnly) {
+    await m.dispose();
+    return { load };
+  }
   const img = { width: 1024, height: 768, data: new Uint8Array(1024 * 768 * 3).map((_, i) => (i * 2654435761) >>> 24) };
   const imagesPerSec: Record<string, number> = {};
   for (const patches of [256, 576, 1024]) {
@@ -155,7 +183,7 @@ async function measureInProcess(dir: string, dtype: 'fp32' | 'int8', threads: nu
     textsPerSec[walk === 'short' ? '64' : '196'] = (8 * 1000) / ms;
   }
   await m.dispose();
-  return { dtype, loadSeconds, rssAfterLoadBytes, imagesPerSec, textsPerSec, peakRssBytes: rssBytes('VmHWM') };
+  return { load, imagesPerSec, textsPerSec, peakRssBytes: rssBytes('VmHWM') };
 }
 
 export interface Fgclip2Bench {
@@ -168,16 +196,28 @@ export interface Fgclip2Bench {
   int8SpeedRatio: Record<string, number>;
 }
 
-/** Runs every dtype in a child process and puts the figures side by side. */
+/** Runs every dtype and load way in a child process and puts the figures side by side. */
 export function benchFgclip2(opts: { threads: number; runs: number; root?: string; log?: (m: string) => void }): Fgclip2Bench {
   const ck = ensureFgclip2Base(opts.root, opts.log);
   const self = fileURLToPath(import.meta.url);
+  const cache = mkdtempSync(join(tmpdir(), 'fgclip2-bench-graphs-'));
   const dtypes: Fgclip2DtypeFigures[] = [];
-  for (const dtype of ['fp32', 'int8']) {
-    opts.log?.(`fg-clip2-base ${dtype}`);
-    const r = spawnSync(process.execPath, ['--import', 'tsx', self, '--child', JSON.stringify({ dir: ck.dir, dtype, threads: opts.threads, runs: opts.runs })], { cwd: REPO_ROOT, encoding: 'utf8', maxBuffer: 1 << 24 });
-    if (r.status !== 0) throw new Error(`fgclip2 bench child (${dtype}) failed: ${r.stderr}`);
-    dtypes.push(JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as Fgclip2DtypeFigures);
+  try {
+    for (const dtype of ['fp32', 'int8'] as const) {
+      const loads: Fgclip2LoadFigures[] = [];
+      let last: Awaited<ReturnType<typeof measureInProcess>> | undefined;
+      for (const way of ['in-memory', 'cache-cold', 'cache-warm'] as const) {
+        opts.log?.(`fg-clip2-base ${dtype} ${way}`);
+        const req: ChildRequest = { dir: ck.dir, dtype, threads: opts.threads, runs: opts.runs, way, cache, loadOnly: way !== 'cache-warm' };
+        const r = spawnSync(process.execPath, ['--import', 'tsx', self, '--child', JSON.stringify(req)], { cwd: REPO_ROOT, encoding: 'utf8', maxBuffer: 1 << 24 });
+        if (r.status !== 0) throw new Error(`fgclip2 bench child (${dtype}, ${way}) failed: ${r.stderr}`);
+        last = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as Awaited<ReturnType<typeof measureInProcess>>;
+        loads.push(last.load);
+      }
+      dtypes.push({ dtype, loads, imagesPerSec: last?.imagesPerSec ?? {}, textsPerSec: last?.textsPerSec ?? {}, peakRssBytes: last?.peakRssBytes ?? Number.NaN });
+    }
+  } finally {
+    rmSync(cache, { recursive: true, force: true });
   }
   const [f, q] = dtypes;
   const ratio: Record<string, number> = {};
@@ -190,10 +230,12 @@ export function formatFgclip2(b: Fgclip2Bench): string {
   const mb = (x: number) => `${(x / 2 ** 20).toFixed(0)} MiB`;
   const lines = [
     `FG-CLIP 2 base shapes (synthetic, ${(b.parameters / 1e6).toFixed(0)} M parameters, model.safetensors ${mb(b.fileBytes)}, token table ${mb(b.tokenTableBytes)} left on disk), ${b.threads} threads, median of ${b.runs}`,
-    'dtype | load s | RSS after load | peak RSS | img/s 256 | img/s 576 | img/s 1024 | texts/s 64 | texts/s 196',
+    'dtype | load | from graph cache | load s | RSS after load | peak RSS at load',
   ];
+  for (const d of b.dtypes) for (const l of d.loads) lines.push(`${d.dtype} | ${l.way} | ${l.fromGraphCache} | ${l.loadSeconds.toFixed(1)} | ${mb(l.rssAfterLoadBytes)} | ${mb(l.peakRssAtLoadBytes)}`);
+  lines.push('dtype | img/s 256 | img/s 576 | img/s 1024 | texts/s 64 | texts/s 196 | peak RSS (warm load + runs)');
   for (const d of b.dtypes) {
-    lines.push(`${d.dtype} | ${d.loadSeconds.toFixed(1)} | ${mb(d.rssAfterLoadBytes)} | ${mb(d.peakRssBytes)} | ${d.imagesPerSec['256'].toFixed(2)} | ${d.imagesPerSec['576'].toFixed(2)} | ${d.imagesPerSec['1024'].toFixed(2)} | ${d.textsPerSec['64'].toFixed(1)} | ${d.textsPerSec['196'].toFixed(1)}`);
+    lines.push(`${d.dtype} | ${d.imagesPerSec['256'].toFixed(2)} | ${d.imagesPerSec['576'].toFixed(2)} | ${d.imagesPerSec['1024'].toFixed(2)} | ${d.textsPerSec['64'].toFixed(1)} | ${d.textsPerSec['196'].toFixed(1)} | ${mb(d.peakRssBytes)}`);
   }
   lines.push(`int8 / fp32 speed: ${Object.entries(b.int8SpeedRatio).map(([k, v]) => `${k} ×${v.toFixed(2)}`).join(', ')}`);
   return lines.join('\n');
@@ -202,8 +244,7 @@ export function formatFgclip2(b: Fgclip2Bench): string {
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const argv = process.argv.slice(2);
   if (argv[0] === '--child') {
-    const req = JSON.parse(argv[1]) as { dir: string; dtype: 'fp32' | 'int8'; threads: number; runs: number };
-    measureInProcess(req.dir, req.dtype, req.threads, req.runs).then(
+    measureInProcess(JSON.parse(argv[1]) as ChildRequest).then(
       (r) => process.stdout.write(`${JSON.stringify(r)}\n`),
       (e: unknown) => {
         process.stderr.write(`${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
