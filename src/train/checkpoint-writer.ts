@@ -124,7 +124,7 @@ export async function readOptimizer(file: string): Promise<AdamWState> {
   return { step: state.step, expAvg, expAvgSq };
 }
 
-function writeFileSynced(path: string, data: Uint8Array | string): void {
+export function writeFileSynced(path: string, data: Uint8Array | string): void {
   const fd = openSync(path, 'w');
   try {
     const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
@@ -136,7 +136,7 @@ function writeFileSynced(path: string, data: Uint8Array | string): void {
   }
 }
 
-function fsyncDir(dir: string): void {
+export function fsyncDir(dir: string): void {
   const fd = openSync(dir, 'r');
   try {
     fsyncSync(fd);

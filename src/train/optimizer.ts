@@ -24,8 +24,8 @@ export interface AdamWOptions {
 
 export const ADAMW_DEFAULTS = { betas: [0.9, 0.999] as const, eps: 1e-8, weightDecay: 0.001, textModelLrScale: 1 } as const;
 
-/** Module names whose parameters are LayerNorm weights/biases in the FG-CLIP checkpoint (spec §1.3; `pre_layrnorm` sic). */
-const LAYER_NORM_MODULES = new Set(['pre_layrnorm', 'post_layernorm', 'layer_norm1', 'layer_norm2', 'final_layer_norm']);
+/** Module names whose parameters are LayerNorm weights/biases (FG-CLIP spec §1.3, `pre_layrnorm` sic; FG-CLIP 2's pooling heads: `layernorm`). */
+const LAYER_NORM_MODULES = new Set(['pre_layrnorm', 'post_layernorm', 'layer_norm1', 'layer_norm2', 'final_layer_norm', 'layernorm']);
 
 /**
  * Whether a parameter is in the reference's no-decay group: the parameters of LayerNorm modules

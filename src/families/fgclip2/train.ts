@@ -1,0 +1,212 @@
+/**
+ * Training an FG-CLIP 2 checkpoint on the stage-2 objective (train-engine.ts), as the authors' stage-2 script does
+ * (V2/scripts/train/stage2_fgclip2.sh): AdamW β (0.9, 0.98), ε 1e-6, weight decay 0.001 on every parameter but
+ * LayerNorm weights and biases, warmup then cosine decay, global gradient-norm clipping at 1.0, and the CMR threshold
+ * θ carried from step to step (clamped to [0, 10]). The optimizer, schedule and clipping are the v1 trainer's
+ * (src/train/optimizer.ts, schedule.ts).
+ *
+ * Data: a JSONL file, one batch per line in the reference collate's layout (the `inputs` of goldens-v2
+ * fgclip2-*.loss.json: NaFlex `pixel_values`, masks and spatial shapes, token ids, boxes); lines are taken in order,
+ * epoch after epoch. A bad line fails the run with its line number (INPUT_INVALID).
+ *
+ * Output folder: `checkpoint-<step>/` (every `saveEvery` steps and at the end: the model files plus
+ * optimizer.safetensors and trainer_state.json with the step and θ), `final/` (the model), `train-log.jsonl` (one line
+ * per step). Model folders are the starting checkpoint's config, preprocessor and tokenizer files plus
+ * model.safetensors with every tensor under its reference name (the two region scales included), so `FgClip.load`
+ * and the authors' code read them. Writes are atomic (temporary folder, fsync, rename): a kill -9 leaves the previous
+ * checkpoint intact; `resume` (default) continues from the newest checkpoint exactly.
+ */
+import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { FgClipError } from '../../errors.js';
+import { checkpointName, encodeOptimizer, fsyncDir, listCheckpoints, OPTIMIZER_FILE, readOptimizer, removeStaleTemp, TRAINER_STATE, writeFileSynced } from '../../train/checkpoint-writer.js';
+import { AdamW, clipGradNorm } from '../../train/optimizer.js';
+import { checkSchedule, learningRate, type ScheduleKind } from '../../train/schedule.js';
+import { encodeSafetensors, rawF32, readSafetensors } from '../../weights/index.js';
+import { fgclip2BatchFromReferenceJson, type Fgclip2LossBatch } from './loss.js';
+import { createFgclip2GradientEngine, V2_THRESHOLD_INIT } from './train-engine.js';
+import type { V2LossPart } from './train-graph.js';
+
+/** The authors' stage-2 settings (stage2_fgclip2.sh; fgclip-spec §7.4). */
+export const FGCLIP2_TRAIN_DEFAULTS = { lr: 1e-6, betas: [0.9, 0.98] as const, eps: 1e-6, weightDecay: 0.001, warmupRatio: 0.03, maxGradNorm: 1 } as const;
+
+const MODEL_FILES = ['config.json', 'preprocessor_config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'tokenizer.model'];
+
+export interface Fgclip2TrainOptions {
+  /** starting checkpoint folder (FG-CLIP 2) */
+  readonly model: string;
+  /** JSONL, one reference-layout batch per line */
+  readonly batches: string;
+  readonly out: string;
+  /** default 1 */
+  readonly epochs?: number;
+  /** total optimizer steps (default: epochs × lines) */
+  readonly steps?: number;
+  /** peak learning rate (default 1e-6) */
+  readonly lr?: number;
+  /** default: 3% of the steps (the script's warmup_ratio 0.03), rounded up */
+  readonly warmupSteps?: number;
+  readonly schedule?: ScheduleKind;
+  readonly weightDecay?: number;
+  readonly betas?: readonly [number, number];
+  readonly eps?: number;
+  /** default 1.0; Infinity disables */
+  readonly maxGradNorm?: number;
+  /** parameters that are not trained */
+  readonly frozen?: ReadonlySet<string>;
+  /** checkpoint every N steps (default: only at the end) */
+  readonly saveEvery?: number;
+  /** continue from the newest checkpoint in `out` (default true) */
+  readonly resume?: boolean;
+  readonly threads?: number;
+  readonly onStep?: (s: Fgclip2StepRecord) => void;
+  /** test hook: after each step */
+  readonly afterStep?: (step: number) => void;
+}
+
+export interface Fgclip2StepRecord {
+  readonly type: 'step';
+  readonly step: number;
+  readonly line: number;
+  readonly loss: number;
+  readonly parts: Record<V2LossPart, number>;
+  readonly lr: number;
+  readonly gradNorm: number;
+  /** θ used by this step and the θ for the next */
+  readonly threshold: number;
+  readonly nextThreshold: number;
+  readonly seconds: number;
+}
+
+export interface Fgclip2TrainResult {
+  readonly steps: number;
+  readonly resumedFrom?: number;
+  readonly finalDir: string;
+  readonly threshold: number;
+  readonly params: ReadonlyMap<string, Float32Array>;
+}
+
+interface TrainerState {
+  readonly step: number;
+  readonly threshold: number;
+  readonly source: string;
+}
+
+function readLines(path: string): string[] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new FgClipError('INPUT_INVALID', `${path}: cannot read the batches file (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+  }
+  const lines = text.split('\n').filter((l) => l.trim() !== '');
+  if (lines.length === 0) throw new FgClipError('INPUT_INVALID', `${path}: no batches (expected one JSON batch per line)`);
+  return lines;
+}
+
+function parseLine(path: string, lines: readonly string[], i: number): Fgclip2LossBatch {
+  try {
+    return fgclip2BatchFromReferenceJson(JSON.parse(lines[i])).batch;
+  } catch (e) {
+    throw new FgClipError('INPUT_INVALID', `${path}:${i + 1}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+  }
+}
+
+/** Writes `files` (and copies of `copies` from `from`) as the folder `target`, atomically. */
+function writeFolderAtomic(target: string, files: readonly (readonly [string, Uint8Array | string])[], from: string): void {
+  const parent = dirname(target);
+  mkdirSync(parent, { recursive: true });
+  const tmp = join(parent, `.tmp-${basename(target)}-${process.pid}-${Date.now()}`);
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp);
+  try {
+    for (const f of MODEL_FILES) if (existsSync(join(from, f))) writeFileSynced(join(tmp, f), readFileSync(join(from, f)));
+    for (const [name, data] of files) writeFileSynced(join(tmp, name), data);
+    fsyncDir(tmp);
+    if (existsSync(target)) {
+      const old = join(parent, `.tmp-old-${basename(target)}-${process.pid}-${Date.now()}`);
+      renameSync(target, old);
+      renameSync(tmp, target);
+      rmSync(old, { recursive: true, force: true });
+    } else renameSync(tmp, target);
+    fsyncDir(parent);
+  } catch (e) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+/** Trains an FG-CLIP 2 checkpoint on reference-layout batches; see the module comment. */
+export async function trainFgclip2(o: Fgclip2TrainOptions): Promise<Fgclip2TrainResult> {
+  const lines = readLines(o.batches);
+  const epochs = o.epochs ?? 1;
+  if (!Number.isInteger(epochs) || epochs < 1) throw new FgClipError('INPUT_INVALID', `epochs must be a positive integer (got ${epochs})`);
+  const total = o.steps ?? epochs * lines.length;
+  const warmupSteps = o.warmupSteps ?? Math.ceil(FGCLIP2_TRAIN_DEFAULTS.warmupRatio * total);
+  const sched = { lr: o.lr ?? FGCLIP2_TRAIN_DEFAULTS.lr, totalSteps: total, warmupSteps, kind: o.schedule };
+  checkSchedule(sched);
+  const maxNorm = o.maxGradNorm ?? FGCLIP2_TRAIN_DEFAULTS.maxGradNorm;
+  if (!(maxNorm > 0)) throw new FgClipError('INPUT_INVALID', `maxGradNorm must be > 0 (got ${maxNorm})`);
+  const saveEvery = o.saveEvery ?? total;
+  if (!Number.isInteger(saveEvery) || saveEvery < 1) throw new FgClipError('INPUT_INVALID', `saveEvery must be a positive integer (got ${saveEvery})`);
+  mkdirSync(o.out, { recursive: true });
+  removeStaleTemp(o.out);
+
+  const latest = (o.resume ?? true) ? listCheckpoints(o.out)[0] : undefined;
+  const engine = await createFgclip2GradientEngine(latest?.path ?? o.model, { threads: o.threads });
+  try {
+    for (const f of o.frozen ?? []) if (!engine.parameters.has(f)) throw new FgClipError('INPUT_INVALID', `frozen: ${f} is not a parameter of this model`);
+    const params = new Map<string, Float32Array>();
+    for (const [k, v] of engine.initialParams) params.set(k, Float32Array.from(v));
+    // tensors that are not parameters (dense_feature_head.probe: no code path reads it) are carried unchanged
+    const others = await readSafetensors(join(o.model, 'model.safetensors'), { only: (n) => !engine.parameters.has(n) && n !== 'thresholds' });
+    const opt = new AdamW({ betas: o.betas ?? FGCLIP2_TRAIN_DEFAULTS.betas, eps: o.eps ?? FGCLIP2_TRAIN_DEFAULTS.eps, weightDecay: o.weightDecay ?? FGCLIP2_TRAIN_DEFAULTS.weightDecay });
+    let step = 0;
+    let threshold = V2_THRESHOLD_INIT;
+    if (latest) {
+      const state = JSON.parse(readFileSync(join(latest.path, TRAINER_STATE), 'utf8')) as TrainerState;
+      opt.load(await readOptimizer(join(latest.path, OPTIMIZER_FILE)));
+      step = state.step;
+      threshold = state.threshold;
+    }
+    const resumedFrom = latest ? step : undefined;
+    const modelFile = () => {
+      const names = [...params.keys(), ...others.keys()].sort();
+      return encodeSafetensors(
+        names.map((n) => {
+          const p = params.get(n);
+          return [n, p ? rawF32({ shape: engine.parameters.get(n) as number[], data: p, storedDtype: 'F32' }) : rawF32(others.get(n)!)] as const;
+        }),
+        { format: 'pt' },
+      );
+    };
+    const save = (s: number) => {
+      const state: TrainerState = { step: s, threshold, source: o.model };
+      writeFolderAtomic(join(o.out, checkpointName(s)), [['model.safetensors', modelFile()], [OPTIMIZER_FILE, encodeOptimizer(opt.state())], [TRAINER_STATE, `${JSON.stringify(state, null, 2)}\n`]], o.model);
+      for (const c of listCheckpoints(o.out).slice(2)) rmSync(c.path, { recursive: true, force: true });
+    };
+    const log = join(o.out, 'train-log.jsonl');
+    while (step < total) {
+      const t0 = performance.now();
+      const line = step % lines.length;
+      const batch = parseLine(o.batches, lines, line);
+      const r = await engine.compute(params, batch, { threshold, frozen: o.frozen });
+      const grads = r.grads as Map<string, Float32Array>;
+      const gradNorm = clipGradNorm(grads, maxNorm);
+      const lr = learningRate(step, sched);
+      opt.update(params, grads, lr);
+      const rec: Fgclip2StepRecord = { type: 'step', step: step + 1, line: line + 1, loss: r.loss, parts: r.parts, lr, gradNorm, threshold, nextThreshold: r.thresholdOut, seconds: (performance.now() - t0) / 1000 };
+      threshold = r.thresholdOut;
+      step++;
+      appendFileSync(log, `${JSON.stringify(rec)}\n`);
+      o.onStep?.(rec);
+      if (step % saveEvery === 0 || step === total) save(step);
+      o.afterStep?.(step);
+    }
+    const finalDir = join(o.out, 'final');
+    writeFolderAtomic(finalDir, [['model.safetensors', modelFile()]], o.model);
+    return { steps: step, resumedFrom, finalDir, threshold, params };
+  } finally {
+    await engine.dispose();
+  }
+}
