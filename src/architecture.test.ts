@@ -127,3 +127,16 @@ test('package.json exports: "." has explicit node and browser conditions (Node b
   assert.equal(dot.browser, './dist/browser/index.js');
   assert.equal(dot.default, dot.node, 'tools without conditions get the Node build');
 });
+
+test('the CLIP families (families/shared, clip, fgclip) reach ONNX Runtime, the graph cache and tokenizer files only through the ports', () => {
+  const bad: string[] = [];
+  for (const f of all) {
+    const r = relative(SRC, f);
+    if (!/^families\/(shared|clip|fgclip)\//.test(r)) continue;
+    for (const s of specifiers(f)) {
+      if (/^(node:|onnxruntime-)/.test(s) || /\/platform\/(node|browser)\/|\/runtime\/session\.js$|\/cache\/graph-cache\.js$/.test(s))
+        bad.push(`${r} imports ${s}`);
+    }
+  }
+  assert.deepEqual(bad, []);
+});

@@ -23,25 +23,21 @@ import { hostname } from 'node:os';
 import { join, relative, sep } from 'node:path';
 import { fgclipCacheDir } from './vector-store.js';
 import { folderIdentity } from './model-identity.js';
+import { GRAPH_LAYOUT_VERSION } from '../graph/layout-version.js';
 import type { BuiltModel } from '../graph/onnx-builder.js';
 import { EXTERNAL_DATA_NAME } from '../graph/onnx-builder.js';
 import { FileSink } from '../platform/node/file-sink.js';
 import { openRegular } from '../platform/node/regular-file.js';
+import type { GraphCacheMeta } from '../platform/ports.js';
 
-/** Bump when the graphs built from the same weights change. */
-export const GRAPH_LAYOUT_VERSION = 6;
+export { GRAPH_LAYOUT_VERSION };
 
 const MANIFEST = 'manifest.json';
 /** A staging folder of a live process on another host (or a reused pid) is left alone this long. */
 const STALE_MS = 24 * 3600 * 1000;
 
-export interface CachedMeta {
-  readonly version: number;
-  readonly logitScaleLog: number;
-  readonly unknownTensors: readonly string[];
-  /** float counts of the short and long position tables in text-tables.bin */
-  readonly tableSizes: readonly [number, number];
-}
+/** What an entry remembers next to its graphs (the graph store port's meta). */
+export type CachedMeta = GraphCacheMeta;
 
 interface ManifestFile {
   readonly path: string;

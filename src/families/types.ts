@@ -9,8 +9,7 @@ import type { JsonObject } from '../config/fields.js';
 import type { LinearDtype } from '../graph/blocks.js';
 import type { PixelBox } from '../model/boxes.js';
 import type { RgbImage } from '../preprocess/types.js';
-import type { ModelFolder } from '../platform/ports.js';
-import type { RuntimeOptions } from '../runtime/session.js';
+import type { GraphStore, InferenceRuntime, ModelFolder, RuntimeOptions } from '../platform/ports.js';
 
 /**
  * Text paths: 'short' (every family), 'long' (families with long-caption tables, e.g. FG-CLIP's 248 tokens) and
@@ -63,6 +62,10 @@ export interface FamilyLoadContext {
   readonly dir: string;
   /** the checkpoint folder's files through the platform's file reading port (src/platform/ports.ts) */
   readonly folder: ModelFolder;
+  /** the ONNX Runtime flavour the graphs run on (runtime port) */
+  readonly runtime: InferenceRuntime;
+  /** where built graphs are kept between loads (graph cache storage port); undefined: build in memory */
+  readonly graphStore?: GraphStore;
   /** config.json, parsed but not yet validated (the family validates its own schema) */
   readonly config: JsonObject;
   /** config.json's path, for error messages */

@@ -19,6 +19,9 @@ import { l2normalize, probabilities } from '../postprocess/similarity.js';
 import { batchPixelValues, decodeImage, preprocessImage, type DecodeOptions, type RgbImage } from '../preprocess/index.js';
 import { defaultThreads, sessionOptions, type RuntimeOptions } from '../runtime/session.js';
 import { nodeFolder } from '../platform/node/folder.js';
+import { nodeGraphStore } from '../platform/node/graph-store.js';
+import { nodeRuntime } from '../platform/node/runtime.js';
+import type { InferenceRuntime } from '../platform/ports.js';
 import { boxesToGrid, regionFeatures } from './boxes.js';
 import { encodeTextBatches } from './text-batches.js';
 import type { EncodeImageOptions, EncodeTextOptions, Encoder, ImageEncoding, ImageInput, PreprocessedImage, TextEncoding } from './encoder.js';
@@ -59,6 +62,8 @@ export interface LoadOptions extends RuntimeOptions {
   readonly batchSize?: number;
   /** receives non-fatal notices (unknown tensors in the checkpoint, ...) */
   readonly onWarning?: (message: string) => void;
+  /** the ONNX Runtime the graphs run on (default: onnxruntime-node; the runtime port, src/platform/ports.ts) */
+  readonly runtime?: InferenceRuntime;
 }
 
 /** What a handle is made of: where the model came from, its family's towers, and the options it was loaded with. */
@@ -92,7 +97,16 @@ export class FgClip implements Encoder {
     if (dtype !== 'fp32' && dtype !== 'fp16' && dtype !== 'int8') throw new FgClipError('INPUT_INVALID', `dtype: expected fp32, fp16 or int8 (got ${String(dtype)})`);
     const dir = await resolveModelDir(model, { ...options.hub, revision: options.revision ?? options.hub?.revision });
     const { family, config, configPath } = await familyOf(dir);
-    const towers = await family.load({ dir, folder: nodeFolder(dir), config, configPath, options });
+    const cache = options.graphCache ?? true;
+    const towers = await family.load({
+      dir,
+      folder: nodeFolder(dir),
+      runtime: options.runtime ?? nodeRuntime,
+      graphStore: cache === false ? undefined : nodeGraphStore(dir, typeof cache === 'string' ? cache : undefined),
+      config,
+      configPath,
+      options,
+    });
     return new FgClip({ modelDir: dir, family: family.id, towers, options });
   }
 

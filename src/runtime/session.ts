@@ -8,13 +8,9 @@ import { FgClipError } from '../errors.js';
 import { EXTERNAL_DATA_NAME, type BuiltModel } from '../graph/onnx-builder.js';
 import { availableParallelism } from 'node:os';
 
-export type ExecutionProvider = 'cpu' | 'webgpu';
+import type { RuntimeOptions } from '../platform/ports.js';
 
-export interface RuntimeOptions {
-  /** intra-op threads; default: all available cores */
-  readonly threads?: number;
-  readonly executionProvider?: ExecutionProvider;
-}
+export type { ExecutionProvider, RuntimeOptions } from '../platform/ports.js';
 
 export function defaultThreads(): number {
   return Math.max(1, availableParallelism());

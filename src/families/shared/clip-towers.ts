@@ -4,7 +4,7 @@
  * its config, its text-input rules (position tables, lengths) and a build plan (how to turn the checkpoint into the
  * two graphs); this file knows nothing of any family's tensor names.
  */
-import { graphCacheEntry, GRAPH_LAYOUT_VERSION, readCached, Staging, type GraphCacheEntry } from '../../cache/graph-cache.js';
+import { GRAPH_LAYOUT_VERSION } from '../../graph/layout-version.js';
 import type { ClipConfig, PreprocessConfig } from '../../config/types.js';
 import { FgClipError } from '../../errors.js';
 import { TEXT_INPUT_IDS, TEXT_MASK, TEXT_POOL_INDEX, TEXT_POSITIONS } from '../../graph/clip-text.js';
@@ -12,7 +12,7 @@ import { DENSE_EMBEDS, IMAGE_EMBEDS, VISION_INPUT, WITH_DENSE } from '../../grap
 import type { WeightSource } from '../../graph/blocks.js';
 import type { BuiltModel, WeightSink } from '../../graph/onnx-builder.js';
 import { interpolatePositionEmbedding } from '../../postprocess/position-interpolation.js';
-import { createSession, createSessionFromFile, ort, runSession } from '../../runtime/session.js';
+import type { GraphSource, RuntimeSession } from '../../platform/ports.js';
 import type { ClipTokenizer } from '../../tokenizer/index.js';
 import type { FamilyLoadContext, FamilyModel, PreprocessMode, TextLengths, TextMode, VisionFeatures, VisionRunOptions } from '../types.js';
 import { prepareClipTextBatch, type PositionTables, type TextBatchSpec } from './text-batch.js';
@@ -53,38 +53,39 @@ export interface ClipBuildPlan {
 }
 
 export interface ClipSessions {
-  readonly text: ort.InferenceSession;
-  readonly vision: ort.InferenceSession;
+  readonly text: RuntimeSession;
+  readonly vision: RuntimeSession;
   readonly tables: PositionTables;
   readonly logitScaleLog: number;
   readonly unknownTensors: readonly string[];
   readonly fromGraphCache: boolean;
 }
 
-/** The text and vision sessions at resolution `S`: from the graph cache, else built from `plan()` (and cached). */
+/**
+ * The text and vision sessions at resolution `S`, opened by the injected runtime (`ctx.runtime`): from the graph
+ * store (`ctx.graphStore`) when it has them, else built from `plan()` (and stored).
+ */
 export async function clipSessions(ctx: FamilyLoadContext, S: number, plan: () => Promise<ClipBuildPlan>): Promise<ClipSessions> {
-  const { dir, options } = ctx;
+  const { options, runtime, graphStore } = ctx;
   const dtype = options.dtype ?? 'fp32';
-  const cacheOpt = options.graphCache ?? true;
-  const entry = cacheOpt === false ? undefined : await graphCacheEntry(dir, { dtype, imageSize: S }, typeof cacheOpt === 'string' ? cacheOpt : undefined);
-  const warn = options.onWarning ?? ((m: string) => process.emitWarning(m, 'FgClipWarning'));
-  const hit = entry && (await readCached(entry, S, warn));
-  if (entry && hit) {
+  const entry = graphStore && (await graphStore.entry({ dtype, imageSize: S }));
+  const hit = entry && (await entry.read(options.onWarning));
+  if (hit) {
     const [nShort] = hit.meta.tableSizes;
     const long = hit.tables.subarray(nShort);
     const tables: PositionTables = { short: hit.tables.subarray(0, nShort), ...(long.length > 0 ? { long } : {}) };
-    const text = await createSessionFromFile('text_model', entry.textModel, options);
-    const vision = await createSessionFromFile('vision_model', entry.visionModel(S), options);
+    const text = await runtime.open('text_model', hit.text, options);
+    const vision = await runtime.open('vision_model', hit.vision, options);
     return { text, vision, tables, logitScaleLog: hit.meta.logitScaleLog, unknownTensors: hit.meta.unknownTensors, fromGraphCache: true };
   }
 
   const p = await plan();
-  const staging = entry ? Staging.start(entry) : undefined;
-  let text: ort.InferenceSession;
-  let vision: ort.InferenceSession;
+  const staging = entry?.stage();
+  let text: RuntimeSession;
+  let vision: RuntimeSession;
   let unknownTensors: readonly string[];
   if (entry && staging) {
-    let built: GraphCacheEntry;
+    let built: { readonly text: GraphSource; readonly vision: GraphSource };
     try {
       staging.writeModel('text', p.buildText(staging.sink('text')));
       staging.writeModel(`vision-${S}`, p.buildVision(staging.sink(`vision-${S}`)));
@@ -102,23 +103,23 @@ export async function clipSessions(ctx: FamilyLoadContext, S: number, plan: () =
       if (e instanceof FgClipError) throw e;
       throw new FgClipError(
         'RUNTIME',
-        `graph cache: could not write ${entry.dir} (${e instanceof Error ? e.message : String(e)}). Set FGCLIP_CACHE to a writable folder, or load with graphCache: false.`,
+        `graph cache: could not write ${entry.location} (${e instanceof Error ? e.message : String(e)}). Set FGCLIP_CACHE to a writable folder, or load with graphCache: false.`,
         { cause: e },
       );
     }
     try {
-      text = await createSessionFromFile('text_model', built.textModel, options);
-      vision = await createSessionFromFile('vision_model', built.visionModel(S), options);
+      text = await runtime.open('text_model', built.text, options);
+      vision = await runtime.open('vision_model', built.vision, options);
     } finally {
       staging.release();
     }
   } else {
-    if (entry) options.onWarning?.(`graph cache: cannot create ${entry.dir}; building in memory (set FGCLIP_CACHE to a writable folder)`);
+    if (entry) options.onWarning?.(`graph cache: cannot create ${entry.location}; building in memory (set FGCLIP_CACHE to a writable folder)`);
     const textGraph = p.buildText();
     const visionGraph = p.buildVision();
     unknownTensors = p.finish();
-    text = await createSession('text_model', textGraph, options);
-    vision = await createSession('vision_model', visionGraph, options);
+    text = await runtime.open('text_model', textGraph, options);
+    vision = await runtime.open('vision_model', visionGraph, options);
   }
   return { text, vision, tables: p.tables, logitScaleLog: p.logitScaleLog, unknownTensors, fromGraphCache: false };
 }
@@ -149,8 +150,8 @@ export class ClipTowers<C extends ClipConfig> implements FamilyModel {
   readonly positions: PositionTables;
   private readonly textSpec: TextBatchSpec;
   private readonly textOutputs: ClipTowerParts<C>['textOutputs'];
-  private readonly text: ort.InferenceSession;
-  private readonly vision: ort.InferenceSession;
+  private readonly text: RuntimeSession;
+  private readonly vision: RuntimeSession;
 
   constructor(p: ClipTowerParts<C>) {
     this.config = p.config;
@@ -186,9 +187,9 @@ export class ClipTowers<C extends ClipConfig> implements FamilyModel {
   async runVision(pixelValues: Float32Array, B: number, opts: VisionRunOptions = {}): Promise<VisionFeatures> {
     const S = this.imageSize;
     const withDense = opts.dense ?? true;
-    const out = await runSession('vision_model', this.vision, {
-      [VISION_INPUT]: new ort.Tensor('float32', pixelValues, [B, 3, S, S]),
-      [WITH_DENSE]: new ort.Tensor('bool', [withDense], []),
+    const out = await this.vision.run({
+      [VISION_INPUT]: { type: 'float32', data: pixelValues, dims: [B, 3, S, S] },
+      [WITH_DENSE]: { type: 'bool', data: [withDense], dims: [] },
     });
     const P = this.embeddingDim;
     const [gh, gw] = this.grid;
@@ -206,11 +207,11 @@ export class ClipTowers<C extends ClipConfig> implements FamilyModel {
     if (output === undefined) throw new FgClipError('INPUT_INVALID', `text ${mode} mode: this model has no ${mode} text path`);
     const batch = prepareClipTextBatch(this.textSpec, this.positions, inputIds, mode, cut);
     const D = this.textSpec.hiddenSize;
-    const out = await runSession('text_model', this.text, {
-      [TEXT_INPUT_IDS]: new ort.Tensor('int64', batch.ids, [batch.B, batch.T]),
-      [TEXT_POSITIONS]: new ort.Tensor('float32', batch.positions, [batch.T, D]),
-      [TEXT_MASK]: new ort.Tensor('float32', batch.mask, [batch.T, batch.T]),
-      [TEXT_POOL_INDEX]: new ort.Tensor('int64', batch.poolIndex, [batch.B]),
+    const out = await this.text.run({
+      [TEXT_INPUT_IDS]: { type: 'int64', data: batch.ids, dims: [batch.B, batch.T] },
+      [TEXT_POSITIONS]: { type: 'float32', data: batch.positions, dims: [batch.T, D] },
+      [TEXT_MASK]: { type: 'float32', data: batch.mask, dims: [batch.T, batch.T] },
+      [TEXT_POOL_INDEX]: { type: 'int64', data: batch.poolIndex, dims: [batch.B] },
     });
     const f = out[output].data as Float32Array;
     const P = this.embeddingDim;
