@@ -1,21 +1,71 @@
 /**
- * Shared CLI plumbing: strict option parsing (node:util parseArgs; unknown options are errors), the options every
- * model command takes, output helpers, and the error → exit code mapping. Commands stay thin: they parse, call
- * the library, and format.
+ * Shared CLI plumbing: option parsing (commander: unknown options are errors with "did you mean" suggestions, per-option
+ * help), the options every model command takes, output helpers, and the error → exit code mapping. Commands stay
+ * thin: they parse, call the library, and format.
+ *
+ * A command declares its options as a plain table (`Options`: name → {type, short?, multiple?, description?,
+ * default?, valueName?}); `parse()` turns the table into a commander command and returns `{values, positionals}` keyed
+ * by the option names as written (`values['max-length']`, `values['no-cache']`). Options without a description take
+ * the shared one from OPTION_DOCS. `--help`/`-h` makes `parse()` throw HelpRequested (main prints it, exit 0).
  */
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { Command, CommanderError, Option } from 'commander';
 import { FgClipError } from '../errors.js';
 import type { LoadOptions } from '../model/handle.js';
 import { FgClip } from '../model/handle.js';
 import { progressBar } from '../hub/index.js';
 
-export type Options = NonNullable<ParseArgsConfig['options']>;
+export interface OptionSpec {
+  readonly type: 'string' | 'boolean';
+  readonly short?: string;
+  readonly multiple?: boolean;
+  /** One line for --help (falls back to OPTION_DOCS[name]). */
+  readonly description?: string;
+  /** Shown in --help as "(default: …)"; the command applies its defaults itself. */
+  readonly default?: string;
+  /** Placeholder in --help (`--model <DIR|REPO>`); defaults to the option name in capitals. */
+  readonly valueName?: string;
+}
+export type Options = Readonly<Record<string, OptionSpec>>;
 
 export interface Io {
   readonly stdout: NodeJS.WritableStream & { isTTY?: boolean };
   readonly stderr: NodeJS.WritableStream & { isTTY?: boolean };
   readonly env: NodeJS.ProcessEnv;
+  /** Standard input (for `--text -` / `--texts-file -`); process.stdin when absent. */
+  readonly stdin?: NodeJS.ReadableStream;
 }
+
+/** Help lines of options shared by several commands (a command's own `description` wins). */
+export const OPTION_DOCS: Readonly<Record<string, Readonly<{ description: string; default?: string; valueName?: string }>>> = {
+  model: { description: 'model: a local folder in the Hugging Face layout, or a Hub id such as qihoo360/fg-clip-base', valueName: 'DIR|REPO' },
+  revision: { description: 'Hub revision (branch, tag or commit)', default: 'main', valueName: 'REV' },
+  threads: { description: 'ONNX Runtime intra-op threads', default: 'all cores', valueName: 'N' },
+  dtype: { description: 'weight precision: fp32, fp16 or int8', default: 'fp32', valueName: 'fp32|fp16|int8' },
+  'image-size': { description: 'override the input resolution (pixels, square)', default: "the model's", valueName: 'N' },
+  preprocess: { description: 'resize rule: squash (the reference) or crop (shorter side, centre crop)', default: 'squash', valueName: 'squash|crop' },
+  'max-pixels': { description: 'refuse images with more decoded pixels than this', valueName: 'N' },
+  'auto-orient': { description: 'apply the EXIF orientation before resizing (the reference ignores it)' },
+  quiet: { description: 'no progress or warnings on stderr' },
+  json: { description: 'print one JSON document on stdout (the documented contract)' },
+  jsonl: { description: 'print one JSON object per line as results are ready' },
+  text: { description: 'a text to embed (repeatable); "-" reads texts from stdin, one per line', valueName: 'TEXT' },
+  'texts-file': { description: 'read texts from a file, one per line ("-" for stdin)', valueName: 'FILE' },
+  image: { description: 'an image file, a folder (its images, recursively) or a glob such as "photos/*.jpg"', valueName: 'PATH' },
+  long: { description: 'long-text mode (248 tokens)' },
+  short: { description: 'short-text mode (77 tokens)' },
+  raw: { description: 'unnormalized features (no L2 normalization)' },
+  npy: { description: 'also write the vectors as a float32 .npy matrix (one row per input)', valueName: 'FILE' },
+  paths: { description: 'with --npy: write the input of each .npy row to this file, one per line', valueName: 'FILE' },
+  'cache-dir': { description: 'embedding cache folder', default: '$FGCLIP_CACHE or ~/.cache/fgclip', valueName: 'DIR' },
+  'no-cache': { description: 'do not read or write the embedding cache' },
+  labels: { description: 'comma-separated labels ("a cat,a dog")', valueName: 'LIST' },
+  'labels-file': { description: 'labels from a file, one per line', valueName: 'FILE' },
+  templates: { description: 'prompt templates: none, imagenet (the 80) or a file with {} for the label', valueName: 'none|imagenet|FILE' },
+  top: { description: 'show the K best', valueName: 'K' },
+  out: { description: 'output file', valueName: 'FILE' },
+  'batch-size': { description: 'images per model batch', valueName: 'N' },
+  force: { description: 'overwrite existing output' },
+};
 
 export const MODEL_OPTIONS: Options = {
   model: { type: 'string', short: 'm' },
@@ -35,15 +85,75 @@ export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
-export function parse(command: string, argv: readonly string[], options: Options) {
-  try {
-    return parseArgs({ args: [...argv], options, allowPositionals: true, strict: true });
-  } catch (e) {
-    throw new UsageError(`${command}: ${e instanceof Error ? e.message : String(e)}`);
+/** Thrown by parse() on --help/-h: `help` is the command's option list (main adds usage and examples). */
+export class HelpRequested extends Error {
+  override readonly name = 'HelpRequested';
+  constructor(readonly help: string) {
+    super('help requested');
   }
 }
 
-type Values = ReturnType<typeof parse>['values'];
+export interface Parsed {
+  readonly values: Record<string, string | boolean | string[] | undefined>;
+  readonly positionals: string[];
+}
+
+/** The commander command for an option table (also used to render help). */
+function buildCommand(command: string, options: Options): { cmd: Command; attrs: Map<string, { name: string; negate: boolean }> } {
+  const cmd = new Command(command)
+    .exitOverride()
+    .allowExcessArguments(true)
+    .argument('[args...]')
+    .helpOption('-h, --help', 'show this help')
+    .showSuggestionAfterError(true)
+    .configureOutput({ writeOut: () => {}, writeErr: () => {}, outputError: () => {} })
+    .configureHelp({ sortOptions: false, helpWidth: 110 });
+  const attrs = new Map<string, { name: string; negate: boolean }>();
+  for (const [name, spec] of Object.entries(options)) {
+    if (name === 'help') continue;
+    const doc = OPTION_DOCS[name];
+    const valueName = spec.valueName ?? doc?.valueName ?? name.toUpperCase().replace(/-/g, '_');
+    const flags = `${spec.short ? `-${spec.short}, ` : ''}--${name}${spec.type === 'string' ? ` <${valueName}>` : ''}`;
+    const def = spec.default ?? doc?.default;
+    const description = `${spec.description ?? doc?.description ?? ''}${def !== undefined ? ` (default: ${def})` : ''}${spec.multiple ? ' [repeatable]' : ''}`;
+    const opt = new Option(flags, description);
+    if (spec.multiple) opt.argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]);
+    cmd.addOption(opt);
+    attrs.set(opt.attributeName(), { name, negate: opt.negate });
+  }
+  return { cmd, attrs };
+}
+
+/** Parses argv against an option table; unknown options are UsageErrors with commander's "did you mean" hint. */
+export function parse(command: string, argv: readonly string[], options: Options): Parsed {
+  const { cmd, attrs } = buildCommand(command, options);
+  try {
+    cmd.parse([...argv], { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.help') throw new HelpRequested(cmd.helpInformation());
+      throw new UsageError(`${command}: ${e.message.replace(/^error: /, '').replace(/\n/g, ' ')}`);
+    }
+    throw e;
+  }
+  const values: Record<string, string | boolean | string[] | undefined> = {};
+  for (const [attr, v] of Object.entries(cmd.opts())) {
+    const a = attrs.get(attr);
+    if (!a || v === undefined) continue;
+    // `--no-cache` is commander's negation of `cache`: report it under its own name, as the table wrote it
+    if (a.negate) {
+      if (v === false) values[a.name] = true;
+    } else values[a.name] = v as string | boolean | string[];
+  }
+  return { values, positionals: [...cmd.args] };
+}
+
+/** The option list of a command, as --help prints it. */
+export function optionsHelp(command: string, options: Options): string {
+  return buildCommand(command, options).cmd.helpInformation();
+}
+
+type Values = Parsed['values'];
 
 export function str(values: Values, name: string): string | undefined {
   const v = values[name];

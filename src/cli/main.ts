@@ -1,14 +1,25 @@
-/** `fgclip` command-line entry: dispatches to one thin command module per subcommand. */
+/**
+ * `fgclip` command-line entry: dispatches to one thin command module per subcommand.
+ *
+ * Adding a command: one entry in COMMANDS below (summary, usage, examples, and `load` importing the module lazily so
+ * other commands do not pay for it). The module exports `async (argv, io) => exitCode` and starts with
+ * `parse('NAME', argv, { ...MODEL_OPTIONS, 'my-option': { type: 'string', description: '…', default: '…' } })` from
+ * ./args.ts; `fgclip NAME --help` and `fgclip help NAME` then list its options with their help, defaults and the
+ * examples. Throw UsageError for bad usage (exit 2) and FgClipError for everything else (exit 1, `[CODE]`).
+ */
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { reportError, type Io } from './args.js';
+import { Command as Commander, CommanderError } from 'commander';
+import { HelpRequested, reportError, type Io } from './args.js';
 
 type Command = (argv: readonly string[], io: Io) => Promise<number>;
 
 interface Entry {
   readonly summary: string;
   readonly usage: string;
+  /** Command lines shown under "examples:" in the command's --help. */
+  readonly examples?: readonly string[];
   readonly load: () => Promise<Command>;
 }
 
@@ -21,6 +32,12 @@ const COMMANDS: Record<string, Entry> = {
   embed: {
     summary: 'embeddings of texts or images',
     usage: 'fgclip embed --model M (--text T)... [--long|--short] [--raw] [--json] [--npy FILE]\n       fgclip embed --model M (--image FILE)... [--raw] [--json] [--npy FILE]',
+    examples: [
+      'fgclip embed -m qihoo360/fg-clip-base --text "a photo of a cat" --json',
+      'fgclip embed -m qihoo360/fg-clip-base photos/ --jsonl > vectors.jsonl',
+      'fgclip embed -m qihoo360/fg-clip-base "photos/*.jpg" --npy vectors.npy --paths paths.txt',
+      'cat captions.txt | fgclip embed -m qihoo360/fg-clip-base --text - --jsonl',
+    ],
     load: async () => (await import('./commands/core.js')).embedCommand,
   },
   dense: {
@@ -142,8 +159,45 @@ function help(): string {
   ].join('\n');
 }
 
-export async function main(argv: readonly string[], io: Io = { stdout: process.stdout, stderr: process.stderr, env: process.env }): Promise<number> {
+/** "did you mean" for a mistyped command, from commander's suggestion engine. */
+function unknownCommand(name: string): string {
+  const program = new Commander('fgclip').exitOverride().configureOutput({ writeOut: () => {}, writeErr: () => {}, outputError: () => {} });
+  for (const k of Object.keys(COMMANDS)) program.command(k);
+  try {
+    program.parse([name], { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) return e.message.replace(/^error: /, '').replace(/\n/g, ' ');
+  }
+  return `unknown command ${JSON.stringify(name)}`;
+}
+
+function printCommandHelp(name: string, entry: Entry, optionList: string, io: Io): number {
+  const at = optionList.indexOf('Options:');
+  const options = at >= 0 ? optionList.slice(at) : optionList;
+  const examples = entry.examples?.length ? `\nexamples:\n${entry.examples.map((x) => `  ${x}`).join('\n')}\n` : '';
+  io.stdout.write(`fgclip ${name}: ${entry.summary}\n\nusage: ${entry.usage}\n\n${options}${examples}`);
+  return 0;
+}
+
+async function run(name: string, entry: Entry, argv: readonly string[], io: Io): Promise<number> {
+  try {
+    return await (await entry.load())(argv, io);
+  } catch (e) {
+    if (e instanceof HelpRequested) return printCommandHelp(name, entry, e.help, io);
+    return reportError(io, e);
+  }
+}
+
+export async function main(argv: readonly string[], io: Io = { stdout: process.stdout, stderr: process.stderr, env: process.env, stdin: process.stdin }): Promise<number> {
   const [name, ...rest] = argv;
+  if (name === 'help' && rest.length > 0) {
+    const entry = COMMANDS[rest[0]];
+    if (!entry) {
+      io.stderr.write(`fgclip: ${unknownCommand(rest[0])}; commands: ${Object.keys(COMMANDS).join(', ')}\n`);
+      return 2;
+    }
+    return run(rest[0], entry, [...rest.slice(1), '--help'], io);
+  }
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     io.stdout.write(help());
     return name ? 0 : 2;
@@ -154,16 +208,8 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
   }
   const entry = COMMANDS[name];
   if (!entry) {
-    io.stderr.write(`fgclip: unknown command ${JSON.stringify(name)}; commands: ${Object.keys(COMMANDS).join(', ')}\n`);
+    io.stderr.write(`fgclip: ${unknownCommand(name)}; commands: ${Object.keys(COMMANDS).join(', ')}\n`);
     return 2;
   }
-  if (rest.includes('--help') || rest.includes('-h')) {
-    io.stdout.write(`${entry.summary}\n\nusage: ${entry.usage}\n`);
-    return 0;
-  }
-  try {
-    return await (await entry.load())(rest, io);
-  } catch (e) {
-    return reportError(io, e);
-  }
+  return run(name, entry, rest, io);
 }

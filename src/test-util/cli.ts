@@ -1,5 +1,5 @@
 /** Runs the CLI in-process through main() with captured streams (tests only). */
-import { Writable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { main } from '../cli/main.js';
 
 export class Sink extends Writable {
@@ -13,10 +13,10 @@ export class Sink extends Writable {
   }
 }
 
-/** `tty` makes stderr claim to be a terminal (progress output). */
-export async function run(argv: string[], env: Record<string, string> = {}, tty = false): Promise<{ code: number; out: string; err: string }> {
+/** `tty` makes stderr claim to be a terminal (progress output); `stdin` is what the command reads as standard input. */
+export async function run(argv: string[], env: Record<string, string> = {}, tty = false, stdin = ''): Promise<{ code: number; out: string; err: string }> {
   const stdout = new Sink();
   const stderr = new Sink(tty);
-  const code = await main(argv, { stdout, stderr, env });
+  const code = await main(argv, { stdout, stderr, env, stdin: Readable.from([Buffer.from(stdin)]) });
   return { code, out: stdout.text, err: stderr.text };
 }

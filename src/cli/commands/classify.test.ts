@@ -100,7 +100,7 @@ describe('fgclip classify (CLI)', () => {
       [[images[0], '--labels', 'a,b', '--templates', 'imagenet21k'], /--templates: expected none, imagenet or a file/],
       [[images[0], '--labels', 'a,b', '--json', '--jsonl'], /exclude each other/],
       [['--labels', 'a,b'], /give one or more IMAGE files/],
-      [[images[0], '--labels', 'a,b', '--frobnicate'], /Unknown option '--frobnicate'/],
+      [[images[0], '--labels', 'a,b', '--frobnicate'], /unknown option '--frobnicate'/i],
       [[images[0], '--labels', 'a,b', '--top', '0'], /--top: expected an integer ≥ 1/],
       [[images[0], '--labels', 'a,b', '--no-cache', '--cache-dir', tmp], /exclude each other/],
     ];

@@ -3,6 +3,8 @@ import { writeFileSync } from 'node:fs';
 import { familyOf } from '../../families/registry.js';
 import { resolveModelDir } from '../../hub/index.js';
 import { ClipTokenizer } from '../../tokenizer/index.js';
+import { progressLine } from '../../eval/report.js';
+import { expandImageArgs, readTexts } from '../inputs.js';
 import { encodeNpy } from '../npy.js';
 import { flag, fmtVec, int, MODEL_OPTIONS, parse, printJson, requireModel, str, strs, UsageError, withModel, type Io } from '../args.js';
 import { nodeFolder } from '../../platform/node/folder.js';
@@ -24,43 +26,77 @@ export async function tokenizeCommand(argv: readonly string[], io: Io): Promise<
   return 0;
 }
 
+const EMBED_CHUNK = 16;
+
 export async function embedCommand(argv: readonly string[], io: Io): Promise<number> {
   const { values, positionals } = parse('embed', argv, {
     ...MODEL_OPTIONS,
     text: { type: 'string', short: 't', multiple: true },
+    'texts-file': { type: 'string', multiple: true },
     image: { type: 'string', short: 'i', multiple: true },
     long: { type: 'boolean' },
     short: { type: 'boolean' },
     walk: { type: 'string' },
     raw: { type: 'boolean' },
+    jsonl: { type: 'boolean' },
     npy: { type: 'string' },
+    paths: { type: 'string' },
   });
-  const texts = strs(values, 'text');
-  const images = [...strs(values, 'image'), ...positionals];
-  if (texts.length === 0 && images.length === 0) throw new UsageError('embed: give --text T (repeatable) or --image FILE (repeatable)');
-  if (texts.length > 0 && images.length > 0) throw new UsageError('embed: give either texts or images in one call, not both (they come from different towers)');
+  const textArgs = strs(values, 'text');
+  const textFiles = strs(values, 'texts-file');
+  const imageArgs = [...strs(values, 'image'), ...positionals];
+  const wantsTexts = textArgs.length > 0 || textFiles.length > 0;
+  if (!wantsTexts && imageArgs.length === 0) throw new UsageError('embed: give --text T (repeatable, "-" for stdin), --texts-file FILE, or images (files, folders, globs)');
+  if (wantsTexts && imageArgs.length > 0) throw new UsageError('embed: give either texts or images in one call, not both (they come from different towers)');
   if (flag(values, 'long') && flag(values, 'short')) throw new UsageError('embed: --long and --short exclude each other');
   const walk = str(values, 'walk');
   if (walk !== undefined && walk !== 'short' && walk !== 'box' && walk !== 'long' && walk !== 'auto') throw new UsageError(`embed: --walk must be short, box, long or auto (got ${JSON.stringify(walk)})`);
   if (walk !== undefined && (flag(values, 'long') || flag(values, 'short'))) throw new UsageError('embed: --walk replaces --long/--short; give one of them');
+  const json = flag(values, 'json');
+  const jsonl = flag(values, 'jsonl');
+  if (json && jsonl) throw new UsageError('embed: --json and --jsonl exclude each other');
+  const npy = str(values, 'npy');
+  const pathsFile = str(values, 'paths');
+  if (pathsFile && !npy) throw new UsageError('embed: --paths FILE goes with --npy FILE (it names the input of each row)');
   const normalize = !flag(values, 'raw');
+  const texts = wantsTexts ? await readTexts(textArgs, textFiles, io.stdin ?? process.stdin) : [];
+  if (wantsTexts && texts.length === 0) throw new UsageError('embed: the text sources hold no texts (blank lines are left out)');
+  const images = wantsTexts ? [] : await expandImageArgs(imageArgs);
+  const inputs = wantsTexts ? texts : images;
+  const progress = flag(values, 'quiet') ? undefined : progressLine(io.stderr, 'embed');
   return withModel(values, 'embed', io, async (m) => {
-    let embeddings: Float32Array[];
-    let extra: Record<string, unknown> = {};
-    if (texts.length > 0) {
-      const mode = walk ?? (flag(values, 'long') ? 'long' : flag(values, 'short') ? 'short' : 'auto');
-      const r = await m.encodeTexts(texts, { mode, normalize });
-      embeddings = r.embeddings;
-      extra = { modes: r.modes, truncated: r.truncated, tokens: r.tokenCounts };
-      r.truncated.forEach((t, i) => t && io.stderr.write(`fgclip: warning: text ${i + 1} has ${r.tokenCounts[i]} tokens and was truncated to ${m.textLengths[r.modes[i]] ?? m.textLengths.short}\n`));
-    } else {
-      const r = await m.encodeImages(images, { normalize });
-      embeddings = r.map((x) => x.embedding);
+    const embeddings: Float32Array[] = [];
+    const modes: string[] = [];
+    const truncated: boolean[] = [];
+    const tokens: number[] = [];
+    const mode = walk ?? (flag(values, 'long') ? 'long' : flag(values, 'short') ? 'short' : 'auto');
+    for (let at = 0; at < inputs.length; at += EMBED_CHUNK) {
+      const chunk = inputs.slice(at, at + EMBED_CHUNK);
+      if (wantsTexts) {
+        const r = await m.encodeTexts(chunk, { mode, normalize });
+        r.embeddings.forEach((e, i) => {
+          const k = at + i;
+          embeddings.push(e);
+          modes.push(r.modes[i]);
+          truncated.push(r.truncated[i]);
+          tokens.push(r.tokenCounts[i]);
+          if (r.truncated[i]) io.stderr.write(`fgclip: warning: text ${k + 1} has ${r.tokenCounts[i]} tokens and was truncated to ${m.textLengths[r.modes[i]] ?? m.textLengths.short}\n`);
+          if (jsonl) printJson(io, { index: k, text: texts[k], embedding: e, mode: r.modes[i], truncated: r.truncated[i], tokens: r.tokenCounts[i] });
+        });
+      } else {
+        const r = await m.encodeImages(chunk, { normalize });
+        r.forEach((x, i) => {
+          embeddings.push(x.embedding);
+          if (jsonl) printJson(io, { index: at + i, image: images[at + i], embedding: x.embedding });
+        });
+      }
+      progress?.update(Math.min(at + EMBED_CHUNK, inputs.length), inputs.length);
     }
-    const npy = str(values, 'npy');
+    progress?.done();
     if (npy) writeFileSync(npy, encodeNpy(embeddings));
-    if (flag(values, 'json')) printJson(io, { embeddings, ...extra });
-    else embeddings.forEach((e, i) => io.stdout.write(`${texts.length ? `text ${JSON.stringify(texts[i])}` : `image ${images[i]}`}: ${fmtVec(e)}\n`));
+    if (pathsFile) writeFileSync(pathsFile, inputs.map((x) => x.replace(/[\r\n]/g, ' ') + '\n').join(''));
+    if (json) printJson(io, wantsTexts ? { embeddings, modes, truncated, tokens } : { embeddings });
+    else if (!jsonl) embeddings.forEach((e, i) => io.stdout.write(`${wantsTexts ? `text ${JSON.stringify(texts[i])}` : `image ${images[i]}`}: ${fmtVec(e)}\n`));
     return 0;
   });
 }

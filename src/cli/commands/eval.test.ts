@@ -101,7 +101,7 @@ describe('fgclip eval (CLI) on fgclip-tiny', () => {
       [[], /expected a protocol/],
       [['retrieval', '-m', modelDir, '--pairs', file('pairs.json'), '--images', images, '--long', '--short'], /exclude each other/],
       [['zeroshot', '-m', modelDir, '--imagefolder', tmp, '--classnames', file('classnames.txt'), '--templates', 'bogus'], /--templates: expected none, imagenet or a file/],
-      [['boxes', '-m', modelDir, '--annotations', file('coco.json'), '--images', images, '--data', 'x'], /Unknown option '--data'/],
+      [['boxes', '-m', modelDir, '--annotations', file('coco.json'), '--images', images, '--data', 'x'], /unknown option '--data'/i],
     ] as [string[], RegExp][]) {
       const r = await run(['eval', ...args], env);
       assert.equal(r.code, 2, args.join(' '));

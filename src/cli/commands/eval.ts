@@ -9,7 +9,7 @@ import { evalFgovd, readFgovd } from '../../eval/fgovd.js';
 import { formatTable, percent } from '../../eval/report.js';
 import { evalRetrieval, readPairs, RECALL_KS } from '../../eval/retrieval.js';
 import { evalZeroshot, readClassnames, readImageFolder } from '../../eval/zeroshot.js';
-import { flag, int, MODEL_OPTIONS, parse, printJson, str, UsageError, withModel, type Io, type Options } from '../args.js';
+import { flag, HelpRequested, int, MODEL_OPTIONS, optionsHelp, parse, printJson, str, UsageError, withModel, type Io, type Options } from '../args.js';
 import { cacheSetting, CACHE_OPTIONS, notices, templatesOption } from './classify.js';
 
 const SUBCOMMANDS = ['fgovd', 'retrieval', 'zeroshot', 'boxes'] as const;
@@ -34,6 +34,7 @@ function need(values: Values, sub: Sub, name: string, what: string): string {
 
 export async function evalCommand(argv: readonly string[], io: Io): Promise<number> {
   const [sub, ...rest] = argv;
+  if (sub === '--help' || sub === '-h') throw new HelpRequested(`Options: (fgclip eval PROTOCOL --help for one protocol)\n${SUBCOMMANDS.map((p) => `\neval ${p}:\n${optionsHelp(`eval ${p}`, SUB_OPTIONS[p]).replace(/^[\s\S]*?Options:\n/, '')}`).join('')}`);
   if (!SUBCOMMANDS.includes(sub as Sub)) throw new UsageError(`eval: expected a protocol, one of ${SUBCOMMANDS.join(', ')} (got ${JSON.stringify(sub ?? '')})`);
   const s = sub as Sub;
   const { values, positionals } = parse(`eval ${s}`, rest, SUB_OPTIONS[s]);
