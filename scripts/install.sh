@@ -23,4 +23,7 @@ if ! command -v redis-server >/dev/null; then
     echo "install: redis-server is missing and this is not root: run 'sudo apt-get install -y redis-server' for the queue tests" >&2
   fi
 fi
-npm ci
+# onnxruntime-node's install script would fetch its CUDA 12 provider from NuGet (outside the npm registry); the CPU
+# build that fgclip uses ships inside the npm package. ONNXRUNTIME_NODE_INSTALL=skip is what its script (1.30,
+# script/install-utils.js) reads to skip that download; npm 11.19 (on this machine) does not run dependencies' install scripts unless approved.
+ONNXRUNTIME_NODE_INSTALL=skip npm ci

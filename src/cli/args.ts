@@ -6,19 +6,20 @@
  * A command declares its options as a plain table (`Options`: name → {type, short?, multiple?, description?,
  * default?, valueName?}); `parse()` turns the table into a commander command and returns `{values, positionals}` keyed
  * by the option names as written (`values['max-length']`, `values['no-cache']`). Options without a description take
- * the shared one from OPTION_DOCS. `--help`/`-h` makes `parse()` throw HelpRequested (main prints it, exit 0).
+ * theirs from ./help.ts (per command, then shared). `--help`/`-h` makes `parse()` throw HelpRequested (main prints it, exit 0).
  */
 import { Command, CommanderError, Option } from 'commander';
 import { FgClipError } from '../errors.js';
 import type { LoadOptions } from '../model/handle.js';
 import { FgClip } from '../model/handle.js';
 import { progressBar } from '../hub/index.js';
+import { optionDoc } from './help.js';
 
 export interface OptionSpec {
   readonly type: 'string' | 'boolean';
   readonly short?: string;
   readonly multiple?: boolean;
-  /** One line for --help (falls back to OPTION_DOCS[name]). */
+  /** One line for --help (falls back to ./help.ts). */
   readonly description?: string;
   /** Shown in --help as "(default: …)"; the command applies its defaults itself. */
   readonly default?: string;
@@ -34,38 +35,6 @@ export interface Io {
   /** Standard input (for `--text -` / `--texts-file -`); process.stdin when absent. */
   readonly stdin?: NodeJS.ReadableStream;
 }
-
-/** Help lines of options shared by several commands (a command's own `description` wins). */
-export const OPTION_DOCS: Readonly<Record<string, Readonly<{ description: string; default?: string; valueName?: string }>>> = {
-  model: { description: 'model: a local folder in the Hugging Face layout, or a Hub id such as qihoo360/fg-clip-base', valueName: 'DIR|REPO' },
-  revision: { description: 'Hub revision (branch, tag or commit)', default: 'main', valueName: 'REV' },
-  threads: { description: 'ONNX Runtime intra-op threads', default: 'all cores', valueName: 'N' },
-  dtype: { description: 'weight precision: fp32, fp16 or int8', default: 'fp32', valueName: 'fp32|fp16|int8' },
-  'image-size': { description: 'override the input resolution (pixels, square)', default: "the model's", valueName: 'N' },
-  preprocess: { description: 'resize rule: squash (the reference) or crop (shorter side, centre crop)', default: 'squash', valueName: 'squash|crop' },
-  'max-pixels': { description: 'refuse images with more decoded pixels than this', valueName: 'N' },
-  'auto-orient': { description: 'apply the EXIF orientation before resizing (the reference ignores it)' },
-  quiet: { description: 'no progress or warnings on stderr' },
-  json: { description: 'print one JSON document on stdout (the documented contract)' },
-  jsonl: { description: 'print one JSON object per line as results are ready' },
-  text: { description: 'a text to embed (repeatable); "-" reads texts from stdin, one per line', valueName: 'TEXT' },
-  'texts-file': { description: 'read texts from a file, one per line ("-" for stdin)', valueName: 'FILE' },
-  image: { description: 'an image file, a folder (its images, recursively) or a glob such as "photos/*.jpg"', valueName: 'PATH' },
-  long: { description: 'long-text mode (248 tokens)' },
-  short: { description: 'short-text mode (77 tokens)' },
-  raw: { description: 'unnormalized features (no L2 normalization)' },
-  npy: { description: 'also write the vectors as a float32 .npy matrix (one row per input)', valueName: 'FILE' },
-  paths: { description: 'with --npy: write the input of each .npy row to this file, one per line', valueName: 'FILE' },
-  'cache-dir': { description: 'embedding cache folder', default: '$FGCLIP_CACHE or ~/.cache/fgclip', valueName: 'DIR' },
-  'no-cache': { description: 'do not read or write the embedding cache' },
-  labels: { description: 'comma-separated labels ("a cat,a dog")', valueName: 'LIST' },
-  'labels-file': { description: 'labels from a file, one per line', valueName: 'FILE' },
-  templates: { description: 'prompt templates: none, imagenet (the 80) or a file with {} for the label', valueName: 'none|imagenet|FILE' },
-  top: { description: 'show the K best', valueName: 'K' },
-  out: { description: 'output file', valueName: 'FILE' },
-  'batch-size': { description: 'images per model batch', valueName: 'N' },
-  force: { description: 'overwrite existing output' },
-};
 
 export const MODEL_OPTIONS: Options = {
   model: { type: 'string', short: 'm' },
@@ -111,7 +80,7 @@ function buildCommand(command: string, options: Options): { cmd: Command; attrs:
   const attrs = new Map<string, { name: string; negate: boolean }>();
   for (const [name, spec] of Object.entries(options)) {
     if (name === 'help') continue;
-    const doc = OPTION_DOCS[name];
+    const doc = optionDoc(command, name);
     const valueName = spec.valueName ?? doc?.valueName ?? name.toUpperCase().replace(/-/g, '_');
     const flags = `${spec.short ? `-${spec.short}, ` : ''}--${name}${spec.type === 'string' ? ` <${valueName}>` : ''}`;
     const def = spec.default ?? doc?.default;
@@ -216,18 +185,37 @@ export function printJson(io: Io, value: unknown): void {
   io.stdout.write(JSON.stringify(value, (_k, v) => (v instanceof Float32Array ? Array.from(v) : v)) + '\n');
 }
 
-/** Exit code for an error: 2 for usage, 1 for everything else. */
-export function reportError(io: Io, e: unknown): number {
+/** How an error is reported: the command (for the help hint) and whether it asked for JSON output. */
+export interface ErrorContext {
+  readonly command?: string;
+  /** The command line has --json or --jsonl: also print {"error": {"code", "message"}} on stdout. */
+  readonly json?: boolean;
+}
+
+/** The code and one-line message of any error the CLI reports (USAGE for bad usage, UNEXPECTED for a bug). */
+export function describeError(e: unknown): { code: string; message: string } {
+  const oneLine = (m: string) => m.replace(/\s*\n\s*/g, ' ').trim();
+  if (e instanceof UsageError) return { code: 'USAGE', message: oneLine(e.message) };
+  if (e instanceof FgClipError) return { code: e.code, message: oneLine(e.message) };
+  return { code: 'UNEXPECTED', message: oneLine(e instanceof Error ? e.message : String(e)) };
+}
+
+/**
+ * Reports an error: one line on stderr (`fgclip: error [CODE]: …`), plus the same as JSON on stdout when the command
+ * line asked for --json/--jsonl. Exit code: 2 for usage, 1 for everything else.
+ */
+export function reportError(io: Io, e: unknown, ctx: ErrorContext = {}): number {
+  const { code, message } = describeError(e);
+  if (ctx.json) printJson(io, { error: { code, message } });
   if (e instanceof UsageError) {
-    io.stderr.write(`fgclip: ${e.message} (see fgclip --help)\n`);
+    io.stderr.write(`fgclip: ${message} (fgclip ${ctx.command ? `${ctx.command.split(' ')[0]} ` : ''}--help)\n`);
     return 2;
   }
   if (e instanceof FgClipError) {
-    io.stderr.write(`fgclip: error [${e.code}]: ${e.message.replace(/\n/g, ' ')}\n`);
+    io.stderr.write(`fgclip: error [${code}]: ${message}\n`);
     return 1;
   }
-  const msg = e instanceof Error ? e.message : String(e);
-  io.stderr.write(`fgclip: unexpected error: ${msg.replace(/\n/g, ' ')}\n`);
+  io.stderr.write(`fgclip: unexpected error: ${message}${io.env.FGCLIP_DEBUG ? '' : ' (FGCLIP_DEBUG=1 for the stack)'}\n`);
   if (io.env.FGCLIP_DEBUG && e instanceof Error && e.stack) io.stderr.write(e.stack + '\n');
   return 1;
 }

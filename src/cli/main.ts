@@ -26,12 +26,18 @@ interface Entry {
 const COMMANDS: Record<string, Entry> = {
   tokenize: {
     summary: 'token ids of texts (padded to --max-length)',
-    usage: 'fgclip tokenize --model DIR|REPO [--max-length 77|248] [--no-padding] [--json] TEXT...',
+    usage: 'fgclip tokenize --model DIR|REPO [--max-length N] [--no-padding] [--json] TEXT...',
+    examples: [
+      'fgclip tokenize -m qihoo360/fg-clip-base "a photo of a cat" --json',
+      'fgclip tokenize -m qihoo360/fg-clip-base --max-length 248 "a long caption …"',
+    ],
     load: async () => (await import('./commands/core.js')).tokenizeCommand,
   },
   embed: {
     summary: 'embeddings of texts or images',
-    usage: 'fgclip embed --model M (--text T)... [--long|--short] [--raw] [--json] [--npy FILE]\n       fgclip embed --model M (--image FILE)... [--raw] [--json] [--npy FILE]',
+    usage:
+      'fgclip embed --model M (--text T | --text - | --texts-file FILE)... [--long|--short|--walk W] [--raw] [--json|--jsonl] [--npy FILE [--paths FILE]]\n' +
+      '       fgclip embed --model M (IMAGE | DIR | "GLOB")... [--raw] [--json|--jsonl] [--npy FILE [--paths FILE]]',
     examples: [
       'fgclip embed -m qihoo360/fg-clip-base --text "a photo of a cat" --json',
       'fgclip embed -m qihoo360/fg-clip-base photos/ --jsonl > vectors.jsonl',
@@ -43,11 +49,19 @@ const COMMANDS: Record<string, Entry> = {
   dense: {
     summary: 'per-patch features of an image',
     usage: 'fgclip dense --model M --image FILE [--raw] [--json] [--npy FILE]',
+    examples: [
+      'fgclip dense -m qihoo360/fg-clip-base cat.jpg --npy patches.npy',
+      'fgclip dense -m qihoo360/fg-clip-base --image cat.jpg --json > dense.json',
+    ],
     load: async () => (await import('./commands/core.js')).denseCommand,
   },
   regions: {
     summary: 'features of boxes in an image, or labels ranked per box',
     usage: 'fgclip regions --model M --image FILE (--box x1,y1,x2,y2)... [--boxes FILE [--box-format xyxy|xywh]] [--labels "a,b" | --labels-file F] [--raw] [--json]',
+    examples: [
+      'fgclip regions -m qihoo360/fg-clip-base cat.jpg --box 300,120,640,480 --labels "black cat,white cat"',
+      'fgclip regions -m qihoo360/fg-clip-base cat.jpg --boxes boxes.json --box-format xywh --json',
+    ],
     load: async () => (await import('./commands/regions.js')).regionsCommand,
   },
   serve: {
@@ -58,11 +72,20 @@ const COMMANDS: Record<string, Entry> = {
       '       [--allow-remote-images [--allow-private-images]] [--max-image-bytes N] [--remote-timeout-ms 10000] [--model-name NAME] [--quiet]\n' +
       '       [--collection PATH [--storage-option key=value]...]   (the /v1/collection routes and the gallery)\n' +
       '       (API keys also from FGCLIP_API_KEYS=k1,k2)',
+    examples: [
+      'fgclip serve -m qihoo360/fg-clip-base                       # http://127.0.0.1:8080/',
+      'fgclip serve -m qihoo360/fg-clip-base --host 0.0.0.0 --api-key "$KEY" --max-batch-size 16',
+      'fgclip serve -m qihoo360/fg-clip-base --collection photos.lance --image-root photos/',
+    ],
     load: async () => (await import('./commands/serve.js')).serveCommand,
   },
   classify: {
     summary: 'zero-shot labels for images',
     usage: 'fgclip classify --model M IMAGE... (--labels "a cat,a dog" | --labels-file F) [--templates none|imagenet|FILE] [--top K] [--json|--jsonl] [--cache-dir DIR|--no-cache]',
+    examples: [
+      'fgclip classify -m qihoo360/fg-clip-base photo.jpg --labels "a cat,a dog"',
+      'fgclip classify -m qihoo360/fg-clip-base photos/*.jpg --labels-file labels.txt --templates imagenet --jsonl',
+    ],
     load: async () => (await import('./commands/classify.js')).classifyCommand,
   },
   search: {
@@ -72,6 +95,11 @@ const COMMANDS: Record<string, Entry> = {
       '       fgclip search --model M --collection PATH (--text "…" | --image Q.jpg) [--regions] [--top K] [--json]\n' +
       '              [--path GLOB] [--min-width N] [--max-width N] [--min-height N] [--max-height N] [--after DATE] [--before DATE]\n' +
       '              [--storage-option key=value]...',
+    examples: [
+      'fgclip search -m qihoo360/fg-clip-base photos/ --text "a red bicycle" --top 5',
+      'fgclip search -m qihoo360/fg-clip-base --collection photos.lance --text "a red bicycle" --regions --json',
+      'fgclip search -m qihoo360/fg-clip-base --collection photos.lance --image query.jpg --after 2024-05-01',
+    ],
     load: async () => (await import('./commands/search.js')).searchCommand,
   },
   index: {
@@ -79,16 +107,27 @@ const COMMANDS: Record<string, Entry> = {
     usage:
       'fgclip index DIR|FILE|GLOB... --model M --collection PATH [--json] [--batch-size 32] [--regions grid|patches|none]\n' +
       '       [--index-threshold N] [--queue redis://HOST:PORT [--queue-name NAME]] [--storage-option key=value]...',
+    examples: [
+      'fgclip index photos/ -m qihoo360/fg-clip-base --collection photos.lance',
+      'fgclip index "shots/**/*.png" -m qihoo360/fg-clip-base -c s3://bucket/photos --storage-option region=eu-west-1',
+      'fgclip index photos/ -m qihoo360/fg-clip-base -c photos.lance --queue redis://127.0.0.1:6379',
+    ],
     load: async () => (await import('./commands/collection.js')).indexCommand,
   },
   worker: {
     summary: 'embed queued images for collections (any number of machines; see fgclip index --queue)',
     usage: 'fgclip worker --queue redis://HOST:PORT --model M [--queue-name NAME] [--concurrency 1] [--threads N]',
+    examples: [
+      'fgclip worker --queue redis://127.0.0.1:6379 -m qihoo360/fg-clip-base --concurrency 4',
+    ],
     load: async () => (await import('./commands/worker.js')).workerCommand,
   },
   heatmap: {
     summary: 'patch-text similarity maps of an image',
     usage: 'fgclip heatmap --model M IMAGE (--text T)... [--out FILE.png] [--json] [--shared-scale]',
+    examples: [
+      'fgclip heatmap -m qihoo360/fg-clip-base cat.jpg --text "white cat" --text "black cat" --out heat.png',
+    ],
     load: async () => (await import('./commands/heatmap.js')).heatmapCommand,
   },
   eval: {
@@ -99,6 +138,10 @@ const COMMANDS: Record<string, Entry> = {
       '       fgclip eval zeroshot --model M --imagefolder DIR --classnames FILE [--templates imagenet|none|FILE]\n' +
       '       fgclip eval boxes --model M --annotations COCO.json --images DIR [--templates imagenet|none|FILE]\n' +
       '       (all: [--out FILE.json] [--json] [--batch-size N])',
+    examples: [
+      'fgclip eval retrieval -m qihoo360/fg-clip-base --pairs pairs.json --images imgs/ --long',
+      'fgclip eval zeroshot -m qihoo360/fg-clip-base --imagefolder val/ --classnames classes.txt --out zs.json',
+    ],
     load: async () => (await import('./commands/eval.js')).evalCommand,
   },
   train: {
@@ -110,31 +153,52 @@ const COMMANDS: Record<string, Entry> = {
       '       [--chunk-size N] [--keep-region-scales] [--freeze vision|text|all-but-projections]... [--freeze-layers N] [--seed 42]\n' +
       '       [--save-every 500] [--keep 2] [--eval-data FILE [--eval-images DIR] [--eval-every N]] [--no-resume]\n' +
       '       [--on-bad-record skip|fail] [--workers 2] [--threads N] [--final-dtype f32|f16] [--json] [--quiet]',
+    examples: [
+      'fgclip synthetic --out data/ && fgclip train --init synthetic --tokenizer-from ckpt/ --data data/train.jsonl --out run/ --steps 200',
+      'fgclip train -m qihoo360/fg-clip-base --data finehard.jsonl --images imgs/ --out run/ --stage 2 --batch-size 8 --chunk-size 2',
+    ],
     load: async () => (await import('./commands/train.js')).trainCommand,
   },
   synthetic: {
     summary: 'write the synthetic fine-grained dataset (FineHARD format) of the demo model',
     usage: 'fgclip synthetic --out DIR [--train 2000] [--heldout 200] [--seed 1] [--image-size 64] [--json]',
+    examples: [
+      'fgclip synthetic --out data/ --train 500 --heldout 50',
+    ],
     load: async () => (await import('./commands/train.js')).syntheticCommand,
   },
   doctor: {
     summary: 'versions, threads, caches and cached models',
     usage: 'fgclip doctor [--json]',
+    examples: [
+      'fgclip doctor',
+      'fgclip doctor --json',
+    ],
     load: async () => (await import('./commands/doctor.js')).doctorCommand,
   },
   export: {
     summary: 'vision and text towers as standard ONNX files + manifest (for onnxruntime-web/-node/Python)',
     usage: 'fgclip export --model DIR|REPO --out DIR [--dtype fp32|fp16|int8] [--revision R] [--force] [--json] [--quiet]',
+    examples: [
+      'fgclip export -m qihoo360/fg-clip-base --out fgclip-onnx/ --dtype fp16',
+    ],
     load: async () => (await import('./commands/export.js')).exportCommand,
   },
   loss: {
     summary: 'training loss of a checkpoint on one batch: the 4 parts and every gradient norm',
     usage: 'fgclip loss --model M --batch FILE.json [--stage 1|2] [--chunk-size N] [--threads N] [--json]',
+    examples: [
+      'fgclip loss -m ckpt/ --batch batch.json --json',
+    ],
     load: async () => (await import('./commands/loss.js')).lossCommand,
   },
   download: {
     summary: 'fetch a model from the Hugging Face Hub into the cache',
     usage: 'fgclip download REPO [--revision R] [--quiet]',
+    examples: [
+      'fgclip download qihoo360/fg-clip-base',
+      'fgclip download qihoo360/fg-clip2-base --revision main --json',
+    ],
     load: async () => (await import('./commands/download.js')).downloadCommand,
   },
 };
@@ -184,7 +248,8 @@ async function run(name: string, entry: Entry, argv: readonly string[], io: Io):
     return await (await entry.load())(argv, io);
   } catch (e) {
     if (e instanceof HelpRequested) return printCommandHelp(name, entry, e.help, io);
-    return reportError(io, e);
+    const opts = argv.slice(0, argv.includes('--') ? argv.indexOf('--') : argv.length);
+    return reportError(io, e, { command: name, json: opts.includes('--json') || opts.includes('--jsonl') });
   }
 }
 

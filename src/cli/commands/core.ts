@@ -1,5 +1,6 @@
 /** `fgclip tokenize | embed | dense`: the core contract commands (JSON shapes in the README are a contract). */
 import { writeFileSync } from 'node:fs';
+import { FgClipError } from '../../errors.js';
 import { familyOf } from '../../families/registry.js';
 import { resolveModelDir } from '../../hub/index.js';
 import { ClipTokenizer } from '../../tokenizer/index.js';
@@ -27,6 +28,15 @@ export async function tokenizeCommand(argv: readonly string[], io: Io): Promise<
 }
 
 const EMBED_CHUNK = 16;
+
+/** Writes an output file the user named; a failure (missing folder, permissions, disk full) is INPUT_INVALID. */
+function writeOutput(option: string, file: string, data: string | Uint8Array): void {
+  try {
+    writeFileSync(file, data);
+  } catch (e) {
+    throw new FgClipError('INPUT_INVALID', `${option} ${file}: cannot write it (${(e as Error).message})`, { cause: e });
+  }
+}
 
 export async function embedCommand(argv: readonly string[], io: Io): Promise<number> {
   const { values, positionals } = parse('embed', argv, {
@@ -64,6 +74,8 @@ export async function embedCommand(argv: readonly string[], io: Io): Promise<num
   const images = wantsTexts ? [] : await expandImageArgs(imageArgs);
   const inputs = wantsTexts ? texts : images;
   const progress = flag(values, 'quiet') ? undefined : progressLine(io.stderr, 'embed');
+  // --jsonl alone streams: vectors are kept only for outputs written at the end (--json, --npy, the table)
+  const keep = json || npy !== undefined || !jsonl;
   return withModel(values, 'embed', io, async (m) => {
     const embeddings: Float32Array[] = [];
     const modes: string[] = [];
@@ -76,7 +88,7 @@ export async function embedCommand(argv: readonly string[], io: Io): Promise<num
         const r = await m.encodeTexts(chunk, { mode, normalize });
         r.embeddings.forEach((e, i) => {
           const k = at + i;
-          embeddings.push(e);
+          if (keep) embeddings.push(e);
           modes.push(r.modes[i]);
           truncated.push(r.truncated[i]);
           tokens.push(r.tokenCounts[i]);
@@ -86,15 +98,15 @@ export async function embedCommand(argv: readonly string[], io: Io): Promise<num
       } else {
         const r = await m.encodeImages(chunk, { normalize });
         r.forEach((x, i) => {
-          embeddings.push(x.embedding);
+          if (keep) embeddings.push(x.embedding);
           if (jsonl) printJson(io, { index: at + i, image: images[at + i], embedding: x.embedding });
         });
       }
       progress?.update(Math.min(at + EMBED_CHUNK, inputs.length), inputs.length);
     }
     progress?.done();
-    if (npy) writeFileSync(npy, encodeNpy(embeddings));
-    if (pathsFile) writeFileSync(pathsFile, inputs.map((x) => x.replace(/[\r\n]/g, ' ') + '\n').join(''));
+    if (npy) writeOutput('--npy', npy, encodeNpy(embeddings));
+    if (pathsFile) writeOutput('--paths', pathsFile, inputs.map((x) => x.replace(/[\r\n]/g, ' ') + '\n').join(''));
     if (json) printJson(io, wantsTexts ? { embeddings, modes, truncated, tokens } : { embeddings });
     else if (!jsonl) embeddings.forEach((e, i) => io.stdout.write(`${wantsTexts ? `text ${JSON.stringify(texts[i])}` : `image ${images[i]}`}: ${fmtVec(e)}\n`));
     return 0;
@@ -109,7 +121,7 @@ export async function denseCommand(argv: readonly string[], io: Io): Promise<num
     const [r] = await m.encodeImages([image], { dense: true, normalize: !flag(values, 'raw') });
     const features = r.dense ?? [];
     const npy = str(values, 'npy');
-    if (npy) writeFileSync(npy, encodeNpy(features));
+    if (npy) writeOutput('--npy', npy, encodeNpy(features));
     if (flag(values, 'json')) printJson(io, { grid: r.grid, features });
     else io.stdout.write(`${image}: ${r.grid[0]}×${r.grid[1]} patches, ${features[0]?.length ?? 0} dims each${npy ? `, written to ${npy}` : ''}\n`);
     return 0;
