@@ -19,7 +19,7 @@ import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { FgClipError } from '../errors.js';
 import { uniqueSuffix, unlinkQuiet } from './cache.js';
-import { backoffMs, baseHeaders, describe, gaveUp, httpError, isAbort, requestFollow, RetryableError, sleep, where, type FileMetadata, type RequestContext } from './http.js';
+import { backoffMs, baseHeaders, describe, gaveUp, httpError, isAbort, NetworkDownError, requestFollow, RetryableError, sleep, where, type FileMetadata, type RequestContext } from './http.js';
 import type { HubSettings } from './settings.js';
 
 const HOST = hostname().replace(/[^A-Za-z0-9-]/g, '') || 'host';
@@ -228,6 +228,7 @@ export async function downloadBlob(s: HubSettings, ctx: RequestContext, meta: Fi
         break;
       } catch (e) {
         if (!(e instanceof RetryableError)) throw isAbort(e, s.signal) ? gaveUp(ctx, e, failures + 1, s.signal) : e;
+        if (e instanceof NetworkDownError) throw gaveUp(ctx, e, failures + 1, s.signal); // the partial is kept for a resume
         failures = part.size > offset ? 1 : failures + 1; // progress resets the budget (still bounded: by the file size)
         if (failures > s.retries) throw gaveUp(ctx, e, failures, s.signal);
         try {

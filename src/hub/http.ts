@@ -7,7 +7,9 @@
  *    and stops at a redirect to another origin or one carrying X-Linked-Etag (an LFS file: that response holds
  *    X-Repo-Commit, X-Linked-Etag, X-Linked-Size, and its Location is where the bytes are), like
  *    huggingface_hub get_hf_file_metadata (which follows relative redirects only);
- * and with bounded retries with exponential back-off on network errors, 408, 429 and 5xx.
+ * and with bounded retries with exponential back-off on network errors, 408, 429 and 5xx — except when the network
+ * is plainly absent (the Hub's name does not resolve, or there is no route to it): that fails at once (NetworkDownError,
+ * still a "Hub unreachable" for the cache fallback of download.ts), instead of ~8 s of silent back-off.
  */
 import { FgClipError } from '../errors.js';
 import type { HubSettings } from './settings.js';
@@ -42,10 +44,37 @@ export class HubHttpError extends Error {
 
 /** A failure worth retrying (network error, cut connection, 408/429/5xx). */
 export class RetryableError extends Error {
-  override readonly name = 'RetryableError';
+  override readonly name: string = 'RetryableError';
   constructor(message: string, readonly retryAfterMs?: number, options?: { cause?: unknown }) {
     super(message, options);
   }
+}
+
+/**
+ * Error codes of a connection attempt that say the network (or DNS) is absent rather than busy: retrying in the
+ * next seconds would give the same answer. (A refused connection is still retried: a local endpoint restarting.)
+ */
+const NETWORK_DOWN_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EAI_NONAME', 'EAI_FAIL', 'ENETUNREACH', 'EHOSTUNREACH', 'ENONET']);
+
+/** A request that failed because the network is plainly absent: not retried. */
+export class NetworkDownError extends RetryableError {
+  override readonly name = 'NetworkDownError';
+  constructor(
+    message: string,
+    readonly code: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, undefined, options);
+  }
+}
+
+/** The system error code under a fetch failure (undici: TypeError "fetch failed" → cause.code). */
+export function networkErrorCode(e: unknown): string | undefined {
+  for (let c: unknown = e, depth = 0; c instanceof Error && depth < 4; c = c.cause, depth++) {
+    const code = (c as { code?: unknown }).code;
+    if (typeof code === 'string') return code;
+  }
+  return undefined;
 }
 
 export function isAbort(e: unknown, signal: AbortSignal | undefined): boolean {
@@ -135,6 +164,12 @@ export async function requestFollow(
       res = await s.fetchImpl(url, { method, headers: h, redirect: 'manual', signal: s.signal });
     } catch (e) {
       if (isAbort(e, s.signal)) throw e;
+      const code = networkErrorCode(e);
+      if (code !== undefined && NETWORK_DOWN_CODES.has(code)) {
+        const host = new URL(url).host;
+        const why = code.startsWith('EAI_') || code === 'ENOTFOUND' ? `the name ${host} does not resolve (no network, or no DNS)` : `no route to ${host} (no network)`;
+        throw new NetworkDownError(`network error for ${method} ${url}: ${why}; ${describe(e)}`, code, { cause: e });
+      }
       throw new RetryableError(`network error for ${method} ${url}: ${describe(e)}`, undefined, { cause: e });
     }
     const location = res.headers.get('location');
@@ -191,6 +226,14 @@ export function sleep(ms: number, signal: AbortSignal | undefined): Promise<void
 export function gaveUp(ctx: RequestContext, e: unknown, attempts: number, signal: AbortSignal | undefined): FgClipError {
   if (e instanceof FgClipError) return e;
   if (isAbort(e, signal)) return new FgClipError('HUB_ERROR', `${where(ctx)}: download aborted. Run again to resume.`, { cause: e });
+  if (e instanceof NetworkDownError) {
+    return new FgClipError(
+      'HUB_ERROR',
+      `${where(ctx)}: the Hub cannot be reached (${e.message}; not retried). ` +
+        'Check the network connection (and HF_ENDPOINT), or set HF_HUB_OFFLINE=1 to use the cache only.',
+      { cause: e },
+    );
+  }
   return new FgClipError(
     'HUB_ERROR',
     `${where(ctx)}: no answer from the Hub after ${attempts} attempt${attempts === 1 ? '' : 's'} (last error: ${describe(e)}). ` +
@@ -205,7 +248,7 @@ export async function withRetry<T>(s: HubSettings, ctx: RequestContext, fn: () =
     try {
       return await fn();
     } catch (e) {
-      if (!(e instanceof RetryableError) || failures >= s.retries) throw gaveUp(ctx, e, failures + 1, s.signal);
+      if (!(e instanceof RetryableError) || e instanceof NetworkDownError || failures >= s.retries) throw gaveUp(ctx, e, failures + 1, s.signal);
       failures++;
       try {
         await sleep(backoffMs(s, failures, e.retryAfterMs), s.signal);

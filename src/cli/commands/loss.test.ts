@@ -92,7 +92,10 @@ test('fgclip loss: malformed batches and options exit non-zero with one clear st
     const f = writeBatch(`bad-${what.replace(/\W+/g, '-')}.json`, value);
     const r = await run(['loss', '--model', tiny, '--batch', f, '--json', '--threads', '1']);
     assert.equal(r.code, 1, `${what}: exit ${r.code} ${r.err}`);
-    assert.equal(r.out, '', what);
+    // --json: the error is also one JSON document on stdout
+    const j = JSON.parse(r.out) as { error: { code: string; message: string } };
+    assert.match(j.error.code, /^[A-Z_]+$/, what);
+    assert.match(j.error.message, re, what);
     assert.equal(r.err.trim().split('\n').length, 1, `${what}: ${r.err}`);
     assert.match(r.err, re, what);
   }
