@@ -14,6 +14,7 @@ import type { LoadOptions } from '../model/handle.js';
 import { FgClip } from '../model/handle.js';
 import { progressBar } from '../hub/index.js';
 import { optionDoc } from './help.js';
+import { loadStatus } from './progress.js';
 
 export interface OptionSpec {
   readonly type: 'string' | 'boolean';
@@ -173,7 +174,17 @@ export function loadOptions(values: Values, io: Io): LoadOptions {
 }
 
 export async function withModel<T>(values: Values, command: string, io: Io, fn: (m: FgClip) => Promise<T>): Promise<T> {
-  const model = await FgClip.load(requireModel(values, command), loadOptions(values, io));
+  const name = requireModel(values, command);
+  const options = loadOptions(values, io);
+  const status = loadStatus(io, name, flag(values, 'quiet'));
+  let model: FgClip;
+  try {
+    model = await FgClip.load(name, { ...options, hub: { ...options.hub, onProgress: status.onDownload(options.hub?.onProgress) } });
+    status.done(true);
+  } catch (e) {
+    status.done(false);
+    throw e;
+  }
   try {
     return await fn(model);
   } finally {

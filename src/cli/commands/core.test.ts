@@ -92,11 +92,14 @@ describe('fgclip embed (batch inputs)', () => {
     assert.match(missing.err, /\[INPUT_INVALID\]/);
   });
 
-  test('progress goes to stderr only when it is a terminal', async () => {
+  test('progress (model load, images embedded) goes to stderr only when it is a terminal, and not with --quiet', async () => {
     const tty = await run(['embed', '--model', model, dir, '--json'], {}, true);
     assert.equal(tty.code, 0, tty.err);
     assert.match(tty.err, new RegExp(`embed ${pngs.length}/${pngs.length}`));
+    assert.ok(tty.err.includes(`fgclip: loading ${model} … `), 'the model load has a status line');
     const pipe = await run(['embed', '--model', model, dir, '--json']);
-    assert.doesNotMatch(pipe.err, /embed \d+\/\d+/);
+    assert.doesNotMatch(pipe.err, /embed \d+\/\d+|loading/);
+    const quiet = await run(['embed', '--model', model, dir, '--json', '--quiet'], {}, true);
+    assert.equal(quiet.err, '');
   });
 });
