@@ -7,6 +7,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { FgClipError } from '../errors.js';
+import { assertRevision, DEFAULT_ENDPOINT, DEFAULT_REVISION, isValidRepoId, parseModelRef } from './repo-ref.js';
+
+export { assertRevision, COMMIT_HASH_RE, DEFAULT_ENDPOINT, DEFAULT_REVISION, isValidRepoId, parseModelRef } from './repo-ref.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -45,11 +48,6 @@ export interface HubSettings {
   retries: number;
   retryDelayMs: number;
 }
-
-export const DEFAULT_REVISION = 'main';
-export const DEFAULT_ENDPOINT = 'https://huggingface.co';
-/** huggingface_hub REGEX_COMMIT_HASH: only a full hash names a snapshot directly. */
-export const COMMIT_HASH_RE = /^[0-9a-f]{40}$/;
 
 /** huggingface_hub constants._is_true. */
 function isTrue(v: string | undefined): boolean {
@@ -99,9 +97,7 @@ export function defaultToken(env: Env = process.env): string | undefined {
 export function resolveSettings(opts: HubOptions = {}): HubSettings {
   const env = opts.env ?? process.env;
   const revision = opts.revision ?? DEFAULT_REVISION;
-  if (revision.trim() === '' || revision.includes('..')) {
-    throw new FgClipError('INPUT_INVALID', `hub: invalid revision (expected a branch, tag or commit hash, got ${JSON.stringify(revision)}).`);
-  }
+  assertRevision(revision);
   const retries = opts.retries ?? 4;
   if (!Number.isInteger(retries) || retries < 0) {
     throw new FgClipError('INPUT_INVALID', `hub: invalid retries (expected an integer >= 0, got ${String(retries)}).`);
@@ -118,23 +114,6 @@ export function resolveSettings(opts: HubOptions = {}): HubSettings {
     retries,
     retryDelayMs: opts.retryDelayMs ?? 500,
   };
-}
-
-/** huggingface_hub validate_repo_id: `[\w\-.]+` optionally prefixed by `namespace/`, no "--" or "..", at most 96 chars. */
-const REPO_ID_RE = /^(?:[\w\-.]+\/)?[\w\-.]+$/;
-
-export function isValidRepoId(id: string): boolean {
-  return (
-    id.length > 0 && id.length <= 96 && REPO_ID_RE.test(id) && !id.includes('--') && !id.includes('..') &&
-    !/^[.\-]|[.\-]$/.test(id) && !id.includes('/.') && !id.endsWith('.git')
-  );
-}
-
-/** Splits `org/name@revision` (the revision may contain "/", e.g. `refs/pr/1`). */
-export function parseModelRef(s: string): { repo: string; revision?: string } {
-  const at = s.indexOf('@');
-  if (at < 0) return { repo: s };
-  return { repo: s.slice(0, at), revision: s.slice(at + 1) };
 }
 
 /** "org/name" or "name", optionally "@revision", that is not an existing local path. */

@@ -9,6 +9,7 @@ import { FgClipError } from '../errors.js';
 import { assertRepoFile, storageFolder } from './cache.js';
 import { downloadHint, fetchFile, type FetchedFile, type Session } from './download.js';
 import { HubHttpError, isNotFound } from './http.js';
+import { oneRevision } from './repo-ref.js';
 import { isValidRepoId, parseModelRef, resolveSettings, type HubOptions } from './settings.js';
 
 /** Files FG-CLIP reads besides the weights; absent ones are left to the config/tokenizer loaders to report. */
@@ -127,10 +128,7 @@ export async function resolveModelDir(modelOrDir: string, opts: HubOptions = {})
         'Check the path, or pass a repo id such as qihoo360/fg-clip-base.',
     );
   }
-  if (ref.revision !== undefined && opts.revision !== undefined && ref.revision !== opts.revision) {
-    throw new FgClipError('INPUT_INVALID', `model ${JSON.stringify(modelOrDir)}: two revisions given (expected one, got @${ref.revision} and revision ${opts.revision}). Keep one.`);
-  }
-  const s = resolveSettings({ ...opts, revision: ref.revision ?? opts.revision });
+  const s = resolveSettings({ ...opts, revision: oneRevision(modelOrDir, ref.revision, opts.revision) });
   const run = new SnapshotRun({ s }, ref.repo, s.revision);
   try {
     await run.get(MODEL_CONFIG_FILE);

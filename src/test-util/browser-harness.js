@@ -5,6 +5,13 @@ const models = {};
 const arr = (a) => (a ? Array.from(a) : undefined);
 const blobs = (urls) => Promise.all(urls.map(async (u) => (await fetch(u)).blob()));
 
+async function pick(base, names, kind) {
+  const blobsOf = await Promise.all(names.map(async (n) => (await fetch(base + n)).blob()));
+  // a fixed lastModified: the same file on a later visit (File identity is name, size and date)
+  if (kind === 'file') return blobsOf.map((b, i) => new File([b], names[i], { lastModified: 1_700_000_000_000 }));
+  return Object.fromEntries(names.map((n, i) => [n, blobsOf[i]]));
+}
+
 window.h = {
   FgClip,
   async load(key, source, opts = {}) {
@@ -22,6 +29,13 @@ window.h = {
     } catch (e) {
       return { name: e.name, code: e.code, message: e.message };
     }
+  },
+  /** the files of a served folder as the user would pick them: File[] (kind 'file') or { path: Blob } ('record') */
+  async loadFiles(key, base, names, kind, opts = {}) {
+    return window.h.load(key, await pick(base, names, kind), opts);
+  },
+  async loadFilesError(base, names) {
+    return window.h.loadError(await pick(base, names, 'file'));
   },
   async texts(key, texts, mode = 'auto') {
     const r = await models[key].encodeTexts(texts, { mode, normalize: false });

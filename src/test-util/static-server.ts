@@ -28,7 +28,7 @@ export interface StaticServer {
   close(): Promise<void>;
 }
 
-export async function startStaticServer(roots: Record<string, string>, pages: Record<string, { type: string; body: string }> = {}): Promise<StaticServer> {
+export async function startStaticServer(roots: Record<string, string>, pages: Record<string, { type: string; body: string }> = {}, opts: { port?: number } = {}): Promise<StaticServer> {
   const requests: string[] = [];
   const prefixes = Object.keys(roots).sort((a, b) => b.length - a.length);
   const server: Server = createServer((req, res) => {
@@ -61,7 +61,7 @@ export async function startStaticServer(roots: Record<string, string>, pages: Re
     if (req.method === 'HEAD') res.end();
     else createReadStream(file).pipe(res);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(opts.port ?? 0, '127.0.0.1', resolve));
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     requests,

@@ -45,7 +45,7 @@ interface PageImage {
   height: number;
 }
 interface Loaded {
-  info: { device: string; threads: number; crossOriginIsolated: boolean; webgpuAvailable: boolean; graphs: string; warnings: string[] };
+  info: { embeddingDim: number; device: string; threads: number; crossOriginIsolated: boolean; webgpuAvailable: boolean; graphs: string; warnings: string[]; storagePersisted?: boolean };
   progress: { file: string; phase: string; loaded: number; total?: number }[];
 }
 
@@ -84,8 +84,9 @@ before(async () => {
   await exportModel(goldenPath('fgclip-small'), join(scratch, 'exports', 'small-int8'), { dtype: 'int8' });
   const harness = readFileSync(join(REPO_ROOT, 'src', 'test-util', 'browser-harness.js'), 'utf8');
   server = await startStaticServer(
-    { '/goldens/': goldenPath(), '/exports/': join(scratch, 'exports'), '/': DIST },
+    { '/goldens/': goldenPath(), '/exports/': join(scratch, 'exports'), '/vendor/fgclip/': DIST, '/': DIST },
     {
+      '/app/index.html': { type: 'text/html', body: '<!doctype html><title>a site using fgclip</title>' },
       '/test/harness.js': { type: 'text/javascript', body: harness },
       '/test/index.html': { type: 'text/html', body: '<!doctype html><title>fgclip browser test</title><script type="module" src="/test/harness.js"></script>' },
     },
@@ -127,6 +128,10 @@ describe('browser build in Chromium', () => {
     assert.equal(loaded.info.threads, 2);
     assert.equal(loaded.info.graphs, 'built');
     assert.ok(page.workers().some((w) => w.url().endsWith('/worker.js')), 'the model runs in the fgclip worker');
+    // navigator.storage.persist() was asked on the page (Chromium answers from site engagement, here: not granted)
+    assert.equal(typeof loaded.info.storagePersisted, 'boolean');
+    assert.equal(loaded.info.storagePersisted, await call<boolean>(page, 'navigator.storage.persisted()'));
+    if (loaded.info.storagePersisted === false) assert.ok(loaded.info.warnings.some((w) => /persistent storage/.test(w)), 'a refusal is reported in info.warnings');
 
     const texts = await call<{ embeddings: number[][]; modes: string[] }>(page, `h.texts('url', ${js(captions)})`);
     assert.deepEqual(texts.modes, ['short', 'short', 'short', 'short', 'long']);
@@ -169,10 +174,38 @@ describe('browser build in Chromium', () => {
     await ctx.close();
   });
 
+  test('the dist/browser contract: served as is under any path, index.js exports FgClip and finds its worker and wasm files beside it without configuration', async () => {
+    const ctx = await browser.newContext();
+    const page = await ctx.newPage();
+    await page.goto(`${server.url}/app/index.html`);
+    const n = server.requests.length;
+    const r = await call<{ exports: string[]; info: Loaded['info']; dim: number }>(
+      page,
+      `(async () => {
+        const mod = await import('/vendor/fgclip/index.js');
+        const m = await mod.FgClip.load('/goldens/fgclip-tiny/', { cache: false });
+        const t = await m.encodeTexts(['a photo of a cat']);
+        const info = m.info;
+        await m.dispose();
+        return { exports: Object.keys(mod).sort(), info, dim: t.embeddings[0].length };
+      })()`,
+    );
+    assert.ok(r.exports.includes('FgClip'), r.exports.join(', '));
+    assert.equal(r.info.device, 'wasm', "device 'auto' (the default) falls back to wasm without an adapter");
+    assert.equal(r.info.threads, 2);
+    assert.equal(r.dim, r.info.embeddingDim);
+    const seen = server.requests.slice(n);
+    for (const f of ['/vendor/fgclip/index.js', '/vendor/fgclip/worker.js', '/vendor/fgclip/ort-wasm-simd-threaded.wasm', '/vendor/fgclip/ort-wasm-simd-threaded.mjs'])
+      assert.ok(seen.includes(f), `${f} fetched from beside index.js:\n${seen.join('\n')}`);
+    assert.deepEqual(seen.filter((p) => /\.(wasm|mjs|js)$/.test(p) && !p.startsWith('/vendor/fgclip/')), [], 'no script or wasm from anywhere else');
+    await ctx.close();
+  });
+
   test('typed errors cross the worker: empty list, bytes that are no image, truncated PNG, inverted box, use after dispose', async () => {
     const ctx = await browser.newContext();
     const page = await open(ctx);
-    await call(page, `h.load('e', '/goldens/fgclip-small/', { cache: false })`);
+    const noCache = await call<Loaded>(page, `h.load('e', '/goldens/fgclip-small/', { cache: false })`);
+    assert.equal(noCache.info.storagePersisted, undefined, 'no cache: persistent storage not asked');
     const expect = { empty: 'INPUT_INVALID', 'not-image': 'IMAGE_DECODE', 'truncated-png': 'IMAGE_DECODE', 'bad-box': 'BOX_INVALID' };
     for (const [kind, code] of Object.entries(expect)) {
       const e = await call<{ name: string; code: string; message: string } | null>(page, `h.encodeError('e', ${js(kind)})`);
@@ -183,6 +216,17 @@ describe('browser build in Chromium', () => {
     assert.equal(d?.code, 'DISPOSED');
     const bad = await call<{ code: string } | null>(page, `h.loadError('not a model id!')`);
     assert.equal(bad?.code, 'INPUT_INVALID');
+    // the Node client's repo id and revision rules (src/hub/repo-ref.ts), checked before anything is fetched
+    for (const [source, opts, re] of [
+      ['org/name.git', {}, /neither a Hub id/],
+      ['org/name@v1', { revision: 'v2' }, /two revisions given/],
+      ['org/name@', {}, /invalid revision/],
+      ['org/name', { revision: 'a/../b' }, /invalid revision/],
+    ] as const) {
+      const e = await call<{ code: string; message: string } | null>(page, `h.loadError(${js(source)}, ${js(opts)})`);
+      assert.equal(e?.code, 'INPUT_INVALID', `${source} ${js(opts)}: ${e?.message}`);
+      assert.match(e?.message ?? '', re);
+    }
     const missing = await call<{ code: string; message: string } | null>(page, `h.loadError('/goldens/images/')`);
     assert.equal(missing?.code, 'MODEL_NOT_FOUND', missing?.message);
     await ctx.close();
@@ -229,6 +273,10 @@ describe('browser build in Chromium', () => {
     offline.embeddings.forEach((e, i) => assertSame(e, nodeTexts[i], `offline text ${i}`));
     const [img] = await call<PageImage[]>(page, `h.images('hub', ['/goldens/images/cat_dfclor.jpg'])`);
     assertSame(img.embedding, (await node.encodeImages([goldenPath('images', 'cat_dfclor.jpg')], { normalize: false }))[0].embedding, 'offline image');
+    // the commit itself as the revision (same answer as @main, whose ref OPFS remembers): no request at all
+    const byCommit = await call<Loaded>(page, `h.load('commit', ${js(`${REPO}@${commit}`)}, { endpoint: ${js(hub.url)} })`);
+    assert.equal(byCommit.info.graphs, 'graph-cache');
+    assert.equal(hub.requests.length, n, 'no request reached the Hub');
     // an unknown revision offline is a clear error, not a hang
     const e = await call<{ code: string; message: string } | null>(page, `h.loadError(${js(`${REPO}@v1`)}, { endpoint: ${js(hub.url)} })`);
     assert.equal(e?.code, 'OFFLINE', e?.message);
@@ -258,6 +306,31 @@ describe('browser build in Chromium', () => {
     const bad = await call<{ code: string; message: string } | null>(page, `h.loadError('qihoo360/corrupt-test', { endpoint: ${js(hub.url)} })`);
     assert.equal(bad?.code, 'DOWNLOAD_CORRUPT', bad?.message);
     assert.match(bad?.message ?? '', /sha256/);
+    await ctx.close();
+  });
+
+  test("the user's files load in place: a checkpoint's File[] equals the Node library and its second load uses the graph cache; an export as { path: Blob }", async () => {
+    const ctx = await browser.newContext();
+    let page = await open(ctx);
+    const ckFiles = ['config.json', 'preprocessor_config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'model.safetensors'];
+    const first = await call<Loaded>(page, `h.loadFiles('f', '/goldens/fgclip-small/', ${js(ckFiles)}, 'file')`);
+    assert.equal(first.info.graphs, 'built');
+    assert.ok(!first.progress.some((p) => p.phase === 'download'), 'nothing downloaded: the files are read in place');
+    const t = await call<{ embeddings: number[][] }>(page, `h.texts('f', ${js(captions)})`);
+    t.embeddings.forEach((e, i) => assertSame(e, nodeTexts[i], `File[] text ${i}`));
+    await page.close();
+    page = await open(ctx);
+    const again = await call<Loaded>(page, `h.loadFiles('f', '/goldens/fgclip-small/', ${js(ckFiles)}, 'file')`);
+    assert.equal(again.info.graphs, 'graph-cache', 'the same files (name, size, date) on a later visit: graphs from OPFS');
+    assert.ok(!again.progress.some((p) => p.phase === 'build'));
+
+    const exportFiles = ['fgclip-export.json', 'config.json', 'preprocessor_config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'text-positions.bin', 'text/model.onnx', 'text/weights.bin', 'vision/model.onnx', 'vision/weights.bin'];
+    const ex = await call<Loaded>(page, `h.loadFiles('x', '/exports/small/', ${js(exportFiles)}, 'record')`);
+    assert.equal(ex.info.graphs, 'export');
+    const [img] = await call<PageImage[]>(page, `h.images('x', ['/goldens/images/gradient_97x61.png'])`);
+    assertSame(img.embedding, (await node.encodeImages([goldenPath('images', 'gradient_97x61.png')], { normalize: false }))[0].embedding, 'export from Blobs: image');
+    const missing = await call<{ code: string; message: string } | null>(page, `h.loadFilesError('/goldens/fgclip-small/', ['config.json', 'tokenizer.json'])`);
+    assert.equal(missing?.code, 'WEIGHTS_MISSING', missing?.message);
     await ctx.close();
   });
 
@@ -333,6 +406,15 @@ describe('browser build in Chromium', () => {
     assert.deepEqual(problems, []);
     assert.match((await page.textContent('.regions li.region')) ?? '', /Box \[\d+, \d+, \d+, \d+\]: a photo of a (cat|dog) \d+\.\d%/);
     assert.deepEqual(problems, []);
+
+    // a model folder picked on this computer (webkitdirectory): loaded in place, the same probabilities
+    await page.setInputFiles('#model-folder', goldenPath('fgclip-small'));
+    await page.waitForFunction(() => /Loaded fgclip-small|Could not/.test(document.getElementById('model-status')?.textContent ?? ''), undefined, { timeout: 60_000 });
+    assert.match((await page.textContent('#model-status')) ?? '', /Loaded fgclip-small/);
+    await page.click('#run');
+    await page.waitForFunction(() => /Done/.test(document.getElementById('run-status')?.textContent ?? ''));
+    const again = await page.$$eval('.card .bar', (rows) => rows.map((r) => Number((r as HTMLElement).dataset.prob)));
+    again.forEach((p, i) => assert.ok(Math.abs(p - probs[i]) < 1e-5, `folder-picked model: probability ${i} ${p} vs ${probs[i]}`));
 
     // the same page without isolation headers says threads are off
     const plain = await ctx.newPage();

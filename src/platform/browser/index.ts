@@ -13,6 +13,7 @@
  * or { name: Blob }).
  */
 import { FgClipError, type FgClipErrorCode } from '../../errors.js';
+import { assertRevision, DEFAULT_ENDPOINT, DEFAULT_REVISION, isValidRepoId, oneRevision, parseModelRef } from '../../hub/repo-ref.js';
 import { probabilities as softmaxProbabilities, l2normalize } from '../../postprocess/similarity.js';
 import type { ModelInfo, Request, Response, SourceSpec, WireImage, WireImageResult, WireTextResult, WorkerLoadOptions } from './protocol.js';
 import type { Progress } from './store.js';
@@ -20,7 +21,7 @@ import type { Progress } from './store.js';
 export { FgClipError };
 export type { FgClipErrorCode, ModelInfo, Progress };
 
-export const DEFAULT_HUB_ENDPOINT = 'https://huggingface.co';
+export const DEFAULT_HUB_ENDPOINT = DEFAULT_ENDPOINT;
 
 export interface LoadOptions {
   /** 'auto' (default): WebGPU when the browser has an adapter, else wasm */
@@ -37,6 +38,11 @@ export interface LoadOptions {
   readonly token?: string;
   /** keep downloads and built graphs in OPFS (default true) */
   readonly cache?: boolean;
+  /**
+   * ask the browser to keep the cache under storage pressure with navigator.storage.persist() (default true when
+   * caching; Chromium answers from site engagement without a prompt, Firefox may show a permission prompt)
+   */
+  readonly persistStorage?: boolean;
   /** 'wasm' (default): PNG/JPEG decoded bit-identically to Pillow; 'browser': the browser's decoder */
   readonly decoder?: 'wasm' | 'browser';
   readonly maxPixels?: number;
@@ -67,11 +73,6 @@ export interface EncodeTextOptions {
 export type ImageEncoding = WireImageResult;
 export type TextEncoding = WireTextResult;
 
-const REPO_RE = /^(?:[\w\-.]+\/)?[\w\-.]+$/;
-function isRepoId(id: string): boolean {
-  return id.length > 0 && id.length <= 96 && REPO_RE.test(id) && !id.includes('--') && !id.includes('..') && !/^[.\-]|[.\-]$/.test(id) && !id.includes('/.');
-}
-
 function baseUrl(): string {
   return typeof document !== 'undefined' ? document.baseURI : (globalThis as { location?: Location }).location?.href ?? 'http://localhost/';
 }
@@ -84,12 +85,12 @@ export function resolveSource(source: string | URL | FileList | readonly File[] 
     return { kind: 'url', base: u.href };
   }
   if (typeof source === 'string') {
-    const at = source.indexOf('@');
-    const repo = at < 0 ? source : source.slice(0, at);
-    const revision = (at < 0 ? undefined : source.slice(at + 1)) ?? opts.revision ?? 'main';
-    if (!isRepoId(repo)) throw new FgClipError('INPUT_INVALID', `FgClip.load: ${JSON.stringify(source)} is neither a Hub id (org/name) nor a folder URL (absolute, or starting with /, ./ or ../)`);
-    if (revision.trim() === '' || revision.includes('..')) throw new FgClipError('INPUT_INVALID', `FgClip.load: invalid revision ${JSON.stringify(revision)}`);
-    return { kind: 'hub', repo, revision, endpoint: (opts.endpoint ?? DEFAULT_HUB_ENDPOINT).replace(/\/+$/, ''), ...(opts.token ? { token: opts.token } : {}) };
+    // the Node client's rules (src/hub/repo-ref.ts): repo id, `@revision` or the revision option (not two different)
+    const ref = parseModelRef(source);
+    if (!isValidRepoId(ref.repo)) throw new FgClipError('INPUT_INVALID', `FgClip.load: ${JSON.stringify(source)} is neither a Hub id (org/name or org/name@revision) nor a folder URL (absolute, or starting with /, ./ or ../)`);
+    const revision = oneRevision(source, ref.revision, opts.revision) ?? DEFAULT_REVISION;
+    assertRevision(revision);
+    return { kind: 'hub', repo: ref.repo, revision, endpoint: (opts.endpoint ?? DEFAULT_HUB_ENDPOINT).replace(/\/+$/, ''), ...(opts.token ? { token: opts.token } : {}) };
   }
   const files: Record<string, Blob> = {};
   const list: readonly (File | [string, Blob])[] =
@@ -104,6 +105,17 @@ export function resolveSource(source: string | URL | FileList | readonly File[] 
   }
   if (Object.keys(files).length === 0) throw new FgClipError('INPUT_INVALID', 'FgClip.load: no files given');
   return { kind: 'files', files };
+}
+
+/** navigator.storage.persist() where the page has it (Window only); undefined elsewhere or when it fails. */
+async function requestPersistence(): Promise<boolean | undefined> {
+  const storage = typeof navigator === 'undefined' ? undefined : (navigator.storage as (StorageManager & { persist?: () => Promise<boolean> }) | undefined);
+  if (typeof storage?.persist !== 'function') return undefined;
+  try {
+    return await storage.persist();
+  } catch {
+    return undefined;
+  }
 }
 
 interface Pending {
@@ -147,8 +159,12 @@ export class FgClip {
     };
     const worker = new Worker(options.workerUrl ?? new URL('./worker.js', import.meta.url), { type: 'module', name: 'fgclip-model' });
     const m = new FgClip(worker, undefined as unknown as ModelInfo);
+    const persisted = wo.cache && options.persistStorage !== false ? requestPersistence() : Promise.resolve(undefined);
     try {
-      m.info = (await m.call({ id: 0, type: 'load', source: spec, options: wo }, [], options.onProgress)) as ModelInfo;
+      const info = (await m.call({ id: 0, type: 'load', source: spec, options: wo }, [], options.onProgress)) as ModelInfo;
+      const storagePersisted = await persisted;
+      const warnings = storagePersisted === false ? [...info.warnings, 'the browser did not grant persistent storage (navigator.storage.persist()): the cached model may be evicted under storage pressure'] : info.warnings;
+      m.info = { ...info, warnings, ...(storagePersisted === undefined ? {} : { storagePersisted }) };
     } catch (e) {
       worker.terminate();
       throw e;

@@ -34,6 +34,11 @@ export interface ModelInfo {
   readonly graphs: 'export' | 'graph-cache' | 'built';
   readonly loadMs: number;
   readonly warnings: readonly string[];
+  /**
+   * navigator.storage.persist()'s answer on the page (the cache is then not evicted under storage pressure);
+   * undefined when not asked (cache: false or persistStorage: false, or loaded from a worker, where persist() is absent)
+   */
+  readonly storagePersisted?: boolean;
 }
 
 /** An image as sent to the worker: encoded bytes, or RGBA pixels (ImageData). */

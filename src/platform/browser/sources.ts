@@ -13,6 +13,7 @@
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
 import { FgClipError } from '../../errors.js';
+import { COMMIT_HASH_RE } from '../../hub/repo-ref.js';
 import type { SourceSpec } from './protocol.js';
 import { download, NetworkError, readRef, Space, writeRef, type Expected, type ProgressFn } from './store.js';
 
@@ -26,7 +27,6 @@ export interface FileProvider {
 }
 
 const hex = (s: string) => bytesToHex(sha256(utf8ToBytes(s))).slice(0, 32);
-const COMMIT_RE = /^[0-9a-f]{40}$/;
 
 interface RevisionInfo {
   readonly sha: string;
@@ -55,7 +55,7 @@ class HubProvider implements FileProvider {
     if (this.space) return;
     if (!this.cache) throw new FgClipError('INPUT_INVALID', `${this.label}: Hub models need the OPFS cache (cache: true): their weights are streamed to disk, never held in memory`);
     const refKey = `${this.s.endpoint} ${this.s.repo} ${this.s.revision}`;
-    let commit = COMMIT_RE.test(this.s.revision) ? this.s.revision : undefined;
+    let commit = COMMIT_HASH_RE.test(this.s.revision) ? this.s.revision : undefined;
     if (commit) {
       const sp = await Space.open(['hub', hex(`${this.s.endpoint} ${this.s.repo}`), commit]);
       const info = await sp.get('.revision-info.json');
@@ -78,7 +78,7 @@ class HubProvider implements FileProvider {
     }
     if (res?.ok) {
       const info = (await res.json()) as RevisionInfo;
-      if (!info || typeof info.sha !== 'string' || !COMMIT_RE.test(info.sha) || !Array.isArray(info.siblings)) throw new FgClipError('HUB_ERROR', `hub ${this.label}: ${url} did not answer like the Hugging Face Hub API (expected sha and siblings)`);
+      if (!info || typeof info.sha !== 'string' || !COMMIT_HASH_RE.test(info.sha) || !Array.isArray(info.siblings)) throw new FgClipError('HUB_ERROR', `hub ${this.label}: ${url} did not answer like the Hugging Face Hub API (expected sha and siblings)`);
       commit = info.sha;
       this.info = info;
       this.space = await Space.open(['hub', hex(`${this.s.endpoint} ${this.s.repo}`), commit]);

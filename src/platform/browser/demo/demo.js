@@ -42,20 +42,23 @@ function showProgress(p) {
   $('progress-text').textContent = `${verb} ${p.file}${p.total ? `: ${fmtBytes(p.loaded)} / ${fmtBytes(p.total)}` : ''}`;
 }
 
-$('model-form').addEventListener('submit', async (ev) => {
-  ev.preventDefault();
+/** Loads `source` (a Hub id, a folder URL, or the files of a picked folder) and shows what happened. */
+async function loadModel(source, label) {
   $('load').disabled = true;
   $('run').disabled = true;
   $('model-status').textContent = 'Loading…';
+  $('model-status').dataset.loaded = 'loading';
   try {
     await state.model?.dispose();
+    state.model = undefined;
     const opts = { device: $('device').value, onProgress: showProgress };
     if (params.get('endpoint')) opts.endpoint = params.get('endpoint');
     if (params.get('threads')) opts.threads = Number(params.get('threads'));
-    state.model = await FgClip.load($('model').value.trim(), opts);
+    state.model = await FgClip.load(source, opts);
     const i = state.model.info;
-    $('model-status').textContent = `Loaded ${$('model').value} (${i.imageSize}px, ${i.embeddingDim}-d, graphs ${i.graphs === 'built' ? 'built from the checkpoint' : i.graphs === 'graph-cache' ? 'from the browser cache' : 'from the exported folder'}) in ${(i.loadMs / 1000).toFixed(1)} s.`;
+    $('model-status').textContent = `Loaded ${label} (${i.imageSize}px, ${i.embeddingDim}-d, graphs ${i.graphs === 'built' ? 'built from the checkpoint' : i.graphs === 'graph-cache' ? 'from the browser cache' : 'from the exported folder'}) in ${(i.loadMs / 1000).toFixed(1)} s.`;
     $('model-status').dataset.loaded = 'true';
+    $('model-status').dataset.graphs = i.graphs;
     envMessages(i);
     $('progress-box').hidden = true;
     $('run').disabled = state.images.length === 0;
@@ -65,6 +68,18 @@ $('model-form').addEventListener('submit', async (ev) => {
   } finally {
     $('load').disabled = false;
   }
+}
+
+$('model-form').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  void loadModel($('model').value.trim(), $('model').value.trim());
+});
+// a model folder on this computer (Hugging Face layout or an fgclip export): read in place, nothing uploaded
+$('model-folder').addEventListener('change', (ev) => {
+  const files = ev.target.files;
+  if (!files || files.length === 0) return;
+  const folder = files[0].webkitRelativePath.split('/')[0] || 'the picked folder';
+  void loadModel(files, folder);
 });
 
 $('clear-cache').addEventListener('click', async () => {
