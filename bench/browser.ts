@@ -111,15 +111,19 @@ export async function benchBrowser(o: BrowserBenchOptions): Promise<BrowserBench
     await page.evaluate(`h.dispose('ck')`);
     o.log('browser: export folder, first and second visit');
     const exportFirst = (await load(page, 'ex', '/export/')).seconds;
+    o.log(`browser: export first visit ${exportFirst.toFixed(1)} s`);
     await page.evaluate(`h.dispose('ex')`);
     await page.close();
     page = await open();
     const exportSecond = (await load(page, 'ex', '/export/')).seconds;
+    o.log(`browser: export second visit ${exportSecond.toFixed(1)} s`);
     await page.evaluate(`h.dispose('ex')`);
     const info = (await page.evaluate(`h.load('ck', '/ck/', { device: 'wasm', threads: 2 })`)) as { info: { threads: number; crossOriginIsolated: boolean } };
     o.log(`browser: throughput (${o.runs} runs)`);
     const pageImg = (await page.evaluate(`h.timeImages('ck', ${JSON.stringify(urls)}, ${o.runs})`)) as number[];
+    o.log(`browser: page images, ms per call of ${urls.length}: ${pageImg.map((x) => x.toFixed(0)).join(' ')}`);
     const pageTxt = (await page.evaluate(`h.timeTexts('ck', ${JSON.stringify(texts)}, ${o.runs})`)) as number[];
+    o.log(`browser: page texts, ms per call of ${texts.length}: ${pageTxt.map((x) => x.toFixed(0)).join(' ')}`);
     await page.evaluate(`h.dispose('ck')`);
     const chromiumVersion = /Chrome\/([\d.]+)/.exec(String(await page.evaluate('navigator.userAgent')))?.[1] ?? 'unknown';
     await ctx.close();
@@ -129,7 +133,9 @@ export async function benchBrowser(o: BrowserBenchOptions): Promise<BrowserBench
     let nodeTxt: number[];
     try {
       nodeImg = await timeRuns(() => node.encodeImages(images), o.runs);
+      o.log(`browser: onnxruntime-node images, ms per call: ${nodeImg.map((x) => x.toFixed(0)).join(' ')}`);
       nodeTxt = await timeRuns(() => node.encodeTexts(texts), o.runs);
+      o.log(`browser: onnxruntime-node texts, ms per call: ${nodeTxt.map((x) => x.toFixed(0)).join(' ')}`);
     } finally {
       node.dispose();
     }
