@@ -61,7 +61,10 @@ export async function gradCheck(
     t.output(gv, `grad_${i.name}`);
   }
   const built = t.build();
-  const session = await ort.InferenceSession.create(built.model, { externalData: [{ path: EXTERNAL_DATA_NAME, data: built.weights! }], intraOpNumThreads: 1 });
+  // float64 at basic optimizations, as the gradient engine does: ORT's QuickGelu fusion matches the float64 pattern
+  // but its kernel is float32 only
+  const level = dtype === 'double' ? ('basic' as const) : ('all' as const);
+  const session = await ort.InferenceSession.create(built.model, { externalData: [{ path: EXTERNAL_DATA_NAME, data: built.weights! }], intraOpNumThreads: 1, graphOptimizationLevel: level });
   const F = dtype === 'double' ? Float64Array : Float32Array;
   const tensorType = dtype === 'double' ? 'float64' : 'float32';
   const base: Record<string, Float64Array | BigInt64Array> = {};

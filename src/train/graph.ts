@@ -17,6 +17,7 @@
 import type { Activation, FgClipConfig, TowerConfig } from '../config/types.js';
 import { Tape, type FloatType, type Value } from '../graph/autodiff/tape.js';
 import type { BuiltModel } from '../graph/onnx-builder.js';
+import { layerNormalization, mlpActivation } from './recompute-ops.js';
 
 export const REGION_WEIGHT = 0.1;
 export const HARD_NEGATIVE_WEIGHT = 0.5;
@@ -121,29 +122,11 @@ export function linear(c: BlockCtx, path: string, x: Value, bias = true): Value 
 }
 
 export function layerNorm(c: BlockCtx, path: string, x: Value, eps: number, name = path): Value {
-  return c.t.op('LayerNormalization', [x, c.p.get(`${path}.weight`), c.p.get(`${path}.bias`)], { axis: -1, epsilon: { float: eps } }, { nOut: 3, name })[0];
+  return layerNormalization(c.t, x, c.p.get(`${path}.weight`), c.p.get(`${path}.bias`), eps, name);
 }
 
 export function activation(c: BlockCtx, path: string, x: Value, act: Activation): Value {
-  const t = c.t;
-  switch (act) {
-    case 'quick_gelu':
-      return t.mul(x, t.op1('Sigmoid', [t.mul(x, t.constant(1.702))], {}, { name: `${path}.sigmoid` }), path);
-    case 'gelu': {
-      const u = t.mul(x, t.constant(Math.SQRT1_2), `${path}.scale`);
-      // Erf has no float64 kernel in onnxruntime-node: a float64 graph evaluates it in float32
-      const e = t.dtype === 'double' ? t.op1('Cast', [t.op1('Erf', [t.op1('Cast', [u], { to: 1 })], {}, { name: `${path}.erf` })], { to: 11 }) : t.op1('Erf', [u], {}, { name: `${path}.erf` });
-      return t.mul(t.mul(x, t.add(e, t.constant(1))), t.constant(0.5), path);
-    }
-    case 'gelu_new':
-    case 'gelu_pytorch_tanh': {
-      const x3 = t.mul(t.mul(x, x), x);
-      const inner = t.mul(t.add(x, t.mul(x3, t.constant(0.044715))), t.constant(Math.sqrt(2 / Math.PI)));
-      return t.mul(t.mul(x, t.add(t.op1('Tanh', [inner]), t.constant(1))), t.constant(0.5), path);
-    }
-    default:
-      throw new Error(`training graph: activation ${String(act)}`);
-  }
+  return mlpActivation(c.t, path, x, act);
 }
 
 export function encoderLayer(c: BlockCtx, path: string, x: Value, tc: TowerConfig, mask?: Value): Value {
@@ -202,7 +185,7 @@ function visionTower(c: Ctx, px: Value, dense: boolean): { image: Value; dense?:
   let penultimate = x;
   for (let i = 0; i < vc.num_hidden_layers; i++) {
     if (i === vc.num_hidden_layers - 1) penultimate = x;
-    x = encoderLayer(c, `${vm}.encoder.layers.${i}`, x, vc);
+    x = encoderLayer(c, `${vm}.encoder.layers.${i}`, t.mark(x), vc);
   }
   const proj = t.transpose(c.p.get('visual_projection.weight'), [1, 0], 'visual_projection.weight_t');
   const clsOut = t.op1('Squeeze', [t.op1('Slice', [x, t.ints([0]), t.ints([1]), t.ints([1])], {}, { name: `${vm}.pooler` }), t.ints([1])]); // [b, D]
@@ -226,7 +209,7 @@ function textTower(c: Ctx, ids: Value, positions: Value, posIds: Value, mask: Va
   const D = tc.hidden_size;
   const tok = t.op1('Gather', [c.p.get(`${tm}.embeddings.token_embedding.weight`), ids], { axis: 0 }, { name: `${tm}.embeddings.token_embedding` });
   let x = t.add(tok, t.op1('Gather', [positions, posIds], { axis: 0 }, { name: `${tm}.embeddings.position_embedding` }), `${tm}.embeddings.position_add`);
-  for (let i = 0; i < tc.num_hidden_layers; i++) x = encoderLayer(c, `${tm}.encoder.layers.${i}`, x, tc, mask);
+  for (let i = 0; i < tc.num_hidden_layers; i++) x = encoderLayer(c, `${tm}.encoder.layers.${i}`, t.mark(x), tc, mask);
   const rows = t.reshape(x, [-1, D], `${tm}.pool_flatten`);
   const pooled = t.op1('Gather', [rows, pool], { axis: 0 }, { name: `${tm}.pool` });
   // final_layer_norm is per token: applying it to the pooled rows only is the same computation

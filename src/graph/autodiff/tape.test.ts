@@ -91,3 +91,11 @@ test('symbolic dims: one graph serves the runtime batch, broadcast gradients red
 test('a value used twice accumulates both gradients; inputs marked non-differentiable get none', async () => {
   await check('reuse', [X('a', [4]), { name: 'k', shape: [4], dims: [4] }], (t, x) => t.mul(t.mul(x.a, x.a), x.k));
 });
+
+test('block boundaries (mark) and ordering dependencies (after) leave values and gradients unchanged (float64)', async () => {
+  await check('mark + after', [X('x', [2, 3]), X('w', [3, 3]), X('v', [3, 2])], (t, x) => {
+    const h = t.mark(t.matmul(x.x, x.w));
+    const y = t.matmul(t.op1('Tanh', [h]), x.v);
+    return t.after(y, [h, x.w]);
+  });
+});

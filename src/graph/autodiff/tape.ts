@@ -46,6 +46,11 @@ export interface OpOptions {
   readonly types?: readonly ElemType[];
 }
 
+/** The record of `Tape.mark` (no ONNX node). */
+const MARK = '#mark';
+/** The record of `Tape.composite` (its forward nodes are not recorded). */
+const COMPOSITE = '#composite';
+
 /** Ops whose outputs never carry a gradient (integer results, shapes, constants). */
 const NON_DIFF = new Set(['Shape', 'Size', 'ConstantOfShape', 'EyeLike', 'Equal', 'Less', 'Greater', 'ArgMax', 'ArgMin', 'Not', 'Range']);
 
@@ -55,6 +60,14 @@ export class Tape {
   readonly g: GraphBuilder;
   private readonly recs: Rec[] = [];
   private readonly consts = new Map<string, number[]>();
+  /** differentiable graph inputs (parameters), by name */
+  private readonly diffInputs = new Set<string>();
+  /** reverse-pass rules of composite ops (see `composite`), by record label */
+  private readonly composites = new Map<string, Vjp>();
+  /** values the reverse pass recomputes instead of keeping (see `recomputable`), by name */
+  private readonly recomputers = new Map<string, (anchor: (x: Value) => Value) => Value>();
+  /** this backward's recomputed values, by name */
+  private recomputed = new Map<string, Value>();
   private n = 0;
 
   constructor(
@@ -69,6 +82,7 @@ export class Tape {
   input(name: string, dims: readonly Dim[], opts: { diff?: boolean; type?: ElemType } = {}): Value {
     const type = opts.type ?? this.dtype;
     this.g.input(name, type, dims);
+    if (opts.diff) this.diffInputs.add(name);
     return { name, dims: [...dims], type, diff: opts.diff ?? false };
   }
 
@@ -110,6 +124,70 @@ export class Tape {
 
   op1(opType: string, inputs: readonly Value[], attrs: Record<string, AttrValue> = {}, opts: OpOptions = {}): Value {
     return this.op(opType, inputs, attrs, opts)[0];
+  }
+
+  /**
+   * Marks `x` as a block boundary (an encoder layer's input): no node is emitted in the forward pass, but in the
+   * reverse pass the gradient of `x` is made to depend on every parameter gradient produced by the block after it
+   * (see `backward`). Returns `x`.
+   */
+  mark(x: Value): Value {
+    if (x.diff) this.recs.push({ op: MARK, inputs: [x], outputs: [x], attrs: {}, label: `mark#${this.n++}` });
+    return x;
+  }
+
+  /**
+   * `x`, but only once every value of `deps` has been computed: a Reshape of `x` to its own shape plus an int64 zero
+   * derived from one element of each dependency (so no optimizer can fold the dependency away). ONNX Runtime
+   * orders nodes by a depth-first walk from the outputs, so this is how a graph says "finish these first".
+   */
+  after(x: Value, deps: readonly Value[]): Value {
+    if (deps.length === 0) return x;
+    const firsts = deps.map((d) => this.op1('Slice', [this.reshape(d, [-1], 'order_flat'), this.ints([0]), this.ints([1]), this.ints([0])], {}, { name: 'order_first', dims: [[1]] }));
+    const joined = firsts.length === 1 ? firsts[0] : this.op1('Concat', firsts, { axis: 0 }, { name: 'order_join', dims: [[firsts.length]] });
+    const asInt = this.op1('Cast', [joined], { to: ONNX_TYPE.int64! }, { name: 'order_int', dims: [joined.dims], types: ['int64'] });
+    const zero = this.op1('ReduceSum', [this.op1('Mul', [asInt, this.ints([0])], {}, { name: 'order_zero', dims: [joined.dims], types: ['int64'] }), this.ints([0])], { keepdims: 1 }, { name: 'order_zero', dims: [[1]], types: ['int64'] });
+    const shape = this.op1('Add', [this.shapeOf(x), zero], {}, { name: 'order_shape', dims: [[x.dims.length]], types: ['int64'] });
+    return this.op1('Reshape', [x, shape], {}, { name: 'order_after', dims: [x.dims], types: [x.type] });
+  }
+
+  /**
+   * A composite op: `emit` writes its forward nodes, which the reverse pass does not see one by one; `vjp` is its
+   * vector-Jacobian product (input gradients from the output gradient). So the reverse pass keeps only what `vjp`
+   * reads (typically the inputs) instead of every intermediate of the forward nodes.
+   */
+  composite(inputs: readonly Value[], emit: () => Value, vjp: (t: Tape, x: readonly Value[], y: Value, dy: Value) => (Value | undefined)[], name = 'composite'): Value {
+    const start = this.recs.length;
+    const y = emit();
+    this.recs.length = start;
+    const label = `${name}#${this.n++}`;
+    const out = { ...y, diff: inputs.some((v) => v.diff) };
+    this.recs.push({ op: COMPOSITE, inputs, outputs: [out], attrs: {}, label });
+    this.composites.set(label, (t, r, [d]) => vjp(t, r.inputs, r.outputs[0], d!));
+    return out;
+  }
+
+  /**
+   * Says that the reverse pass should recompute `v` (with `make`, from values it keeps anyway) rather than keep it
+   * alive from the forward pass to the backward one. `make` must pass every value it reads through `anchor`: the
+   * anchored copy is only available once the reverse pass has reached `v`, so ONNX Runtime neither computes it early
+   * nor merges it with the forward node (common-subexpression elimination).
+   */
+  recomputable(v: Value, make: (anchor: (x: Value) => Value) => Value): Value {
+    this.recomputers.set(v.name, make);
+    return v;
+  }
+
+  /** A forward value as the reverse pass reads it: recomputed (once, after `dep`) if it was declared recomputable. */
+  saved(v: Value, dep: Value): Value {
+    const make = this.recomputers.get(v.name);
+    if (!make) return v;
+    let r = this.recomputed.get(v.name);
+    if (!r) {
+      r = make((x) => this.after(x, [dep]));
+      this.recomputed.set(v.name, r);
+    }
+    return r;
   }
 
   /** The values of an int64 constant made by `ints`, if `v` is one. */
@@ -159,19 +237,32 @@ export class Tape {
    */
   backward(seeds: readonly (readonly [Value, Value])[]): Map<string, Value> {
     const grads = new Map<string, Value>();
+    // parameter gradients produced since the last block boundary (see `mark`)
+    let sinceMark = new Map<string, Value>();
     const accumulate = (v: Value, d: Value | undefined) => {
       if (!d || !v.diff) return;
       const prev = grads.get(v.name);
-      grads.set(v.name, prev ? this.add(prev, d, 'grad_accumulate') : d);
+      const sum = prev ? this.add(prev, d, 'grad_accumulate') : d;
+      grads.set(v.name, sum);
+      if (this.diffInputs.has(v.name)) sinceMark.set(v.name, sum);
     };
     for (const [v, d] of seeds) accumulate(v, d);
     const forward = this.recs.slice();
+    this.recomputed = new Map();
     for (let i = forward.length - 1; i >= 0; i--) {
       const r = forward[i];
+      if (r.op === MARK) {
+        // the block's parameter gradients are computed before the gradient flows on into the previous block, so
+        // each block's activations and gradient temporaries are released before the next block's backward starts
+        const d = grads.get(r.inputs[0].name);
+        if (d && sinceMark.size > 0) grads.set(r.inputs[0].name, this.after(d, [...sinceMark.values()]));
+        sinceMark = new Map();
+        continue;
+      }
       if (!r.outputs[0]?.diff) continue;
       const dys = r.outputs.map((o) => grads.get(o.name));
       if (dys.every((d) => d === undefined)) continue;
-      const rule = VJP[r.op];
+      const rule = r.op === COMPOSITE ? this.composites.get(r.label) : VJP[r.op];
       if (!rule) throw new Error(`autodiff: no gradient rule for ONNX op ${r.op} (node ${r.label})`);
       const dxs = rule(this, r, dys);
       r.inputs.forEach((x, k) => accumulate(x, dxs[k]));
@@ -403,15 +494,17 @@ const VJP: Record<string, Vjp> = {
     const [a, b] = r.inputs;
     const rank = a.dims.length;
     const swapLast = (v: Value) => t.transpose(v, [...v.dims.keys()].map((i) => (i === v.dims.length - 2 ? v.dims.length - 1 : i === v.dims.length - 1 ? v.dims.length - 2 : i)), 'grad_matmul_t');
-    const da = a.diff ? t.matmul(d!, swapLast(b), 'grad_matmul_a') : undefined;
+    // dA reads B's value and dB reads A's (recomputed here if declared recomputable)
+    const da = a.diff ? t.matmul(d!, swapLast(t.saved(b, d!)), 'grad_matmul_a') : undefined;
     let db: Value | undefined;
     if (b.diff) {
+      const av = t.saved(a, d!);
       if (b.dims.length === 2 && rank > 2) {
         // [.., m, k] x [k, n]: flatten the leading axes, dB = Aᵀ dC
-        const a2 = t.reshape(a, [-1, a.dims[rank - 1] as number], 'grad_matmul_flat');
+        const a2 = t.reshape(av, [-1, a.dims[rank - 1] as number], 'grad_matmul_flat');
         const d2 = t.reshape(d!, [-1, b.dims[1] as number], 'grad_matmul_flat');
         db = t.matmul(t.transpose(a2, [1, 0], 'grad_matmul_t'), d2, 'grad_matmul_b');
-      } else db = unbroadcast(t, t.matmul(swapLast(a), d!, 'grad_matmul_b'), b);
+      } else db = unbroadcast(t, t.matmul(swapLast(av), d!, 'grad_matmul_b'), b);
     }
     return [da && unbroadcast(t, da, a), db];
   },

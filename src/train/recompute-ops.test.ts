@@ -1,0 +1,29 @@
+/**
+ * The recomputing training ops against central finite differences through ONNX Runtime: each is followed by a
+ * MatMul, whose weight gradient reads the op's output, so the recomputed value is what the reverse pass uses.
+ * float64, relative 1e-6 — except the erf gelu (no float64 Erf kernel in onnxruntime-node), float32, rel 2e-3.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { Activation } from '../config/types.js';
+import { gradCheck, type CheckInput } from '../test-util/gradcheck.js';
+import { layerNormalization, mlpActivation } from './recompute-ops.js';
+
+const X = (name: string, shape: number[]): CheckInput => ({ name, shape, dims: shape, diff: true });
+
+for (const [act, dtype, tol] of [
+  ['quick_gelu', 'double', 1e-6],
+  ['gelu_new', 'double', 1e-6],
+  ['gelu_pytorch_tanh', 'double', 1e-6],
+  ['gelu', 'float', 2e-3],
+] as const) {
+  test(`${act} as a composite op with a recomputed output: x, fc1 and fc2 weight gradients match finite differences (${dtype}, rel ${tol})`, async () => {
+    const r = await gradCheck(dtype, [X('x', [2, 3, 4]), X('w1', [4, 6]), X('w2', [6, 5])], (t, x) => t.matmul(mlpActivation(t, 'mlp', t.matmul(x.x, x.w1), act as Activation), x.w2));
+    assert.ok(r.worst <= tol, `${act}: worst relative error ${r.worst}: ${JSON.stringify([...r.pairs])}`);
+  });
+}
+
+test('LayerNormalization with a recomputed output: x, weight, bias and the next weight gradients match finite differences (float64, rel 1e-6)', async () => {
+  const r = await gradCheck('double', [X('x', [2, 3, 6]), X('w', [6]), X('b', [6]), X('w2', [6, 4])], (t, x) => t.matmul(layerNormalization(t, x.x, x.w, x.b, 1e-5, 'ln'), x.w2));
+  assert.ok(r.worst <= 1e-6, `layernorm: worst relative error ${r.worst}: ${JSON.stringify([...r.pairs])}`);
+});
