@@ -21,3 +21,6 @@ export * from './tasks/index.js';
 export * from './collection/index.js';
 export * from './train/index.js';
 export * from './train/loop.js';
+// FG-CLIP 2 training: the stage-2 objective's gradient engine and the training loop
+export { createFgclip2GradientEngine, Fgclip2GradientEngine, type Fgclip2CheckpointEngine, type V2GradientRequest, type V2GradientResult } from './families/fgclip2/train-engine.js';
+export { FGCLIP2_TRAIN_DEFAULTS, trainFgclip2, type Fgclip2StepRecord, type Fgclip2TrainOptions, type Fgclip2TrainResult } from './families/fgclip2/train.js';

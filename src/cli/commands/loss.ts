@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { FgClipError } from '../../errors.js';
 import { progressBar, resolveModelDir } from '../../hub/index.js';
 import { familyOf } from '../../families/registry.js';
-import { fgclip2LossOfReferenceBatch } from '../../families/fgclip2/loss.js';
+import { fgclip2LossOfReferenceBatch } from '../../families/fgclip2/train-engine.js';
 import { batchFromReferenceJson } from '../../train/batch.js';
 import { createGradientEngine } from '../../train/engine.js';
 import { flag, int, parse, printJson, str, UsageError, type Io } from '../args.js';

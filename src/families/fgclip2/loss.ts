@@ -252,37 +252,3 @@ export function fgclip2BatchFromReferenceJson(json: unknown): { batch: Fgclip2Lo
     threshold: typeof top.threshold_in === 'number' ? top.threshold_in : undefined,
   };
 }
-
-/** What `fgclip loss --json` prints for an FG-CLIP 2 checkpoint. */
-export interface Fgclip2LossReport {
-  readonly loss: number;
-  readonly parts: Fgclip2LossResult['parts'];
-  /** L2 norm of the gradient of every parameter (the checkpoint's tensor names) */
-  readonly grad_norms: Record<string, number>;
-  readonly threshold_computed: number;
-  readonly threshold_out: number;
-  /** training-only scales the checkpoint did not carry (started at 4.6052 as train_fgclip2.py does) */
-  readonly initialized: readonly string[];
-}
-
-/**
- * `fgclip loss` for an FG-CLIP 2 folder: the stage-2 loss of a reference-layout batch, its parts and every gradient
- * norm, through the gradient engine (train-engine.ts); θ is the batch file's `threshold_in` when present, else 0.5.
- */
-export async function fgclip2LossOfReferenceBatch(dir: string, json: unknown, threads?: number): Promise<Fgclip2LossReport> {
-  const { createFgclip2GradientEngine } = await import('./train-engine.js');
-  const { batch, threshold } = fgclip2BatchFromReferenceJson(json);
-  const engine = await createFgclip2GradientEngine(dir, { threads });
-  try {
-    const r = await engine.compute(engine.initialParams, batch, { threshold });
-    const gradNorms: Record<string, number> = {};
-    for (const [name, g] of r.grads) {
-      let s = 0;
-      for (let i = 0; i < g.length; i++) s += g[i] * g[i];
-      gradNorms[name] = Math.sqrt(s);
-    }
-    return { loss: r.loss, parts: r.parts, grad_norms: gradNorms, threshold_computed: r.thresholdComputed, threshold_out: r.thresholdOut, initialized: engine.initialized };
-  } finally {
-    await engine.dispose();
-  }
-}

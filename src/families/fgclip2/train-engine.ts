@@ -17,7 +17,7 @@ import { ort, sessionOptions } from '../../runtime/session.js';
 import { gradName } from '../../train/graph.js';
 import { readSafetensors } from '../../weights/safetensors.js';
 import { parseFgclip2Config, type Fgclip2Config } from './config.js';
-import { checkFgclip2Batch, type BoxSlot, type Fgclip2LossBatch } from './loss.js';
+import { checkFgclip2Batch, fgclip2BatchFromReferenceJson, type BoxSlot, type Fgclip2LossBatch } from './loss.js';
 import { buildV2TrainGraph, fgclip2ParameterShapes, V2_HARD_GROUP, V2_TIC_TOP, V2_TRAIN_IO, type V2LossPart, type V2TrainGraph, type V2Variant } from './train-graph.js';
 
 type FloatArray = Float32Array | Float64Array;
@@ -278,4 +278,37 @@ export async function createFgclip2GradientEngine(dir: string, opts: V2EngineOpt
     initial.set(name, t.data);
   }
   return Object.assign(engine, { initialParams: initial, initialized });
+}
+
+/** What `fgclip loss --json` prints for an FG-CLIP 2 checkpoint. */
+export interface Fgclip2LossReport {
+  readonly loss: number;
+  readonly parts: Record<V2LossPart, number>;
+  /** L2 norm of the gradient of every parameter (the checkpoint's tensor names) */
+  readonly grad_norms: Record<string, number>;
+  readonly threshold_computed: number;
+  readonly threshold_out: number;
+  /** training-only scales the checkpoint did not carry (started at 4.6052 as train_fgclip2.py does) */
+  readonly initialized: readonly string[];
+}
+
+/**
+ * `fgclip loss` for an FG-CLIP 2 folder: the stage-2 loss of a reference-layout batch, its parts and every gradient
+ * norm, through the gradient engine (train-engine.ts); θ is the batch file's `threshold_in` when present, else 0.5.
+ */
+export async function fgclip2LossOfReferenceBatch(dir: string, json: unknown, threads?: number): Promise<Fgclip2LossReport> {
+  const { batch, threshold } = fgclip2BatchFromReferenceJson(json);
+  const engine = await createFgclip2GradientEngine(dir, { threads });
+  try {
+    const r = await engine.compute(engine.initialParams, batch, { threshold });
+    const gradNorms: Record<string, number> = {};
+    for (const [name, g] of r.grads) {
+      let s = 0;
+      for (let i = 0; i < g.length; i++) s += g[i] * g[i];
+      gradNorms[name] = Math.sqrt(s);
+    }
+    return { loss: r.loss, parts: r.parts, grad_norms: gradNorms, threshold_computed: r.thresholdComputed, threshold_out: r.thresholdOut, initialized: engine.initialized };
+  } finally {
+    await engine.dispose();
+  }
 }
