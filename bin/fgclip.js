@@ -18,6 +18,11 @@ function commandLineBytes() {
 }
 
 async function run(argv) {
+  // the reader went away (`fgclip embed … --jsonl | head -1`): stop quietly with the status of a SIGPIPE death
+  process.stdout.on('error', (e) => {
+    if (e.code === 'EPIPE') process.exit(128 + 13);
+    throw e;
+  });
   const { main } = await import('../dist/cli/main.js');
   process.exitCode = await main(argv);
 }

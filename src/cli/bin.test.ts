@@ -5,7 +5,7 @@
  * ≤ 1e-4, the text tolerance); exit codes, stdin and stdout pass through the re-execution.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -55,5 +55,39 @@ describe('bin/fgclip.js with a long command line (onnxruntime-node crashes above
     assert.equal(lines[0].text, C.text_short.texts[0]);
     assert.ok(relL2(lines[0].embedding, C.text_short.features[0]) <= 1e-4);
     assert.ok(relL2(lines[1].embedding, C.text_short.features[1]) <= 1e-4);
+  });
+
+  test('a reader that goes away (| head -1): the bin stops quietly with status 141 (SIGPIPE convention), no stack trace', async () => {
+    // 2000 texts: far more output than a pipe buffer holds, so writes continue after the reader has gone
+    const texts = Array.from({ length: 2000 }, (_, i) => `a photo of ${i} cats`).join('\n');
+    const child = spawn(process.execPath, [BIN, 'embed', '--model', model, '--text', '-', '--jsonl', '--quiet'], { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+    child.stdin.end(texts);
+    let err = '';
+    child.stderr.on('data', (d) => (err += String(d)));
+    let first = '';
+    child.stdout.on('data', (d) => {
+      first += String(d);
+      if (first.includes('\n')) child.stdout.destroy();
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+    assert.match(first, /^\{"index":0,"text":"a photo of 0 cats"/);
+    assert.equal(code, 141, err);
+    assert.equal(err, '');
+  });
+
+  test('SIGTERM to the re-executing bin reaches the child; both end with the signal (no orphan left running)', async () => {
+    // `--text -` with stdin left open: the child waits on stdin, before loading anything
+    const child = spawn(process.execPath, [BIN, 'embed', '--model', model, '--text', '-', '--text', 'z'.repeat(20 * 1024)], { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+    const grandchildren = () => spawnSync('pgrep', ['-P', String(child.pid)], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean);
+    let kids: string[] = [];
+    for (let i = 0; i < 300 && kids.length === 0; i++) {
+      await new Promise((r) => setTimeout(r, 100)); // wait (polling) until the bin has re-executed itself
+      kids = grandchildren();
+    }
+    assert.equal(kids.length, 1, 'the bin re-executed itself once');
+    child.kill('SIGTERM');
+    const signal = await new Promise<NodeJS.Signals | null>((resolve) => child.on('close', (_c, sig) => resolve(sig)));
+    assert.equal(signal, 'SIGTERM');
+    assert.equal(spawnSync('kill', ['-0', kids[0]]).status, 1, 'the re-executed child is gone');
   });
 });

@@ -91,7 +91,7 @@ describe('fgclip classify (CLI)', () => {
     assert.equal(q.err, '');
     const none = await run(['classify', '-m', model, bad, '--labels', 'cat,dog'], env);
     assert.equal(none.code, 1);
-    assert.match(none.err, /none of the 1 image\(s\) could be read/);
+    assert.match(none.err, /error \[IMAGE_DECODE\]: classify: none of the 1 image\(s\) could be read/);
   });
 
   test('usage errors exit 2: missing --labels, unknown --templates, --json with --jsonl, no images, unknown option, --top 0', async () => {

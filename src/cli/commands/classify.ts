@@ -7,6 +7,7 @@
  * Default templates: none (each label is its own prompt, as the model card); --templates imagenet for the 80.
  * The table shows the top 5 per image unless --top says otherwise; --json/--jsonl keep all labels unless --top.
  */
+import { FgClipError } from '../../errors.js';
 import { existsSync } from 'node:fs';
 import type { CacheSetting } from '../../cache/vector-store.js';
 import { classifyImagesIter } from '../../tasks/classify.js';
@@ -95,8 +96,7 @@ export async function classifyCommand(argv: readonly string[], io: Io): Promise<
     n.done();
     if (json) printJson(io, { results, scoring: m.scoreKind });
     if (count === 0) {
-      io.stderr.write(`fgclip: error: classify: none of the ${positionals.length} image(s) could be read\n`);
-      return 1;
+      throw new FgClipError('IMAGE_DECODE', `classify: none of the ${positionals.length} image(s) could be read (a warning gives each one's reason)`);
     }
     return 0;
   });

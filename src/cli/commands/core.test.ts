@@ -55,7 +55,7 @@ describe('fgclip embed (batch inputs)', () => {
     assert.match(e.err, /\[INPUT_INVALID\].*holds no images/);
   });
 
-  test('--npy + --paths: one row per image, the paths file names each row in order', async () => {
+  test('--npy + --paths: one row per image, the paths file names each row in order; an unwritable --npy is INPUT_INVALID', async () => {
     const npy = join(tmp, 'v.npy');
     const paths = join(tmp, 'paths.txt');
     const r = await run(['embed', '--model', model, dir, '--raw', '--npy', npy, '--paths', paths, '--quiet']);
@@ -69,6 +69,16 @@ describe('fgclip embed (batch inputs)', () => {
     names.forEach((p, i) => assert.ok(relL2(data.subarray(i * dim, (i + 1) * dim), expectedFor(p)) <= 1e-4, p));
     const bad = await run(['embed', '--model', model, dir, '--paths', paths]);
     assert.equal(bad.code, 2);
+    // an output file that cannot be written is a typed error, after the work, with one line and the JSON error
+    const nowhere = join(tmp, 'no-such-folder', 'v.npy');
+    const w = await run(['embed', '--model', model, '--text', 'a cat', '--npy', nowhere, '--json', '--quiet']);
+    assert.equal(w.code, 1);
+    assert.match(w.err, /^fgclip: error \[INPUT_INVALID\]: --npy .*no-such-folder.*: cannot write it \(ENOENT/);
+    assert.equal(w.err.trim().split('\n').length, 1);
+    assert.equal((JSON.parse(w.out) as { error: { code: string } }).error.code, 'INPUT_INVALID');
+    const d = await run(['dense', '--model', model, '--image', goldenPath(pngs[0].image), '--npy', nowhere, '--quiet']);
+    assert.equal(d.code, 1);
+    assert.match(d.err, /\[INPUT_INVALID\]: --npy /);
   });
 
   test('--text - reads texts from stdin (one per line, blank lines left out), --texts-file reads a file; same vectors as --text', async () => {

@@ -74,7 +74,7 @@ describe('fgclip search (CLI)', () => {
     writeFileSync(join(empty, 'x.png'), 'nope');
     const r = await run(['search', '-m', model, empty, '--text', 'x'], env);
     assert.equal(r.code, 1);
-    assert.match(r.err, /no readable images under/);
+    assert.match(r.err, /error \[INPUT_INVALID\]: search: no readable images under/);
     for (const args of [[dir], [dir, '--text', 'a', '--image', placed[0]], [dir, empty, '--text', 'a']]) {
       const u = await run(['search', '-m', model, ...args], env);
       assert.equal(u.code, 2, args.join(' '));

@@ -5,6 +5,7 @@
  * content, so a second search over the same (or a grown) folder only encodes new files.
  */
 import { searchImages } from '../../collection/folder.js';
+import { FgClipError } from '../../errors.js';
 import { flag, int, MODEL_OPTIONS, parse, printJson, str, UsageError, withModel, type Io } from '../args.js';
 import { cacheSetting, CACHE_OPTIONS, notices } from './classify.js';
 import { collectionSearchCommand, STORAGE_OPTIONS } from './collection.js';
@@ -48,8 +49,7 @@ export async function searchCommand(argv: readonly string[], io: Io): Promise<nu
       io.stderr.write(`fgclip: ${out.indexed} image(s) ranked: ${out.encoded} encoded, ${out.indexed - out.encoded} from the cache${out.skipped.length ? `, ${out.skipped.length} skipped` : ''}\n`);
     }
     if (out.indexed === 0) {
-      io.stderr.write(`fgclip: error: search: no readable images under ${positionals[0]}${out.skipped.length ? ` (${out.skipped.length} skipped)` : ''}\n`);
-      return 1;
+      throw new FgClipError('INPUT_INVALID', `search: no readable images under ${positionals[0]}${out.skipped.length ? ` (${out.skipped.length} skipped)` : ''}`);
     }
     if (flag(values, 'json')) printJson(io, { results: out.results });
     else out.results.forEach((r, i) => io.stdout.write(`${String(i + 1).padStart(3)}  ${r.score.toFixed(4)}  ${r.path}\n`));
