@@ -62,6 +62,23 @@ export function transposeLinear(w: Float32Array, out: number, inp: number, scale
   return t;
 }
 
+/**
+ * How a checkpoint tensor was remapped into an initializer. An initializer holding the checkpoint's values as stored
+ * keeps the checkpoint's name; one holding remapped values gets its own name, `<checkpoint name>_<remap>`, so no
+ * graph initializer carries a checkpoint name with other values (a reader of the graph, or a tool matching
+ * initializers to checkpoint tensors, can tell them apart):
+ *   'transposed'        Linear weight [out, in] → [in, out]
+ *   'transposed_scaled' and multiplied by a folded constant (the attention q-scale in q_proj)
+ *   'scaled'            a bias multiplied by a folded constant
+ *   'interpolated'      a position table resized to another resolution
+ *   'transposed_fp16', 'transposed_scaled_fp16'   the same, stored as float16
+ */
+export type Remap = 'transposed' | 'transposed_scaled' | 'scaled' | 'interpolated' | 'transposed_fp16' | 'transposed_scaled_fp16';
+
+export function remappedName(checkpointName: string, remap: Remap): string {
+  return `${checkpointName}_${remap}`;
+}
+
 /** The initializer names of one linear layer, so another path (the dense branch) can reuse the same weights. */
 export interface LinearHandle {
   readonly kind: LinearDtype;
@@ -79,15 +96,18 @@ export function linearWeights(c: Ctx, path: string, inp: number, out: number, bi
   const wt = transposeLinear(c.w.get(`${path}.weight`, [out, inp]), out, inp, scale); // [in, out]
   let b: string | undefined;
   if (bias) {
-    let bv = c.w.get(`${path}.bias`, [out]);
-    if (scale !== 1) bv = bv.map((v) => v * scale);
-    b = c.g.weight(`${path}.bias`, bv, [out]);
+    const bv = c.w.get(`${path}.bias`, [out]);
+    b = scale === 1 ? c.g.weight(`${path}.bias`, bv, [out]) : c.g.weight(remappedName(`${path}.bias`, 'scaled'), bv.map((v) => v * scale), [out]);
   }
   switch (kind) {
     case 'fp32':
-      return { kind, weight: c.g.weight(`${path}.weight`, wt, [inp, out]), bias: b };
+      return { kind, weight: c.g.weight(remappedName(`${path}.weight`, scale === 1 ? 'transposed' : 'transposed_scaled'), wt, [inp, out]), bias: b };
     case 'fp16':
-      return { kind, weight: c.g.op1('Cast', `${path}.weight_cast`, [c.g.float16(`${path}.weight`, wt, [inp, out])], { to: 1 }), bias: b };
+      return {
+        kind,
+        weight: c.g.op1('Cast', `${path}.weight_cast`, [c.g.float16(remappedName(`${path}.weight`, scale === 1 ? 'transposed_fp16' : 'transposed_scaled_fp16'), wt, [inp, out])], { to: 1 }),
+        bias: b,
+      };
     case 'int8': {
       const { q, scales } = quantizeColumns(wt, inp, out);
       const qn = c.g.raw(`${path}.weight_quantized`, 'int8', [inp, out], new Uint8Array(q.buffer));

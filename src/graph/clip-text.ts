@@ -19,6 +19,7 @@ import {
   encoderLayer,
   exposeIntermediate,
   layerNorm,
+  remappedName,
   transposeLinear,
   type BuildMode,
   type Ctx,
@@ -87,7 +88,7 @@ export function buildClipTextGraph(
   const pooled = layerNorm(c, `${tm}.final_layer_norm`, pooledRaw, D, tc.layer_norm_eps);
   expose(pooled, `${tm}.final_layer_norm`, ['B', D]);
   for (const { module: name, output: out } of heads) {
-    const W = g.weight(`${name}.weight`, transposeLinear(w.get(`${name}.weight`, [P, D]), P, D), [D, P]);
+    const W = g.weight(remappedName(`${name}.weight`, 'transposed'), transposeLinear(w.get(`${name}.weight`, [P, D]), P, D), [D, P]);
     g.alias(g.op1('MatMul', name, [pooled, W]), out);
     g.output(out, 'float', ['B', P]);
   }

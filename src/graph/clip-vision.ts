@@ -14,6 +14,7 @@ import {
   exposeIntermediate,
   encoderLayerWithoutAttn,
   layerNorm,
+  remappedName,
   transposeLinear,
   type BuildMode,
   type Ctx,
@@ -88,8 +89,10 @@ export function buildClipVisionGraph(graphName: string, config: ClipConfig, w: W
   const clsShape = g.op1('Concat', `${vm}.embeddings.cls_shape`, [batch, g.int64(`${vm}.embeddings.cls_tail`, [1, D])], { axis: 0 });
   const clsB = g.op1('Expand', `${vm}.embeddings.cls_expand`, [cls, clsShape]); // [B, 1, D]
   const tokens = g.op1('Concat', `${vm}.embeddings.concat`, [clsB, patches], { axis: 1 }); // [B, N+1, D]
-  const posTable = opts.positionEmbedding ?? w.get(`${vm}.embeddings.position_embedding.weight`, [N + 1, D]);
-  const pos = g.weight(`${vm}.embeddings.position_embedding.weight`, posTable, [N + 1, D]);
+  const posName = `${vm}.embeddings.position_embedding.weight`;
+  const pos = opts.positionEmbedding
+    ? g.weight(remappedName(posName, 'interpolated'), opts.positionEmbedding, [N + 1, D])
+    : g.weight(posName, w.get(posName, [N + 1, D]), [N + 1, D]);
   let x = g.op1('Add', `${vm}.embeddings.position_add`, [tokens, pos]); // [B, N+1, D]
   const expose = (v: string, path: string, dims: readonly (number | string)[]) => opts.intermediates && exposeIntermediate(g, v, path, dims);
   expose(x, `${vm}.embeddings`, ['B', N + 1, D]);
@@ -110,7 +113,7 @@ export function buildClipVisionGraph(graphName: string, config: ClipConfig, w: W
   const clsOut = g.op1('Gather', `${vm}.pooler`, [x, g.int64(`${vm}.pooler_index`, [0], [])], { axis: 1 }); // [B, D]
   const pooled = layerNorm(c, `${vm}.post_layernorm`, clsOut, D, eps);
   expose(pooled, `${vm}.post_layernorm`, ['B', D]);
-  const projW = g.weight('visual_projection.weight', transposeLinear(w.get('visual_projection.weight', [P, D]), P, D), [D, P]);
+  const projW = g.weight(remappedName('visual_projection.weight', 'transposed'), transposeLinear(w.get('visual_projection.weight', [P, D]), P, D), [D, P]);
   g.alias(g.op1('MatMul', 'visual_projection', [pooled, projW]), IMAGE_EMBEDS); // [B, P]
   g.output(IMAGE_EMBEDS, 'float', ['B', P]);
 

@@ -3,4 +3,4 @@
  * graph built by an older builder is rebuilt, never misread. Bump it whenever the graphs built from the same weights
  * change (node or initializer names, folds, inputs, outputs).
  */
-export const GRAPH_LAYOUT_VERSION = 6;
+export const GRAPH_LAYOUT_VERSION = 7;
