@@ -131,6 +131,8 @@ export const DEFAULT_INDEX_THRESHOLD = 20_000;
 export const MAX_TOP = 1000;
 
 export class Collection {
+  private readonly factCache = new Map<Table, { at: number; indexed: boolean; rows: number }>();
+
   private constructor(
     readonly uri: string,
     readonly info: CollectionInfo,
@@ -219,6 +221,7 @@ export class Collection {
 
   /** Inserts or replaces images (by sha256) with their regions; idempotent. Regions are committed first. */
   async upsert(records: readonly ImageRecord[]): Promise<void> {
+    this.factCache.clear();
     if (records.length === 0) return;
     for (const r of records) {
       if (r.vector.length !== this.info.dim) throw new FgClipError('COLLECTION_INVALID', `collection ${this.uri}: a ${r.vector.length}-d vector for a ${this.info.dim}-d collection`);
@@ -233,6 +236,7 @@ export class Collection {
 
   /** Sets the path, file size and mtime of stored images (moves, touched files); one commit per call. */
   async updateEntries(entries: readonly Entry[]): Promise<void> {
+    this.factCache.clear();
     if (entries.length === 0) return;
     // an update per row is one commit each; a merge of scalar columns only is one commit for all
     const known = new Map((await this.fetchRows(entries.map((e) => e.sha256), ['sha256', 'width', 'height', 'vector'])).map((r) => [r.sha256 as string, r]));
@@ -264,6 +268,7 @@ export class Collection {
   }
 
   private async deleteShas(shas: readonly string[], onCommit?: (what: string) => void): Promise<void> {
+    this.factCache.clear();
     for (const [name, table] of [
       ['images', this.images],
       ['regions', this.regionTable],
@@ -275,6 +280,7 @@ export class Collection {
 
   /** Deletes region rows whose image row is gone (left by a run killed between the two deletes). */
   async sweepOrphanRegions(): Promise<number> {
+    this.factCache.clear();
     const have = new Set((await this.images.query().select(['sha256']).toArray()).map((r) => r.sha256 as string));
     const orphans = new Set<string>();
     for (const r of await this.regionTable.query().select(['sha256']).toArray()) if (!have.has(r.sha256 as string)) orphans.add(r.sha256 as string);
@@ -288,6 +294,7 @@ export class Collection {
    * version finish), and builds or refreshes the IVF_RQ indexes of tables with at least `threshold` rows.
    */
   async optimize(opts: { threshold?: number; keepVersionsMs?: number } = {}): Promise<void> {
+    this.factCache.clear();
     const threshold = opts.threshold ?? DEFAULT_INDEX_THRESHOLD;
     for (const [name, table] of [
       ['images', this.images],
@@ -359,7 +366,7 @@ export class Collection {
     const top = checkTop(opts.top);
     this.checkQuery(query);
     if (this.info.regions === 'none') throw new FgClipError('INPUT_INVALID', `collection ${this.uri} stores no region vectors (created with regions: none)`);
-    const total = await this.regionTable.countRows();
+    const total = (await this.facts(this.regionTable)).rows;
     const where = filterSql(opts.filter);
     const best = new Map<string, CollectionHit>();
     for (let want = top * 8; ; want *= 8) {
@@ -401,9 +408,24 @@ export class Collection {
   }
 
   private async tune<Q extends VectorQuery>(q: Q, table: Table, opts: VectorSearchOptions): Promise<Q> {
-    if (!(await table.listIndices()).some((i) => i.columns.includes('vector'))) return q;
-    const rows = await table.countRows();
+    const { indexed, rows } = await this.facts(table);
+    if (!indexed) return q;
     return q.nprobes(opts.nprobes ?? 32).refineFactor(opts.refineFactor ?? (rows > 300_000 ? 30 : 10)) as Q;
+  }
+
+  /**
+   * Row count and whether the vector index exists, re-read at most once a second (the reader's consistency interval):
+   * two metadata reads per query were a measurable part of an indexed query's latency.
+   */
+  private async facts(table: Table): Promise<{ indexed: boolean; rows: number }> {
+    const now = Date.now();
+    let f = this.factCache.get(table);
+    if (!f || now - f.at > 1000) {
+      const [ix, rows] = await Promise.all([table.listIndices(), table.countRows()]);
+      f = { at: now, indexed: ix.some((i) => i.columns.includes('vector')), rows };
+      this.factCache.set(table, f);
+    }
+    return f;
   }
 
   private async fetchRows(shas: readonly string[], columns: string[], where?: string): Promise<Record<string, unknown>[]> {
