@@ -14,6 +14,8 @@
  *   --collection-sizes N,M  synthetic vector counts for the ANN figures (default 100000,1000000; --quick: 20000)
  *   --collection-parts P,…  which collection figures: index (throughput, RSS, disk), flat, ann, regions, schemes,
  *                         workers (default all; split a long run into several, e.g. under the machine's bench lock)
+ *   --collection-images N  real JPEGs through the model for the index figures (default 64; --quick: 16); the
+ *                         1-vs-2-workers figure uses half of them
  *   --fgclip2-only        only the FG-CLIP 2 section (bench/fgclip2.ts); --no-fgclip2 skips it
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -41,6 +43,7 @@ interface Args {
   collections: 'yes' | 'no' | 'only';
   collectionSizes: number[];
   collectionParts: CollectionPart[];
+  collectionImages: number;
   fgclip2: 'yes' | 'no' | 'only';
   train: boolean;
   browser: 'yes' | 'no' | 'only';
@@ -55,7 +58,7 @@ function usage(msg: string): never {
 
 function parseArgs(argv: readonly string[]): Args {
   const quick = argv.includes('--quick');
-  const a: Args = { models: quick ? ['base'] : ['base', 'large'], dtypes: ['fp32'], runs: quick ? 2 : 5, threads: 2, e2eImages: quick ? 8 : 32, json: resolve(REPO_ROOT, 'bench', 'results', 'latest.json'), quick, collections: 'yes', collectionSizes: quick ? [20_000] : [100_000, 1_000_000], collectionParts: [...COLLECTION_PARTS], fgclip2: 'yes', train: argv.includes('--train'), browser: 'yes' };
+  const a: Args = { models: quick ? ['base'] : ['base', 'large'], dtypes: ['fp32'], runs: quick ? 2 : 5, threads: 2, e2eImages: quick ? 8 : 32, json: resolve(REPO_ROOT, 'bench', 'results', 'latest.json'), quick, collections: 'yes', collectionSizes: quick ? [20_000] : [100_000, 1_000_000], collectionParts: [...COLLECTION_PARTS], collectionImages: quick ? 16 : 64, fgclip2: 'yes', train: argv.includes('--train'), browser: 'yes' };
   const int = (flag: string, v: string | undefined) => {
     const n = Number(v);
     if (!Number.isInteger(n) || n < 1) usage(`${flag} expects a positive integer (got ${v})`);
@@ -88,6 +91,9 @@ function parseArgs(argv: readonly string[]): Args {
         continue;
       case '--collection-sizes':
         a.collectionSizes = (v ?? '').split(',').map((x) => int(flag, x));
+        break;
+      case '--collection-images':
+        a.collectionImages = int(flag, v);
         break;
       case '--collection-parts': {
         const ps = (v ?? '').split(',').filter(Boolean);
@@ -260,10 +266,10 @@ async function browserSection(args: Args, benchDir: string) {
 async function collectionSection(args: Args, benchDir: string) {
   const parts = new Set(args.collectionParts);
   const ck = ensureSyntheticCheckpoint('base', benchDir, log);
-  const jpegs = await ensureJpegs(benchDir, args.quick ? 16 : 64);
+  const jpegs = await ensureJpegs(benchDir, args.collectionImages);
   const r = await benchCollections({ dir: resolve(benchDir, 'collections'), jpegs, modelDir: ck.dir, threads: args.threads, sizes: args.collectionSizes, flatSizes: args.quick ? [10_000] : [10_000, 50_000, 100_000], queries: args.quick ? 20 : 100, parts, log });
   const regionSchemes = parts.has('schemes') ? await benchRegionSchemes({ jpegs: jpegs.slice(0, 8), modelDir: ck.dir, threads: args.threads, queries: 8, log }) : undefined;
-  const workers = parts.has('workers') ? await benchWorkers({ dir: resolve(benchDir, 'collections'), jpegs: jpegs.slice(0, args.quick ? 8 : 32), modelDir: ck.dir, log }) : undefined;
+  const workers = parts.has('workers') ? await benchWorkers({ dir: resolve(benchDir, 'collections'), jpegs: jpegs.slice(0, Math.max(1, Math.floor(jpegs.length / 2))), modelDir: ck.dir, log }) : undefined;
   return { ...r, parts: [...parts], ...(regionSchemes ? { regionSchemes } : {}), ...(workers ? { workers } : {}) };
 }
 
