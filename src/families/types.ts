@@ -103,6 +103,8 @@ export interface FamilyModel {
   runVision(pixels: Float32Array, batch: number, opts?: VisionRunOptions): Promise<VisionFeatures>;
   /** per-text scores of one image from L2-normalized cosines (default: softmax(exp(logit_scale) · cos)) */
   scores?(cosines: readonly number[]): number[];
+  /** the bias of sigmoid scoring (`logit_bias`), for families that score with a sigmoid */
+  readonly logitBias?: number;
   /** what `scores` computes, for outputs that say it (default 'softmax') */
   readonly scoreKind?: ScoreKind;
   /**

@@ -35,3 +35,4 @@ export function regionFeatures(dense: readonly Float32Array[], grid: readonly [n
   dense.forEach((v, i) => flat.set(v, i * P));
   return roiAlign1x1(flat, grid[0], grid[1], P, boxes);
 }
+

@@ -35,6 +35,11 @@ export interface EncodeTextOptions {
   /** 'auto' (default): short when the caption fits the short path, long otherwise (when the model has one) */
   readonly mode?: TextModeOption;
   readonly normalize?: boolean;
+  /**
+   * true (default): a caption longer than its mode allows is cut and reported in `truncated`; false: it is an
+   * INPUT_INVALID error naming it
+   */
+  readonly truncate?: boolean;
 }
 
 export interface TextEncoding {

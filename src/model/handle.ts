@@ -24,6 +24,7 @@ import { nodeRuntime } from '../platform/node/runtime.js';
 import type { InferenceRuntime } from '../platform/ports.js';
 import { boxesToGrid, regionFeatures } from './boxes.js';
 import { encodeTextBatches } from './text-batches.js';
+import { imageEncoding } from './image-encoding.js';
 import type { EncodeImageOptions, EncodeTextOptions, Encoder, ImageEncoding, ImageInput, PreprocessedImage, TextEncoding } from './encoder.js';
 
 export type { EncodeImageOptions, EncodeTextOptions, Encoder, ImageEncoding, ImageInput, PreprocessedImage, TextEncoding, TextModeOption } from './encoder.js';
@@ -277,6 +278,16 @@ export class FgClip implements Encoder {
     return results;
   }
 
+  /** whether the family picks a resolution per image (FG-CLIP 2's NaFlex): no square [3, S, S] pixel path then */
+  get perImageResolution(): boolean {
+    return this.towers.encodeDecoded !== undefined;
+  }
+
+  /** the sigmoid scoring's bias (FG-CLIP 2's `logit_bias`); undefined for softmax families */
+  get logitBias(): number | undefined {
+    return this.towers.logitBias;
+  }
+
   /** 'sigmoid' (FG-CLIP 2: sigmoid(exp(t)·cos + b)) or 'softmax' (FG-CLIP v1): what `probabilities` returns. */
   get scoreKind(): 'softmax' | 'sigmoid' {
     return this.towers.scoreKind ?? 'softmax';
@@ -300,7 +311,7 @@ export class FgClip implements Encoder {
     const grids = batch.map((p, i) => (opts.boxes ? boxesToGrid(opts.boxes[i], p.width, p.height, this.gridSize, `image ${start + i}`) : []));
     // the dense branch only for calls that return dense maps or regions (embed, classify, search need neither)
     const { image, dense } = await this.runVision(px, { dense: opts.dense === true || opts.boxes !== undefined });
-    return batch.map((p, i) => this.imageResult(p, image[i], dense[i], grids[i], opts));
+    return batch.map((p, i) => imageEncoding(p, { image: image[i], dense: dense[i] }, this.towers.grid, grids[i], opts));
   }
 
   /**
@@ -331,20 +342,6 @@ export class FgClip implements Encoder {
     }
   }
 
-  private imageResult(p: { width: number; height: number }, image: Float32Array, dense: Float32Array[], grid: GridBox[], opts: EncodeImageOptions): ImageEncoding {
-    const norm = opts.normalize ?? true;
-    const f = (v: Float32Array) => (norm ? l2normalize(v) : v);
-    const [gh, gw] = this.towers.grid;
-    return {
-      embedding: f(image),
-      width: p.width,
-      height: p.height,
-      grid: [gh, gw],
-      ...(opts.dense ? { dense: dense.map(f) } : {}),
-      ...(opts.boxes ? { regions: this.roi(dense, grid).map(f) } : {}),
-    };
-  }
-
   async encodeTexts(texts: readonly string[], opts: EncodeTextOptions = {}): Promise<TextEncoding> {
     this.checkAlive();
     return encodeTextBatches(texts, {
@@ -353,6 +350,7 @@ export class FgClip implements Encoder {
       mode: opts.mode ?? 'auto',
       batchSize: Math.max(this.options.batchSize ?? 8, 16),
       normalize: opts.normalize ?? true,
+      truncate: opts.truncate,
       family: this.family,
       run: (ids, mode) => this.runText(ids, mode),
     });

@@ -50,6 +50,11 @@ export function probabilities(cosines: readonly number[], scale: number): number
   return softmax(cosines.map((c) => c * scale));
 }
 
+/** Sigmoid scoring (FG-CLIP 2, SigLIP): per text, independently, sigmoid(scale·cos + bias). */
+export function sigmoidProbabilities(cosines: readonly number[], scale: number, bias: number): number[] {
+  return cosines.map((c) => 1 / (1 + Math.exp(-(scale * c + bias))));
+}
+
 /**
  * Mean of L2-normalized vectors, renormalized: the prompt-template ensemble of the reference's zero-shot
  * evaluation (in_1K/eval_in1k.py zeroshot_classifier).

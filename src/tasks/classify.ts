@@ -80,6 +80,27 @@ export function classifyEmbedding(embedding: Float32Array, labels: readonly stri
  * One normalized embedding per label: the template ensemble of its prompts (short path). Cached per model identity,
  * template set and label. Returns the vectors in label order.
  */
+/** How `scoreLabels` turns cosines into probabilities: the model's sigmoid (FG-CLIP 2) unless a softmax scale is given. */
+export function scoringOf(model: Encoder, scale?: number): 'softmax' | 'sigmoid' {
+  return model.scoreKind === 'sigmoid' && scale === undefined ? 'sigmoid' : 'softmax';
+}
+
+/**
+ * One image embedding against label vectors → labels, most probable first: softmax of scale·cos (default scale
+ * exp(logit_scale)), or the model's own sigmoid per label (FG-CLIP 2, see `scoringOf`).
+ */
+export function scoreLabels(model: Encoder, embedding: Float32Array, labels: readonly string[], labelVectors: readonly Float32Array[], opts: { scale?: number; top?: number } = {}): LabelScore[] {
+  const ranked =
+    scoringOf(model, opts.scale) === 'sigmoid'
+      ? rankByProbability(
+          labels,
+          labelVectors.map((w) => dot(embedding, w)),
+          model.probabilities(embedding, labelVectors),
+        )
+      : classifyEmbedding(embedding, labels, labelVectors, opts.scale ?? model.logitScale);
+  return opts.top ? ranked.slice(0, opts.top) : ranked;
+}
+
 export async function labelEmbeddings(model: Encoder, labels: readonly string[], opts: LabelEmbeddingOptions = {}): Promise<Float32Array[]> {
   checkLabels(labels, 'labels');
   const templates = resolveTemplates(opts.templates ?? 'none');
@@ -121,8 +142,7 @@ export async function* classifyImagesIter(model: Encoder, images: readonly Image
   checkClassify(labels, opts);
   if (images.length === 0) throw new FgClipError('INPUT_INVALID', 'classify: the list of images is empty');
   const W = await labelEmbeddings(model, labels, opts);
-  const scale = opts.scale ?? model.logitScale;
-  const scoring = model.scoreKind === 'sigmoid' && opts.scale === undefined ? 'sigmoid' : 'softmax';
+  const scoring = scoringOf(model, opts.scale);
   const bs = opts.batchSize ?? 16;
   for (let s = 0; s < images.length; s += bs) {
     const idx = images.slice(s, s + bs).map((_, k) => s + k);
@@ -134,9 +154,7 @@ export async function* classifyImagesIter(model: Encoder, images: readonly Image
     if (ok.length > 0) {
       const enc = await model.encodeImages(ok.map((i) => decoded[i - s] as RgbImage));
       enc.forEach((e, k) => {
-        const cos = W.map((w) => dot(e.embedding, w));
-        const ranked = scoring === 'sigmoid' ? rankByProbability(labels, cos, model.probabilities(e.embedding, W)) : rankLabels(labels, cos, scale);
-        results.push({ image: describeInput(images[ok[k]], ok[k]), index: ok[k], labels: opts.top ? ranked.slice(0, opts.top) : ranked });
+        results.push({ image: describeInput(images[ok[k]], ok[k]), index: ok[k], labels: scoreLabels(model, e.embedding, labels, W, { scale: opts.scale, top: opts.top }) });
       });
     }
     opts.onProgress?.(Math.min(s + bs, images.length), images.length);

@@ -4,7 +4,7 @@
  * one cosine per patch, row-major over the [h, w] grid.
  */
 import { FgClipError } from '../errors.js';
-import type { Encoder, ImageInput } from '../model/encoder.js';
+import type { Encoder, ImageInput, TextModeOption } from '../model/encoder.js';
 import { dot } from '../postprocess/similarity.js';
 
 export interface HeatmapResult {
@@ -13,6 +13,9 @@ export interface HeatmapResult {
   readonly texts: string[];
   /** per text, h·w cosines, row-major (patch k is row k / w, column k % w) */
   readonly similarity: number[][];
+  /** the image's size, pixels */
+  readonly width: number;
+  readonly height: number;
 }
 
 /** Per text, the cosine of each (normalized) dense patch with the (normalized) text embedding, row-major. */
@@ -20,13 +23,13 @@ export function denseSimilarity(dense: readonly Float32Array[], texts: readonly 
   return texts.map((e) => dense.map((d) => dot(d, e)));
 }
 
-export async function heatmap(model: Encoder, image: ImageInput, texts: readonly string[], opts: { onWarning?: (m: string) => void } = {}): Promise<HeatmapResult> {
+export async function heatmap(model: Encoder, image: ImageInput, texts: readonly string[], opts: { onWarning?: (m: string) => void; mode?: TextModeOption; truncate?: boolean } = {}): Promise<HeatmapResult> {
   if (!Array.isArray(texts) || texts.length === 0) throw new FgClipError('INPUT_INVALID', 'heatmap: no texts given (expected at least one, e.g. "white cat")');
   const bad = texts.findIndex((t) => typeof t !== 'string' || t.trim() === '');
   if (bad >= 0) throw new FgClipError('INPUT_INVALID', `heatmap: text ${bad + 1} is empty`);
-  const [enc] = await model.encodeImages([image], { dense: true });
-  const t = await model.encodeTexts(texts, { mode: 'short' });
-  t.truncated.forEach((x, i) => x && opts.onWarning?.(`text ${JSON.stringify(texts[i])} has ${t.tokenCounts[i]} tokens; cut to the short path's 77`));
+  // one vision pass (dense map) and the texts, requested together (a batching encoder merges them with others)
+  const [[enc], t] = await Promise.all([model.encodeImages([image], { dense: true }), model.encodeTexts(texts, { mode: opts.mode ?? 'short', truncate: opts.truncate })]);
+  t.truncated.forEach((x, i) => x && opts.onWarning?.(`text ${JSON.stringify(texts[i])} has ${t.tokenCounts[i]} tokens; cut to fit its text path`));
   const dense = enc.dense ?? [];
-  return { grid: [enc.grid[0], enc.grid[1]], texts: [...texts], similarity: denseSimilarity(dense, t.embeddings) };
+  return { grid: [enc.grid[0], enc.grid[1]], texts: [...texts], similarity: denseSimilarity(dense, t.embeddings), width: enc.width, height: enc.height };
 }

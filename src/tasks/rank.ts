@@ -32,16 +32,21 @@ export async function rank(
   model: Encoder,
   query: RankSide,
   candidates: RankCandidates,
-  opts: { top?: number; textMode?: TextModeOption } = {},
+  opts: { top?: number; textMode?: TextModeOption; truncate?: boolean } = {},
 ): Promise<RankHit[]> {
   const mode = opts.textMode ?? 'auto';
-  const q = 'text' in query ? (await model.encodeTexts([query.text], { mode })).embeddings[0] : (await model.encodeImages([query.image]))[0].embedding;
+  const truncate = opts.truncate;
   const list = 'texts' in candidates ? candidates.texts : candidates.images;
   if (list.length === 0) throw new FgClipError('INPUT_INVALID', 'rank: the candidate list is empty');
-  const c =
+  // both sides requested together (a batching encoder merges them with other work)
+  const [q, c] = await Promise.all([
+    'text' in query
+      ? model.encodeTexts([query.text], { mode, truncate }).then((r) => r.embeddings[0])
+      : model.encodeImages([query.image]).then((r) => r[0].embedding),
     'texts' in candidates
-      ? (await model.encodeTexts(candidates.texts, { mode })).embeddings
-      : (await model.encodeImages(candidates.images)).map((e) => e.embedding);
+      ? model.encodeTexts(candidates.texts, { mode, truncate }).then((r) => r.embeddings)
+      : model.encodeImages(candidates.images).then((r) => r.map((e) => e.embedding)),
+  ]);
   const cross = 'text' in query !== 'texts' in candidates;
   return rankEmbeddings(q, c, { top: opts.top, scale: cross ? model.logitScale : undefined });
 }

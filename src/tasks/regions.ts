@@ -44,11 +44,14 @@ export function rankRegionLabels(regions: readonly Float32Array[], boxes: readon
   return regions.map((r, i) => ({ box: boxes[i], labels: rankLabels(labels, labelEmbeddings.map((t) => cosine(r, t)), scale) }));
 }
 
-export async function classifyRegions(model: Encoder, image: ImageInput, boxes: readonly PixelBox[], labels: readonly string[], opts: { scale?: number } = {}): Promise<RegionResult[]> {
+/** The text path region labels take: the box head when the model has one (FG-CLIP 2's box tasks: walk_type="box"), else short (FG-OVD: max_length 77). */
+export function regionTextMode(model: Encoder): 'box' | 'short' {
+  return model.textLengths.box !== undefined ? 'box' : 'short';
+}
+
+export async function classifyRegions(model: Encoder, image: ImageInput, boxes: readonly PixelBox[], labels: readonly string[], opts: { scale?: number; truncate?: boolean } = {}): Promise<RegionResult[]> {
   checkLabels(labels, 'regions');
   if (boxes.length === 0) throw new FgClipError('INPUT_INVALID', 'regions: no boxes given');
-  const [enc] = await model.encodeImages([image], { boxes: [boxes] });
-  // region texts go through the box head when the model has one (FG-CLIP 2's box tasks: walk_type="box")
-  const text = await model.encodeTexts(labels, { mode: model.textLengths.box !== undefined ? 'box' : 'short' });
+  const [[enc], text] = await Promise.all([model.encodeImages([image], { boxes: [boxes] }), model.encodeTexts(labels, { mode: regionTextMode(model), truncate: opts.truncate })]);
   return rankRegionLabels(enc.regions ?? [], boxes, labels, text.embeddings, opts.scale);
 }

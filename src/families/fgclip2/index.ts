@@ -73,6 +73,7 @@ async function loadFgclip2(ctx: FamilyLoadContext): Promise<FamilyModel> {
     },
     scores: (cos) => cos.map((c) => 1 / (1 + Math.exp(-(Math.exp(m.logitScale) * c + m.logitBias)))),
     scoreKind: 'sigmoid',
+    logitBias: m.logitBias,
     dispose: () => void m.dispose(),
   };
 }
