@@ -26,7 +26,8 @@ export type FgClipErrorCode =
   | 'COLLECTION_INVALID' // a collection that cannot be opened, or whose stored data is inconsistent
   | 'COLLECTION_MODEL_MISMATCH' // a collection queried or indexed with another model than the one it holds
   | 'COLLECTION_LOCKED' // another writer (index run, server) holds the collection's lock
-  | 'QUEUE_ERROR'; // the job queue (Redis/BullMQ) failed or cannot be reached
+  | 'QUEUE_ERROR' // the job queue (Redis/BullMQ) failed or cannot be reached
+  | 'ADDRESS_IN_USE'; // the server's host:port is taken by another process (or not allowed)
 
 export class FgClipError extends Error {
   override readonly name = 'FgClipError';

@@ -14,9 +14,10 @@
  * TypeScript (tsx), in which case a bootstrap registers tsx's hooks inside the worker first (see `startWorker`).
  */
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { FgClipError, isFgClipError } from '../errors.js';
 import { toPixelValues, type DecodeOptions, type PreprocessOptions } from '../preprocess/index.js';
+import { startModuleWorker } from './start-worker.js';
 import { isRgbImage, type PoolInput, type TaskMessage, type WorkerConfig, type WorkerMessage } from './protocol.js';
 
 export type { PoolInput } from './protocol.js';
@@ -302,21 +303,7 @@ function disposed(): FgClipError {
   return new FgClipError('DISPOSED', 'preprocess pool: the pool was closed; create a new one with createPreprocessPool');
 }
 
-/**
- * The worker module beside this file. From dist/ it is worker.js, started directly (execArgv inherited). From
- * TypeScript sources (tsx) it is worker.ts: Node 20 does not carry the parent's `--import tsx` hooks into a worker's
- * entry module, so a small bootstrap registers tsx's ESM hooks inside the worker first, then imports worker.ts.
- */
+/** The worker module beside this file (worker.js from dist/, worker.ts under tsx: see start-worker.ts). */
 function startWorker(workerData: WorkerConfig): Worker {
-  const execArgv = [...process.execArgv];
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./worker.js', import.meta.url), { workerData, execArgv });
-  let api: string;
-  try {
-    api = import.meta.resolve('tsx/esm/api');
-  } catch (e) {
-    throw new FgClipError('RUNTIME', 'createPreprocessPool: running from TypeScript sources needs the tsx package, which cannot be resolved. Install tsx or use the built dist/.', { cause: e });
-  }
-  const entry = new URL('./worker.ts', import.meta.url).href;
-  const bootstrap = `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
-  return new Worker(bootstrap, { eval: true, workerData, execArgv });
+  return startModuleWorker(import.meta.url, 'worker', workerData);
 }

@@ -2,17 +2,14 @@
  * What an endpoint handler gets: the engine, the limits, the request's deadline signal and batch stats, and the
  * shared steps every endpoint uses (image refs → decoded, preprocessed pixels; the `model` field check).
  */
-import { FgClipError } from '../errors.js';
-import type { FgClip } from '../model/handle.js';
-import { l2normalize } from '../postprocess/similarity.js';
-import { decodeImage, type RgbImage } from '../preprocess/index.js';
 import type { SubmitStats } from './batcher.js';
-import type { Engine } from './engine.js';
 import type { Collection } from '../collection/collection.js';
-import { HttpError, statusForCode } from './http-error.js';
-import { loadImageBytes, type ImagePolicy } from './images.js';
+import type { Encoder } from '../model/encoder.js';
 import type { RequestObject } from './body.js';
-import { optString, type ImageRef } from './validate.js';
+import type { Engine, Usage } from './engine.js';
+import { HttpError } from './http-error.js';
+import { type ImagePolicy, loadImageBytes } from './images.js';
+import { type ImageRef, optString } from './validate.js';
 
 export interface Limits {
   /** texts (or labels, candidates) per request */
@@ -23,16 +20,17 @@ export interface Limits {
 
 export interface Ctx {
   readonly engine: Engine;
-  readonly model: FgClip;
   /** the id this server answers to in `model` fields and /v1/models */
   readonly modelName: string;
+  /** other ids accepted in `model` fields (--served-name) */
+  readonly aliases: readonly string[];
   readonly limits: Limits;
   readonly images: ImagePolicy;
   /** aborted at the request deadline or when the client goes away */
   readonly signal: AbortSignal;
   readonly stats: SubmitStats;
-  /** items (texts + images) this request fed to the model, for the request log */
-  items: number;
+  /** items (texts + images) and tokens this request fed to the model, for the request log and `usage` */
+  readonly usage: Usage;
   /** the served collection (the /v1/collection routes), if any */
   readonly collection?: Collection;
 }
@@ -41,48 +39,34 @@ export type Reply = { readonly status?: number; readonly json: unknown } | { rea
 
 export type Handler = (body: RequestObject, ctx: Ctx) => Promise<Reply>;
 
-/** The optional OpenAI `model` field: when given it must name the served model (404 otherwise, as OpenAI). */
+/**
+ * The model as a route uses it: the engine's `Encoder`, carrying this request's deadline, batch stats and usage,
+ * and the request's field names for error messages (`images[2]: …`, param "images[2]").
+ */
+export function encoder(ctx: Ctx, fields: { texts?: string; image?: (i: number) => string } = {}): Encoder {
+  return ctx.engine.bind({ signal: ctx.signal, stats: ctx.stats, usage: ctx.usage, textField: fields.texts, imageName: fields.image });
+}
+
+/** The optional OpenAI `model` field: when given it must name the served model or an alias (404 otherwise, as OpenAI). */
 export function checkModel(body: RequestObject, ctx: Ctx): void {
   const m = optString(body, 'model');
-  if (m !== undefined && m !== ctx.modelName) {
-    throw new HttpError(404, 'not_found_error', 'MODEL_NOT_FOUND', `the model ${JSON.stringify(m)} is not served here (this server serves ${JSON.stringify(ctx.modelName)}; see GET /v1/models)`, 'model');
+  if (m !== undefined && m !== ctx.modelName && !ctx.aliases.includes(m)) {
+    const names = [ctx.modelName, ...ctx.aliases].map((n) => JSON.stringify(n)).join(', ');
+    throw new HttpError(404, 'not_found_error', 'MODEL_NOT_FOUND', `the model ${JSON.stringify(m)} is not served here (this server serves ${ctx.engine.family} model ${names}; see GET /v1/models, or start the server with --served-name ${m} to answer to that name)`, 'model');
   }
 }
 
-export interface LoadedImage {
-  readonly rgb: RgbImage;
-  readonly pixels: Float32Array; // [3, S, S]
+/** Image refs → their bytes, under the server's image policy (data URIs, base64, uploads, file: under --image-root, URLs). */
+export async function imageBytes(refs: readonly ImageRef[], field: (i: number) => string, ctx: Ctx): Promise<Uint8Array[]> {
+  const out = await Promise.all(refs.map((ref, i) => loadImageBytes(ref, field(i), ctx.images, ctx.signal)));
+  ctx.signal.throwIfAborted();
+  return out;
 }
 
-/** Image refs → decoded RGB and model pixels. Errors name the field (`images[2]: …`) and keep their code. */
-export async function loadImages(refs: readonly ImageRef[], field: (i: number) => string, ctx: Ctx): Promise<LoadedImage[]> {
-  return Promise.all(
-    refs.map(async (ref, i) => {
-      const where = field(i);
-      const bytes = await loadImageBytes(ref, where, ctx.images, ctx.signal);
-      ctx.signal.throwIfAborted();
-      try {
-        const rgb = await decodeImage(bytes, ctx.model.decodeOptions());
-        ctx.signal.throwIfAborted();
-        const { pixels } = await ctx.model.preprocess(rgb);
-        return { rgb, pixels };
-      } catch (e) {
-        if (e instanceof FgClipError && (e.code === 'IMAGE_DECODE' || e.code === 'IMAGE_TOO_LARGE')) {
-          const status = statusForCode(e.code);
-          throw new HttpError(status, 'invalid_request_error', e.code, `${where}: ${e.message.replace(/^decodeImage\(<\d+ bytes>\): /, '')}`, where);
-        }
-        throw e;
-      }
-    }),
-  );
-}
-
-/** Image refs → L2-normalized global embeddings, through the image batcher. */
-export async function embedImages(refs: readonly ImageRef[], field: (i: number) => string, ctx: Ctx): Promise<{ loaded: LoadedImage[]; embeddings: Float32Array[]; dense: Float32Array[][] }> {
-  const loaded = await loadImages(refs, field, ctx);
-  const out = await ctx.engine.vision(loaded.map((l) => l.pixels), ctx);
-  ctx.items += refs.length;
-  return { loaded, embeddings: out.map((o) => l2normalize(o.image)), dense: out.map((o) => o.dense) };
+/** Image refs → L2-normalized global embeddings, through the engine. */
+export async function embedImages(refs: readonly ImageRef[], field: (i: number) => string, ctx: Ctx): Promise<Float32Array[]> {
+  const bytes = await imageBytes(refs, field, ctx);
+  return (await encoder(ctx, { image: field }).encodeImages(bytes)).map((e) => e.embedding);
 }
 
 /** Float vectors for JSON: plain arrays of the float32 values (exact when read back into a Float32Array). */

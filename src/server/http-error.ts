@@ -67,6 +67,7 @@ export function statusForCode(code: FgClipErrorCode): number {
       return 409;
     case 'COLLECTION_INVALID':
     case 'QUEUE_ERROR':
+    case 'ADDRESS_IN_USE':
       return 500;
     case 'CONFIG_INVALID':
     case 'WEIGHTS_MALFORMED':
@@ -103,7 +104,8 @@ export function toHttpError(e: unknown, retryAfterS = 1): { error: HttpError; in
     const status = statusForCode(e.code);
     // 5xx library errors may mention server paths; the log keeps the detail
     if (status >= 500) return { error: new HttpError(status, typeForStatus(status), e.code, status === 503 ? 'the model is not available (server shutting down)' : `the model failed to run this request (${e.code})`), internal: true };
-    return { error: new HttpError(status, typeForStatus(status), e.code, e.message), internal: false };
+    const param = (e as { param?: unknown }).param;
+    return { error: new HttpError(status, typeForStatus(status), e.code, e.message, typeof param === 'string' ? param : null), internal: false };
   }
   if (e instanceof QueueFullError) {
     return { error: new HttpError(503, 'overloaded_error', 'QUEUE_FULL', `server busy: ${e.message}. Retry after ${retryAfterS} s.`, null, { 'Retry-After': String(retryAfterS) }), internal: false };

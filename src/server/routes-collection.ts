@@ -18,10 +18,10 @@ import { recordOf } from '../collection/embed.js';
 import { isRemote } from '../collection/lance.js';
 import { schemeBoxes } from '../collection/regions.js';
 import { sha256 } from '../cache/model-identity.js';
-import { checkModel, embedImages, loadImages, type Ctx, type Handler } from './context.js';
+import { checkModel, embedImages, encoder, type Ctx, type Handler } from './context.js';
 import { badRequest, HttpError } from './http-error.js';
 import { loadImageBytes } from './images.js';
-import { UploadedImage, type RequestObject } from './body.js';
+import type { RequestObject } from './body.js';
 import { checkFields, has, imageList, imageOf, optBool, optInt, optString, stringList, tooMany } from './validate.js';
 
 function collectionOf(ctx: Ctx): Collection {
@@ -75,9 +75,8 @@ export const collectionSearch: Handler = async (body, ctx) => {
   const filter = filterOf(body);
   let q: Float32Array;
   if (text !== undefined) {
-    q = (await ctx.engine.texts([text], 'auto', true, 'text', ctx)).embeddings[0];
-    ctx.items += 1;
-  } else q = (await embedImages([imageOf(body.image, 'image')], () => 'image', ctx)).embeddings[0];
+    q = (await encoder(ctx, { texts: 'text' }).encodeTexts([text], { mode: 'auto' })).embeddings[0];
+  } else q = (await embedImages([imageOf(body.image, 'image')], () => 'image', ctx))[0];
   const hits = regions ? await coll.searchRegionsVector(q, { top, filter }) : await coll.searchVector(q, { top, filter });
   const results = await Promise.all(
     hits.map(async (h) => ({
@@ -158,24 +157,16 @@ export const collectionAdd: Handler = async (body, ctx) => {
   const upBytes = await Promise.all(uploads.map((u, i) => loadImageBytes(u, `images[${i}]`, ctx.images, ctx.signal)));
   const bytes = [...fileBytes, ...upBytes];
   const field = (i: number) => (i < refs.length ? `paths[${i}]` : `images[${i - refs.length}]`);
-  // everything is decoded and embedded before anything is written: a bad image fails the request with no change
-  const loaded = await loadImages(
-    bytes.map((b) => new UploadedImage(b, undefined)),
-    field,
-    ctx,
-  );
-  const out = await ctx.engine.vision(
-    loaded.map((l) => l.pixels),
-    ctx,
-  );
-  ctx.items += bytes.length;
+  const boxes = schemeBoxes(coll.info.regions, coll.info.grid);
+  // everything is decoded and embedded before anything is written: a bad image fails the request with no change.
+  // One vision pass per image through the server's encoder: raw global embedding and dense map (regions pooled by recordOf)
+  const enc = await encoder(ctx, { image: field }).encodeImages(bytes, { normalize: false, dense: boxes.length > 0 });
   const shas = bytes.map((b) => sha256(b));
   const paths = [...filePaths, ...(await Promise.all(upBytes.map((b, i) => keepUpload(dir as string, b, shas[refs.length + i]))))];
-  const boxes = schemeBoxes(coll.info.regions, coll.info.grid);
   const records = await Promise.all(
     paths.map(async (p, i) => {
       const st = await stat(p);
-      return recordOf({ path: p, sha256: shas[i], bytes: bytes[i].length, mtime: st.mtimeMs }, { embedding: out[i].image, width: loaded[i].rgb.width, height: loaded[i].rgb.height, dense: out[i].dense }, boxes, coll.info.grid, coll.info.dim);
+      return recordOf({ path: p, sha256: shas[i], bytes: bytes[i].length, mtime: st.mtimeMs }, enc[i], boxes, coll.info.grid, coll.info.dim);
     }),
   );
   const before = new Map((await coll.entries()).map((e) => [e.sha256, e.path]));

@@ -11,7 +11,7 @@
  *   dimensions       —                       rejected with 400: FG-CLIP embeddings have one fixed size
  */
 import { badRequest } from './http-error.js';
-import { base64Floats, checkModel, embedImages, floats, type Handler } from './context.js';
+import { base64Floats, checkModel, embedImages, encoder, floats, type Handler } from './context.js';
 import { checkFields, has, imageOf, optBool, optEnum, optString, stringList, tooMany } from './validate.js';
 
 const FIELDS = ['input', 'model', 'encoding_format', 'modality', 'text_mode', 'truncate', 'user', 'dimensions'] as const;
@@ -19,7 +19,7 @@ const FIELDS = ['input', 'model', 'encoding_format', 'modality', 'text_mode', 't
 export const embeddings: Handler = async (body, ctx) => {
   checkFields(body, FIELDS, 'POST /v1/embeddings');
   if (has(body, 'dimensions')) {
-    throw badRequest('UNSUPPORTED_FIELD', `dimensions: not supported (FG-CLIP embeddings have ${ctx.model.embeddingDim} dimensions; omit the field, or truncate and renormalize on your side)`, 'dimensions');
+    throw badRequest('UNSUPPORTED_FIELD', `dimensions: not supported (FG-CLIP embeddings have ${ctx.engine.embeddingDim} dimensions; omit the field, or truncate and renormalize on your side)`, 'dimensions');
   }
   checkModel(body, ctx);
   optString(body, 'user');
@@ -30,13 +30,9 @@ export const embeddings: Handler = async (body, ctx) => {
   const encode = format === 'base64' ? base64Floats : floats;
 
   let vectors: Float32Array[];
-  let tokens = 0;
   if (modality === 'text') {
     const texts = stringList(body, 'input', ctx.limits.maxInputs, 'a string or a list of strings');
-    const r = await ctx.engine.texts(texts, textMode, truncate, 'input', ctx);
-    ctx.items += texts.length;
-    vectors = r.embeddings;
-    tokens = r.tokens.reduce((a, b) => a + b, 0);
+    vectors = (await encoder(ctx, { texts: 'input' }).encodeTexts(texts, { mode: textMode, truncate })).embeddings;
   } else {
     if (has(body, 'text_mode') || has(body, 'truncate')) throw badRequest('INPUT_INVALID', 'text_mode and truncate apply to text input only (modality is image)', has(body, 'text_mode') ? 'text_mode' : 'truncate');
     const raw = body.input;
@@ -45,14 +41,14 @@ export const embeddings: Handler = async (body, ctx) => {
     if (list.length === 0) throw badRequest('INPUT_INVALID', 'input: the list of images is empty', 'input');
     if (list.length > ctx.limits.maxImages) throw tooMany('input', list.length, ctx.limits.maxImages);
     const refs = list.map((x, i) => imageOf(x, `input[${i}]`));
-    vectors = (await embedImages(refs, (i) => `input[${i}]`, ctx)).embeddings;
+    vectors = await embedImages(refs, (i) => `input[${i}]`, ctx);
   }
   return {
     json: {
       object: 'list',
       data: vectors.map((v, index) => ({ object: 'embedding', index, embedding: encode(v) })),
       model: ctx.modelName,
-      usage: { prompt_tokens: tokens, total_tokens: tokens },
+      usage: { prompt_tokens: ctx.usage.tokens, total_tokens: ctx.usage.tokens },
     },
   };
 };

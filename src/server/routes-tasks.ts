@@ -8,16 +8,14 @@
  * Field lists are in each handler's FIELDS; unknown fields are rejected.
  */
 import { renderHeatmap } from '../heatmap/index.js';
-import { boxesToGrid, regionFeatures } from '../model/boxes.js';
-import { l2normalize } from '../postprocess/similarity.js';
-import { classifyEmbedding, promptEnsembles } from '../tasks/classify.js';
-import { denseSimilarity } from '../tasks/heatmap.js';
+import { promptEnsembles, scoreLabels, scoringOf } from '../tasks/classify.js';
+import { heatmap as heatmapTask } from '../tasks/heatmap.js';
 import { rankEmbeddings } from '../tasks/rank.js';
-import { rankRegionLabels } from '../tasks/regions.js';
+import { rankRegionLabels, regionTextMode } from '../tasks/regions.js';
 import { fillTemplate, resolveTemplates } from '../tasks/templates.js';
-import { base64Floats, checkModel, embedImages, floats, type Ctx, type Handler } from './context.js';
-import { badRequest } from './http-error.js';
 import type { RequestObject } from './body.js';
+import { base64Floats, checkModel, type Ctx, encoder, floats, type Handler, imageBytes } from './context.js';
+import { badRequest } from './http-error.js';
 import { boxList, checkFields, describe, has, imageList, imageOf, optBool, optEnum, optInt, singleImage, stringList, tooMany } from './validate.js';
 
 const TEXT_MODES = ['auto', 'short', 'long'] as const;
@@ -31,16 +29,9 @@ function uniqueLabels(labels: readonly string[], field: string): void {
   });
 }
 
-function usage(tokens: readonly number[]) {
-  const n = tokens.reduce((a, b) => a + b, 0);
-  return { prompt_tokens: n, total_tokens: n };
-}
-
-/** Texts → normalized embeddings through the batcher; counts items for the log. */
-async function embedTexts(ctx: Ctx, texts: readonly string[], mode: (typeof TEXT_MODES)[number], truncate: boolean, field: string) {
-  const r = await ctx.engine.texts(texts, mode, truncate, field, ctx);
-  ctx.items += texts.length;
-  return r;
+/** OpenAI's `usage`: the tokens this request fed to the text tower. */
+export function usage(ctx: Ctx) {
+  return { prompt_tokens: ctx.usage.tokens, total_tokens: ctx.usage.tokens };
 }
 
 /** prompts (labels × templates) allowed per classify request, per unit of --max-inputs */
@@ -63,10 +54,12 @@ export const classify: Handler = async (body, ctx) => {
   if (prompts.length > maxPrompts) {
     throw badRequest('TOO_MANY_INPUTS', `labels × templates: too many prompts (${labels.length} labels × ${templates.length} templates = ${prompts.length}; at most ${maxPrompts}). Use fewer labels per request or the library's cached classifyImages.`, 'labels');
   }
-  const [text, img] = await Promise.all([embedTexts(ctx, prompts, mode, truncate, 'labels'), embedImages(images, (i) => `images[${i}]`, ctx)]);
+  const bytes = await imageBytes(images, (i) => `images[${i}]`, ctx);
+  const enc = encoder(ctx, { texts: 'labels', image: (i) => `images[${i}]` });
+  const [text, img] = await Promise.all([enc.encodeTexts(prompts, { mode, truncate }), enc.encodeImages(bytes)]);
   const W = promptEnsembles(text.embeddings, templates.length);
-  const data = img.embeddings.map((e, index) => ({ object: 'classification', index, labels: classifyEmbedding(e, labels, W, ctx.model.logitScale, topK) }));
-  return { json: { object: 'list', data, model: ctx.modelName, usage: usage(text.tokens) } };
+  const data = img.map((e, index) => ({ object: 'classification', index, labels: scoreLabels(enc, e.embedding, labels, W, { top: topK }) }));
+  return { json: { object: 'list', data, model: ctx.modelName, scoring: scoringOf(enc), usage: usage(ctx) } };
 };
 
 function templatesOf(v: unknown) {
@@ -88,16 +81,21 @@ export const heatmap: Handler = async (body, ctx) => {
   const format = optEnum(body, 'format', ['json', 'png'] as const, 'json');
   const mode = optEnum(body, 'text_mode', TEXT_MODES, 'short');
   const truncate = optBool(body, 'truncate', false);
-  const [text, img] = await Promise.all([embedTexts(ctx, texts, mode, truncate, 'texts'), embedImages([image], () => 'image', ctx)]);
-  const g = ctx.model.gridSize;
-  const similarity = denseSimilarity(img.dense[0].map(l2normalize), text.embeddings); // [texts][g*g], row-major
+  const [bytes] = await imageBytes([image], () => 'image', ctx);
+  const enc = encoder(ctx, { texts: 'texts', image: () => 'image' });
   if (format === 'png') {
-    const rgb = img.loaded[0].rgb;
-    const png = await renderHeatmap({ gridH: g, gridW: g, panels: texts.map((t, i) => ({ text: t, similarity: similarity[i] })), image: rgb });
-    return { body: png, contentType: 'image/png' };
+    // the figure shows the image: decoded once here (held in the pixel budget), the same pixels go to the model
+    const { rgb, release } = await ctx.engine.decodeHeld(bytes, 'image', ctx.signal);
+    try {
+      const h = await heatmapTask(enc, rgb, texts, { mode, truncate });
+      const png = await renderHeatmap({ gridH: h.grid[0], gridW: h.grid[1], panels: texts.map((t, i) => ({ text: t, similarity: h.similarity[i] })), image: rgb });
+      return { body: png, contentType: 'image/png' };
+    } finally {
+      release();
+    }
   }
-  const { width, height } = img.loaded[0].rgb;
-  return { json: { object: 'heatmap', model: ctx.modelName, grid: [g, g], image_size: [width, height], texts, similarity, usage: usage(text.tokens) } };
+  const h = await heatmapTask(enc, bytes, texts, { mode, truncate });
+  return { json: { object: 'heatmap', model: ctx.modelName, grid: h.grid, image_size: [h.width, h.height], texts, similarity: h.similarity, usage: usage(ctx) } };
 };
 
 const REGIONS_FIELDS = ['model', 'image', 'boxes', 'labels', 'truncate', 'encoding_format'];
@@ -113,17 +111,17 @@ export const regions: Handler = async (body, ctx) => {
   if (labels && has(body, 'encoding_format')) throw badRequest('INPUT_INVALID', 'encoding_format applies to region features (no labels); with labels the answer is ranked labels', 'encoding_format');
   const format = optEnum(body, 'encoding_format', ['float', 'base64'] as const, 'float');
   const truncate = optBool(body, 'truncate', false);
-  // FG-OVD scores regions against short-path captions (fgovd_eval.py: max_length 77)
-  const [text, img] = await Promise.all([labels ? embedTexts(ctx, labels, 'short', truncate, 'labels') : undefined, embedImages([image], () => 'image', ctx)]);
-  const { width, height } = img.loaded[0].rgb;
-  const g = ctx.model.gridSize;
-  const features = regionFeatures(img.dense[0], [g, g], boxesToGrid(boxes, width, height, g, 'boxes')).map(l2normalize);
+  const [bytes] = await imageBytes([image], () => 'image', ctx);
+  const enc = encoder(ctx, { texts: 'labels', image: () => 'boxes' });
+  // region labels take the box head when the model has one, else the short path (FG-OVD: max_length 77)
+  const [[img], text] = await Promise.all([enc.encodeImages([bytes], { boxes: [boxes] }), labels ? enc.encodeTexts(labels, { mode: regionTextMode(enc), truncate }) : undefined]);
+  const features = img.regions ?? [];
   if (!text || !labels) {
-    const enc = format === 'base64' ? base64Floats : floats;
-    return { json: { object: 'list', model: ctx.modelName, image_size: [width, height], data: features.map((f, index) => ({ object: 'region', index, box: boxes[index], embedding: enc(f) })) } };
+    const out = format === 'base64' ? base64Floats : floats;
+    return { json: { object: 'list', model: ctx.modelName, image_size: [img.width, img.height], data: features.map((f, index) => ({ object: 'region', index, box: boxes[index], embedding: out(f) })) } };
   }
   const data = rankRegionLabels(features, boxes, labels, text.embeddings).map((r, index) => ({ object: 'region', index, ...r }));
-  return { json: { object: 'list', model: ctx.modelName, image_size: [width, height], data, usage: usage(text.tokens) } };
+  return { json: { object: 'list', model: ctx.modelName, image_size: [img.width, img.height], data, usage: usage(ctx) } };
 };
 
 const RANK_FIELDS = ['model', 'query', 'query_modality', 'candidates', 'candidate_modality', 'text_mode', 'truncate', 'top_k'];
@@ -140,22 +138,18 @@ export const rank: Handler = async (body, ctx) => {
   const count = candTexts?.length ?? candImages?.length ?? 0;
   const topK = optInt(body, 'top_k', 1, count);
   const query = qm === 'text' ? stringList(body, 'query', 1, 'one query text') : [imageOf(queryValue(body), 'query')];
-  const tokens: number[] = [];
-  const embedSide = async (texts: string[] | undefined, imgs: ReturnType<typeof imageList> | undefined, field: string) => {
-    if (texts) {
-      const r = await embedTexts(ctx, texts, mode, truncate, field);
-      tokens.push(...r.tokens);
-      return r.embeddings;
-    }
-    return (await embedImages(imgs ?? [], (i) => (field === 'query' ? 'query' : `${field}[${i}]`), ctx)).embeddings;
-  };
-  const [[q], cands] = await Promise.all([
-    qm === 'text' ? embedSide(query as string[], undefined, 'query') : embedSide(undefined, query, 'query'),
-    embedSide(candTexts, candImages, 'candidates'),
+  const qBytes = qm === 'image' ? (await imageBytes(query as ReturnType<typeof imageList>, () => 'query', ctx))[0] : undefined;
+  const cBytes = candImages ? await imageBytes(candImages, (i) => `candidates[${i}]`, ctx) : undefined;
+  // one encoder per side, so errors name the right field; both sides requested together (they batch with others)
+  const qEnc = encoder(ctx, { texts: 'query', image: () => 'query' });
+  const cEnc = encoder(ctx, { texts: 'candidates', image: (i) => `candidates[${i}]` });
+  const [q, cands] = await Promise.all([
+    qBytes ? qEnc.encodeImages([qBytes]).then((r) => r[0].embedding) : qEnc.encodeTexts(query as string[], { mode, truncate }).then((r) => r.embeddings[0]),
+    cBytes ? cEnc.encodeImages(cBytes).then((r) => r.map((e) => e.embedding)) : cEnc.encodeTexts(candTexts ?? [], { mode, truncate }).then((r) => r.embeddings),
   ]);
   // cross-modal: the model card's probabilities over the candidates (softmax of exp(logit_scale)·cos)
-  const data = rankEmbeddings(q, cands, { top: topK ?? count, scale: qm !== cm ? ctx.model.logitScale : undefined });
-  return { json: { object: 'list', model: ctx.modelName, data, usage: usage(tokens) } };
+  const data = rankEmbeddings(q, cands, { top: topK ?? count, scale: qm !== cm ? ctx.engine.logitScale : undefined });
+  return { json: { object: 'list', model: ctx.modelName, data, usage: usage(ctx) } };
 };
 
 function queryValue(body: RequestObject): unknown {

@@ -115,7 +115,7 @@ describe('overload and deadlines', () => {
       }
       await r.server.engine.idle();
       assert.equal(sizes.length, 1, 'the second request never reached the model');
-      assert.deepEqual(r.server.engine.queueDepths().map((q) => q.depth), [0, 0, 0]);
+      assert.deepEqual(r.server.engine.queueDepths().map((q) => q.depth), [0, 0, 0, 0]);
     } finally {
       await r.server.close();
     }

@@ -9,11 +9,14 @@
  * passed while it was queued or running (its queued items are withdrawn), 500 anything unexpected (no details).
  */
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { realpathSync } from 'node:fs';
 import { FgClipError } from '../errors.js';
-import type { FgClip } from '../model/handle.js';
+import type { Encoder } from '../model/encoder.js';
+import { FgClip } from '../model/handle.js';
 import { ApiKeys } from './auth.js';
+import { PixelBudget } from './pixel-budget.js';
+import { inProcess, type ServedModel } from './served-model.js';
 import { parseBody, readBody } from './body.js';
 import type { Ctx, Handler, Limits, Reply } from './context.js';
 import { Engine } from './engine.js';
@@ -27,10 +30,19 @@ import type { Collection } from '../collection/collection.js';
 import { DEFAULT_WEB_ROOT, loadStatic, STATIC_HEADERS, STATIC_PATHS } from './static.js';
 
 export interface ServerOptions {
-  /** a loaded model; the server does not dispose it (the caller owns it) */
-  readonly model: FgClip;
+  /**
+   * the model: a ModelHost (model-host.ts: inference in a worker thread, the server stays responsive — what
+   * `fgclip serve` uses) or a loaded FgClip handle (runs on this thread). The server does not dispose it.
+   */
+  readonly model: FgClip | ServedModel;
+  /** decoded image pixels in flight across all requests (default 4 × 4096²); more waits its turn */
+  readonly pixelBudget?: number;
+  /** open connections at most; more are refused at accept (default 512) */
+  readonly maxConnections?: number;
   /** the id in `model` fields and /v1/models (default: the model folder's name) */
   readonly modelName?: string;
+  /** more ids the server answers to in `model` fields (e.g. the Hub id of a local folder: 'qihoo360/fg-clip-base') */
+  readonly servedNames?: readonly string[];
   readonly host?: string; // default 127.0.0.1
   readonly port?: number; // default 8080; 0 picks a free port
   /** Bearer keys; empty or absent: no authentication */
@@ -61,8 +73,11 @@ export interface ServerOptions {
   readonly log?: ((line: string) => void) | false;
   /** folder of the web page, false to serve no page (default: web/ of the package) */
   readonly webRoot?: string | false;
-  /** an open collection of this model's vectors: enables the /v1/collection routes (the caller closes it) */
-  readonly collection?: Collection;
+  /**
+   * a collection of this model's vectors: enables the /v1/collection routes. An open Collection (the caller closes
+   * it), or a function opening one with the server's encoder at `listen()` (the server closes that one)
+   */
+  readonly collection?: Collection | ((encoder: Encoder) => Promise<Collection>);
 }
 
 export interface FgClipServer {
@@ -115,8 +130,12 @@ function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
 
 export function createServer(options: ServerOptions): FgClipServer {
   const o = options;
-  const model = o.model;
-  const modelName = o.modelName ?? (model.modelDir.split(/[\\/]/).filter(Boolean).pop() || 'fgclip');
+  const model: ServedModel = o.model instanceof FgClip ? inProcess(o.model) : o.model;
+  const info = model.info;
+  const pixels = new PixelBudget(positive('pixelBudget', o.pixelBudget, 4 * 4096 * 4096));
+  const modelName = o.modelName ?? (info.modelDir.split(/[\\/]/).filter(Boolean).pop() || 'fgclip');
+  const aliases = [...new Set(o.servedNames ?? [])].filter((n) => n !== modelName);
+  let collection: Collection | undefined = typeof o.collection === 'function' ? undefined : o.collection;
   const keys = new ApiKeys(o.apiKeys ?? []);
   const limits: Limits = { maxInputs: positive('maxInputs', o.maxInputs, 256), maxImages: positive('maxImages', o.maxImages, 16) };
   const maxBodyBytes = positive('maxBodyBytes', o.maxBodyBytes, 32 * 1024 * 1024);
@@ -136,6 +155,8 @@ export function createServer(options: ServerOptions): FgClipServer {
 
   let inFlight = 0;
   const pending = new Set<Promise<void>>();
+  /** open connections: requests in progress, bytes read when the last one ended, whether shutdown owes it an answer */
+  const conns = new Map<Socket, { active: number; idleBytes: number; admitted: boolean }>();
   let closing: Promise<void> | undefined;
   let draining = false;
   let url = '';
@@ -154,6 +175,7 @@ export function createServer(options: ServerOptions): FgClipServer {
       metrics.batchDuration.observe({ lane: b.lane }, b.runMs / 1000);
       metrics.batchWait.observe({ lane: b.lane }, b.waitMs / 1000);
     },
+    pixels,
   );
 
   function send(res: ServerResponse, status: number, body: Buffer | string, contentType: string, headers: Record<string, string> = {}): void {
@@ -168,20 +190,30 @@ export function createServer(options: ServerOptions): FgClipServer {
   }
 
   function models() {
-    const t = model.textLengths;
-    return {
-      object: 'list',
-      data: [{ id: modelName, object: 'model', created, owned_by: 'fgclip', dimensions: model.embeddingDim, image_size: model.imageSize, grid: [model.gridSize, model.gridSize], max_tokens: { short: t.short, ...(t.long !== undefined ? { long: t.long } : {}) } }],
-    };
+    const t = info.textLengths;
+    const entry = (id: string) => ({
+      id,
+      object: 'model',
+      created,
+      owned_by: 'fgclip',
+      family: info.family,
+      dimensions: info.embeddingDim,
+      image_size: info.imageSize,
+      grid: [info.grid[0], info.grid[1]],
+      max_tokens: { short: t.short, ...(t.long !== undefined ? { long: t.long } : {}), ...(t.box !== undefined ? { box: t.box } : {}) },
+      scoring: info.scoreKind,
+      ...(id !== modelName ? { alias_of: modelName } : {}),
+    });
+    return { object: 'list', data: [modelName, ...aliases].map(entry) };
   }
 
-  async function route(req: IncomingMessage, res: ServerResponse, path: string, signal: AbortSignal, ctx: Ctx): Promise<void> {
+  async function route(req: IncomingMessage, res: ServerResponse, path: string, signal: AbortSignal, ctx: Ctx, admitted: boolean): Promise<void> {
     const method = req.method ?? 'GET';
     if (path === '/health') {
       if (method !== 'GET' && method !== 'HEAD') throw methodNotAllowed('GET');
       return sendJson(res, draining ? 503 : 200, { status: draining ? 'draining' : 'ok', model: modelName, queue: Object.fromEntries(engine.queueDepths().map((q) => [q.lane, q.depth])) });
     }
-    if (draining) throw shuttingDown();
+    if (draining && !admitted) throw shuttingDown();
     const file = web.get(path);
     if (file) {
       if (method !== 'GET' && method !== 'HEAD') throw methodNotAllowed('GET');
@@ -202,7 +234,7 @@ export function createServer(options: ServerOptions): FgClipServer {
     else send(res, reply.status ?? 200, reply.body, reply.contentType);
   }
 
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async function handle(req: IncomingMessage, res: ServerResponse, admitted: boolean): Promise<void> {
     const start = performance.now();
     const path = (req.url ?? '/').split('?')[0];
     const routeName = path in API_ROUTES || STATIC_PATHS.includes(path) ? path : 'unmatched';
@@ -211,7 +243,7 @@ export function createServer(options: ServerOptions): FgClipServer {
       () => ac.abort(new HttpError(504, 'timeout_error', 'TIMEOUT', `the request did not finish within ${requestTimeoutMs} ms (the server is busy or the request is large); retry later or split it`)),
       requestTimeoutMs,
     );
-    const ctx: Ctx = { engine, model, modelName, limits, images, signal: ac.signal, stats: { batches: [] }, items: 0, collection: o.collection };
+    const ctx: Ctx = { engine, modelName, aliases, limits, images, signal: ac.signal, stats: { batches: [] }, usage: { items: 0, tokens: 0 }, collection };
     let errorCode: string | undefined;
     res.on('close', () => {
       clearTimeout(timer);
@@ -220,10 +252,10 @@ export function createServer(options: ServerOptions): FgClipServer {
       const ms = performance.now() - start;
       metrics.requests.inc({ route: routeName, method: req.method ?? '', status: String(status) });
       metrics.latency.observe({ route: routeName, status: String(status) }, ms / 1000);
-      log?.(JSON.stringify({ time: new Date().toISOString(), method: req.method, route: routeName, status, ms: Math.round(ms * 10) / 10, items: ctx.items, batches: ctx.stats.batches, ...(errorCode ? { error: errorCode } : {}) }));
+      log?.(JSON.stringify({ time: new Date().toISOString(), method: req.method, route: routeName, status, ms: Math.round(ms * 10) / 10, items: ctx.usage.items, batches: ctx.stats.batches, ...(errorCode ? { error: errorCode } : {}) }));
     });
     try {
-      await route(req, res, path, ac.signal, ctx);
+      await route(req, res, path, ac.signal, ctx, admitted);
     } catch (e) {
       const { error, internal } = toHttpError(e, retryAfterS);
       errorCode = error.code;
@@ -232,20 +264,60 @@ export function createServer(options: ServerOptions): FgClipServer {
     }
   }
 
-  const http: Server = createHttpServer((req, res) => {
+  // Node checks header/request timeouts every connectionsCheckingInterval (default 30 s): keep it well below the
+  // configured deadline, or a slow client would be held for 30 s whatever --timeout-ms says
+  const http: Server = createHttpServer({ connectionsCheckingInterval: Math.max(50, Math.min(30_000, Math.floor(requestTimeoutMs / 4))) }, (req, res) => {
     inFlight++;
-    const p = handle(req, res).finally(() => {
+    const conn = conns.get(req.socket);
+    // a request whose first bytes had arrived before shutdown began is served, not refused
+    const admitted = draining && conn?.admitted === true;
+    if (conn) {
+      conn.admitted = false;
+      conn.active++;
+      res.once('close', () => {
+        conn.active--;
+        conn.idleBytes = req.socket.bytesRead;
+      });
+    }
+    const p = handle(req, res, admitted).finally(() => {
       inFlight--;
       pending.delete(p);
     });
     pending.add(p);
   });
-  // headers must arrive promptly, and the whole request within its deadline (Node answers 408 and closes)
-  http.headersTimeout = Math.min(30_000, requestTimeoutMs);
-  http.requestTimeout = requestTimeoutMs;
+  // headers must arrive within the deadline (Node answers 408 and closes); a slow body is cut by the request's own
+  // deadline → 504, and Node's requestTimeout is the backstop behind it
+  http.headersTimeout = requestTimeoutMs;
+  http.requestTimeout = requestTimeoutMs + 1000;
+  http.maxConnections = positive('maxConnections', o.maxConnections, 512);
+  http.on('connection', (socket: Socket) => {
+    conns.set(socket, { active: 0, idleBytes: 0, admitted: false });
+    socket.once('close', () => conns.delete(socket));
+  });
+  /** connections holding a request that arrived (some bytes read) but is not yet parsed and dispatched */
+  const unparsed = () => [...conns.entries()].filter(([, c]) => c.admitted);
 
   function methodNotAllowed(allowed: string): HttpError {
     return new HttpError(405, 'invalid_request_error', 'METHOD_NOT_ALLOWED', `method not allowed here (use ${allowed})`, null, { Allow: allowed === 'GET' ? 'GET, HEAD' : allowed });
+  }
+
+  /** Listens; a taken or forbidden address is a typed ADDRESS_IN_USE error (not an unexpected one). */
+  function listenOn(): Promise<string> {
+    const host = o.host ?? '127.0.0.1';
+    const port = o.port ?? 8080;
+    return new Promise<string>((resolve, reject) => {
+      const onError = (e: NodeJS.ErrnoException) => {
+        const why = e.code === 'EADDRINUSE' ? 'the port is in use by another process (choose another with --port, or 0 for any free port)' : e.code === 'EACCES' ? 'permission denied (ports below 1024 need privileges)' : e.code === 'EADDRNOTAVAIL' ? 'the address is not available on this machine' : undefined;
+        reject(why ? new FgClipError('ADDRESS_IN_USE', `cannot listen on ${host}:${port}: ${why}`, { cause: e }) : e);
+      };
+      http.once('error', onError);
+      http.listen(port, host, () => {
+        http.off('error', onError);
+        const a = http.address() as AddressInfo;
+        url = `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
+        resolve(url);
+      });
+    });
   }
 
   return {
@@ -255,28 +327,27 @@ export function createServer(options: ServerOptions): FgClipServer {
     metrics,
     engine,
     listen() {
-      return new Promise<string>((resolve, reject) => {
-        http.once('error', reject);
-        http.listen(o.port ?? 8080, o.host ?? '127.0.0.1', () => {
-          http.off('error', reject);
-          const a = http.address() as AddressInfo;
-          url = `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
-          resolve(url);
-        });
-      });
+      return (async () => {
+        if (typeof o.collection === 'function' && !collection) collection = await o.collection(engine);
+        return await listenOn();
+      })();
     },
     close() {
       closing ??= (async () => {
         draining = true;
+        // requests already received complete: those in progress, and those whose bytes arrived but are not yet
+        // parsed (their connection is admitted for one request; Node cuts it at headersTimeout if it stalls)
+        for (const [socket, c] of conns) if (c.active === 0 && socket.bytesRead > c.idleBytes) c.admitted = true;
         const closed = new Promise<void>((r) => (http.listening ? http.close(() => r()) : r()));
         http.closeIdleConnections();
-        let grace: NodeJS.Timeout | undefined;
-        const expired = new Promise<void>((r) => (grace = setTimeout(r, graceMs)));
-        await Promise.race([Promise.all([...pending]).then(() => engine.idle()), expired]);
-        clearTimeout(grace);
+        const deadline = performance.now() + graceMs;
+        const tick = () => new Promise((r) => setTimeout(r, Math.max(0, Math.min(20, deadline - performance.now()))));
+        while (performance.now() < deadline && (pending.size > 0 || unparsed().length > 0)) await Promise.race([Promise.all([...pending]), tick()]);
+        while (performance.now() < deadline && engine.queueDepths().some((q) => q.depth > 0)) await Promise.race([engine.idle(), tick()]);
         engine.close();
         http.closeAllConnections();
         await closed;
+        if (typeof o.collection === 'function') collection?.close();
       })();
       return closing;
     },

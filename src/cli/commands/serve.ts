@@ -3,10 +3,10 @@
  * then shuts down gracefully: stops accepting, finishes in-flight requests, closes, disposes the model.
  */
 import { isRepoId } from '../../hub/index.js';
-import { FgClip } from '../../model/handle.js';
 import { apiKeysFrom } from '../../server/auth.js';
-import { createServer } from '../../server/server.js';
-import type { Collection } from '../../collection/collection.js';
+import { ModelHost } from '../../server/model-host.js';
+import { createServer, type FgClipServer } from '../../server/server.js';
+import type { Encoder } from '../../model/encoder.js';
 import { openCollectionFor } from '../../collection/search.js';
 import { storageOptions, STORAGE_OPTIONS } from './collection.js';
 import { flag, int, loadOptions, MODEL_OPTIONS, parse, requireModel, str, strs, UsageError, type Io } from '../args.js';
@@ -19,6 +19,9 @@ export async function serveCommand(argv: readonly string[], io: Io, signals: Nod
     host: { type: 'string' },
     port: { type: 'string', short: 'p' },
     'model-name': { type: 'string' },
+    'served-name': { type: 'string', multiple: true },
+    'pixel-budget': { type: 'string' },
+    'max-connections': { type: 'string' },
     'api-key': { type: 'string', multiple: true },
     'no-batching': { type: 'boolean' },
     'max-batch-size': { type: 'string' },
@@ -47,6 +50,9 @@ export async function serveCommand(argv: readonly string[], io: Io, signals: Nod
     port,
     // a Hub id names the model as users call it (the snapshot folder is a commit hash)
     modelName: str(values, 'model-name') ?? (isRepoId(str(values, 'model') ?? '') ? str(values, 'model') : undefined),
+    servedNames: strs(values, 'served-name'),
+    pixelBudget: int(values, 'pixel-budget'),
+    maxConnections: int(values, 'max-connections'),
     apiKeys,
     batching: !flag(values, 'no-batching'),
     maxBatchSize: int(values, 'max-batch-size'),
@@ -63,21 +69,22 @@ export async function serveCommand(argv: readonly string[], io: Io, signals: Nod
     remoteTimeoutMs: int(values, 'remote-timeout-ms'),
     log: quiet ? (false as const) : (line: string) => io.stderr.write(line + '\n'),
   };
-  const model = await FgClip.load(requireModel(values, 'serve'), loadOptions(values, io));
-  let server;
-  let collection: Collection | undefined;
+  // the model lives in a worker thread (ModelHost): /health and /metrics answer while it runs
+  const model = await ModelHost.start(requireModel(values, 'serve'), loadOptions(values, io));
+  let server: FgClipServer | undefined;
   try {
     const uri = str(values, 'collection');
-    if (uri) collection = await openCollectionFor(model, uri, { storageOptions: storageOptions(values, io), modelName: str(values, 'model') });
+    // the collection is opened with the server's encoder (query embeddings go through the same worker)
+    const collection = uri ? (encoder: Encoder) => openCollectionFor(encoder, uri, { storageOptions: storageOptions(values, io), modelName: str(values, 'model') }) : undefined;
     server = createServer({ model, ...options, collection });
     await server.listen();
   } catch (e) {
-    collection?.close();
-    model.dispose();
+    await server?.close();
+    await model.close();
     throw e;
   }
   if (!quiet) {
-    io.stderr.write(`fgclip: serving ${model.modelDir} on ${server.url} (web page at ${server.url}/, API under /v1; batching ${options.batching ? 'on' : 'off'}; Ctrl-C to stop)\n`);
+    io.stderr.write(`fgclip: serving ${model.info.modelDir} on ${server.url} (web page at ${server.url}/, API under /v1; batching ${options.batching ? 'on' : 'off'}; Ctrl-C to stop)\n`);
     if (!LOOPBACK.has(host) && apiKeys.length === 0) io.stderr.write(`fgclip: warning: listening on ${host} without API keys; anyone who can reach it can use it (--api-key)\n`);
   }
   const s = server;
@@ -93,7 +100,6 @@ export async function serveCommand(argv: readonly string[], io: Io, signals: Nod
     signals.on('SIGINT', onInt);
     signals.on('SIGTERM', onTerm);
   });
-  collection?.close();
-  model.dispose();
+  await model.close();
   return 0;
 }

@@ -1,0 +1,133 @@
+/**
+ * The model off the event loop: a worker thread owns the model handle (ONNX Runtime's `run` blocks the thread that
+ * calls it, so it must not be the server's), and a bounded worker pool decodes and resizes images (the exact
+ * JavaScript resize is CPU work too). The server thread keeps parsing requests, answering /health and /metrics, and
+ * queueing items while a batch runs, so concurrent requests merge into the next batch.
+ *
+ * Why a worker thread and not a process: pixel batches and results cross as transferred ArrayBuffers (no copy, no
+ * serialization), the model is loaded once per server, and a crash of the worker is seen as an 'exit' event that
+ * fails the pending calls with a typed RUNTIME error.
+ */
+import { availableParallelism } from 'node:os';
+import type { Worker } from 'node:worker_threads';
+import { FgClipError } from '../errors.js';
+import type { TextMode, VisionFeatures } from '../families/types.js';
+import { resolveModelDir } from '../hub/index.js';
+import type { ImageEncoding, PreprocessedImage } from '../model/encoder.js';
+import type { LoadOptions } from '../model/handle.js';
+import type { PlanOptions, TextPlan } from '../model/text-plan.js';
+import { createPreprocessPool, type PreprocessPool } from '../pipeline/index.js';
+import { startModuleWorker } from '../pipeline/start-worker.js';
+import type { RgbImage } from '../preprocess/index.js';
+import type { HostLoadOptions, HostReply, HostRequest } from './model-protocol.js';
+import type { DecodedOptions, ServedModel, ServedModelInfo } from './served-model.js';
+
+type Pending = { resolve: (v: unknown) => void; reject: (e: unknown) => void };
+type RequestBody = HostRequest extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never;
+
+export interface ModelHostOptions extends LoadOptions {
+  /** threads decoding and resizing images (default: min(2, cores)) */
+  readonly preprocessThreads?: number;
+}
+
+export class ModelHost implements ServedModel {
+  private nextId = 0;
+  private readonly pending = new Map<number, Pending>();
+  private closed = false;
+  private dead: FgClipError | undefined;
+  private pool: Promise<PreprocessPool> | undefined;
+
+  private constructor(
+    private readonly worker: Worker,
+    readonly info: ServedModelInfo,
+    private readonly preprocessThreads: number,
+  ) {
+    worker.on('message', (m: HostReply) => {
+      if (m.type !== 'result') return;
+      const p = this.pending.get(m.id);
+      if (!p) return;
+      this.pending.delete(m.id);
+      if (m.ok) p.resolve(m.value);
+      else p.reject(new FgClipError(m.code, m.message));
+    });
+    const die = (why: string) => {
+      this.dead ??= new FgClipError('RUNTIME', `the model worker stopped (${why}); restart the server`);
+      for (const p of this.pending.values()) p.reject(this.dead);
+      this.pending.clear();
+    };
+    worker.on('error', (e) => die(e.message));
+    worker.on('exit', (code) => {
+      if (!this.closed) die(`exit code ${code}`);
+    });
+  }
+
+  /** Resolves the model (Hub downloads happen here, with progress), then loads it inside a worker thread. */
+  static async start(model: string, options: ModelHostOptions = {}): Promise<ModelHost> {
+    const dir = await resolveModelDir(model, { ...options.hub, revision: options.revision ?? options.hub?.revision });
+    const { hub: _hub, onWarning, preprocessThreads, ...rest } = options;
+    const worker = startModuleWorker(import.meta.url, 'model-worker', { model: dir, options: rest satisfies HostLoadOptions });
+    const info = await new Promise<ServedModelInfo>((resolve, reject) => {
+      worker.on('message', (m: HostReply) => {
+        if (m.type === 'warning') onWarning?.(m.message);
+        else if (m.type === 'ready') resolve(m.info);
+        else if (m.type === 'failed' && !m.ok) reject(new FgClipError(m.code, m.message));
+      });
+      worker.once('error', (e) => reject(new FgClipError('RUNTIME', `the model worker failed to start: ${e.message}`, { cause: e })));
+      worker.once('exit', (code) => reject(new FgClipError('RUNTIME', `the model worker exited while loading (code ${code})`)));
+    }).catch(async (e: unknown) => {
+      await worker.terminate();
+      throw e;
+    });
+    return new ModelHost(worker, info, preprocessThreads ?? Math.min(2, availableParallelism()));
+  }
+
+  planTexts(texts: readonly string[], opts: PlanOptions): Promise<TextPlan> {
+    return this.call({ op: 'plan', texts, opts: { mode: opts.mode, truncate: opts.truncate, field: opts.field } }) as Promise<TextPlan>;
+  }
+
+  runText(ids: number[][], mode: TextMode): Promise<Float32Array[]> {
+    return this.call({ op: 'text', ids, mode }) as Promise<Float32Array[]>;
+  }
+
+  /** `pixels` is transferred to the worker (the caller's buffer is detached). */
+  runVision(pixels: Float32Array): Promise<VisionFeatures> {
+    return this.call({ op: 'vision', pixels }, [pixels.buffer as ArrayBuffer]) as Promise<VisionFeatures>;
+  }
+
+  /** The images' pixel bytes are copied once and the copies transferred. */
+  encodeDecoded(images: RgbImage[], opts: DecodedOptions): Promise<ImageEncoding[]> {
+    const copies = images.map((im) => ({ width: im.width, height: im.height, data: new Uint8Array(im.data) }));
+    return this.call(
+      { op: 'decoded', images: copies, opts },
+      copies.map((c) => c.data.buffer as ArrayBuffer),
+    ) as Promise<ImageEncoding[]>;
+  }
+
+  /** Decoding and the exact resize + normalization, in the preprocessing pool (started on first use). */
+  async preprocess(input: string | Uint8Array | RgbImage): Promise<PreprocessedImage> {
+    if (this.closed) throw new FgClipError('DISPOSED', 'the model host was closed');
+    this.pool ??= createPreprocessPool({ ...this.info.preprocess, ...this.info.decode, threads: this.preprocessThreads });
+    return (await this.pool).run(input);
+  }
+
+  /** Disposes the model in the worker and stops it; pending calls fail with DISPOSED. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    const bye = this.dead ? Promise.resolve() : this.call({ op: 'close' }).catch(() => undefined);
+    this.closed = true;
+    await bye;
+    for (const p of this.pending.values()) p.reject(new FgClipError('DISPOSED', 'the model host was closed'));
+    this.pending.clear();
+    await Promise.all([this.worker.terminate(), this.pool?.then((p) => p.close()).catch(() => undefined)]);
+  }
+
+  private call(body: RequestBody, transfer: ArrayBuffer[] = []): Promise<unknown> {
+    if (this.dead) return Promise.reject(this.dead);
+    if (this.closed) return Promise.reject(new FgClipError('DISPOSED', 'the model host was closed'));
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker.postMessage({ ...body, id } as HostRequest, transfer);
+    });
+  }
+}

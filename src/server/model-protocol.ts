@@ -1,0 +1,28 @@
+/** Messages between ModelHost (server thread) and its model worker (model-worker.ts). */
+import type { FgClipErrorCode } from '../errors.js';
+import type { TextMode } from '../families/types.js';
+import type { LoadOptions } from '../model/handle.js';
+import type { PlanOptions } from '../model/text-plan.js';
+import type { RgbImage } from '../preprocess/index.js';
+import type { DecodedOptions, ServedModelInfo } from './served-model.js';
+
+/** Load options that can cross a thread (no callbacks; the Hub was resolved before the worker started). */
+export type HostLoadOptions = Omit<LoadOptions, 'hub' | 'onWarning'>;
+
+export interface HostStart {
+  readonly model: string;
+  readonly options: HostLoadOptions;
+}
+
+export type HostRequest =
+  | { readonly op: 'plan'; readonly id: number; readonly texts: readonly string[]; readonly opts: PlanOptions }
+  | { readonly op: 'text'; readonly id: number; readonly ids: number[][]; readonly mode: TextMode }
+  | { readonly op: 'vision'; readonly id: number; readonly pixels: Float32Array }
+  | { readonly op: 'decoded'; readonly id: number; readonly images: RgbImage[]; readonly opts: DecodedOptions }
+  | { readonly op: 'close'; readonly id: number };
+
+export type HostReply =
+  | { readonly type: 'ready'; readonly info: ServedModelInfo }
+  | { readonly type: 'warning'; readonly message: string }
+  | { readonly type: 'failed' | 'result'; readonly id: number; readonly ok: false; readonly code: FgClipErrorCode; readonly message: string }
+  | { readonly type: 'result'; readonly id: number; readonly ok: true; readonly value: unknown };
