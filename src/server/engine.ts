@@ -19,7 +19,7 @@ import type { TextMode } from '../families/types.js';
 import { boxesToGrid, type PixelBox, validatePixelBox } from '../model/boxes.js';
 import { imageEncoding } from '../model/image-encoding.js';
 import type { EncodeImageOptions, EncodeTextOptions, Encoder, ImageEncoding, ImageInput, PreprocessedImage, TextEncoding } from '../model/encoder.js';
-import { modeLength, runTextPlan } from '../model/text-plan.js';
+import { runTextPlan } from '../model/text-batches.js';
 import { l2normalize, probabilities, sigmoidProbabilities } from '../postprocess/similarity.js';
 import { batchPixelValues, type DecodeOptions, decodeImage, type RgbImage } from '../preprocess/index.js';
 import { Batcher, type BatchInfo, type SubmitStats } from './batcher.js';
@@ -54,7 +54,7 @@ export interface RunOptions {
 }
 
 /** One image in the image lane: square pixels, or a decoded image for a family with a resolution per image. */
-type ImageItem = { readonly pixels: Float32Array } | { readonly rgb: RgbImage; readonly boxes: readonly PixelBox[]; readonly dense: boolean; readonly maxNumPatches?: DecodedOptions['maxNumPatches'] };
+type ImageItem = { readonly pixels: Float32Array; readonly dense: boolean } | { readonly rgb: RgbImage; readonly boxes: readonly PixelBox[]; readonly dense: boolean; readonly maxNumPatches?: DecodedOptions['maxNumPatches'] };
 
 /** Raw tower outputs of one image. */
 interface RawImage {
@@ -164,10 +164,11 @@ export class Engine implements Encoder {
       throw at ? withParam(e as FgClipError, at[1]) : e;
     });
     opts.signal?.throwIfAborted();
-    const enc = await runTextPlan(plan, lengths, (rows, mode) => this.text[mode].submit(rows, opts), { normalize: opts.normalize, concurrent: true });
+    // all of a mode's rows go to its batcher at once (it cuts them into model batches, merged with other requests)
+    const enc = await runTextPlan(plan, { lengths, normalize: opts.normalize ?? true, concurrent: true, run: (rows, mode) => this.text[mode].submit(rows as number[][], opts) });
     if (opts.usage) {
       opts.usage.items += texts.length;
-      opts.usage.tokens += plan.tokenCounts.reduce((a, n, i) => a + Math.min(n, modeLength(lengths, plan.modes[i])), 0);
+      opts.usage.tokens += plan.ids.reduce((a, row, i) => a + Math.min(plan.tokenCounts[i], row.length), 0);
     }
     return enc;
   }
@@ -197,7 +198,8 @@ export class Engine implements Encoder {
     // boxes are checked before any model work (a bad box fails this request, never a shared batch)
     const grids = images.map((p, i) => (opts.boxes ? boxesToGrid(opts.boxes[i], p.width, p.height, grid[0], name(i)) : []));
     const raw = await this.images.submit(
-      images.map((p) => ({ pixels: p.pixels })),
+      // the dense branch runs only for batches where some item needs a dense map or regions
+      images.map((p) => ({ pixels: p.pixels, dense: opts.dense === true || opts.boxes !== undefined })),
       opts,
     );
     if (opts.usage) opts.usage.items += images.length;
@@ -266,12 +268,13 @@ export class Engine implements Encoder {
   private async runImages(items: ImageItem[]): Promise<RawImage[]> {
     const first = items[0];
     if ('pixels' in first) {
+      const square = items as Extract<ImageItem, { pixels: Float32Array }>[];
       const px = batchPixelValues(
-        items.map((it) => (it as { pixels: Float32Array }).pixels),
+        square.map((it) => it.pixels),
         this.imageSize,
       ); // [B, 3, S, S], transferred to the model worker
-      const { image, dense } = await this.model.runVision(px);
-      return image.map((v, i) => ({ image: v, dense: dense[i], grid: this.model.info.grid }));
+      const { image, dense } = await this.model.runVision(px, { dense: square.some((it) => it.dense) });
+      return image.map((v, i) => ({ image: v, dense: dense[i] ?? [], grid: this.model.info.grid }));
     }
     // decoded images: one model call per patch-budget setting
     const decoded = items as Extract<ImageItem, { rgb: RgbImage }>[];

@@ -11,16 +11,15 @@
 import { availableParallelism } from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import { FgClipError } from '../errors.js';
-import type { TextMode, VisionFeatures } from '../families/types.js';
+import type { TextMode, VisionFeatures, VisionRunOptions } from '../families/types.js';
 import { resolveModelDir } from '../hub/index.js';
 import type { ImageEncoding, PreprocessedImage } from '../model/encoder.js';
 import type { LoadOptions } from '../model/handle.js';
-import type { PlanOptions, TextPlan } from '../model/text-plan.js';
 import { createPreprocessPool, type PreprocessPool } from '../pipeline/index.js';
 import { startModuleWorker } from '../pipeline/start-worker.js';
 import type { RgbImage } from '../preprocess/index.js';
 import type { HostLoadOptions, HostReply, HostRequest } from './model-protocol.js';
-import type { DecodedOptions, ServedModel, ServedModelInfo } from './served-model.js';
+import type { DecodedOptions, PlanOptions, ServedModel, ServedModelInfo, TextPlan } from './served-model.js';
 
 type Pending = { resolve: (v: unknown) => void; reject: (e: unknown) => void };
 type RequestBody = HostRequest extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never;
@@ -90,8 +89,8 @@ export class ModelHost implements ServedModel {
   }
 
   /** `pixels` is transferred to the worker (the caller's buffer is detached). */
-  runVision(pixels: Float32Array): Promise<VisionFeatures> {
-    return this.call({ op: 'vision', pixels }, [pixels.buffer as ArrayBuffer]) as Promise<VisionFeatures>;
+  runVision(pixels: Float32Array, opts: VisionRunOptions = {}): Promise<VisionFeatures> {
+    return this.call({ op: 'vision', pixels, dense: opts.dense ?? true }, [pixels.buffer as ArrayBuffer]) as Promise<VisionFeatures>;
   }
 
   /** The images' pixel bytes are copied once and the copies transferred. */

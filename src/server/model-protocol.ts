@@ -2,7 +2,7 @@
 import type { FgClipErrorCode } from '../errors.js';
 import type { TextMode } from '../families/types.js';
 import type { LoadOptions } from '../model/handle.js';
-import type { PlanOptions } from '../model/text-plan.js';
+import type { PlanOptions } from './served-model.js';
 import type { RgbImage } from '../preprocess/index.js';
 import type { DecodedOptions, ServedModelInfo } from './served-model.js';
 
@@ -17,7 +17,7 @@ export interface HostStart {
 export type HostRequest =
   | { readonly op: 'plan'; readonly id: number; readonly texts: readonly string[]; readonly opts: PlanOptions }
   | { readonly op: 'text'; readonly id: number; readonly ids: number[][]; readonly mode: TextMode }
-  | { readonly op: 'vision'; readonly id: number; readonly pixels: Float32Array }
+  | { readonly op: 'vision'; readonly id: number; readonly pixels: Float32Array; readonly dense: boolean }
   | { readonly op: 'decoded'; readonly id: number; readonly images: RgbImage[]; readonly opts: DecodedOptions }
   | { readonly op: 'close'; readonly id: number };
 

@@ -45,7 +45,7 @@ async function main(): Promise<void> {
           const out = await ops.runText(r.ids, r.mode);
           port.postMessage({ type: 'result', id: r.id, ok: true, value: out } satisfies HostReply, buffers(out));
         } else if (r.op === 'vision') {
-          const out = await ops.runVision(r.pixels);
+          const out = await ops.runVision(r.pixels, { dense: r.dense });
           port.postMessage({ type: 'result', id: r.id, ok: true, value: out } satisfies HostReply, buffers([...out.image, ...out.dense.flat()]));
         } else {
           const out = await ops.encodeDecoded(r.images, r.opts);

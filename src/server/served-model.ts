@@ -6,10 +6,10 @@
  * `inProcess(FgClip)` (a handle on the calling thread: for embedding the server in a process that already holds a
  * handle, and for tests; inference then blocks the event loop while it runs).
  */
-import type { DecodedImageOptions, TextLengths, TextMode, VisionFeatures } from '../families/types.js';
+import type { DecodedImageOptions, TextLengths, TextMode, VisionFeatures, VisionRunOptions } from '../families/types.js';
 import type { ImageEncoding, PreprocessedImage } from '../model/encoder.js';
 import type { FgClip } from '../model/handle.js';
-import { type PlanOptions, planTexts, type TextPlan } from '../model/text-plan.js';
+import { planTextBatches, type TextPlan, type TextPlanOptions } from '../model/text-batches.js';
 import type { DecodeOptions, PreprocessOptions, RgbImage } from '../preprocess/index.js';
 
 /** The model's facts (plain data: they cross from the model worker once, at start). */
@@ -36,14 +36,19 @@ export interface ServedModelInfo {
 /** Per-image encoding options of `encodeDecoded` (raw features come back; the engine normalizes). */
 export type DecodedOptions = DecodedImageOptions;
 
+/** A text plan request as it crosses to the model worker (the tokenizer and lengths are the model's). */
+export type PlanOptions = Omit<TextPlanOptions, 'tokenizer' | 'lengths' | 'family' | 'mode'> & { readonly mode?: TextPlanOptions['mode'] };
+
+export type { TextPlan };
+
 export interface ServedModel {
   readonly info: ServedModelInfo;
   /** tokenization for the texts' modes (text-plan.ts) */
   planTexts(texts: readonly string[], opts: PlanOptions): Promise<TextPlan>;
   /** rows of one mode → raw text embeddings */
   runText(ids: number[][], mode: TextMode): Promise<Float32Array[]>;
-  /** [B, 3, S, S] → raw global and dense features (square families) */
-  runVision(pixels: Float32Array): Promise<VisionFeatures>;
+  /** [B, 3, S, S] → raw global features, and dense maps unless `dense: false` (square families) */
+  runVision(pixels: Float32Array, opts?: VisionRunOptions): Promise<VisionFeatures>;
   /** decoded images → raw encodings (families with a resolution per image) */
   encodeDecoded(images: RgbImage[], opts: DecodedOptions): Promise<ImageEncoding[]>;
   /** decodes (bytes or a path) and preprocesses one image with the square flow */
@@ -73,9 +78,9 @@ export function infoOf(model: FgClip): ServedModelInfo {
 /** The operations on a loaded handle (what the model worker runs, and `inProcess`). */
 export function handleOps(model: FgClip): Omit<ServedModel, 'info' | 'close' | 'preprocess'> {
   return {
-    planTexts: async (texts, opts) => planTexts(model.tokenizer, model.textLengths, model.family, texts, opts),
+    planTexts: async (texts, opts) => planTextBatches(texts, { ...opts, mode: opts.mode ?? 'auto', tokenizer: model.tokenizer, lengths: model.textLengths, family: model.family }),
     runText: (ids, mode) => model.runText(ids, mode),
-    runVision: (pixels) => model.runVision(pixels),
+    runVision: (pixels, opts) => model.runVision(pixels, opts),
     encodeDecoded: (images, opts) => model.encodeImages(images, { normalize: false, dense: opts.dense, boxes: opts.boxes, maxNumPatches: opts.maxNumPatches }),
   };
 }
