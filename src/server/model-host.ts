@@ -63,7 +63,8 @@ export class ModelHost implements ServedModel {
   /** Resolves the model (Hub downloads happen here, with progress), then loads it inside a worker thread. */
   static async start(model: string, options: ModelHostOptions = {}): Promise<ModelHost> {
     const dir = await resolveModelDir(model, { ...options.hub, revision: options.revision ?? options.hub?.revision });
-    const { hub: _hub, onWarning, preprocessThreads, ...rest } = options;
+    const { hub: _hub, onWarning, preprocessThreads, runtime, ...rest } = options;
+    if (runtime !== undefined) throw new FgClipError('INPUT_INVALID', 'ModelHost.start: an injected runtime cannot cross to the model worker thread (it loads onnxruntime-node itself); load a handle with FgClip.load and pass it to createServer instead');
     const worker = startModuleWorker(import.meta.url, 'model-worker', { model: dir, options: rest satisfies HostLoadOptions });
     const info = await new Promise<ServedModelInfo>((resolve, reject) => {
       worker.on('message', (m: HostReply) => {

@@ -6,8 +6,11 @@ import type { PlanOptions } from './served-model.js';
 import type { RgbImage } from '../preprocess/index.js';
 import type { DecodedOptions, ServedModelInfo } from './served-model.js';
 
-/** Load options that can cross a thread (no callbacks; the Hub was resolved before the worker started). */
-export type HostLoadOptions = Omit<LoadOptions, 'hub' | 'onWarning'>;
+/**
+ * Load options that can cross a thread: no callbacks (warnings come back as messages), no Hub options (the folder
+ * was resolved before the worker started), no injected runtime (the worker uses Node's onnxruntime-node).
+ */
+export type HostLoadOptions = Omit<LoadOptions, 'hub' | 'onWarning' | 'runtime'>;
 
 export interface HostStart {
   readonly model: string;
