@@ -7,6 +7,7 @@ import * as ort from 'onnxruntime-node';
 import { FgClipError } from '../errors.js';
 import { EXTERNAL_DATA_NAME, type BuiltModel } from '../graph/onnx-builder.js';
 import { availableParallelism } from 'node:os';
+import { assertCommandLineFits } from './command-line.js';
 
 import type { RuntimeOptions } from '../platform/ports.js';
 
@@ -17,6 +18,7 @@ export function defaultThreads(): number {
 }
 
 export function sessionOptions(opts: RuntimeOptions): ort.InferenceSession.SessionOptions {
+  assertCommandLineFits(); // a long command line would crash onnxruntime-node's initialisation (command-line.ts)
   const threads = opts.threads ?? defaultThreads();
   if (!Number.isInteger(threads) || threads < 1) throw new FgClipError('INPUT_INVALID', `threads: expected a positive integer (got ${threads})`);
   const ep = opts.executionProvider ?? 'cpu';
