@@ -176,7 +176,7 @@ export function loadOptions(values: Values, io: Io): LoadOptions {
 export async function withModel<T>(values: Values, command: string, io: Io, fn: (m: FgClip) => Promise<T>): Promise<T> {
   const name = requireModel(values, command);
   const options = loadOptions(values, io);
-  const status = loadStatus(io, name, flag(values, 'quiet'));
+  const status = loadStatus(io.stderr, name, flag(values, 'quiet'));
   let model: FgClip;
   try {
     model = await FgClip.load(name, { ...options, hub: { ...options.hub, onProgress: status.onDownload(options.hub?.onProgress) } });

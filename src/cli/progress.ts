@@ -5,8 +5,6 @@
  * model is ready; a load that took more than 2 s leaves one line saying how long it took. Nothing when stderr is not
  * a terminal (logs, pipes, CI) or with --quiet.
  */
-import type { Io } from './args.js';
-
 type DownloadProgress = (p: { file: string; received: number; total?: number }) => void;
 
 export interface LoadStatus {
@@ -18,8 +16,8 @@ export interface LoadStatus {
 
 const NONE: LoadStatus = { onDownload: (inner) => inner, done: () => undefined };
 
-export function loadStatus(io: Io, what: string, quiet: boolean): LoadStatus {
-  const s = io.stderr;
+export function loadStatus(stderr: NodeJS.WritableStream & { isTTY?: boolean }, what: string, quiet: boolean): LoadStatus {
+  const s = stderr;
   if (quiet || !s.isTTY) return NONE;
   const start = Date.now();
   let lastDownload = 0;
