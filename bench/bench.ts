@@ -17,6 +17,8 @@
  *   --collection-images N  real JPEGs through the model for the index figures (default 64; --quick: 16); the
  *                         1-vs-2-workers figure uses half of them
  *   --fgclip2-only        only the FG-CLIP 2 section (bench/fgclip2.ts); --no-fgclip2 skips it
+ *   --peer-only           only the whole-process fgclip vs transformers.js-style peer section (bench/peer.ts, base,
+ *                         16 JPEGs); --no-peer skips it
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -30,6 +32,7 @@ import { formatReport, type ModelReport } from './report.js';
 import { benchCacheDir, ensureSyntheticCheckpoint, REPO_ROOT, SHAPES, type ModelName } from './synthetic.js';
 import { visionFlops } from './flops.js';
 import { benchFgclip2, formatFgclip2 } from './fgclip2.js';
+import { formatPeer, measurePeer, type PeerResult } from './peer.js';
 import { formatTraining, measureTraining, type TrainReport } from './train.js';
 
 interface Args {
@@ -47,6 +50,7 @@ interface Args {
   fgclip2: 'yes' | 'no' | 'only';
   train: boolean;
   browser: 'yes' | 'no' | 'only';
+  peer: 'yes' | 'no' | 'only';
 }
 
 const DTYPES = ['fp32', 'fp16', 'int8'];
@@ -58,7 +62,7 @@ function usage(msg: string): never {
 
 function parseArgs(argv: readonly string[]): Args {
   const quick = argv.includes('--quick');
-  const a: Args = { models: quick ? ['base'] : ['base', 'large'], dtypes: ['fp32'], runs: quick ? 2 : 5, threads: 2, e2eImages: quick ? 8 : 32, json: resolve(REPO_ROOT, 'bench', 'results', 'latest.json'), quick, collections: 'yes', collectionSizes: quick ? [20_000] : [100_000, 1_000_000], collectionParts: [...COLLECTION_PARTS], collectionImages: quick ? 16 : 64, fgclip2: 'yes', train: argv.includes('--train'), browser: 'yes' };
+  const a: Args = { models: quick ? ['base'] : ['base', 'large'], dtypes: ['fp32'], runs: quick ? 2 : 5, threads: 2, e2eImages: quick ? 8 : 32, json: resolve(REPO_ROOT, 'bench', 'results', 'latest.json'), quick, collections: 'yes', collectionSizes: quick ? [20_000] : [100_000, 1_000_000], collectionParts: [...COLLECTION_PARTS], collectionImages: quick ? 16 : 64, fgclip2: 'yes', train: argv.includes('--train'), browser: 'yes', peer: 'yes' };
   const int = (flag: string, v: string | undefined) => {
     const n = Number(v);
     if (!Number.isInteger(n) || n < 1) usage(`${flag} expects a positive integer (got ${v})`);
@@ -85,6 +89,12 @@ function parseArgs(argv: readonly string[]): Args {
         continue;
       case '--fgclip2-only':
         a.fgclip2 = 'only';
+        continue;
+      case '--peer-only':
+        a.peer = 'only';
+        continue;
+      case '--no-peer':
+        a.peer = 'no';
         continue;
       case '--no-fgclip2':
         a.fgclip2 = 'no';
@@ -162,6 +172,12 @@ async function main(): Promise<void> {
     writeFileSync(args.json.replace(/\.json$/, '-fgclip2.json'), `${JSON.stringify({ date: new Date().toISOString(), machine: machineInfo(), machineStart, fgclip2: r }, null, 2)}\n`);
     return;
   }
+  if (args.peer === 'only') {
+    const r = await peerSection(args, benchDir);
+    mkdirSync(dirname(args.json), { recursive: true });
+    writeFileSync(args.json.replace(/\.json$/, '-peer.json'), `${JSON.stringify({ date: new Date().toISOString(), machine: machineInfo(), machineStart, peer: r }, null, 2)}\n`);
+    return;
+  }
   if (args.browser === 'only') {
     const r = await browserSection(args, benchDir);
     mkdirSync(dirname(args.json), { recursive: true });
@@ -217,6 +233,7 @@ async function main(): Promise<void> {
     });
   }
 
+  const peer = args.peer === 'yes' && args.models.includes('base') ? await peerSection(args, benchDir) : undefined;
   const browser = args.browser === 'yes' ? await browserSection(args, benchDir) : undefined;
   const collections = args.collections === 'yes' ? await collectionSection(args, benchDir) : undefined;
   const fgclip2 = args.fgclip2 === 'yes' ? benchFgclip2({ threads: args.threads, runs: args.runs, root: benchDir, log }) : undefined;
@@ -243,6 +260,7 @@ async function main(): Promise<void> {
       flopsPerImage: visionFlops(SHAPES[m.name as ModelName]),
       dtypes: m.dtypes.map(({ outputs: _outputs, ...rest }) => rest),
     })),
+    ...(peer ? { peer } : {}),
     ...(browser ? { browser } : {}),
     ...(collections ? { collections } : {}),
     ...(fgclip2 ? { fgclip2 } : {}),
@@ -252,6 +270,18 @@ async function main(): Promise<void> {
   mkdirSync(dirname(args.json), { recursive: true });
   writeFileSync(args.json, `${JSON.stringify(json, null, 2)}\n`);
   log(`wrote ${args.json}`);
+}
+
+/**
+ * Whole-process embedding of 16 JPEGs (issue 10): fgclip's built package vs a transformers.js-style peer
+ * (onnxruntime-node on an exporter-pattern graph of the same weights + sharp resize), fg-clip-base, fresh processes.
+ */
+async function peerSection(args: Args, benchDir: string): Promise<PeerResult> {
+  const ck = ensureSyntheticCheckpoint('base', benchDir, log);
+  log('peer: whole-process embedding, fgclip vs transformers.js-style peer (fg-clip-base)');
+  const r = await measurePeer({ ck, jpegs: (await ensureJpegs(benchDir, Math.max(16, args.e2eImages))).slice(0, 16), threads: args.threads, runs: args.runs, benchDir, log });
+  process.stdout.write(`${formatPeer(r)}\n`);
+  return r;
 }
 
 /** Browser (issue 12): fg-clip-base shapes in Chromium (onnxruntime-web wasm, 2 threads) vs onnxruntime-node, load times, bundle bytes. */
