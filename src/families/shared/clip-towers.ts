@@ -52,7 +52,35 @@ export interface ClipBuildPlan {
   finish(): readonly string[];
 }
 
+/**
+ * A session opened on its first run (a failed open is retried on the next run). `opened` says whether it was; release
+ * before any run releases nothing.
+ */
+export function lazySession(open: () => Promise<RuntimeSession>): RuntimeSession & { readonly opened: boolean } {
+  let s: Promise<RuntimeSession> | undefined;
+  const get = () => {
+    s ??= open().catch((e: unknown) => {
+      s = undefined;
+      throw e;
+    });
+    return s;
+  };
+  return {
+    get opened() {
+      return s !== undefined;
+    },
+    run: async (feeds) => (await get()).run(feeds),
+    release: async () => {
+      await (await s?.catch(() => undefined))?.release();
+    },
+  };
+}
+
 export interface ClipSessions {
+  /**
+   * from the graph cache, the text session is opened on the first text call (an image-only process never pays for
+   * it); a freshly built graph's text session is open at once
+   */
   readonly text: RuntimeSession;
   readonly vision: RuntimeSession;
   readonly tables: PositionTables;
@@ -74,7 +102,8 @@ export async function clipSessions(ctx: FamilyLoadContext, S: number, plan: () =
     const [nShort] = hit.meta.tableSizes;
     const long = hit.tables.subarray(nShort);
     const tables: PositionTables = { short: hit.tables.subarray(0, nShort), ...(long.length > 0 ? { long } : {}) };
-    const text = await runtime.open('text_model', hit.text, options);
+    // verified by entry.read with the rest of the entry; an image-only process never opens the text session
+    const text = lazySession(() => runtime.open('text_model', hit.text, options));
     const vision = await runtime.open('vision_model', hit.vision, options);
     return { text, vision, tables, logitScaleLog: hit.meta.logitScaleLog, unknownTensors: hit.meta.unknownTensors, fromGraphCache: true };
   }
