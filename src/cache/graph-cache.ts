@@ -7,7 +7,13 @@
  * Integrity: `manifest.json`, written last, lists every file of the entry with its size and sha256 (and carries the
  * meta). An entry is trusted only when every listed file is a regular file of that size and hash; anything else
  * (a flipped byte in weights.bin, an edited meta.json, a truncated table, a missing manifest) is reported through
- * `warn` and the entry is moved aside and rebuilt.
+ * `warn` and the entry is moved aside and rebuilt. Hashing a base model's entry (~600 MB) costs a warm load a few
+ * hundred ms, so a file whose digest was computed before (at commit or an earlier load) is not re-hashed while its
+ * identity on disk is unchanged: device, inode, size, mtime and ctime (`verified.json` in the entry, not itself
+ * listed in the manifest). Any
+ * write, truncation, replacement or metadata change through the file system moves ctime, which user space cannot set
+ * back, so an edited file is always re-hashed; what the memo does not catch is media-level corruption of a file
+ * after it was first verified.
  *
  * Concurrency and crashes: an entry is built in a staging folder `<key>.tmp-<host>-<pid>-<random>` and renamed
  * into place in one step; a committed entry is never modified or deleted while valid, so a process reading it is
@@ -17,7 +23,7 @@
  * `<key>.trash-…` (atomic) before removal, so a half-deleted entry is never seen under its key.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { lstatSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join, relative, sep } from 'node:path';
@@ -33,6 +39,8 @@ import type { GraphCacheMeta } from '../platform/ports.js';
 export { GRAPH_LAYOUT_VERSION };
 
 const MANIFEST = 'manifest.json';
+/** digests memo of the entry's files (VerifiedMemo), not listed in the manifest */
+const VERIFIED = 'verified.json';
 /** A staging folder of a live process on another host (or a reused pid) is left alone this long. */
 const STALE_MS = 24 * 3600 * 1000;
 
@@ -132,17 +140,67 @@ function discard(entryDir: string): void {
   rmSync(trash, { recursive: true, force: true });
 }
 
-/** sha256 of a regular file that must have `size` bytes (throws a short reason otherwise). */
-async function sha256File(path: string, size: number): Promise<string> {
+/** Digests of graph-cache files by their identity on disk (see the file comment), kept in `verified.json`. */
+class VerifiedMemo {
+  private static readonly MAX = 1024;
+  private readonly file: string;
+  private readonly known = new Map<string, string>();
+  private added = false;
+
+  constructor(entryDir: string) {
+    this.file = join(entryDir, VERIFIED);
+    try {
+      const j = JSON.parse(readFileSync(this.file, 'utf8')) as unknown;
+      if (typeof j === 'object' && j !== null && !Array.isArray(j)) {
+        for (const [k, v] of Object.entries(j)) if (typeof v === 'string' && /^[0-9a-f]{64}$/.test(v)) this.known.set(k, v);
+      }
+    } catch {
+      // none yet, or damaged: files are re-hashed
+    }
+  }
+
+  static key(st: { dev: number; ino: number; size: number; mtimeMs: number; ctimeMs: number }): string {
+    return `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
+  }
+
+  get(key: string): string | undefined {
+    return this.known.get(key);
+  }
+
+  set(key: string, digest: string): void {
+    this.known.delete(key);
+    this.known.set(key, digest);
+    this.added = true;
+  }
+
+  /** Writes the memo (newest MAX keys) atomically; a failure only costs re-hashing later. */
+  save(): void {
+    if (!this.added) return;
+    const tmp = `${this.file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+    try {
+      writeFileSync(tmp, JSON.stringify(Object.fromEntries([...this.known].slice(-VerifiedMemo.MAX))));
+      renameSync(tmp, this.file);
+    } catch {
+      rmSync(tmp, { force: true });
+    }
+  }
+}
+
+/** sha256 of a regular file that must have `size` bytes (throws a short reason otherwise); remembered in `memo`. */
+async function sha256File(path: string, size: number, memo?: VerifiedMemo): Promise<string> {
   const { fh, size: actual } = await openRegular(path, { what: 'graph cache file', code: 'RUNTIME' }).catch((e: unknown) => {
     throw new Error((e as Error).message.slice(path.length + 2));
   });
   try {
     if (actual !== size) throw new Error(`has ${actual} bytes, the manifest says ${size}`);
+    const key = VerifiedMemo.key(await fh.stat());
+    const known = memo?.get(key);
+    if (known) return known;
     const h = createHash('sha256');
-    if (size === 0) return h.digest('hex');
-    for await (const chunk of fh.createReadStream({ start: 0, end: size - 1, highWaterMark: 1 << 20, autoClose: false })) h.update(chunk as Buffer);
-    return h.digest('hex');
+    if (size > 0) for await (const chunk of fh.createReadStream({ start: 0, end: size - 1, highWaterMark: 1 << 20, autoClose: false })) h.update(chunk as Buffer);
+    const digest = h.digest('hex');
+    memo?.set(key, digest);
+    return digest;
   } finally {
     await fh.close();
   }
@@ -182,17 +240,19 @@ async function verify(entry: GraphCacheEntry, S: number): Promise<{ manifest: Ma
   const listed = new Set(manifest.files.map((f) => f.path));
   const missing = needed.filter((n) => !listed.has(n));
   if (missing.length > 0) return { problem: `manifest.json does not list ${missing.join(', ')}` };
+  const memo = new VerifiedMemo(entry.dir);
   for (const f of manifest.files) {
     const full = join(entry.dir, ...f.path.split('/'));
     if (f.path.split('/').includes('..') || relative(entry.dir, full).startsWith(`..${sep}`)) return { problem: `manifest.json lists a path outside the entry (${f.path})` };
     let digest: string;
     try {
-      digest = await sha256File(full, f.size);
+      digest = await sha256File(full, f.size, memo);
     } catch (e) {
       return { problem: `${f.path} ${e instanceof Error ? e.message : String(e)}` };
     }
     if (digest !== f.sha256) return { problem: `${f.path} does not match its sha256 in manifest.json (damaged on disk)` };
   }
+  memo.save();
   return { manifest };
 }
 
@@ -269,11 +329,14 @@ export class Staging {
     writeFileSync(join(this.tmp, 'text-tables.bin'), Buffer.concat(tables.map((t) => Buffer.from(t.buffer, t.byteOffset, t.byteLength))));
     writeFileSync(join(this.tmp, 'meta.json'), JSON.stringify(meta));
     const files: ManifestFile[] = [];
+    // the files keep their identity on disk when the folder is renamed into place: the first load need not re-hash
+    const memo = new VerifiedMemo(this.tmp);
     for (const rel of listFiles(this.tmp)) {
       const full = join(this.tmp, ...rel.split('/'));
       const size = statSync(full).size;
-      files.push({ path: rel, size, sha256: await sha256File(full, size) });
+      files.push({ path: rel, size, sha256: await sha256File(full, size, memo) });
     }
+    memo.save();
     const manifest: Manifest = { version: GRAPH_LAYOUT_VERSION, meta, files };
     writeFileSync(join(this.tmp, MANIFEST), JSON.stringify(manifest));
     try {
