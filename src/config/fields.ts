@@ -2,7 +2,7 @@
  * Typed readers for untrusted JSON objects (config.json, preprocessor_config.json). Each reader names the file and the
  * dotted field in its error, so a bad config says exactly what to fix.
  */
-import { FgClipError } from '../errors.js';
+import { FgClipError, type FgClipErrorCode } from '../errors.js';
 
 export type JsonObject = Record<string, unknown>;
 
@@ -19,6 +19,19 @@ export function show(x: unknown): string {
     s = shallow(x); // too deep to stringify (String() of nested arrays recurses as well)
   }
   return s.length > 80 ? `${s.slice(0, 77)}...` : s;
+}
+
+/**
+ * The one JSON parse of an untrusted text: invalid JSON → FgClipError(`code`) naming `source` (a file, a line),
+ * "<source>: not valid JSON (<parser message>). <hint>". Files are read with `readJsonFile`
+ * (src/platform/node/json-file.ts) or a platform's file reading port, then parsed here.
+ */
+export function parseJson(text: string, source: string, code: FgClipErrorCode, hint = ''): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (e) {
+    throw new FgClipError(code, `${source}: not valid JSON (${(e as Error).message})${hint ? `. ${hint}` : ''}`, { cause: e });
+  }
 }
 
 export function configError(source: string, field: string, what: string, hint = ''): FgClipError {

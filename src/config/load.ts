@@ -7,7 +7,7 @@
  */
 import { join } from 'node:path';
 import { FgClipError } from '../errors.js';
-import { readRegularText } from '../platform/node/regular-file.js';
+import { readJsonFile } from '../platform/node/json-file.js';
 import { FieldReader, isObject, show, type JsonObject } from './fields.js';
 import type { Activation, FgClipConfig, TextConfig, VisionConfig } from './types.js';
 
@@ -73,20 +73,15 @@ export const LONG_KEEP_LENGTH = 20;
 /** Reads and validates `<dir>/config.json`. */
 export async function loadConfig(dir: string): Promise<FgClipConfig> {
   const file = join(dir, 'config.json');
-  return parseConfig(await readJsonFile(file, 'config.json'), file);
+  return parseConfig(await readConfigJson(file, 'config.json'), file);
 }
 
 /** Largest config-like JSON file read (real ones are a few KB). */
 export const MAX_CONFIG_BYTES = 16 << 20;
 
-/** Reads a JSON file; a missing file or invalid JSON is CONFIG_INVALID naming the file. */
-export async function readJsonFile(file: string, what: string): Promise<unknown> {
-  const text = await readRegularText(file, { what, code: 'CONFIG_INVALID', maxBytes: MAX_CONFIG_BYTES, hint: 'Point at a folder holding an FG-CLIP checkpoint' });
-  try {
-    return JSON.parse(text) as unknown;
-  } catch (e) {
-    throw new FgClipError('CONFIG_INVALID', `${file}: not valid JSON (${(e as Error).message})`, { cause: e });
-  }
+/** Reads a config-like JSON file; a missing, special or oversized file or invalid JSON is CONFIG_INVALID naming the file. */
+export async function readConfigJson(file: string, what: string): Promise<unknown> {
+  return readJsonFile(file, { what, code: 'CONFIG_INVALID', maxBytes: MAX_CONFIG_BYTES, hint: 'Point at a folder holding an FG-CLIP checkpoint' });
 }
 
 /** Validates a parsed config.json; `source` names the file in error messages. */

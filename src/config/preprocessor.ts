@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { FgClipError } from '../errors.js';
 import { pathExists } from '../platform/node/regular-file.js';
 import { FieldReader, isObject, show } from './fields.js';
-import { CONFIG_LIMITS, readJsonFile } from './load.js';
+import { CONFIG_LIMITS, readConfigJson } from './load.js';
 import type { FgClipConfig, PreprocessConfig } from './types.js';
 
 /** CLIPImageProcessor keyword defaults (image_processing_clip.py); `size`/`crop_size` default to 224 there. */
@@ -38,7 +38,7 @@ export async function loadPreprocessConfig(dir: string, config: FgClipConfig, wa
     const s = config.vision_config.image_size;
     return parsePreprocessConfig({ size: { shortest_edge: s }, crop_size: { height: s, width: s } }, `${file} (absent: defaults)`, config, warn);
   }
-  return parsePreprocessConfig(await readJsonFile(file, 'preprocessor_config.json'), file, config, warn);
+  return parsePreprocessConfig(await readConfigJson(file, 'preprocessor_config.json'), file, config, warn);
 }
 
 /** Absent → defaults; anything present is read (a dangling symlink or special file is refused there). */

@@ -5,6 +5,7 @@
  * order; boxes are COCO [x, y, w, h] pixels of the original image.
  */
 import { readFileSync } from 'node:fs';
+import { parseJson } from '../config/fields.js';
 import { FgClipError } from '../errors.js';
 import type { PixelBox } from '../model/boxes.js';
 import type { Encoder } from '../model/encoder.js';
@@ -38,20 +39,15 @@ export interface BoxesResult extends AccuracyResult {
   readonly images: number;
 }
 
-const cocoError = (source: string, what: string) =>
-  new FgClipError('INPUT_INVALID', `${source}: ${what}. Expected COCO instances JSON: {"images": [{id, file_name}], "annotations": [{id, image_id, bbox: [x, y, w, h], category_id}], "categories": [{id, name}]}`);
+const COCO_FORMAT = 'Expected COCO instances JSON: {"images": [{id, file_name}], "annotations": [{id, image_id, bbox: [x, y, w, h], category_id}], "categories": [{id, name}]}';
+const cocoError = (source: string, what: string) => new FgClipError('INPUT_INVALID', `${source}: ${what}. ${COCO_FORMAT}`);
 
 type Obj = Record<string, unknown>;
 const isObj = (x: unknown): x is Obj => typeof x === 'object' && x !== null && !Array.isArray(x);
 const isNum = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
 
 export function parseCoco(text: string, source = 'annotations'): CocoDataset {
-  let j: unknown;
-  try {
-    j = JSON.parse(text);
-  } catch (e) {
-    throw cocoError(source, `invalid JSON (${(e as Error).message})`);
-  }
+  const j = parseJson(text, source, 'INPUT_INVALID', COCO_FORMAT);
   if (!isObj(j) || !Array.isArray(j.images) || !Array.isArray(j.annotations) || !Array.isArray(j.categories)) throw cocoError(source, 'missing images, annotations or categories lists');
   const cats = j.categories.map((c, i) => {
     if (!isObj(c) || !isNum(c.id) || typeof c.name !== 'string' || c.name.trim() === '') throw cocoError(source, `categories[${i}] needs a numeric id and a name (got ${JSON.stringify(c)})`);

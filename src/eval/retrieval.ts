@@ -8,6 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
+import { parseJson } from '../config/fields.js';
 import { FgClipError } from '../errors.js';
 import type { Encoder, TextModeOption } from '../model/encoder.js';
 import { dot } from '../postprocess/similarity.js';
@@ -40,16 +41,11 @@ export interface RetrievalResult {
   readonly truncated: number;
 }
 
-const pairsError = (source: string, what: string) =>
-  new FgClipError('INPUT_INVALID', `${source}: ${what}. A pairs file is JSON [{"image": …, "caption": …}] (or "captions": [...]) or CSV with image,caption columns`);
+const PAIRS_FORMAT = 'A pairs file is JSON [{"image": …, "caption": …}] (or "captions": [...]) or CSV with image,caption columns';
+const pairsError = (source: string, what: string) => new FgClipError('INPUT_INVALID', `${source}: ${what}. ${PAIRS_FORMAT}`);
 
 export function parsePairsJson(text: string, source = 'pairs'): RetrievalPair[] {
-  let j: unknown;
-  try {
-    j = JSON.parse(text);
-  } catch (e) {
-    throw pairsError(source, `invalid JSON (${(e as Error).message})`);
-  }
+  const j = parseJson(text, source, 'INPUT_INVALID', PAIRS_FORMAT);
   if (!Array.isArray(j)) throw pairsError(source, 'expected a JSON list');
   const out: RetrievalPair[] = [];
   j.forEach((e, i) => {

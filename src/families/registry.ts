@@ -3,7 +3,7 @@
  * a family claims, else (no `architectures`) the `model_type`. Adding a family = its folder + one line in FAMILIES.
  */
 import { join } from 'node:path';
-import { readJsonFile } from '../config/load.js';
+import { readConfigJson } from '../config/load.js';
 import { isObject, show, type JsonObject } from '../config/fields.js';
 import { FgClipError } from '../errors.js';
 import { clipFamily } from './clip/index.js';
@@ -49,7 +49,7 @@ export function describeFamilies(families: readonly ModelFamily[] = FAMILIES): s
 /** Reads `<dir>/config.json` and picks its family. */
 export async function familyOf(dir: string): Promise<{ family: ModelFamily; config: JsonObject; configPath: string }> {
   const configPath = join(dir, 'config.json');
-  const json = await readJsonFile(configPath, 'config.json');
+  const json = await readConfigJson(configPath, 'config.json');
   if (!isObject(json)) throw new FgClipError('CONFIG_INVALID', `${configPath}: expected a JSON object at top level (got ${show(json)})`);
   return { family: pickFamily(json, configPath), config: json, configPath };
 }

@@ -6,6 +6,7 @@
  * text → lone surrogates to U+FFFD → added tokens cut out (normalized ones after normalizing: NFC, `\s+` → " ",
  * lowercase) → Split (CLIP regex) → ByteLevel → BPE with "</w>" → [bos] + ids[:N−2] + [eos] → right-pad with pad id.
  */
+import { parseJson } from '../config/fields.js';
 import { FgClipError } from '../errors.js';
 import type { ModelFolder, ReadLimits } from '../platform/ports.js';
 import { splitOnAddedTokens, type AddedTokenMatcher, type Segment } from './added-tokens.js';
@@ -72,11 +73,7 @@ export function tokenizerFile(name: string): ReadLimits {
 
 /** JSON.parse with TOKENIZER_INVALID naming the file. */
 export function parseJsonText(text: string, source: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw tokenizerError(source, '', `is not valid JSON (${(e as Error).message})`, 'Re-download the tokenizer files', e);
-  }
+  return parseJson(text, source, 'TOKENIZER_INVALID', 'Re-download the tokenizer files');
 }
 
 /** Special-token names from tokenizer_config.json, then special_tokens_map.json; only those the files name. */

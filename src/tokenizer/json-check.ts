@@ -2,9 +2,10 @@
  * Checked reads from untrusted tokenizer JSON. Every failure is `FgClipError('TOKENIZER_INVALID')` naming the
  * file and the dotted/indexed field, with what was expected and what was found.
  */
+import { isObject, type JsonObject } from '../config/fields.js';
 import { FgClipError } from '../errors.js';
 
-export type JsonObject = Record<string, unknown>;
+export { isObject, type JsonObject };
 
 /**
  * Bounds on what an untrusted tokenizer file may declare, far above any real one (CLIP: 49408 ids, 48894 merges,
@@ -24,10 +25,6 @@ export const TOKENIZER_LIMITS = {
 
 /** Largest tokenizer.json / vocab.json / merges.txt read. */
 export const MAX_TOKENIZER_FILE_BYTES = 128 << 20;
-
-export function isObject(x: unknown): x is JsonObject {
-  return typeof x === 'object' && x !== null && !Array.isArray(x);
-}
 
 /** Short rendering of a JSON value for messages. */
 export function show(x: unknown): string {

@@ -5,7 +5,7 @@
  */
 import { dirname, join } from 'node:path';
 import { FgClipError } from '../errors.js';
-import { readRegularText } from '../platform/node/regular-file.js';
+import { readJsonFile } from '../platform/node/json-file.js';
 
 /** Largest shard index read (real ones: tens of KB). */
 const MAX_INDEX_BYTES = 64 << 20;
@@ -29,13 +29,7 @@ export function isPlainFileName(name: string): boolean {
 
 /** Parses and validates the index; returns shard file name → tensor names listed for it, in first-seen order. */
 export async function readSafetensorsIndex(indexPath: string): Promise<Map<string, string[]>> {
-  const text = await readRegularText(indexPath, { what: 'shard index', code: 'WEIGHTS_MALFORMED', missingCode: 'WEIGHTS_MISSING', maxBytes: MAX_INDEX_BYTES });
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw new FgClipError('WEIGHTS_MALFORMED', `${indexPath}: cannot read the shard index (${(e as Error).message})`, { cause: e });
-  }
+  const json = await readJsonFile(indexPath, { what: 'shard index', code: 'WEIGHTS_MALFORMED', missingCode: 'WEIGHTS_MISSING', maxBytes: MAX_INDEX_BYTES });
   const weightMap = typeof json === 'object' && json !== null ? (json as Record<string, unknown>).weight_map : undefined;
   if (typeof weightMap !== 'object' || weightMap === null || Array.isArray(weightMap)) {
     throw malformed(indexPath, 'weight_map must be an object mapping tensor names to shard file names');
