@@ -80,9 +80,11 @@ function activationGrad(t: Tape, path: string, x: Value, dy: Value, act: Activat
 /**
  * The MLP activation as one composite op: the reverse pass keeps only its input (fc1's output) and recomputes the
  * activation's intermediates and output (fc2's input, for fc2's weight gradient) from it. The largest tensors of a
- * layer are [tokens, intermediate_size]; this keeps one of them per layer instead of three.
+ * layer are [tokens, intermediate_size]; this keeps one of them per layer instead of three. The reverse pass reads x
+ * through `after(x, [dy])`: read directly, ONNX Runtime's common-subexpression elimination would merge its
+ * Sigmoid(αx) with the forward one and keep that alive instead.
  */
 export function mlpActivation(t: Tape, path: string, x: Value, act: Activation): Value {
-  const y = t.composite([x], () => activationNodes(t, path, x, act), (tt, [xv], _y, dy) => [activationGrad(tt, path, xv, dy, act)], `${path}.composite`);
+  const y = t.composite([x], () => activationNodes(t, path, x, act), (tt, [xv], _y, dy) => [activationGrad(tt, path, tt.after(xv, [dy]), dy, act)], `${path}.composite`);
   return t.recomputable(y, (anchor) => activationNodes(t, `${path}.recompute`, anchor(x), act));
 }
