@@ -49,6 +49,11 @@ interface Args {
   collectionImages: number;
   fgclip2: 'yes' | 'no' | 'only';
   train: boolean;
+  /** training-step figures: runs per stage and which stages (`--train-runs`, `--train-stages`) */
+  trainRuns?: number;
+  trainStages: (1 | 2)[];
+  /** `--train-only`: results go to <json>-train.json (latest.json keeps the full run's figures) */
+  trainOnly?: boolean;
   browser: 'yes' | 'no' | 'only';
   peer: 'yes' | 'no' | 'only';
 }
@@ -56,13 +61,13 @@ interface Args {
 const DTYPES = ['fp32', 'fp16', 'int8'];
 
 function usage(msg: string): never {
-  process.stderr.write(`bench: ${msg}\nusage: npm run bench -- [--models base,large] [--dtype fp32,int8,fp16] [--runs N] [--threads N] [--e2e-images N] [--json FILE] [--quick] [--train]\n`);
+  process.stderr.write(`bench: ${msg}\nusage: npm run bench -- [--models base,large] [--dtype fp32,int8,fp16] [--runs N] [--threads N] [--e2e-images N] [--json FILE] [--quick] [--train | --train-only] [--train-runs N] [--train-stages 1,2]\n`);
   process.exit(2);
 }
 
 function parseArgs(argv: readonly string[]): Args {
   const quick = argv.includes('--quick');
-  const a: Args = { models: quick ? ['base'] : ['base', 'large'], dtypes: ['fp32'], runs: quick ? 2 : 5, threads: 2, e2eImages: quick ? 8 : 32, json: resolve(REPO_ROOT, 'bench', 'results', 'latest.json'), quick, collections: 'yes', collectionSizes: quick ? [20_000] : [100_000, 1_000_000], collectionParts: [...COLLECTION_PARTS], collectionImages: quick ? 16 : 64, fgclip2: 'yes', train: argv.includes('--train'), browser: 'yes', peer: 'yes' };
+  const a: Args = { models: quick ? ['base'] : ['base', 'large'], dtypes: ['fp32'], runs: quick ? 2 : 5, threads: 2, e2eImages: quick ? 8 : 32, json: resolve(REPO_ROOT, 'bench', 'results', 'latest.json'), quick, collections: 'yes', collectionSizes: quick ? [20_000] : [100_000, 1_000_000], collectionParts: [...COLLECTION_PARTS], collectionImages: quick ? 16 : 64, fgclip2: 'yes', train: argv.includes('--train') || argv.includes('--train-only'), trainStages: [1, 2], browser: 'yes', peer: 'yes' };
   const int = (flag: string, v: string | undefined) => {
     const n = Number(v);
     if (!Number.isInteger(n) || n < 1) usage(`${flag} expects a positive integer (got ${v})`);
@@ -75,6 +80,24 @@ function parseArgs(argv: readonly string[]): Args {
       case '--quick':
       case '--train':
         continue;
+      case '--train-only':
+        // the MatMul reference and the training step only (it needs several minutes per step on a loaded machine)
+        a.models = [];
+        a.browser = 'no';
+        a.collections = 'no';
+        a.fgclip2 = 'no';
+        a.peer = 'no';
+        a.trainOnly = true;
+        continue;
+      case '--train-runs':
+        a.trainRuns = int(flag, v);
+        break;
+      case '--train-stages': {
+        const st = (v ?? '').split(',').filter(Boolean);
+        if (st.length === 0 || !st.every((x) => x === '1' || x === '2')) usage(`--train-stages expects 1 and/or 2 (got ${v})`);
+        a.trainStages = st.map((x) => Number(x) as 1 | 2);
+        break;
+      }
       case '--browser-only':
         a.browser = 'only';
         continue;
@@ -198,7 +221,7 @@ async function main(): Promise<void> {
     matmul.push(await measureMatmul(m, k, n, { threads: args.threads, runs: matmulRuns }));
   }
 
-  const jpegs = await ensureJpegs(benchDir, args.e2eImages);
+  const jpegs = args.models.length > 0 ? await ensureJpegs(benchDir, args.e2eImages) : [];
   const models: ModelReport[] = [];
   for (const name of args.models) {
     const ck = ensureSyntheticCheckpoint(name, benchDir, log);
@@ -243,7 +266,7 @@ async function main(): Promise<void> {
   if (args.train) {
     log('training step: fg-clip-base shapes, batch 8 (child process)');
     const ck = ensureSyntheticCheckpoint('base', benchDir, log);
-    training = await measureTraining(ck.dir, SHAPES.base, { threads: args.threads, batch: 8, runs: args.quick ? 1 : 3, matmulGflops: matmul[0].gflops, log });
+    training = await measureTraining(ck.dir, SHAPES.base, { threads: args.threads, batch: 8, runs: args.trainRuns ?? (args.quick ? 1 : 3), stages: args.trainStages, matmulGflops: matmul[0].gflops, log });
   }
 
   const machineEnd = machineInfo();
@@ -267,9 +290,10 @@ async function main(): Promise<void> {
     ...(training ? { training } : {}),
     totalSeconds,
   };
-  mkdirSync(dirname(args.json), { recursive: true });
-  writeFileSync(args.json, `${JSON.stringify(json, null, 2)}\n`);
-  log(`wrote ${args.json}`);
+  const jsonFile = args.trainOnly ? args.json.replace(/\.json$/, '-train.json') : args.json;
+  mkdirSync(dirname(jsonFile), { recursive: true });
+  writeFileSync(jsonFile, `${JSON.stringify(json, null, 2)}\n`);
+  log(`wrote ${jsonFile}`);
 }
 
 /**

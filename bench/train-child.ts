@@ -61,7 +61,8 @@ const lastEos = (rows: readonly (readonly number[])[]) => Math.max(...rows.map((
 async function main(req: TrainChildRequest): Promise<TrainChildResult> {
   const engine = await createEngine(req.dir, req.threads);
   const tok = await ClipTokenizer.fromFolder(nodeFolder(req.dir));
-  const params = new Map([...engine.initialParams].map(([k, v]) => [k, Float32Array.from(v)]));
+  // the checkpoint's tensors are the parameters (updated in place by the optimizer; no second copy of 4·P bytes)
+  const params = engine.initialParams;
   let parameters = 0;
   for (const v of params.values()) parameters += v.length;
   const S = Math.round(Math.sqrt((engine.parameters.get('vision_model.embeddings.position_embedding.weight')![0] - 1))) * engine.parameters.get('vision_model.embeddings.patch_embedding.weight')![2];

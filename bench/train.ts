@@ -42,8 +42,8 @@ function forwardFlops(shape: ModelShape, B: number, t: StageTiming): number {
   return B * (t.stage === 2 ? v.full : v.global) + B * textFlops(shape, t.longTokens) + B * textFlops(shape, t.shortTokens) + t.boxTexts * textFlops(shape, t.boxTokens) + t.hardTexts * textFlops(shape, t.hardTokens);
 }
 
-export async function measureTraining(dir: string, shape: ModelShape, o: { threads: number; batch: number; runs: number; matmulGflops: number; log: (m: string) => void }): Promise<TrainReport> {
-  const req: TrainChildRequest = { dir, threads: o.threads, batch: o.batch, runs: o.runs, stages: [1, 2] };
+export async function measureTraining(dir: string, shape: ModelShape, o: { threads: number; batch: number; runs: number; stages?: readonly (1 | 2)[]; matmulGflops: number; log: (m: string) => void }): Promise<TrainReport> {
+  const req: TrainChildRequest = { dir, threads: o.threads, batch: o.batch, runs: o.runs, stages: o.stages ?? [1, 2] };
   const result = await new Promise<TrainChildResult>((resolve, reject) => {
     const p = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'bench', 'train-child.ts'), JSON.stringify(req)], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';

@@ -314,9 +314,20 @@ export class OrtGradientEngine implements GradientEngine {
     return p;
   }
 
+  /**
+   * Runs a training session. Parameter gradients (`grad:<param>` outputs) are written by ONNX Runtime straight into
+   * JavaScript buffers allocated here (pre-allocated fetches): otherwise each step's 4·P bytes of gradients would be
+   * allocated in ORT's arena — which keeps its high-water mark — and then copied into JavaScript.
+   */
   private async run(c: Compiled, feeds: Record<string, ort.Tensor>): Promise<ort.InferenceSession.ReturnType> {
+    const fetches: Record<string, ort.Tensor | null> = {};
+    for (const name of c.session.outputNames) fetches[name] = null;
+    for (const p of c.graph.gradParams) {
+      const shape = this.parameters.get(p)!;
+      fetches[gradName(p)] = new ort.Tensor(this.tensorType, new this.F(shape.reduce((a, b) => a * b, 1)), shape as number[]);
+    }
     try {
-      return await c.session.run(feeds);
+      return await c.session.run(feeds, fetches);
     } catch (e) {
       throw new FgClipError('RUNTIME', `gradient engine: training step failed in ONNX Runtime: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
     }
