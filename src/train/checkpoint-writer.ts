@@ -124,7 +124,7 @@ export async function readOptimizer(file: string): Promise<AdamWState> {
   return { step: state.step, expAvg, expAvgSq };
 }
 
-export function writeFileSynced(path: string, data: Uint8Array | string): void {
+function writeFileSynced(path: string, data: Uint8Array | string): void {
   const fd = openSync(path, 'w');
   try {
     const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
@@ -136,7 +136,7 @@ export function writeFileSynced(path: string, data: Uint8Array | string): void {
   }
 }
 
-export function fsyncDir(dir: string): void {
+function fsyncDir(dir: string): void {
   const fd = openSync(dir, 'r');
   try {
     fsyncSync(fd);
@@ -163,18 +163,40 @@ export interface TrainingFiles {
 }
 
 /**
- * Writes a model folder (and, with `training`, a resumable checkpoint) at `target`, atomically: a complete folder
- * appears under that name or nothing changes. An existing folder of that name is replaced.
+ * Makes the folder `target` atomically: `fill(put)` writes its files (each fsynced) into a temporary sibling, which
+ * is fsynced and renamed into place (an existing folder of that name is replaced); on any failure the temporary
+ * folder is removed and `target` is unchanged.
  */
-export function writeCheckpointAtomic(target: string, model: ModelFiles, training?: TrainingFiles, hooks: { afterFile?: (name: string) => void } = {}): void {
+export function writeFolderAtomic(target: string, fill: (put: (name: string, data: Uint8Array | string) => void, tmp: string) => void): void {
   const parent = dirname(target);
   mkdirSync(parent, { recursive: true });
   const tmp = join(parent, `${TEMP_PREFIX}${basename(target)}-${process.pid}-${Date.now()}`);
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp);
   try {
+    fill((name, data) => writeFileSynced(join(tmp, name), data), tmp);
+    fsyncDir(tmp);
+    if (existsSync(target)) {
+      const old = join(parent, `${TEMP_PREFIX}old-${basename(target)}-${process.pid}-${Date.now()}`);
+      renameSync(target, old);
+      renameSync(tmp, target);
+      rmSync(old, { recursive: true, force: true });
+    } else renameSync(tmp, target);
+    fsyncDir(parent);
+  } catch (e) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+/**
+ * Writes a model folder (and, with `training`, a resumable checkpoint) at `target`, atomically: a complete folder
+ * appears under that name or nothing changes. An existing folder of that name is replaced.
+ */
+export function writeCheckpointAtomic(target: string, model: ModelFiles, training?: TrainingFiles, hooks: { afterFile?: (name: string) => void } = {}): void {
+  writeFolderAtomic(target, (write, tmp) => {
     const put = (name: string, data: Uint8Array | string) => {
-      writeFileSynced(join(tmp, name), data);
+      write(name, data);
       hooks.afterFile?.(name);
     };
     put('config.json', JSON.stringify(configJson(model.config), null, 2) + '\n');
@@ -195,18 +217,7 @@ export function writeCheckpointAtomic(target: string, model: ModelFiles, trainin
       put(OPTIMIZER_FILE, encodeOptimizer(training.optimizer));
       put(TRAINER_STATE, JSON.stringify(training.state, null, 2) + '\n'); // last: its presence marks a complete folder
     }
-    fsyncDir(tmp);
-    if (existsSync(target)) {
-      const old = join(parent, `${TEMP_PREFIX}old-${basename(target)}-${process.pid}-${Date.now()}`);
-      renameSync(target, old);
-      renameSync(tmp, target);
-      rmSync(old, { recursive: true, force: true });
-    } else renameSync(tmp, target);
-    fsyncDir(parent);
-  } catch (e) {
-    rmSync(tmp, { recursive: true, force: true });
-    throw e;
-  }
+  });
 }
 
 /** Removes temporary folders a killed writer left in `dir`. */

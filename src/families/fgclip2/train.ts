@@ -16,10 +16,10 @@
  * and the authors' code read them. Writes are atomic (temporary folder, fsync, rename): a kill -9 leaves the previous
  * checkpoint intact; `resume` (default) continues from the newest checkpoint exactly.
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { FgClipError } from '../../errors.js';
-import { checkpointName, encodeOptimizer, fsyncDir, listCheckpoints, OPTIMIZER_FILE, readOptimizer, removeStaleTemp, TRAINER_STATE, writeFileSynced } from '../../train/checkpoint-writer.js';
+import { checkpointName, encodeOptimizer, listCheckpoints, OPTIMIZER_FILE, readOptimizer, removeStaleTemp, TRAINER_STATE, writeFolderAtomic } from '../../train/checkpoint-writer.js';
 import { AdamW, clipGradNorm } from '../../train/optimizer.js';
 import { checkSchedule, learningRate, type ScheduleKind } from '../../train/schedule.js';
 import { encodeSafetensors, rawF32, readSafetensors } from '../../weights/index.js';
@@ -112,28 +112,12 @@ function parseLine(path: string, lines: readonly string[], i: number): Fgclip2Lo
   }
 }
 
-/** Writes `files` (and copies of `copies` from `from`) as the folder `target`, atomically. */
-function writeFolderAtomic(target: string, files: readonly (readonly [string, Uint8Array | string])[], from: string): void {
-  const parent = dirname(target);
-  mkdirSync(parent, { recursive: true });
-  const tmp = join(parent, `.tmp-${basename(target)}-${process.pid}-${Date.now()}`);
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp);
-  try {
-    for (const f of MODEL_FILES) if (existsSync(join(from, f))) writeFileSynced(join(tmp, f), readFileSync(join(from, f)));
-    for (const [name, data] of files) writeFileSynced(join(tmp, name), data);
-    fsyncDir(tmp);
-    if (existsSync(target)) {
-      const old = join(parent, `.tmp-old-${basename(target)}-${process.pid}-${Date.now()}`);
-      renameSync(target, old);
-      renameSync(tmp, target);
-      rmSync(old, { recursive: true, force: true });
-    } else renameSync(tmp, target);
-    fsyncDir(parent);
-  } catch (e) {
-    rmSync(tmp, { recursive: true, force: true });
-    throw e;
-  }
+/** The model folder (the starting checkpoint's config/tokenizer files plus `files`) at `target`, atomically. */
+function writeModelFolder(target: string, files: readonly (readonly [string, Uint8Array | string])[], from: string): void {
+  writeFolderAtomic(target, (put) => {
+    for (const f of MODEL_FILES) if (existsSync(join(from, f))) put(f, readFileSync(join(from, f)));
+    for (const [name, data] of files) put(name, data);
+  });
 }
 
 /** Trains an FG-CLIP 2 checkpoint on reference-layout batches; see the module comment. */
@@ -182,7 +166,7 @@ export async function trainFgclip2(o: Fgclip2TrainOptions): Promise<Fgclip2Train
     };
     const save = (s: number) => {
       const state: TrainerState = { step: s, threshold, source: o.model };
-      writeFolderAtomic(join(o.out, checkpointName(s)), [['model.safetensors', modelFile()], [OPTIMIZER_FILE, encodeOptimizer(opt.state())], [TRAINER_STATE, `${JSON.stringify(state, null, 2)}\n`]], o.model);
+      writeModelFolder(join(o.out, checkpointName(s)), [['model.safetensors', modelFile()], [OPTIMIZER_FILE, encodeOptimizer(opt.state())], [TRAINER_STATE, `${JSON.stringify(state, null, 2)}\n`]], o.model);
       for (const c of listCheckpoints(o.out).slice(2)) rmSync(c.path, { recursive: true, force: true });
     };
     const log = join(o.out, 'train-log.jsonl');
@@ -204,7 +188,7 @@ export async function trainFgclip2(o: Fgclip2TrainOptions): Promise<Fgclip2Train
       o.afterStep?.(step);
     }
     const finalDir = join(o.out, 'final');
-    writeFolderAtomic(finalDir, [['model.safetensors', modelFile()]], o.model);
+    writeModelFolder(finalDir, [['model.safetensors', modelFile()]], o.model);
     return { steps: step, resumedFrom, finalDir, threshold, params };
   } finally {
     await engine.dispose();
