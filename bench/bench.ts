@@ -189,7 +189,7 @@ async function main(): Promise<void> {
   log(`machine: ${machineStart.nproc} cores, ${machineStart.cpuModel}, load average ${machineStart.loadAverage1m.toFixed(2)}${machineStart.loadAverage1m > 0.5 ? ' (other work is running: figures will be low and noisy)' : ''}`);
 
   if (args.fgclip2 === 'only') {
-    const r = benchFgclip2({ threads: args.threads, runs: args.runs, root: benchDir, log });
+    const r = benchFgclip2({ threads: args.threads, runs: args.runs, imageBatch: args.quick ? 1 : 4, root: benchDir, log });
     process.stdout.write(`${formatFgclip2(r)}\n`);
     mkdirSync(dirname(args.json), { recursive: true });
     writeFileSync(args.json.replace(/\.json$/, '-fgclip2.json'), `${JSON.stringify({ date: new Date().toISOString(), machine: machineInfo(), machineStart, fgclip2: r }, null, 2)}\n`);
@@ -259,7 +259,7 @@ async function main(): Promise<void> {
   const peer = args.peer === 'yes' && args.models.includes('base') ? await peerSection(args, benchDir) : undefined;
   const browser = args.browser === 'yes' ? await browserSection(args, benchDir) : undefined;
   const collections = args.collections === 'yes' ? await collectionSection(args, benchDir) : undefined;
-  const fgclip2 = args.fgclip2 === 'yes' ? benchFgclip2({ threads: args.threads, runs: args.runs, root: benchDir, log }) : undefined;
+  const fgclip2 = args.fgclip2 === 'yes' ? benchFgclip2({ threads: args.threads, runs: args.runs, imageBatch: args.quick ? 1 : 4, root: benchDir, log }) : undefined;
   if (fgclip2) process.stdout.write(`${formatFgclip2(fgclip2)}\n`);
   if (collections) process.stdout.write(`collections:\n${JSON.stringify(collections, null, 2)}\n`);
   let training: TrainReport | undefined;

@@ -6,7 +6,8 @@
  *    (`graphCache: false`), first load through the graph cache (build + write the entry), second load (graphs opened
  *    from the entry, no weights read into JavaScript); the 256k-row token table stays on disk in all three;
  *    memory = resident set right after loading and the process's peak (VmHWM) up to then,
- *  - images/s at 256, 576 and 1024 patches (batch 4), texts/s at 64 (short) and 196 (long) tokens (batch 8),
+ *  - images/s at 256, 576 and 1024 patches (batch `imageBatch`, default 4; 1 with --quick), texts/s at 64 (short)
+ *    and 196 (long) tokens (batch 8),
  *  - the int8 / fp32 speed ratio of each figure, and the process's peak RSS (VmHWM).
  * Each dtype runs in its own child process, so one's memory does not inflate the other's peak.
  */
@@ -156,6 +157,7 @@ interface ChildRequest {
   cache: string;
   /** only load (the in-memory and cold-cache figures) */
   loadOnly: boolean;
+  imageBatch: number;
 }
 
 /** One load (and, unless `loadOnly`, the throughput runs) in this process (the parent runs each in a child). */
@@ -172,9 +174,9 @@ async function measureInProcess(req: ChildRequest): Promise<{ load: Fgclip2LoadF
   const img = { width: 1024, height: 768, data: new Uint8Array(1024 * 768 * 3).map((_, i) => (i * 2654435761) >>> 24) };
   const imagesPerSec: Record<string, number> = {};
   for (const patches of [256, 576, 1024]) {
-    const batch = Array.from({ length: 4 }, () => m.preprocess(img, { maxNumPatches: patches }));
+    const batch = Array.from({ length: req.imageBatch }, () => m.preprocess(img, { maxNumPatches: patches }));
     const ms = median(await timeRuns(() => m.encodePreprocessed(batch), runs, 1));
-    imagesPerSec[`${patches}`] = (4 * 1000) / ms;
+    imagesPerSec[`${patches}`] = (req.imageBatch * 1000) / ms;
   }
   const textsPerSec: Record<string, number> = {};
   const captions = Array.from({ length: 8 }, (_, i) => `a photo of ${i} cats and ${i + 1} dogs sitting on a red sofa near the window`);
@@ -192,12 +194,14 @@ export interface Fgclip2Bench {
   tokenTableBytes: number;
   threads: number;
   runs: number;
+  imageBatch: number;
   dtypes: Fgclip2DtypeFigures[];
   int8SpeedRatio: Record<string, number>;
 }
 
 /** Runs every dtype and load way in a child process and puts the figures side by side. */
-export function benchFgclip2(opts: { threads: number; runs: number; root?: string; log?: (m: string) => void }): Fgclip2Bench {
+export function benchFgclip2(opts: { threads: number; runs: number; imageBatch?: number; root?: string; log?: (m: string) => void }): Fgclip2Bench {
+  const imageBatch = opts.imageBatch ?? 4;
   const ck = ensureFgclip2Base(opts.root, opts.log);
   const self = fileURLToPath(import.meta.url);
   const cache = mkdtempSync(join(tmpdir(), 'fgclip2-bench-graphs-'));
@@ -208,11 +212,12 @@ export function benchFgclip2(opts: { threads: number; runs: number; root?: strin
       let last: Awaited<ReturnType<typeof measureInProcess>> | undefined;
       for (const way of ['in-memory', 'cache-cold', 'cache-warm'] as const) {
         opts.log?.(`fg-clip2-base ${dtype} ${way}`);
-        const req: ChildRequest = { dir: ck.dir, dtype, threads: opts.threads, runs: opts.runs, way, cache, loadOnly: way !== 'cache-warm' };
+        const req: ChildRequest = { dir: ck.dir, dtype, threads: opts.threads, runs: opts.runs, way, cache, loadOnly: way !== 'cache-warm', imageBatch };
         const r = spawnSync(process.execPath, ['--import', 'tsx', self, '--child', JSON.stringify(req)], { cwd: REPO_ROOT, encoding: 'utf8', maxBuffer: 1 << 24 });
         if (r.status !== 0) throw new Error(`fgclip2 bench child (${dtype}, ${way}) failed: ${r.stderr}`);
         last = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as Awaited<ReturnType<typeof measureInProcess>>;
         loads.push(last.load);
+        opts.log?.(`fg-clip2-base ${dtype} ${way}: ${JSON.stringify(last)}`);
       }
       dtypes.push({ dtype, loads, imagesPerSec: last?.imagesPerSec ?? {}, textsPerSec: last?.textsPerSec ?? {}, peakRssBytes: last?.peakRssBytes ?? Number.NaN });
     }
@@ -223,13 +228,13 @@ export function benchFgclip2(opts: { threads: number; runs: number; root?: strin
   const ratio: Record<string, number> = {};
   for (const k of Object.keys(f.imagesPerSec)) ratio[`images ${k} patches`] = q.imagesPerSec[k] / f.imagesPerSec[k];
   for (const k of Object.keys(f.textsPerSec)) ratio[`texts ${k} tokens`] = q.textsPerSec[k] / f.textsPerSec[k];
-  return { parameters: ck.parameters, fileBytes: ck.fileBytes, tokenTableBytes: VOCAB * D * 4, threads: opts.threads, runs: opts.runs, dtypes, int8SpeedRatio: ratio };
+  return { parameters: ck.parameters, fileBytes: ck.fileBytes, tokenTableBytes: VOCAB * D * 4, threads: opts.threads, runs: opts.runs, imageBatch, dtypes, int8SpeedRatio: ratio };
 }
 
 export function formatFgclip2(b: Fgclip2Bench): string {
   const mb = (x: number) => `${(x / 2 ** 20).toFixed(0)} MiB`;
   const lines = [
-    `FG-CLIP 2 base shapes (synthetic, ${(b.parameters / 1e6).toFixed(0)} M parameters, model.safetensors ${mb(b.fileBytes)}, token table ${mb(b.tokenTableBytes)} left on disk), ${b.threads} threads, median of ${b.runs}`,
+    `FG-CLIP 2 base shapes (synthetic, ${(b.parameters / 1e6).toFixed(0)} M parameters, model.safetensors ${mb(b.fileBytes)}, token table ${mb(b.tokenTableBytes)} left on disk), ${b.threads} threads, median of ${b.runs}, images in batches of ${b.imageBatch}`,
     'dtype | load | from graph cache | load s | RSS after load | peak RSS at load',
   ];
   for (const d of b.dtypes) for (const l of d.loads) lines.push(`${d.dtype} | ${l.way} | ${l.fromGraphCache} | ${l.loadSeconds.toFixed(1)} | ${mb(l.rssAfterLoadBytes)} | ${mb(l.peakRssAtLoadBytes)}`);
@@ -254,7 +259,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   } else {
     const quick = argv.includes('--quick');
     const ti = argv.indexOf('--threads');
-    const b = benchFgclip2({ threads: ti >= 0 ? Number(argv[ti + 1]) : 2, runs: quick ? 2 : 5, log: (m) => process.stderr.write(`bench: ${m}\n`) });
+    const b = benchFgclip2({ threads: ti >= 0 ? Number(argv[ti + 1]) : 2, runs: quick ? 2 : 5, imageBatch: quick ? 1 : 4, log: (m) => process.stderr.write(`bench: ${m}\n`) });
     process.stdout.write(`${formatFgclip2(b)}\n${JSON.stringify(b, null, 2)}\n`);
   }
 }
