@@ -67,7 +67,7 @@ export const COMMAND_OPTION_DOCS: Readonly<Record<string, Docs>> = {
     long: { description: 'long-text mode for every text (FG-CLIP: 248 tokens)' },
     short: { description: 'short-text mode for every text (FG-CLIP: 77 tokens)' },
     walk: { description: 'FG-CLIP 2 text walk: short (64 tokens), box (region texts), long (196) or auto (short if it fits, else long)', default: 'auto', valueName: 'short|box|long|auto' },
-    jsonl: { description: 'print {"index", "text"|"image", "embedding", …} per line as each chunk of 16 is done' },
+    jsonl: { description: 'print {"index", "text"|"image", "embedding", …} per line as each batch of 16 is done' },
   },
   dense: {
     image: { description: 'the image (or give it as the first argument)', valueName: 'FILE' },

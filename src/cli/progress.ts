@@ -46,3 +46,44 @@ export function loadStatus(stderr: NodeJS.WritableStream & { isTTY?: boolean }, 
     },
   };
 }
+
+function fmtSeconds(s: number): string {
+  if (!Number.isFinite(s)) return '?';
+  const m = Math.floor(s / 60);
+  return m > 0 ? `${m}m${String(Math.round(s % 60)).padStart(2, '0')}s` : `${Math.round(s)}s`;
+}
+
+/**
+ * "label done/total  elapsed  rate/s  ETA" on a TTY, redrawn on each update and every second between updates (a
+ * batch of large images takes seconds: the line keeps moving); nothing when stderr is not a terminal.
+ */
+export function countProgress(stderr: NodeJS.WritableStream & { isTTY?: boolean }, label: string): { update: (done: number, total: number) => void; done: () => void } {
+  if (!stderr.isTTY) return { update: () => undefined, done: () => undefined };
+  const start = Date.now();
+  let state = { done: 0, total: 0 };
+  let shown = false;
+  const draw = (): void => {
+    const secs = (Date.now() - start) / 1000;
+    const rate = state.done / Math.max(secs, 1e-3);
+    const eta = state.done > 0 && state.done < state.total ? `  ETA ${fmtSeconds((state.total - state.done) / rate)}` : '';
+    stderr.write(`\r\x1b[2K${label} ${state.done}/${state.total}  ${fmtSeconds(secs)}${state.done > 0 ? `  ${rate.toFixed(1)}/s` : ''}${eta}`);
+    shown = true;
+  };
+  let timer: NodeJS.Timeout | undefined;
+  return {
+    update(done, total) {
+      state = { done, total };
+      draw();
+      if (!timer) {
+        timer = setInterval(draw, 1000);
+        timer.unref();
+      }
+    },
+    done() {
+      clearInterval(timer);
+      timer = undefined;
+      if (shown) stderr.write('\n');
+      shown = false;
+    },
+  };
+}

@@ -4,7 +4,7 @@ import { FgClipError } from '../../errors.js';
 import { familyOf } from '../../families/registry.js';
 import { resolveModelDir } from '../../hub/index.js';
 import { ClipTokenizer } from '../../tokenizer/index.js';
-import { progressLine } from '../../eval/report.js';
+import { countProgress } from '../progress.js';
 import { expandImageArgs, readTexts } from '../inputs.js';
 import { encodeNpy } from '../npy.js';
 import { flag, fmtVec, int, MODEL_OPTIONS, parse, printJson, requireModel, str, strs, UsageError, withModel, type Io } from '../args.js';
@@ -27,6 +27,11 @@ export async function tokenizeCommand(argv: readonly string[], io: Io): Promise<
   return 0;
 }
 
+/**
+ * Inputs per library call. 16 images = two model batches: a call of more than one batch decodes and resizes in the
+ * worker pool while the model runs (one batch or less is decoded on the calling thread), so smaller calls would be
+ * slower; the progress line ticks every second meanwhile.
+ */
 const EMBED_CHUNK = 16;
 
 /** Writes an output file the user named; a failure (missing folder, permissions, disk full) is INPUT_INVALID. */
@@ -73,7 +78,7 @@ export async function embedCommand(argv: readonly string[], io: Io): Promise<num
   if (wantsTexts && texts.length === 0) throw new UsageError('embed: the text sources hold no texts (blank lines are left out)');
   const images = wantsTexts ? [] : await expandImageArgs(imageArgs);
   const inputs = wantsTexts ? texts : images;
-  const progress = flag(values, 'quiet') ? undefined : progressLine(io.stderr, 'embed');
+  const progress = flag(values, 'quiet') ? undefined : countProgress(io.stderr, 'embed');
   // --jsonl alone streams: vectors are kept only for outputs written at the end (--json, --npy, the table)
   const keep = json || npy !== undefined || !jsonl;
   return withModel(values, 'embed', io, async (m) => {
@@ -82,29 +87,34 @@ export async function embedCommand(argv: readonly string[], io: Io): Promise<num
     const truncated: boolean[] = [];
     const tokens: number[] = [];
     const mode = walk ?? (flag(values, 'long') ? 'long' : flag(values, 'short') ? 'short' : 'auto');
-    for (let at = 0; at < inputs.length; at += EMBED_CHUNK) {
-      const chunk = inputs.slice(at, at + EMBED_CHUNK);
-      if (wantsTexts) {
-        const r = await m.encodeTexts(chunk, { mode, normalize });
-        r.embeddings.forEach((e, i) => {
-          const k = at + i;
-          if (keep) embeddings.push(e);
-          modes.push(r.modes[i]);
-          truncated.push(r.truncated[i]);
-          tokens.push(r.tokenCounts[i]);
-          if (r.truncated[i]) io.stderr.write(`fgclip: warning: text ${k + 1} has ${r.tokenCounts[i]} tokens and was truncated to ${m.textLengths[r.modes[i]] ?? m.textLengths.short}\n`);
-          if (jsonl) printJson(io, { index: k, text: texts[k], embedding: e, mode: r.modes[i], truncated: r.truncated[i], tokens: r.tokenCounts[i] });
-        });
-      } else {
-        const r = await m.encodeImages(chunk, { normalize });
-        r.forEach((x, i) => {
-          if (keep) embeddings.push(x.embedding);
-          if (jsonl) printJson(io, { index: at + i, image: images[at + i], embedding: x.embedding });
-        });
+    const step = EMBED_CHUNK;
+    progress?.update(0, inputs.length);
+    try {
+      for (let at = 0; at < inputs.length; at += step) {
+        const chunk = inputs.slice(at, at + step);
+        if (wantsTexts) {
+          const r = await m.encodeTexts(chunk, { mode, normalize });
+          r.embeddings.forEach((e, i) => {
+            const k = at + i;
+            if (keep) embeddings.push(e);
+            modes.push(r.modes[i]);
+            truncated.push(r.truncated[i]);
+            tokens.push(r.tokenCounts[i]);
+            if (r.truncated[i]) io.stderr.write(`fgclip: warning: text ${k + 1} has ${r.tokenCounts[i]} tokens and was truncated to ${m.textLengths[r.modes[i]] ?? m.textLengths.short}\n`);
+            if (jsonl) printJson(io, { index: k, text: texts[k], embedding: e, mode: r.modes[i], truncated: r.truncated[i], tokens: r.tokenCounts[i] });
+          });
+        } else {
+          const r = await m.encodeImages(chunk, { normalize });
+          r.forEach((x, i) => {
+            if (keep) embeddings.push(x.embedding);
+            if (jsonl) printJson(io, { index: at + i, image: images[at + i], embedding: x.embedding });
+          });
+        }
+        progress?.update(Math.min(at + step, inputs.length), inputs.length);
       }
-      progress?.update(Math.min(at + EMBED_CHUNK, inputs.length), inputs.length);
+    } finally {
+      progress?.done();
     }
-    progress?.done();
     if (npy) writeOutput('--npy', npy, encodeNpy(embeddings));
     if (pathsFile) writeOutput('--paths', pathsFile, inputs.map((x) => x.replace(/[\r\n]/g, ' ') + '\n').join(''));
     if (json) printJson(io, wantsTexts ? { embeddings, modes, truncated, tokens } : { embeddings });
