@@ -6,6 +6,7 @@
  */
 import type { FgClipErrorCode } from '../errors.js';
 import type { BuiltModel, WeightSink } from '../graph/onnx-builder.js';
+import type { RgbImage } from '../preprocess/types.js';
 
 /** How to read one file: what it is (for messages), the error code when it cannot be read, and a size bound. */
 export interface ReadLimits {
@@ -131,4 +132,21 @@ export interface GraphStoreEntry {
  */
 export interface GraphStore {
   entry(parts: { readonly dtype: string; readonly imageSize: number }): Promise<GraphStoreEntry>;
+}
+
+export interface ImageDecodeOptions {
+  /** apply the EXIF orientation tag (default false, as Pillow's `Image.open`) */
+  readonly autoOrient?: boolean;
+  /** refuse images with width·height above this, from the header, before decoding */
+  readonly maxPixels?: number;
+}
+
+/**
+ * Image decoding port: encoded bytes (PNG, JPEG, …) → 8-bit RGB pixels, as Pillow's `Image.open(...).convert('RGB')`
+ * gives them; undecodable, oversized or empty input → FgClipError('IMAGE_DECODE' / 'INPUT_INVALID'). Node:
+ * `nodeImageDecoder` (sharp/libvips, src/platform/node/image-decoder.ts); browser: `decodeImageBytes`
+ * (src/platform/browser/decode.ts, @jsquash codecs).
+ */
+export interface ImageDecoder {
+  decode(bytes: Uint8Array, opts?: ImageDecodeOptions): Promise<RgbImage>;
 }

@@ -1,0 +1,41 @@
+/**
+ * The ports and their implementations: each platform's implementation satisfies the port's interface (checked by the
+ * type checker on the assignments below), and the Node ones behave as the port says on real inputs.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { FgClipError } from '../errors.js';
+import { decodeImageBytes } from './browser/decode.js';
+import { nodeFolder } from './node/folder.js';
+import { nodeImageDecoder } from './node/image-decoder.js';
+import { nodeRuntime } from './node/runtime.js';
+import type { ImageDecoder, InferenceRuntime, ModelFolder } from './ports.js';
+import { goldenPath } from '../test-util/goldens.js';
+import { decodeImage } from '../preprocess/decode.js';
+
+const browserDecoder: ImageDecoder = { decode: decodeImageBytes };
+const ports: [ImageDecoder, ImageDecoder, InferenceRuntime, ModelFolder] = [nodeImageDecoder, browserDecoder, nodeRuntime, nodeFolder('.')];
+
+test('implementations conform to the ports (the typed assignments above are checked by npm run typecheck): Node runtime, folder, decoder; the browser decoder', () => {
+  assert.equal(ports.length, 4);
+  assert.equal(nodeRuntime.name, 'onnxruntime-node');
+});
+
+test('nodeImageDecoder: a golden PNG decodes to the same RGB pixels as decodeImage(path); garbage bytes → IMAGE_DECODE', async () => {
+  const path = goldenPath('images', 'gray_50x50.png');
+  const viaPort = await nodeImageDecoder.decode(new Uint8Array(readFileSync(path)));
+  const direct = await decodeImage(path);
+  assert.deepEqual([viaPort.width, viaPort.height], [direct.width, direct.height]);
+  assert.ok(Buffer.from(viaPort.data).equals(Buffer.from(direct.data)));
+  await assert.rejects(nodeImageDecoder.decode(new Uint8Array([1, 2, 3, 4])), (e: unknown) => e instanceof FgClipError && e.code === 'IMAGE_DECODE');
+});
+
+test('nodeFolder: absent file → undefined; a directory in place of a file → the limits code, naming the file', async () => {
+  const folder = nodeFolder(goldenPath('fgclip-tiny'));
+  assert.equal(await folder.readText('no-such-file.json', { what: 'x', code: 'CONFIG_INVALID' }), undefined);
+  const cfg = await folder.readText('config.json', { what: 'config.json', code: 'CONFIG_INVALID' });
+  assert.ok(cfg?.includes('vision_config'));
+  const parent = nodeFolder(goldenPath());
+  await assert.rejects(parent.readText('fgclip-tiny', { what: 'tokenizer.json', code: 'TOKENIZER_INVALID' }), (e: unknown) => e instanceof FgClipError && e.code === 'TOKENIZER_INVALID' && /is a directory/.test(e.message));
+});
