@@ -185,6 +185,14 @@ describe('searchImages on fgclip-tiny', () => {
     }
   });
 
+  test('a folder whose name has glob characters is searched as that folder', async () => {
+    const d = join(mkdtempSync(join(ROOT, 'fgclip-glob-')), 'photos [2024] *');
+    mkdirSync(d);
+    copyFileSync(goldenPath(C.end_to_end.cases[1].image), join(d, 'one.png'));
+    const out = await searchImages(model, d, { text: 'white cat' }, { cache });
+    assert.deepEqual(out.results.map((r) => r.path), [join(d, 'one.png')]);
+  });
+
   test('cache: false embeds everything and leaves no collection behind', async () => {
     const d = mkdtempSync(join(ROOT, 'fgclip-nocache-'));
     copyFileSync(goldenPath(C.end_to_end.cases[1].image), join(d, 'one.png'));

@@ -41,7 +41,9 @@ export async function expandSources(sources: readonly string[]): Promise<Scope> 
   const globs: RegExp[] = [];
   for (const raw of sources) {
     const src = normalize(raw);
-    if (GLOB.test(src)) {
+    // a name that exists is taken literally, even with glob characters in it ("photos [2024]")
+    const existing = await stat(src).catch(() => undefined);
+    if (!existing && GLOB.test(src)) {
       const parts = src.split('/');
       const k = parts.findIndex((p) => GLOB.test(p));
       const base = parts.slice(0, k).join('/') || '.';
@@ -50,12 +52,8 @@ export async function expandSources(sources: readonly string[]): Promise<Scope> 
       for (const f of await listImages(base)) if (re.test(normalize(f))) files.add(normalize(f));
       continue;
     }
-    let st;
-    try {
-      st = await stat(src);
-    } catch (e) {
-      throw new FgClipError('INPUT_INVALID', `index: ${raw}: no such file or folder (${(e as Error).message})`, { cause: e });
-    }
+    const st = existing;
+    if (!st) throw new FgClipError('INPUT_INVALID', `index: ${raw}: no such file or folder`);
     if (st.isDirectory()) {
       prefixes.push(src.endsWith(sep) ? src : src + sep);
       for (const f of await listImages(src)) files.add(normalize(f));
