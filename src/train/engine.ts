@@ -132,6 +132,18 @@ export class OrtGradientEngine implements GradientEngine {
   }
 
   /**
+   * Creates (compiles) the ONNX Runtime sessions a single-pass `compute` and an `embed` of this batch's shape will use,
+   * without running them, so the first step's time is the step's and not the compilation's.
+   */
+  async prepare(batch: TrainBatch, stage: 1 | 2, request: Pick<GradientRequest, 'frozen' | 'regionWeight' | 'hardNegativeWeight'> = {}): Promise<void> {
+    validateBatch(batch, this.config, stage);
+    const c = this.chunkFeeds(batch, 0, batch.size, stage);
+    const o: BuildOptions = { dtype: this.opts.dtype, frozen: request.frozen ?? new Set<string>(), regionWeight: request.regionWeight, hardNegativeWeight: request.hardNegativeWeight };
+    await this.compiled('full', c.variant, o, () => buildFullGraph(this.config, this.parameters, c.variant, o));
+    await this.compiled('towers', c.variant, {}, () => buildTowerGraph(this.config, this.parameters, c.variant, false, {}));
+  }
+
+  /**
    * The batch's embeddings (unnormalized projections), forward only, chunk by chunk: image [B, P], long and short
    * captions [B, P], box texts and box regions [K, P], hard texts [11·V, P] and hard-box regions [V, P].
    */
