@@ -88,6 +88,26 @@ async function main(): Promise<void> {
   };
   const common = { data: data.train, batchSize: Number(values.batch), lr: Number(values.lr), warmupSteps: 30, weightDecay: 0.001, seed: Number(values.seed), saveEvery: 100, workers: 1, engine, onStep, onNotice: log };
 
+  const evaluate = async (dir: string): Promise<HeldOutMetrics> => {
+    const m = await FgClip.load(dir, { graphCache: false, preprocessWorkers: 0, threads: Number(values.threads) });
+    try {
+      return await evaluateHeldOut(m, heldOut, { heatmapQuery });
+    } finally {
+      m.dispose();
+    }
+  };
+  // held-out metrics of each finished stage, kept in the work folder (so a run in pieces evaluates each model once,
+  // and the figures of a stage are known as soon as it ends)
+  const partialFile = join(work, 'held-out.json');
+  const partial = (existsSync(partialFile) ? JSON.parse(readFileSync(partialFile, 'utf8')) : {}) as Record<string, HeldOutMetrics>;
+  const evaluateOnce = async (key: string, dir: string): Promise<HeldOutMetrics> => {
+    if (!partial[key]) {
+      partial[key] = await evaluate(dir);
+      writeFileSync(partialFile, JSON.stringify(partial, null, 2));
+      log(`held-out ${key}: ${JSON.stringify(partial[key])}`);
+    }
+    return partial[key];
+  };
   /** Runs a trainer until done or the deadline (then exits with STOPPED after its resumable checkpoint). */
   const run = async (options: TrainerOptions, what: string) => {
     const trainer = new Trainer({ ...options, resume: values.resume });
@@ -108,8 +128,10 @@ async function main(): Promise<void> {
   };
   const s1 = await run({ ...common, init: { spec: SYNTHETIC_MODEL_SPEC, tokenizerFrom }, out: join(work, 'stage1'), stage: 1, epochs: Number(values['stage1-epochs']) }, 'stage 1');
   log(`stage 1 done: ${s1.steps} steps, loss ${s1.lastLoss?.toFixed(4)}`);
+  await evaluateOnce('afterStage1', s1.final!);
   const s2a = await run({ ...common, model: s1.final!, out: join(work, 'stage2'), stage: 2, epochs: Number(values['stage2-epochs']) }, 'stage 2');
   log(`stage 2 done: ${s2a.steps} steps, loss ${s2a.lastLoss?.toFixed(4)}`);
+  await evaluateOnce('afterStage2First', s2a.final!);
   const extra = Number(values['stage2-extra-epochs']);
   const s2 = extra > 0
     ? await run({ ...common, model: s2a.final!, out: join(work, 'stage2b'), stage: 2, epochs: extra, warmupSteps: 10, seed: Number(values.seed) + 1, initRegionScales: false, finalDtype: 'F16' }, 'stage 2 (second run)')
@@ -118,20 +140,12 @@ async function main(): Promise<void> {
   // with --resume this is the last piece's time; each run's log has the steps' times
   const trainSeconds = (performance.now() - t0) / 1000;
 
-  const evaluate = async (dir: string): Promise<HeldOutMetrics> => {
-    const m = await FgClip.load(dir, { graphCache: false, preprocessWorkers: 0, threads: Number(values.threads) });
-    try {
-      return await evaluateHeldOut(m, heldOut, { heatmapQuery });
-    } finally {
-      m.dispose();
-    }
-  };
   // "before": the random initialisation the run started from (stage 1's step-0 weights, re-created here)
   const initDir = join(work, 'init');
   await new Trainer({ ...common, init: { spec: SYNTHETIC_MODEL_SPEC, tokenizerFrom }, out: initDir, stage: 1, steps: 1, lr: 0, warmupSteps: 0, resume: false }).run();
-  const before = await evaluate(join(initDir, 'final'));
-  const afterStage1 = await evaluate(s1.final!);
-  const afterStage2First = await evaluate(s2a.final!);
+  const before = await evaluateOnce('before', join(initDir, 'final'));
+  const afterStage1 = await evaluateOnce('afterStage1', s1.final!);
+  const afterStage2First = await evaluateOnce('afterStage2First', s2a.final!);
   rmSync(out, { recursive: true, force: true });
   cpSync(s2.final!, out, { recursive: true });
   const after = await evaluate(out);
