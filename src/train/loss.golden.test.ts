@@ -52,3 +52,13 @@ test('fgclip-tiny stage-2 loss, its four parts, every gradient norm and every gr
 test('the two-pass chunked scheme (chunks of 1 image) matches the same golden', async () => {
   assertMatchesGolden(await engine.compute(engine.initialParams, batch, { stage: 2, chunkSize: 1 }), 'chunked');
 });
+
+test('prepare() compiles the single-pass and forward sessions ahead; the step that follows still matches the golden', async () => {
+  const e = await createGradientEngine(goldenPath('fgclip-tiny'), { threads: 1 });
+  try {
+    await e.prepare(batch, 2);
+    assertMatchesGolden(await e.compute(e.initialParams, batch, { stage: 2 }), 'after prepare');
+  } finally {
+    await e.dispose();
+  }
+});
