@@ -53,6 +53,19 @@ window.h = {
     const [r] = await models[key].encodeImages([ctx.getImageData(0, 0, bmp.width, bmp.height)], { normalize: false });
     return arr(r.embedding);
   },
+  /** the same image as a URL string, a URL object, an ImageBitmap, an <img> and a canvas: one embedding each */
+  async imageSources(key, url) {
+    const blob = await (await fetch(url)).blob();
+    const bmp = await createImageBitmap(blob, { colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
+    const img = new Image();
+    img.src = url;
+    const canvas = document.createElement('canvas');
+    canvas.width = bmp.width;
+    canvas.height = bmp.height;
+    canvas.getContext('2d').drawImage(bmp, 0, 0);
+    const r = await models[key].encodeImages([url, new URL(url, location.href), bmp, img, canvas], { normalize: false });
+    return r.map((x) => arr(x.embedding));
+  },
   async probabilities(key, image, texts) {
     return models[key].probabilities(Float32Array.from(image), texts.map((t) => Float32Array.from(t)));
   },
@@ -63,7 +76,9 @@ window.h = {
       else if (kind === 'truncated-png') {
         const b = new Uint8Array(await (await fetch('/goldens/images/gradient_97x61.png')).arrayBuffer());
         await models[key].encodeImages([new Blob([b.slice(0, b.length - 40)])]);
-      } else if (kind === 'bad-box') await models[key].encodeImages(await blobs(['/goldens/images/tiny_7x5.png']), { boxes: [[[5, 5, 1, 1]]] });
+      } else if (kind === 'missing-url') await models[key].encodeImages(['/goldens/images/no-such-image.png']);
+      else if (kind === 'not-an-image-type') await models[key].encodeImages([{ width: 2, height: 2 }]);
+      else if (kind === 'bad-box') await models[key].encodeImages(await blobs(['/goldens/images/tiny_7x5.png']), { boxes: [[[5, 5, 1, 1]]] });
       return null;
     } catch (e) {
       return { name: e.name, code: e.code, message: e.message };

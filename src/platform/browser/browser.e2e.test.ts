@@ -153,6 +153,11 @@ describe('browser build in Chromium', () => {
     // ImageData input (pixels the page already has) gives the same embedding as the PNG file
     const fromPixels = await call<number[]>(page, `h.imageData('url', '/goldens/images/gradient_97x61.png')`);
     assertSame(fromPixels, want[1].embedding, 'ImageData input');
+    // URLs (fetched by the page, decoded Pillow-exactly) and drawables (read through a canvas; this PNG is opaque, so
+    // the browser's pixels are Pillow's): the same embedding as the file
+    const sources = await call<number[][]>(page, `h.imageSources('url', '/goldens/images/gradient_97x61.png')`);
+    assert.equal(sources.length, 5);
+    sources.forEach((e, k) => assertSame(e, want[1].embedding, `${['URL string', 'URL object', 'ImageBitmap', '<img>', 'canvas'][k]} input`));
 
     const probs = await call<number[]>(page, `h.probabilities('url', ${js(got[0].embedding)}, ${js(texts.embeddings.slice(0, 4))})`);
     const nodeProbs = node.probabilities(want[0].embedding, nodeTexts.slice(0, 4));
@@ -201,12 +206,12 @@ describe('browser build in Chromium', () => {
     await ctx.close();
   });
 
-  test('typed errors cross the worker: empty list, bytes that are no image, truncated PNG, inverted box, use after dispose', async () => {
+  test('typed errors cross the worker: empty list, bytes that are no image, truncated PNG, inverted box, an image URL answering 404, an object that is no image, use after dispose', async () => {
     const ctx = await browser.newContext();
     const page = await open(ctx);
     const noCache = await call<Loaded>(page, `h.load('e', '/goldens/fgclip-small/', { cache: false })`);
     assert.equal(noCache.info.storagePersisted, undefined, 'no cache: persistent storage not asked');
-    const expect = { empty: 'INPUT_INVALID', 'not-image': 'IMAGE_DECODE', 'truncated-png': 'IMAGE_DECODE', 'bad-box': 'BOX_INVALID' };
+    const expect = { empty: 'INPUT_INVALID', 'not-image': 'IMAGE_DECODE', 'truncated-png': 'IMAGE_DECODE', 'bad-box': 'BOX_INVALID', 'missing-url': 'INPUT_INVALID', 'not-an-image-type': 'INPUT_INVALID' };
     for (const [kind, code] of Object.entries(expect)) {
       const e = await call<{ name: string; code: string; message: string } | null>(page, `h.encodeError('e', ${js(kind)})`);
       assert.equal(e?.code, code, `${kind}: ${JSON.stringify(e)}`);

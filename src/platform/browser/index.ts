@@ -4,7 +4,7 @@
  * the worker, not copied.
  *
  *   const model = await FgClip.load('qihoo360/fg-clip-base', { onProgress: (p) => console.log(p) });
- *   const [img] = await model.encodeImages([file]);                     // Blob/File, ImageData or encoded bytes
+ *   const [img] = await model.encodeImages([file]);                     // Blob/File, URL, ImageData, ImageBitmap, canvas, <img>, bytes
  *   const { embeddings } = await model.encodeTexts(['a photo of a cat', 'a photo of a dog']);
  *   model.probabilities(img.embedding, embeddings);
  *
@@ -55,7 +55,54 @@ export interface LoadOptions {
   readonly workerUrl?: string | URL;
 }
 
-export type BrowserImage = Blob | ImageData | ArrayBuffer | Uint8Array;
+/** A drawable the page already has: its pixels are read through a canvas (decoded by the browser, not Pillow-exact). */
+export type DrawableImage = ImageBitmap | HTMLCanvasElement | OffscreenCanvas | HTMLImageElement;
+/**
+ * An image: encoded bytes (Blob/File, ArrayBuffer, Uint8Array, or a URL string fetched by the page; PNG and JPEG
+ * decoded Pillow-exactly in the worker), or pixels (ImageData, or a DrawableImage).
+ */
+export type BrowserImage = Blob | ImageData | ArrayBuffer | Uint8Array | string | URL | DrawableImage;
+
+function isDrawable(x: unknown): x is DrawableImage {
+  return (
+    (typeof ImageBitmap !== 'undefined' && x instanceof ImageBitmap) ||
+    (typeof OffscreenCanvas !== 'undefined' && x instanceof OffscreenCanvas) ||
+    (typeof HTMLCanvasElement !== 'undefined' && x instanceof HTMLCanvasElement) ||
+    (typeof HTMLImageElement !== 'undefined' && x instanceof HTMLImageElement)
+  );
+}
+
+/** RGBA pixels of a drawable, drawn 1:1 on a canvas (an <img> is decoded first). */
+async function drawnPixels(x: DrawableImage, i: number): Promise<ImageData> {
+  const img = typeof HTMLImageElement !== 'undefined' && x instanceof HTMLImageElement ? x : undefined;
+  if (img) {
+    try {
+      await img.decode();
+    } catch (e) {
+      throw new FgClipError('IMAGE_DECODE', `encodeImages: image ${i} (<img src=${JSON.stringify(img.currentSrc || img.src)}>) could not be decoded by the browser`, { cause: e });
+    }
+  }
+  const w = img ? img.naturalWidth : (x as Exclude<DrawableImage, HTMLImageElement>).width;
+  const h = img ? img.naturalHeight : (x as Exclude<DrawableImage, HTMLImageElement>).height;
+  if (!(w > 0 && h > 0)) throw new FgClipError('IMAGE_DECODE', `encodeImages: image ${i} has no pixels (${w}×${h})`);
+  const ctx = new OffscreenCanvas(w, h).getContext('2d');
+  if (!ctx) throw new FgClipError('RUNTIME', 'encodeImages: no 2D canvas context to read the pixels of a drawable');
+  ctx.drawImage(x, 0, 0);
+  return ctx.getImageData(0, 0, w, h);
+}
+
+/** An image URL fetched by the page (relative to the document), as a Blob for the worker's decoder. */
+async function fetchImage(url: string | URL, i: number): Promise<Blob> {
+  const u = new URL(String(url), baseUrl());
+  let res: globalThis.Response;
+  try {
+    res = await fetch(u);
+  } catch (e) {
+    throw new FgClipError('INPUT_INVALID', `encodeImages: image ${i}: cannot fetch ${u.href} (${e instanceof Error ? e.message : String(e)}); check the URL, the network, or that its server sends CORS headers`, { cause: e });
+  }
+  if (!res.ok) throw new FgClipError('INPUT_INVALID', `encodeImages: image ${i}: ${u.href} answered ${res.status} ${res.statusText}`);
+  return res.blob();
+}
 export type PixelBox = readonly [number, number, number, number];
 
 export interface EncodeImageOptions {
@@ -192,22 +239,26 @@ export class FgClip {
   }
 
   async encodeImages(images: readonly BrowserImage[], opts: EncodeImageOptions = {}): Promise<ImageEncoding[]> {
-    if (!Array.isArray(images)) throw new FgClipError('INPUT_INVALID', 'encodeImages: expected an array of Blobs, ImageData or encoded bytes');
+    if (!Array.isArray(images)) throw new FgClipError('INPUT_INVALID', 'encodeImages: expected an array of images (Blob/File, URL, ImageData, ImageBitmap, canvas, <img>, or encoded bytes)');
     const transfer: Transferable[] = [];
-    const wire: WireImage[] = images.map((x, i) => {
-      if (typeof Blob !== 'undefined' && x instanceof Blob) return { kind: 'blob', blob: x };
-      if (typeof ImageData !== 'undefined' && x instanceof ImageData) {
-        const data = x.data.slice().buffer;
-        transfer.push(data);
-        return { kind: 'rgba', width: x.width, height: x.height, data };
-      }
-      if (x instanceof ArrayBuffer || x instanceof Uint8Array) {
+    const rgba = (x: ImageData): WireImage => {
+      const data = x.data.slice().buffer;
+      transfer.push(data);
+      return { kind: 'rgba', width: x.width, height: x.height, data };
+    };
+    const wire: WireImage[] = [];
+    for (let i = 0; i < images.length; i++) {
+      const x = images[i];
+      if (typeof Blob !== 'undefined' && x instanceof Blob) wire.push({ kind: 'blob', blob: x });
+      else if (typeof ImageData !== 'undefined' && x instanceof ImageData) wire.push(rgba(x));
+      else if (x instanceof ArrayBuffer || x instanceof Uint8Array) {
         const bytes = x instanceof ArrayBuffer ? x.slice(0) : x.slice().buffer;
         transfer.push(bytes);
-        return { kind: 'bytes', bytes };
-      }
-      throw new FgClipError('INPUT_INVALID', `encodeImages: image ${i} is not a Blob, ImageData, ArrayBuffer or Uint8Array`);
-    });
+        wire.push({ kind: 'bytes', bytes });
+      } else if (typeof x === 'string' || x instanceof URL) wire.push({ kind: 'blob', blob: await fetchImage(x, i) });
+      else if (isDrawable(x)) wire.push(rgba(await drawnPixels(x, i)));
+      else throw new FgClipError('INPUT_INVALID', `encodeImages: image ${i} is not a Blob/File, URL, ImageData, ImageBitmap, canvas, <img>, ArrayBuffer or Uint8Array`);
+    }
     return (await this.call({ id: 0, type: 'encodeImages', images: wire, normalize: opts.normalize ?? true, dense: opts.dense ?? false, boxes: opts.boxes }, transfer)) as ImageEncoding[];
   }
 

@@ -118,7 +118,7 @@ export class WorkerModel {
     const warnings: string[] = [];
     const gpu = await webgpuAvailable();
     if (opts.device === 'webgpu' && !gpu) throw new FgClipError('RUNTIME', "device 'webgpu': this browser has no WebGPU adapter (navigator.gpu.requestAdapter() gave none); use device 'wasm' or 'auto'");
-    const device: Device = opts.device === 'wasm' ? 'wasm' : gpu ? 'webgpu' : 'wasm';
+    let device: Device = opts.device === 'wasm' ? 'wasm' : gpu ? 'webgpu' : 'wasm';
     const ort: Ort = device === 'webgpu' ? ((await import('onnxruntime-web/webgpu')) as unknown as Ort) : ((await import('onnxruntime-web/wasm')) as unknown as Ort);
     const isolated = self.crossOriginIsolated === true;
     const threads = isolated ? Math.max(1, Math.min(opts.threads ?? navigator.hardwareConcurrency ?? 1, 16)) : 1;
@@ -167,10 +167,28 @@ export class WorkerModel {
     const positions = new Float32Array(await positionsBlob.arrayBuffer());
     const D = m.textHiddenSize;
     const tables: TextTables = { shortPositions: positions.subarray(0, m.text.shortLength * D), longPositions: positions.subarray(m.text.shortLength * D) };
-    const ep = device === 'webgpu' ? ['webgpu', 'wasm'] : ['wasm'];
     // one tower at a time: its weights are read, handed to onnxruntime-web, and dropped before the next
-    const textSession = await session(ort, folder, m, 'text', ep, progress);
-    const visionSession = await session(ort, folder, m, 'vision', ep, progress);
+    const sessions = async (ep: string[]) => {
+      const text = await session(ort, folder, m, 'text', ep, progress);
+      try {
+        return { text, vision: await session(ort, folder, m, 'vision', ep, progress) };
+      } catch (e) {
+        await text.release().catch(() => undefined);
+        throw e;
+      }
+    };
+    let towers: { text: OrtTypes.InferenceSession; vision: OrtTypes.InferenceSession };
+    try {
+      towers = await sessions(device === 'webgpu' ? ['webgpu', 'wasm'] : ['wasm']);
+    } catch (e) {
+      // 'auto' chose WebGPU because an adapter exists, but the adapter could not run the graphs: fall back, say so
+      if (opts.device !== 'auto' || device !== 'webgpu') throw e;
+      warnings.push(`WebGPU could not run the model (${e instanceof Error ? e.message : String(e)}); running on WebAssembly instead`);
+      device = 'wasm';
+      towers = await sessions(['wasm']);
+    }
+    const textSession = towers.text;
+    const visionSession = towers.vision;
     const info: ModelInfo = {
       device,
       threads,
