@@ -4,6 +4,9 @@
  * Progress (loss, lr, samples/s, ETA) goes to stderr on a TTY; Ctrl-C stops after the current step with a
  * resumable checkpoint (a second Ctrl-C aborts at once).
  */
+import { familyOf } from '../../families/registry.js';
+import { trainFgclip2 } from '../../families/fgclip2/train.js';
+import { resolveModelDir } from '../../hub/index.js';
 import { defaultEngineFactory } from '../../train/default-engine.js';
 import { SYNTHETIC_MODEL_SPEC, type SmallModelSpec } from '../../train/init.js';
 import { generateSyntheticDataset } from '../../train/synthetic/scenes.js';
@@ -108,8 +111,7 @@ export async function trainCommand(argv: readonly string[], io: Io): Promise<num
     if (!quiet) io.stderr.write(`${tty ? '\r\x1b[K' : ''}fgclip train: ${m}\n`);
   };
   const threads = int(values, 'threads');
-
-  const trainer = new Trainer({
+  const options: TrainerOptions = {
     model,
     init,
     data,
@@ -156,7 +158,38 @@ export async function trainCommand(argv: readonly string[], io: Io): Promise<num
           (m.heatmapHit !== undefined ? `, heatmap peak in box ${(100 * m.heatmapHit).toFixed(1)}%` : ''),
       ),
     onNotice: say,
-  });
+  };
+  if (model) {
+    const dir = await resolveModelDir(model, { env: io.env });
+    if ((await familyOf(dir)).family.id === 'fgclip2') {
+      // FG-CLIP 2: the stage-2 objective on --data = JSONL of batches in the reference collate's layout (families/fgclip2/train.ts)
+      if (stageS !== '2') throw new UsageError('train: FG-CLIP 2 checkpoints train on the stage-2 objective only (--stage 2)');
+      const r = await trainFgclip2({
+        model: dir,
+        batches: data,
+        out,
+        steps: options.steps,
+        epochs: options.epochs,
+        lr: options.lr,
+        // the authors' 3% warmup unless given
+        warmupSteps: str(values, 'warmup-steps') === undefined ? undefined : options.warmupSteps,
+        schedule: options.schedule,
+        weightDecay: options.weightDecay,
+        maxGradNorm: options.maxGradNorm,
+        saveEvery: options.saveEvery,
+        resume: options.resume,
+        threads,
+        onStep: tty ? (s) => io.stderr.write(`\r\x1b[Kstep ${s.step}  loss ${s.loss.toFixed(4)}  lr ${s.lr.toExponential(2)}  θ ${s.nextThreshold.toFixed(3)}  ${s.seconds.toFixed(1)} s/step`) : undefined,
+      });
+      if (tty) io.stderr.write('\n');
+      const summary = { family: 'fgclip2', steps: r.steps, resumedFrom: r.resumedFrom ?? null, finalDir: r.finalDir, threshold: r.threshold };
+      if (flag(values, 'json')) printJson(io, summary);
+      else io.stdout.write(`trained ${r.steps} steps (FG-CLIP 2 stage 2); model in ${r.finalDir}\n`);
+      return 0;
+    }
+  }
+
+  const trainer = new Trainer(options);
   let interrupts = 0;
   const onSigint = () => {
     interrupts++;

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { isFgClipError } from '../../errors.js';
 import { FgClip } from '../../model/handle.js';
+import { run as runCli } from '../../test-util/cli.js';
 import { goldenV2Path, readGoldenV2Json } from '../../test-util/goldens-v2.js';
 import { readSafetensors } from '../../weights/index.js';
 import { trainFgclip2, type Fgclip2StepRecord } from './train.js';
@@ -81,5 +82,21 @@ describe('trainFgclip2', () => {
     const bad = join(ROOT, 'bad.jsonl');
     writeFileSync(bad, `${batch}\n{"pixel_values": 3}\n`);
     await assert.rejects(trainFgclip2({ ...common, batches: bad, out: join(ROOT, 'c') }), (e: unknown) => isFgClipError(e) && e.code === 'INPUT_INVALID' && /bad\.jsonl:2: .*pixel_values/.test(e.message));
+  });
+});
+
+describe('fgclip train on an FG-CLIP 2 checkpoint', () => {
+  it('--data takes JSONL batches: 2 steps, a final folder that loads, --json summary; a bad file exits non-zero with one line', async () => {
+    const out = join(ROOT, 'cli');
+    const r = await runCli(['train', '--model', model, '--data', data, '--out', out, '--steps', '2', '--lr', '1e-3', '--warmup-steps', '0', '--threads', '1', '--json']);
+    assert.equal(r.code, 0, r.err);
+    const s = JSON.parse(r.out);
+    assert.equal(s.family, 'fgclip2');
+    assert.equal(s.steps, 2);
+    const m = await FgClip.load(s.finalDir, { graphCache: false, preprocessWorkers: 0 });
+    m.dispose();
+    const bad = await runCli(['train', '--model', model, '--data', join(ROOT, 'missing.jsonl'), '--out', join(ROOT, 'cli-bad')]);
+    assert.notEqual(bad.code, 0);
+    assert.equal(bad.err.trim().split('\n').length, 1, bad.err);
   });
 });
