@@ -1,5 +1,5 @@
-// FG-CLIP playground: talks to this server's HTTP API only (/v1/models, /v1/classify, /v1/heatmap, /v1/regions,
-// /v1/collection for the gallery).
+// FG-CLIP playground: talks to this server's HTTP API only (/v1/models, /v1/analyze: one vision pass per analysis,
+// /v1/regions when a box is drawn afterwards, /v1/collection for the gallery).
 // Plain ES module, no build step, no network beyond the page's own origin.
 
 const $ = (id) => document.getElementById(id);
@@ -12,7 +12,6 @@ const state = {
   height: 0,
   boxes: [], // [x1, y1, x2, y2] in image pixels
   drag: null, // {x0, y0, x1, y1} in image pixels while drawing
-  heatmapUrls: [],
 };
 
 // ---- API ------------------------------------------------------------------------------------------------
@@ -96,8 +95,6 @@ async function useFile(file) {
 
 function clearResults() {
   $('probs').replaceChildren();
-  for (const u of state.heatmapUrls) URL.revokeObjectURL(u);
-  state.heatmapUrls = [];
   $('heatmaps').replaceChildren();
   $('regions').replaceChildren();
 }
@@ -137,30 +134,20 @@ function renderProbabilities(labels, order) {
   );
 }
 
-async function renderHeatmaps(caps) {
-  const box = $('heatmaps');
-  const figures = caps.map((c) => {
-    const fig = document.createElement('figure');
-    fig.className = 'heatmap loading';
-    const cap = document.createElement('figcaption');
-    cap.className = 'clamp';
-    cap.textContent = c;
-    cap.title = c;
-    fig.append(cap);
-    return fig;
-  });
-  box.replaceChildren(...figures);
-  // one request per caption: the server batches their image passes together
-  await Promise.all(
-    caps.map(async (c, i) => {
-      const blob = await api('/v1/heatmap', { image: state.image, texts: [c], format: 'png', text_mode: 'auto', truncate: true }, { binary: true });
-      const url = URL.createObjectURL(blob);
-      state.heatmapUrls.push(url);
+function renderHeatmaps(caps, heatmaps) {
+  $('heatmaps').replaceChildren(
+    ...caps.map((c, i) => {
+      const fig = document.createElement('figure');
+      fig.className = 'heatmap';
       const img = document.createElement('img');
       img.alt = `Heatmap of the caption "${c}" over the image`;
-      img.src = url;
-      figures[i].classList.remove('loading');
-      figures[i].prepend(img);
+      img.src = heatmaps[i].png;
+      const cap = document.createElement('figcaption');
+      cap.className = 'clamp';
+      cap.textContent = c;
+      cap.title = c;
+      fig.append(img, cap);
+      return fig;
     }),
   );
 }
@@ -172,17 +159,17 @@ async function analyse() {
   $('run').disabled = true;
   setStatus('Analysing…');
   clearResults();
+  drawOverlay();
   try {
     const templates = $('imagenet').checked ? 'imagenet' : 'none';
-    const [cls] = await Promise.all([
-      api('/v1/classify', { images: state.image, labels: caps, templates, text_mode: 'auto', truncate: true }).then((r) => {
-        renderProbabilities(r.data[0].labels, caps);
-        return r;
-      }),
-      renderHeatmaps(caps),
-      state.boxes.length ? classifyRegions() : Promise.resolve(),
-    ]);
-    setStatus(`Done: most likely "${cls.data[0].labels[0].label}".`);
+    // one request, one vision pass: classification, a heatmap per caption and the boxes' labels
+    const body = { image: state.image, labels: caps, templates, text_mode: 'auto', truncate: true, heatmaps: 'png' };
+    if (state.boxes.length) body.boxes = state.boxes;
+    const r = await api('/v1/analyze', body);
+    renderProbabilities(r.labels, caps);
+    renderHeatmaps(caps, r.heatmaps);
+    if (state.boxes.length) renderRegions(r.regions);
+    setStatus(`Done: most likely "${r.labels[0].label}".`);
   } catch (e) {
     setStatus(e.message, true);
   } finally {
@@ -198,8 +185,12 @@ async function classifyRegions() {
   if (state.boxes.length === 0) return $('regions').replaceChildren();
   if (caps.length === 0) return setStatus('Type captions to classify the boxes against.', true);
   const r = await api('/v1/regions', { image: state.image, boxes: state.boxes, labels: caps, truncate: true });
+  renderRegions(r.data);
+}
+
+function renderRegions(data) {
   $('regions').replaceChildren(
-    ...r.data.map((d) => {
+    ...data.map((d) => {
       const li = document.createElement('li');
       li.className = 'region';
       li.style.setProperty('--box', BOX_COLORS[d.index % BOX_COLORS.length]);

@@ -136,6 +136,7 @@ export const COMMAND_OPTION_DOCS: Readonly<Record<string, Docs>> = {
     'model-name': { description: 'model name in responses and the "model" field clients send', default: 'the Hub id, or the folder name', valueName: 'NAME' },
     'served-name': { description: 'another name the server answers to in "model" fields and /v1/models, e.g. the Hub id of a local folder', valueName: 'NAME' },
     'api-key': { description: 'require "Authorization: Bearer KEY" (also FGCLIP_API_KEYS=k1,k2)', valueName: 'KEY' },
+    'cors-allow-origin': { description: "let browser pages from this origin call the API (CORS; e.g. https://app.example, or '*' for any)", valueName: 'ORIGIN' },
     'max-connections': { description: 'open connections at most; more are refused at accept', default: '512', valueName: 'N' },
     'pixel-budget': { description: 'decoded image pixels in flight across all requests; more images wait their turn', default: '67108864 (4 × 4096²)', valueName: 'PIXELS' },
     'no-batching': { description: 'run each request on its own (no merging of concurrent requests into model batches)' },

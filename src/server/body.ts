@@ -4,7 +4,9 @@
  *
  * Multipart convention (so `curl -F` works): a request is the JSON request with its images as file parts.
  * Text parts carry JSON values (`-F 'labels=["a cat","a dog"]'`); a text part that is not valid JSON is taken as a
- * plain string (`-F texts="white cat"`); file parts become uploaded images; a repeated name becomes a list.
+ * plain string (`-F texts="white cat"`); file parts become uploaded images; a repeated name becomes a list
+ * (`-F labels="a cat" -F labels="a dog"`, OpenAPI's form style for arrays). Label lists also take one plain part
+ * with commas (`-F labels="a cat,a dog"`, as the CLI's --labels): see `formPlainText` and validate.ts `stringList`.
  */
 import type { IncomingMessage } from 'node:http';
 import { badRequest, HttpError } from './http-error.js';
@@ -19,6 +21,14 @@ export class UploadedImage {
 }
 
 export type RequestObject = Record<string, unknown>;
+
+/** Multipart fields sent once as plain (non-JSON) text: a symbol key, so field checks never see it. */
+const FORM_PLAIN = Symbol('multipart fields given once as plain text');
+
+/** Whether `field` came from multipart as a single plain-text part (not JSON, not repeated). */
+export function formPlainText(body: RequestObject, field: string): boolean {
+  return (body as { [FORM_PLAIN]?: Set<string> })[FORM_PLAIN]?.has(field) ?? false;
+}
 
 export function bodyTooLarge(limit: number, got: number | string): HttpError {
   return new HttpError(413, 'invalid_request_error', 'BODY_TOO_LARGE', `request body too large (at most ${limit} bytes, got ${got}). Send fewer or smaller images, or raise --max-body-bytes.`, null, { Connection: 'close' });
@@ -74,6 +84,7 @@ export function parseBody(body: Buffer, contentType: string | undefined): Reques
 
 function fromMultipart(body: Buffer, contentType: string): RequestObject {
   const fields = new Map<string, unknown[]>();
+  const plain = new Set<string>();
   for (const part of parseMultipart(body, contentType)) {
     const isFile = part.filename !== undefined || /^(image\/|application\/octet-stream)/i.test(part.contentType ?? '');
     let value: unknown;
@@ -84,6 +95,7 @@ function fromMultipart(body: Buffer, contentType: string): RequestObject {
         value = JSON.parse(text);
       } catch {
         value = text;
+        plain.add(part.name);
       }
     }
     const list = fields.get(part.name) ?? [];
@@ -91,5 +103,8 @@ function fromMultipart(body: Buffer, contentType: string): RequestObject {
     fields.set(part.name, list);
   }
   // fromEntries defines own properties, so a part named "__proto__" is an (unknown) field, not a prototype
-  return Object.fromEntries([...fields].map(([k, v]) => [k, v.length === 1 ? v[0] : v]));
+  const out: RequestObject = Object.fromEntries([...fields].map(([k, v]) => [k, v.length === 1 ? v[0] : v]));
+  const single = new Set([...plain].filter((k) => fields.get(k)?.length === 1));
+  Object.defineProperty(out, FORM_PLAIN, { value: single, enumerable: false });
+  return out;
 }

@@ -7,6 +7,7 @@
  *   POST /v1/rank      one text or image query against text or image candidates, by cosine
  * Field lists are in each handler's FIELDS; unknown fields are rejected.
  */
+import { randomUUID } from 'node:crypto';
 import { renderHeatmap } from '../heatmap/index.js';
 import { promptEnsembles, scoreLabels, scoringOf } from '../tasks/classify.js';
 import { heatmap as heatmapTask } from '../tasks/heatmap.js';
@@ -16,11 +17,11 @@ import { fillTemplate, resolveTemplates } from '../tasks/templates.js';
 import type { RequestObject } from './body.js';
 import { base64Floats, checkModel, type Ctx, encoder, floats, type Handler, imageBytes } from './context.js';
 import { badRequest } from './http-error.js';
-import { boxList, checkFields, describe, has, imageList, imageOf, optBool, optEnum, optInt, singleImage, stringList, tooMany } from './validate.js';
+import { boxList, checkFields, describe, has, imageList, imageOf, optBool, optEnum, optInt, optString, singleImage, stringList, tooMany } from './validate.js';
 
-const TEXT_MODES = ['auto', 'short', 'long'] as const;
+export const TEXT_MODES = ['auto', 'short', 'long'] as const;
 
-function uniqueLabels(labels: readonly string[], field: string): void {
+export function uniqueLabels(labels: readonly string[], field: string): void {
   const seen = new Map<string, number>();
   labels.forEach((l, i) => {
     const j = seen.get(l);
@@ -35,7 +36,7 @@ export function usage(ctx: Ctx) {
 }
 
 /** prompts (labels × templates) allowed per classify request, per unit of --max-inputs */
-const PROMPTS_PER_INPUT = 16;
+export const PROMPTS_PER_INPUT = 16;
 
 const CLASSIFY_FIELDS = ['model', 'images', 'labels', 'templates', 'text_mode', 'truncate', 'top_k'];
 
@@ -43,7 +44,7 @@ export const classify: Handler = async (body, ctx) => {
   checkFields(body, CLASSIFY_FIELDS, 'POST /v1/classify');
   checkModel(body, ctx);
   const images = imageList(body, 'images', ctx.limits.maxImages);
-  const labels = stringList(body, 'labels', ctx.limits.maxInputs, 'the candidate labels');
+  const labels = stringList(body, 'labels', ctx.limits.maxInputs, 'the candidate labels', { commas: true });
   uniqueLabels(labels, 'labels');
   const templates = has(body, 'templates') ? templatesOf(body.templates) : resolveTemplates('none');
   const mode = optEnum(body, 'text_mode', TEXT_MODES, 'short');
@@ -62,7 +63,7 @@ export const classify: Handler = async (body, ctx) => {
   return { json: { object: 'list', data, model: ctx.modelName, scoring: scoringOf(enc), usage: usage(ctx) } };
 };
 
-function templatesOf(v: unknown) {
+export function templatesOf(v: unknown) {
   if (v === 'none' || v === 'imagenet') return resolveTemplates(v);
   if (Array.isArray(v) && v.every((t) => typeof t === 'string')) {
     if (v.length > 100) throw tooMany('templates', v.length, 100);
@@ -105,7 +106,7 @@ export const regions: Handler = async (body, ctx) => {
   checkModel(body, ctx);
   const image = singleImage(body, 'image');
   const boxes = boxList(body, 'boxes', ctx.limits.maxInputs);
-  const labels = has(body, 'labels') ? stringList(body, 'labels', ctx.limits.maxInputs, 'the candidate labels') : undefined;
+  const labels = has(body, 'labels') ? stringList(body, 'labels', ctx.limits.maxInputs, 'the candidate labels', { commas: true }) : undefined;
   if (labels) uniqueLabels(labels, 'labels');
   if (!labels && has(body, 'truncate')) throw badRequest('INPUT_INVALID', 'truncate applies to labels, and no labels were given', 'truncate');
   if (labels && has(body, 'encoding_format')) throw badRequest('INPUT_INVALID', 'encoding_format applies to region features (no labels); with labels the answer is ranked labels', 'encoding_format');
@@ -158,3 +159,62 @@ function queryValue(body: RequestObject): unknown {
   if (Array.isArray(v)) throw badRequest('INPUT_INVALID', `query: expected exactly one image (got ${describe(v)})`, 'query');
   return v;
 }
+
+const RERANK_FIELDS = ['model', 'query', 'documents', 'top_n', 'return_documents', 'texts', 'return_text', 'raw_scores', 'truncate'];
+
+/** A rerank document: a string, or Cohere's `{text}` object. */
+function documentsOf(body: RequestObject, max: number): string[] {
+  const v = body.documents;
+  if (!Array.isArray(v)) throw badRequest('INPUT_INVALID', `documents: expected a list of strings or {"text": …} objects (got ${describe(v)})`, 'documents');
+  const texts = v.map((d, i) => {
+    const t = typeof d === 'object' && d !== null && !Array.isArray(d) && typeof (d as { text?: unknown }).text === 'string' ? (d as { text: string }).text : d;
+    if (typeof t !== 'string' || t.trim() === '') throw badRequest('INPUT_INVALID', `documents[${i}]: expected a non-empty string or {"text": "…"} (got ${describe(d)})`, `documents[${i}]`);
+    return t;
+  });
+  if (texts.length === 0) throw badRequest('INPUT_INVALID', 'documents: the list is empty', 'documents');
+  if (texts.length > max) throw tooMany('documents', texts.length, max);
+  return texts;
+}
+
+/**
+ * POST /rerank (and /v1/rerank): the rerank shape TEI, infinity and Cohere clients send. `{query, documents,
+ * top_n?, return_documents?}` (Cohere / infinity) → `{object: "rerank", results: [{index, relevance_score,
+ * document?}]}`, best first; `{query, texts, return_text?, raw_scores?, truncate?}` (TEI) → `[{index, score, text?}]`.
+ * FG-CLIP is a bi-encoder: the score is the cosine of the query's and the document's text embeddings (text mode
+ * auto: long captions take the long path). Documents are truncated to fit by default (as Cohere); TEI's `truncate`
+ * defaults to false as in TEI (an over-long text is a 400 naming it).
+ */
+export const rerank: Handler = async (body, ctx) => {
+  checkFields(body, RERANK_FIELDS, 'POST /rerank');
+  checkModel(body, ctx);
+  const tei = has(body, 'texts');
+  if (tei === has(body, 'documents')) throw badRequest('INPUT_INVALID', 'give the candidates as "documents" (Cohere/infinity) or "texts" (TEI), exactly one of them', 'documents');
+  const query = optString(body, 'query');
+  if (query === undefined || query.trim() === '') throw badRequest('INPUT_INVALID', 'query is required (the text to rank the documents against)', 'query');
+  const docs = tei ? stringList(body, 'texts', ctx.limits.maxInputs, 'the texts to rank') : documentsOf(body, ctx.limits.maxInputs);
+  for (const f of tei ? ['top_n', 'return_documents'] : ['return_text', 'raw_scores']) {
+    if (has(body, f)) throw badRequest('INPUT_INVALID', `${f} belongs to the ${tei ? 'Cohere/infinity "documents"' : 'TEI "texts"'} form of this request`, f);
+  }
+  const topN = optInt(body, 'top_n', 1, docs.length) ?? docs.length;
+  const returnDocs = optBool(body, tei ? 'return_text' : 'return_documents', false);
+  optBool(body, 'raw_scores', false); // TEI: cosines are the raw scores (no activation is applied)
+  const truncate = optBool(body, 'truncate', !tei);
+  const field = tei ? 'texts' : 'documents';
+  const [q, d] = await Promise.all([
+    encoder(ctx, { texts: 'query' }).encodeTexts([query], { mode: 'auto', truncate }),
+    encoder(ctx, { texts: field }).encodeTexts(docs, { mode: 'auto', truncate }),
+  ]);
+  const hits = rankEmbeddings(q.embeddings[0], d.embeddings, { top: topN });
+  if (tei) return { json: hits.map((h) => ({ index: h.index, score: h.score, ...(returnDocs ? { text: docs[h.index] } : {}) })) };
+  return {
+    json: {
+      object: 'rerank',
+      id: randomUUID(),
+      model: ctx.modelName,
+      created: Math.floor(Date.now() / 1000),
+      results: hits.map((h) => ({ index: h.index, relevance_score: h.score, ...(returnDocs ? { document: { text: docs[h.index] } } : {}) })),
+      usage: usage(ctx),
+      meta: { billed_units: { input_tokens: ctx.usage.tokens } },
+    },
+  };
+};

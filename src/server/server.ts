@@ -24,7 +24,9 @@ import { errorBody, HttpError, shuttingDown, toHttpError } from './http-error.js
 import type { ImagePolicy } from './images.js';
 import { ServerMetrics } from './metrics.js';
 import { embeddings } from './routes-embeddings.js';
-import { classify, heatmap, rank, regions } from './routes-tasks.js';
+import { analyze } from './routes-analyze.js';
+import { classify, heatmap, rank, regions, rerank } from './routes-tasks.js';
+import { openApiDocument } from './openapi.js';
 import { collectionAdd, collectionRemove, collectionSearch, collectionStats } from './routes-collection.js';
 import type { Collection } from '../collection/collection.js';
 import { DEFAULT_WEB_ROOT, loadStatic, STATIC_HEADERS, STATIC_PATHS } from './static.js';
@@ -43,6 +45,11 @@ export interface ServerOptions {
   readonly modelName?: string;
   /** more ids the server answers to in `model` fields (e.g. the Hub id of a local folder: 'qihoo360/fg-clip-base') */
   readonly servedNames?: readonly string[];
+  /**
+   * origins allowed to call the API from a browser page (CORS): exact origins like 'https://app.example', or '*'
+   * for any (default: none — no CORS headers, OPTIONS still answers with Allow)
+   */
+  readonly corsAllowOrigin?: readonly string[];
   readonly host?: string; // default 127.0.0.1
   readonly port?: number; // default 8080; 0 picks a free port
   /** Bearer keys; empty or absent: no authentication */
@@ -90,10 +97,12 @@ export interface FgClipServer {
   close(): Promise<void>;
 }
 
-type Route = { readonly method: 'GET' | 'POST'; readonly auth: boolean; readonly handler?: Handler };
+export type Route = { readonly method: 'GET' | 'POST'; readonly auth: boolean; readonly handler?: Handler };
 
-const API_ROUTES: Readonly<Record<string, Route>> = {
+/** Every API route (the web page's static files aside); /openapi.json describes exactly these (openapi.test.ts). */
+export const API_ROUTES: Readonly<Record<string, Route>> = {
   '/health': { method: 'GET', auth: false },
+  '/openapi.json': { method: 'GET', auth: false },
   '/v1/models': { method: 'GET', auth: true },
   '/metrics': { method: 'GET', auth: true },
   '/v1/embeddings': { method: 'POST', auth: true, handler: embeddings },
@@ -101,6 +110,9 @@ const API_ROUTES: Readonly<Record<string, Route>> = {
   '/v1/heatmap': { method: 'POST', auth: true, handler: heatmap },
   '/v1/regions': { method: 'POST', auth: true, handler: regions },
   '/v1/rank': { method: 'POST', auth: true, handler: rank },
+  '/v1/analyze': { method: 'POST', auth: true, handler: analyze },
+  '/rerank': { method: 'POST', auth: true, handler: rerank },
+  '/v1/rerank': { method: 'POST', auth: true, handler: rerank },
   '/v1/collection': { method: 'GET', auth: true },
   '/v1/collection/search': { method: 'POST', auth: true, handler: collectionSearch },
   '/v1/collection/add': { method: 'POST', auth: true, handler: collectionAdd },
@@ -178,10 +190,47 @@ export function createServer(options: ServerOptions): FgClipServer {
     pixels,
   );
 
+  const cors = new Set(o.corsAllowOrigin ?? []);
+  for (const c of cors) {
+    if (c !== '*' && !/^https?:\/\/[^/\s]+$/.test(c)) throw new FgClipError('INPUT_INVALID', `createServer: corsAllowOrigin entries are '*' or an origin like https://app.example (scheme://host[:port], no path); got ${JSON.stringify(c)}`);
+  }
+
+  /** CORS headers for a request from an allowed origin (none otherwise: the browser then blocks the page). */
+  function corsHeaders(req: IncomingMessage): Record<string, string> {
+    const origin = req.headers.origin;
+    if (cors.size === 0 || typeof origin !== 'string') return {};
+    if (cors.has('*')) return { 'Access-Control-Allow-Origin': '*', 'Access-Control-Expose-Headers': 'Retry-After, WWW-Authenticate' };
+    if (!cors.has(origin)) return { Vary: 'Origin' };
+    return { 'Access-Control-Allow-Origin': origin, Vary: 'Origin', 'Access-Control-Expose-Headers': 'Retry-After, WWW-Authenticate' };
+  }
+
+  /** Methods a path answers (undefined: no such path). */
+  function methodsOf(path: string): string[] | undefined {
+    if (web.get(path)) return ['GET', 'HEAD'];
+    const r = Object.hasOwn(API_ROUTES, path) ? API_ROUTES[path] : undefined;
+    if (!r) return undefined;
+    return r.method === 'GET' ? ['GET', 'HEAD'] : [r.method];
+  }
+
+  /** OPTIONS: 204 with Allow; a CORS preflight from an allowed origin also gets the Access-Control-Allow-* answer. */
+  function preflight(req: IncomingMessage, res: ServerResponse, path: string): void {
+    const methods = path === '*' ? ['GET', 'HEAD', 'POST'] : methodsOf(path);
+    if (!methods) throw new HttpError(404, 'not_found_error', 'NOT_FOUND', `no route ${JSON.stringify(path.slice(0, 100))}`);
+    const headers: Record<string, string> = { Allow: [...methods, 'OPTIONS'].join(', '), ...API_HEADERS, ...corsHeaders(req) };
+    if ('Access-Control-Allow-Origin' in headers && req.headers['access-control-request-method']) {
+      headers['Access-Control-Allow-Methods'] = [...methods, 'OPTIONS'].join(', ');
+      const asked = req.headers['access-control-request-headers'];
+      headers['Access-Control-Allow-Headers'] = typeof asked === 'string' && /^[\w\-, ]{1,500}$/.test(asked) ? asked : 'Authorization, Content-Type';
+      headers['Access-Control-Max-Age'] = '600';
+    }
+    res.writeHead(204, headers);
+    res.end();
+  }
+
   function send(res: ServerResponse, status: number, body: Buffer | string, contentType: string, headers: Record<string, string> = {}): void {
     if (res.headersSent || res.destroyed) return;
     const buf = typeof body === 'string' ? Buffer.from(body) : body;
-    res.writeHead(status, { 'Content-Type': contentType, 'Content-Length': String(buf.length), ...API_HEADERS, ...(draining ? { Connection: 'close' } : {}), ...headers });
+    res.writeHead(status, { 'Content-Type': contentType, 'Content-Length': String(buf.length), ...API_HEADERS, ...corsHeaders(res.req), ...(draining ? { Connection: 'close' } : {}), ...headers });
     res.end(res.req.method === 'HEAD' ? undefined : buf);
   }
 
@@ -209,6 +258,7 @@ export function createServer(options: ServerOptions): FgClipServer {
 
   async function route(req: IncomingMessage, res: ServerResponse, path: string, signal: AbortSignal, ctx: Ctx, admitted: boolean): Promise<void> {
     const method = req.method ?? 'GET';
+    if (method === 'OPTIONS') return preflight(req, res, path);
     if (path === '/health') {
       if (method !== 'GET' && method !== 'HEAD') throw methodNotAllowed('GET');
       return sendJson(res, draining ? 503 : 200, { status: draining ? 'draining' : 'ok', model: modelName, queue: Object.fromEntries(engine.queueDepths().map((q) => [q.lane, q.depth])) });
@@ -219,12 +269,13 @@ export function createServer(options: ServerOptions): FgClipServer {
       if (method !== 'GET' && method !== 'HEAD') throw methodNotAllowed('GET');
       return send(res, 200, file.body, file.contentType, { ...STATIC_HEADERS, 'Cache-Control': 'no-cache' });
     }
-    const r = API_ROUTES[path];
+    const r = Object.hasOwn(API_ROUTES, path) ? API_ROUTES[path] : undefined;
     if (!r) throw new HttpError(404, 'not_found_error', 'NOT_FOUND', `no route ${JSON.stringify(path.slice(0, 100))} (routes: ${Object.keys(API_ROUTES).join(', ')}, and the web page at /)`);
     if (method !== r.method && !(r.method === 'GET' && method === 'HEAD')) throw methodNotAllowed(r.method);
     if (r.auth && !keys.check(req.headers.authorization)) {
       throw new HttpError(401, 'authentication_error', 'UNAUTHORIZED', 'missing or invalid API key (send "Authorization: Bearer KEY")', null, { 'WWW-Authenticate': 'Bearer' });
     }
+    if (path === '/openapi.json') return sendJson(res, 200, openApiDocument({ modelName, aliases, url, collection: collection !== undefined || typeof o.collection === 'function' }));
     if (path === '/v1/models') return sendJson(res, 200, models());
     if (path === '/metrics') return send(res, 200, metrics.render(), 'text/plain; version=0.0.4; charset=utf-8');
     if (path === '/v1/collection') return sendJson(res, 200, await abortable(collectionStats(ctx), signal));
@@ -237,7 +288,7 @@ export function createServer(options: ServerOptions): FgClipServer {
   async function handle(req: IncomingMessage, res: ServerResponse, admitted: boolean): Promise<void> {
     const start = performance.now();
     const path = (req.url ?? '/').split('?')[0];
-    const routeName = path in API_ROUTES || STATIC_PATHS.includes(path) ? path : 'unmatched';
+    const routeName = Object.hasOwn(API_ROUTES, path) || STATIC_PATHS.includes(path) ? path : 'unmatched';
     const ac = new AbortController();
     const timer = setTimeout(
       () => ac.abort(new HttpError(504, 'timeout_error', 'TIMEOUT', `the request did not finish within ${requestTimeoutMs} ms (the server is busy or the request is large); retry later or split it`)),

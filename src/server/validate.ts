@@ -4,7 +4,7 @@
  * "one value or a list" for list fields (so multipart and OpenAI's `input: string` work).
  */
 import type { PixelBox } from '../model/boxes.js';
-import { UploadedImage, type RequestObject } from './body.js';
+import { formPlainText, UploadedImage, type RequestObject } from './body.js';
 import { badRequest, HttpError } from './http-error.js';
 
 /** A JSON string (data URI, base64, URL or file: path) or an uploaded file part. */
@@ -71,8 +71,14 @@ function asList(v: unknown): unknown[] {
 }
 
 /** A non-empty string or list of non-empty strings, at most `max` of them (else 400 TOO_MANY_INPUTS). */
-export function stringList(body: RequestObject, field: string, max: number, what: string): string[] {
-  const list = asList(requireField(body, field, what));
+/**
+ * A list of strings: a JSON list, one string, or repeated multipart parts. `commas`: a label list, where one
+ * multipart plain-text part is split at commas (`-F labels="a cat,a dog"`, as the CLI's --labels; send a JSON
+ * list or repeated parts for labels that contain commas). JSON strings are never split.
+ */
+export function stringList(body: RequestObject, field: string, max: number, what: string, opts: { commas?: boolean } = {}): string[] {
+  const raw = requireField(body, field, what);
+  const list = opts.commas && typeof raw === 'string' && formPlainText(body, field) ? raw.split(',').map((x) => x.trim()) : asList(raw);
   if (list.length === 0) throw badRequest('INPUT_INVALID', `${field}: the list is empty (${what})`, field);
   if (list.length > max) throw tooMany(field, list.length, max);
   list.forEach((x, i) => {

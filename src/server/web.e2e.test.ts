@@ -2,7 +2,9 @@
  * End to end in a real browser: Debian's /usr/bin/chromium driven by playwright-core opens the page served by
  * the server (fgclip-tiny), uploads the golden photo, types two captions, and checks the three views:
  * probabilities that sum to 100 % (± 0.2 for the rounding of two displayed values), one heatmap image per
- * caption, and region results for a box drawn with the mouse. Saves docs/screenshot-heatmap.png.
+ * caption, and region results for a box drawn with the mouse. One analysis is one API request (/v1/analyze) and one
+ * vision pass (the server's image-lane item count grows by exactly one), boxes included. Saves
+ * docs/screenshot-heatmap.png.
  * Without /usr/bin/chromium this test fails (it is the browser check CI relies on); install it with
  * `apt-get install -y chromium`.
  */
@@ -12,7 +14,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { REPO_ROOT } from '../test-util/goldens.js';
-import { CAT, start, type Running } from './test-helpers.js';
+import { CAT, get, metricValue, start, type Running } from './test-helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 
@@ -45,6 +47,11 @@ test('web page: upload, two captions → probabilities summing to 100 %, a heatm
 
   const captions = ['a photo of a cat', 'a photo of a dog'];
   await page.fill('#captions', captions.join('\n'));
+  const imagesSeen = async () => metricValue((await get(`${r.url}/metrics`)).json as string, 'fgclip_batch_size_sum', { lane: 'image' });
+  const apiCalls: string[] = [];
+  const onRequest = (q: { method(): string; url(): string }) => q.method() === 'POST' && apiCalls.push(new URL(q.url()).pathname);
+  page.on('request', onRequest);
+  const before = await imagesSeen();
   await page.click('#run');
 
   await page.waitForFunction(() => document.querySelectorAll('#probs [data-prob]').length === 2);
@@ -58,6 +65,9 @@ test('web page: upload, two captions → probabilities summing to 100 %, a heatm
   const heat = await page.$$eval('#heatmaps figure', (figs) => figs.map((f) => ({ caption: f.querySelector('figcaption')?.textContent, alt: f.querySelector('img')?.alt, w: f.querySelector('img')?.naturalWidth ?? 0 })));
   assert.deepEqual(heat.map((h) => h.caption), captions);
   assert.ok(heat.every((h) => h.w > 100 && h.alt?.includes('Heatmap')));
+  assert.deepEqual(apiCalls, ['/v1/analyze'], 'one request per analysis');
+  assert.equal((await imagesSeen()) - before, 1, 'one vision pass per analysis: classification and both heatmaps');
+  page.off('request', onRequest);
 
   const box = await page.locator('#overlay').boundingBox();
   assert.ok(box && box.width > 100, 'overlay canvas covers the image');
@@ -71,6 +81,15 @@ test('web page: upload, two captions → probabilities summing to 100 %, a heatm
   assert.ok(captions.some((c) => region.includes(c)), `region result names a caption: ${region}`);
   const [x1, y1, x2, y2] = (/\[(\d+), (\d+), (\d+), (\d+)\]/.exec(region) ?? []).slice(1).map(Number);
   assert.ok(Math.abs(x1 - 288) <= 4 && Math.abs(y1 - 72) <= 4 && Math.abs(x2 - 576) <= 4 && Math.abs(y2 - 456) <= 4, `box in image pixels: ${[x1, y1, x2, y2]}`);
+
+  // with a box drawn, a new analysis is still one request and one vision pass (regions come from the same pass)
+  const calls2: string[] = [];
+  page.on('request', (q) => q.method() === 'POST' && calls2.push(new URL(q.url()).pathname));
+  const before2 = await imagesSeen();
+  await page.click('#run');
+  await page.waitForFunction(() => document.querySelectorAll('#regions li.region').length === 1 && document.querySelectorAll('#heatmaps img').length === 2 && !(document.getElementById('run') as HTMLButtonElement).disabled);
+  assert.deepEqual(calls2, ['/v1/analyze']);
+  assert.equal((await imagesSeen()) - before2, 1, 'one vision pass for classification, heatmaps and the box');
 
   // keyboard path: focus reaches the caption box and the box form
   await page.focus('#captions');
