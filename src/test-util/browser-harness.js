@@ -17,7 +17,7 @@ window.h = {
   async load(key, source, opts = {}) {
     const progress = [];
     const t0 = performance.now();
-    const m = await FgClip.load(source, { ...opts, onProgress: (p) => progress.push(p) });
+    const m = await FgClip.load(source, { ...opts, onProgress: (p) => progress.push({ ...p, t: performance.now() - t0 }) });
     models[key] = m;
     return { info: m.info, progress, ms: performance.now() - t0 };
   },
