@@ -9,7 +9,7 @@ import type { LinearDtype, WeightSource } from '../graph/blocks.js';
 import type { BuiltModel, WeightSink } from '../graph/onnx-builder.js';
 import { buildTextGraph } from '../families/fgclip/text-graph.js';
 import { buildVisionGraph } from '../families/fgclip/vision-graph.js';
-import { buildLongPositions } from '../families/fgclip/text-inputs.js';
+import { readOutsideGraphs } from '../families/fgclip/tensors.js';
 import { textSpec, visionSpec, type ExportManifest, type FileSpec } from './manifest.js';
 import { EXPORT_FORMAT, EXPORT_VERSION, POSITIONS_FILE } from './manifest.js';
 
@@ -27,19 +27,10 @@ export interface BuiltExport {
  */
 export function buildExportGraphs(config: FgClipConfig, w: WeightSource, dtype: LinearDtype, sinks: { text?: WeightSink; vision?: WeightSink } = {}): BuiltExport {
   if (dtype !== 'fp32' && dtype !== 'fp16' && dtype !== 'int8') throw new FgClipError('INPUT_INVALID', `dtype: expected fp32, fp16 or int8 (got ${String(dtype)})`);
-  const tc = config.text_config;
-  const D = tc.hidden_size;
-  const short = w.get('text_model.embeddings.position_embedding.weight', [tc.max_position_embeddings, D]);
-  const long = buildLongPositions(
-    w.get('text_model.embeddings.position_embedding_ori.weight', [config.long_max_length, D]),
-    w.get('text_model.embeddings.position_embedding_res.weight', [config.long_max_length, D]),
-    D,
-    config.long_keep_length,
-  );
-  const positions = new Float32Array(short.length + long.length);
-  positions.set(short);
-  positions.set(long, short.length);
-  const logitScaleLog = w.get('logit_scale', [])[0];
+  const { tables, logitScaleLog } = readOutsideGraphs(config, w);
+  const positions = new Float32Array(tables.short.length + tables.long.length);
+  positions.set(tables.short);
+  positions.set(tables.long, tables.short.length);
   const text = buildTextGraph(config, w, { dtype, sink: sinks.text });
   const vision = buildVisionGraph(config, w, { dtype, sink: sinks.vision });
   return { text, vision, positions, logitScaleLog };

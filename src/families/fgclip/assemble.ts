@@ -12,7 +12,7 @@ import { WeightReader } from '../../weights/reader.js';
 import { ClipTowers, clipSessions, resolveImageSize, visionPositionsFor, type ClipBuildPlan } from '../shared/clip-towers.js';
 import type { FamilyLoadContext } from '../types.js';
 import { buildTextGraph, TEXT_EMBEDS_LONG, TEXT_EMBEDS_SHORT } from './text-graph.js';
-import { buildLongPositions } from './text-inputs.js';
+import { readOutsideGraphs } from './tensors.js';
 import { buildVisionGraph } from './vision-graph.js';
 
 export type FgClipTowers = ClipTowers<FgClipConfig>;
@@ -47,22 +47,7 @@ async function planFgClip(dir: string, config: FgClipConfig, S: number, dtype: F
   // Each tensor leaves the map once read, and with the graph cache the graph copies stream to files: the
   // checkpoint is never held twice while the graphs are built.
   const w = new WeightReader(tensors, raw.where, { consume: true });
-  const tc = config.text_config;
-  const D = tc.hidden_size;
-  const emb = w.scope('text_model.embeddings');
-  const tables = {
-    short: emb.get('position_embedding.weight', [tc.max_position_embeddings, D]),
-    long: buildLongPositions(
-      emb.get('position_embedding_ori.weight', [config.long_max_length, D]),
-      emb.get('position_embedding_res.weight', [config.long_max_length, D]),
-      D,
-      config.long_keep_length,
-    ),
-  };
-  const logitScaleLog = w.get('logit_scale', [])[0];
-  // the training temperatures (fgclip.py:71-73): checked here, used by the loss (src/train)
-  w.get('logit_scale_finegraind', []);
-  w.get('logit_scale_hardneg', []);
+  const { tables, logitScaleLog } = readOutsideGraphs(config, w);
   const positionEmbedding = visionPositionsFor(config, w, S);
   return {
     tables,
