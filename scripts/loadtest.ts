@@ -2,7 +2,9 @@
  * Load test of `fgclip serve`: starts the server as a child process on 127.0.0.1 (a golden checkpoint, fgclip-small
  * by default), runs N concurrent clients for a fixed time (or until a request budget is spent) with dynamic
  * batching on and then off, and reports throughput, latency percentiles, the effective mean batch size (from the
- * server's /metrics) and the server's peak resident memory. Prints a table, then the same numbers as JSON.
+ * server's /metrics), the mean batch of one burst of N concurrent one-image requests, the server's peak resident
+ * memory, and how fast GET /health and GET /metrics answer while the model is busy (one probe every 50 ms).
+ * Prints a table, then the same numbers as JSON.
  *
  *   node --import tsx scripts/loadtest.ts [--model DIR] [--concurrency 16] [--duration 15] [--max-requests 5000]
  *                                         [--workload mixed|text|image] [--max-batch-size 32] [--max-wait-ms 0]
@@ -42,6 +44,11 @@ interface PhaseResult {
   latency_ms: { p50: number; p90: number; p99: number; max: number };
   mean_batch_size: number;
   peak_rss_mb: number;
+  /** one burst of `concurrency` one-image requests sent at once (before the timed phase): mean images per model batch */
+  burst_mean_batch: number;
+  /** GET /health and GET /metrics answered while the load ran (one probe every 50 ms), ms */
+  health_ms: { p50: number; p99: number; max: number; probes: number };
+  metrics_ms: { p50: number; p99: number; max: number; probes: number };
 }
 
 function options(): Options {
@@ -128,10 +135,25 @@ async function phase(o: Options, batching: boolean): Promise<PhaseResult> {
     const make = requests(o.workload);
     // warm-up: one request of each kind, not counted
     for (let i = 0; i < 2; i++) await fetch(`${url}/v1/embeddings`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: make(i).body });
+    const burst = await burstBatch(url, o.concurrency);
     const batches0 = await metric(url, 'fgclip_batch_size_count');
     const batchItems0 = await metric(url, 'fgclip_batch_size_sum');
     let peakRss = await metric(url, 'process_resident_memory_bytes');
     const sampler = setInterval(() => void metric(url, 'process_resident_memory_bytes').then((v) => (peakRss = Math.max(peakRss, v)), () => undefined), 250);
+    // the event loop must stay free while the model runs: /health and /metrics are timed throughout the phase
+    const health: number[] = [];
+    const metricsMs: number[] = [];
+    let probing = true;
+    const probe = (async () => {
+      while (probing) {
+        for (const [path, into] of [['/health', health], ['/metrics', metricsMs]] as const) {
+          const t0 = performance.now();
+          await (await fetch(`${url}${path}`)).arrayBuffer();
+          into.push(performance.now() - t0);
+        }
+        await new Promise((ok) => setTimeout(ok, 50));
+      }
+    })();
     const latencies: number[] = [];
     let issued = 0;
     let errors = 0;
@@ -157,6 +179,10 @@ async function phase(o: Options, batching: boolean): Promise<PhaseResult> {
     await Promise.all(Array.from({ length: o.concurrency }, client));
     const seconds = (performance.now() - start) / 1000;
     clearInterval(sampler);
+    probing = false;
+    await probe;
+    health.sort((a, b) => a - b);
+    metricsMs.sort((a, b) => a - b);
     peakRss = Math.max(peakRss, await metric(url, 'process_resident_memory_bytes'));
     const batches = (await metric(url, 'fgclip_batch_size_count')) - batches0;
     const batchItems = (await metric(url, 'fgclip_batch_size_sum')) - batchItems0;
@@ -171,7 +197,10 @@ async function phase(o: Options, batching: boolean): Promise<PhaseResult> {
       items_per_s: round(items / seconds),
       latency_ms: { p50: round(percentile(latencies, 50)), p90: round(percentile(latencies, 90)), p99: round(percentile(latencies, 99)), max: round(latencies[latencies.length - 1] ?? NaN) },
       mean_batch_size: round(batches > 0 ? batchItems / batches : 0, 2),
+      burst_mean_batch: round(burst, 2),
       peak_rss_mb: round(peakRss / 2 ** 20),
+      health_ms: { p50: round(percentile(health, 50)), p99: round(percentile(health, 99)), max: round(health[health.length - 1] ?? NaN), probes: health.length },
+      metrics_ms: { p50: round(percentile(metricsMs, 50)), p99: round(percentile(metricsMs, 99)), max: round(metricsMs[metricsMs.length - 1] ?? NaN), probes: metricsMs.length },
     };
   } finally {
     child.kill('SIGTERM');
@@ -179,9 +208,24 @@ async function phase(o: Options, batching: boolean): Promise<PhaseResult> {
   }
 }
 
+/** Sends n one-image requests at once and returns the image lane's mean batch size over them. */
+async function burstBatch(url: string, n: number): Promise<number> {
+  const img = `data:image/jpeg;base64,${readFileSync(join(GOLDENS, 'images', 'cat_dfclor.jpg')).toString('base64')}`;
+  const count = async () => {
+    const text = await (await fetch(`${url}/metrics`)).text();
+    const pick = (name: string) => text.split('\n').filter((l) => l.startsWith(`${name}{`) && l.includes('lane="image"')).reduce((a, l) => a + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+    return { batches: pick('fgclip_batch_size_count'), items: pick('fgclip_batch_size_sum') };
+  };
+  const before = await count();
+  const body = JSON.stringify({ input: img, modality: 'image' });
+  await Promise.all(Array.from({ length: n }, () => fetch(`${url}/v1/embeddings`, { method: 'POST', headers: { 'content-type': 'application/json' }, body }).then((r) => r.arrayBuffer())));
+  const after = await count();
+  return after.batches > before.batches ? (after.items - before.items) / (after.batches - before.batches) : 0;
+}
+
 function table(rows: PhaseResult[]): string {
-  const head = ['batching', 'requests', 'errors', 'req/s', 'items/s', 'p50 ms', 'p90 ms', 'p99 ms', 'mean batch', 'peak RSS MB'];
-  const body = rows.map((r) => [r.batching, r.requests, r.errors, r.req_per_s, r.items_per_s, r.latency_ms.p50, r.latency_ms.p90, r.latency_ms.p99, r.mean_batch_size, r.peak_rss_mb].map(String));
+  const head = ['batching', 'requests', 'errors', 'req/s', 'items/s', 'p50 ms', 'p90 ms', 'p99 ms', 'mean batch', 'burst batch', 'peak RSS MB', '/health p50/p99/max ms', '/metrics p50/p99/max ms'];
+  const body = rows.map((r) => [r.batching, r.requests, r.errors, r.req_per_s, r.items_per_s, r.latency_ms.p50, r.latency_ms.p90, r.latency_ms.p99, r.mean_batch_size, r.burst_mean_batch, r.peak_rss_mb, `${r.health_ms.p50}/${r.health_ms.p99}/${r.health_ms.max}`, `${r.metrics_ms.p50}/${r.metrics_ms.p99}/${r.metrics_ms.max}`].map(String));
   const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padStart(w[i])).join('  ');
   return [line(head), line(w.map((n) => '-'.repeat(n))), ...body.map(line)].join('\n');

@@ -8,6 +8,8 @@ type Waiter = { readonly n: number; readonly go: (release: () => void) => void }
 
 export class PixelBudget {
   private used = 0;
+  private most = 0;
+  private waited = 0;
   private readonly waiting: Waiter[] = [];
 
   constructor(readonly total: number) {}
@@ -20,11 +22,22 @@ export class PixelBudget {
     return this.waiting.length;
   }
 
+  /** the most pixels held at once so far (never above `total`) */
+  get peak(): number {
+    return this.most;
+  }
+
+  /** acquisitions that had to wait their turn so far */
+  get waits(): number {
+    return this.waited;
+  }
+
   /** Resolves with the release function once `pixels` fit (clamped to the total). */
   acquire(pixels: number, signal?: AbortSignal): Promise<() => void> {
     const n = Math.max(1, Math.min(Math.ceil(pixels), this.total));
     if (this.waiting.length === 0 && this.used + n <= this.total) return Promise.resolve(this.grant(n));
     if (signal?.aborted) return Promise.reject(signal.reason);
+    this.waited++;
     return new Promise((resolve, reject) => {
       const onAbort = () => {
         const i = this.waiting.indexOf(w);
@@ -46,6 +59,7 @@ export class PixelBudget {
 
   private grant(n: number): () => void {
     this.used += n;
+    this.most = Math.max(this.most, this.used);
     let released = false;
     return () => {
       if (released) return;

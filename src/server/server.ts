@@ -92,6 +92,8 @@ export interface FgClipServer {
   readonly url: string;
   readonly metrics: ServerMetrics;
   readonly engine: Engine;
+  /** decoded pixels in flight across requests (its peak and waits say how the budget held) */
+  readonly pixels: PixelBudget;
   listen(): Promise<string>;
   /** Stops accepting, lets in-flight requests finish (up to shutdownGraceMs), then closes every connection. */
   close(): Promise<void>;
@@ -377,6 +379,7 @@ export function createServer(options: ServerOptions): FgClipServer {
     },
     metrics,
     engine,
+    pixels,
     listen() {
       return (async () => {
         if (typeof o.collection === 'function' && !collection) collection = await o.collection(engine);
