@@ -9,11 +9,24 @@ import type * as Lance from '@lancedb/lancedb';
 import { FgClipError } from '../errors.js';
 
 const require = createRequire(import.meta.url);
-export const arrow = require('apache-arrow') as typeof import('apache-arrow');
-// LanceDB's native logger prints warnings (k-means on small tables, deprecations) to stderr; our CLI promises one
-// clear line per error, so only its errors are shown unless LANCEDB_LOG asks for more. Set before the module loads.
-process.env.LANCEDB_LOG ??= 'error';
-export const lancedb = require('@lancedb/lancedb') as typeof Lance;
+
+/**
+ * A CommonJS module required on first use: `import 'fgclip'` then does not load LanceDB and Arrow (about a third of
+ * the package's import time) in processes that never open a collection. Property reads (functions, classes,
+ * namespaces) go to the module itself.
+ */
+function onFirstUse<T extends object>(load: () => T): T {
+  let m: T | undefined;
+  return new Proxy({} as T, { get: (_, key) => Reflect.get((m ??= load()), key) });
+}
+
+export const arrow = onFirstUse(() => require('apache-arrow') as typeof import('apache-arrow'));
+export const lancedb = onFirstUse(() => {
+  // LanceDB's native logger prints warnings (k-means on small tables, deprecations) to stderr; our CLI promises one
+  // clear line per error, so only its errors are shown unless LANCEDB_LOG asks for more. Set before the module loads.
+  process.env.LANCEDB_LOG ??= 'error';
+  return require('@lancedb/lancedb') as typeof Lance;
+});
 
 export type Table = Lance.Table;
 export type Connection = Lance.Connection;

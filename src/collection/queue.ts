@@ -15,8 +15,8 @@
  * no longer anywhere and enqueues them again; a rerun of `fgclip index` re-plans from the collection in any case.
  */
 import { randomUUID } from 'node:crypto';
-import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
-import { Redis } from 'ioredis';
+import type { Job, Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
 import { FgClipError } from '../errors.js';
 import type { Encoder } from '../model/encoder.js';
 import type { SkippedImage } from '../tasks/images.js';
@@ -53,6 +53,8 @@ function lockMs(opts: QueueOptions): number {
 /** A Redis connection for BullMQ; fails fast with QUEUE_ERROR when nothing answers at `url`. */
 export async function connectRedis(url: string): Promise<Redis> {
   if (!/^rediss?:\/\//.test(url)) throw new FgClipError('INPUT_INVALID', `queue: expected redis://HOST:PORT (got ${JSON.stringify(url)})`);
+  // loaded on use: `import 'fgclip'` should not pay for ioredis and bullmq (whole-process cost of every command)
+  const { Redis } = await import('ioredis');
   const probe = new Redis(url, { maxRetriesPerRequest: 0, lazyConnect: true, connectTimeout: 3000, retryStrategy: () => null });
   probe.on('error', () => undefined); // reported by the rejected connect/ping below
   try {
@@ -96,6 +98,7 @@ function decodeRecord(w: WriteJob, dim: number): ImageRecord {
 export async function queueEmbedder(url: string, opts: QueueOptions & { batchSize?: number; pollMs?: number } = {}): Promise<{ embedder: (model: CollectionModel, regions: RegionScheme) => Embedder; close: () => Promise<void> }> {
   const name = opts.name ?? 'fgclip';
   const connection = await connectRedis(url);
+  const { Queue, Worker } = await import('bullmq');
   const embedQ = new Queue<EmbedJob>(`${name}-embed`, { connection });
   const writeQ = new Queue<WriteJob>(`${name}-write`, { connection });
   const writer = new Worker<WriteJob>(`${name}-write`, null, { connection, lockDuration: lockMs(opts), stalledInterval: lockMs(opts) });
@@ -199,6 +202,7 @@ export interface RunningWorker {
 export async function runWorker(model: Encoder, url: string, opts: WorkerOptions = {}): Promise<RunningWorker> {
   const name = opts.name ?? 'fgclip';
   const connection = await connectRedis(url);
+  const { Queue, UnrecoverableError, Worker } = await import('bullmq');
   const writeQ = new Queue<WriteJob>(`${name}-write`, { connection });
   const mine = await describeModel(model);
   const concurrency = opts.concurrency ?? 8;
