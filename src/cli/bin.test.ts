@@ -90,4 +90,10 @@ describe('bin/fgclip.js with a long command line (onnxruntime-node crashes above
     assert.equal(signal, 'SIGTERM');
     assert.equal(spawnSync('kill', ['-0', kids[0]]).status, 1, 'the re-executed child is gone');
   });
+
+  test('the re-execution channel missing (fd 3 not a pipe): one typed line, exit 1, no stack trace', async () => {
+    const r = await runBin(['--argv-from-fd=3']);
+    assert.equal(r.code, 1);
+    assert.match(r.err, /^fgclip: error \[INPUT_INVALID\]: could not read the arguments from the parent process \([^\n]+\)\n$/);
+  });
 });

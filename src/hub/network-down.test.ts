@@ -43,6 +43,18 @@ describe('Hub client without a network', () => {
     assert.equal(calls, 1, 'no retry (retryDelayMs 60 s would have shown as a hang)');
   });
 
+  test('no route to the host (ENETUNREACH, EHOSTUNREACH) is not retried either', async () => {
+    for (const code of ['ENETUNREACH', 'EHOSTUNREACH']) {
+      let calls = 0;
+      const fetchImpl = (async () => {
+        calls++;
+        throw new TypeError('fetch failed', { cause: Object.assign(new Error(`connect ${code} 10.0.0.1:443`), { code }) });
+      }) as typeof fetch;
+      await assert.rejects(downloadFile('org/model', 'config.json', { endpoint: 'https://10.0.0.1', cacheDir: join(scratch, code), env: {}, retries: 4, retryDelayMs: 60_000, fetchImpl }), /no route to 10\.0\.0\.1 \(no network\).*not retried/);
+      assert.equal(calls, 1, code);
+    }
+  });
+
   test('a refused connection is still retried (a local endpoint may be restarting)', async () => {
     let calls = 0;
     const fetchImpl = (async () => {

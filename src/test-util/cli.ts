@@ -13,10 +13,11 @@ export class Sink extends Writable {
   }
 }
 
-/** `tty` makes stderr claim to be a terminal (progress output); `stdin` is what the command reads as standard input. */
+/** `tty` makes stderr and stdin claim to be a terminal (progress output); `stdin` is what the command reads as standard input. */
 export async function run(argv: string[], env: Record<string, string> = {}, tty = false, stdin = ''): Promise<{ code: number; out: string; err: string }> {
   const stdout = new Sink();
   const stderr = new Sink(tty);
-  const code = await main(argv, { stdout, stderr, env, stdin: Readable.from([Buffer.from(stdin)]) });
+  const input = Object.assign(Readable.from([Buffer.from(stdin)]), { isTTY: tty });
+  const code = await main(argv, { stdout, stderr, env, stdin: input });
   return { code, out: stdout.text, err: stderr.text };
 }

@@ -111,5 +111,11 @@ describe('fgclip embed (batch inputs)', () => {
     assert.doesNotMatch(pipe.err, /embed \d+\/\d+|loading/);
     const quiet = await run(['embed', '--model', model, dir, '--json', '--quiet'], {}, true);
     assert.equal(quiet.err, '');
+    // `--text -` on a terminal says it is waiting for typed texts (a pipe gets no such line)
+    const typed = await run(['embed', '--model', model, '--text', '-', '--json', '--quiet'], {}, true, 'a cat\n');
+    assert.equal(typed.code, 0, typed.err);
+    assert.match(typed.err, /reading texts from the terminal, one per line; end with Ctrl-D/);
+    const piped = await run(['embed', '--model', model, '--text', '-', '--json', '--quiet'], {}, false, 'a cat\n');
+    assert.equal(piped.err, '');
   });
 });

@@ -74,7 +74,9 @@ export async function embedCommand(argv: readonly string[], io: Io): Promise<num
   const pathsFile = str(values, 'paths');
   if (pathsFile && !npy) throw new UsageError('embed: --paths FILE goes with --npy FILE (it names the input of each row)');
   const normalize = !flag(values, 'raw');
-  const texts = wantsTexts ? await readTexts(textArgs, textFiles, io.stdin ?? process.stdin) : [];
+  const stdin = io.stdin ?? process.stdin;
+  if ((stdin as { isTTY?: boolean }).isTTY && [...textArgs, ...textFiles].includes('-')) io.stderr.write('fgclip: reading texts from the terminal, one per line; end with Ctrl-D\n');
+  const texts = wantsTexts ? await readTexts(textArgs, textFiles, stdin) : [];
   if (wantsTexts && texts.length === 0) throw new UsageError('embed: the text sources hold no texts (blank lines are left out)');
   const images = wantsTexts ? [] : await expandImageArgs(imageArgs);
   const inputs = wantsTexts ? texts : images;
