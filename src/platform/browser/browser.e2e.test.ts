@@ -368,7 +368,12 @@ describe('browser build in Chromium', () => {
   test('without the isolation headers onnxruntime-web gets one thread and says so; WebGPU without an adapter is a clear error, auto falls back to wasm', async () => {
     const ctx = await browser.newContext();
     const page = await open(ctx, '/plain/test/index.html');
+    const consoleWarnings: string[] = [];
+    page.on('console', (m) => {
+      if (m.type() === 'warning') consoleWarnings.push(m.text());
+    });
     const l = await call<Loaded>(page, `h.load('p', '/goldens/fgclip-tiny/', { device: 'auto' })`);
+    assert.ok(consoleWarnings.some((w) => /^fgclip: .*not cross-origin isolated.*one thread/.test(w)), `the console says threads are off: ${js(consoleWarnings)}`);
     assert.equal(l.info.crossOriginIsolated, false);
     assert.equal(l.info.threads, 1);
     assert.equal(l.info.device, 'wasm');

@@ -209,6 +209,8 @@ export class FgClip {
     const persisted = wo.cache && options.persistStorage !== false ? requestPersistence() : Promise.resolve(undefined);
     try {
       const info = (await m.call({ id: 0, type: 'load', source: spec, options: wo }, [], options.onProgress)) as ModelInfo;
+      // what the developer should see without reading info: threads off, WebGPU fallback, config oddities
+      for (const w of info.warnings) console.warn(`fgclip: ${w}`);
       const storagePersisted = await persisted;
       const warnings = storagePersisted === false ? [...info.warnings, 'the browser did not grant persistent storage (navigator.storage.persist()): the cached model may be evicted under storage pressure'] : info.warnings;
       m.info = { ...info, warnings, ...(storagePersisted === undefined ? {} : { storagePersisted }) };
