@@ -13,6 +13,7 @@ import { nodeRuntime } from './node/runtime.js';
 import type { ImageDecoder, InferenceRuntime, ModelFolder } from './ports.js';
 import { goldenPath } from '../test-util/goldens.js';
 import { decodeImage } from '../preprocess/decode.js';
+import { FgClip } from '../model/handle.js';
 
 const browserDecoder: ImageDecoder = { decode: decodeImageBytes };
 const ports: [ImageDecoder, ImageDecoder, InferenceRuntime, ModelFolder] = [nodeImageDecoder, browserDecoder, nodeRuntime, nodeFolder('.')];
@@ -38,4 +39,36 @@ test('nodeFolder: absent file → undefined; a directory in place of a file → 
   assert.ok(cfg?.includes('vision_config'));
   const parent = nodeFolder(goldenPath());
   await assert.rejects(parent.readText('fgclip-tiny', { what: 'tokenizer.json', code: 'TOKENIZER_INVALID' }), (e: unknown) => e instanceof FgClipError && e.code === 'TOKENIZER_INVALID' && /is a directory/.test(e.message));
+});
+
+test('the runtime is injected: FgClip.load({ runtime }) opens and runs both towers only through it, with the same embeddings as the default', async () => {
+  const opened: string[] = [];
+  let runs = 0;
+  const counting: InferenceRuntime = {
+    name: 'counting',
+    async open(name, graph, opts) {
+      opened.push(name);
+      const s = await nodeRuntime.open(name, graph, opts);
+      return {
+        run: (feeds) => {
+          runs++;
+          return s.run(feeds);
+        },
+        release: () => s.release(),
+      };
+    },
+  };
+  const dir = goldenPath('fgclip-tiny');
+  const injected = await FgClip.load(dir, { runtime: counting, graphCache: false, threads: 1 });
+  const plain = await FgClip.load(dir, { graphCache: false, threads: 1 });
+  try {
+    const a = await injected.encodeTexts(['a photo of a cat']);
+    const b = await plain.encodeTexts(['a photo of a cat']);
+    assert.deepEqual(opened.sort(), ['text_model', 'vision_model']);
+    assert.equal(runs, 1);
+    assert.deepEqual([...a.embeddings[0]], [...b.embeddings[0]]);
+  } finally {
+    injected.dispose();
+    plain.dispose();
+  }
 });
