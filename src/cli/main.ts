@@ -213,12 +213,14 @@ function help(): string {
   return [
     `fgclip ${version()}: FG-CLIP (fine-grained CLIP) in TypeScript on ONNX Runtime`,
     '',
-    'usage: fgclip COMMAND [options]      (fgclip COMMAND --help for its options)',
+    'usage: fgclip COMMAND [options]      (fgclip help COMMAND: its options, defaults and examples)',
     '',
     ...Object.entries(COMMANDS).map(([k, e]) => `  ${k.padEnd(width)}  ${e.summary}`),
     '',
     'Common options: --model DIR|REPO, --revision R, --threads N, --dtype fp32|int8|fp16, --json, --quiet.',
     'Models: a local folder in the Hugging Face layout, or a Hub id (qihoo360/fg-clip-base) fetched into the HF cache.',
+    'Exit codes: 0 done, 1 error ("fgclip: error [CODE]: …" on stderr), 2 usage; with --json/--jsonl errors are also',
+    '{"error": {"code", "message"}} on stdout.',
     '',
   ].join('\n');
 }
