@@ -138,6 +138,7 @@ export const COMMAND_OPTION_DOCS: Readonly<Record<string, Docs>> = {
     'api-key': { description: 'require "Authorization: Bearer KEY" (also FGCLIP_API_KEYS=k1,k2)', valueName: 'KEY' },
     'cors-allow-origin': { description: "let browser pages from this origin call the API (CORS; e.g. https://app.example, or '*' for any)", valueName: 'ORIGIN' },
     'max-connections': { description: 'open connections at most; more are refused at accept', default: '512', valueName: 'N' },
+    'max-buffered-bytes': { description: 'request body bytes held across all requests; more → 503 + Retry-After', default: '268435456 (256 MiB)', valueName: 'BYTES' },
     'pixel-budget': { description: 'decoded image pixels in flight across all requests; more images wait their turn', default: '67108864 (4 × 4096²)', valueName: 'PIXELS' },
     'no-batching': { description: 'run each request on its own (no merging of concurrent requests into model batches)' },
     'max-batch-size': { description: 'inputs per model batch', default: '32', valueName: 'N' },

@@ -34,8 +34,38 @@ export function bodyTooLarge(limit: number, got: number | string): HttpError {
   return new HttpError(413, 'invalid_request_error', 'BODY_TOO_LARGE', `request body too large (at most ${limit} bytes, got ${got}). Send fewer or smaller images, or raise --max-body-bytes.`, null, { Connection: 'close' });
 }
 
-/** Reads the whole body, failing with 413 past `limit` bytes (checked on Content-Length first). */
-export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+/**
+ * Body bytes held across all requests at once: a request's bytes count from arrival until its response ends, and a
+ * request whose body would pass the total is refused with 503 + Retry-After (memory bounded by the budget, not by
+ * connections × --max-body-bytes).
+ */
+export class BodyBudget {
+  used = 0;
+  constructor(
+    readonly total: number,
+    private readonly retryAfterS = 1,
+  ) {}
+
+  /** Counts `n` more bytes for a request (its `held` tally), or throws 503 when the total would be passed. */
+  take(held: { bytes: number }, n: number): void {
+    if (this.used + n > this.total) {
+      throw new HttpError(503, 'overloaded_error', 'BODIES_BUSY', `server busy: the request bodies being received fill the buffer budget (${this.total} bytes). Retry after ${this.retryAfterS} s.`, null, { 'Retry-After': String(this.retryAfterS), Connection: 'close' });
+    }
+    this.used += n;
+    held.bytes += n;
+  }
+
+  release(held: { bytes: number }): void {
+    this.used -= held.bytes;
+    held.bytes = 0;
+  }
+}
+
+/**
+ * Reads the whole body, failing with 413 past `limit` bytes (checked on Content-Length first) and with 503 when the
+ * global `budget` (across requests) is full; the bytes stay counted in `held` until the caller releases them.
+ */
+export function readBody(req: IncomingMessage, limit: number, budget?: BodyBudget, held: { bytes: number } = { bytes: 0 }): Promise<Buffer> {
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > limit) return Promise.reject(bodyTooLarge(limit, Number(declared)));
   return new Promise((resolve, reject) => {
@@ -49,6 +79,14 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
         failed = true;
         chunks.length = 0;
         reject(bodyTooLarge(limit, `more than ${limit}`));
+        return;
+      }
+      try {
+        budget?.take(held, c.length);
+      } catch (e) {
+        failed = true;
+        chunks.length = 0;
+        reject(e);
         return;
       }
       chunks.push(c);

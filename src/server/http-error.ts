@@ -23,6 +23,7 @@ export type ServerErrorCode =
   | 'NOT_FOUND'
   | 'METHOD_NOT_ALLOWED'
   | 'QUEUE_FULL'
+  | 'BODIES_BUSY' // the request bodies being received across all requests fill --max-buffered-bytes
   | 'TIMEOUT'
   | 'CLIENT_CLOSED' // the client went away before the answer (logged as status 499; nothing is sent)
   | 'SHUTTING_DOWN'

@@ -64,6 +64,39 @@ describe('deadlines and connection cap', () => {
   });
 });
 
+describe('request bodies are bounded across requests', () => {
+  test('while one slow body holds the buffer budget, another body that does not fit gets 503 BODIES_BUSY; bytes are released after the answer', async () => {
+    const r = await start({ maxBufferedBytes: 300_000, maxBodyBytes: 250_000, requestTimeoutMs: 20_000 });
+    try {
+      const u = new URL(r.url);
+      const body = JSON.stringify({ input: 'a photo of a cat', user: 'x'.repeat(200_000) });
+      const head = `POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n`;
+      const socket = connect(Number(u.port), u.hostname);
+      let answer = '';
+      const done = new Promise<void>((res) => {
+        socket.on('data', (d) => (answer += d.toString()));
+        socket.on('close', () => res());
+      });
+      socket.write(head + body.slice(0, 150_000));
+      for (let i = 0; i < 200 && r.server.bodies.used < 150_000; i++) await new Promise((res) => setTimeout(res, 10));
+      assert.ok(r.server.bodies.used >= 150_000, `the slow body is counted (${r.server.bodies.used} bytes)`);
+      const busy = await fetch(`${r.url}/v1/embeddings`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      assert.equal(busy.status, 503);
+      assert.equal(((await busy.json()) as { error: { code: string } }).error.code, 'BODIES_BUSY');
+      assert.equal(busy.headers.get('retry-after'), '1');
+      socket.write(body.slice(150_000));
+      await done;
+      assert.match(answer, /^HTTP\/1\.1 200/);
+      for (let i = 0; i < 100 && r.server.bodies.used > 0; i++) await new Promise((res) => setTimeout(res, 10));
+      assert.equal(r.server.bodies.used, 0, 'released after the answers');
+      const ok = await fetch(`${r.url}/v1/embeddings`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      assert.equal(ok.status, 200);
+    } finally {
+      await r.server.close();
+    }
+  });
+});
+
 describe('shutdown completes requests already received', () => {
   test('a request whose headers (or body) are still arriving when close() begins is answered 200, not 503; new connections are refused', async () => {
     const r = await start({ requestTimeoutMs: 20_000 });

@@ -17,7 +17,7 @@ import { FgClip } from '../model/handle.js';
 import { ApiKeys } from './auth.js';
 import { PixelBudget } from './pixel-budget.js';
 import { inProcess, type ServedModel } from './served-model.js';
-import { parseBody, readBody } from './body.js';
+import { BodyBudget, parseBody, readBody } from './body.js';
 import type { Ctx, Handler, Limits, Reply } from './context.js';
 import { Engine } from './engine.js';
 import { errorBody, HttpError, shuttingDown, toHttpError } from './http-error.js';
@@ -41,6 +41,8 @@ export interface ServerOptions {
   readonly pixelBudget?: number;
   /** open connections at most; more are refused at accept (default 512) */
   readonly maxConnections?: number;
+  /** request body bytes held across all requests at once; more → 503 + Retry-After (default 256 MiB) */
+  readonly maxBufferedBytes?: number;
   /** the id in `model` fields and /v1/models (default: the model folder's name) */
   readonly modelName?: string;
   /** more ids the server answers to in `model` fields (e.g. the Hub id of a local folder: 'qihoo360/fg-clip-base') */
@@ -94,6 +96,8 @@ export interface FgClipServer {
   readonly engine: Engine;
   /** decoded pixels in flight across requests (its peak and waits say how the budget held) */
   readonly pixels: PixelBudget;
+  /** request body bytes held across requests */
+  readonly bodies: BodyBudget;
   listen(): Promise<string>;
   /** Stops accepting, lets in-flight requests finish (up to shutdownGraceMs), then closes every connection. */
   close(): Promise<void>;
@@ -156,6 +160,7 @@ export function createServer(options: ServerOptions): FgClipServer {
   const requestTimeoutMs = positive('requestTimeoutMs', o.requestTimeoutMs, 30_000);
   const graceMs = positive('shutdownGraceMs', o.shutdownGraceMs, 30_000, 0);
   const retryAfterS = positive('retryAfterS', o.retryAfterS, 1);
+  const bodies = new BodyBudget(positive('maxBufferedBytes', o.maxBufferedBytes, 256 * 1024 * 1024), retryAfterS);
   const images: ImagePolicy = {
     imageRoot: o.imageRoot === undefined ? undefined : realpathSync(o.imageRoot),
     allowRemote: o.allowRemoteImages ?? false,
@@ -281,7 +286,9 @@ export function createServer(options: ServerOptions): FgClipServer {
     if (path === '/v1/models') return sendJson(res, 200, models());
     if (path === '/metrics') return send(res, 200, metrics.render(), 'text/plain; version=0.0.4; charset=utf-8');
     if (path === '/v1/collection') return sendJson(res, 200, await abortable(collectionStats(ctx), signal));
-    const body = parseBody(await abortable(readBody(req, maxBodyBytes), signal), req.headers['content-type']);
+    const held = { bytes: 0 };
+    res.once('close', () => bodies.release(held)); // the body's bytes count until the answer is done
+    const body = parseBody(await abortable(readBody(req, maxBodyBytes, bodies, held), signal), req.headers['content-type']);
     const reply: Reply = await abortable((r.handler as Handler)(body, ctx), signal);
     if ('json' in reply) sendJson(res, reply.status ?? 200, reply.json);
     else send(res, reply.status ?? 200, reply.body, reply.contentType);
@@ -380,6 +387,7 @@ export function createServer(options: ServerOptions): FgClipServer {
     metrics,
     engine,
     pixels,
+    bodies,
     listen() {
       return (async () => {
         if (typeof o.collection === 'function' && !collection) collection = await o.collection(engine);
