@@ -219,6 +219,7 @@ async function main(): Promise<void> {
   for (const [m, k, n] of [[1576, 768, 3072], [2048, 2048, 2048]] as const) {
     log(`MatMul ${m}×${k}×${n}`);
     matmul.push(await measureMatmul(m, k, n, { threads: args.threads, runs: matmulRuns }));
+    log(`  ${matmul[matmul.length - 1].gflops.toFixed(0)} GFLOP/s median`);
   }
 
   const jpegs = args.models.length > 0 ? await ensureJpegs(benchDir, args.e2eImages) : [];

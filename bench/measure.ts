@@ -166,6 +166,8 @@ export async function measureDtype(ck: SyntheticCheckpoint, dtype: string, o: Su
     const b1 = await timed(() => m.runVision(px1), o);
     const b8 = await timed(() => m.runVision(px8), o);
     const vis = await m.runVision(px8);
+    // figures as they come, so a run stopped by a time limit still leaves them in the log
+    o.log(`  ${dtype}: images/s batch 1 ${(1000 / b1.medianMs).toFixed(2)}, batch ${o.batch} ${((o.batch * 1000) / b8.medianMs).toFixed(2)}`);
 
     o.log(`  ${dtype}: text`);
     const shorts = shortPrompts(SHORT_N);
@@ -178,6 +180,7 @@ export async function measureDtype(ck: SyntheticCheckpoint, dtype: string, o: Su
     };
     const [cutRuns, padRuns] = await timeInterleaved([() => byBatch(true), () => byBatch(false)], o.runs, o.warmup);
     const tCut = { medianMs: median(cutRuns) };
+    o.log(`  ${dtype}: texts/s short ${((SHORT_N * 1000) / tShort.medianMs).toFixed(1)}, long ${((LONG_N * 1000) / tLong.medianMs).toFixed(1)}`);
     const tPad = { medianMs: median(padRuns) };
     const shortEnc = await m.encodeTexts(shorts, { normalize: false });
     const longEnc = await m.encodeTexts(longs, { normalize: false });
