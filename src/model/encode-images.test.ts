@@ -41,4 +41,12 @@ describe('encodeImages through the preprocessing worker pool', () => {
     const [r] = (await pooled.encodeImages([...IMAGES, ...IMAGES])).slice(-1);
     assert.equal(r.width, 7);
   });
+
+  test('in-thread path (decoding one image ahead): a bad image among many rejects with IMAGE_DECODE; the next call works', async () => {
+    const inputs = [...IMAGES, Buffer.from('not an image'), ...IMAGES];
+    await assert.rejects(inline.encodeImages(inputs), (e: unknown) => e instanceof FgClipError && e.code === 'IMAGE_DECODE');
+    const again = await inline.encodeImages(IMAGES);
+    assert.equal(again.length, IMAGES.length);
+    assert.equal(again[4].width, 7);
+  });
 });

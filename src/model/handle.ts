@@ -56,7 +56,8 @@ export interface LoadOptions extends RuntimeOptions {
   readonly graphCache?: boolean | string;
   /**
    * worker threads decoding and resizing images while the model runs (default: all cores; 0 keeps everything on
-   * the calling thread). Used when one call encodes more than one batch.
+   * the calling thread). Used when one call encodes more than four batches (starting the workers costs more than
+   * they save on fewer), and by every call once started; smaller calls decode one image ahead on the calling thread.
    */
   readonly preprocessWorkers?: number;
   /** images per ONNX Runtime call (default 8) */
@@ -217,7 +218,11 @@ export class FgClip implements Encoder {
 
   /** Decodes and preprocesses one image (the configured flow) → its pixel values and original size. */
   async preprocess(input: ImageInput): Promise<PreprocessedImage> {
-    const img = isRgb(input) ? input : await decodeImage(input, this.decodeOptions());
+    return this.preprocessDecoded(isRgb(input) ? input : await decodeImage(input, this.decodeOptions()));
+  }
+
+  /** The configured flow (resize, rescale, normalize) on a decoded image. */
+  private preprocessDecoded(img: RgbImage): PreprocessedImage {
     const pixels = preprocessImage(img, {
       size: this.imageSize,
       mode: this.preprocessMode,
@@ -320,8 +325,23 @@ export class FgClip implements Encoder {
    */
   private async *preprocessAll(inputs: readonly ImageInput[]): AsyncGenerator<PreprocessedImage> {
     const workers = this.options.preprocessWorkers ?? defaultThreads();
-    if (workers === 0 || inputs.length <= (this.options.batchSize ?? 8)) {
-      for (const x of inputs) yield await this.preprocess(x);
+    const bs = this.options.batchSize ?? 8;
+    // Starting the workers costs more than they save on a call of a few batches (whole-process embedding of 16 JPEGs,
+    // BENCHMARKS.md); a pool started by an earlier call is used whatever the size.
+    if (workers === 0 || (this.pool === undefined && inputs.length <= IN_THREAD_BATCHES * bs)) {
+      // decoding (sharp, off this thread) of the next image overlaps the resize of this one; at most two decoded
+      // images are held at a time
+      const decode = (x: ImageInput): Promise<RgbImage> => {
+        const p = isRgb(x) ? Promise.resolve(x) : decodeImage(x, this.decodeOptions());
+        p.catch(() => undefined); // a failure is thrown where it is awaited, in input order
+        return p;
+      };
+      let next = decode(inputs[0]);
+      for (let i = 0; i < inputs.length; i++) {
+        const current = next;
+        if (i + 1 < inputs.length) next = decode(inputs[i + 1]);
+        yield this.preprocessDecoded(await current);
+      }
       return;
     }
     this.pool ??= createPreprocessPool({
@@ -385,6 +405,9 @@ function dotNorm(a: Float32Array, b: Float32Array): number {
   for (let i = 0; i < a.length; i++) s += a[i] * n[i];
   return s;
 }
+
+/** calls of up to this many batches decode and resize on the calling thread (no worker pool) */
+const IN_THREAD_BATCHES = 4;
 
 function isRgb(x: ImageInput): x is RgbImage {
   return typeof x === 'object' && !(x instanceof Uint8Array) && 'data' in x && 'width' in x;
