@@ -243,7 +243,7 @@ export async function benchCollections(opts: { dir: string; jpegs: string[]; mod
     }
     const truth = exact.top;
     const c = await Collection.open(uri);
-    for (const [nprobes, refineFactor] of n > 300_000 ? [[16, 30], [32, 30], [32, 50], [64, 30]] : [[16, 10], [32, 10], [64, 20]]) {
+    for (const [nprobes, refineFactor] of n > 300_000 ? [[16, 30], [32, 30], [32, 50], [64, 30], [16, 50]] : [[16, 10], [32, 10], [64, 20]]) {
       await queryLatency(c, queries.slice(0, 3), { nprobes, refineFactor });
       const { times, hits } = await queryLatency(c, queries, { nprobes, refineFactor });
       const recall = hits.reduce((s, h, i) => s + h.filter((x) => truth[i].includes(x)).length / 10, 0) / hits.length;

@@ -98,7 +98,8 @@ export interface VectorSearchOptions {
   readonly filter?: Filter;
   /** IVF partitions probed when the index is used (default 32) */
   readonly nprobes?: number;
-  /** candidates re-scored exactly per result when the index is used (default: 10 below 300k rows, 30 above) */
+  /** candidates re-scored exactly per result when the index is used (default: 10 below 300k rows, 50 above: at 1M rows
+   * refine 30 gave recall@10 0.943, 50 gave 0.986 at p50 8.6 ms; BENCHMARKS.md "Collections") */
   readonly refineFactor?: number;
 }
 
@@ -410,7 +411,7 @@ export class Collection {
   private async tune<Q extends VectorQuery>(q: Q, table: Table, opts: VectorSearchOptions): Promise<Q> {
     const { indexed, rows } = await this.facts(table);
     if (!indexed) return q;
-    return q.nprobes(opts.nprobes ?? 32).refineFactor(opts.refineFactor ?? (rows > 300_000 ? 30 : 10)) as Q;
+    return q.nprobes(opts.nprobes ?? 32).refineFactor(opts.refineFactor ?? (rows > 300_000 ? 50 : 10)) as Q;
   }
 
   /**
