@@ -59,7 +59,7 @@ function peakRssBytes(): number {
 const lastEos = (rows: readonly (readonly number[])[]) => Math.max(...rows.map((r) => r.indexOf(49407) + 1));
 
 async function main(req: TrainChildRequest): Promise<TrainChildResult> {
-  const engine = await createEngine(req.dir, req.threads);
+  let engine = await createEngine(req.dir, req.threads);
   const tok = await ClipTokenizer.fromFolder(nodeFolder(req.dir));
   // the checkpoint's tensors are the parameters (updated in place by the optimizer; no second copy of 4·P bytes)
   const params = engine.initialParams;
@@ -67,7 +67,14 @@ async function main(req: TrainChildRequest): Promise<TrainChildResult> {
   for (const v of params.values()) parameters += v.length;
   const S = Math.round(Math.sqrt((engine.parameters.get('vision_model.embeddings.position_embedding.weight')![0] - 1))) * engine.parameters.get('vision_model.embeddings.patch_embedding.weight')![2];
   const stages: StageTiming[] = [];
-  for (const stage of req.stages) {
+  for (const [k, stage] of req.stages.entries()) {
+    if (k > 0) {
+      // a fresh engine per stage, as a training run has (one stage): the previous stage's sessions and their arenas
+      // would otherwise stay allocated and add to this stage's peak
+      const config = engine.config;
+      await engine.dispose();
+      engine = await createGradientEngine({ config, tensors: new Map([...params].map(([n, data]) => [n, { data }])) }, { threads: req.threads });
+    }
     const batch = batchOf(tok, req.batch, S, stage);
     const opt = new AdamW();
     // sessions compiled first, untimed as a step (compiling fg-clip-base's training graphs takes minutes on a loaded
