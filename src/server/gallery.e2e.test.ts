@@ -2,7 +2,8 @@
  * The web page's collection gallery in a real browser (Debian's /usr/bin/chromium via playwright-core): a server
  * with a collection of generated images (fgclip-tiny) shows the gallery; typing a caption lists the top images best
  * first with the API's cosine scores (same order, 4 decimals); a region query draws each result's box on its
- * thumbnail (the canvas has red pixels, and the box equals the API's). Saves docs/screenshot-gallery.jpg.
+ * thumbnail (the canvas has red pixels, and the box equals the API's). Saves docs/screenshot-gallery.jpg when
+ * FGCLIP_UPDATE_SCREENSHOTS=1 (test-util/screenshots.ts).
  * A server without a collection keeps the gallery hidden.
  */
 import assert from 'node:assert/strict';
@@ -14,7 +15,7 @@ import { chromium, type Browser } from 'playwright-core';
 import { Collection } from '../collection/collection.js';
 import { indexCollection } from '../collection/indexer.js';
 import { writePng } from '../test-util/fixtures.js';
-import { REPO_ROOT } from '../test-util/goldens.js';
+import { screenshotPath } from '../test-util/screenshots.js';
 import { post, start, tinyModel, type Running } from './test-helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -88,8 +89,7 @@ test('gallery: a caption lists the top images with their cosine scores; a region
     boxes,
     apiR.json.results.map((x: { box: number[] }) => x.box.map((v) => Math.round(v)).join(',')),
   );
-  mkdirSync(join(REPO_ROOT, 'docs'), { recursive: true });
-  await page.locator('#gallery-section').screenshot({ path: join(REPO_ROOT, 'docs', 'screenshot-gallery.jpg'), type: 'jpeg', quality: 70 });
+  await page.locator('#gallery-section').screenshot({ path: screenshotPath('screenshot-gallery.jpg'), type: 'jpeg', quality: 70 });
   assert.deepEqual(problems, []);
   await page.close();
 });

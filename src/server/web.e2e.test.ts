@@ -4,16 +4,15 @@
  * probabilities that sum to 100 % (± 0.2 for the rounding of two displayed values), one heatmap image per
  * caption, and region results for a box drawn with the mouse. One analysis is one API request (/v1/analyze) and one
  * vision pass (the server's image-lane item count grows by exactly one), boxes included. Saves
- * docs/screenshot-heatmap.png.
+ * docs/screenshot-heatmap.png when FGCLIP_UPDATE_SCREENSHOTS=1 (test-util/screenshots.ts).
  * Without /usr/bin/chromium this test fails (it is the browser check CI relies on); install it with
  * `apt-get install -y chromium`.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import { chromium, type Browser } from 'playwright-core';
-import { REPO_ROOT } from '../test-util/goldens.js';
+import { screenshotPath } from '../test-util/screenshots.js';
 import { CAT, get, metricValue, start, type Running } from './test-helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -95,8 +94,7 @@ test('web page: upload, two captions → probabilities summing to 100 %, a heatm
   await page.focus('#captions');
   assert.equal(await page.evaluate(() => document.activeElement?.id), 'captions');
 
-  mkdirSync(join(REPO_ROOT, 'docs'), { recursive: true });
-  await page.locator('#heatmap-section').screenshot({ path: join(REPO_ROOT, 'docs', 'screenshot-heatmap.png') });
+  await page.locator('#heatmap-section').screenshot({ path: screenshotPath('screenshot-heatmap.png') });
   assert.deepEqual(problems, []);
   await page.close();
 });
