@@ -101,6 +101,12 @@ function clearResults() {
 
 // ---- results --------------------------------------------------------------------------------------------
 
+// what the server's `scoring` field says the probabilities are
+const SCORING_HINTS = {
+  softmax: 'Softmax over the captions of exp(logit_scale) · cosine, as on the model card.',
+  sigmoid: 'An independent sigmoid per caption, sigmoid(exp(logit_scale) · cosine + logit_bias), as on the FG-CLIP 2 model card: the percentages do not sum to 100.',
+};
+
 function renderProbabilities(labels, order) {
   const byLabel = new Map(labels.map((l) => [l.label, l]));
   const best = labels[0].label;
@@ -167,6 +173,7 @@ async function analyse() {
     if (state.boxes.length) body.boxes = state.boxes;
     const r = await api('/v1/analyze', body);
     renderProbabilities(r.labels, caps);
+    $('probs-hint').textContent = SCORING_HINTS[r.scoring] ?? SCORING_HINTS.softmax;
     renderHeatmaps(caps, r.heatmaps);
     if (state.boxes.length) renderRegions(r.regions);
     setStatus(`Done: most likely "${r.labels[0].label}".`);

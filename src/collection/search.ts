@@ -23,7 +23,7 @@ export interface CollectionSearchResult {
 
 export async function searchCollection(model: Encoder, coll: Collection, query: SearchQuery, opts: CollectionSearchOptions = {}): Promise<CollectionSearchResult> {
   coll.checkModel(await describeModel(model));
-  const q = await queryEmbedding(model, query, opts.onWarning);
+  const q = await queryEmbedding(model, query, opts.onWarning, { regions: opts.regions });
   const results = opts.regions ? await coll.searchRegionsVector(q, opts) : await coll.searchVector(q, opts);
   return { score: 'cosine', results };
 }

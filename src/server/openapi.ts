@@ -16,7 +16,7 @@ const int = (description: string, extra: Schema = {}): Schema => ({ type: 'integ
 const strList = (description: string): Schema => ({ description, oneOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }] });
 const image = (description = 'an image: data URI, base64, http(s) URL (--allow-remote-images), file:NAME (--image-root), or a multipart file part'): Schema => ({ type: 'string', description });
 const imageList = (description: string): Schema => ({ description, oneOf: [image(), { type: 'array', items: image() }] });
-const textMode = (dflt: string): Schema => ({ type: 'string', enum: ['auto', 'short', 'long'], default: dflt, description: 'text path: auto = short when the text fits, else long' });
+const textMode = (dflt: string): Schema => ({ type: 'string', enum: ['auto', 'short', 'long', 'box'], default: dflt, description: 'text path: auto = short when the text fits, else long; box = the region-text head (FG-CLIP 2 only)' });
 const model: Schema = str('optional: the served model name or an alias (404 otherwise)');
 const box: Schema = { type: 'array', items: { type: 'number' }, minItems: 4, maxItems: 4, description: '[x1, y1, x2, y2] in image pixels' };
 const templates: Schema = { description: '"none", "imagenet" (the 80 prompts) or a list of templates with one {}', oneOf: [{ type: 'string', enum: ['none', 'imagenet'] }, { type: 'array', items: { type: 'string' } }] };
@@ -73,7 +73,7 @@ const POST: Record<string, Op> = {
   },
   '/v1/heatmap': {
     summary: 'dense patch·text cosines per text, as JSON or a PNG figure',
-    fields: { model, image: image(), texts: strList('texts to map'), format: { type: 'string', enum: ['json', 'png'], default: 'json' }, text_mode: textMode('short'), truncate: bool('cut over-long texts', false) },
+    fields: { model, image: image(), texts: strList('texts to map'), format: { type: 'string', enum: ['json', 'png'], default: 'json' }, text_mode: { ...textMode('short'), description: 'text path (default short; FG-CLIP 2: box, as its model card\'s dense example)' }, truncate: bool('cut over-long texts', false) },
     required: ['image', 'texts'],
     examples: { json: { image: EXAMPLE_IMAGE, texts: ['a cat'] }, png: { image: EXAMPLE_IMAGE, texts: 'a cat', format: 'png' } },
     response: '{object: "heatmap", grid, image_size, texts, similarity: [[…]], model, usage} or image/png',

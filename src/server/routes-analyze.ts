@@ -7,7 +7,8 @@
  *   image       one image
  *   labels      the captions / candidate labels (a list; multipart also takes "a,b" or repeated parts)
  *   templates   "none" (default) | "imagenet" | ["a photo of a {}.", …]   for the classification only
- *   text_mode   "auto" (default) | "short" | "long"                         classification and heatmap texts
+ *   text_mode   "auto" (default) | "short" | "long" | "box"                 classification and heatmap texts (not given:
+ *                                                                           FG-CLIP 2's heatmaps take the box path, as its card)
  *   truncate    boolean (default false)
  *   boxes       [[x1, y1, x2, y2], …] in image pixels (optional)
  *   heatmaps    "png" (default: one PNG data URI per label) | "json" (cosines on the patch grid) | "none"
@@ -15,7 +16,7 @@
 import { renderHeatmap } from '../heatmap/index.js';
 import type { RgbImage } from '../preprocess/index.js';
 import { promptEnsembles, scoreLabels, scoringOf } from '../tasks/classify.js';
-import { denseSimilarity } from '../tasks/heatmap.js';
+import { denseSimilarity, denseTextMode } from '../tasks/heatmap.js';
 import { rankRegionLabels, regionTextMode } from '../tasks/regions.js';
 import { fillTemplate, resolveTemplates } from '../tasks/templates.js';
 import { checkModel, encoder, type Handler, imageBytes } from './context.js';
@@ -45,12 +46,14 @@ export const analyze: Handler = async (body, ctx) => {
   const held = heatmaps === 'png' ? await ctx.engine.decodeHeld(bytes, 'image', ctx.signal) : undefined;
   try {
     const enc = encoder(ctx, { texts: 'labels', image: () => (boxes ? 'boxes' : 'image') });
-    const sameTexts = templates.length === 1 && prompts.every((p, i) => p === labels[i]);
+    // heatmap texts: the request's text_mode, else the model's dense path when it has its own (FG-CLIP 2: box)
+    const heatMode = has(body, 'text_mode') || denseTextMode(enc) === 'short' ? mode : denseTextMode(enc);
+    const sameTexts = templates.length === 1 && prompts.every((p, i) => p === labels[i]) && heatMode === mode;
     const [[img], promptEnc, heatEnc, regionEnc] = await Promise.all([
       // the one vision pass: global embedding, dense map (heatmaps) and region features (boxes)
       enc.encodeImages([held?.rgb ?? bytes], { dense: heatmaps !== 'none', boxes: boxes ? [boxes] : undefined }),
       enc.encodeTexts(prompts, { mode, truncate }),
-      heatmaps !== 'none' && !sameTexts ? enc.encodeTexts(labels, { mode, truncate }) : undefined,
+      heatmaps !== 'none' && !sameTexts ? enc.encodeTexts(labels, { mode: heatMode, truncate }) : undefined,
       boxes ? enc.encodeTexts(labels, { mode: regionTextMode(enc), truncate }) : undefined,
     ]);
     const classification = scoreLabels(enc, img.embedding, labels, promptEnsembles(promptEnc.embeddings, templates.length));

@@ -18,6 +18,7 @@ import { recordOf } from '../collection/embed.js';
 import { isRemote } from '../collection/lance.js';
 import { schemeBoxes } from '../collection/regions.js';
 import { sha256 } from '../cache/model-identity.js';
+import { queryTextMode } from '../tasks/search.js';
 import { checkModel, embedImages, encoder, type Ctx, type Handler } from './context.js';
 import { badRequest, HttpError } from './http-error.js';
 import { loadImageBytes } from './images.js';
@@ -75,7 +76,8 @@ export const collectionSearch: Handler = async (body, ctx) => {
   const filter = filterOf(body);
   let q: Float32Array;
   if (text !== undefined) {
-    q = (await encoder(ctx, { texts: 'text' }).encodeTexts([text], { mode: 'auto' })).embeddings[0];
+    const enc = encoder(ctx, { texts: 'text' });
+    q = (await enc.encodeTexts([text], { mode: queryTextMode(enc, regions) })).embeddings[0];
   } else q = (await embedImages([imageOf(body.image, 'image')], () => 'image', ctx))[0];
   const hits = regions ? await coll.searchRegionsVector(q, { top, filter }) : await coll.searchVector(q, { top, filter });
   const results = await Promise.all(

@@ -5,13 +5,15 @@
  *   model            string (optional)       must name the served model
  *   encoding_format  'float' | 'base64'      base64 = little-endian float32 bytes, as OpenAI
  *   modality         'text' | 'image'        default text
- *   text_mode        'auto' | 'short' | 'long'  auto: ≤77 tokens short, else long (248)
+ *   text_mode        'auto' | 'short' | 'long' | 'box'  auto: short when it fits (v1 77, v2 64 tokens), else long
+ *                    (248 / 196); box: FG-CLIP 2's region-text head
  *   truncate         boolean                 cut over-long texts instead of answering 400
  *   user             string                  accepted and ignored (OpenAI field)
  *   dimensions       —                       rejected with 400: FG-CLIP embeddings have one fixed size
  */
 import { badRequest } from './http-error.js';
 import { base64Floats, checkModel, embedImages, encoder, floats, type Handler } from './context.js';
+import { TEXT_MODES } from './routes-tasks.js';
 import { checkFields, has, imageOf, optBool, optEnum, optString, stringList, tooMany } from './validate.js';
 
 const FIELDS = ['input', 'model', 'encoding_format', 'modality', 'text_mode', 'truncate', 'user', 'dimensions'] as const;
@@ -25,7 +27,7 @@ export const embeddings: Handler = async (body, ctx) => {
   optString(body, 'user');
   const format = optEnum(body, 'encoding_format', ['float', 'base64'] as const, 'float');
   const modality = optEnum(body, 'modality', ['text', 'image'] as const, 'text');
-  const textMode = optEnum(body, 'text_mode', ['auto', 'short', 'long'] as const, 'auto');
+  const textMode = optEnum(body, 'text_mode', TEXT_MODES, 'auto');
   const truncate = optBool(body, 'truncate', false);
   const encode = format === 'base64' ? base64Floats : floats;
 

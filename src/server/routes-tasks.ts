@@ -10,8 +10,8 @@
 import { randomUUID } from 'node:crypto';
 import { renderHeatmap } from '../heatmap/index.js';
 import { promptEnsembles, scoreLabels, scoringOf } from '../tasks/classify.js';
-import { heatmap as heatmapTask } from '../tasks/heatmap.js';
-import { rankEmbeddings } from '../tasks/rank.js';
+import { denseTextMode, heatmap as heatmapTask } from '../tasks/heatmap.js';
+import { crossProbabilities, rankEmbeddings } from '../tasks/rank.js';
 import { rankRegionLabels, regionTextMode } from '../tasks/regions.js';
 import { fillTemplate, resolveTemplates } from '../tasks/templates.js';
 import type { RequestObject } from './body.js';
@@ -19,7 +19,8 @@ import { base64Floats, checkModel, type Ctx, encoder, floats, type Handler, imag
 import { badRequest } from './http-error.js';
 import { boxList, checkFields, describe, has, imageList, imageOf, optBool, optEnum, optInt, optString, singleImage, stringList, tooMany } from './validate.js';
 
-export const TEXT_MODES = ['auto', 'short', 'long'] as const;
+/** 'box': the region-text head (FG-CLIP 2); a model without one answers 400 naming the field */
+export const TEXT_MODES = ['auto', 'short', 'long', 'box'] as const;
 
 export function uniqueLabels(labels: readonly string[], field: string): void {
   const seen = new Map<string, number>();
@@ -80,10 +81,11 @@ export const heatmap: Handler = async (body, ctx) => {
   const image = singleImage(body, 'image');
   const texts = stringList(body, 'texts', ctx.limits.maxInputs, 'the texts to map');
   const format = optEnum(body, 'format', ['json', 'png'] as const, 'json');
-  const mode = optEnum(body, 'text_mode', TEXT_MODES, 'short');
   const truncate = optBool(body, 'truncate', false);
   const [bytes] = await imageBytes([image], () => 'image', ctx);
   const enc = encoder(ctx, { texts: 'texts', image: () => 'image' });
+  // default: the dense texts' path of the model (short; FG-CLIP 2: box, as its model card's dense example)
+  const mode = optEnum(body, 'text_mode', TEXT_MODES, denseTextMode(enc));
   if (format === 'png') {
     // the figure shows the image: decoded once here (held in the pixel budget), the same pixels go to the model
     const { rgb, release } = await ctx.engine.decodeHeld(bytes, 'image', ctx.signal);
@@ -148,9 +150,10 @@ export const rank: Handler = async (body, ctx) => {
     qBytes ? qEnc.encodeImages([qBytes]).then((r) => r[0].embedding) : qEnc.encodeTexts(query as string[], { mode, truncate }).then((r) => r.embeddings[0]),
     cBytes ? cEnc.encodeImages(cBytes).then((r) => r.map((e) => e.embedding)) : cEnc.encodeTexts(candTexts ?? [], { mode, truncate }).then((r) => r.embeddings),
   ]);
-  // cross-modal: the model card's probabilities over the candidates (softmax of exp(logit_scale)·cos)
-  const data = rankEmbeddings(q, cands, { top: topK ?? count, scale: qm !== cm ? ctx.engine.logitScale : undefined });
-  return { json: { object: 'list', model: ctx.modelName, data, usage: usage(ctx) } };
+  // cross-modal: the model's probabilities (softmax of exp(logit_scale)·cos over the candidates; FG-CLIP 2: sigmoid per pair)
+  const cross = qm !== cm ? crossProbabilities(ctx.engine, q, cands) : undefined;
+  const data = rankEmbeddings(q, cands, { top: topK ?? count, ...cross });
+  return { json: { object: 'list', model: ctx.modelName, ...(cross ? { scoring: cross.scoring } : {}), data, usage: usage(ctx) } };
 };
 
 function queryValue(body: RequestObject): unknown {

@@ -1,7 +1,7 @@
 /**
  * Ranking candidates (texts or images) against one query (a text or an image) by cosine; across modalities also the
  * model's probabilities over the candidates (softmax of exp(logit_scale)·cos, as the model card scores an image
- * against captions).
+ * against captions; FG-CLIP 2: its sigmoid per pair).
  */
 import { FgClipError } from '../errors.js';
 import type { Encoder, ImageInput, TextModeOption } from '../model/encoder.js';
@@ -16,10 +16,17 @@ export interface RankHit {
   readonly probability?: number;
 }
 
-/** Candidates by score, highest first (ties keep input order); `scale` given = cross-modal probabilities too. */
-export function rankEmbeddings(query: Float32Array, candidates: readonly Float32Array[], opts: { scale?: number; top?: number } = {}): RankHit[] {
+/**
+ * Candidates by score, highest first (ties keep input order); `scale` given = cross-modal probabilities too (softmax
+ * over the candidates), or `probabilities` given = those (a sigmoid model's own score per pair, see crossProbabilities).
+ */
+export function rankEmbeddings(
+  query: Float32Array,
+  candidates: readonly Float32Array[],
+  opts: { scale?: number; top?: number; probabilities?: readonly number[] } = {},
+): RankHit[] {
   const scores = candidates.map((c) => dot(query, c));
-  const probs = opts.scale !== undefined ? softmax(scores.map((s) => s * (opts.scale as number))) : undefined;
+  const probs = opts.probabilities ?? (opts.scale !== undefined ? softmax(scores.map((s) => s * (opts.scale as number))) : undefined);
   const order = scores.map((_, i) => i).sort((a, b) => scores[b] - scores[a] || a - b);
   return order.slice(0, opts.top ?? order.length).map((index) => ({ index, score: scores[index], ...(probs ? { probability: probs[index] } : {}) }));
 }
@@ -48,5 +55,20 @@ export async function rank(
       : model.encodeImages(candidates.images).then((r) => r.map((e) => e.embedding)),
   ]);
   const cross = 'text' in query !== 'texts' in candidates;
-  return rankEmbeddings(q, c, { top: opts.top, scale: cross ? model.logitScale : undefined });
+  return rankEmbeddings(q, c, cross ? { top: opts.top, ...crossProbabilities(model, q, c) } : { top: opts.top });
+}
+
+/**
+ * How a cross-modal ranking scores its candidates: softmax of exp(logit_scale)·cos over them (FG-CLIP v1, as the
+ * model card), or the model's own sigmoid per (image, text) pair (FG-CLIP 2: `sigmoid(exp(t)·cos + b)`, which is
+ * symmetric, so the query may be either side).
+ */
+export function crossProbabilities(
+  model: Encoder,
+  query: Float32Array,
+  candidates: readonly Float32Array[],
+): { scale: number; scoring: 'softmax' } | { probabilities: number[]; scoring: 'sigmoid' } {
+  return model.scoreKind === 'sigmoid'
+    ? { probabilities: model.probabilities(query, candidates), scoring: 'sigmoid' }
+    : { scale: model.logitScale, scoring: 'softmax' };
 }

@@ -1,8 +1,8 @@
 /**
  * A collection indexed and searched with an FG-CLIP 2 checkpoint (fgclip2-tiny, NaFlex: every image has its own
  * patch grid): text search scores are the cosines of the model's own encodeTexts/encodeImages vectors (abs 1e-5),
- * best first; region search pools each image's dense map on that image's own h×w grid, so the best region's score
- * equals the cosine with the model's region feature of that box; a v1 model is refused on the v2 collection.
+ * best first; region search pools each image's dense map on that image's own h×w grid and embeds the query with the
+ * box head, so the best region's score equals the cosine of the box-walk query with the model's region feature of that box; a v1 model is refused on the v2 collection.
  */
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -58,7 +58,10 @@ describe('Collection with an FG-CLIP 2 checkpoint', () => {
       const q = 'a small red square';
       const out = await searchCollection(model, c, { text: q }, { top: 3, regions: true });
       assert.equal(out.results.length, 3);
-      const [t] = (await model.encodeTexts([q])).embeddings;
+      // a region query takes the box (region-text) head, as FG-CLIP 2's box tasks do
+      const [t] = (await model.encodeTexts([q], { mode: 'box' })).embeddings;
+      const [short] = (await model.encodeTexts([q], { mode: 'short' })).embeddings;
+      assert.ok(Math.abs(dot(t, short) - 1) > 1e-3, 'the box and short walks differ for this query');
       const boxes = schemeBoxes('grid', model.gridSize);
       for (const r of out.results) {
         const [e0] = await model.encodeImages([r.path], { normalize: false });
