@@ -220,11 +220,21 @@ export function writeCheckpointAtomic(target: string, model: ModelFiles, trainin
   });
 }
 
-/** Removes temporary folders a killed writer left in `dir`. */
+/** `.tmp-old-<name>-<pid>-<ms>`: a complete folder moved aside while a new `<name>` replaces it. */
+const MOVED_ASIDE_RE = /^\.tmp-old-(.+)-\d+-\d+$/; // TEMP_PREFIX + 'old-'
+
+/**
+ * Cleans what a killed writer left in `dir`: temporary folders are removed, except a complete folder that was moved
+ * aside to be replaced when the kill came between the two renames (its name is free): it is put back.
+ */
 export function removeStaleTemp(dir: string): string[] {
   if (!existsSync(dir)) return [];
   const stale = readdirSync(dir).filter((n) => n.startsWith(TEMP_PREFIX));
-  for (const n of stale) rmSync(join(dir, n), { recursive: true, force: true });
+  for (const n of stale) {
+    const aside = MOVED_ASIDE_RE.exec(n);
+    if (aside && !existsSync(join(dir, aside[1]))) renameSync(join(dir, n), join(dir, aside[1]));
+    else rmSync(join(dir, n), { recursive: true, force: true });
+  }
   return stale;
 }
 
@@ -242,7 +252,15 @@ export function checkpointName(step: number): string {
   return `checkpoint-${step}`;
 }
 
-/** Keeps the newest `keep` checkpoints of `dir` (older ones are removed after a newer one is complete). */
+/**
+ * Keeps the newest `keep` checkpoints of `dir` (older ones are removed after a newer one is complete). Each is first
+ * renamed to a temporary name, so a kill during the recursive delete never leaves a half-deleted folder that still
+ * looks like a checkpoint (its trainer state present, its config gone); the next run's `removeStaleTemp` finishes it.
+ */
 export function pruneCheckpoints(dir: string, keep: number): void {
-  for (const c of listCheckpoints(dir).slice(Math.max(1, keep))) rmSync(c.path, { recursive: true, force: true });
+  for (const c of listCheckpoints(dir).slice(Math.max(1, keep))) {
+    const doomed = join(dir, `${TEMP_PREFIX}prune-${basename(c.path)}-${process.pid}-${Date.now()}`);
+    renameSync(c.path, doomed);
+    rmSync(doomed, { recursive: true, force: true });
+  }
 }

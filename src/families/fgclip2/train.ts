@@ -16,10 +16,10 @@
  * and the authors' code read them. Writes are atomic (temporary folder, fsync, rename): a kill -9 leaves the previous
  * checkpoint intact; `resume` (default) continues from the newest checkpoint exactly.
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FgClipError } from '../../errors.js';
-import { checkpointName, encodeOptimizer, listCheckpoints, OPTIMIZER_FILE, readOptimizer, removeStaleTemp, TRAINER_STATE, writeFolderAtomic } from '../../train/checkpoint-writer.js';
+import { checkpointName, encodeOptimizer, listCheckpoints, OPTIMIZER_FILE, pruneCheckpoints, readOptimizer, removeStaleTemp, TRAINER_STATE, writeFolderAtomic } from '../../train/checkpoint-writer.js';
 import { AdamW, clipGradNorm } from '../../train/optimizer.js';
 import { checkSchedule, learningRate, type ScheduleKind } from '../../train/schedule.js';
 import { encodeSafetensors, rawF32, readSafetensors } from '../../weights/index.js';
@@ -167,7 +167,7 @@ export async function trainFgclip2(o: Fgclip2TrainOptions): Promise<Fgclip2Train
     const save = (s: number) => {
       const state: TrainerState = { step: s, threshold, source: o.model };
       writeModelFolder(join(o.out, checkpointName(s)), [['model.safetensors', modelFile()], [OPTIMIZER_FILE, encodeOptimizer(opt.state())], [TRAINER_STATE, `${JSON.stringify(state, null, 2)}\n`]], o.model);
-      for (const c of listCheckpoints(o.out).slice(2)) rmSync(c.path, { recursive: true, force: true });
+      pruneCheckpoints(o.out, 2);
     };
     const log = join(o.out, 'train-log.jsonl');
     while (step < total) {
