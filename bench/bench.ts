@@ -23,7 +23,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { benchBrowser, formatBrowser } from './browser.js';
-import { benchCollections, benchRegionSchemes, benchWorkers, COLLECTION_PARTS, type CollectionPart } from './collection.js';
+import { benchCollections, benchRegionSchemes, benchRegionSchemesTrained, benchWorkers, COLLECTION_PARTS, type CollectionPart } from './collection.js';
 import { ensureJpegs } from './images.js';
 import { machineInfo } from './machine.js';
 import { measureMatmul, type MatmulResult } from './matmul.js';
@@ -324,8 +324,9 @@ async function collectionSection(args: Args, benchDir: string) {
   const jpegs = await ensureJpegs(benchDir, args.collectionImages);
   const r = await benchCollections({ dir: resolve(benchDir, 'collections'), jpegs, modelDir: ck.dir, threads: args.threads, sizes: args.collectionSizes, flatSizes: args.quick ? [10_000] : [10_000, 50_000, 100_000], queries: args.quick ? 20 : 100, parts, log });
   const regionSchemes = parts.has('schemes') ? await benchRegionSchemes({ jpegs: jpegs.slice(0, 8), modelDir: ck.dir, threads: args.threads, queries: 8, log }) : undefined;
+  const regionSchemesTrained = parts.has('schemes') ? await benchRegionSchemesTrained({ modelDir: resolve(REPO_ROOT, 'models', 'fgclip-synthetic'), dir: resolve(benchDir, 'collections', 'schemes-trained'), images: args.quick ? 20 : 100, threads: args.threads, log }) : undefined;
   const workers = parts.has('workers') ? await benchWorkers({ dir: resolve(benchDir, 'collections'), jpegs: jpegs.slice(0, Math.max(1, Math.floor(jpegs.length / 2))), modelDir: ck.dir, log }) : undefined;
-  return { ...r, parts: [...parts], ...(regionSchemes ? { regionSchemes } : {}), ...(workers ? { workers } : {}) };
+  return { ...r, parts: [...parts], ...(regionSchemes ? { regionSchemes } : {}), ...(regionSchemesTrained ? { regionSchemesTrained } : {}), ...(workers ? { workers } : {}) };
 }
 
 main().catch((e: unknown) => {
