@@ -143,6 +143,7 @@ export const COMMAND_OPTION_DOCS: Readonly<Record<string, Docs>> = {
     'no-batching': { description: 'run each request on its own (no merging of concurrent requests into model batches)' },
     'max-batch-size': { description: 'inputs per model batch', default: '32', valueName: 'N' },
     'max-wait-ms': { description: 'how long a batch may wait for more requests while the model is idle', default: '0', valueName: 'MS' },
+    'max-hold-ms': { description: "how long an image batch may wait for other requests' images still being decoded (also at most one recent model call; 0: never)", default: '100', valueName: 'MS' },
     'max-queue': { description: 'inputs waiting before requests get 503 + Retry-After', default: '1024', valueName: 'N' },
     'timeout-ms': { description: 'request deadline (504 after it)', default: '30000', valueName: 'MS' },
     'max-body-bytes': { description: 'largest request body', default: '33554432 (32 MiB)', valueName: 'BYTES' },

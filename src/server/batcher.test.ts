@@ -153,11 +153,135 @@ describe('Batcher', () => {
     assert.equal(b.active, 0);
   });
 
+  test('announced items (expect) hold a forming batch until they are submitted: four one-item requests arriving one by one share one batch', async () => {
+    const { batches, run } = recorder(1);
+    const b = new Batcher<number, number>({ lane: 'img', maxBatchSize: 16, maxWaitMs: 0, maxHoldMs: 60_000, maxQueue: 100, run });
+    const tickets = [1, 2, 3, 4].map(() => b.expect(1)); // four requests' images start decoding
+    assert.equal(b.expected, 4);
+    const results: Promise<number[]>[] = [];
+    for (const [i, t] of tickets.entries()) {
+      results.push(b.submit([i + 1], { expected: t })); // decoded one after another
+      assert.equal(b.active, i < 3 ? 0 : 1, 'held while announced items are still coming; leaves when the last one arrives');
+      await new Promise((r) => setImmediate(r));
+    }
+    assert.deepEqual(await Promise.all(results), [[2], [4], [6], [8]]);
+    assert.deepEqual(batches, [[1, 2, 3, 4]]);
+    tickets.forEach((t) => t.release());
+    assert.equal(b.expected, 0);
+  });
+
+  test('without announcements the same arrivals leave one by one (what the hold fixes)', async () => {
+    const { batches, run } = recorder(1);
+    const b = new Batcher<number, number>({ lane: 'img', maxBatchSize: 16, maxWaitMs: 0, maxHoldMs: 60_000, maxQueue: 100, run });
+    const results: Promise<number[]>[] = [];
+    for (let i = 1; i <= 4; i++) {
+      results.push(b.submit([i]));
+      assert.equal(b.active, 1, 'an idle model starts at once');
+      await results[i - 1];
+    }
+    assert.deepEqual(batches, [[1], [2], [3], [4]]);
+  });
+
+  test('a lone request never waits: its own announced items are all it expects', () => {
+    const { run } = recorder(1);
+    const b = new Batcher<number, number>({ lane: 'img', maxBatchSize: 16, maxWaitMs: 0, maxHoldMs: 60_000, maxQueue: 100, run });
+    const t = b.expect(2);
+    void b.submit([1, 2], { expected: t });
+    assert.equal(b.active, 1, 'started synchronously');
+    assert.equal(b.expected, 0);
+    t.release();
+  });
+
+  test('release() of items that will not come (a decode failed) lets a held batch leave', async () => {
+    const { batches, run } = recorder(1);
+    const b = new Batcher<number, number>({ lane: 'img', maxBatchSize: 16, maxWaitMs: 0, maxHoldMs: 60_000, maxQueue: 100, run });
+    const a = b.expect(1);
+    const other = b.expect(3);
+    const p = b.submit([7], { expected: a });
+    assert.equal(b.active, 0, 'held for the other request');
+    other.release();
+    assert.equal(b.active, 1, 'released: leaves at once');
+    assert.deepEqual(await p, [14]);
+    assert.deepEqual(batches, [[7]]);
+    other.release(); // twice is harmless
+    assert.equal(b.expected, 0);
+    a.release();
+  });
+
+  test('the hold is bounded (maxHoldMs) even if announced items never come, and a full batch never waits', async () => {
+    const { batches, run } = recorder(1);
+    const b = new Batcher<number, number>({ lane: 'img', maxBatchSize: 2, maxWaitMs: 0, maxHoldMs: 5, maxQueue: 100, run });
+    const never = b.expect(10);
+    const p = b.submit([1, 2]);
+    assert.equal(b.active, 1, 'full: leaves at once');
+    await p;
+    assert.deepEqual(await b.submit([3]), [6], 'not full: leaves after maxHoldMs although 10 items are still announced');
+    assert.deepEqual(batches, [[1, 2], [3]]);
+    assert.ok(b.holdMs <= 5);
+    never.release();
+  });
+
+  test('items announced while a batch runs join the next batch when it finishes, instead of one batch each', async () => {
+    // a fake clock: the first model call takes 1000 ms, item 1 arrives 100 ms before it ends
+    let clock = 0;
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const batches: number[][] = [];
+    const b = new Batcher<number, number>({
+      lane: 'img', maxBatchSize: 16, maxWaitMs: 0, maxHoldMs: 60_000, maxQueue: 100, now: () => clock,
+      run: async (x) => { batches.push([...x]); if (batches.length === 1) await gate; return x; },
+    });
+    const first = b.submit([0]); // runs alone (nothing else announced), and blocks on the gate
+    const tickets = [1, 2, 3].map(() => b.expect(1));
+    clock = 900;
+    const p1 = b.submit([1], { expected: tickets[0] });
+    clock = 1000;
+    release();
+    await first;
+    assert.equal(b.holdMs, 1000, 'bounded by the model call just measured');
+    assert.equal(b.active, 0, 'the model is free, but item 1 (waited 100 ms) waits for the two announced items');
+    const rest = [b.submit([2], { expected: tickets[1] }), b.submit([3], { expected: tickets[2] })];
+    await Promise.all([p1, ...rest]);
+    assert.deepEqual(batches, [[0], [1, 2, 3]]);
+  });
+
+  test('an item that already waited a whole model call does not wait again for announced items', async () => {
+    let clock = 0;
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const batches: number[][] = [];
+    const b = new Batcher<number, number>({
+      lane: 'img', maxBatchSize: 16, maxWaitMs: 0, maxHoldMs: 60_000, maxQueue: 100, now: () => clock,
+      run: async (x) => { batches.push([...x]); if (batches.length === 1) await gate; return x; },
+    });
+    const first = b.submit([0]);
+    const tickets = [1, 2].map(() => b.expect(1));
+    const p1 = b.submit([1], { expected: tickets[0] }); // queued at 0, while the model is busy
+    clock = 1000;
+    release();
+    await first;
+    assert.equal(b.active, 1, 'item 1 waited 1000 ms ≥ the hold (one model call): it leaves at once');
+    await p1;
+    assert.deepEqual(batches, [[0], [1]]);
+    tickets.forEach((t) => t.release());
+  });
+
+  test('mergeSubmissions false: announcements are ignored (a batch holds one submission anyway)', () => {
+    const { run } = recorder(1);
+    const b = new Batcher<number, number>({ lane: 'img', maxBatchSize: 16, maxWaitMs: 0, maxHoldMs: 60_000, maxQueue: 100, mergeSubmissions: false, run });
+    const other = b.expect(5);
+    assert.equal(b.expected, 0);
+    void b.submit([1]);
+    assert.equal(b.active, 1);
+    other.release();
+  });
+
   test('invalid options are rejected at construction', () => {
     const run = async (x: number[]) => x;
     assert.throws(() => new Batcher({ lane: 't', maxBatchSize: 0, maxWaitMs: 0, maxQueue: 1, run }), BatcherOptionsError);
     assert.throws(() => new Batcher({ lane: 't', maxBatchSize: 1, maxWaitMs: -1, maxQueue: 1, run }), /maxWaitMs/);
     assert.throws(() => new Batcher({ lane: 't', maxBatchSize: 1, maxWaitMs: 0, maxQueue: 1.5, run }), /maxQueue/);
     assert.throws(() => new Batcher({ lane: 't', maxBatchSize: 1, maxWaitMs: 0, maxQueue: 1, concurrency: 0, run }), /concurrency/);
+    assert.throws(() => new Batcher({ lane: 't', maxBatchSize: 1, maxWaitMs: 0, maxQueue: 1, maxHoldMs: -1, run }), /maxHoldMs/);
   });
 });

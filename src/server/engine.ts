@@ -22,7 +22,7 @@ import type { EncodeImageOptions, EncodeTextOptions, Encoder, ImageEncoding, Ima
 import { runTextPlan } from '../model/text-batches.js';
 import { l2normalize, probabilities, sigmoidProbabilities } from '../postprocess/similarity.js';
 import { batchPixelValues, type DecodeOptions, decodeImage, type RgbImage } from '../preprocess/index.js';
-import { Batcher, type BatchInfo, type SubmitStats } from './batcher.js';
+import { Batcher, type BatchInfo, type Expected, type SubmitStats } from './batcher.js';
 import type { PixelBudget } from './pixel-budget.js';
 import type { DecodedOptions, ServedModel } from './served-model.js';
 
@@ -31,6 +31,8 @@ export interface BatchingOptions {
   readonly enabled: boolean;
   readonly maxBatchSize: number;
   readonly maxWaitMs: number;
+  /** the longest a batch waits for images whose decoding has started (bounded also by a model call's time; batcher.ts) */
+  readonly maxHoldMs?: number;
   /** items allowed to wait per lane */
   readonly maxQueue: number;
 }
@@ -66,6 +68,9 @@ interface RawImage {
 
 const DECODE_CODES = new Set(['IMAGE_DECODE', 'IMAGE_TOO_LARGE']);
 
+/** default bound of the image lane's hold for images still decoding (BENCHMARKS.md, "Load test") */
+export const DEFAULT_MAX_HOLD_MS = 100;
+
 export class Engine implements Encoder {
   readonly lanes: Batcher<unknown, unknown>[];
   private readonly text: Record<TextMode, Batcher<number[], Float32Array>>;
@@ -86,7 +91,7 @@ export class Engine implements Encoder {
     };
     const lane = (mode: TextMode) => new Batcher<number[], Float32Array>({ ...common, lane: `text-${mode}`, run: (ids) => this.model.runText(ids, mode) });
     this.text = { short: lane('short'), long: lane('long'), box: lane('box') };
-    this.images = new Batcher({ ...common, lane: 'image', run: (items) => this.runImages(items) });
+    this.images = new Batcher({ ...common, lane: 'image', maxHoldMs: batching.enabled ? (batching.maxHoldMs ?? DEFAULT_MAX_HOLD_MS) : 0, run: (items) => this.runImages(items) });
     this.lanes = [this.text.short, this.text.long, this.text.box, this.images] as Batcher<unknown, unknown>[];
   }
 
@@ -184,12 +189,23 @@ export class Engine implements Encoder {
     if (!Array.isArray(inputs) || inputs.length === 0) throw new FgClipError('INPUT_INVALID', 'encodeImages: the list of images is empty');
     if (opts.boxes && opts.boxes.length !== inputs.length) throw new FgClipError('INPUT_INVALID', `encodeImages: ${opts.boxes.length} box lists for ${inputs.length} images`);
     const name = opts.imageName ?? ((i: number) => `image ${i}`);
-    if (this.model.info.perImage) return this.encodePerImage(inputs, opts, name);
-    const pre = await Promise.all(inputs.map((x, i) => this.budgeted(x, name(i), opts.signal, (input) => this.model.preprocess(input))));
-    return this.encodePixels(pre, opts);
+    // each image is announced to the image batcher when its decoding starts, so a batch forming meanwhile waits
+    // for it (bounded; batcher.ts) instead of leaving one or two images at a time as the pool finishes them
+    const coming = this.images.expect();
+    try {
+      const announced = (work: (input: ImageInput) => Promise<PreprocessedImage | RgbImage>) => (input: ImageInput) => {
+        coming.add(1);
+        return work(input);
+      };
+      if (this.model.info.perImage) return await this.encodePerImage(inputs, { ...opts, expected: coming }, name, announced((input) => this.decode(input)) as (input: ImageInput) => Promise<RgbImage>);
+      const pre = await Promise.all(inputs.map((x, i) => this.budgeted(x, name(i), opts.signal, announced((input) => this.model.preprocess(input)) as (input: ImageInput) => Promise<PreprocessedImage>)));
+      return await this.encodePixels(pre, { ...opts, expected: coming });
+    } finally {
+      coming.release();
+    }
   }
 
-  async encodePixels(images: readonly PreprocessedImage[], opts: EncodeImageOptions & RunOptions = {}): Promise<ImageEncoding[]> {
+  async encodePixels(images: readonly PreprocessedImage[], opts: EncodeImageOptions & RunOptions & { expected?: Expected } = {}): Promise<ImageEncoding[]> {
     if (this.model.info.perImage) throw new FgClipError('INPUT_INVALID', `encodePixels: this ${this.family} model picks a resolution per image (no square pixel path); use encodeImages`);
     if (images.length === 0) throw new FgClipError('INPUT_INVALID', 'encodePixels: the list of images is empty');
     if (opts.boxes && opts.boxes.length !== images.length) throw new FgClipError('INPUT_INVALID', `encodePixels: ${opts.boxes.length} box lists for ${images.length} images`);
@@ -207,8 +223,8 @@ export class Engine implements Encoder {
   }
 
   /** FG-CLIP 2: decoded images (held in the pixel budget until their batch ran) → the family's own encodings. */
-  private async encodePerImage(inputs: readonly ImageInput[], opts: EncodeImageOptions & RunOptions, name: (i: number) => string): Promise<ImageEncoding[]> {
-    const settled = await Promise.allSettled(inputs.map((x, i) => this.budgeted(x, name(i), opts.signal, (input) => this.decode(input), true)));
+  private async encodePerImage(inputs: readonly ImageInput[], opts: EncodeImageOptions & RunOptions & { expected: Expected }, name: (i: number) => string, decode: (input: ImageInput) => Promise<RgbImage>): Promise<ImageEncoding[]> {
+    const settled = await Promise.allSettled(inputs.map((x, i) => this.budgeted(x, name(i), opts.signal, decode, true)));
     const held = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
     try {
       const failed = settled.find((s) => s.status === 'rejected');

@@ -19,7 +19,7 @@ import { PixelBudget } from './pixel-budget.js';
 import { inProcess, type ServedModel } from './served-model.js';
 import { BodyBudget, parseBody, readBody } from './body.js';
 import type { Ctx, Handler, Limits, Reply } from './context.js';
-import { Engine } from './engine.js';
+import { DEFAULT_MAX_HOLD_MS, Engine } from './engine.js';
 import { errorBody, HttpError, shuttingDown, toHttpError } from './http-error.js';
 import type { ImagePolicy } from './images.js';
 import { ServerMetrics } from './metrics.js';
@@ -61,6 +61,11 @@ export interface ServerOptions {
   readonly maxBatchSize?: number; // default 32
   /** extra wait for companions when the model is idle (default 0: items that queue while it is busy still merge) */
   readonly maxWaitMs?: number;
+  /**
+   * the longest an image batch waits for images of other requests that are still decoding (default 100; also
+   * bounded by the recent model-call time; 0: never). A lone request never waits.
+   */
+  readonly maxHoldMs?: number;
   /** items allowed to wait per lane before 503 (default 1024) */
   readonly maxQueue?: number;
   /** deadline of one request, ms (default 30000) → 504 */
@@ -187,6 +192,7 @@ export function createServer(options: ServerOptions): FgClipServer {
       enabled: o.batching ?? true,
       maxBatchSize: positive('maxBatchSize', o.maxBatchSize, 32),
       maxWaitMs: positive('maxWaitMs', o.maxWaitMs, 0, 0),
+      maxHoldMs: positive('maxHoldMs', o.maxHoldMs, DEFAULT_MAX_HOLD_MS, 0),
       maxQueue: positive('maxQueue', o.maxQueue, 1024),
     },
     (b) => {
