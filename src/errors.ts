@@ -27,14 +27,19 @@ export type FgClipErrorCode =
   | 'COLLECTION_MODEL_MISMATCH' // a collection queried or indexed with another model than the one it holds
   | 'COLLECTION_LOCKED' // another writer (index run, server) holds the collection's lock
   | 'QUEUE_ERROR' // the job queue (Redis/BullMQ) failed or cannot be reached
-  | 'ADDRESS_IN_USE'; // the server's host:port is taken by another process (or not allowed)
+  | 'ADDRESS_IN_USE' // the server's host:port is taken by another process (or not allowed)
+  | 'WEBGPU_UNAVAILABLE' // device 'webgpu' asked for, but the browser has no WebGPU adapter or it cannot run the model
+  | 'STORAGE_QUOTA'; // the browser's storage quota (OPFS) has no room for the model's files
 
 export class FgClipError extends Error {
   override readonly name = 'FgClipError';
   readonly code: FgClipErrorCode;
-  constructor(code: FgClipErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  /** machine-readable facts of some errors (e.g. STORAGE_QUOTA: bytes needed and available; WEBGPU_UNAVAILABLE: reason) */
+  readonly details?: Readonly<Record<string, unknown>>;
+  constructor(code: FgClipErrorCode, message: string, options?: { cause?: unknown; details?: Readonly<Record<string, unknown>> }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
+    if (options?.details) this.details = options.details;
   }
 }
 

@@ -69,6 +69,8 @@ export function statusForCode(code: FgClipErrorCode): number {
     case 'COLLECTION_INVALID':
     case 'QUEUE_ERROR':
     case 'ADDRESS_IN_USE':
+    case 'WEBGPU_UNAVAILABLE': // browser-only codes: the server never raises them
+    case 'STORAGE_QUOTA':
       return 500;
     case 'CONFIG_INVALID':
     case 'WEIGHTS_MALFORMED':

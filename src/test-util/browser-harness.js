@@ -27,7 +27,7 @@ window.h = {
       await m.dispose();
       return null;
     } catch (e) {
-      return { name: e.name, code: e.code, message: e.message };
+      return { name: e.name, code: e.code, message: e.message, details: e.details };
     }
   },
   /** the files of a served folder as the user would pick them: File[] (kind 'file') or { path: Blob } ('record') */

@@ -15,16 +15,19 @@
 import { FgClipError, type FgClipErrorCode } from '../../errors.js';
 import { assertRevision, DEFAULT_ENDPOINT, DEFAULT_REVISION, isValidRepoId, oneRevision, parseModelRef } from '../../hub/repo-ref.js';
 import { probabilities as softmaxProbabilities, l2normalize } from '../../postprocess/similarity.js';
-import type { ModelInfo, Request, Response, SourceSpec, WireImage, WireImageResult, WireTextResult, WorkerLoadOptions } from './protocol.js';
+import type { ModelInfo, Request, WebGpuAdapterInfo, WebGpuUnavailableReason, Response, SourceSpec, WireImage, WireImageResult, WireTextResult, WorkerLoadOptions } from './protocol.js';
 import type { Progress } from './store.js';
 
 export { FgClipError };
-export type { FgClipErrorCode, ModelInfo, Progress };
+export type { FgClipErrorCode, ModelInfo, Progress, WebGpuAdapterInfo, WebGpuUnavailableReason };
 
 export const DEFAULT_HUB_ENDPOINT = DEFAULT_ENDPOINT;
 
 export interface LoadOptions {
-  /** 'auto' (default): WebGPU when the browser has an adapter, else wasm */
+  /**
+   * 'auto' (default): WebGPU when the browser has a hardware adapter and it runs the model, else wasm (why:
+   * `info.deviceFallback`); 'webgpu': WebGPU or a WEBGPU_UNAVAILABLE error (`error.details.reason`); 'wasm'
+   */
   readonly device?: 'auto' | 'wasm' | 'webgpu';
   /** wasm threads (default: navigator.hardwareConcurrency; always 1 when the page is not cross-origin isolated) */
   readonly threads?: number;
@@ -51,6 +54,8 @@ export interface LoadOptions {
   /** 'squash' (default, the model card's flow) or 'crop' (CLIPImageProcessor) */
   readonly preprocess?: 'squash' | 'crop';
   readonly onProgress?: (p: Progress) => void;
+  /** onnxruntime-web's log level in the worker's console ('error' by default; 'verbose' shows where each graph node runs) */
+  readonly ortLogLevel?: 'verbose' | 'info' | 'warning' | 'error';
   /** where the worker script is (default: worker.js beside this module) */
   readonly workerUrl?: string | URL;
 }
@@ -203,6 +208,7 @@ export class FgClip {
       maxPixels: options.maxPixels,
       batchSize,
       preprocess: options.preprocess ?? 'squash',
+      ...(options.ortLogLevel ? { ortLogLevel: options.ortLogLevel } : {}),
     };
     const worker = new Worker(options.workerUrl ?? new URL('./worker.js', import.meta.url), { type: 'module', name: 'fgclip-model' });
     const m = new FgClip(worker, undefined as unknown as ModelInfo);
@@ -311,7 +317,7 @@ export class FgClip {
     }
     this.pending.delete(msg.id);
     if (msg.type === 'result') p.resolve(msg.result);
-    else p.reject(new FgClipError(msg.error.code as FgClipErrorCode, msg.error.message));
+    else p.reject(new FgClipError(msg.error.code as FgClipErrorCode, msg.error.message, msg.error.details ? { details: msg.error.details } : undefined));
   }
 
   private failAll(e: Error): void {

@@ -30,7 +30,7 @@ import { specialTokenName } from '../../tokenizer/slow-files.js';
 import { parseTokenizerJson } from '../../tokenizer/tokenizer-spec.js';
 import { blobWeightSource } from './blob-weights.js';
 import { decodeImageBytes, imageDataToRgb } from './decode.js';
-import type { Device, ModelInfo, WireImage, WireImageResult, WireTextResult, WorkerLoadOptions } from './protocol.js';
+import type { Device, ModelInfo, WebGpuAdapterInfo, WebGpuUnavailableReason, WireImage, WireImageResult, WireTextResult, WorkerLoadOptions } from './protocol.js';
 import type { FileProvider } from './sources.js';
 import { Space, type PartialWriter, type ProgressFn } from './store.js';
 
@@ -90,15 +90,30 @@ class OpfsSink implements WeightSink {
   }
 }
 
-async function webgpuAvailable(): Promise<boolean> {
-  const gpu = (navigator as Navigator & { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
-  if (!gpu) return false;
-  try {
-    return (await gpu.requestAdapter()) !== null;
-  } catch {
-    return false;
+type GpuNavigator = Navigator & {
+  gpu?: { requestAdapter(): Promise<{ info?: Partial<Record<'vendor' | 'architecture' | 'description', string>> & { isFallbackAdapter?: boolean }; isFallbackAdapter?: boolean } | null> };
+};
+
+/** What navigator.gpu offers in this worker: an adapter, or why there is none. */
+async function probeWebGpu(): Promise<{ adapter?: WebGpuAdapterInfo; unavailable?: { reason: WebGpuUnavailableReason; message: string } }> {
+  const gpu = (navigator as GpuNavigator).gpu;
+  if (!gpu) {
+    const why = self.isSecureContext === false ? 'the page is not a secure context (WebGPU needs https or localhost)' : 'this browser has no WebGPU, or it is turned off';
+    return { unavailable: { reason: 'no-navigator-gpu', message: `WebGPU is unavailable: navigator.gpu is missing (${why})` } };
   }
+  let a: Awaited<ReturnType<NonNullable<GpuNavigator['gpu']>['requestAdapter']>>;
+  try {
+    a = await gpu.requestAdapter();
+  } catch (e) {
+    return { unavailable: { reason: 'adapter-error', message: `WebGPU is unavailable: navigator.gpu.requestAdapter() failed (${e instanceof Error ? e.message : String(e)})` } };
+  }
+  if (!a) return { unavailable: { reason: 'no-adapter', message: 'WebGPU is unavailable: navigator.gpu.requestAdapter() gave no adapter (no usable GPU: none, blocklisted, or GPU access disabled, e.g. by --disable-gpu)' } };
+  const i = a.info ?? {};
+  return { adapter: { vendor: i.vendor ?? '', architecture: i.architecture ?? '', description: i.description ?? '', isFallbackAdapter: (a.isFallbackAdapter ?? i.isFallbackAdapter) === true } };
 }
+
+/** Severity of onnxruntime's own log (session option and env), from the load option. */
+const ORT_LOG = { verbose: 0, info: 1, warning: 2, error: 3, fatal: 4 } as const;
 
 export class WorkerModel {
   private constructor(
@@ -116,16 +131,30 @@ export class WorkerModel {
   static async load(p: FileProvider, opts: WorkerLoadOptions, progress: ProgressFn): Promise<WorkerModel> {
     const t0 = performance.now();
     const warnings: string[] = [];
-    const gpu = await webgpuAvailable();
-    if (opts.device === 'webgpu' && !gpu) throw new FgClipError('RUNTIME', "device 'webgpu': this browser has no WebGPU adapter (navigator.gpu.requestAdapter() gave none); use device 'wasm' or 'auto'");
-    let device: Device = opts.device === 'wasm' ? 'wasm' : gpu ? 'webgpu' : 'wasm';
+    const probe = await probeWebGpu();
+    const adapterName = (a: WebGpuAdapterInfo) => [a.vendor, a.architecture, a.description].filter(Boolean).join(' ') || 'unnamed';
+    let deviceFallback: ModelInfo['deviceFallback'];
+    let device: Device = 'wasm';
+    if (opts.device === 'webgpu') {
+      if (!probe.adapter) {
+        const u = probe.unavailable as { reason: WebGpuUnavailableReason; message: string };
+        throw new FgClipError('WEBGPU_UNAVAILABLE', `device 'webgpu': ${u.message}. Use device 'auto' (falls back to WebAssembly) or 'wasm'.`, { details: { reason: u.reason } });
+      }
+      device = 'webgpu';
+      if (probe.adapter.isFallbackAdapter) warnings.push(`WebGPU runs on a software fallback adapter (${adapterName(probe.adapter)}): results are correct, but it is slower than WebAssembly`);
+    } else if (opts.device === 'auto') {
+      if (!probe.adapter) deviceFallback = probe.unavailable;
+      else if (probe.adapter.isFallbackAdapter)
+        deviceFallback = { reason: 'software-adapter', message: `WebGPU's only adapter is a software fallback (${adapterName(probe.adapter)}), slower than WebAssembly: running on WebAssembly (ask for device 'webgpu' to use it anyway)` };
+      else device = 'webgpu';
+    }
     const ort: Ort = device === 'webgpu' ? ((await import('onnxruntime-web/webgpu')) as unknown as Ort) : ((await import('onnxruntime-web/wasm')) as unknown as Ort);
     const isolated = self.crossOriginIsolated === true;
     const threads = isolated ? Math.max(1, Math.min(opts.threads ?? navigator.hardwareConcurrency ?? 1, 16)) : 1;
     if (!isolated) warnings.push('the page is not cross-origin isolated (COOP same-origin + COEP require-corp headers missing): onnxruntime-web runs on one thread');
     ort.env.wasm.numThreads = threads;
     ort.env.wasm.wasmPaths = new URL('./', import.meta.url).href;
-    ort.env.logLevel = 'error';
+    ort.env.logLevel = opts.ortLogLevel ?? 'error';
 
     // 1. an exported folder, 2. an OPFS graph-cache entry built on an earlier visit, 3. build from the checkpoint
     let manifestText = await text(p, EXPORT_MANIFEST);
@@ -181,19 +210,27 @@ export class WorkerModel {
     try {
       towers = await sessions(device === 'webgpu' ? ['webgpu', 'wasm'] : ['wasm']);
     } catch (e) {
-      // 'auto' chose WebGPU because an adapter exists, but the adapter could not run the graphs: fall back, say so
-      if (opts.device !== 'auto' || device !== 'webgpu') throw e;
-      warnings.push(`WebGPU could not run the model (${e instanceof Error ? e.message : String(e)}); running on WebAssembly instead`);
+      if (device !== 'webgpu') throw e;
+      const why = e instanceof Error ? e.message : String(e);
+      if (opts.device === 'webgpu') throw new FgClipError('WEBGPU_UNAVAILABLE', `device 'webgpu': onnxruntime-web could not run the model on the WebGPU adapter (${why}). Use device 'auto' or 'wasm'.`, { cause: e, details: { reason: 'session-failed' } });
+      // 'auto' chose WebGPU because a hardware adapter exists, but it could not run the graphs: fall back, say so
+      deviceFallback = { reason: 'session-failed', message: `WebGPU could not run the model (${why}): running on WebAssembly` };
+      warnings.push(deviceFallback.message);
       device = 'wasm';
       towers = await sessions(['wasm']);
     }
+    if (device === 'webgpu' && m.dtype === 'int8')
+      warnings.push("int8 graphs on WebGPU: onnxruntime-web has no WebGPU kernel for com.microsoft DynamicQuantizeMatMul, so every int8 linear layer runs on the CPU (wasm) with copies between GPU and CPU; use dtype 'fp16' or 'fp32' with WebGPU");
     const textSession = towers.text;
     const visionSession = towers.vision;
     const info: ModelInfo = {
       device,
+      deviceRequested: opts.device,
+      ...(deviceFallback ? { deviceFallback } : {}),
+      ...(probe.adapter ? { webgpuAdapter: probe.adapter } : {}),
       threads,
       crossOriginIsolated: isolated,
-      webgpuAvailable: gpu,
+      webgpuAvailable: probe.adapter !== undefined,
       imageSize: m.imageSize,
       grid: m.grid,
       embeddingDim: m.projectionDim,
@@ -308,7 +345,7 @@ async function session(ort: Ort, p: FileProvider, m: ExportManifest, tower: 'tex
   progress({ file: spec.weights, phase: 'load', loaded: 0, total: wBlob.size });
   let weights: Uint8Array | undefined = new Uint8Array(await wBlob.arrayBuffer());
   try {
-    return await ort.InferenceSession.create(model, { executionProviders: ep, graphOptimizationLevel: 'all', externalData: [{ path: EXTERNAL_DATA_NAME, data: weights }] });
+    return await ort.InferenceSession.create(model, { executionProviders: ep, graphOptimizationLevel: 'all', logSeverityLevel: ORT_LOG[ort.env.logLevel ?? 'error'], externalData: [{ path: EXTERNAL_DATA_NAME, data: weights }] });
   } catch (e) {
     throw new FgClipError('RUNTIME', `${tower} graph: onnxruntime-web could not create the session: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
   } finally {

@@ -18,10 +18,40 @@ export interface WorkerLoadOptions {
   readonly maxPixels?: number;
   readonly batchSize: number;
   readonly preprocess: 'squash' | 'crop';
+  /** onnxruntime's log level ('error' by default; 'verbose' logs where each graph node runs) */
+  readonly ortLogLevel?: 'verbose' | 'info' | 'warning' | 'error';
+}
+
+/** Why device 'auto' ended on wasm although WebGPU was considered (also the `reason` of a WEBGPU_UNAVAILABLE error). */
+export type WebGpuUnavailableReason =
+  /** navigator.gpu is missing: the browser has no WebGPU (or it is off), or the page is not a secure context */
+  | 'no-navigator-gpu'
+  /** navigator.gpu.requestAdapter() gave null: no usable GPU (blocklisted, disabled, e.g. --disable-gpu, or none) */
+  | 'no-adapter'
+  /** requestAdapter() threw */
+  | 'adapter-error'
+  /** the only adapter is a software fallback (e.g. SwiftShader): correct but slower than WebAssembly; 'auto' skips it */
+  | 'software-adapter'
+  /** onnxruntime-web could not create the sessions on the adapter */
+  | 'session-failed';
+
+export interface WebGpuAdapterInfo {
+  readonly vendor: string;
+  readonly architecture: string;
+  readonly description: string;
+  /** a software adapter (SwiftShader): functional, slow */
+  readonly isFallbackAdapter: boolean;
 }
 
 export interface ModelInfo {
+  /** the device the sessions run on */
   readonly device: Device;
+  /** what `device` asked for ('auto' by default) */
+  readonly deviceRequested: 'auto' | Device;
+  /** set when 'auto' did not use WebGPU: why, in a sentence a page can show (reason: see WebGpuUnavailableReason) */
+  readonly deviceFallback?: { readonly reason: WebGpuUnavailableReason; readonly message: string };
+  /** the WebGPU adapter requestAdapter() gave, when there was one */
+  readonly webgpuAdapter?: WebGpuAdapterInfo;
   readonly threads: number;
   readonly crossOriginIsolated: boolean;
   readonly webgpuAvailable: boolean;
@@ -63,6 +93,7 @@ export type Request =
 export interface WireError {
   readonly code: string;
   readonly message: string;
+  readonly details?: Readonly<Record<string, unknown>>;
 }
 
 export type Response =

@@ -22,8 +22,12 @@ function envMessages(info) {
   const isolated = info ? info.crossOriginIsolated : self.crossOriginIsolated;
   if (!isolated) add('warn', 'Threads are off: this page is not cross-origin isolated, so onnxruntime-web runs on one thread (slower). Serve it with the headers Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp.', 'isolation-warning');
   const gpu = info ? info.webgpuAvailable : undefined;
-  if (gpu === false || (gpu === undefined && !('gpu' in navigator))) add('warn', 'WebGPU is unavailable in this browser (no adapter): the model runs on WebAssembly (CPU).', 'webgpu-warning');
-  if (info) add('ok', `Running on ${info.device === 'webgpu' ? 'WebGPU' : `WebAssembly, ${info.threads} thread${info.threads === 1 ? '' : 's'}`}.`, 'device-info');
+  // device 'auto' that did not use WebGPU says why (no WebGPU, no adapter, a software adapter, or the model failed on it)
+  if (info?.deviceFallback) add('warn', `Not using WebGPU: ${info.deviceFallback.message}.`, 'webgpu-warning');
+  else if (gpu === false || (gpu === undefined && !('gpu' in navigator))) add('warn', 'WebGPU is unavailable in this browser (no adapter): the model runs on WebAssembly (CPU).', 'webgpu-warning');
+  const adapter = info?.webgpuAdapter;
+  const gpuName = adapter ? ` (${[adapter.vendor, adapter.architecture].filter(Boolean).join(' ') || 'adapter'}${adapter.isFallbackAdapter ? ', a software adapter: slow' : ''})` : '';
+  if (info) add('ok', `Running on ${info.device === 'webgpu' ? `WebGPU${gpuName}` : `WebAssembly, ${info.threads} thread${info.threads === 1 ? '' : 's'}`}.`, 'device-info');
 }
 envMessages();
 
