@@ -164,8 +164,9 @@ interface ChildRequest {
 async function measureInProcess(req: ChildRequest): Promise<{ load: Fgclip2LoadFigures } & Partial<Omit<Fgclip2DtypeFigures, 'dtype' | 'loads'>>> {
   const { dir, dtype, threads, runs } = req;
   const { Fgclip2Model } = await import('../src/families/fgclip2/model.js');
+  const { nodePorts } = await import('../src/platform/node/ports.js');
   const t0 = performance.now();
-  const m = await Fgclip2Model.load(dir, { threads, dtype, graphCache: req.way === 'in-memory' ? false : req.cache });
+  const m = await Fgclip2Model.load(nodePorts(dir, { graphCache: req.way === 'in-memory' ? false : req.cache }), { threads, dtype });
   const load: Fgclip2LoadFigures = { way: req.way, fromGraphCache: m.fromGraphCache, loadSeconds: (performance.now() - t0) / 1000, rssAfterLoadBytes: rssBytes('VmRSS'), peakRssAtLoadBytes: rssBytes('VmHWM') };
   if (req.loadOnly) {
     await m.dispose();

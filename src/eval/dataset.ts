@@ -3,7 +3,7 @@ import { isAbsolute, join } from 'node:path';
 import { FgClipError } from '../errors.js';
 import { validatePixelBox, type PixelBox } from '../model/boxes.js';
 import type { Encoder } from '../model/encoder.js';
-import { decodeImage, type RgbImage } from '../preprocess/index.js';
+import type { RgbImage } from '../preprocess/index.js';
 
 /** Joins a dataset's relative image path to the images folder (absolute paths are kept). */
 export function imagePath(dir: string, p: string): string {
@@ -13,7 +13,7 @@ export function imagePath(dir: string, p: string): string {
 /** Decodes one dataset image; a failure names the dataset entry. */
 export async function decodeEntry(model: Encoder, path: string, where: string): Promise<RgbImage> {
   try {
-    return await decodeImage(path, model.decodeOptions());
+    return await model.decode(path);
   } catch (e) {
     const code = e instanceof FgClipError ? e.code : 'IMAGE_DECODE';
     throw new FgClipError(code, `${where}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });

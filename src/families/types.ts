@@ -9,7 +9,7 @@ import type { JsonObject } from '../config/fields.js';
 import type { LinearDtype } from '../graph/blocks.js';
 import type { PixelBox } from '../model/boxes.js';
 import type { RgbImage } from '../preprocess/types.js';
-import type { GraphStore, InferenceRuntime, ModelFolder, RuntimeOptions } from '../platform/ports.js';
+import type { GraphStore, ImageDecoder, InferenceRuntime, ModelFolder, RuntimeOptions } from '../platform/ports.js';
 
 /**
  * Text paths: 'short' (every family), 'long' (families with long-caption tables, e.g. FG-CLIP's 248 tokens) and
@@ -57,7 +57,8 @@ export interface FamilyLoadOptions extends RuntimeOptions {
   readonly onWarning?: (message: string) => void;
 }
 
-export interface FamilyLoadContext {
+/** The platform's port implementations a family loads with (Node: `nodePorts(dir, options)`, src/platform/node/ports.ts). */
+export interface FamilyPorts {
   /** the checkpoint folder (local) */
   readonly dir: string;
   /** the checkpoint folder's files through the platform's file reading port (src/platform/ports.ts) */
@@ -66,6 +67,11 @@ export interface FamilyLoadContext {
   readonly runtime: InferenceRuntime;
   /** where built graphs are kept between loads (graph cache storage port); undefined: build in memory */
   readonly graphStore?: GraphStore;
+  /** how a family's own image entry points decode (image decoding port); the handle decodes before `encodeDecoded` */
+  readonly decoder?: ImageDecoder;
+}
+
+export interface FamilyLoadContext extends FamilyPorts {
   /** config.json, parsed but not yet validated (the family validates its own schema) */
   readonly config: JsonObject;
   /** config.json's path, for error messages */

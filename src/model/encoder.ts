@@ -79,6 +79,8 @@ export interface Encoder {
   encodePixels(images: readonly PreprocessedImage[], opts?: EncodeImageOptions): Promise<ImageEncoding[]>;
   /** decodes and preprocesses one image with the model's flow */
   preprocess(input: ImageInput): Promise<PreprocessedImage>;
+  /** decodes one image (a path, bytes or an RGB image) with the model's image decoder (port) and decode options */
+  decode(input: ImageInput): Promise<RgbImage>;
   decodeOptions(): DecodeOptions;
   /** what `probabilities` computes: softmax over the texts (FG-CLIP v1) or an independent sigmoid per text (FG-CLIP 2) */
   readonly scoreKind?: 'softmax' | 'sigmoid';

@@ -16,12 +16,12 @@ import { resolveModelDir, type HubOptions } from '../hub/index.js';
 import { createPreprocessPool, type PreprocessPool } from '../pipeline/index.js';
 import type { GridBox } from '../postprocess/roi-align.js';
 import { l2normalize, probabilities } from '../postprocess/similarity.js';
-import { batchPixelValues, decodeImage, preprocessImage, type DecodeOptions, type RgbImage } from '../preprocess/index.js';
+import { decodeInput } from '../preprocess/decode-input.js';
+import { batchPixelValues, preprocessImage, type DecodeOptions, type RgbImage } from '../preprocess/index.js';
 import { defaultThreads, sessionOptions, type RuntimeOptions } from '../runtime/session.js';
-import { nodeFolder } from '../platform/node/folder.js';
-import { nodeGraphStore } from '../platform/node/graph-store.js';
-import { nodeRuntime } from '../platform/node/runtime.js';
-import type { InferenceRuntime } from '../platform/ports.js';
+import { nodeImageDecoder } from '../platform/node/image-decoder.js';
+import { nodePorts } from '../platform/node/ports.js';
+import type { ImageDecoder, InferenceRuntime } from '../platform/ports.js';
 import { boxesToGrid, regionFeatures } from './boxes.js';
 import { encodeTextBatches } from './text-batches.js';
 import { imageEncoding } from './image-encoding.js';
@@ -66,6 +66,12 @@ export interface LoadOptions extends RuntimeOptions {
   readonly onWarning?: (message: string) => void;
   /** the ONNX Runtime the graphs run on (default: onnxruntime-node; the runtime port, src/platform/ports.ts) */
   readonly runtime?: InferenceRuntime;
+  /**
+   * how images are decoded (default: sharp with Pillow's convert("RGB") rules, `nodeImageDecoder`; the image decoding
+   * port). The worker pool decodes with it when it names its module (`worker`), else images are decoded on the
+   * calling thread and resized in the workers.
+   */
+  readonly decoder?: ImageDecoder;
 }
 
 /** What a handle is made of: where the model came from, its family's towers, and the options it was loaded with. */
@@ -75,6 +81,8 @@ export interface HandleParts {
   readonly family: string;
   readonly towers: FamilyModel;
   readonly options: LoadOptions;
+  /** the image decoding port's implementation (default `nodeImageDecoder`) */
+  readonly decoder?: ImageDecoder;
 }
 
 export class FgClip implements Encoder {
@@ -82,6 +90,7 @@ export class FgClip implements Encoder {
   readonly family: string;
   private readonly towers: FamilyModel;
   private readonly options: LoadOptions;
+  private readonly decoder: ImageDecoder;
   private disposed = false;
   private pool: Promise<PreprocessPool> | undefined;
 
@@ -90,6 +99,7 @@ export class FgClip implements Encoder {
     this.family = parts.family;
     this.towers = parts.towers;
     this.options = parts.options;
+    this.decoder = parts.decoder ?? nodeImageDecoder;
   }
 
   /** Loads a local folder in the Hugging Face layout, or a Hub repo id (downloaded into the HF cache). */
@@ -99,17 +109,10 @@ export class FgClip implements Encoder {
     if (dtype !== 'fp32' && dtype !== 'fp16' && dtype !== 'int8') throw new FgClipError('INPUT_INVALID', `dtype: expected fp32, fp16 or int8 (got ${String(dtype)})`);
     const dir = await resolveModelDir(model, { ...options.hub, revision: options.revision ?? options.hub?.revision });
     const { family, config, configPath } = await familyOf(dir);
-    const cache = options.graphCache ?? true;
-    const towers = await family.load({
-      dir,
-      folder: nodeFolder(dir),
-      runtime: options.runtime ?? nodeRuntime,
-      graphStore: cache === false ? undefined : nodeGraphStore(dir, typeof cache === 'string' ? cache : undefined),
-      config,
-      configPath,
-      options,
-    });
-    return new FgClip({ modelDir: dir, family: family.id, towers, options });
+    // the Node composition root: the platform's port implementations, each replaceable through the options
+    const ports = nodePorts(dir, options);
+    const towers = await family.load({ ...ports, config, configPath, options });
+    return new FgClip({ modelDir: dir, family: family.id, towers, options, decoder: ports.decoder });
   }
 
   /** the family's validated config.json (FgClipConfig for 'fgclip') */
@@ -218,7 +221,12 @@ export class FgClip implements Encoder {
 
   /** Decodes and preprocesses one image (the configured flow) → its pixel values and original size. */
   async preprocess(input: ImageInput): Promise<PreprocessedImage> {
-    return this.preprocessDecoded(isRgb(input) ? input : await decodeImage(input, this.decodeOptions()));
+    return this.preprocessDecoded(await this.decode(input));
+  }
+
+  /** Decodes one image (path, bytes or RGB) with the model's decoder and decode options. */
+  decode(input: ImageInput): Promise<RgbImage> {
+    return decodeInput(this.decoder, input, this.decodeOptions());
   }
 
   /** The configured flow (resize, rescale, normalize) on a decoded image. */
@@ -267,7 +275,7 @@ export class FgClip implements Encoder {
     const f = (v: Float32Array) => (norm ? l2normalize(v) : v);
     const results: ImageEncoding[] = [];
     for (let s = 0; s < inputs.length; s += bs) {
-      const imgs = await Promise.all(inputs.slice(s, s + bs).map((x) => (isRgb(x) ? x : decodeImage(x, this.decodeOptions()))));
+      const imgs = await Promise.all(inputs.slice(s, s + bs).map((x) => this.decode(x)));
       const out = await encode(imgs, { dense: opts.dense ?? false, boxes: opts.boxes?.slice(s, s + bs), maxNumPatches: opts.maxNumPatches });
       out.forEach((r, i) =>
         results.push({
@@ -329,10 +337,10 @@ export class FgClip implements Encoder {
     // Starting the workers costs more than they save on a call of a few batches (whole-process embedding of 16 JPEGs,
     // BENCHMARKS.md); a pool started by an earlier call is used whatever the size.
     if (workers === 0 || (this.pool === undefined && inputs.length <= IN_THREAD_BATCHES * bs)) {
-      // decoding (sharp, off this thread) of the next image overlaps the resize of this one; at most two decoded
+      // decoding (the injected decoder; sharp's runs off this thread) of the next image overlaps the resize of this one; at most two decoded
       // images are held at a time
       const decode = (x: ImageInput): Promise<RgbImage> => {
-        const p = isRgb(x) ? Promise.resolve(x) : decodeImage(x, this.decodeOptions());
+        const p = this.decode(x);
         p.catch(() => undefined); // a failure is thrown where it is awaited, in input order
         return p;
       };
@@ -354,12 +362,18 @@ export class FgClip implements Encoder {
       maxPixels: this.options.maxPixels,
       autoOrient: this.options.autoOrient,
       maxInFlight: 2 * (this.options.batchSize ?? 8),
+      ...(this.decoder.worker ? { decoder: this.decoder } : {}),
     });
     const pool = await this.pool;
-    for await (const r of pool.map(inputs)) {
+    // a decoder the workers cannot import decodes here, one image ahead of the pool's resizing
+    for await (const r of pool.map(this.decoder.worker ? inputs : this.decodedAhead(inputs))) {
       if (!r.ok) throw r.error;
       yield r;
     }
+  }
+
+  private async *decodedAhead(inputs: readonly ImageInput[]): AsyncGenerator<RgbImage> {
+    for (const x of inputs) yield await this.decode(x);
   }
 
   async encodeTexts(texts: readonly string[], opts: EncodeTextOptions = {}): Promise<TextEncoding> {
@@ -409,6 +423,3 @@ function dotNorm(a: Float32Array, b: Float32Array): number {
 /** calls of up to this many batches decode and resize on the calling thread (no worker pool) */
 const IN_THREAD_BATCHES = 4;
 
-function isRgb(x: ImageInput): x is RgbImage {
-  return typeof x === 'object' && !(x instanceof Uint8Array) && 'data' in x && 'width' in x;
-}

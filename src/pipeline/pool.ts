@@ -1,7 +1,9 @@
 /**
  * A worker-thread pool for image decoding + preprocessing, so a caller can keep ONNX Runtime busy while the next
- * images are decoded and resized. Each worker runs the same code as the in-thread path (`decodeImage` +
- * `preprocessImage`, see worker.ts), so results are bit-identical to it.
+ * images are decoded and resized. Each worker runs the same code as the in-thread path (the image decoding port's
+ * decoder through `decodeInput`, then `preprocessImage`, see worker.ts), so results are bit-identical to it. The
+ * decoder is injected (`decoder`, default Node's sharp-based `nodeImageDecoder`); the workers import it from the
+ * module its `worker` field names.
  *
  * - `map(inputs)` yields results in input order as an async iterator, pulling inputs lazily: at most `maxInFlight`
  *   items are submitted and not yet consumed (back-pressure), so a folder of 100k files never floods memory.
@@ -17,8 +19,11 @@ import { availableParallelism } from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import { FgClipError, isFgClipError } from '../errors.js';
 import { toPixelValues, type DecodeOptions, type PreprocessOptions } from '../preprocess/index.js';
+import { nodeImageDecoder } from '../platform/node/image-decoder.js';
+import type { ImageDecoder } from '../platform/ports.js';
 import { startModuleWorker } from './start-worker.js';
-import { isRgbImage, type PoolInput, type TaskMessage, type WorkerConfig, type WorkerMessage } from './protocol.js';
+import { isRgbInput } from '../preprocess/decode-input.js';
+import type { PoolInput, TaskMessage, WorkerConfig, WorkerMessage } from './protocol.js';
 
 export type { PoolInput } from './protocol.js';
 
@@ -30,6 +35,11 @@ export interface PreprocessPoolOptions extends PreprocessOptions, DecodeOptions 
   readonly threads?: number;
   /** per `map` call, items pulled from the input but not yet consumed, at most (default 2 × threads) */
   readonly maxInFlight?: number;
+  /**
+   * the image decoding port's implementation the workers decode with (default `nodeImageDecoder`, sharp); it must
+   * name its module (`worker`), which each worker imports
+   */
+  readonly decoder?: ImageDecoder;
 }
 
 export interface PreprocessedImage {
@@ -106,6 +116,10 @@ function checkOptions(o: PreprocessPoolOptions): CheckedOptions {
   if (o.maxPixels !== undefined && !(o.maxPixels === Infinity || (Number.isSafeInteger(o.maxPixels) && o.maxPixels > 0))) {
     throw bad('maxPixels', 'a positive integer or Infinity', o.maxPixels);
   }
+  const decoder = o.decoder ?? nodeImageDecoder;
+  if (typeof decoder !== 'object' || decoder === null || typeof decoder.worker?.module !== 'string' || typeof decoder.worker.exportName !== 'string') {
+    throw bad('decoder', 'an ImageDecoder whose `worker` names the module a worker thread imports it from', o.decoder === undefined ? undefined : '<a decoder without worker>');
+  }
   // mean/std/rescaleFactor: the library's own checks, on a 1×1 image, here rather than once per item in a worker
   const norm = { mean: o.mean, std: o.std, rescaleFactor: o.rescaleFactor };
   toPixelValues({ width: 1, height: 1, data: new Uint8Array(3) }, norm);
@@ -115,6 +129,7 @@ function checkOptions(o: PreprocessPoolOptions): CheckedOptions {
     config: {
       preprocess: { size: o.size, mode: o.mode ?? 'squash', mean: [...o.mean], std: [...o.std], rescaleFactor: o.rescaleFactor },
       decode: { autoOrient: o.autoOrient, maxPixels: o.maxPixels },
+      decoder: { module: decoder.worker.module, exportName: decoder.worker.exportName },
     },
   };
 }
@@ -278,7 +293,7 @@ function taskMessage(id: number, input: PoolInput): { message: TaskMessage; tran
     const bytes = new Uint8Array(input);
     return { message: { id, input: bytes }, transfer: [bytes.buffer] };
   }
-  if (isRgbImage(input) && input.data instanceof Uint8Array) {
+  if (isRgbInput(input) && input.data instanceof Uint8Array) {
     const data = new Uint8Array(input.data);
     return { message: { id, input: { width: input.width, height: input.height, data } }, transfer: [data.buffer] };
   }

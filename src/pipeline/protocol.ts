@@ -9,6 +9,8 @@ export type PoolInput = string | Uint8Array | RgbImage;
 export interface WorkerConfig {
   readonly preprocess: PreprocessOptions;
   readonly decode: DecodeOptions;
+  /** the injected decoder (image decoding port), as the module and export a worker imports it from */
+  readonly decoder: { readonly module: string; readonly exportName: string };
 }
 
 export interface TaskMessage {
@@ -16,7 +18,7 @@ export interface TaskMessage {
   readonly input: PoolInput;
 }
 
-/** The worker's first message, posted once its modules (sharp, preprocess) have loaded. */
+/** The worker's first message, posted once its modules (the decoder, preprocess) have loaded. */
 export interface ReadyMessage {
   readonly type: 'ready';
 }
@@ -27,6 +29,3 @@ export type ResultMessage =
 
 export type WorkerMessage = ReadyMessage | ResultMessage;
 
-export function isRgbImage(x: unknown): x is RgbImage {
-  return typeof x === 'object' && x !== null && !(x instanceof Uint8Array) && 'data' in x && 'width' in x && 'height' in x;
-}

@@ -1,20 +1,25 @@
 /**
- * Preprocessing worker: decodes and preprocesses one item per message with exactly the in-thread code
- * (`decodeImage` + `preprocessImage`), and transfers the float32 pixels back without a copy. Each failure is
- * reported for its item; the worker itself keeps running.
+ * Preprocessing worker: decodes and preprocesses one item per message with exactly the in-thread code (the injected
+ * image decoder through `decodeInput`, then `preprocessImage`), and transfers the float32 pixels back without a copy.
+ * Each failure is reported for its item; the worker itself keeps running. The decoder is imported from the module
+ * the pool names (`WorkerConfig.decoder`) before the worker reports ready.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { isFgClipError } from '../errors.js';
-import { decodeImage, preprocessImage } from '../preprocess/index.js';
-import { isRgbImage, type ResultMessage, type TaskMessage, type WorkerConfig } from './protocol.js';
+import type { ImageDecoder } from '../platform/ports.js';
+import { decodeInput } from '../preprocess/decode-input.js';
+import { preprocessImage } from '../preprocess/index.js';
+import type { ResultMessage, TaskMessage, WorkerConfig } from './protocol.js';
 
 const port = parentPort;
 if (!port) throw new Error('src/pipeline/worker: must run as a worker thread (started by createPreprocessPool)');
 const config = workerData as WorkerConfig;
+const decoder = (await import(config.decoder.module))[config.decoder.exportName] as ImageDecoder | undefined;
+if (typeof decoder?.decode !== 'function') throw new Error(`src/pipeline/worker: ${config.decoder.module} exports no ImageDecoder named ${config.decoder.exportName}`);
 
 async function handle(task: TaskMessage): Promise<void> {
   try {
-    const img = isRgbImage(task.input) ? task.input : await decodeImage(task.input, config.decode);
+    const img = await decodeInput(decoder as ImageDecoder, task.input, config.decode);
     const pixels = preprocessImage(img, config.preprocess);
     // Transfer only a buffer that holds exactly these pixels (never a shared or larger one).
     const own = pixels.byteOffset === 0 && pixels.byteLength === pixels.buffer.byteLength ? pixels : pixels.slice();

@@ -14,6 +14,9 @@ import type { ImageDecoder, InferenceRuntime, ModelFolder } from './ports.js';
 import { goldenPath } from '../test-util/goldens.js';
 import { decodeImage } from '../preprocess/decode.js';
 import { FgClip } from '../model/handle.js';
+import { createPreprocessPool } from '../pipeline/index.js';
+import { preprocessImage } from '../preprocess/pipeline.js';
+import { decoded, grayDecoder, grayDecoderHere, grayImage } from '../test-util/gray-decoder.js';
 
 const browserDecoder: ImageDecoder = { decode: decodeImageBytes };
 const ports: [ImageDecoder, ImageDecoder, InferenceRuntime, ModelFolder] = [nodeImageDecoder, browserDecoder, nodeRuntime, nodeFolder('.')];
@@ -71,4 +74,44 @@ test('the runtime is injected: FgClip.load({ runtime }) opens and runs both towe
     injected.dispose();
     plain.dispose();
   }
+});
+
+test('the image decoder is injected: FgClip.load({ decoder }) decodes paths and bytes only through it, in the worker pool too (imported there by module) or on the calling thread for a decoder workers cannot import', async () => {
+  const dir = goldenPath('fgclip-tiny');
+  const inputs = Array.from({ length: 40 }, (_, i) => (i % 2 ? new Uint8Array([i, 1, 2]) : `/no/such/dir/${'x'.repeat(i)}.jpg`));
+  const want = (x: Uint8Array | string) => grayImage(typeof x === 'string' ? x.length : x[0]);
+  for (const [what, decoder, workers] of [
+    ['calling thread', grayDecoder, 0],
+    ['worker pool (decoder imported by the workers)', grayDecoder, 2],
+    ['worker pool (decoder without a worker module)', grayDecoderHere, 2],
+  ] as const) {
+    const m = await FgClip.load(dir, { decoder, graphCache: false, threads: 1, preprocessWorkers: workers, batchSize: 8 });
+    try {
+      const before = decoded.count;
+      const got = await m.encodeImages(inputs);
+      const ref = await m.encodeImages(inputs.map(want));
+      // in the pool's workers the count is the worker's copy of the module: only calling-thread decoding counts here
+      assert.equal(decoded.count - before, workers > 0 && decoder.worker ? 0 : inputs.length, what);
+      got.forEach((g, i) => {
+        assert.deepEqual([g.width, g.height], [9, 7], `${what} ${i}`);
+        assert.deepEqual([...g.embedding], [...ref[i].embedding], `${what} ${i}`);
+      });
+      assert.deepEqual(await m.decode(inputs[1]), want(inputs[1]));
+    } finally {
+      m.dispose();
+    }
+  }
+});
+
+test('createPreprocessPool({ decoder }): workers decode with the injected decoder (bit-identical to decoding it here); a decoder naming no module is refused', async () => {
+  const opts = { size: 32, mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] };
+  const pool = await createPreprocessPool({ threads: 1, decoder: grayDecoder, ...opts });
+  try {
+    const r = await pool.run(new Uint8Array([77]));
+    assert.deepEqual([r.width, r.height], [9, 7]);
+    assert.deepEqual([...r.pixels], [...preprocessImage(grayImage(77), opts)]);
+  } finally {
+    await pool.close();
+  }
+  await assert.rejects(createPreprocessPool({ threads: 1, decoder: grayDecoderHere, ...opts }), (e: unknown) => e instanceof FgClipError && e.code === 'INPUT_INVALID' && /bad decoder/.test(e.message));
 });

@@ -143,10 +143,22 @@ export interface ImageDecodeOptions {
 
 /**
  * Image decoding port: encoded bytes (PNG, JPEG, …) → 8-bit RGB pixels, as Pillow's `Image.open(...).convert('RGB')`
- * gives them; undecodable, oversized or empty input → FgClipError('IMAGE_DECODE' / 'INPUT_INVALID'). Node:
- * `nodeImageDecoder` (sharp/libvips, src/platform/node/image-decoder.ts); browser: `decodeImageBytes`
- * (src/platform/browser/decode.ts, @jsquash codecs).
+ * gives them; undecodable, oversized or empty input → FgClipError('IMAGE_DECODE' / 'IMAGE_TOO_LARGE' /
+ * 'INPUT_INVALID'). Node: `nodeImageDecoder` (sharp/libvips, src/platform/node/image-decoder.ts); browser:
+ * `decodeImageBytes` (src/platform/browser/decode.ts, @jsquash codecs). Injected like the runtime
+ * (`FgClip.load(dir, { decoder })`); `decodeInput` (src/preprocess/decode-input.ts) applies it to any image input.
  */
 export interface ImageDecoder {
   decode(bytes: Uint8Array, opts?: ImageDecodeOptions): Promise<RgbImage>;
+  /**
+   * A file by path (platforms with a file system): read with the platform's checks (special files refused, size
+   * bounded), then decoded as `decode`; errors name the path. Without it, a path input is refused (INPUT_INVALID).
+   */
+  decodeFile?(path: string, opts?: ImageDecodeOptions): Promise<RgbImage>;
+  /**
+   * The same decoder for a worker thread: the URL of a module and the name of its export that holds it. With it, a
+   * preprocessing pool (src/pipeline) decodes inside its workers; without it, images are decoded on the calling
+   * thread and only resized in the workers.
+   */
+  readonly worker?: { readonly module: string; readonly exportName: string };
 }

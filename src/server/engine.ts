@@ -21,7 +21,9 @@ import { imageEncoding } from '../model/image-encoding.js';
 import type { EncodeImageOptions, EncodeTextOptions, Encoder, ImageEncoding, ImageInput, PreprocessedImage, TextEncoding } from '../model/encoder.js';
 import { runTextPlan } from '../model/text-batches.js';
 import { l2normalize, probabilities, sigmoidProbabilities } from '../postprocess/similarity.js';
-import { batchPixelValues, type DecodeOptions, decodeImage, type RgbImage } from '../preprocess/index.js';
+import { nodeImageDecoder } from '../platform/node/image-decoder.js';
+import { decodeInput } from '../preprocess/decode-input.js';
+import { batchPixelValues, type DecodeOptions, type RgbImage } from '../preprocess/index.js';
 import { Batcher, type BatchInfo, type Expected, type SubmitStats } from './batcher.js';
 import type { PixelBudget } from './pixel-budget.js';
 import type { DecodedOptions, ServedModel } from './served-model.js';
@@ -153,6 +155,7 @@ export class Engine implements Encoder {
       encodeImages: (inputs, opts) => this.encodeImages(inputs, { ...opts, ...run }),
       encodePixels: (images, opts) => this.encodePixels(images, { ...opts, ...run }),
       preprocess: (input) => this.preprocess(input),
+      decode: (input) => this.decode(input),
       decodeOptions: () => this.decodeOptions(),
       probabilities: (image, texts) => this.probabilities(image, texts),
     };
@@ -255,8 +258,9 @@ export class Engine implements Encoder {
     return this.budgeted(input, where, signal, (x) => this.decode(x), true);
   }
 
-  private async decode(input: ImageInput): Promise<RgbImage> {
-    return isRgb(input) ? input : decodeImage(input, this.decodeOptions());
+  /** Decodes one image with the image decoding port (Node's sharp decoder) and the model's decode options. */
+  async decode(input: ImageInput): Promise<RgbImage> {
+    return decodeInput(nodeImageDecoder, input, this.decodeOptions());
   }
 
   /**

@@ -6,7 +6,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { FgClipError, type FgClipErrorCode } from '../errors.js';
 import type { Encoder, ImageInput } from '../model/encoder.js';
-import { decodeImage, type RgbImage } from '../preprocess/index.js';
+import type { RgbImage } from '../preprocess/index.js';
 
 /** Extensions `listImages` picks up (the formats decodeImage supports), compared lower-case. */
 export const IMAGE_EXTENSIONS: readonly string[] = ['.jpg', '.jpeg', '.png', '.webp', '.gif', '.tiff', '.tif', '.avif'];
@@ -31,7 +31,7 @@ export function isRgbImage(x: ImageInput): x is RgbImage {
 export async function decodeOrSkip(model: Encoder, input: ImageInput, index: number): Promise<RgbImage | SkippedImage> {
   if (isRgbImage(input)) return input;
   try {
-    return await decodeImage(input, model.decodeOptions());
+    return await model.decode(input);
   } catch (e) {
     return skipped(describeInput(input, index), index, e);
   }

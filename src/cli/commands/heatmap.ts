@@ -5,7 +5,6 @@
 import { writeFileSync } from 'node:fs';
 import { FgClipError } from '../../errors.js';
 import { renderHeatmap } from '../../heatmap/index.js';
-import { decodeImage } from '../../preprocess/index.js';
 import { heatmap } from '../../tasks/heatmap.js';
 import { flag, MODEL_OPTIONS, parse, printJson, str, strs, UsageError, withModel, type Io } from '../args.js';
 import { notices } from './classify.js';
@@ -28,7 +27,7 @@ export async function heatmapCommand(argv: readonly string[], io: Io): Promise<n
   if (!out && !json) throw new UsageError('heatmap: give --out FILE.png (the picture) and/or --json (the numbers)');
   const n = notices(values, io, 'heatmap');
   return withModel(values, 'heatmap', io, async (m) => {
-    const rgb = await decodeImage(image, m.decodeOptions());
+    const rgb = await m.decode(image);
     const h = await heatmap(m, rgb, texts, { onWarning: n.onWarning });
     if (out) {
       const png = await renderHeatmap({

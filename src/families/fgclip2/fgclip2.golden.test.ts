@@ -10,7 +10,8 @@ import { after, before, describe, it } from 'node:test';
 import type { NaflexImage } from '../../preprocess/naflex.js';
 import { relL2 } from '../../test-util/goldens.js';
 import { goldenV2Path, readGoldenV2Json } from '../../test-util/goldens-v2.js';
-import { Fgclip2Model, type ImageResult, type Walk } from './model.js';
+import type { Fgclip2Model, ImageResult, Walk } from './model.js';
+import { loadFgclip2Model } from '../../test-util/fgclip2.js';
 
 type Vec = number[];
 interface TextCase {
@@ -63,7 +64,7 @@ for (const name of ['fgclip2-tiny', 'fgclip2-small']) {
     const cases = readGoldenV2Json<Cases>(`${name}.cases.json`);
     let model: Fgclip2Model;
     before(async () => {
-      model = await Fgclip2Model.load(goldenV2Path(name), { threads: 1 });
+      model = await loadFgclip2Model(goldenV2Path(name), { threads: 1 });
     });
     after(async () => model?.dispose());
 

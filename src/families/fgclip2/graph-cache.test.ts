@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { goldenV2Path, readGoldenV2Json } from '../../test-util/goldens-v2.js';
-import { Fgclip2Model } from './model.js';
+import type { Fgclip2Model } from './model.js';
+import { loadFgclip2Model } from '../../test-util/fgclip2.js';
 
 const cache = mkdtempSync(join(tmpdir(), 'fgclip2-graph-cache-'));
 after(() => rmSync(cache, { recursive: true, force: true }));
@@ -24,14 +25,14 @@ async function features(m: Fgclip2Model) {
 
 describe('FG-CLIP 2 graph cache', () => {
   it('cold load builds the entry, warm load opens it: features identical to an in-memory build', async () => {
-    const mem = await Fgclip2Model.load(dir, { threads: 1, graphCache: false });
+    const mem = await loadFgclip2Model(dir, { threads: 1, graphCache: false });
     const want = await features(mem);
     await mem.dispose();
-    const cold = await Fgclip2Model.load(dir, { threads: 1, graphCache: cache });
+    const cold = await loadFgclip2Model(dir, { threads: 1, graphCache: cache });
     assert.equal(cold.fromGraphCache, false);
     assert.deepEqual(await features(cold), want);
     await cold.dispose();
-    const warm = await Fgclip2Model.load(dir, { threads: 1, graphCache: cache });
+    const warm = await loadFgclip2Model(dir, { threads: 1, graphCache: cache });
     assert.equal(warm.fromGraphCache, true);
     assert.deepEqual(await features(warm), want);
     assert.deepEqual(warm.unknownTensors, []);
@@ -47,14 +48,14 @@ describe('FG-CLIP 2 graph cache', () => {
     const vision = readdirSync(join(root, key)).find((n) => n.startsWith('vision-')) as string;
     writeFileSync(join(root, key, vision, 'weights.bin'), 'not the weights');
     const warnings: string[] = [];
-    const m = await Fgclip2Model.load(dir, { threads: 1, graphCache: cache, onWarning: (w) => warnings.push(w) });
+    const m = await loadFgclip2Model(dir, { threads: 1, graphCache: cache, onWarning: (w) => warnings.push(w) });
     assert.equal(m.fromGraphCache, false);
     assert.match(warnings.join('\n'), /damaged.*rebuilding/);
     await m.dispose();
-    const again = await Fgclip2Model.load(dir, { threads: 1, graphCache: cache });
+    const again = await loadFgclip2Model(dir, { threads: 1, graphCache: cache });
     assert.equal(again.fromGraphCache, true);
     await again.dispose();
-    const q = await Fgclip2Model.load(dir, { threads: 1, graphCache: cache, dtype: 'int8' });
+    const q = await loadFgclip2Model(dir, { threads: 1, graphCache: cache, dtype: 'int8' });
     assert.equal(q.fromGraphCache, false, 'a separate entry per dtype');
     await q.dispose();
     assert.equal(readdirSync(root).filter((n) => /^[0-9a-f]{32}$/.test(n)).length, 2);

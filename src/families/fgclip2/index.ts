@@ -22,7 +22,7 @@ async function loadFgclip2(ctx: FamilyLoadContext): Promise<FamilyModel> {
   if (ctx.options.imageSize !== undefined) {
     throw new FgClipError('INPUT_INVALID', `${ctx.dir}: imageSize does not apply to FG-CLIP 2 (NaFlex picks a resolution per image from its patch budget)`);
   }
-  const m = await Fgclip2Model.load(ctx.dir, ctx.options);
+  const m = await Fgclip2Model.load(ctx, ctx.options);
   const tok = m.tokenizer;
   const specials = tok.template.filter((p) => p.kind === 'special').length;
   const p = m.config.vision_config.patch_size;

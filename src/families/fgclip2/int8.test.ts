@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { goldenV2Path } from '../../test-util/goldens-v2.js';
-import { Fgclip2Model } from './model.js';
+import type { Fgclip2Model } from './model.js';
+import { loadFgclip2Model } from '../../test-util/fgclip2.js';
 
 const cos = (x: Float32Array, y: Float32Array) => {
   let s = 0;
@@ -24,8 +25,8 @@ describe('FG-CLIP 2 int8 vs fp32 (fgclip2-small)', () => {
   let fp32: Fgclip2Model;
   let int8: Fgclip2Model;
   before(async () => {
-    fp32 = await Fgclip2Model.load(goldenV2Path('fgclip2-small'), { threads: 1 });
-    int8 = await Fgclip2Model.load(goldenV2Path('fgclip2-small'), { threads: 1, dtype: 'int8' });
+    fp32 = await loadFgclip2Model(goldenV2Path('fgclip2-small'), { threads: 1 });
+    int8 = await loadFgclip2Model(goldenV2Path('fgclip2-small'), { threads: 1, dtype: 'int8' });
   });
   after(async () => {
     await fp32?.dispose();

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { goldenV2Path, readGoldenV2Json } from '../../test-util/goldens-v2.js';
 import { fgclip2StageTwoLoss, readTrainingScales } from './loss.js';
-import { Fgclip2Model } from './model.js';
+import type { Fgclip2Model } from './model.js';
+import { loadFgclip2Model } from '../../test-util/fgclip2.js';
 
 interface LossFile {
   logit_scale: number;
@@ -41,7 +42,7 @@ for (const name of ['fgclip2-tiny', 'fgclip2-small']) {
     const g = readGoldenV2Json<LossFile>(`${name}.loss.json`);
     let model: Fgclip2Model;
     before(async () => {
-      model = await Fgclip2Model.load(goldenV2Path(name), { threads: 1 });
+      model = await loadFgclip2Model(goldenV2Path(name), { threads: 1 });
     });
     after(async () => model?.dispose());
 
@@ -89,7 +90,7 @@ describe('FG-CLIP 2 loss batch: bad input is INPUT_INVALID naming the field', ()
     bad({ pixel_values: 'x' }, /pixel_values/);
     const g = readGoldenV2Json<LossFile>('fgclip2-tiny.loss.json');
     bad({ ...g.inputs, box_nums: ['a'] }, /box_nums/);
-    const model = await Fgclip2Model.load(goldenV2Path('fgclip2-tiny'), { threads: 1 });
+    const model = await loadFgclip2Model(goldenV2Path('fgclip2-tiny'), { threads: 1 });
     try {
       const { batch } = fgclip2BatchFromReferenceJson({ ...g.inputs, text_short: g.inputs.text_short.slice(1) });
       await assert.rejects(fgclip2StageTwoLoss(model, batch, { logitScale: 1, logitBias: 0, logitScaleFinegraind: 1, logitScaleHardneg: 1, threshold: 0.5 }), (e: unknown) => isFgClipError(e) && /text_short has 3 entries for 4 images/.test(e.message));

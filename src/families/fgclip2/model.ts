@@ -4,25 +4,24 @@
  * (first h·w rows), region features (RoIAlign on each image's own grid), and sigmoid scoring
  * `sigmoid(exp(logit_scale)·cos + logit_bias)`.
  */
-import { join } from 'node:path';
-import { readFile } from 'node:fs/promises';
+import { isObject, parseJson } from '../../config/fields.js';
 import { FgClipError } from '../../errors.js';
 import type { LinearDtype, WeightSource } from '../../graph/blocks.js';
 import { roiAlign1x1, type GridBox } from '../../postprocess/roi-align.js';
 import { l2normalize } from '../../postprocess/similarity.js';
-import { decodeImage } from '../../preprocess/decode.js';
+import { decodeInput } from '../../preprocess/decode-input.js';
 import { dynamicMaxPatches, naflexPreprocess, positionResizeMatrix, type NaflexImage } from '../../preprocess/naflex.js';
 import type { RgbImage } from '../../preprocess/types.js';
-import { graphCacheEntry, GRAPH_LAYOUT_VERSION, readCached, Staging, type GraphCacheEntry } from '../../cache/graph-cache.js';
+import { GRAPH_LAYOUT_VERSION } from '../../graph/layout-version.js';
 import type { WeightSink } from '../../graph/onnx-builder.js';
-import { createSession, createSessionFromFile, ort, runSession, type RuntimeOptions } from '../../runtime/session.js';
+import type { GraphSource, RuntimeOptions, RuntimeSession } from '../../platform/ports.js';
+import type { FamilyPorts } from '../types.js';
 import { SentencePieceBpeTokenizer } from '../../tokenizer/sp-bpe-tokenizer.js';
 import { readSafetensors, readSafetensorsHeader } from '../../weights/safetensors.js';
 import type { TensorMap } from '../../weights/types.js';
 import { parseFgclip2Config, parseFgclip2Preprocess, type Fgclip2Config, type Fgclip2PreprocessConfig } from './config.js';
 import { buildV2TextGraph, buildV2VisionGraph, positionIds, V2_DENSE_EMBEDS, V2_IMAGE_EMBEDS, V2_PIXEL_MASK, V2_PIXELS, V2_POSITION_IDS, V2_POSITION_WEIGHTS, V2_TEXT_EMBEDS, V2_TEXT_MASK, V2_TEXT_OUTPUTS, type Walk } from './graphs.js';
 import { TokenTable } from './token-table.js';
-import { nodeFolder } from '../../platform/node/folder.js';
 
 export type { Walk } from './graphs.js';
 export const WALKS: readonly Walk[] = ['short', 'box', 'long'];
@@ -30,14 +29,14 @@ const TOKEN_TABLE = 'text_model.embeddings.token_embedding.weight';
 /** tensors the training code adds that inference never reads (train_fgclip2.py:554-555; dense_feature_head.probe unused) */
 const TRAINING_ONLY = new Set(['logit_scale_finegraind', 'logit_scale_hardneg', 'thresholds']);
 
+/**
+ * How the model is loaded; the platform's ports (file reading, runtime, graph store — a cached load opens the two
+ * graphs from the store and reads no weights into JavaScript —, image decoder) come separately (`FamilyPorts`; on
+ * Node `nodePorts(dir, { graphCache, runtime })`).
+ */
 export interface Fgclip2LoadOptions extends RuntimeOptions {
   /** storage/compute of the encoders' linear layers: fp32 (exact, default), fp16 (half the graph bytes), int8 */
   readonly dtype?: LinearDtype;
-  /**
-   * graph cache (as v1): true = the fgclip cache folder (default), a folder, or false (build in memory). A cached
-   * load opens the two graphs from disk and reads no weights into JavaScript.
-   */
-  readonly graphCache?: boolean | string;
   readonly onWarning?: (message: string) => void;
 }
 
@@ -45,8 +44,8 @@ export interface Fgclip2LoadOptions extends RuntimeOptions {
 const V2_GRAPH_LAYOUT = 'fgclip2-1';
 
 interface V2Sessions {
-  readonly text: ort.InferenceSession;
-  readonly vision: ort.InferenceSession;
+  readonly text: RuntimeSession;
+  readonly vision: RuntimeSession;
   readonly logitScale: number;
   readonly logitBias: number;
   readonly unknownTensors: readonly string[];
@@ -97,21 +96,17 @@ function weightSource(tensors: TensorMap, source: string): WeightSource {
   };
 }
 
-async function readJson(path: string, required: boolean): Promise<Record<string, unknown> | undefined> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    if (!required && (e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new FgClipError('CONFIG_INVALID', `${path}: cannot be read (${(e as Error).message})`, { cause: e });
+/** A JSON object file of the folder (through the file reading port); absent → undefined unless `required`. */
+async function readJson(ports: FamilyPorts, name: string, required: boolean): Promise<Record<string, unknown> | undefined> {
+  const where = ports.folder.where(name);
+  const text = await ports.folder.readText(name, { what: name, code: 'CONFIG_INVALID', maxBytes: 16 << 20 });
+  if (text === undefined) {
+    if (!required) return undefined;
+    throw new FgClipError('CONFIG_INVALID', `${where}: cannot be read (no such file)`);
   }
-  try {
-    const v = JSON.parse(text) as unknown;
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('not a JSON object');
-    return v as Record<string, unknown>;
-  } catch (e) {
-    throw new FgClipError('CONFIG_INVALID', `${path}: is not a valid JSON object (${(e as Error).message})`, { cause: e });
-  }
+  const v = parseJson(text, where, 'CONFIG_INVALID');
+  if (!isObject(v)) throw new FgClipError('CONFIG_INVALID', `${where}: is not a valid JSON object (not a JSON object)`);
+  return v;
 }
 
 export class Fgclip2Model {
@@ -125,21 +120,25 @@ export class Fgclip2Model {
     readonly logitScale: number,
     readonly logitBias: number,
     private readonly tokens: TokenTable,
-    private readonly text: ort.InferenceSession,
-    private readonly vision: ort.InferenceSession,
+    private readonly text: RuntimeSession,
+    private readonly vision: RuntimeSession,
     /** checkpoint tensors the model does not use (training-only scalars are expected and not listed) */
     readonly unknownTensors: readonly string[],
     /** the graphs came from the graph cache (no weights were read into JavaScript) */
-    readonly fromGraphCache = false,
+    readonly fromGraphCache: boolean,
+    /** decodes the paths and bytes `encodeImages` takes (image decoding port); undefined: RGB images only */
+    private readonly decoder: FamilyPorts['decoder'],
   ) {}
 
-  static async load(dir: string, opts: Fgclip2LoadOptions = {}): Promise<Fgclip2Model> {
-    const configPath = join(dir, 'config.json');
-    const config = parseFgclip2Config(await readJson(configPath, true), configPath);
-    const preprocessPath = join(dir, 'preprocessor_config.json');
-    const preprocessConfig = parseFgclip2Preprocess(await readJson(preprocessPath, false), preprocessPath, config.vision_config.patch_size);
-    const tokenizer = await SentencePieceBpeTokenizer.fromFolder(nodeFolder(dir));
-    const weightsPath = join(dir, 'model.safetensors');
+  /** Loads the checkpoint folder `ports.dir` through the platform's ports (Node: `nodePorts(dir, options)`). */
+  static async load(ports: FamilyPorts, opts: Fgclip2LoadOptions = {}): Promise<Fgclip2Model> {
+    const { dir } = ports;
+    const configPath = ports.folder.where('config.json');
+    const config = parseFgclip2Config(await readJson(ports, 'config.json', true), configPath);
+    const preprocessPath = ports.folder.where('preprocessor_config.json');
+    const preprocessConfig = parseFgclip2Preprocess(await readJson(ports, 'preprocessor_config.json', false), preprocessPath, config.vision_config.patch_size);
+    const tokenizer = await SentencePieceBpeTokenizer.fromFolder(ports.folder);
+    const weightsPath = ports.folder.where('model.safetensors');
     const header = await readSafetensorsHeader(weightsPath);
     const tableEntry = header.tensors.find((t) => t.name === TOKEN_TABLE);
     if (tableEntry === undefined) throw new FgClipError('WEIGHTS_MISSING', `${weightsPath}: tensor ${JSON.stringify(TOKEN_TABLE)} is missing. Is this an FG-CLIP 2 checkpoint?`);
@@ -150,8 +149,8 @@ export class Fgclip2Model {
     if (tokenizer.vocabSize > tc.vocab_size) {
       throw new FgClipError('CONFIG_INVALID', `${dir}: the tokenizer has ${tokenizer.vocabSize} tokens but the model's table only ${tc.vocab_size} rows`);
     }
-    const sessions = await v2Sessions(dir, config, weightsPath, opts);
-    return new Fgclip2Model(dir, config, preprocessConfig, tokenizer, sessions.logitScale, sessions.logitBias, new TokenTable(weightsPath, tableEntry), sessions.text, sessions.vision, sessions.unknownTensors, sessions.fromGraphCache);
+    const sessions = await v2Sessions(ports, config, weightsPath, opts);
+    return new Fgclip2Model(dir, config, preprocessConfig, tokenizer, sessions.logitScale, sessions.logitBias, new TokenTable(weightsPath, tableEntry), sessions.text, sessions.vision, sessions.unknownTensors, sessions.fromGraphCache, ports.decoder);
   }
 
   get embeddingDim(): number {
@@ -199,10 +198,10 @@ export class Fgclip2Model {
       this.tokens.gather(row, emb, b * L * D);
       if (masks) mask.set(masks[b], b * L);
     });
-    const out = await runSession('fgclip2 text', this.text, {
-      [V2_TEXT_EMBEDS]: new ort.Tensor('float32', emb, [B, L, D]),
-      [V2_POSITION_IDS]: new ort.Tensor('int64', positionIds(this.config, walk, L), [L]),
-      [V2_TEXT_MASK]: new ort.Tensor('float32', mask, [B, L]),
+    const out = await this.text.run({
+      [V2_TEXT_EMBEDS]: { type: 'float32', data: emb, dims: [B, L, D] },
+      [V2_POSITION_IDS]: { type: 'int64', data: positionIds(this.config, walk, L), dims: [L] },
+      [V2_TEXT_MASK]: { type: 'float32', data: mask, dims: [B, L] },
     });
     const data = out[V2_TEXT_OUTPUTS[walk]].data as Float32Array;
     return Array.from({ length: B }, (_, b) => data.slice(b * D, (b + 1) * D));
@@ -245,10 +244,10 @@ export class Fgclip2Model {
       for (let i = 0; i < x.maxNumPatches; i++) mask[b * N + i] = x.mask[i];
       posW.set(positionResizeMatrix(this.config.grid, x.spatialShape[0], x.spatialShape[1], N), b * N * G2);
     });
-    const out = await runSession('fgclip2 vision', this.vision, {
-      [V2_PIXELS]: new ort.Tensor('float32', px, [B, N, row]),
-      [V2_PIXEL_MASK]: new ort.Tensor('float32', mask, [B, N]),
-      [V2_POSITION_WEIGHTS]: new ort.Tensor('float32', posW, [B, N, G2]),
+    const out = await this.vision.run({
+      [V2_PIXELS]: { type: 'float32', data: px, dims: [B, N, row] },
+      [V2_PIXEL_MASK]: { type: 'float32', data: mask, dims: [B, N] },
+      [V2_POSITION_WEIGHTS]: { type: 'float32', data: posW, dims: [B, N, G2] },
     });
     const img = out[V2_IMAGE_EMBEDS].data as Float32Array;
     const dense = out[V2_DENSE_EMBEDS].data as Float32Array;
@@ -266,7 +265,14 @@ export class Fgclip2Model {
   /** Decodes (paths or bytes, or already-decoded RGB images) and encodes; `dense` adds the dense rows. */
   async encodeImages(images: readonly (string | Uint8Array | RgbImage)[], opts: ImageOptions & { dense?: boolean } = {}): Promise<ImageResult[]> {
     this.check();
-    const decoded = await Promise.all(images.map((x) => (typeof x === 'string' || x instanceof Uint8Array ? decodeImage(x) : x)));
+    const decoder = this.decoder;
+    const decoded = await Promise.all(
+      images.map((x) => {
+        if (typeof x !== 'string' && !(x instanceof Uint8Array)) return x;
+        if (!decoder) throw new FgClipError('INPUT_INVALID', 'encodeImages: this model was loaded without an image decoder; pass decoded RGB images');
+        return decodeInput(decoder, x);
+      }),
+    );
     return this.encodePreprocessed(decoded.map((d) => this.preprocess(d, opts)), opts.dense ?? false);
   }
 
@@ -332,25 +338,25 @@ async function buildV2Graphs(config: Fgclip2Config, weightsPath: string, dtype: 
 }
 
 /**
- * The two sessions: from the graph cache when it holds this checkpoint's graphs, else built (and, with a cache, written
- * there first and opened from disk, so the built weights are never held in memory twice). The cache entry's
- * text-tables.bin holds the two host-side scalars FG-CLIP 2 needs, [logit_scale, logit_bias] (no position tables
- * leave the graph in this family).
+ * The two sessions, opened by the injected runtime (`ports.runtime`): from the graph store (`ports.graphStore`) when
+ * it holds this checkpoint's graphs, else built (and, with a store, written there first and opened from it, so the
+ * built weights are never held in memory twice). The stored entry's tables hold the two host-side scalars FG-CLIP 2
+ * needs, [logit_scale, logit_bias] (no position tables leave the graph in this family).
  */
-async function v2Sessions(dir: string, config: Fgclip2Config, weightsPath: string, opts: Fgclip2LoadOptions): Promise<V2Sessions> {
+async function v2Sessions(ports: FamilyPorts, config: Fgclip2Config, weightsPath: string, opts: Fgclip2LoadOptions): Promise<V2Sessions> {
+  const { runtime, graphStore } = ports;
   const dtype = opts.dtype ?? 'fp32';
   const S = config.grid * config.vision_config.patch_size;
-  const cacheOpt = opts.graphCache ?? true;
-  const warn = opts.onWarning ?? ((m: string) => process.emitWarning(m, 'FgClipWarning'));
-  const entry = cacheOpt === false ? undefined : await graphCacheEntry(dir, { dtype: `${V2_GRAPH_LAYOUT}-${dtype}`, imageSize: S }, typeof cacheOpt === 'string' ? cacheOpt : undefined);
-  const hit = entry && (await readCached(entry, S, warn));
-  if (entry && hit && hit.tables.length === 2) {
-    const [text, vision] = await Promise.all([createSessionFromFile('fgclip2 text', entry.textModel, opts), createSessionFromFile('fgclip2 vision', entry.visionModel(S), opts)]);
+  const open = (g: { text: GraphSource; vision: GraphSource }) => Promise.all([runtime.open('fgclip2 text', g.text, opts), runtime.open('fgclip2 vision', g.vision, opts)]);
+  const entry = graphStore && (await graphStore.entry({ dtype: `${V2_GRAPH_LAYOUT}-${dtype}`, imageSize: S }));
+  const hit = entry && (await entry.read(opts.onWarning));
+  if (hit && hit.tables.length === 2) {
+    const [text, vision] = await open(hit);
     return { text, vision, logitScale: hit.tables[0], logitBias: hit.tables[1], unknownTensors: hit.meta.unknownTensors, fromGraphCache: true };
   }
-  const staging = entry ? Staging.start(entry) : undefined;
+  const staging = entry?.stage();
   if (entry && staging) {
-    let built: GraphCacheEntry;
+    let built: { text: GraphSource; vision: GraphSource };
     let g: Awaited<ReturnType<typeof buildV2Graphs>>;
     try {
       g = await buildV2Graphs(config, weightsPath, opts.dtype, { vision: staging.sink(`vision-${S}`), text: staging.sink('text') });
@@ -360,17 +366,17 @@ async function v2Sessions(dir: string, config: Fgclip2Config, weightsPath: strin
     } catch (e) {
       staging.abort();
       if (e instanceof FgClipError) throw e;
-      throw new FgClipError('RUNTIME', `graph cache: could not write ${entry.dir} (${e instanceof Error ? e.message : String(e)}). Set FGCLIP_CACHE to a writable folder, or load with graphCache: false.`, { cause: e });
+      throw new FgClipError('RUNTIME', `graph cache: could not write ${entry.location} (${e instanceof Error ? e.message : String(e)}). Set FGCLIP_CACHE to a writable folder, or load with graphCache: false.`, { cause: e });
     }
     try {
-      const [text, vision] = await Promise.all([createSessionFromFile('fgclip2 text', built.textModel, opts), createSessionFromFile('fgclip2 vision', built.visionModel(S), opts)]);
+      const [text, vision] = await open(built);
       return { text, vision, logitScale: g.logitScale, logitBias: g.logitBias, unknownTensors: g.unknownTensors, fromGraphCache: false };
     } finally {
       staging.release();
     }
   }
-  if (entry) warn(`graph cache: cannot create ${entry.dir}; building in memory (set FGCLIP_CACHE to a writable folder)`);
+  if (entry) opts.onWarning?.(`graph cache: cannot create ${entry.location}; building in memory (set FGCLIP_CACHE to a writable folder)`);
   const g = await buildV2Graphs(config, weightsPath, opts.dtype);
-  const [text, vision] = await Promise.all([createSession('fgclip2 text', g.text, opts), createSession('fgclip2 vision', g.vision, opts)]);
+  const [text, vision] = await open(g);
   return { text, vision, logitScale: g.logitScale, logitBias: g.logitBias, unknownTensors: g.unknownTensors, fromGraphCache: false };
 }

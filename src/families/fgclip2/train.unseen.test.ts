@@ -12,8 +12,8 @@ import { describe, it } from 'node:test';
 import { goldenV2Path, readGoldenV2Json } from '../../test-util/goldens-v2.js';
 import { l2norm } from '../../train/fixtures.js';
 import { fgclip2BatchFromReferenceJson, fgclip2StageTwoLoss, readTrainingScales, type Fgclip2LossBatch } from './loss.js';
-import { Fgclip2Model } from './model.js';
 import { createFgclip2GradientEngine, type Fgclip2CheckpointEngine } from './train-engine.js';
+import { loadFgclip2Model } from '../../test-util/fgclip2.js';
 
 const THRESHOLD = 0.3;
 
@@ -46,7 +46,7 @@ describe('FG-CLIP 2 gradients on unseen batches', () => {
     try {
       const r64 = await e64.compute(new Map([...e64.initialParams].map(([k, v]) => [k, Float64Array.from(v)])), batch, { threshold: THRESHOLD });
       const r32 = await e32.compute(e32.initialParams, batch, { threshold: THRESHOLD });
-      const model = await Fgclip2Model.load(dir, { threads: 1, graphCache: false });
+      const model = await loadFgclip2Model(dir, { threads: 1, graphCache: false });
       try {
         const s = await readTrainingScales(goldenV2Path('fgclip2-small', 'model.safetensors'));
         const fwd = await fgclip2StageTwoLoss(model, batch, { logitScale: model.logitScale, logitBias: model.logitBias, ...s, threshold: THRESHOLD });

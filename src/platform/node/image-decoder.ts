@@ -7,4 +7,7 @@ export const nodeImageDecoder: ImageDecoder = {
     if (!(bytes instanceof Uint8Array)) return Promise.reject(new TypeError('ImageDecoder.decode: expected a Uint8Array'));
     return decodeImage(bytes, opts);
   },
+  decodeFile: (path, opts) => decodeImage(path, opts),
+  // the preprocessing pool's workers import this same module and use this export
+  worker: { module: import.meta.url, exportName: 'nodeImageDecoder' },
 };
