@@ -205,6 +205,12 @@ export const COMMAND_OPTION_DOCS: Readonly<Record<string, Docs>> = {
     dtype: { description: 'weight precision of the exported graphs', default: 'fp32', valueName: 'fp32|fp16|int8' },
     force: { description: 'overwrite a non-empty --out folder' },
   },
+  cache: {
+    only: { description: 'kinds of entries: graphs (compiled ONNX graphs), folders (collections behind `fgclip search DIR`), embeddings', default: 'all', valueName: 'KINDS' },
+    'older-than': { description: 'clean: only entries not read or written for this many days', default: '0 (everything)', valueName: 'DAYS' },
+    'dry-run': { description: 'clean: list what would be removed, remove nothing' },
+    'cache-dir': { description: 'the fgclip cache folder', default: '$FGCLIP_CACHE or ~/.cache/fgclip', valueName: 'DIR' },
+  },
   doctor: {
     threads: { description: 'thread count to report as the one fgclip would use', valueName: 'N' },
   },

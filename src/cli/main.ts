@@ -176,6 +176,16 @@ const COMMANDS: Record<string, Entry> = {
     ],
     load: async () => (await import('./commands/doctor.js')).doctorCommand,
   },
+  cache: {
+    summary: 'list or clean the fgclip cache (compiled graphs, folder-search collections, embedding stores)',
+    usage: 'fgclip cache [ls|clean] [--only graphs,folders,embeddings] [--older-than DAYS] [--dry-run] [--cache-dir DIR] [--json]',
+    examples: [
+      'fgclip cache',
+      'fgclip cache clean --older-than 30',
+      'fgclip cache clean --only folders --dry-run',
+    ],
+    load: async () => (await import('./commands/cache.js')).cacheCommand,
+  },
   export: {
     summary: 'vision and text towers as standard ONNX files + manifest (for onnxruntime-web/-node/Python)',
     usage: 'fgclip export --model DIR|REPO --out DIR [--dtype fp32|fp16|int8] [--revision R] [--force] [--json] [--quiet]',

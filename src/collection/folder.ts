@@ -8,13 +8,14 @@
  * are skipped with a warning. Two searches of the same folder at once take turns (the second waits for the first's
  * index run, up to `lockWaitMs`).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { FgClipError } from '../errors.js';
 import type { Encoder } from '../model/encoder.js';
 import { fgclipCacheDir, type CacheSetting } from '../cache/vector-store.js';
+import { FOLDER_NOTE } from '../cache/cache-admin.js';
 import { sha256 } from '../cache/model-identity.js';
 import type { SkippedImage } from '../tasks/images.js';
 import { queryEmbedding, type SearchQuery } from '../tasks/search.js';
@@ -59,6 +60,17 @@ export async function folderCollectionPath(model: Encoder, dir: string, cache: C
   return join(fgclipCacheDir(cache), 'folders', sha256(`${d.identity}\n${d.preprocess}\n${resolve(dir)}`).slice(0, 32));
 }
 
+/** Records which folder a cached folder collection belongs to (`fgclip cache` lists it; written atomically). */
+function noteFolder(uri: string, folder: string): void {
+  const tmp = join(uri, `${FOLDER_NOTE}.${process.pid}.tmp`);
+  try {
+    writeFileSync(tmp, `${JSON.stringify({ folder, lastUsed: new Date().toISOString() })}\n`);
+    renameSync(tmp, join(uri, FOLDER_NOTE));
+  } catch {
+    rmSync(tmp, { force: true }); // a read-only cache still searches; only the listing loses the folder's name
+  }
+}
+
 /** Ranks the images under `dir` (recursively) against the query by cosine. */
 export async function searchImages(model: Encoder, dir: string, query: SearchQuery, opts: SearchOptions = {}): Promise<SearchOutput> {
   const top = opts.top ?? 10;
@@ -78,6 +90,7 @@ export async function searchImages(model: Encoder, dir: string, query: SearchQue
   const uri = cached ?? mkdtempSync(join(tmpdir(), 'fgclip-folder-'));
   try {
     const report = await indexWaiting(model, uri, dir, bs, opts);
+    if (cached) noteFolder(cached, resolve(dir));
     const contents = report.contents ?? new Map<string, string>();
     const coll = await Collection.open(uri);
     try {

@@ -76,7 +76,7 @@ describe('fgclip classify (CLI)', () => {
     const lines = r.out.trim().split('\n');
     assert.equal(lines[0], images[0]);
     assert.equal(lines.length, 3);
-    assert.match(lines[1], /^\s+\d+\.\d\d%  cos -?\d\.\d{4}  a photo of a (cat|dog)$/);
+    assert.match(lines[1], /^\s+\d+\.\d\d% {2}cos -?\d\.\d{4} {2}a photo of a (cat|dog)$/);
   });
 
   test('an unreadable image is skipped with a warning (exit 0); nothing readable exits 1; --quiet silences the warning', async () => {

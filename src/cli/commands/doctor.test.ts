@@ -51,7 +51,7 @@ describe('fgclip doctor / download (CLI)', () => {
   test('doctor (table) names every item', async () => {
     const r = await run(['doctor'], env);
     assert.equal(r.code, 0);
-    for (const re of [/^fgclip\s+\d/m, /^node\s+/m, /^onnxruntime-node\s+\d/m, /^sharp\s+\d.*libvips/m, /^execution\s+cpu, \d+ threads/m, /^HF cache\s+.*\[offline\]$/m, /^  acme\/fg-tiny  1 revision/m, /^fgclip cache\s+.*not created yet/m]) {
+    for (const re of [/^fgclip\s+\d/m, /^node\s+/m, /^onnxruntime-node\s+\d/m, /^sharp\s+\d.*libvips/m, /^execution\s+cpu, \d+ threads/m, /^HF cache\s+.*\[offline\]$/m, /^ {2}acme\/fg-tiny {2}1 revision/m, /^fgclip cache\s+.*not created yet/m]) {
       assert.match(r.out, re);
     }
   });
