@@ -32,7 +32,7 @@ describe('fgclip doctor / download (CLI)', () => {
       executionProvider: string;
       threads: number;
       hfCache: { path: string; offline: boolean; models: { repo: string; revisions: number }[] };
-      fgclipCache: { path: string; exists: boolean };
+      fgclipCache: { path: string; exists: boolean; entries: Record<string, number> };
     };
     const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string };
     assert.equal(j.versions.fgclip, pkg.version);
@@ -46,6 +46,7 @@ describe('fgclip doctor / download (CLI)', () => {
     assert.deepEqual(j.hfCache.models.map((m) => [m.repo, m.revisions]), [['acme/fg-tiny', 1]]);
     assert.equal(j.fgclipCache.path, join(tmp, 'fgclip'));
     assert.equal(j.fgclipCache.exists, false);
+    assert.deepEqual(j.fgclipCache.entries, { graphs: 0, folders: 0, embeddings: 0 });
   });
 
   test('doctor (table) names every item', async () => {

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { cachedModels, defaultCacheDir, formatBytes, isOfflineEnv } from '../../hub/index.js';
 import { defaultThreads, ort } from '../../runtime/session.js';
+import { CACHE_KINDS, listCache, type CacheKind } from '../../cache/cache-admin.js';
 import { fgclipCacheDir } from '../../cache/vector-store.js';
 import { flag, int, parse, printJson, type Io } from '../args.js';
 
@@ -17,7 +18,8 @@ export interface DoctorReport {
   executionProvider: 'cpu';
   threads: number;
   hfCache: { path: string; exists: boolean; offline: boolean; models: { repo: string; revisions: number; size: string; path: string }[] };
-  fgclipCache: { path: string; exists: boolean; models: number; size: string };
+  /** `models`: embedding stores (one per model); `entries`: every kind `fgclip cache` lists and cleans */
+  fgclipCache: { path: string; exists: boolean; models: number; size: string; entries: Record<CacheKind, number> };
 }
 
 function packageVersion(): string {
@@ -36,6 +38,8 @@ export function doctorReport(env: NodeJS.ProcessEnv, threads?: number): DoctorRe
   const hf = defaultCacheDir(env);
   const fc = fgclipCacheDir({ env });
   const fcModels = existsSync(join(fc, 'v1')) ? readdirSync(join(fc, 'v1')).filter((n) => /^[0-9a-f]{64}$/.test(n)).length : 0;
+  const listed = listCache(fc);
+  const entries = Object.fromEntries(CACHE_KINDS.map((k) => [k, listed.filter((i) => i.kind === k).length])) as Record<CacheKind, number>;
   const versions = sharp.versions as { vips: string; sharp?: string };
   return {
     versions: {
@@ -54,7 +58,7 @@ export function doctorReport(env: NodeJS.ProcessEnv, threads?: number): DoctorRe
       offline: isOfflineEnv(env),
       models: cachedModels(hf).map((m) => ({ repo: m.repo, revisions: m.revisions.length, size: formatBytes(m.sizeBytes), path: m.path })),
     },
-    fgclipCache: { path: fc, exists: existsSync(fc), models: fcModels, size: formatBytes(folderSize(fc)) },
+    fgclipCache: { path: fc, exists: existsSync(fc), models: fcModels, size: formatBytes(folderSize(fc)), entries },
   };
 }
 
@@ -75,7 +79,7 @@ export async function doctorCommand(argv: readonly string[], io: Io): Promise<nu
     `execution         ${r.executionProvider}, ${r.threads} threads${threads === undefined ? ' by default (--threads N)' : ' (--threads)'}`,
     `HF cache          ${r.hfCache.path}${r.hfCache.exists ? '' : ' (not created yet)'}${r.hfCache.offline ? ' [offline]' : ''}`,
     ...(r.hfCache.models.length === 0 ? ['  (no models)'] : r.hfCache.models.map((m) => `  ${m.repo}  ${m.revisions} revision(s), ${m.size}`)),
-    `fgclip cache      ${r.fgclipCache.path}${r.fgclipCache.exists ? `, ${r.fgclipCache.models} model(s), ${r.fgclipCache.size}` : ' (not created yet)'}`,
+    `fgclip cache      ${r.fgclipCache.path}${r.fgclipCache.exists ? `, ${r.fgclipCache.size}: ${r.fgclipCache.entries.graphs} compiled graph set(s), ${r.fgclipCache.entries.folders} folder collection(s), ${r.fgclipCache.entries.embeddings} embedding store(s) (fgclip cache: list, clean)` : ' (not created yet)'}`,
   ];
   io.stdout.write(lines.join('\n') + '\n');
   return 0;
