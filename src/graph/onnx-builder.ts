@@ -84,6 +84,8 @@ export class GraphBuilder {
   private readonly outputs: onnxProto.onnx.IValueInfoProto[] = [];
   private readonly inits: PendingInit[] = [];
   private readonly names = new Set<string>();
+  /** node outputs renamed to graph outputs at build time (see `outputInPlace`) */
+  private readonly renames = new Map<string, string>();
   private usesMs = false;
 
   constructor(
@@ -162,6 +164,23 @@ export class GraphBuilder {
   }
 
   /** Renames the value `from` to the graph output `to` with an Identity node. */
+  /**
+   * Declares the node output `from` as the graph output `to` without an Identity node: at build time the producing
+   * node writes `to` directly (and its consumers read `to`). An Identity is a copy in ONNX Runtime, and a node
+   * writing a graph output writes straight into a caller's pre-allocated output buffer. Falls back to `alias` when
+   * `from` is not a top-level node's output (a graph input, an initializer) or is already an output.
+   */
+  outputInPlace(from: string, to: string, type: ElemType, dims: readonly Dim[]): void {
+    const produced = this.nodes.some((n) => n.output?.includes(from));
+    if (!produced || this.renames.has(from) || this.outputs.some((o) => o.name === from)) {
+      this.alias(from, to);
+    } else {
+      this.claim(to);
+      this.renames.set(from, to);
+    }
+    this.output(to, type, dims);
+  }
+
   alias(from: string, to: string): string {
     this.claim(to);
     this.nodes.push({ name: `${to}/identity`, opType: 'Identity', input: [from], output: [to] });
@@ -208,6 +227,7 @@ export class GraphBuilder {
   }
 
   build(): BuiltModel {
+    if (this.renames.size > 0) renameValues(this.nodes, this.renames);
     const initializer = this.inits.map((t) => {
       if (t.inline) return onnx.TensorProto.create({ name: t.name, dims: t.dims, dataType: ELEM[t.type], rawData: t.inline });
       return onnx.TensorProto.create({
@@ -236,6 +256,18 @@ export class GraphBuilder {
   private claim(name: string): void {
     if (this.names.has(name)) throw new Error(`graph ${this.graphName}: value name ${name} defined twice`);
     this.names.add(name);
+  }
+}
+
+/** Renames values in node inputs and outputs, subgraphs (If branches) included. */
+function renameValues(nodes: readonly onnxProto.onnx.INodeProto[], map: ReadonlyMap<string, string>): void {
+  for (const n of nodes) {
+    if (n.input) n.input = n.input.map((v) => map.get(v) ?? v);
+    if (n.output) n.output = n.output.map((v) => map.get(v) ?? v);
+    for (const a of n.attribute ?? []) {
+      if (a.g?.node) renameValues(a.g.node, map);
+      for (const g of a.graphs ?? []) if (g.node) renameValues(g.node, map);
+    }
   }
 }
 

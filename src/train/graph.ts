@@ -17,7 +17,7 @@
 import type { Activation, FgClipConfig, TowerConfig } from '../config/types.js';
 import { Tape, type FloatType, type Value } from '../graph/autodiff/tape.js';
 import type { BuiltModel } from '../graph/onnx-builder.js';
-import { layerNormalization, mlpActivation } from './recompute-ops.js';
+import { layerNormalization, linearTransposed, mlpActivation } from './recompute-ops.js';
 
 export const REGION_WEIGHT = 0.1;
 export const HARD_NEGATIVE_WEIGHT = 0.5;
@@ -117,7 +117,7 @@ interface Ctx extends BlockCtx {
 
 export function linear(c: BlockCtx, path: string, x: Value, bias = true): Value {
   const w = c.p.get(`${path}.weight`);
-  const y = c.t.matmul(x, c.t.transpose(w, [1, 0], `${path}.weight_t`), path);
+  const y = linearTransposed(c.t, x, w, path);
   return bias ? c.t.add(y, c.p.get(`${path}.bias`), `${path}.bias_add`) : y;
 }
 
@@ -176,7 +176,7 @@ function visionTower(c: Ctx, px: Value, dense: boolean): { image: Value; dense?:
   // patch_embedding: Conv2d with stride = kernel is a MatMul over non-overlapping patches (flattened C, ky, kx)
   const patches = t.reshape(t.transpose(t.reshape(px, [0, C, g, p, g, p], `${vm}.embeddings.patchify`), [0, 2, 4, 1, 3, 5], `${vm}.embeddings.patch_order`), [0, N, C * p * p], `${vm}.embeddings.patch_rows`);
   const convW = t.reshape(c.p.get(`${vm}.embeddings.patch_embedding.weight`), [D, C * p * p], `${vm}.embeddings.patch_weight`);
-  const tokens = t.matmul(patches, t.transpose(convW, [1, 0]), `${vm}.embeddings.patch_embedding`); // [b, N, D]
+  const tokens = linearTransposed(t, patches, convW, `${vm}.embeddings.patch_embedding`); // [b, N, D]
   const cls = t.reshape(c.p.get(`${vm}.embeddings.class_embedding`), [1, 1, D]);
   const clsShape = t.op1('Concat', [t.op1('Shape', [px], { start: 0, end: 1 }, { dims: [[1]], types: ['int64'] }), t.ints([1, D])], { axis: 0 }, { dims: [[3]] });
   const clsB = t.op1('Expand', [cls, clsShape], {}, { name: `${vm}.embeddings.cls_expand`, dims: [[px.dims[0], 1, D]] });
@@ -187,13 +187,13 @@ function visionTower(c: Ctx, px: Value, dense: boolean): { image: Value; dense?:
     if (i === vc.num_hidden_layers - 1) penultimate = x;
     x = encoderLayer(c, `${vm}.encoder.layers.${i}`, t.mark(x), vc);
   }
-  const proj = t.transpose(c.p.get('visual_projection.weight'), [1, 0], 'visual_projection.weight_t');
+  const proj = c.p.get('visual_projection.weight');
   const clsOut = t.op1('Squeeze', [t.op1('Slice', [x, t.ints([0]), t.ints([1]), t.ints([1])], {}, { name: `${vm}.pooler` }), t.ints([1])]); // [b, D]
-  const image = t.matmul(layerNorm(c, `${vm}.post_layernorm`, clsOut, vc.layer_norm_eps), proj, 'visual_projection');
+  const image = linearTransposed(t, layerNorm(c, `${vm}.post_layernorm`, clsOut, vc.layer_norm_eps), proj, 'visual_projection');
   if (!dense) return { image };
   const y = encoderLayerWithoutAttn(c, `${vm}.encoder.layers.${vc.num_hidden_layers - 1}`, penultimate, vc);
   const patchTokens = t.op1('Slice', [y, t.ints([1]), t.ints([N + 1]), t.ints([1])], {}, { name: `${vm}.dense.drop_cls` });
-  const d = t.matmul(layerNorm(c, `${vm}.post_layernorm`, patchTokens, vc.layer_norm_eps, `${vm}.post_layernorm.dense`), proj, 'visual_projection.dense');
+  const d = linearTransposed(t, layerNorm(c, `${vm}.post_layernorm`, patchTokens, vc.layer_norm_eps, `${vm}.post_layernorm.dense`), proj, 'visual_projection.dense');
   void P;
   return { image, dense: d };
 }
@@ -248,10 +248,10 @@ function towers(c: Ctx, v: GraphVariant): TowerOut {
     t.op1('Slice', [c.p.get(`${tm}.position_embedding_res.weight`), t.ints([keep]), t.ints([L]), t.ints([0])]),
   ], { axis: 0 }, { name: `${tm}.long_positions` });
   const li = textInputs(c, 'long', 'b');
-  const long = t.matmul(textTower(c, li.ids, longTable, li.pos, li.mask, li.pool), t.transpose(c.p.get('text_filip_projection.weight'), [1, 0]), 'text_filip_projection');
+  const long = linearTransposed(t, textTower(c, li.ids, longTable, li.pos, li.mask, li.pool), c.p.get('text_filip_projection.weight'), 'text_filip_projection');
   // short captions, box texts and hard texts share the 77-row table and text_projection: one pass
   const si = textInputs(c, 'short', 'n_short');
-  const short = t.matmul(textTower(c, si.ids, c.p.get(`${tm}.position_embedding.weight`), si.pos, si.mask, si.pool), t.transpose(c.p.get('text_projection.weight'), [1, 0]), 'text_projection');
+  const short = linearTransposed(t, textTower(c, si.ids, c.p.get(`${tm}.position_embedding.weight`), si.pos, si.mask, si.pool), c.p.get('text_projection.weight'), 'text_projection');
   const out: TowerOut = { image: vis.image, long, short };
   if (vis.dense) {
     const P = cfg.projection_dim;

@@ -8,6 +8,36 @@
 import type { Activation } from '../config/types.js';
 import type { Tape, Value } from '../graph/autodiff/tape.js';
 
+/**
+ * x [..., in] · wᵀ for a weight w [out, in] (the reference's Linear layout), as one composite op whose reverse pass
+ * gives each gradient in its own layout with no transposed copy: dx = dy · w and dw = dyᵀ · x (a transposed
+ * operand, which ONNX Runtime folds into the matmul: FusedMatMul transA). Written op by op, dw would be
+ * (xᵀ · dy)ᵀ — a weight-sized Transpose per linear layer and step. The forward nodes are the plain op-by-op ones
+ * (Transpose + MatMul, fused by ONNX Runtime into FusedMatMul transB), so inference-equal. x may be recomputable
+ * (a LayerNorm output, the MLP activation): the reverse pass reads it through `saved`.
+ */
+export function linearTransposed(t: Tape, x: Value, w: Value, name: string): Value {
+  return t.composite(
+    [x, w],
+    () => t.matmul(x, t.transpose(w, [1, 0], `${name}.weight_t`), name),
+    (tt, [xv, wv], _y, dy) => {
+      const [out, inn] = wv.dims;
+      if (typeof out !== 'number' || typeof inn !== 'number' || wv.dims.length !== 2) throw new Error(`training graph: ${name} needs a static 2-D weight`);
+      const dx = xv.diff ? tt.matmul(dy, wv, 'grad_linear_x') : undefined;
+      let dw: Value | undefined;
+      if (wv.diff) {
+        const xs = tt.saved(xv, dy);
+        const flat = xv.dims.length > 2;
+        const d2 = flat ? tt.reshape(dy, [-1, out], 'grad_linear_flat') : dy;
+        const x2 = flat ? tt.reshape(xs, [-1, inn], 'grad_linear_flat') : xs;
+        dw = tt.matmul(tt.transpose(d2, [1, 0], 'grad_linear_t'), x2, 'grad_linear_w');
+      }
+      return [dx, dw];
+    },
+    `${name}.linear`,
+  );
+}
+
 /** LayerNormalization over the last axis; its output is recomputed in the reverse pass (from x, which that pass keeps anyway). */
 export function layerNormalization(t: Tape, x: Value, w: Value, b: Value, eps: number, name: string): Value {
   const attrs = { axis: -1, epsilon: { float: eps } };

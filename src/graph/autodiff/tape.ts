@@ -86,10 +86,9 @@ export class Tape {
     return { name, dims: [...dims], type, diff: opts.diff ?? false };
   }
 
-  /** Declares `v` as the graph output `name`. */
+  /** Declares `v` as the graph output `name` (written by the node producing `v`: no Identity copy, see `GraphBuilder.outputInPlace`). */
   output(v: Value, name: string): void {
-    this.g.alias(v.name, name);
-    this.g.output(name, v.type, v.dims);
+    this.g.outputInPlace(v.name, name, v.type, v.dims);
   }
 
   /** An int64 constant (kept inline: shape inference and the tape read it). */
