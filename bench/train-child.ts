@@ -86,14 +86,17 @@ async function main(req: TrainChildRequest): Promise<TrainChildResult> {
     const forwardMs: number[] = [];
     const stepMs: number[] = [];
     const optimizerMs: number[] = [];
+    // as the Trainer: each step writes its gradients into the previous step's buffers (GradientRequest.into)
+    let gradBuffers: Map<string, Float32Array> | undefined;
     for (let i = 0; i < req.runs; i++) {
       t = performance.now();
       await engine.embed(params, batch, stage);
       forwardMs.push(performance.now() - t);
       t = performance.now();
-      r = await engine.compute(params, batch, { stage });
+      r = await engine.compute(params, batch, { stage, into: gradBuffers });
       stepMs.push(performance.now() - t);
       const grads = new Map(r.grads);
+      gradBuffers = grads;
       t = performance.now();
       clipGradNorm(grads, 1);
       opt.update(params, grads, 1e-6);

@@ -30,6 +30,9 @@ test('bad parameters, requests and batches are INPUT_INVALID errors naming the p
   await rejects(engine.compute(engine.initialParams, { ...batch, boxTexts: batch.boxTexts!.slice(1) }, { stage: 2 }), 'INPUT_INVALID', /boxTexts has 2 rows for 3 boxes/);
   await rejects(engine.compute(engine.initialParams, { ...batch, pixels: batch.pixels.subarray(1) }, { stage: 2 }), 'INPUT_INVALID', /pixels: expected 6144 float32 values/);
   await rejects(engine.compute(engine.initialParams, { ...batch, imageSize: 64 }, { stage: 1 }), 'INPUT_INVALID', /images are 64px, the model takes 32px/);
+  await rejects(engine.compute(engine.initialParams, batch, { stage: 2, into: new Map([['nope', new Float32Array(1)]]) }), 'INPUT_INVALID', /into names nope, which is not a parameter/);
+  await rejects(engine.compute(engine.initialParams, batch, { stage: 2, into: new Map([['logit_scale', new Float32Array(2)]]) }), 'INPUT_INVALID', /into buffer of logit_scale must be a Float32Array of 1 values/);
+  await rejects(engine.compute(engine.initialParams, batch, { stage: 2, into: new Map([['logit_scale', engine.initialParams.get('logit_scale')!]]) }), 'INPUT_INVALID', /into buffer of logit_scale is the parameter's own memory/);
 });
 
 test('loss weights are options: region and hard-negative weights 0 give the stage-1 loss', async () => {

@@ -99,12 +99,14 @@ export class OrtGradientEngine implements GradientEngine {
     for (const [k, w] of [['regionWeight', request.regionWeight], ['hardNegativeWeight', request.hardNegativeWeight]] as const) {
       if (w !== undefined && !(typeof w === 'number' && Number.isFinite(w))) throw new FgClipError('INPUT_INVALID', `gradient request: ${k} must be a finite number`);
     }
+    const into = this.checkInto(request.into, params);
     const build: BuildOptions = { dtype: this.opts.dtype, frozen, regionWeight: request.regionWeight, hardNegativeWeight: request.hardNegativeWeight };
-    const result = chunk >= batch.size ? await this.singlePass(params, batch, stage, build) : await this.twoPass(params, batch, stage, build, chunk);
+    const result = chunk >= batch.size ? await this.singlePass(params, batch, stage, build, into) : await this.twoPass(params, batch, stage, build, chunk, into);
     // every trainable parameter gets a gradient (zeros where the objective does not reach it, e.g. stage-2 scales in stage 1)
     for (const [name, shape] of this.parameters) {
       if (frozen.has(name) || result.grads.has(name)) continue;
-      result.grads.set(name, new this.F(shape.reduce((a, b) => a * b, 1)));
+      const buf = into?.get(name);
+      result.grads.set(name, buf ? buf.fill(0) : new this.F(shape.reduce((a, b) => a * b, 1)));
     }
     return result;
   }
@@ -118,14 +120,14 @@ export class OrtGradientEngine implements GradientEngine {
 
   // ---- passes ----------------------------------------------------------------------------------------------------
 
-  private async singlePass(params: ReadonlyMap<string, FloatArray>, batch: TrainBatch, stage: 1 | 2, o: BuildOptions): Promise<RawGradientResult> {
+  private async singlePass(params: ReadonlyMap<string, FloatArray>, batch: TrainBatch, stage: 1 | 2, o: BuildOptions, into?: ReadonlyMap<string, FloatArray>): Promise<RawGradientResult> {
     const c = this.chunkFeeds(batch, 0, batch.size, stage);
     if (c.variant.boxes || c.variant.hard) {
       const split = [c.images, c.boxes, c.hard * HARD_GROUP];
       c.feeds[IO.shortSplit] = new ort.Tensor('int64', BigInt64Array.from(split.map(BigInt)), [3]);
     }
     const compiled = await this.compiled('full', c.variant, o, () => buildFullGraph(this.config, this.parameters, c.variant, o));
-    const out = await this.run(compiled, { ...c.feeds, ...this.paramFeeds(compiled.graph, params) });
+    const out = await this.run(compiled, { ...c.feeds, ...this.paramFeeds(compiled.graph, params) }, into);
     const grads = new Map<string, FloatArray>();
     for (const n of compiled.graph.gradParams) grads.set(n, out[gradName(n)].data as FloatArray);
     return { loss: scalar(out[IO.loss]), parts: partsOf(out), grads };
@@ -174,7 +176,7 @@ export class OrtGradientEngine implements GradientEngine {
     return { image: cat(e.image), long: cat(e.long), short: cat(e.short), boxText: cat(e.boxText), hardText: cat(e.hardText), boxRegion: cat(e.boxRegion), hardRegion: cat(e.hardRegion) };
   }
 
-  private async twoPass(params: ReadonlyMap<string, FloatArray>, batch: TrainBatch, stage: 1 | 2, o: BuildOptions, chunk: number): Promise<RawGradientResult> {
+  private async twoPass(params: ReadonlyMap<string, FloatArray>, batch: TrainBatch, stage: 1 | 2, o: BuildOptions, chunk: number, into?: ReadonlyMap<string, FloatArray>): Promise<RawGradientResult> {
     const P = this.config.projection_dim;
     const chunks: ChunkFeeds[] = [];
     for (let i = 0; i < batch.size; i += chunk) chunks.push(this.chunkFeeds(batch, i, Math.min(batch.size, i + chunk), stage));
@@ -195,7 +197,7 @@ export class OrtGradientEngine implements GradientEngine {
       lf[IO.hardText] = t(embeds.hardText, V * HARD_GROUP);
       lf[IO.hardRegion] = t(embeds.hardRegion, V);
     }
-    const lo = await this.run(lossG, { ...lf, ...this.paramFeeds(lossG.graph, params) });
+    const lo = await this.run(lossG, { ...lf, ...this.paramFeeds(lossG.graph, params) }, into);
     const grads = new Map<string, FloatArray>();
     for (const n of lossG.graph.gradParams) grads.set(n, lo[gradName(n)].data as FloatArray);
     const dOf = (n: string) => lo[gradName(n)]?.data as FloatArray | undefined;
@@ -210,6 +212,9 @@ export class OrtGradientEngine implements GradientEngine {
     let i0 = 0;
     let k0 = 0;
     let v0 = 0;
+    // the first chunk writes into the result's buffers (`into` when given), later ones into one scratch set reused
+    // across chunks and added in
+    let scratch: Map<string, FloatArray> | undefined;
     for (const c of chunks) {
       const bwd = await this.compiled('towers_backward', c.variant, o, () => buildTowerGraph(this.config, this.parameters, c.variant, true, o));
       const rows = (d: FloatArray | undefined, from: number, n: number) => (d ? d.subarray(from * P, (from + n) * P) : new this.F(0));
@@ -221,12 +226,16 @@ export class OrtGradientEngine implements GradientEngine {
       };
       if (c.variant.boxes) seeds[seedName(IO.boxRegion)] = new ort.Tensor(this.tensorType, rows(dBoxRegion, k0, c.boxes), [c.boxes, P]);
       if (c.variant.hard) seeds[seedName(IO.hardRegion)] = new ort.Tensor(this.tensorType, rows(dHardRegion, v0, c.hard), [c.hard, P]);
-      const out = await this.run(bwd, { ...c.feeds, ...seeds, ...this.paramFeeds(bwd.graph, params) });
+      const first = bwd.graph.gradParams.every((n) => !grads.has(n));
+      const out = await this.run(bwd, { ...c.feeds, ...seeds, ...this.paramFeeds(bwd.graph, params) }, first ? into : scratch);
       for (const n of bwd.graph.gradParams) {
         const g = out[gradName(n)].data as FloatArray;
         const acc = grads.get(n);
         if (!acc) grads.set(n, g);
-        else for (let j = 0; j < acc.length; j++) acc[j] += g[j];
+        else {
+          for (let j = 0; j < acc.length; j++) acc[j] += g[j];
+          (scratch ??= new Map()).set(n, g);
+        }
       }
       i0 += c.images;
       k0 += c.boxes;
@@ -293,6 +302,20 @@ export class OrtGradientEngine implements GradientEngine {
     return feeds;
   }
 
+  /** `into` buffers: known parameters, the parameter's size, the engine's precision (float64 engines allocate their own). */
+  private checkInto(into: ReadonlyMap<string, Float32Array> | undefined, params: ReadonlyMap<string, FloatArray>): ReadonlyMap<string, FloatArray> | undefined {
+    if (!into) return undefined;
+    const overlaps = (a: FloatArray, b: FloatArray) => a.buffer === b.buffer && a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
+    for (const [name, buf] of into) {
+      const shape = this.parameters.get(name);
+      if (!shape) throw new FgClipError('INPUT_INVALID', `gradient request: into names ${name}, which is not a parameter of this model`);
+      const n = shape.reduce((a, b) => a * b, 1);
+      if (!(buf instanceof Float32Array) || buf.length !== n) throw new FgClipError('INPUT_INVALID', `gradient request: into buffer of ${name} must be a Float32Array of ${n} values`);
+      if (overlaps(buf, params.get(name)!)) throw new FgClipError('INPUT_INVALID', `gradient request: into buffer of ${name} is the parameter's own memory`);
+    }
+    return this.opts.dtype === 'double' ? undefined : into;
+  }
+
   private checkParams(params: ReadonlyMap<string, FloatArray>): void {
     for (const [name, shape] of this.parameters) {
       const v = params.get(name);
@@ -328,18 +351,22 @@ export class OrtGradientEngine implements GradientEngine {
 
   /**
    * Runs a training session. Parameter gradients (`grad:<param>` outputs) are written by ONNX Runtime straight into
-   * JavaScript buffers allocated here (pre-allocated fetches): otherwise each step's 4·P bytes of gradients would be
-   * allocated in ORT's arena — which keeps its high-water mark — and then copied into JavaScript.
+   * JavaScript buffers (pre-allocated fetches: `into`'s, else allocated here), not into ORT's arena, which would keep
+   * its high-water mark; the graph's nodes write them directly (no Identity, `GraphBuilder.outputInPlace`). The
+   * gradients returned are those buffers: onnxruntime-node (1.30) also hands back each output as a fresh copy, which
+   * is dropped.
    */
-  private async run(c: Compiled, feeds: Record<string, ort.Tensor>): Promise<ort.InferenceSession.ReturnType> {
+  private async run(c: Compiled, feeds: Record<string, ort.Tensor>, into?: ReadonlyMap<string, FloatArray>): Promise<ort.InferenceSession.ReturnType> {
     const fetches: Record<string, ort.Tensor | null> = {};
     for (const name of c.session.outputNames) fetches[name] = null;
     for (const p of c.graph.gradParams) {
       const shape = this.parameters.get(p)!;
-      fetches[gradName(p)] = new ort.Tensor(this.tensorType, new this.F(shape.reduce((a, b) => a * b, 1)), shape as number[]);
+      fetches[gradName(p)] = new ort.Tensor(this.tensorType, into?.get(p) ?? new this.F(shape.reduce((a, b) => a * b, 1)), shape as number[]);
     }
     try {
-      return await c.session.run(feeds, fetches);
+      const out: Record<string, ort.OnnxValue> = { ...(await c.session.run(feeds, fetches)) };
+      for (const p of c.graph.gradParams) out[gradName(p)] = fetches[gradName(p)]!;
+      return out;
     } catch (e) {
       throw new FgClipError('RUNTIME', `gradient engine: training step failed in ONNX Runtime: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
     }

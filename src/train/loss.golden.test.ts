@@ -62,3 +62,16 @@ test('prepare() compiles the single-pass and forward sessions ahead; the step th
     await e.dispose();
   }
 });
+
+test('gradients written into caller buffers (GradientRequest.into) holding a previous step\'s garbage: the same golden, single pass and chunked, in those very buffers', async () => {
+  for (const chunkSize of [undefined, 1]) {
+    const into = new Map([...engine.initialParams].map(([n, p]) => [n, new Float32Array(p.length).fill(Number.NaN)]));
+    const r = await engine.compute(engine.initialParams, batch, { stage: 2, chunkSize, into });
+    assertMatchesGolden(r, `into, chunkSize ${chunkSize ?? 'batch'}`);
+    for (const [n, g] of r.grads) assert.equal(g, into.get(n), `${n}: result is the caller's buffer (chunkSize ${chunkSize ?? 'batch'})`);
+    // stage 1 into the same buffers: the stage-2-only scales get exact zeros, not the previous values
+    const s1 = await engine.compute(engine.initialParams, batch, { stage: 1, chunkSize, into });
+    assert.equal(s1.grads.get('logit_scale_hardneg')![0], 0);
+    assert.equal(s1.grads.get('logit_scale_finegraind')![0], 0);
+  }
+});

@@ -305,6 +305,8 @@ export class Trainer {
     let interrupted = false;
     const t0 = performance.now();
     const startStep = step;
+    // the previous step's gradient buffers, written over by the next step (no fresh 4·P bytes per step)
+    let gradBuffers: Map<string, Float32Array> | undefined;
     try {
       if (step === 0 && o.evalEvery) await evaluate();
       const batches = loader.batches(position);
@@ -322,6 +324,7 @@ export class Trainer {
           frozen,
           regionWeight: o.regionWeight,
           hardNegativeWeight: o.hardNegativeWeight,
+          into: gradBuffers,
         });
         if (!Number.isFinite(result.loss)) {
           throw new FgClipError('RUNTIME', `train: the loss is not finite at step ${step + 1} (${result.loss}; records ${loaded.records.join(', ')}). Lower the learning rate; the last checkpoint is ${lastCheckpoint ?? 'none'}.`);
@@ -331,6 +334,7 @@ export class Trainer {
         const gradNorm = clipGradNorm(grads, o.maxGradNorm ?? 1.0);
         const rate = learningRate(step, schedule);
         optimizer.update(params, grads, rate);
+        gradBuffers = grads;
         step++;
         position = loaded.next;
         samplesSeen += loaded.batch.size;
