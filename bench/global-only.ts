@@ -9,7 +9,7 @@ import { loadConfig } from '../src/config/index.js';
 import { buildVisionGraph, VISION_INPUT } from '../src/families/fgclip/vision-graph.js';
 import { weightSource } from '../src/weights/source.js';
 import { createSession, ort } from '../src/runtime/session.js';
-import { loadCheckpoint } from '../src/weights/index.js';
+import { loadCheckpoint } from '../src/families/fgclip/checkpoint.js';
 
 export interface OwnVisionSessions {
   /** global embedding only */

@@ -14,7 +14,8 @@ export { ClipTokenizer, type Encoding, type EncodeOptions } from './tokenizer/in
 export { decodeImage, preprocessImage, resizeBicubic, toPixelValues, type DecodeOptions, type RgbImage } from './preprocess/index.js';
 export { loadConfig, loadPreprocessConfig } from './config/index.js';
 export type { FgClipConfig, PreprocessConfig } from './config/types.js';
-export { loadCheckpoint, readSafetensors, readPytorchBin, buildLongPositionTables } from './weights/index.js';
+export { readSafetensors, readPytorchBin, buildLongPositionTables } from './weights/index.js';
+export { fgclipTensors, loadCheckpoint } from './families/fgclip/checkpoint.js';
 export { resolveModelDir, snapshotDownload, downloadFile, cachedModels, defaultCacheDir, type HubOptions } from './hub/index.js';
 export { renderHeatmap, viridis, type HeatmapPanel, type RenderOptions } from './heatmap/index.js';
 export * from './tasks/index.js';

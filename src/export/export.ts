@@ -14,7 +14,7 @@ import { EXTERNAL_DATA_NAME } from '../graph/onnx-builder.js';
 import { FileSink } from '../platform/node/file-sink.js';
 import { isRepoId, resolveModelDir, type HubOptions } from '../hub/index.js';
 import { weightSource } from '../weights/source.js';
-import { loadCheckpoint } from '../weights/index.js';
+import { loadCheckpoint } from '../families/fgclip/checkpoint.js';
 import { buildExportGraphs, exportManifest } from './build.js';
 import { EXPORT_MANIFEST, POSITIONS_FILE, type ExportManifest, type FileSpec } from './manifest.js';
 

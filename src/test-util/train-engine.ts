@@ -6,10 +6,10 @@
  */
 import type { FgClipConfig } from '../config/types.js';
 import type { GradientEngine, GradientRequest, GradientResult, TrainBatch } from '../train/types.js';
-import { expectedTensors } from '../weights/index.js';
+import { fgclipTensors } from '../families/fgclip/checkpoint.js';
 
 export function quadraticEngine(config: FgClipConfig, opts: { delayMs?: number } = {}): GradientEngine {
-  const parameters = new Map<string, readonly number[]>(expectedTensors(config));
+  const parameters = new Map<string, readonly number[]>(fgclipTensors(config));
   return {
     parameters,
     async compute(params: ReadonlyMap<string, Float32Array>, batch: TrainBatch, request: GradientRequest): Promise<GradientResult> {

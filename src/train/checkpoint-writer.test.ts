@@ -7,7 +7,7 @@ import { loadConfig, loadPreprocessConfig } from '../config/index.js';
 import { isFgClipError } from '../errors.js';
 import { goldenPath } from '../test-util/goldens.js';
 import { TEST_SPEC } from '../test-util/train-fixtures.js';
-import { loadCheckpoint } from '../weights/index.js';
+import { loadCheckpoint } from '../families/fgclip/checkpoint.js';
 import { checkpointName, listCheckpoints, pruneCheckpoints, removeStaleTemp, writeCheckpointAtomic } from './checkpoint-writer.js';
 import { initParameters, smallConfig } from './init.js';
 

@@ -16,7 +16,8 @@ import { basename, dirname, join } from 'node:path';
 import type { FgClipConfig, PreprocessConfig } from '../config/types.js';
 import { FgClipError } from '../errors.js';
 import { toHalf } from '../graph/onnx-builder.js';
-import { encodeSafetensors, expectedTensors, readSafetensors, type RawTensor } from '../weights/index.js';
+import { fgclipTensors } from '../families/fgclip/checkpoint.js';
+import { encodeSafetensors, readSafetensors, type RawTensor } from '../weights/index.js';
 import type { AdamWState } from './optimizer.js';
 
 export const TOKENIZER_FILES = ['tokenizer.json', 'vocab.json', 'merges.txt', 'tokenizer_config.json', 'special_tokens_map.json'] as const;
@@ -94,7 +95,7 @@ function rawTensor(shape: readonly number[], data: Float32Array, dtype: 'F32' | 
 /** The weights file of `params` in the reference's tensor order, checked against the config's expected shapes. */
 export function encodeModel(config: FgClipConfig, params: ReadonlyMap<string, Float32Array>, dtype: 'F32' | 'F16' = 'F32'): Uint8Array {
   const entries: [string, RawTensor][] = [];
-  for (const [name, shape] of expectedTensors(config)) {
+  for (const [name, shape] of fgclipTensors(config)) {
     const data = params.get(name);
     const n = shape.reduce((a, b) => a * b, 1);
     if (!data || data.length !== n) throw new FgClipError('WEIGHTS_SHAPE', `checkpoint: ${name} ${data ? `has ${data.length} values` : 'is missing'} (expected [${shape.join(', ')}])`);

@@ -14,7 +14,7 @@ import { FgClipError } from '../errors.js';
 import { EXTERNAL_DATA_NAME } from '../graph/onnx-builder.js';
 import { prepareTextBatch } from '../families/fgclip/text-inputs.js';
 import { ort, sessionOptions } from '../runtime/session.js';
-import { expectedTensors } from '../weights/checkpoint.js';
+import { fgclipTensors } from '../families/fgclip/checkpoint.js';
 import { validateBatch } from './batch.js';
 import { buildFullGraph, buildLossGraph, buildTowerGraph, gradName, HARD_GROUP, IO, seedName, type BuildOptions, type GraphVariant, type TrainGraph } from './graph.js';
 import { roiMatrix } from './roi-matrix.js';
@@ -74,7 +74,7 @@ export class OrtGradientEngine implements GradientEngine {
     readonly config: FgClipConfig,
     private readonly opts: GradientEngineOptions = {},
   ) {
-    this.parameters = expectedTensors(config);
+    this.parameters = fgclipTensors(config);
     this.F = opts.dtype === 'double' ? Float64Array : Float32Array;
     this.tensorType = opts.dtype === 'double' ? 'float64' : 'float32';
   }
@@ -401,7 +401,7 @@ export async function createGradientEngine(source: string | LoadedTrainModel, op
   let model: LoadedTrainModel;
   if (typeof source === 'string') {
     const { loadConfig } = await import('../config/load.js');
-    const { loadCheckpoint } = await import('../weights/checkpoint.js');
+    const { loadCheckpoint } = await import('../families/fgclip/checkpoint.js');
     const config = await loadConfig(source);
     model = { config, tensors: (await loadCheckpoint(source, config)).tensors };
   } else model = source;

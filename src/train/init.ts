@@ -8,7 +8,8 @@ import { CLIP_DEFAULTS, FGCLIP_FORCED_IDS, LONG_KEEP_LENGTH, LONG_MAX_LENGTH } f
 import type { Activation, FgClipConfig } from '../config/types.js';
 import { FgClipError } from '../errors.js';
 import type { TensorMap } from '../weights/types.js';
-import { carryOpenAiCheckpoint, expectedTensors } from '../weights/index.js';
+import { fgclipTensors } from '../families/fgclip/checkpoint.js';
+import { carryOpenAiCheckpoint } from '../weights/index.js';
 import { hash32, mulberry32 } from './data/rng.js';
 
 export interface SmallModelSpec {
@@ -99,7 +100,7 @@ function initStd(name: string, config: FgClipConfig): number {
 /** Every tensor of a fresh model for `config`, seeded. */
 export function initParameters(config: FgClipConfig, seed: number): TensorMap {
   const openai: TensorMap = new Map();
-  for (const [name, shape] of expectedTensors(config)) {
+  for (const [name, shape] of fgclipTensors(config)) {
     if (name.includes('position_embedding_') || name === 'text_filip_projection.weight' || name === 'logit_scale_finegraind' || name === 'logit_scale_hardneg') continue;
     const n = shape.reduce((a, b) => a * b, 1);
     const data = new Float32Array(n);

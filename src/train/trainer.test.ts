@@ -10,7 +10,8 @@ import { FgClip } from '../model/handle.js';
 import { goldenPath, REPO_ROOT } from '../test-util/goldens.js';
 import { quadraticEngine } from '../test-util/train-engine.js';
 import { syntheticData, TEST_SPEC } from '../test-util/train-fixtures.js';
-import { buildLongPositionTables, encodeSafetensors, expectedTensors, loadCheckpoint, rawF32, readSafetensors } from '../weights/index.js';
+import { fgclipTensors, loadCheckpoint } from '../families/fgclip/checkpoint.js';
+import { buildLongPositionTables, encodeSafetensors, rawF32, readSafetensors } from '../weights/index.js';
 import { configJson, listCheckpoints, OPTIMIZER_FILE, readOptimizer, TRAINER_STATE } from './checkpoint-writer.js';
 import { initParameters, smallConfig } from './init.js';
 import { frozenSet, Trainer, type TrainerOptions } from './trainer.js';
@@ -84,7 +85,7 @@ test('checkpoints are Hugging Face folders: config.json round-trips, tensor name
     const config = await loadConfig(dir);
     assert.deepEqual(config, smallConfig(TEST_SPEC));
     const ck = await loadCheckpoint(dir, config);
-    assert.deepEqual([...ck.tensors.keys()], [...expectedTensors(config).keys()]);
+    assert.deepEqual([...ck.tensors.keys()], [...fgclipTensors(config).keys()]);
     assert.deepEqual(ck.unknown, []);
   }
   assert.ok(existsSync(join(r.lastCheckpoint!, TRAINER_STATE)));
@@ -99,7 +100,7 @@ test('checkpoints are Hugging Face folders: config.json round-trips, tensor name
 });
 
 test('freezing: a frozen tower keeps its exact weights; frozenSet for first-N-layers and only-projections', async () => {
-  const names = [...expectedTensors(smallConfig(TEST_SPEC)).keys()];
+  const names = [...fgclipTensors(smallConfig(TEST_SPEC)).keys()];
   const firstOne = frozenSet(names, { firstLayers: 1 });
   assert.ok(firstOne.has('vision_model.encoder.layers.0.mlp.fc1.weight') && firstOne.has('text_model.embeddings.token_embedding.weight'));
   assert.ok(!firstOne.has('vision_model.encoder.layers.1.mlp.fc1.weight') && !firstOne.has('visual_projection.weight'));

@@ -17,7 +17,7 @@ import { resolveModelDir } from '../hub/index.js';
 import { FgClip } from '../model/handle.js';
 import { createPreprocessPool, type PreprocessPool } from '../pipeline/index.js';
 import { ClipTokenizer } from '../tokenizer/index.js';
-import { loadCheckpoint } from '../weights/index.js';
+import { loadCheckpoint } from '../families/fgclip/checkpoint.js';
 import { checkpointName, listCheckpoints, OPTIMIZER_FILE, pruneCheckpoints, readOptimizer, removeStaleTemp, TRAINER_STATE, writeCheckpointAtomic } from './checkpoint-writer.js';
 import { BatchLoader, type BadRecordPolicy, type DataPosition } from './data/loader.js';
 import { readRecords, type BadRecord, type TrainRecord } from './data/records.js';

@@ -1,13 +1,12 @@
 /**
- * An FG-CLIP v1 checkpoint folder → validated tensors. Finds the weight file(s), drops ignorable buffers, carries a
- * plain OpenAI-CLIP checkpoint into the FG-CLIP layout the way training does, then checks every tensor of docs/model-spec.md §1.3
- * against the config and reports every problem in one error.
- * References: fgclip.py:62-74 (FGCLIPModel parameters), :84-126 (`resize_postion_embeding`, `copy_weight`);
- * modeling_clip.py:171-192, 251-270, 299-319, 403-425, 758-765, 920-929 (tower parameters).
+ * A checkpoint folder's tensors as stored: finds the weight file(s) in `from_pretrained`'s order and drops ignorable
+ * buffers (`readCheckpoint`); carries a plain OpenAI-CLIP checkpoint into the FG-CLIP layout the way training does
+ * (`carryOpenAiCheckpoint`, `buildLongPositionTables`). Which tensors a model reads, and the validation that follows
+ * from it, belong to the family (FG-CLIP v1: src/families/fgclip/checkpoint.ts).
+ * References: fgclip.py:62-74 (FGCLIPModel parameters), :84-126 (`resize_postion_embeding`, `copy_weight`).
  */
 import { join } from 'node:path';
 import { CLIP_DEFAULTS } from '../config/load.js';
-import type { FgClipConfig } from '../config/types.js';
 import { FgClipError } from '../errors.js';
 import { pathExists } from '../platform/node/regular-file.js';
 import { readPytorchBin } from './pytorch-bin.js';
@@ -32,69 +31,6 @@ export const FGCLIP_ONLY = [
  */
 export function isIgnorableBuffer(name: string): boolean {
   return name.endsWith('.position_ids');
-}
-
-function towerLayers(m: Map<string, number[]>, prefix: string, D: number, I: number, L: number): void {
-  for (let i = 0; i < L; i++) {
-    const p = `${prefix}.encoder.layers.${i}`;
-    for (const proj of ['q_proj', 'k_proj', 'v_proj', 'out_proj']) {
-      m.set(`${p}.self_attn.${proj}.weight`, [D, D]);
-      m.set(`${p}.self_attn.${proj}.bias`, [D]);
-    }
-    for (const ln of ['layer_norm1', 'layer_norm2']) {
-      m.set(`${p}.${ln}.weight`, [D]);
-      m.set(`${p}.${ln}.bias`, [D]);
-    }
-    m.set(`${p}.mlp.fc1.weight`, [I, D]);
-    m.set(`${p}.mlp.fc1.bias`, [I]);
-    m.set(`${p}.mlp.fc2.weight`, [D, I]);
-    m.set(`${p}.mlp.fc2.bias`, [D]);
-  }
-}
-
-/** Every tensor of docs/model-spec.md §1.3 with its shape for `config` (PyTorch layouts: Linear [out, in], Conv2d OIHW). */
-export function expectedTensors(config: FgClipConfig): Map<string, number[]> {
-  const m = new Map<string, number[]>();
-  const v = config.vision_config;
-  const t = config.text_config;
-  const P = config.projection_dim;
-  const grid = v.image_size / v.patch_size;
-
-  m.set('vision_model.embeddings.class_embedding', [v.hidden_size]);
-  m.set('vision_model.embeddings.patch_embedding.weight', [v.hidden_size, v.num_channels, v.patch_size, v.patch_size]);
-  m.set('vision_model.embeddings.position_embedding.weight', [grid * grid + 1, v.hidden_size]); // CLS + g² patches
-  m.set('vision_model.pre_layrnorm.weight', [v.hidden_size]); // (sic) reference spelling
-  m.set('vision_model.pre_layrnorm.bias', [v.hidden_size]);
-  towerLayers(m, 'vision_model', v.hidden_size, v.intermediate_size, v.num_hidden_layers);
-  m.set('vision_model.post_layernorm.weight', [v.hidden_size]);
-  m.set('vision_model.post_layernorm.bias', [v.hidden_size]);
-
-  m.set('text_model.embeddings.token_embedding.weight', [t.vocab_size, t.hidden_size]);
-  m.set('text_model.embeddings.position_embedding.weight', [t.max_position_embeddings, t.hidden_size]);
-  m.set('text_model.embeddings.position_embedding_res.weight', [config.long_max_length, t.hidden_size]);
-  m.set('text_model.embeddings.position_embedding_ori.weight', [config.long_max_length, t.hidden_size]);
-  towerLayers(m, 'text_model', t.hidden_size, t.intermediate_size, t.num_hidden_layers);
-  m.set('text_model.final_layer_norm.weight', [t.hidden_size]);
-  m.set('text_model.final_layer_norm.bias', [t.hidden_size]);
-
-  m.set('visual_projection.weight', [P, v.hidden_size]);
-  m.set('text_projection.weight', [P, t.hidden_size]);
-  m.set('text_filip_projection.weight', [P, t.hidden_size]);
-  m.set('logit_scale', []); // 0-d, log-space
-  m.set('logit_scale_finegraind', []); // (sic)
-  m.set('logit_scale_hardneg', []);
-  return m;
-}
-
-export interface LoadedCheckpoint {
-  /** exactly the tensors of `expectedTensors(config)`, shapes checked */
-  readonly tensors: TensorMap;
-  /** tensors in the file that the model does not use (not loaded); callers should warn about them */
-  readonly unknown: string[];
-  /** weight files read */
-  readonly files: string[];
-  /** tensors synthesised by `carryOpenAiCheckpoint` (empty for an FG-CLIP checkpoint) */
-  readonly carried: string[];
 }
 
 /** A dangling symlink or a special file counts as present, so that its reader refuses it with a typed error. */
@@ -128,36 +64,6 @@ export async function readCheckpoint(dir: string): Promise<RawCheckpoint> {
     throw new FgClipError('WEIGHTS_MISSING', `${dir}: no weight file found (looked for ${WEIGHT_FILES.join(', ')}). Point at a folder holding an FG-CLIP checkpoint.`);
   }
   return { tensors, files, where: files.length === 1 ? files[0] : index };
-}
-
-export async function loadCheckpoint(dir: string, config: FgClipConfig): Promise<LoadedCheckpoint> {
-  const { tensors: stored, files, where } = await readCheckpoint(dir);
-  let raw = stored;
-  let carried: string[] = [];
-  if (FGCLIP_ONLY.every((n) => !raw.has(n))) ({ tensors: raw, carried } = carryOpenAiCheckpoint(raw, config.logit_scale_init_value));
-
-  const expected = expectedTensors(config);
-  const missing: string[] = [];
-  const misShaped: string[] = [];
-  const tensors: TensorMap = new Map();
-  for (const [name, shape] of expected) {
-    const t = raw.get(name);
-    if (!t) missing.push(`${name} ${fmt(shape)}`);
-    else if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
-      misShaped.push(`${name} (expected ${fmt(shape)}, got ${fmt(t.shape)})`);
-    } else tensors.set(name, t);
-  }
-  if (missing.length > 0 || misShaped.length > 0) {
-    const parts: string[] = [];
-    if (missing.length) parts.push(`${missing.length} missing tensor(s): ${missing.join(', ')}`);
-    if (misShaped.length) parts.push(`${misShaped.length} tensor(s) with the wrong shape: ${misShaped.join(', ')}`);
-    throw new FgClipError(
-      missing.length ? 'WEIGHTS_MISSING' : 'WEIGHTS_SHAPE',
-      `${where}: checkpoint does not match config.json: ${parts.join('; ')}. Check that config.json and the weights come from the same FG-CLIP checkpoint.`,
-    );
-  }
-  const unknown = [...raw.keys()].filter((n) => !expected.has(n));
-  return { tensors, unknown, files, carried };
 }
 
 /**

@@ -18,8 +18,7 @@ export {
   WEIGHT_FILES,
   buildLongPositionTables,
   carryOpenAiCheckpoint,
-  expectedTensors,
   isIgnorableBuffer,
-  loadCheckpoint,
-  type LoadedCheckpoint,
+  readCheckpoint,
+  type RawCheckpoint,
 } from './checkpoint.js';

@@ -9,7 +9,8 @@ import { FgClipError } from '../../errors.js';
 import type { WeightSource } from '../../graph/blocks.js';
 import { upcastHalf } from '../../weights/dtype.js';
 import { MAX_HEADER_BYTES, parseHeader, type SafetensorsEntry } from '../../weights/safetensors.js';
-import { expectedTensors, isIgnorableBuffer } from '../../weights/checkpoint.js';
+import { fgclipTensors } from '../../families/fgclip/checkpoint.js';
+import { isIgnorableBuffer } from '../../weights/checkpoint.js';
 import { fileReaderSync } from './worker-types.js';
 
 interface Located {
@@ -45,7 +46,7 @@ export async function blobWeightSource(files: readonly { name: string; blob: Blo
       where.set(entry.name, { blob, file: name, entry });
     }
   }
-  const expected = expectedTensors(config);
+  const expected = fgclipTensors(config);
   const problems: string[] = [];
   for (const [name, shape] of expected) {
     const l = where.get(name);
