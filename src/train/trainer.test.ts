@@ -117,7 +117,7 @@ test('freezing: a frozen tower keeps its exact weights; frozenSet for first-N-la
   assert.notDeepEqual(a.get('text_projection.weight'), b.get('text_projection.weight'));
 });
 
-test('bad options and data are typed errors: batch of 1, no model, bad freeze, --on-bad-record fail names the record', async () => {
+test('bad options and data are typed errors: batch of 1, no model, bad freeze, --on-bad-record fail names the record, steps and epochs, eval options without eval data, out is a file, more frozen layers than the model has, stage 1 on one record', async () => {
   const bad = async (o: TrainerOptions, re: RegExp) => assert.rejects(new Trainer(o).run(), (e: unknown) => isFgClipError(e) && re.test(e.message));
   await bad(base(join(root, 'e1'), { batchSize: 1 }), /batch size/);
   await bad({ ...base(join(root, 'e2')), init: undefined }, /exactly one/);
@@ -125,6 +125,16 @@ test('bad options and data are typed errors: batch of 1, no model, bad freeze, -
   const broken = join(root, 'bad.jsonl');
   writeFileSync(broken, JSON.stringify({ f_path: 'x.png', caption: 'c', short_caption: 's', bbox_info: [{ bbox: [0.5, 0, 0.2, 1] }] }) + '\n');
   await bad(base(join(root, 'e4'), { data: broken, onBadRecord: 'fail' }), /bad\.jsonl:1: bad record: bbox_info\[0\]\.bbox is inverted/);
+  await bad(base(join(root, 'e5'), { epochs: 2 }), /give steps or epochs, not both/);
+  await bad(base(join(root, 'e6'), { evalEvery: 2 }), /need evalData/);
+  await bad(base(join(root, 'e6'), { evalImagesDir: root }), /need evalData/);
+  const file = join(root, 'a-file');
+  writeFileSync(file, 'x');
+  await bad(base(file), /out: .*a-file exists and is not a folder/);
+  await bad(base(join(root, 'e7'), { freeze: { firstLayers: 99 } }), /first 99 layers, but the model has \d+ vision and \d+ text layers/);
+  const one = join(root, 'one.json');
+  writeFileSync(one, JSON.stringify([JSON.parse(readFileSync(data.train, 'utf8'))[0]]));
+  await bad(base(join(root, 'e8'), { data: one, stage: 1, imagesDir: join(data.train, '..') }), /1 usable record; stage 1 needs at least 2/);
 });
 
 test('start from a plain OpenAI-layout CLIP folder: carried as from_openai does (248-row tables from the 77-row one, text_filip_projection = text_projection), stage 2 sets both region temperatures to logit_scale', async () => {

@@ -7,7 +7,7 @@
  * function of the seed and the position), and a stop request (Ctrl-C in the CLI) that ends after the current step
  * with a resumable checkpoint.
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig, loadPreprocessConfig } from '../config/index.js';
 import { CLIP_IMAGE_PROCESSOR_DEFAULTS } from '../config/preprocessor.js';
@@ -197,6 +197,9 @@ export class Trainer {
     if (!!o.model === !!o.init) fail('give exactly one of a starting model or a fresh-init spec');
     const saveEvery = o.saveEvery ?? 500;
     if (!Number.isInteger(saveEvery) || saveEvery < 1) fail(`saveEvery must be a positive integer (got ${saveEvery})`);
+    if (o.steps !== undefined && o.epochs !== undefined) fail(`give steps or epochs, not both (got steps ${o.steps}, epochs ${o.epochs})`);
+    if (!o.evalData && (o.evalEvery !== undefined || o.evalImagesDir !== undefined)) fail('evalEvery / evalImagesDir need evalData (the held-out records to evaluate)');
+    if (existsSync(o.out) && !statSync(o.out).isDirectory()) fail(`out: ${o.out} exists and is not a folder`);
     mkdirSync(o.out, { recursive: true });
     const stale = removeStaleTemp(o.out);
     if (stale.length) o.onNotice?.(`removed ${stale.length} unfinished checkpoint folder(s) left by an interrupted run`);
@@ -235,10 +238,15 @@ export class Trainer {
     }
     const tokenizer = await ClipTokenizer.fromFolder(nodeFolder(tokenizerDir));
     const S = config.vision_config.image_size;
+    const layers = Math.max(config.vision_config.num_hidden_layers, config.text_config.num_hidden_layers);
+    if ((o.freeze?.firstLayers ?? 0) > layers) {
+      fail(`freeze: first ${o.freeze!.firstLayers} layers, but the model has ${config.vision_config.num_hidden_layers} vision and ${config.text_config.num_hidden_layers} text layers (freeze a whole tower with freeze.vision / freeze.text)`);
+    }
 
     // --- data
     const parsed = readRecords(o.data, { imagesDir: o.imagesDir, requireBoxes: o.stage === 2 });
     this.reportBad(parsed.bad, o.data);
+    if (o.stage === 1 && parsed.records.length === 1) fail(`${o.data}: 1 usable record; stage 1 needs at least 2 (a contrastive loss over one image is 0)`);
     if (parsed.ignoredBoxes) o.onNotice?.(`${o.data}: ${parsed.ignoredBoxes} box(es) beyond the first 4 of their image ignored (as the reference does)`);
     let evalRecords: TrainRecord[] = [];
     if (o.evalData) {

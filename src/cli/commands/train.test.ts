@@ -18,7 +18,7 @@ test('fgclip synthetic writes a FineHARD train/held-out split with --json paths;
   assert.ok(recs.every((x) => x.bbox_info.length >= 2 && x.bbox_info.every((b) => Object.keys(b.short_expr_negs).length === 10)));
 });
 
-test('fgclip train usage errors exit 2 with one clear line: missing --data/--out, both --model and --init, bad --freeze/--stage/--on-bad-record/--lr', async () => {
+test('fgclip train usage errors exit 2 with one clear line: missing --data/--out, both --model and --init, bad --freeze/--stage/--on-bad-record/--lr, --steps with --epochs, eval options without --eval-data, batch of 1', async () => {
   const cases: [string[], RegExp][] = [
     [['train', '--out', root], /--data FILE is required/],
     [['train', '--data', 'x.json'], /--out DIR is required/],
@@ -28,6 +28,10 @@ test('fgclip train usage errors exit 2 with one clear line: missing --data/--out
     [['train', '--data', 'x.json', '--out', root, '--model', 'm', '--on-bad-record', 'ignore'], /--on-bad-record: expected skip or fail/],
     [['train', '--data', 'x.json', '--out', root, '--model', 'm', '--lr', 'fast'], /--lr: expected a number/],
     [['train', '--data', 'x.json', '--out', root, '--init', 'synthetic'], /--tokenizer-from DIR/],
+    [['train', '--data', 'x.json', '--out', root, '--model', 'm', '--steps', '5', '--epochs', '2'], /--steps N or --epochs N, not both/],
+    [['train', '--data', 'x.json', '--out', root, '--model', 'm', '--eval-every', '5'], /--eval-every needs --eval-data/],
+    [['train', '--data', 'x.json', '--out', root, '--model', 'm', '--eval-images', 'imgs'], /--eval-images needs --eval-data/],
+    [['train', '--data', 'x.json', '--out', root, '--model', 'm', '--batch-size', '1'], /--batch-size: expected an integer ≥ 2/],
   ];
   for (const [argv, re] of cases) {
     const r = await run(argv);
@@ -41,4 +45,15 @@ test('fgclip train on a missing data file: exit 1, INPUT_INVALID naming the file
   const r = await run(['train', '--data', join(root, 'absent.json'), '--out', join(root, 'o'), '--init', 'synthetic', '--tokenizer-from', goldenPath('fgclip-tiny')]);
   assert.equal(r.code, 1);
   assert.match(r.err, /absent\.json/);
+});
+
+test('fgclip train with stderr not a terminal (a log file): progress lines at the first and the last step, then the summary on stdout', async () => {
+  const syn = await run(['synthetic', '--out', join(root, 'prog'), '--train', '3', '--heldout', '1', '--image-size', '64', '--json']);
+  assert.equal(syn.code, 0, syn.err);
+  const { train } = JSON.parse(syn.out) as { train: string };
+  const r = await run(['train', '--init', 'synthetic', '--tokenizer-from', goldenPath('fgclip-tiny'), '--data', train, '--out', join(root, 'prog-run'), '--stage', '1', '--steps', '2', '--batch-size', '2', '--warmup-steps', '0', '--workers', '1', '--threads', '1']);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.err, /^fgclip train: step 1\/2 {2}loss \d+\.\d{4} {2}lr \S+ {2}\d+\.\d samples\/s {2}ETA \S+$/m);
+  assert.match(r.err, /^fgclip train: step 2\/2 /m);
+  assert.match(r.out, /^finished at step 2, loss \d/m);
 });

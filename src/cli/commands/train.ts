@@ -63,6 +63,8 @@ function num(values: Values, name: string, check: (x: number) => boolean, expect
 }
 
 const nonNeg = (x: number) => Number.isFinite(x) && x >= 0;
+/** progress lines when stderr is not a terminal: at most one per 30 s (plus the first and last step) */
+const PROGRESS_EVERY_MS = 30_000;
 
 function fmtTime(s: number): string {
   if (!Number.isFinite(s)) return '?';
@@ -105,12 +107,17 @@ export async function trainCommand(argv: readonly string[], io: Io): Promise<num
     else throw new UsageError(`--freeze: expected vision, text or all-but-projections (got ${JSON.stringify(f)})`);
   }
   freeze.firstLayers = int(values, 'freeze-layers', 0);
+  if (str(values, 'steps') !== undefined && str(values, 'epochs') !== undefined) throw new UsageError('train: give --steps N or --epochs N, not both');
+  if (!str(values, 'eval-data')) {
+    for (const f of ['eval-every', 'eval-images']) if (str(values, f) !== undefined) throw new UsageError(`train: --${f} needs --eval-data FILE (the held-out records)`);
+  }
   const quiet = flag(values, 'quiet');
   const tty = !quiet && io.stderr.isTTY === true;
   const say = (m: string) => {
     if (!quiet) io.stderr.write(`${tty ? '\r\x1b[K' : ''}fgclip train: ${m}\n`);
   };
   const threads = int(values, 'threads');
+  let lastProgress: number | undefined;
   const options: TrainerOptions = {
     model,
     init,
@@ -143,12 +150,17 @@ export async function trainCommand(argv: readonly string[], io: Io): Promise<num
     workers: int(values, 'workers'),
     finalDtype: finalDtype === 'f16' ? 'F16' : finalDtype === 'f32' ? 'F32' : undefined,
     engine: defaultEngineFactory({ threads }),
-    onStep: tty
-      ? (s, eta) =>
-          io.stderr.write(
-            `\r\x1b[Kstep ${eta.done}/${eta.total}  loss ${s.loss.toFixed(4)}  lr ${s.lr.toExponential(2)}  ${s.samplesPerSecond.toFixed(1)} samples/s  ETA ${fmtTime(eta.secondsLeft)}`,
-          )
-      : undefined,
+    // a terminal gets one updating line; a log (not a TTY) a line at this run's first and last step and every 30 s
+    onStep: quiet
+      ? undefined
+      : (s, eta) => {
+          const line = `step ${eta.done}/${eta.total}  loss ${s.loss.toFixed(4)}  lr ${s.lr.toExponential(2)}  ${s.samplesPerSecond.toFixed(1)} samples/s  ETA ${fmtTime(eta.secondsLeft)}`;
+          if (tty) io.stderr.write(`\r\x1b[K${line}`);
+          else if (lastProgress === undefined || eta.done === eta.total || performance.now() - lastProgress >= PROGRESS_EVERY_MS) {
+            lastProgress = performance.now();
+            io.stderr.write(`fgclip train: ${line}\n`);
+          }
+        },
     onBadRecordSkipped: (b) => say(`skipped ${b.where}: ${b.reason}`),
     onEval: (step, m) =>
       say(

@@ -127,3 +127,22 @@ test('bad image: skip reports the record and fills the batch from the next ones;
   const strict = new BatchLoader({ records, stage: 1, batchSize: 3, seed: 1, tokenizer, pool, imageSize: 32, shuffle: false, onBadRecord: 'fail' });
   await assert.rejects(strict.load({ epoch: 0, index: 0 }), (e: unknown) => isFgClipError(e) && e.message.startsWith(`${records[1].where}: bad record`));
 });
+
+test('a prefetched batch abandoned when the run ends (batches().return(), then the pool closes under it) reports no bad record', async () => {
+  const records = parseRecords(JSON.stringify([0, 1, 2, 3].map((i) => rec(`img${i}.png`))), 'd.json', { imagesDir: dir, requireBoxes: true }).records;
+  let closed = false;
+  let release: () => void = () => undefined;
+  const gate = new Promise<void>((r) => (release = r));
+  let calls = 0;
+  // the first batch decodes; the prefetch of the second waits until the "run" has ended, then finds the pool closed
+  const closingPool = { run: async (p: string) => (++calls <= 2 ? pool.run(p) : gate.then(() => Promise.reject(new Error(closed ? 'preprocess pool: the pool was closed' : 'unexpected')))) } as unknown as PreprocessPool;
+  const skipped: string[] = [];
+  const loader = new BatchLoader({ records, stage: 1, batchSize: 2, seed: 1, tokenizer, pool: closingPool, imageSize: 32, shuffle: false, onSkip: (b) => skipped.push(b.reason) });
+  const it = loader.batches({ epoch: 0, index: 0 });
+  assert.equal((await it.next()).value!.batch.size, 2);
+  await it.return();
+  closed = true;
+  release();
+  await new Promise((r) => setTimeout(r, 20));
+  assert.deepEqual(skipped, []);
+});

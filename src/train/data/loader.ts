@@ -130,7 +130,7 @@ export class BatchLoader {
    * Loads the batch starting at `pos` (moving to the next epoch when `pos` is at an epoch's end or its remainder is
    * dropped). Images of the batch are decoded in parallel in the pool.
    */
-  async load(pos: DataPosition): Promise<LoadedBatch> {
+  async load(pos: DataPosition, live?: { readonly stopped: boolean }): Promise<LoadedBatch> {
     const o = this.options;
     const n = o.records.length;
     let { epoch, index } = pos;
@@ -149,6 +149,8 @@ export class BatchLoader {
         const ids = Array.from(order.subarray(i, i + want));
         i += want;
         const results = await Promise.allSettled(ids.map((id) => o.pool.run(o.records[id].image)));
+        // a prefetch that outlived its `batches()` (the run ended, the pool may be closed): nothing to report
+        if (live?.stopped) throw new FgClipError('DISPOSED', 'batch loader: stopped');
         results.forEach((r, k) => {
           const rec = o.records[ids[k]];
           if (r.status === 'fulfilled') got.push({ id: ids[k], pixels: r.value.pixels });
@@ -189,12 +191,18 @@ export class BatchLoader {
    * the current one.
    */
   async *batches(start: DataPosition): AsyncGenerator<LoadedBatch, void, undefined> {
-    let pending = this.load(start);
-    for (;;) {
-      const cur = await pending;
-      pending = this.load(cur.next);
-      pending.catch(() => undefined); // surfaced when awaited
-      yield cur;
+    const live = { stopped: false };
+    let pending = this.load(start, live);
+    try {
+      for (;;) {
+        const cur = await pending;
+        pending = this.load(cur.next, live);
+        pending.catch(() => undefined); // surfaced when awaited
+        yield cur;
+      }
+    } finally {
+      // the prefetched batch is abandoned: its failures (e.g. the pool closing under it) are not bad records
+      live.stopped = true;
     }
   }
 }
