@@ -5,7 +5,7 @@
  * resumable checkpoint (a second Ctrl-C aborts at once).
  */
 import { familyOf } from '../../families/registry.js';
-import { trainFgclip2 } from '../../families/fgclip2/train.js';
+import { isFgclip2BatchFile, trainFgclip2 } from '../../families/fgclip2/train.js';
 import { resolveModelDir } from '../../hub/index.js';
 import { defaultEngineFactory } from '../../train/default-engine.js';
 import { SYNTHETIC_MODEL_SPEC, type SmallModelSpec } from '../../train/init.js';
@@ -174,11 +174,13 @@ export async function trainCommand(argv: readonly string[], io: Io): Promise<num
   if (model) {
     const dir = await resolveModelDir(model, { env: io.env });
     if ((await familyOf(dir)).family.id === 'fgclip2') {
-      // FG-CLIP 2: the stage-2 objective on --data = JSONL of batches in the reference collate's layout (families/fgclip2/train.ts)
+      // FG-CLIP 2: the stage-2 objective on --data = FineHARD records (+ --images), or JSONL of batches in the
+      // reference collate's layout (families/fgclip2/train.ts; told apart by the first record's fields)
       if (stageS !== '2') throw new UsageError('train: FG-CLIP 2 checkpoints train on the stage-2 objective only (--stage 2)');
+      const source = isFgclip2BatchFile(data) ? { batches: data } : { data, imagesDir: options.imagesDir, batchSize: options.batchSize, seed: options.seed, onBadRecord: options.onBadRecord, onSkip: (b: { where: string; reason: string }) => say(`skipped ${b.where}: ${b.reason}`) };
       const r = await trainFgclip2({
         model: dir,
-        batches: data,
+        ...source,
         out,
         steps: options.steps,
         epochs: options.epochs,

@@ -119,7 +119,8 @@ export class Fgclip2Model {
     readonly tokenizer: SentencePieceBpeTokenizer,
     readonly logitScale: number,
     readonly logitBias: number,
-    private readonly tokens: TokenTable,
+    /** the token table, rows read from model.safetensors on demand */
+    readonly tokens: TokenTable,
     private readonly text: RuntimeSession,
     private readonly vision: RuntimeSession,
     /** checkpoint tensors the model does not use (training-only scalars are expected and not listed) */

@@ -39,6 +39,8 @@ export interface TrainRecord {
   readonly shortCaption?: string;
   /** FineHARD only: the first MAX_BOXES boxes */
   readonly boxes?: readonly RecordBox[];
+  /** the record has an `is_cn` field (FG-CLIP 2's Chinese pairs: no "a photo of " prefix, no boxes; train_fgclip2.py:246-253) */
+  readonly isCn?: boolean;
 }
 
 export interface BadRecord {
@@ -60,6 +62,8 @@ export interface ReadRecordsOptions {
   readonly stripPrefix?: string;
   /** require FineHARD boxes (stage 2) */
   readonly requireBoxes?: boolean;
+  /** folder the image paths of `is_cn` records are relative to (FG-CLIP 2's --cn_image_root; default imagesDir) */
+  readonly cnImagesDir?: string;
 }
 
 class RecordError extends Error {}
@@ -127,7 +131,9 @@ function parseObject(o: unknown, where: string, opts: ReadRecordsOptions & { ima
     boxes = list.slice(0, MAX_BOXES).map(parseBox);
     ignored = Math.max(0, list.length - MAX_BOXES);
   }
-  return { record: { where, image: isAbsolute(p) ? p : join(opts.imagesDir, p), caption, shortCaption, boxes }, ignored };
+  const isCn = r.is_cn !== undefined;
+  const root = isCn && opts.cnImagesDir !== undefined ? opts.cnImagesDir : opts.imagesDir;
+  return { record: { where, image: isAbsolute(p) ? p : join(root, p), caption, shortCaption, boxes, ...(isCn ? { isCn } : {}) }, ignored };
 }
 
 /**
