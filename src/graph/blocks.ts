@@ -25,8 +25,10 @@ export type LinearDtype = 'fp32' | 'fp16' | 'int8';
 
 /**
  * What a graph is built for: 'inference' (default: weights folded and transposed for speed, e.g. the q-scale in
- * q_proj) or 'train' (weights in the reference layout with no folds, so gradients map one-to-one onto checkpoint
- * tensors). The train-mode internals are agreed in docs/architecture.md.
+ * q_proj, every Linear stored [in, out] under `<name>_transposed`) or 'train' (every initializer is a checkpoint
+ * tensor under its checkpoint name, with its stored values and layout, no folds: a Linear's [out, in] weight is
+ * transposed by a node in the graph and the q-scale is a Mul after q_proj, as modeling_clip.py computes it; so a
+ * gradient with respect to an initializer is the gradient of that checkpoint tensor). Train mode is fp32 only.
  */
 export type BuildMode = 'inference' | 'train';
 
@@ -39,9 +41,10 @@ export function exposeIntermediate(g: GraphBuilder, value: string, modulePath: s
   g.output(modulePath, 'float', dims);
 }
 
-/** Until the train-mode builders land, asking for them is an error rather than a silently folded graph. */
-export function assertInferenceMode(mode: BuildMode | undefined): void {
-  if (mode !== undefined && mode !== 'inference') throw new Error(`graph build mode ${String(mode)}: only 'inference' is implemented`);
+/** Checks a build mode and its linear dtype: 'train' keeps float32 checkpoint tensors, so it takes fp32 only. */
+export function checkBuildMode(mode: BuildMode | undefined, dtype: LinearDtype | undefined): void {
+  if (mode !== undefined && mode !== 'inference' && mode !== 'train') throw new Error(`graph build mode ${String(mode)}: expected 'inference' or 'train'`);
+  if (mode === 'train' && dtype !== undefined && dtype !== 'fp32') throw new Error(`graph build mode 'train': linear dtype ${dtype} would not keep the checkpoint's tensors (train mode is fp32)`);
 }
 
 export interface Ctx {
@@ -85,6 +88,18 @@ export interface LinearHandle {
   readonly weight: string;
   readonly bias?: string;
   readonly scale?: string; // int8: per-column scales [out]
+  /** train mode: a scalar the output is multiplied by (the unfolded q-scale) */
+  readonly mulBy?: string;
+}
+
+/**
+ * The [in, out] MatMul operand of a bias-free projection `name` (PyTorch [out, in]): inference stores it transposed
+ * (`<name>.weight_transposed`); train stores the checkpoint tensor and transposes it in the graph.
+ */
+export function projectionWeight(c: Ctx, name: string, inp: number, out: number): string {
+  const stored = c.w.get(`${name}.weight`, [out, inp]);
+  if (c.mode === 'train') return c.g.op1('Transpose', `${name}.weight_t`, [c.g.weight(`${name}.weight`, stored, [out, inp])], { perm: [1, 0] });
+  return c.g.weight(remappedName(`${name}.weight`, 'transposed'), transposeLinear(stored, out, inp), [inp, out]);
 }
 
 /**
@@ -93,6 +108,11 @@ export interface LinearHandle {
  * every released checkpoint).
  */
 export function linearWeights(c: Ctx, path: string, inp: number, out: number, bias = true, scale = 1, kind: LinearDtype = c.dtype ?? 'fp32'): LinearHandle {
+  if (c.mode === 'train') {
+    const weight = projectionWeight(c, path, inp, out);
+    const b = bias ? c.g.weight(`${path}.bias`, c.w.get(`${path}.bias`, [out]), [out]) : undefined;
+    return { kind: 'fp32', weight, bias: b, ...(scale !== 1 ? { mulBy: c.g.scalar(`${path}.output_scale`, scale) } : {}) };
+  }
   const wt = transposeLinear(c.w.get(`${path}.weight`, [out, inp]), out, inp, scale); // [in, out]
   let b: string | undefined;
   if (bias) {
@@ -125,7 +145,8 @@ export function applyLinear(c: Ctx, name: string, x: string, h: LinearHandle): s
     return c.g.op1('DynamicQuantizeMatMul', name, inputs, {}, MS_DOMAIN);
   }
   const y = c.g.op1('MatMul', name, [x, h.weight]);
-  return h.bias ? c.g.op1('Add', `${name}.bias_add`, [y, h.bias]) : y;
+  const yb = h.bias ? c.g.op1('Add', `${name}.bias_add`, [y, h.bias]) : y;
+  return h.mulBy ? c.g.op1('Mul', `${name}.scale`, [yb, h.mulBy]) : yb;
 }
 
 export function linear(c: Ctx, path: string, x: string, inp: number, out: number, bias = true, scale = 1): string {

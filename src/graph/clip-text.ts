@@ -15,12 +15,11 @@
  */
 import type { ClipConfig } from '../config/types.js';
 import {
-  assertInferenceMode,
+  checkBuildMode,
   encoderLayer,
   exposeIntermediate,
   layerNorm,
-  remappedName,
-  transposeLinear,
+  projectionWeight,
   type BuildMode,
   type Ctx,
   type LinearDtype,
@@ -63,7 +62,7 @@ export function buildClipTextGraph(
   const tc = config.text_config;
   const D = tc.hidden_size;
   const P = config.projection_dim;
-  assertInferenceMode(opts.mode);
+  checkBuildMode(opts.mode, opts.dtype);
   const g = new GraphBuilder(graphName, opts.sink);
   const c: Ctx = { g, w, dtype: opts.dtype, mode: opts.mode };
   const tm = 'text_model';
@@ -88,8 +87,7 @@ export function buildClipTextGraph(
   const pooled = layerNorm(c, `${tm}.final_layer_norm`, pooledRaw, D, tc.layer_norm_eps);
   expose(pooled, `${tm}.final_layer_norm`, ['B', D]);
   for (const { module: name, output: out } of heads) {
-    const W = g.weight(remappedName(`${name}.weight`, 'transposed'), transposeLinear(w.get(`${name}.weight`, [P, D]), P, D), [D, P]);
-    g.alias(g.op1('MatMul', name, [pooled, W]), out);
+    g.alias(g.op1('MatMul', name, [pooled, projectionWeight(c, name, D, P)]), out);
     g.output(out, 'float', ['B', P]);
   }
   return g.build();

@@ -9,13 +9,13 @@
  */
 import type { ClipConfig } from '../config/types.js';
 import {
-  assertInferenceMode,
+  checkBuildMode,
   encoderLayer,
   exposeIntermediate,
   encoderLayerWithoutAttn,
   layerNorm,
+  projectionWeight,
   remappedName,
-  transposeLinear,
   type BuildMode,
   type Ctx,
   type LayerHandles,
@@ -67,7 +67,7 @@ export function buildClipVisionGraph(graphName: string, config: ClipConfig, w: W
   const P = config.projection_dim;
   const L = vc.num_hidden_layers;
   const eps = vc.layer_norm_eps;
-  assertInferenceMode(opts.mode);
+  checkBuildMode(opts.mode, opts.dtype);
   const g = new GraphBuilder(graphName, opts.sink);
   const c: Ctx = { g, w, dtype: opts.dtype, mode: opts.mode };
   const vm = 'vision_model';
@@ -84,7 +84,8 @@ export function buildClipVisionGraph(graphName: string, config: ClipConfig, w: W
   const flat = g.op1('Reshape', `${vm}.embeddings.flatten`, [conv, g.int64(`${vm}.embeddings.flatten_shape`, [0, D, N])]); // [B, D, N]
   const patches = g.op1('Transpose', `${vm}.embeddings.transpose`, [flat], { perm: [0, 2, 1] }); // [B, N, D]
   // class token expanded to [B, 1, D]
-  const cls = g.weight(`${vm}.embeddings.class_embedding`, w.get(`${vm}.embeddings.class_embedding`, [D]), [1, 1, D]);
+  // train mode keeps the checkpoint's [D] (Expand broadcasts it); inference stores it as [1, 1, D]
+  const cls = g.weight(`${vm}.embeddings.class_embedding`, w.get(`${vm}.embeddings.class_embedding`, [D]), opts.mode === 'train' ? [D] : [1, 1, D]);
   const batch = g.op1('Shape', `${vm}.embeddings.batch_dim`, [px], { start: 0, end: 1 }); // [1]
   const clsShape = g.op1('Concat', `${vm}.embeddings.cls_shape`, [batch, g.int64(`${vm}.embeddings.cls_tail`, [1, D])], { axis: 0 });
   const clsB = g.op1('Expand', `${vm}.embeddings.cls_expand`, [cls, clsShape]); // [B, 1, D]
@@ -113,7 +114,7 @@ export function buildClipVisionGraph(graphName: string, config: ClipConfig, w: W
   const clsOut = g.op1('Gather', `${vm}.pooler`, [x, g.int64(`${vm}.pooler_index`, [0], [])], { axis: 1 }); // [B, D]
   const pooled = layerNorm(c, `${vm}.post_layernorm`, clsOut, D, eps);
   expose(pooled, `${vm}.post_layernorm`, ['B', D]);
-  const projW = g.weight(remappedName('visual_projection.weight', 'transposed'), transposeLinear(w.get('visual_projection.weight', [P, D]), P, D), [D, P]);
+  const projW = projectionWeight(c, 'visual_projection', D, P);
   g.alias(g.op1('MatMul', 'visual_projection', [pooled, projW]), IMAGE_EMBEDS); // [B, P]
   g.output(IMAGE_EMBEDS, 'float', ['B', P]);
 

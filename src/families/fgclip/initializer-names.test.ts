@@ -6,10 +6,10 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import onnxProto from 'onnx-proto';
 import { loadConfig } from '../../config/load.js';
 import type { BuiltModel } from '../../graph/onnx-builder.js';
 import { goldenPath } from '../../test-util/goldens.js';
+import { floatInitializers } from '../../test-util/onnx.js';
 import { readCheckpoint } from '../../weights/checkpoint.js';
 import { WeightReader } from '../../weights/reader.js';
 import type { TensorMap } from '../../weights/types.js';
@@ -17,25 +17,7 @@ import { visionPositionsFor } from '../shared/clip-towers.js';
 import { buildTextGraph } from './text-graph.js';
 import { buildVisionGraph } from './vision-graph.js';
 
-const { onnx } = onnxProto;
 const REMAP = /^(.+?)_(transposed|transposed_scaled|scaled|interpolated|transposed_fp16|transposed_scaled_fp16)$/;
-const FLOAT = 1;
-
-/** Float initializers of a built graph: name → bytes (inline or from the external weights). */
-function floatInitializers(built: BuiltModel): Map<string, Uint8Array> {
-  const m = onnx.ModelProto.decode(built.model);
-  const out = new Map<string, Uint8Array>();
-  for (const t of m.graph?.initializer ?? []) {
-    if (t.dataType !== FLOAT && t.dataType !== onnx.TensorProto.DataType.FLOAT16) continue;
-    if (t.externalData && t.externalData.length > 0) {
-      const kv = new Map(t.externalData.map((e) => [e.key, e.value]));
-      const at = Number(kv.get('offset'));
-      assert.ok(built.weights, 'in-memory build');
-      out.set(t.name ?? '', built.weights.subarray(at, at + Number(kv.get('length'))));
-    } else out.set(t.name ?? '', t.rawData ?? new Uint8Array(0));
-  }
-  return out;
-}
 
 function checkNames(built: BuiltModel, checkpoint: TensorMap, seen: Set<string>): void {
   for (const [name, bytes] of floatInitializers(built)) {
