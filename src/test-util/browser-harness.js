@@ -34,8 +34,21 @@ window.h = {
   async loadFiles(key, base, names, kind, opts = {}) {
     return window.h.load(key, await pick(base, names, kind), opts);
   },
-  async loadFilesError(base, names) {
-    return window.h.loadError(await pick(base, names, 'file'));
+  async loadFilesError(base, names, opts = {}) {
+    return window.h.loadError(await pick(base, names, 'file'), opts);
+  },
+  /** navigator.storage.estimate() and the files under fgclip/ in OPFS */
+  async storage() {
+    const { usage, quota } = await navigator.storage.estimate();
+    const files = [];
+    const walk = async (d, p) => {
+      for await (const [n, h] of d.entries()) {
+        if (h.kind === 'file') files.push(p + n);
+        else await walk(h, `${p + n}/`);
+      }
+    };
+    await walk(await navigator.storage.getDirectory(), '');
+    return { usage, quota, files };
   },
   async texts(key, texts, mode = 'auto') {
     const r = await models[key].encodeTexts(texts, { mode, normalize: false });

@@ -37,7 +37,7 @@ async function headerOf(blob: Blob, file: string): Promise<SafetensorsEntry[]> {
  * A lazy, consuming weight source over safetensors blobs (one file, or the shards of an index). Every tensor the
  * config expects is checked (present, shape) before any graph is built.
  */
-export async function blobWeightSource(files: readonly { name: string; blob: Blob }[], config: FgClipConfig): Promise<{ source: WeightSource; unknown: string[] }> {
+export async function blobWeightSource(files: readonly { name: string; blob: Blob }[], config: FgClipConfig): Promise<{ source: WeightSource; unknown: string[]; elements: number }> {
   const where = new Map<string, Located>();
   for (const { name, blob } of files) {
     for (const entry of await headerOf(blob, name)) {
@@ -77,5 +77,7 @@ export async function blobWeightSource(files: readonly { name: string; blob: Blo
       return out;
     },
   };
-  return { source, unknown };
+  let elements = 0;
+  for (const shape of expected.values()) elements += shape.reduce((a, b) => a * b, 1);
+  return { source, unknown, elements };
 }

@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { exportModel } from '../../export/export.js';
+import { readSafetensorsHeader } from '../../weights/safetensors.js';
 import { startMockHub, type MockHub } from '../../hub/mock-hub.js';
 import { FgClip } from '../../model/handle.js';
 import { cosine } from '../../postprocess/similarity.js';
@@ -68,6 +69,7 @@ interface Loaded {
     graphs: string;
     warnings: string[];
     storagePersisted?: boolean;
+    memory: { weightFileBytes: number; largestFileBytes: number; loaderPeakBytes: number; loaderReadBytes: number };
   };
   progress: { file: string; phase: string; loaded: number; total?: number }[];
 }
@@ -199,6 +201,80 @@ describe('browser build in Chromium', () => {
     offline.embeddings.forEach((e, i) => assertSame(e, nodeTexts[i], `graph-cache text ${i}`));
     const [cat] = await call<PageImage[]>(again, `h.images('url', ['/goldens/images/cat_dfclor.jpg'])`);
     assertSame(cat.embedding, want[0].embedding, 'graph-cache image');
+    await ctx.close();
+  });
+
+  test('memory: session creation never holds a weight file whole — onnxruntime-web reads one initializer at a time from OPFS (cached, and cache: false through a temporary OPFS space that is deleted after)', async (t) => {
+    // the largest tensor of the checkpoint, as float32: the most the loader may hold at once
+    const header = await readSafetensorsHeader(goldenPath('fgclip-small', 'model.safetensors'));
+    const largest = Math.max(...header.tensors.map((e) => e.shape.reduce((a, b) => a * b, 1) * 4));
+    const ctx = await browser.newContext();
+    const page = await open(ctx);
+    for (const [key, source, opts] of [
+      ['cached', '/goldens/fgclip-small/', {}],
+      ['export', '/exports/small/', {}],
+      ['nocache', '/goldens/fgclip-small/', { cache: false }],
+    ] as const) {
+      const l = await call<Loaded>(page, `h.load(${js(key)}, ${js(source)}, ${js(opts)})`);
+      const mem = l.info.memory;
+      t.diagnostic(`${key}: weight files ${mem.weightFileBytes} B (larger ${mem.largestFileBytes} B), read ${mem.loaderReadBytes} B, loader peak ${mem.loaderPeakBytes} B (largest tensor ${largest} B)`);
+      // every initializer read once from the files; at most one tensor held at once, less than either file (the
+      // loader used to read each file whole: its peak was the larger file)
+      assert.equal(mem.loaderReadBytes, mem.weightFileBytes, `${key}: bytes read = the weight files' bytes`);
+      assert.ok(mem.loaderPeakBytes > 0 && mem.loaderPeakBytes <= largest, `${key}: the loader held at most one tensor at a time (peak ${mem.loaderPeakBytes} B, largest tensor ${largest} B)`);
+      assert.ok(mem.loaderPeakBytes < mem.largestFileBytes, `${key}: peak ${mem.loaderPeakBytes} B < the larger weight file ${mem.largestFileBytes} B`);
+      const [e] = (await call<{ embeddings: number[][] }>(page, `h.texts(${js(key)}, ${js(captions.slice(0, 1))})`)).embeddings;
+      assertSame(e, nodeTexts[0], `${key}: text`);
+      await call(page, `h.dispose(${js(key)})`);
+    }
+    // cache: false left nothing in OPFS (its temporary space was deleted)
+    assert.deepEqual((await call<{ files: string[] }>(page, 'h.storage()')).files.filter((f) => f.startsWith('fgclip/tmp/')), []);
+    await ctx.close();
+  });
+
+  test('storage quota (CDP Storage.overrideQuotaForOrigin): a Hub model and graphs outgrowing the quota stop as STORAGE_QUOTA with what was needed, what navigator.storage.estimate() says, and what to do; cache: false then builds in memory', async () => {
+    const ctx = await browser.newContext();
+    const page = await open(ctx);
+    const cdp = await ctx.newCDPSession(page);
+    const QUOTA = 16 << 20;
+    // measured here: Chromium enforces the override when OPFS files are committed (closing a writable, moving a file),
+    // not on each sync-access-handle write, and navigator.storage.estimate() keeps reporting the context's own quota
+    // (10 GiB) — so the check before a download cannot see it; the refusal comes at a commit
+    await cdp.send('Storage.overrideQuotaForOrigin', { origin: new URL(server.url).origin, quotaSize: QUOTA });
+    type QuotaErr = { name: string; code: string; message: string; details?: { file: string; needed: number; available: number; usage: number; quota: number } } | null;
+    const checkQuotaError = async (e: QuotaErr, what: string) => {
+      assert.equal(e?.code, 'STORAGE_QUOTA', `${what}: ${js(e)}`);
+      assert.equal(e?.name, 'FgClipError');
+      assert.ok((e?.details?.needed ?? 0) > 0, `${what}: needed ${js(e?.details)}`);
+      const est = await call<{ usage: number; quota: number }>(page, 'h.storage()');
+      assert.equal(e?.details?.quota, est.quota, `${what}: the quota navigator.storage.estimate() reports`);
+      assert.equal(e?.details?.available, (e?.details?.quota ?? 0) - (e?.details?.usage ?? 0));
+      assert.match(
+        e?.message ?? '',
+        new RegExp(`^${(e?.details?.file ?? '').replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: not enough browser storage for this site: needs \\d+\\.\\d MiB more; the browser refused to store it \\(QuotaExceededError\\) although navigator\\.storage\\.estimate\\(\\): [\\d.]+ MiB used of a [\\d.]+ MiB quota leaves [\\d.]+ MiB available\\. Free space: FgClip\\.clearCache\\(\\)`),
+      );
+    };
+
+    // 1. a Hub checkpoint (30 MB of weights, then the graphs built from them) under a 16 MiB quota
+    const e1 = await call<QuotaErr>(page, `h.loadError(${js(REPO)}, { endpoint: ${js(hub.url)} })`);
+    await checkQuotaError(e1, 'Hub');
+    assert.match(e1?.details?.file ?? '', /^(model\.safetensors|text\/weights\.bin|vision\/weights\.bin)$/);
+    await call(page, 'h.FgClip.clearCache()');
+
+    // 2. int8 graphs from picked files (nothing downloaded): the built weights do not fit: STORAGE_QUOTA, and no
+    // half-written weights are left in OPFS
+    const ckFiles = ['config.json', 'preprocessor_config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'model.safetensors'];
+    const e2 = await call<QuotaErr>(page, `h.loadFilesError('/goldens/fgclip-small/', ${js(ckFiles)}, { dtype: 'int8' })`);
+    await checkQuotaError(e2, 'int8 build');
+    assert.match(e2?.details?.file ?? '', /^(text|vision)\/weights\.bin$/);
+    const after = await call<{ usage: number; files: string[] }>(page, 'h.storage()');
+    assert.deepEqual(after.files.filter((f) => /weights\.bin/.test(f)), [], js(after.files));
+
+    // 3. cache: false asks for no storage: the temporary graph files do not fit either, so they are built in memory
+    const l = await call<Loaded>(page, `h.load('q', '/goldens/fgclip-small/', { cache: false })`);
+    assert.ok(l.info.warnings.some((w) => /not enough browser storage for the temporary graph files .*built in memory/.test(w)), js(l.info.warnings));
+    const [t] = (await call<{ embeddings: number[][] }>(page, `h.texts('q', ${js(captions.slice(0, 1))})`)).embeddings;
+    assertSame(t, nodeTexts[0], 'cache: false under the quota: text');
     await ctx.close();
   });
 

@@ -29,10 +29,11 @@ import { ClipTokenizer } from '../../tokenizer/clip-tokenizer.js';
 import { specialTokenName } from '../../tokenizer/slow-files.js';
 import { parseTokenizerJson } from '../../tokenizer/tokenizer-spec.js';
 import { blobWeightSource } from './blob-weights.js';
+import { blobBytes, WeightMeter } from './external-data.js';
 import { decodeImageBytes, imageDataToRgb } from './decode.js';
 import type { Device, ModelInfo, WebGpuAdapterInfo, WebGpuUnavailableReason, WireImage, WireImageResult, WireTextResult, WorkerLoadOptions } from './protocol.js';
 import type { FileProvider } from './sources.js';
-import { Space, type PartialWriter, type ProgressFn } from './store.js';
+import { assertRoom, isQuotaExceeded, QuotaExceeded, quotaError, Space, type PartialWriter, type ProgressFn } from './store.js';
 
 type Ort = typeof OrtTypes;
 
@@ -157,6 +158,31 @@ export class WorkerModel {
     ort.env.logLevel = opts.ortLogLevel ?? 'error';
 
     // 1. an exported folder, 2. an OPFS graph-cache entry built on an earlier visit, 3. build from the checkpoint
+    const tmp: { space?: Space } = {};
+    try {
+      return await WorkerModel.open(p, opts, progress, { t0, warnings, probe, device, deviceFallback, ort, isolated, threads }, (s) => {
+        tmp.space = s;
+      });
+    } catch (e) {
+      // a quota refusal anywhere else (a small file, a folder): the same typed error
+      if (e instanceof QuotaExceeded) throw await quotaError(e.file, e.needed, e.cause);
+      if (!(e instanceof FgClipError) && isQuotaExceeded(e)) throw await quotaError('model cache', undefined, e);
+      throw e;
+    } finally {
+      await tmp.space?.remove();
+    }
+  }
+
+  private static async open(
+    p: FileProvider,
+    opts: WorkerLoadOptions,
+    progress: ProgressFn,
+    chosen: { t0: number; warnings: string[]; probe: Awaited<ReturnType<typeof probeWebGpu>>; device: Device; deviceFallback: ModelInfo['deviceFallback']; ort: Ort; isolated: boolean; threads: number },
+    setTemp: (s: Space) => void,
+  ): Promise<WorkerModel> {
+    const { t0, warnings, probe, ort, isolated, threads } = chosen;
+    let { device, deviceFallback } = chosen;
+    let temp: Space | undefined;
     let manifestText = await text(p, EXPORT_MANIFEST);
     let folder: FileProvider = p;
     let graphs: ModelInfo['graphs'] = 'export';
@@ -178,7 +204,23 @@ export class WorkerModel {
         folder = spaceProvider(space);
         graphs = 'graph-cache';
       } else {
-        const built = await buildInto(p, config, pre, opts, space, progress);
+        // no cache: build into a temporary OPFS space, deleted once the sessions exist (the built weights are then
+        // read from disk one initializer at a time, never held whole in memory); in memory only without OPFS
+        if (!space) {
+          temp = await Space.openTemp().catch(() => undefined);
+          if (temp) setTemp(temp);
+          else warnings.push('no Origin Private File System: the graphs are built in memory, so the weights are briefly held twice while the sessions are created');
+        }
+        let built: Awaited<ReturnType<typeof buildInto>>;
+        try {
+          built = await buildInto(p, config, pre, opts, space ?? temp, progress);
+        } catch (e) {
+          if (!(temp && e instanceof FgClipError && e.code === 'STORAGE_QUOTA')) throw e;
+          // cache: false asked for no storage: without room for the temporary files, build in memory instead
+          await temp.remove();
+          warnings.push(`not enough browser storage for the temporary graph files (${e.message.split(': not enough')[0]}): the graphs were built in memory, so the weights were briefly held twice while the sessions were created`);
+          built = await buildInto(p, config, pre, opts, undefined, progress);
+        }
         manifestText = built.manifestText;
         folder = built.folder;
         graphs = 'built';
@@ -196,11 +238,12 @@ export class WorkerModel {
     const positions = new Float32Array(await positionsBlob.arrayBuffer());
     const D = m.textHiddenSize;
     const tables: TextTables = { shortPositions: positions.subarray(0, m.text.shortLength * D), longPositions: positions.subarray(m.text.shortLength * D) };
-    // one tower at a time: its weights are read, handed to onnxruntime-web, and dropped before the next
+    // one tower at a time, each initializer read from its file as onnxruntime-web copies it (external-data.ts)
+    const meter = new WeightMeter();
     const sessions = async (ep: string[]) => {
-      const text = await session(ort, folder, m, 'text', ep, progress);
+      const text = await session(ort, folder, m, 'text', ep, progress, meter);
       try {
-        return { text, vision: await session(ort, folder, m, 'vision', ep, progress) };
+        return { text, vision: await session(ort, folder, m, 'vision', ep, progress, meter) };
       } catch (e) {
         await text.release().catch(() => undefined);
         throw e;
@@ -238,6 +281,7 @@ export class WorkerModel {
       textLengths: { short: m.text.shortLength, long: m.text.longLength },
       graphs,
       loadMs: performance.now() - t0,
+      memory: { weightFileBytes: meter.fileBytes, largestFileBytes: meter.largestFile, loaderPeakBytes: meter.peak, loaderReadBytes: meter.read },
       warnings,
     };
     const cfg = { eos: m.text.eosTokenId, vocab: m.text.vocabSize, D, P: m.projectionDim, short: m.text.shortLength, long: m.text.longLength };
@@ -338,18 +382,21 @@ async function need(p: FileProvider, file: string, m: ExportManifest): Promise<B
   return b;
 }
 
-async function session(ort: Ort, p: FileProvider, m: ExportManifest, tower: 'text' | 'vision', ep: string[], progress: ProgressFn): Promise<OrtTypes.InferenceSession> {
+async function session(ort: Ort, p: FileProvider, m: ExportManifest, tower: 'text' | 'vision', ep: string[], progress: ProgressFn, meter: WeightMeter): Promise<OrtTypes.InferenceSession> {
   const spec = m.graphs[tower];
   const model = new Uint8Array(await (await need(p, spec.model, m)).arrayBuffer());
   const wBlob = await need(p, spec.weights, m);
   progress({ file: spec.weights, phase: 'load', loaded: 0, total: wBlob.size });
-  let weights: Uint8Array | undefined = new Uint8Array(await wBlob.arrayBuffer());
+  // the weights stay in their Blob: onnxruntime-web reads one initializer at a time from it (external-data.ts)
+  const weights = blobBytes(wBlob, meter);
+  meter.fileBytes += wBlob.size;
+  meter.largestFile = Math.max(meter.largestFile, wBlob.size);
   try {
     return await ort.InferenceSession.create(model, { executionProviders: ep, graphOptimizationLevel: 'all', logSeverityLevel: ORT_LOG[ort.env.logLevel ?? 'error'], externalData: [{ path: EXTERNAL_DATA_NAME, data: weights }] });
   } catch (e) {
     throw new FgClipError('RUNTIME', `${tower} graph: onnxruntime-web could not create the session: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
   } finally {
-    weights = undefined;
+    weights.release();
     progress({ file: spec.weights, phase: 'load', loaded: wBlob.size, total: wBlob.size });
   }
 }
@@ -405,8 +452,11 @@ async function buildInto(p: FileProvider, config: FgClipConfig, pre: PreprocessC
     }
   }
   progress({ file: 'graphs', phase: 'build', loaded: 0, total: 1 });
-  const { source, unknown } = await blobWeightSource(shards, config);
+  const { source, unknown, elements } = await blobWeightSource(shards, config);
   void unknown;
+  // at least this many bytes of weights (4, 2 or 1 per parameter; embeddings and norms stay float32, so more)
+  const atLeast = elements * { fp32: 4, fp16: 2, int8: 1 }[opts.dtype];
+  if (space) await assertRoom('graphs', atLeast);
   const files: Record<string, FileSpec> = {};
   const mem = new Map<string, Blob>();
   const put = async (name: string, bytes: Uint8Array) => {
@@ -414,22 +464,32 @@ async function buildInto(p: FileProvider, config: FgClipConfig, pre: PreprocessC
     if (space) await space.putBytes(name, bytes);
     else mem.set(name, new Blob([bytes.slice()]));
   };
-  let built;
+  let built: ReturnType<typeof buildExportGraphs>;
   if (space) {
     const tw = await space.writer('text/weights.bin', true);
     const vw = await space.writer('vision/weights.bin', true);
     const sinks = { text: new OpfsSink(tw), vision: new OpfsSink(vw) };
     try {
-      built = buildExportGraphs(config, source, opts.dtype, sinks);
+      try {
+        built = buildExportGraphs(config, source, opts.dtype, sinks);
+      } catch (e) {
+        tw.closeQuietly();
+        vw.closeQuietly();
+        throw e;
+      }
+      files['text/weights.bin'] = { size: tw.size(), sha256: sinks.text.digest() };
+      files['vision/weights.bin'] = { size: vw.size(), sha256: sinks.vision.digest() };
+      await space.commit('text/weights.bin', tw, { size: tw.size() }, files['text/weights.bin'].sha256);
+      await space.commit('vision/weights.bin', vw, { size: vw.size() }, files['vision/weights.bin'].sha256);
     } catch (e) {
-      tw.close();
-      vw.close();
-      throw e;
+      if (!(e instanceof QuotaExceeded)) throw e;
+      // the built weights are regenerated on the next load: free what they took
+      tw.closeQuietly();
+      vw.closeQuietly();
+      await space.drop('text/weights.bin');
+      await space.drop('vision/weights.bin');
+      throw await quotaError(e.file, Math.max(e.needed ?? 0, atLeast - tw.size() - vw.size()), e.cause);
     }
-    files['text/weights.bin'] = { size: tw.size(), sha256: sinks.text.digest() };
-    files['vision/weights.bin'] = { size: vw.size(), sha256: sinks.vision.digest() };
-    await space.commit('text/weights.bin', tw, { size: tw.size() }, files['text/weights.bin'].sha256);
-    await space.commit('vision/weights.bin', vw, { size: vw.size() }, files['vision/weights.bin'].sha256);
   } else {
     const sinks = { text: new MemorySinkBlob(), vision: new MemorySinkBlob() };
     built = buildExportGraphs(config, source, opts.dtype, sinks);

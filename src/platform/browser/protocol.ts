@@ -63,6 +63,11 @@ export interface ModelInfo {
   /** 'export' (an exported folder), 'graph-cache' (built earlier, from OPFS) or 'built' (from the checkpoint now) */
   readonly graphs: 'export' | 'graph-cache' | 'built';
   readonly loadMs: number;
+  /**
+   * Weights in JS memory while the sessions were created: the weight files' bytes, the most the loader held at
+   * once (one initializer: the files are read range by range as onnxruntime-web copies them), and the bytes read
+   */
+  readonly memory: { readonly weightFileBytes: number; readonly largestFileBytes: number; readonly loaderPeakBytes: number; readonly loaderReadBytes: number };
   readonly warnings: readonly string[];
   /**
    * navigator.storage.persist()'s answer on the page (the cache is then not evicted under storage pressure);

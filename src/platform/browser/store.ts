@@ -27,6 +27,75 @@ export interface Expected {
 }
 
 const ROOT = 'fgclip';
+
+/** A write refused for lack of quota, caught where the write happens (sync); `quotaError` makes the typed error. */
+export class QuotaExceeded extends Error {
+  constructor(
+    readonly file: string,
+    /** bytes still to write when it failed, when known */
+    readonly needed: number | undefined,
+    cause: unknown,
+  ) {
+    super(`${file}: storage quota exceeded`, { cause });
+  }
+}
+
+/** Runs an OPFS operation; the browser's quota refusal becomes QuotaExceeded(file, needed). */
+async function guarded<T>(file: string, needed: number | undefined, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof QuotaExceeded || !isQuotaExceeded(e)) throw e;
+    throw new QuotaExceeded(file, needed, e);
+  }
+}
+
+/** Whether `e` is the browser's quota refusal (DOMException QuotaExceededError) or our QuotaExceeded. */
+export function isQuotaExceeded(e: unknown): boolean {
+  return e instanceof QuotaExceeded || (e as { name?: unknown } | null)?.name === 'QuotaExceededError';
+}
+
+const mib = (n: number | undefined) => (n === undefined ? 'an unknown amount' : `${(n / 1048576).toFixed(1)} MiB`);
+
+/**
+ * The typed STORAGE_QUOTA error: what was needed, what navigator.storage.estimate() says is available, what to do.
+ * details: { file, needed, available, usage, quota } in bytes (undefined where unknown).
+ */
+export async function quotaError(file: string, needed: number | undefined, cause?: unknown): Promise<FgClipError> {
+  let usage: number | undefined;
+  let quota: number | undefined;
+  try {
+    ({ usage, quota } = await navigator.storage.estimate());
+  } catch {
+    /* unknown */
+  }
+  const available = usage !== undefined && quota !== undefined ? Math.max(0, quota - usage) : undefined;
+  const estimate = `navigator.storage.estimate(): ${mib(usage)} used of a ${mib(quota)} quota`;
+  // the browser can refuse a write while estimate() still reports room (it is approximate; Chromium's private
+  // windows and quota overrides are not reflected in it): say both
+  const seen =
+    available !== undefined && needed !== undefined && available >= needed
+      ? `needs ${mib(needed)} more; the browser refused to store it (QuotaExceededError) although ${estimate} leaves ${mib(available)} available`
+      : `needs ${mib(needed)} more, ${mib(available)} available (${estimate})`;
+  return new FgClipError(
+    'STORAGE_QUOTA',
+    `${file}: not enough browser storage for this site: ${seen}. ` +
+      'Free space: FgClip.clearCache() deletes the models fgclip cached (and unfinished downloads); clearing other data of this site (browser settings) or free disk space raises what the browser grants; or load a smaller model (an fgclip export with --dtype int8), or use cache: false for a folder URL or picked files.',
+    { cause, details: { file, needed, available, usage, quota } },
+  );
+}
+
+/** Fails early with STORAGE_QUOTA when `needed` bytes clearly do not fit (estimate() known). */
+export async function assertRoom(file: string, needed: number): Promise<void> {
+  let usage: number | undefined;
+  let quota: number | undefined;
+  try {
+    ({ usage, quota } = await navigator.storage.estimate());
+  } catch {
+    return;
+  }
+  if (usage !== undefined && quota !== undefined && needed > quota - usage) throw await quotaError(file, needed);
+}
 const CHUNK = 8 << 20;
 
 async function root(): Promise<FileSystemDirectoryHandle> {
@@ -74,6 +143,25 @@ export class Space {
     return new Space(parts, dir, await dir.getDirectoryHandle('.meta', { create: true }));
   }
 
+  /**
+   * A temporary space (fgclip/tmp/<time>-<random>) for a load without the cache; remove() it when done. Entries a
+   * closed tab left behind for more than a day are removed here.
+   */
+  static async openTemp(): Promise<Space> {
+    const tmp = (await dirPath(['tmp'], true)) as FileSystemDirectoryHandle;
+    for await (const [name] of (tmp as unknown as { entries(): AsyncIterable<[string, FileSystemHandle]> }).entries()) {
+      const t = Number(name.split('-')[0]);
+      if (Number.isFinite(t) && t < Date.now() - 86_400_000) await tmp.removeEntry(name, { recursive: true }).catch(() => undefined);
+    }
+    return Space.open(['tmp', `${Date.now()}-${crypto.randomUUID()}`]);
+  }
+
+  /** Deletes this space and everything in it (errors ignored: a file still open elsewhere stays until later). */
+  async remove(): Promise<void> {
+    const parent = await dirPath(this.parts.slice(0, -1), false);
+    await parent?.removeEntry(this.parts[this.parts.length - 1], { recursive: true }).catch(() => undefined);
+  }
+
   /** A complete file (verified when it was stored), or undefined. */
   async get(file: string): Promise<File | undefined> {
     const h = await fileIn(this.dir, flat(file));
@@ -92,21 +180,32 @@ export class Space {
   /** Writes a small file (verified trivially) in one go. */
   async putBytes(file: string, bytes: Uint8Array): Promise<File> {
     const w = await this.writer(file, true);
-    w.write(bytes);
+    try {
+      w.write(bytes);
+    } catch (e) {
+      w.close();
+      throw e;
+    }
     return this.commit(file, w, { size: bytes.length });
   }
 
   /** A sync writer on `<file>.partial` (workers only); `fresh` truncates it. */
   async writer(file: string, fresh: boolean): Promise<PartialWriter> {
-    const h = await this.dir.getFileHandle(`${flat(file)}.partial`, { create: true });
-    const access = await syncAccessHandle(h);
-    if (fresh) access.truncate(0);
-    return new PartialWriter(h, access);
+    return guarded(file, undefined, async () => {
+      const h = await this.dir.getFileHandle(`${flat(file)}.partial`, { create: true });
+      const access = await syncAccessHandle(h);
+      if (fresh) access.truncate(0);
+      return new PartialWriter(h, access);
+    });
   }
 
   /** Verifies the partial file against `want` and moves it onto `file`. */
   async commit(file: string, w: PartialWriter, want: Expected, digest?: string): Promise<File> {
     const size = w.size();
+    return guarded(file, size, () => this.commitClosed(file, w, size, want, digest));
+  }
+
+  private async commitClosed(file: string, w: PartialWriter, size: number, want: Expected, digest?: string): Promise<File> {
     w.close();
     if (want.size !== undefined && size !== want.size) {
       await this.drop(file);
@@ -168,11 +267,28 @@ export class PartialWriter {
   ) {
     this.at = access.getSize();
   }
-  /** appends; returns the offset written at */
+  /** total bytes this file will have, when known (for the STORAGE_QUOTA error's `needed`) */
+  expectedTotal?: number;
+  /** appends; returns the offset written at; a quota refusal throws QuotaExceeded */
   write(bytes: Uint8Array): number {
     const at = this.at;
     let done = 0;
-    while (done < bytes.length) done += this.access.write(bytes.subarray(done), { at: at + done });
+    try {
+      while (done < bytes.length) {
+        const n = this.access.write(bytes.subarray(done), { at: at + done });
+        if (n === 0) throw new DOMException('the write made no progress (storage full)', 'QuotaExceededError');
+        done += n;
+      }
+    } catch (e) {
+      if (!isQuotaExceeded(e)) throw e;
+      try {
+        this.access.truncate(at); // keep the file as it was before this write
+      } catch {
+        /* as it is */
+      }
+      const needed = this.expectedTotal !== undefined ? Math.max(bytes.length, this.expectedTotal - at) : bytes.length;
+      throw new QuotaExceeded(this.handle.name.replace(/\.partial$/, ''), needed, e);
+    }
     this.at += bytes.length;
     return at;
   }
@@ -184,8 +300,19 @@ export class PartialWriter {
     this.at = 0;
   }
   close(): void {
-    this.access.flush();
-    this.access.close();
+    try {
+      this.access.flush();
+    } finally {
+      this.access.close();
+    }
+  }
+  /** close() when it may already be closed, ignoring errors (cleanup paths) */
+  closeQuietly(): void {
+    try {
+      this.close();
+    } catch {
+      /* already closed */
+    }
   }
 }
 
@@ -236,6 +363,8 @@ export async function download(space: Space, req: DownloadRequest): Promise<File
       req.onProgress?.({ file, phase: 'verify', loaded: Math.min(have, o + CHUNK), total: have });
     }
   }
+  // a file of known size that cannot fit is refused before any byte is fetched
+  if (expected.size !== undefined && expected.size > have) await assertRoom(file, expected.size - have);
   let res: Response;
   try {
     res = await fetch(req.url, { headers: { ...req.headers, ...(have > 0 ? { range: `bytes=${have}-` } : {}) }, cache: 'no-store' });
@@ -247,6 +376,15 @@ export async function download(space: Space, req: DownloadRequest): Promise<File
   } else if (!res.ok) {
     throw new FgClipError(res.status === 401 || res.status === 403 ? 'HUB_AUTH' : res.status === 404 ? 'MODEL_NOT_FOUND' : 'HUB_ERROR', `${file}: ${req.url} answered ${res.status} ${res.statusText}`);
   }
+  const remaining = expected.size === undefined && res.status === 200 ? Number(res.headers.get('content-length') ?? Number.NaN) : Number.NaN;
+  if (Number.isFinite(remaining) && remaining > 0) {
+    try {
+      await assertRoom(file, remaining);
+    } catch (e) {
+      await res.body?.cancel().catch(() => undefined);
+      throw e;
+    }
+  }
   const w = await space.writer(file, have === 0);
   try {
     if (res.status === 200 && have > 0) {
@@ -257,6 +395,7 @@ export async function download(space: Space, req: DownloadRequest): Promise<File
     const hasher = res.status === 200 && have === 0 && hashing ? sha256.create() : h;
     const lengthHeader = res.headers.get('content-length');
     const total = expected.size ?? (lengthHeader !== null && res.status === 200 ? Number(lengthHeader) : undefined);
+    w.expectedTotal = total;
     if (res.ok && res.body) {
       const reader = res.body.getReader();
       let last = 0;
@@ -288,6 +427,7 @@ export async function download(space: Space, req: DownloadRequest): Promise<File
     } catch {
       /* already closed */
     }
+    if (e instanceof QuotaExceeded) throw await quotaError(file, e.needed, e.cause);
     throw e;
   }
 }
@@ -297,7 +437,7 @@ export async function readRef(key: string): Promise<string | undefined> {
   const f = await fileIn(await root(), 'refs.json');
   if (!f) return undefined;
   const refs = JSON.parse(await (await f.getFile()).text()) as Record<string, string>;
-  return Object.prototype.hasOwnProperty.call(refs, key) ? refs[key] : undefined;
+  return Object.hasOwn(refs, key) ? refs[key] : undefined;
 }
 
 export async function writeRef(key: string, commit: string): Promise<void> {

@@ -20,8 +20,13 @@ function buffersOf(x: WireTextResult | WireImageResult[]): Transferable[] {
     if (!v) return;
     for (const a of Array.isArray(v) ? v : [v]) if (a.buffer instanceof ArrayBuffer) out.add(a.buffer);
   };
-  if (Array.isArray(x)) for (const r of x) (add(r.embedding), add(r.dense), add(r.regions));
-  else add(x.embeddings);
+  if (Array.isArray(x)) {
+    for (const r of x) {
+      add(r.embedding);
+      add(r.dense);
+      add(r.regions);
+    }
+  } else add(x.embeddings);
   return [...out];
 }
 
