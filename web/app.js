@@ -168,8 +168,9 @@ async function analyse() {
   drawOverlay();
   try {
     const templates = $('imagenet').checked ? 'imagenet' : 'none';
-    // one request, one vision pass: classification, a heatmap per caption and the boxes' labels
-    const body = { image: state.image, labels: caps, templates, text_mode: 'auto', truncate: true, heatmaps: 'png' };
+    // one request, one vision pass: classification, a heatmap per caption and the boxes' labels; text_mode is the
+    // server's default (auto for the classification; FG-CLIP 2's heatmaps then take its box head, as its model card)
+    const body = { image: state.image, labels: caps, templates, truncate: true, heatmaps: 'png' };
     if (state.boxes.length) body.boxes = state.boxes;
     const r = await api('/v1/analyze', body);
     renderProbabilities(r.labels, caps);

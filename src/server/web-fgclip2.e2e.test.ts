@@ -3,7 +3,8 @@
  * /usr/bin/chromium: upload the model card's photo, type an English and a Chinese caption, and check what is shown —
  * the probabilities are the model's independent sigmoids (the page says so, and they need not sum to 100 %), equal
  * to the library's within the display's rounding; one heatmap per caption; a mouse-drawn box classified against the
- * captions. One request (/v1/analyze) and one vision pass per analysis.
+ * captions. One request (/v1/analyze, without text_mode: the server's defaults, so the heatmaps take the box head)
+ * and one vision pass per analysis.
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -51,7 +52,12 @@ test('web page with FG-CLIP 2: sigmoid probabilities (said on the page), a heatm
   await page.fill('#captions', captions.join('\n'));
   const imagesSeen = async () => metricValue((await get(`${url}/metrics`)).json as string, 'fgclip_batch_size_sum', { lane: 'image' });
   const calls: string[] = [];
-  page.on('request', (q) => q.method() === 'POST' && calls.push(new URL(q.url()).pathname));
+  const bodies: Record<string, unknown>[] = [];
+  page.on('request', (q) => {
+    if (q.method() !== 'POST') return;
+    calls.push(new URL(q.url()).pathname);
+    bodies.push(JSON.parse(q.postData() ?? '{}'));
+  });
   const before = await imagesSeen();
   await page.click('#run');
   await page.waitForFunction(() => document.querySelectorAll('#probs [data-prob]').length === 2);
@@ -76,6 +82,8 @@ test('web page with FG-CLIP 2: sigmoid probabilities (said on the page), a heatm
 
   await page.waitForFunction(() => Array.from(document.querySelectorAll<HTMLImageElement>('#heatmaps img')).filter((i) => i.complete && i.naturalWidth > 0).length === 2);
   assert.deepEqual(calls, ['/v1/analyze'], 'one request per analysis');
+  // no text_mode: the server's default applies (auto for the classification, the box head for FG-CLIP 2's heatmaps)
+  assert.equal(bodies[0].text_mode, undefined);
   assert.equal((await imagesSeen()) - before, 1, 'one vision pass per analysis');
 
   const box = await page.locator('#overlay').boundingBox();
