@@ -10,7 +10,8 @@
  *   /v1/regions    RoI features on the image's grid; labels through the box head (classifyRegions)
  *   /v1/rank       image → texts: the model's sigmoid per pair (`scoring: "sigmoid"`)
  *   /v1/analyze    classification, box-path heatmaps and region labels from ONE vision pass
- *   /v1/collection index (library) + text search + region search (box-path query) equal the library's search
+ *   /v1/collection index (library, and an upload through /v1/collection/add) + text, image and region search
+ *                  (box-path query) equal the library's search
  */
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -233,5 +234,27 @@ describe('FG-CLIP 2 through the server (model in its worker thread)', () => {
     assert.equal(im.status, 200, JSON.stringify(im.json));
     assert.equal(im.json.results[0].path, join(photos, 'gradient_120x90.png'));
     close(im.json.results[0].score, 1, 'an image finds itself');
+    // indexing through the server: the card's photo uploaded, then found by itself, by a caption and by a region
+    const before = s.json.images as number;
+    const add = await post(`${url}/v1/collection/add`, { images: [catUri()] });
+    assert.equal(add.status, 200, JSON.stringify(add.json));
+    assert.deepEqual([add.json.added, add.json.total], [1, before + 1]);
+    const kept = add.json.paths[0] as string;
+    const self = await post(`${url}/v1/collection/search`, { image: catUri(), top_k: 1 });
+    assert.equal(self.json.results[0].path, kept);
+    close(self.json.results[0].score, 1, 'the upload finds itself');
+    const q = 'a black cat';
+    const [t] = (await lib.encodeTexts([q])).embeddings;
+    const [cat] = await lib.encodeImages([CAT]);
+    const byText = await post(`${url}/v1/collection/search`, { text: q, top_k: before + 1 });
+    const hit = (byText.json.results as { path: string; score: number }[]).find((x) => x.path === kept);
+    close(hit?.score ?? Number.NaN, dot(t, cat.embedding), 'text search scores the upload with the model vectors');
+    const byRegion = await post(`${url}/v1/collection/search`, { text: q, regions: true, top_k: 50 });
+    const want = await searchCollection(lib, coll, { text: q }, { top: 50, regions: true });
+    assert.deepEqual(
+      byRegion.json.results.map((x: { path: string }) => x.path),
+      want.results.map((x) => x.path),
+    );
+    assert.ok(want.results.some((x) => x.path === kept), 'the upload has region rows');
   });
 });
