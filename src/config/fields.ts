@@ -1,6 +1,9 @@
 /**
- * Typed readers for untrusted JSON objects (config.json, preprocessor_config.json). Each reader names the file and the
- * dotted field in its error, so a bad config says exactly what to fix.
+ * The one typed reader of untrusted JSON (config.json, preprocessor_config.json, tokenizer files): `FieldReader`
+ * names the file and the field in every error, so a bad file says exactly what to fix. Key accessors (`int`, `bool`,
+ * `object`, …) read fields of one object by key; the `…At` accessors check a value found anywhere in the file under its
+ * full path (`model.merges[3]`), as the tokenizer parsers walk their files. Errors carry the reader's code
+ * (CONFIG_INVALID by default; TOKENIZER_INVALID for tokenizer files).
  */
 import { FgClipError, type FgClipErrorCode } from '../errors.js';
 
@@ -34,8 +37,18 @@ export function parseJson(text: string, source: string, code: FgClipErrorCode, h
   }
 }
 
-export function configError(source: string, field: string, what: string, hint = ''): FgClipError {
-  return new FgClipError('CONFIG_INVALID', `${source}: ${field} ${what}${hint ? `. ${hint}` : ''}`);
+/** A value rendered with its kind (`array [...]`, `object {...}`, or the primitive), cut at 60 characters. */
+export function showTyped(x: unknown): string {
+  if (x === undefined) return 'nothing';
+  let s: string;
+  try {
+    s = JSON.stringify(x) ?? String(x);
+  } catch {
+    s = shallow(x); // too deep to stringify (String() of nested arrays recurses as well)
+  }
+  const kind = x === null ? 'null' : Array.isArray(x) ? 'array' : typeof x;
+  if (s.length > 60) s = `${s.slice(0, 57)}...`;
+  return kind === 'string' || kind === 'number' || kind === 'boolean' || kind === 'null' ? s : `${kind} ${s}`;
 }
 
 /** Reads fields of one JSON object; `prefix` is the dotted path of that object inside the file ('' at top level). */
@@ -44,7 +57,13 @@ export class FieldReader {
     readonly obj: JsonObject,
     readonly source: string,
     readonly prefix = '',
+    readonly code: FgClipErrorCode = 'CONFIG_INVALID',
   ) {}
+
+  /** A reader for values anywhere in the file `source` (the `…At` accessors), failing with `code`. */
+  static forFile(source: string, code: FgClipErrorCode): FieldReader {
+    return new FieldReader({}, source, '', code);
+  }
 
   path(key: string): string {
     return this.prefix ? `${this.prefix}.${key}` : key;
@@ -55,7 +74,7 @@ export class FieldReader {
   }
 
   fail(key: string, what: string, hint = ''): FgClipError {
-    return configError(this.source, this.path(key), what, hint);
+    return new FgClipError(this.code, `${this.source}: ${this.path(key)} ${what}${hint ? `. ${hint}` : ''}`);
   }
 
   /**
@@ -116,7 +135,7 @@ export class FieldReader {
       return undefined;
     }
     if (!isObject(v)) throw this.fail(key, `must be an object (got ${show(v)})`);
-    return new FieldReader(v, this.source, this.path(key));
+    return new FieldReader(v, this.source, this.path(key), this.code);
   }
 
   /** A list of exactly three finite numbers (per-channel mean/std). */
@@ -127,6 +146,42 @@ export class FieldReader {
     }
     return [v[0] as number, v[1] as number, v[2] as number];
   }
+  // ---- values anywhere in the file, under their full path ('model.merges[3]'); "<source>: <field>: <what>" ----
+
+  failAt(field: string, what: string, hint = '', cause?: unknown): FgClipError {
+    const where = field ? `${this.source}: ${field}` : this.source;
+    return new FgClipError(this.code, `${where}: ${what}${hint ? `. ${hint}` : ''}`, cause === undefined ? undefined : { cause });
+  }
+
+  objectAt(x: unknown, field: string, hint = ''): JsonObject {
+    if (!isObject(x)) throw this.failAt(field, `${x === undefined ? 'is missing' : 'has the wrong type'} (expected an object, got ${showTyped(x)})`, hint);
+    return x;
+  }
+
+  arrayAt(x: unknown, field: string, maxLength = Number.MAX_SAFE_INTEGER): unknown[] {
+    if (!Array.isArray(x)) throw this.failAt(field, `${x === undefined ? 'is missing' : 'has the wrong type'} (expected an array, got ${showTyped(x)})`);
+    if (x.length > maxLength) throw this.failAt(field, `has ${x.length} entries, more than the ${maxLength} allowed`);
+    return x;
+  }
+
+  stringAt(x: unknown, field: string, nonEmpty = false): string {
+    if (typeof x !== 'string' || (nonEmpty && x.length === 0)) {
+      throw this.failAt(field, `${x === undefined ? 'is missing' : 'has the wrong type'} (expected a ${nonEmpty ? 'non-empty ' : ''}string, got ${showTyped(x)})`);
+    }
+    return x;
+  }
+
+  /** string, or `fallback` when null/absent */
+  optStringAt(x: unknown, field: string, fallback: string | null): string | null {
+    return x === undefined || x === null ? fallback : this.stringAt(x, field);
+  }
+
+  boolAt(x: unknown, field: string, fallback?: boolean): boolean {
+    if ((x === undefined || x === null) && fallback !== undefined) return fallback;
+    if (typeof x !== 'boolean') throw this.failAt(field, `has the wrong type (expected true or false, got ${showTyped(x)})`);
+    return x;
+  }
+
 }
 
 /** A one-level rendering that cannot recurse: `[array of N]`, `{object}`, or the primitive. */

@@ -5,7 +5,7 @@
  * added as `normalized: true` added tokens (as in the checkpoints' tokenizer.json).
  */
 import type { AddedToken } from './added-tokens.js';
-import { JsonChecker, isObject } from './json-check.js';
+import { isObject, tokenizerFields, vocabTable } from './json-check.js';
 import type { NormalizerStep } from './normalize.js';
 import { CLIP_SPLIT_PATTERN, WHITESPACE_RUN_PATTERN, compileOnigPattern } from './patterns.js';
 import { resolveMerges, type TokenizerSpec } from './tokenizer-spec.js';
@@ -29,7 +29,7 @@ export const CLIP_SPECIAL_TOKENS: SpecialTokenNames = {
  * CLIPTokenizer keeps merges.txt lines [1, 49152 − 256 − 2 + 1): line 0 is the "#version" header and CLIP's BPE
  * has 49152 − 256 − 2 = 48,894 merges (tokenization_clip.py); extra lines are ignored there, so here too.
  */
-export const CLIP_MERGE_COUNT = 49152 - 256 - 2;
+const CLIP_MERGE_COUNT = 49152 - 256 - 2;
 
 /**
  * Reads a special-token entry of special_tokens_map.json / tokenizer_config.json: a string, or a serialized
@@ -41,13 +41,13 @@ export function specialTokenName(x: unknown): string | undefined {
   return undefined;
 }
 
-export function parseMergesTxt(text: string, source: string): [string, string][] {
-  const check = new JsonChecker(source);
+function parseMergesTxt(text: string, source: string): [string, string][] {
+  const check = tokenizerFields(source);
   const lines = text.replace(/\r\n?/g, '\n').trim().split('\n');
   const body = lines.slice(1, 1 + CLIP_MERGE_COUNT);
   return body.map((line, i) => {
     const parts = line.split(/\s+/).filter((p) => p.length > 0);
-    if (parts.length !== 2) throw check.fail(`line ${i + 2}`, `is not a merge rule (expected "left right", got ${JSON.stringify(line)})`);
+    if (parts.length !== 2) throw check.failAt(`line ${i + 2}`, `is not a merge rule (expected "left right", got ${JSON.stringify(line)})`);
     return [parts[0], parts[1]];
   });
 }
@@ -58,15 +58,15 @@ export function specFromSlowFiles(
   sources: { readonly vocab: string; readonly merges: string },
   names: SpecialTokenNames = CLIP_SPECIAL_TOKENS,
 ): TokenizerSpec {
-  const vocabCheck = new JsonChecker(sources.vocab);
-  const vocab = vocabCheck.vocab(vocabJson, '');
+  const vocabCheck = tokenizerFields(sources.vocab);
+  const vocab = vocabTable(vocabCheck, vocabJson, '');
   const pairs = parseMergesTxt(mergesText, sources.merges);
-  const merges = resolveMerges(pairs, vocab, '', new JsonChecker(`${sources.merges} (with ${sources.vocab})`), (i) => `line ${i + 2}`);
+  const merges = resolveMerges(pairs, vocab, '', tokenizerFields(`${sources.merges} (with ${sources.vocab})`), (i) => `line ${i + 2}`);
 
   const idOf = (role: keyof SpecialTokenNames): number => {
     const id = vocab.get(names[role]);
     if (id === undefined) {
-      throw vocabCheck.fail('', `has no ${role} token ${JSON.stringify(names[role])} (expected it among the vocab entries)`, 'Check special_tokens_map.json');
+      throw vocabCheck.failAt('', `has no ${role} token ${JSON.stringify(names[role])} (expected it among the vocab entries)`, 'Check special_tokens_map.json');
     }
     return id;
   };

@@ -12,7 +12,7 @@
  */
 import type { AddedToken } from './added-tokens.js';
 import type { BpeOptions, MergeRule } from './bpe.js';
-import { JsonChecker, type JsonObject } from './json-check.js';
+import { type FieldReader, tokenId, tokenizerFields, type JsonObject } from './json-check.js';
 import { compileOnigPattern, knownRegexPatterns, literalPattern } from './patterns.js';
 import { parseAddedTokens, parseBpeModel } from './tokenizer-spec.js';
 
@@ -56,28 +56,28 @@ export interface SpBpeSpec {
   readonly padId: number | undefined;
 }
 
-function pattern(check: JsonChecker, x: unknown, field: string): { re: RegExp; literal: string | undefined } {
-  const p = check.object(x, field);
+function pattern(check: FieldReader, x: unknown, field: string): { re: RegExp; literal: string | undefined } {
+  const p = check.objectAt(x, field);
   if (typeof p.String === 'string' && p.String.length > 0) return { re: literalPattern(p.String), literal: p.String };
   if (typeof p.Regex === 'string') {
     const re = compileOnigPattern(p.Regex);
     if (re === undefined) {
-      throw check.fail(`${field}.Regex`, `is an unsupported regex (got ${JSON.stringify(p.Regex)})`, `Known patterns: ${knownRegexPatterns().map((s) => JSON.stringify(s)).join(', ')}`);
+      throw check.failAt(`${field}.Regex`, `is an unsupported regex (got ${JSON.stringify(p.Regex)})`, `Known patterns: ${knownRegexPatterns().map((s) => JSON.stringify(s)).join(', ')}`);
     }
     return { re, literal: undefined };
   }
-  throw check.fail(field, `has no usable pattern (expected {"String": "..."} or {"Regex": "..."}, got ${JSON.stringify(p)})`);
+  throw check.failAt(field, `has no usable pattern (expected {"String": "..."} or {"Regex": "..."}, got ${JSON.stringify(p)})`);
 }
 
-function sequence(check: JsonChecker, n: JsonObject, key: string, field: string, depth: number): { item: unknown; field: string }[] {
-  if (depth >= MAX_DEPTH) throw check.fail(field, `nests Sequence deeper than ${MAX_DEPTH} levels`, 'Real tokenizer files nest one or two levels');
-  return check.array(n[key], `${field}.${key}`).map((item, i) => ({ item, field: `${field}.${key}[${i}]` }));
+function sequence(check: FieldReader, n: JsonObject, key: string, field: string, depth: number): { item: unknown; field: string }[] {
+  if (depth >= MAX_DEPTH) throw check.failAt(field, `nests Sequence deeper than ${MAX_DEPTH} levels`, 'Real tokenizer files nest one or two levels');
+  return check.arrayAt(n[key], `${field}.${key}`).map((item, i) => ({ item, field: `${field}.${key}[${i}]` }));
 }
 
-function parseNormalizer(check: JsonChecker, x: unknown, field: string, out: SpNormalizerStep[], depth = 0): void {
+function parseNormalizer(check: FieldReader, x: unknown, field: string, out: SpNormalizerStep[], depth = 0): void {
   if (x === null || x === undefined) return;
-  const n = check.object(x, field);
-  const type = check.string(n.type, `${field}.type`);
+  const n = check.objectAt(x, field);
+  const type = check.stringAt(n.type, `${field}.type`);
   switch (type) {
     case 'Sequence':
       for (const s of sequence(check, n, 'normalizers', field, depth)) parseNormalizer(check, s.item, s.field, out, depth + 1);
@@ -92,60 +92,60 @@ function parseNormalizer(check: JsonChecker, x: unknown, field: string, out: SpN
       out.push({ kind: 'lowercase' });
       return;
     case 'Replace':
-      out.push({ kind: 'replace', pattern: pattern(check, n.pattern, `${field}.pattern`).re, content: check.string(n.content, `${field}.content`) });
+      out.push({ kind: 'replace', pattern: pattern(check, n.pattern, `${field}.pattern`).re, content: check.stringAt(n.content, `${field}.content`) });
       return;
     case 'Prepend':
-      out.push({ kind: 'prepend', prefix: check.string(n.prepend, `${field}.prepend`) });
+      out.push({ kind: 'prepend', prefix: check.stringAt(n.prepend, `${field}.prepend`) });
       return;
     case 'Strip':
-      out.push({ kind: 'strip', left: check.bool(n.strip_left, `${field}.strip_left`, true), right: check.bool(n.strip_right, `${field}.strip_right`, true) });
+      out.push({ kind: 'strip', left: check.boolAt(n.strip_left, `${field}.strip_left`, true), right: check.boolAt(n.strip_right, `${field}.strip_right`, true) });
       return;
     default:
-      throw check.fail(`${field}.type`, `is an unsupported normalizer (got ${JSON.stringify(type)})`, 'Supported: Sequence, Replace, Prepend, Strip, NFC, NFD, NFKC, NFKD, Lowercase');
+      throw check.failAt(`${field}.type`, `is an unsupported normalizer (got ${JSON.stringify(type)})`, 'Supported: Sequence, Replace, Prepend, Strip, NFC, NFD, NFKC, NFKD, Lowercase');
   }
 }
 
 const BEHAVIOURS: readonly SplitBehaviour[] = ['removed', 'isolated', 'mergedwithprevious', 'mergedwithnext', 'contiguous'];
 
-function parsePreTokenizer(check: JsonChecker, x: unknown, field: string, out: SpPreTokenizerStep[], depth = 0): void {
+function parsePreTokenizer(check: FieldReader, x: unknown, field: string, out: SpPreTokenizerStep[], depth = 0): void {
   if (x === null || x === undefined) return;
-  const p = check.object(x, field);
-  const type = check.string(p.type, `${field}.type`);
+  const p = check.objectAt(x, field);
+  const type = check.stringAt(p.type, `${field}.type`);
   if (type === 'Sequence') {
     for (const s of sequence(check, p, 'pretokenizers', field, depth)) parsePreTokenizer(check, s.item, s.field, out, depth + 1);
   } else if (type === 'Metaspace') {
-    const replacement = check.string(p.replacement ?? '▁', `${field}.replacement`, true);
+    const replacement = check.stringAt(p.replacement ?? '▁', `${field}.replacement`, true);
     let prepend: 'always' | 'first' | 'never';
     if (p.prepend_scheme !== undefined && p.prepend_scheme !== null) {
-      const s = check.string(p.prepend_scheme, `${field}.prepend_scheme`);
-      if (s !== 'always' && s !== 'first' && s !== 'never') throw check.fail(`${field}.prepend_scheme`, `is unsupported (expected "always", "first" or "never", got ${JSON.stringify(s)})`);
+      const s = check.stringAt(p.prepend_scheme, `${field}.prepend_scheme`);
+      if (s !== 'always' && s !== 'first' && s !== 'never') throw check.failAt(`${field}.prepend_scheme`, `is unsupported (expected "always", "first" or "never", got ${JSON.stringify(s)})`);
       prepend = s;
     } else {
       // tokenizers < 0.15 files: add_prefix_space true ⇔ "always"
-      prepend = check.bool(p.add_prefix_space, `${field}.add_prefix_space`, true) ? 'always' : 'never';
+      prepend = check.boolAt(p.add_prefix_space, `${field}.add_prefix_space`, true) ? 'always' : 'never';
     }
-    out.push({ kind: 'metaspace', replacement, prepend, split: check.bool(p.split, `${field}.split`, true) });
+    out.push({ kind: 'metaspace', replacement, prepend, split: check.boolAt(p.split, `${field}.split`, true) });
   } else if (type === 'Split') {
-    const b = check.string(p.behavior, `${field}.behavior`).toLowerCase() as SplitBehaviour;
-    if (!BEHAVIOURS.includes(b)) throw check.fail(`${field}.behavior`, `is unsupported (got ${JSON.stringify(p.behavior)})`, 'Expected Removed, Isolated, MergedWithPrevious, MergedWithNext or Contiguous');
-    out.push({ kind: 'split', pattern: pattern(check, p.pattern, `${field}.pattern`).re, behaviour: b, invert: check.bool(p.invert, `${field}.invert`, false) });
+    const b = check.stringAt(p.behavior, `${field}.behavior`).toLowerCase() as SplitBehaviour;
+    if (!BEHAVIOURS.includes(b)) throw check.failAt(`${field}.behavior`, `is unsupported (got ${JSON.stringify(p.behavior)})`, 'Expected Removed, Isolated, MergedWithPrevious, MergedWithNext or Contiguous');
+    out.push({ kind: 'split', pattern: pattern(check, p.pattern, `${field}.pattern`).re, behaviour: b, invert: check.boolAt(p.invert, `${field}.invert`, false) });
   } else {
-    throw check.fail(`${field}.type`, `is an unsupported pre-tokenizer here (got ${JSON.stringify(type)})`, 'Supported for SentencePiece-BPE files: Metaspace, Split, Sequence');
+    throw check.failAt(`${field}.type`, `is an unsupported pre-tokenizer here (got ${JSON.stringify(type)})`, 'Supported for SentencePiece-BPE files: Metaspace, Split, Sequence');
   }
 }
 
-function parseDecoder(check: JsonChecker, x: unknown, field: string, out: SpDecoderStep[], depth = 0): void {
+function parseDecoder(check: FieldReader, x: unknown, field: string, out: SpDecoderStep[], depth = 0): void {
   if (x === null || x === undefined) return;
-  const d = check.object(x, field);
-  const type = check.string(d.type, `${field}.type`);
+  const d = check.objectAt(x, field);
+  const type = check.stringAt(d.type, `${field}.type`);
   switch (type) {
     case 'Sequence':
       for (const s of sequence(check, d, 'decoders', field, depth)) parseDecoder(check, s.item, s.field, out, depth + 1);
       return;
     case 'Replace': {
       const p = pattern(check, d.pattern, `${field}.pattern`);
-      if (p.literal === undefined) throw check.fail(`${field}.pattern`, 'is a regex (expected {"String": ...})');
-      out.push({ kind: 'replace', pattern: p.literal, content: check.string(d.content, `${field}.content`) });
+      if (p.literal === undefined) throw check.failAt(`${field}.pattern`, 'is a regex (expected {"String": ...})');
+      out.push({ kind: 'replace', pattern: p.literal, content: check.stringAt(d.content, `${field}.content`) });
       return;
     }
     case 'ByteFallback':
@@ -155,46 +155,46 @@ function parseDecoder(check: JsonChecker, x: unknown, field: string, out: SpDeco
       out.push({ kind: 'fuse' });
       return;
     case 'Strip':
-      out.push({ kind: 'strip', content: check.string(d.content, `${field}.content`, true), start: check.id(d.start, `${field}.start`), stop: check.id(d.stop, `${field}.stop`) });
+      out.push({ kind: 'strip', content: check.stringAt(d.content, `${field}.content`, true), start: tokenId(check, d.start, `${field}.start`), stop: tokenId(check, d.stop, `${field}.stop`) });
       return;
     default:
-      throw check.fail(`${field}.type`, `is an unsupported decoder (got ${JSON.stringify(type)})`, 'Supported: Sequence, Replace, ByteFallback, Fuse, Strip');
+      throw check.failAt(`${field}.type`, `is an unsupported decoder (got ${JSON.stringify(type)})`, 'Supported: Sequence, Replace, ByteFallback, Fuse, Strip');
   }
 }
 
 /** `single` of a TemplateProcessing, with each special token's ids resolved from `special_tokens`. */
-function parseTemplate(check: JsonChecker, x: unknown): TemplatePiece[] {
+function parseTemplate(check: FieldReader, x: unknown): TemplatePiece[] {
   if (x === null || x === undefined) return [{ kind: 'sequence' }];
-  const p = check.object(x, 'post_processor');
-  const type = check.string(p.type, 'post_processor.type');
-  if (type !== 'TemplateProcessing') throw check.fail('post_processor.type', `is unsupported (expected "TemplateProcessing", got ${JSON.stringify(type)})`);
-  const specials = check.object(p.special_tokens ?? {}, 'post_processor.special_tokens');
+  const p = check.objectAt(x, 'post_processor');
+  const type = check.stringAt(p.type, 'post_processor.type');
+  if (type !== 'TemplateProcessing') throw check.failAt('post_processor.type', `is unsupported (expected "TemplateProcessing", got ${JSON.stringify(type)})`);
+  const specials = check.objectAt(p.special_tokens ?? {}, 'post_processor.special_tokens');
   const pieces: TemplatePiece[] = [];
-  check.array(p.single, 'post_processor.single').forEach((item, i) => {
+  check.arrayAt(p.single, 'post_processor.single').forEach((item, i) => {
     const f = `post_processor.single[${i}]`;
-    const o = check.object(item, f);
+    const o = check.objectAt(item, f);
     if (o.Sequence !== undefined) {
-      const id = check.string(check.object(o.Sequence, `${f}.Sequence`).id, `${f}.Sequence.id`);
-      if (id !== 'A') throw check.fail(`${f}.Sequence.id`, `is unsupported in a single template (expected "A", got ${JSON.stringify(id)})`);
+      const id = check.stringAt(check.objectAt(o.Sequence, `${f}.Sequence`).id, `${f}.Sequence.id`);
+      if (id !== 'A') throw check.failAt(`${f}.Sequence.id`, `is unsupported in a single template (expected "A", got ${JSON.stringify(id)})`);
       pieces.push({ kind: 'sequence' });
     } else if (o.SpecialToken !== undefined) {
-      const token = check.string(check.object(o.SpecialToken, `${f}.SpecialToken`).id, `${f}.SpecialToken.id`, true);
-      const entry = Object.prototype.hasOwnProperty.call(specials, token) ? check.object(specials[token], `post_processor.special_tokens[${JSON.stringify(token)}]`) : undefined;
-      if (entry === undefined) throw check.fail(`${f}.SpecialToken.id`, `names ${JSON.stringify(token)}, which post_processor.special_tokens does not define`);
-      const ids = check.array(entry.ids, `post_processor.special_tokens[${JSON.stringify(token)}].ids`).map((v, k) => check.id(v, `post_processor.special_tokens[${JSON.stringify(token)}].ids[${k}]`));
+      const token = check.stringAt(check.objectAt(o.SpecialToken, `${f}.SpecialToken`).id, `${f}.SpecialToken.id`, true);
+      const entry = Object.hasOwn(specials, token) ? check.objectAt(specials[token], `post_processor.special_tokens[${JSON.stringify(token)}]`) : undefined;
+      if (entry === undefined) throw check.failAt(`${f}.SpecialToken.id`, `names ${JSON.stringify(token)}, which post_processor.special_tokens does not define`);
+      const ids = check.arrayAt(entry.ids, `post_processor.special_tokens[${JSON.stringify(token)}].ids`).map((v, k) => tokenId(check, v, `post_processor.special_tokens[${JSON.stringify(token)}].ids[${k}]`));
       pieces.push({ kind: 'special', token, ids });
     } else {
-      throw check.fail(f, `is not a template piece (expected {"Sequence": ...} or {"SpecialToken": ...}, got ${JSON.stringify(o).slice(0, 60)})`);
+      throw check.failAt(f, `is not a template piece (expected {"Sequence": ...} or {"SpecialToken": ...}, got ${JSON.stringify(o).slice(0, 60)})`);
     }
   });
-  if (pieces.filter((q) => q.kind === 'sequence').length !== 1) throw check.fail('post_processor.single', 'must contain $A exactly once');
+  if (pieces.filter((q) => q.kind === 'sequence').length !== 1) throw check.failAt('post_processor.single', 'must contain $A exactly once');
   return pieces;
 }
 
 /** Validates a parsed SentencePiece-BPE tokenizer.json. */
 export function parseSpBpeJson(json: unknown, source: string): SpBpeSpec {
-  const check = new JsonChecker(source);
-  const root = check.object(json, '', 'Expected a Hugging Face tokenizer.json');
+  const check = tokenizerFields(source);
+  const root = check.objectAt(json, '', 'Expected a Hugging Face tokenizer.json');
   const { vocab, merges, bpe } = parseBpeModel(check, root.model, true);
   const normalizer: SpNormalizerStep[] = [];
   parseNormalizer(check, root.normalizer, 'normalizer', normalizer);
@@ -202,7 +202,7 @@ export function parseSpBpeJson(json: unknown, source: string): SpBpeSpec {
   parsePreTokenizer(check, root.pre_tokenizer, 'pre_tokenizer', preTokenizer);
   const decoder: SpDecoderStep[] = [];
   parseDecoder(check, root.decoder, 'decoder', decoder);
-  const padding = root.padding === undefined || root.padding === null ? undefined : check.object(root.padding, 'padding');
+  const padding = root.padding === undefined || root.padding === null ? undefined : check.objectAt(root.padding, 'padding');
   return {
     source,
     vocab,
@@ -213,6 +213,6 @@ export function parseSpBpeJson(json: unknown, source: string): SpBpeSpec {
     addedTokens: parseAddedTokens(check, root.added_tokens),
     template: parseTemplate(check, root.post_processor),
     decoder,
-    padId: padding === undefined ? undefined : check.id(padding.pad_id, 'padding.pad_id'),
+    padId: padding === undefined ? undefined : tokenId(check, padding.pad_id, 'padding.pad_id'),
   };
 }
