@@ -96,7 +96,7 @@ function pidAlive(pid: number): boolean {
  * Removes staging and trash folders whose writer is gone: same host and the pid is not running, or older than a day.
  * Returns the names removed (tests).
  */
-export function removeStaleStaging(root: string): string[] {
+function removeStaleStaging(root: string): string[] {
   let names: string[];
   try {
     names = readdirSync(root);

@@ -77,7 +77,7 @@ export async function loadConfig(dir: string): Promise<FgClipConfig> {
 }
 
 /** Largest config-like JSON file read (real ones are a few KB). */
-export const MAX_CONFIG_BYTES = 16 << 20;
+const MAX_CONFIG_BYTES = 16 << 20;
 
 /** Reads a config-like JSON file; a missing, special or oversized file or invalid JSON is CONFIG_INVALID naming the file. */
 export async function readConfigJson(file: string, what: string): Promise<unknown> {

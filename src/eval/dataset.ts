@@ -21,7 +21,7 @@ export async function decodeEntry(model: Encoder, path: string, where: string): 
 }
 
 /** Re-throws a box error with the dataset entry that caused it. */
-export function withEntry(e: unknown, where: string): never {
+function withEntry(e: unknown, where: string): never {
   if (e instanceof FgClipError) throw new FgClipError(e.code, `${where}: ${e.message}`, { cause: e });
   throw e;
 }

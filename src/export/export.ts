@@ -19,7 +19,7 @@ import { buildExportGraphs, exportManifest } from './build.js';
 import { EXPORT_MANIFEST, POSITIONS_FILE, type ExportManifest, type FileSpec } from './manifest.js';
 
 /** Checkpoint files copied beside the graphs when present (tokenizer and preprocessing need them). */
-export const COPIED_FILES = ['config.json', 'preprocessor_config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.json', 'merges.txt'] as const;
+const COPIED_FILES = ['config.json', 'preprocessor_config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.json', 'merges.txt'] as const;
 
 export interface ExportOptions {
   readonly dtype?: LinearDtype;

@@ -167,7 +167,7 @@ function isTriple(v: unknown): v is number[] {
 }
 
 /** `a/b.c` style: no absolute paths, no `..`, no empty parts, no backslashes or URL syntax. */
-export function safeRelative(name: string): boolean {
+function safeRelative(name: string): boolean {
   if (name.length === 0 || name.length > 200 || /[\\:?#%]/.test(name) || name.startsWith('/')) return false;
   return name.split('/').every((part) => part !== '' && part !== '.' && part !== '..');
 }

@@ -154,7 +154,7 @@ export function linear(c: Ctx, path: string, x: string, inp: number, out: number
 }
 
 /** Symmetric per-column int8 quantization of a [in, out] matrix: q = round(w / s), s = max|w[:, j]| / 127. */
-export function quantizeColumns(w: Float32Array, inp: number, out: number): { q: Int8Array; scales: Float32Array } {
+function quantizeColumns(w: Float32Array, inp: number, out: number): { q: Int8Array; scales: Float32Array } {
   const scales = new Float32Array(out);
   for (let i = 0; i < inp; i++) {
     const r = i * out;

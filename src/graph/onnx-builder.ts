@@ -12,7 +12,7 @@ import onnxProto from 'onnx-proto';
 const { onnx } = onnxProto;
 
 export const EXTERNAL_DATA_NAME = 'weights.bin';
-export const OPSET = 17;
+const OPSET = 17;
 const INLINE_BYTES = 64;
 export const MS_DOMAIN = 'com.microsoft';
 
@@ -54,7 +54,7 @@ export interface WeightSink {
   finish(): Uint8Array | undefined;
 }
 
-export class MemorySink implements WeightSink {
+class MemorySink implements WeightSink {
   private chunks: { at: number; bytes: Uint8Array }[] = [];
   private size = 0;
   write(bytes: Uint8Array): number {

@@ -11,7 +11,7 @@
  */
 import { atlasFont, measureAtlas } from './text.js';
 
-export const PANELS_PER_ROW = 3;
+const PANELS_PER_ROW = 3;
 const MARGIN = 16;
 const COL_GAP = 24;
 const ROW_GAP = 16;

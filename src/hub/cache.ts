@@ -17,7 +17,7 @@ import { dirname, join, relative, sep } from 'node:path';
 import { FgClipError } from '../errors.js';
 import { COMMIT_HASH_RE, defaultCacheDir } from './settings.js';
 
-export function repoFolderName(repo: string): string {
+function repoFolderName(repo: string): string {
   return ['models', ...repo.split('/')].join('--');
 }
 
@@ -38,7 +38,7 @@ export function uniqueSuffix(): string {
 }
 
 /** Writes via a sibling temp file and an atomic rename. */
-export function writeFileAtomic(path: string, data: string): void {
+function writeFileAtomic(path: string, data: string): void {
   mkdirSync(dirname(path), { recursive: true });
   const tmp = `${path}.tmp-${uniqueSuffix()}`;
   writeFileSync(tmp, data);

@@ -18,7 +18,7 @@ import { COMMIT_HASH_RE } from './settings.js';
 const MAX_REDIRECTS = 10;
 const MAX_DELAY_MS = 8000;
 const RETRY_STATUS = new Set([408, 429, 500, 502, 503, 504]);
-export const USER_AGENT = `fgclip/0.1.0; node/${process.versions.node}`;
+const USER_AGENT = `fgclip/0.1.0; node/${process.versions.node}`;
 
 /** Where a request was made for, to write errors that name the repo, revision and file. */
 export interface RequestContext {
@@ -69,7 +69,7 @@ export class NetworkDownError extends RetryableError {
 }
 
 /** The system error code under a fetch failure (undici: TypeError "fetch failed" → cause.code). */
-export function networkErrorCode(e: unknown): string | undefined {
+function networkErrorCode(e: unknown): string | undefined {
   for (let c: unknown = e, depth = 0; c instanceof Error && depth < 4; c = c.cause, depth++) {
     const code = (c as { code?: unknown }).code;
     if (typeof code === 'string') return code;
@@ -243,7 +243,7 @@ export function gaveUp(ctx: RequestContext, e: unknown, attempts: number, signal
 }
 
 /** Runs `fn` again after RetryableErrors, at most `s.retries` times, with exponential back-off. */
-export async function withRetry<T>(s: HubSettings, ctx: RequestContext, fn: () => Promise<T>): Promise<T> {
+async function withRetry<T>(s: HubSettings, ctx: RequestContext, fn: () => Promise<T>): Promise<T> {
   for (let failures = 0; ; ) {
     try {
       return await fn();
@@ -270,7 +270,7 @@ export interface FileMetadata {
 }
 
 /** huggingface_hub _normalize_etag, plus the weak prefix. */
-export function normalizeEtag(v: string | null): string | undefined {
+function normalizeEtag(v: string | null): string | undefined {
   if (v === null) return undefined;
   const e = v.trim().replace(/^W\//, '').replace(/^"|"$/g, '');
   return e === '' ? undefined : e;

@@ -91,7 +91,7 @@ export async function snapshotDownload(repo: string, opts: HubOptions & { files?
 }
 
 /** Shard file names of a model.safetensors.index.json ({"weight_map": {tensor: file}}). */
-export function shardFiles(indexPath: string): string[] {
+function shardFiles(indexPath: string): string[] {
   let parsed: unknown;
   try {
     parsed = JSON.parse(readFileSync(indexPath, 'utf8'));

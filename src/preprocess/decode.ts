@@ -21,7 +21,7 @@ import { stat } from 'node:fs/promises';
 import { fileKind, readRegular } from '../platform/node/regular-file.js';
 
 /** Largest image file read from a path (far above any real photo; pixels are bounded separately by maxPixels). */
-export const MAX_IMAGE_FILE_BYTES = 1 << 30;
+const MAX_IMAGE_FILE_BYTES = 1 << 30;
 import sharp from 'sharp';
 import type { Metadata, OutputInfo, SharpOptions } from 'sharp';
 import { FgClipError } from '../errors.js';

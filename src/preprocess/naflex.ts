@@ -79,11 +79,11 @@ export function naflexTargetSize(height: number, width: number, patchSize: numbe
 }
 
 /** Resolves the budget for one image (the dynamic rule at the processor's patch size, else the fixed value). */
-export function patchBudget(img: { width: number; height: number }, opts: NaflexOptions): number {
+function patchBudget(img: { width: number; height: number }, opts: NaflexOptions): number {
   return opts.dynamic ? dynamicMaxPatches(img.width, img.height, opts.patchSize) : opts.maxNumPatches;
 }
 
-export function checkNaflexOptions(opts: NaflexOptions): void {
+function checkNaflexOptions(opts: NaflexOptions): void {
   const { patchSize: p, maxNumPatches: m } = opts;
   if (!Number.isSafeInteger(p) || p < 1 || p > 64) throw bad(`patch size must be an integer in 1..64 (got ${p})`);
   if (!Number.isSafeInteger(m) || m < 1 || m > MAX_PATCH_BUDGET) throw bad(`max_num_patches must be an integer in 1..${MAX_PATCH_BUDGET} (got ${m})`);

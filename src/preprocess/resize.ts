@@ -32,7 +32,7 @@ export function bicubicFilter(x: number): number {
 }
 
 /** Pillow's `bilinear_filter` (a triangle). */
-export function bilinearFilter(x: number): number {
+function bilinearFilter(x: number): number {
   if (x < 0.0) x = -x;
   if (x < 1.0) return 1.0 - x;
   return 0.0;

@@ -14,7 +14,7 @@ import { FgClipError } from '../errors.js';
 export const STACK_BYTES_PER_COMMAND_LINE_BYTE = 320;
 
 /** Bytes of the process's command line as the kernel reports it (/proc/self/cmdline), else from process.argv. */
-export function commandLineBytes(): number {
+function commandLineBytes(): number {
   try {
     return readFileSync('/proc/self/cmdline').length;
   } catch {
@@ -23,7 +23,7 @@ export function commandLineBytes(): number {
 }
 
 /** The calling thread's stack size in bytes (undefined: unlimited). */
-export function threadStackBytes(): number | undefined {
+function threadStackBytes(): number | undefined {
   if (!isMainThread) return (resourceLimits.stackSizeMb ?? 4) * 2 ** 20;
   try {
     const m = /^Max stack size\s+(\d+|unlimited)/m.exec(readFileSync('/proc/self/limits', 'utf8'));

@@ -42,8 +42,8 @@ export interface BatchingOptions {
 /** What a request fed the model (for its log line and the `usage` field). */
 export interface Usage {
   items: number;
-  /** tokens fed to the text tower, bos/eos included, after truncation */
-  tokens: number;
+  /** tokens fed to the text tower, bos/eos included, after truncation (the library's name: `tokenCounts` per text) */
+  tokenCount: number;
 }
 
 export interface RunOptions {
@@ -176,7 +176,7 @@ export class Engine implements Encoder {
     const enc = await runTextPlan(plan, { lengths, normalize: opts.normalize ?? true, concurrent: true, run: (rows, mode) => this.text[mode].submit(rows as number[][], opts) });
     if (opts.usage) {
       opts.usage.items += texts.length;
-      opts.usage.tokens += plan.ids.reduce((a, row, i) => a + Math.min(plan.tokenCounts[i], row.length), 0);
+      opts.usage.tokenCount += plan.ids.reduce((a, row, i) => a + Math.min(plan.tokenCounts[i], row.length), 0);
     }
     return enc;
   }

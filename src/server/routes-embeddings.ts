@@ -50,7 +50,7 @@ export const embeddings: Handler = async (body, ctx) => {
       object: 'list',
       data: vectors.map((v, index) => ({ object: 'embedding', index, embedding: encode(v) })),
       model: ctx.modelName,
-      usage: { prompt_tokens: ctx.usage.tokens, total_tokens: ctx.usage.tokens },
+      usage: { prompt_tokens: ctx.usage.tokenCount, total_tokens: ctx.usage.tokenCount },
     },
   };
 };

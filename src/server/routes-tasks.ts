@@ -33,7 +33,7 @@ export function uniqueLabels(labels: readonly string[], field: string): void {
 
 /** OpenAI's `usage`: the tokens this request fed to the text tower. */
 export function usage(ctx: Ctx) {
-  return { prompt_tokens: ctx.usage.tokens, total_tokens: ctx.usage.tokens };
+  return { prompt_tokens: ctx.usage.tokenCount, total_tokens: ctx.usage.tokenCount };
 }
 
 /** prompts (labels × templates) allowed per classify request, per unit of --max-inputs */
@@ -217,7 +217,7 @@ export const rerank: Handler = async (body, ctx) => {
       created: Math.floor(Date.now() / 1000),
       results: hits.map((h) => ({ index: h.index, relevance_score: h.score, ...(returnDocs ? { document: { text: docs[h.index] } } : {}) })),
       usage: usage(ctx),
-      meta: { billed_units: { input_tokens: ctx.usage.tokens } },
+      meta: { billed_units: { input_tokens: ctx.usage.tokenCount } },
     },
   };
 };

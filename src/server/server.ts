@@ -309,7 +309,7 @@ export function createServer(options: ServerOptions): FgClipServer {
       () => ac.abort(new HttpError(504, 'timeout_error', 'TIMEOUT', `the request did not finish within ${requestTimeoutMs} ms (the server is busy or the request is large); retry later or split it`)),
       requestTimeoutMs,
     );
-    const ctx: Ctx = { engine, modelName, aliases, limits, images, signal: ac.signal, stats: { batches: [] }, usage: { items: 0, tokens: 0 }, collection };
+    const ctx: Ctx = { engine, modelName, aliases, limits, images, signal: ac.signal, stats: { batches: [] }, usage: { items: 0, tokenCount: 0 }, collection };
     let errorCode: string | undefined;
     res.on('close', () => {
       clearTimeout(timer);

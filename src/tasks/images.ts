@@ -2,7 +2,7 @@
  * Image plumbing shared by the batch tasks: decode one image at a time so a bad file is skipped (with a reason)
  * instead of failing its whole batch, and list the images of a folder tree.
  */
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { FgClipError, type FgClipErrorCode } from '../errors.js';
 import type { Encoder, ImageInput } from '../model/encoder.js';
@@ -23,7 +23,7 @@ export function describeInput(input: ImageInput, index: number): string {
   return typeof input === 'string' ? input : `<input ${index}>`;
 }
 
-export function isRgbImage(x: ImageInput): x is RgbImage {
+function isRgbImage(x: ImageInput): x is RgbImage {
   return typeof x === 'object' && !(x instanceof Uint8Array) && 'data' in x && 'width' in x && 'height' in x;
 }
 
@@ -77,13 +77,4 @@ export async function listImages(dir: string, extensions: readonly string[] = IM
   };
   await walk('');
   return out;
-}
-
-/** Reads a file's bytes; a failure becomes a SkippedImage. */
-export async function readOrSkip(path: string, index: number): Promise<Uint8Array | SkippedImage> {
-  try {
-    return await readFile(path);
-  } catch (e) {
-    return skipped(path, index, new FgClipError('IMAGE_DECODE', `${path}: cannot read the file (${(e as Error).message})`, { cause: e }));
-  }
 }

@@ -22,10 +22,10 @@ function buildByteToChar(): string[] {
 }
 
 /** byte value → its byte-level character */
-export const BYTE_TO_CHAR: readonly string[] = buildByteToChar();
+const BYTE_TO_CHAR: readonly string[] = buildByteToChar();
 
 /** byte-level character (UTF-16 code unit) → byte value */
-export const CHAR_TO_BYTE: ReadonlyMap<number, number> = new Map(BYTE_TO_CHAR.map((c, b) => [c.charCodeAt(0), b]));
+const CHAR_TO_BYTE: ReadonlyMap<number, number> = new Map(BYTE_TO_CHAR.map((c, b) => [c.charCodeAt(0), b]));
 
 const utf8 = new TextEncoder();
 

@@ -28,7 +28,7 @@ export function toWellFormed(text: string): string {
  * (Final_Sigma is the only locale-independent context rule of SpecialCasing.txt, so the per-character path is
  * needed only when the text holds a capital sigma).
  */
-export function lowercasePerChar(text: string): string {
+function lowercasePerChar(text: string): string {
   if (!text.includes('\u03A3')) return text.toLowerCase();
   let out = '';
   for (const ch of text) out += ch.toLowerCase();

@@ -12,7 +12,7 @@
  * types"). JavaScript's `\s` differs: it also matches U+FEFF and does not match U+0085.
  * A character-class body, for use inside `[...]` / `[^...]`.
  */
-export const ONIG_SPACE = '\\t\\n\\v\\f\\r\\x85\\p{Zs}\\p{Zl}\\p{Zp}';
+const ONIG_SPACE = '\\t\\n\\v\\f\\r\\x85\\p{Zs}\\p{Zl}\\p{Zp}';
 
 /** CLIP's pre-tokenizer split (transformers `CLIPConverter`); no case-insensitive flag in tokenizer.json. */
 export const CLIP_SPLIT_PATTERN = "'s|'t|'re|'ve|'m|'ll|'d|[\\p{L}]+|[\\p{N}]|[^\\s\\p{L}\\p{N}]+";

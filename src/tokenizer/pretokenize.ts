@@ -29,7 +29,7 @@ export interface PreTokenizerSpec {
  * `removed` drops delimiters, `isolated` keeps them as pieces of their own. Empty pieces are dropped, as
  * `PreTokenizedString::split` does.
  */
-export function splitPieces(text: string, step: SplitStep, out: string[]): void {
+function splitPieces(text: string, step: SplitStep, out: string[]): void {
   const { pattern, behavior, invert } = step;
   pattern.lastIndex = 0;
   let last = 0;

@@ -46,7 +46,7 @@ function malformed(path: string, what: string, hint = 'The file is damaged or no
 }
 
 /** Opens a weight file after refusing directories, FIFOs, devices (a symlink to /dev/zero) and dangling links. */
-export async function openWeightFile(path: string): Promise<FileHandle> {
+async function openWeightFile(path: string): Promise<FileHandle> {
   return (await openRegular(path, WEIGHT_FILE)).fh;
 }
 

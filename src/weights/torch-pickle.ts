@@ -23,14 +23,14 @@ const CALLABLES = new Set(['collections.OrderedDict', 'torch._utils._rebuild_ten
 const MAX_STACK = 1 << 20;
 const MAX_MEMO = 1 << 20;
 
-export class PyGlobal {
+class PyGlobal {
   constructor(readonly qualified: string) {}
 }
-export class PyTuple {
+class PyTuple {
   constructor(readonly items: readonly PyValue[]) {}
 }
 /** dict / OrderedDict (insertion order kept). */
-export class PyDict {
+class PyDict {
   readonly map = new Map<string | number, PyValue>();
 }
 export class StorageRef {

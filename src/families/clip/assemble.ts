@@ -15,7 +15,7 @@ import { WeightReader } from '../../weights/reader.js';
 import { ClipTowers, clipSessions, resolveImageSize, visionPositionsFor, type ClipBuildPlan } from '../shared/clip-towers.js';
 import type { FamilyLoadContext } from '../types.js';
 
-export const TEXT_EMBEDS = 'text_embeds';
+const TEXT_EMBEDS = 'text_embeds';
 
 export async function loadClip(ctx: FamilyLoadContext): Promise<ClipTowers<ClipConfig>> {
   const { dir, options } = ctx;

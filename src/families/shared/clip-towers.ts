@@ -56,7 +56,7 @@ export interface ClipBuildPlan {
  * A session opened on its first run (a failed open is retried on the next run). `opened` says whether it was; release
  * before any run releases nothing.
  */
-export function lazySession(open: () => Promise<RuntimeSession>): RuntimeSession & { readonly opened: boolean } {
+function lazySession(open: () => Promise<RuntimeSession>): RuntimeSession & { readonly opened: boolean } {
   let s: Promise<RuntimeSession> | undefined;
   const get = () => {
     s ??= open().catch((e: unknown) => {

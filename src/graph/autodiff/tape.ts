@@ -298,7 +298,7 @@ function castType(to: number): ElemType {
 let symbolCounter = 0;
 const freshSymbol = (hint: string) => `${hint}_${symbolCounter++}`;
 
-export function broadcastDims(a: readonly Dim[], b: readonly Dim[]): Dim[] {
+function broadcastDims(a: readonly Dim[], b: readonly Dim[]): Dim[] {
   const n = Math.max(a.length, b.length);
   const out: Dim[] = [];
   for (let i = 0; i < n; i++) {
@@ -430,7 +430,7 @@ function inferDims(t: Tape, op: string, xs: readonly Value[], attrs: Record<stri
 // ---- vector-Jacobian products ----------------------------------------------------------------------------------
 
 /** Sums `d` (shaped like the broadcast result) back to the shape of `x`. */
-export function unbroadcast(t: Tape, d: Value, x: Value): Value {
+function unbroadcast(t: Tape, d: Value, x: Value): Value {
   const out = d.dims;
   const lead = out.length - x.dims.length;
   const axes: number[] = [];

@@ -50,13 +50,13 @@ function statError(path: string, o: RegularFileOptions, e: unknown): FgClipError
 }
 
 /** Throws unless `st` is a regular file within the size bound. */
-export function checkRegular(path: string, st: Stats, o: RegularFileOptions): void {
+function checkRegular(path: string, st: Stats, o: RegularFileOptions): void {
   if (!st.isFile()) throw fail(path, o, `is ${fileKind(st)} (expected a regular file)`);
   if (o.maxBytes !== undefined && st.size > o.maxBytes) throw fail(path, o, `is ${st.size} bytes, more than the ${o.maxBytes} allowed`);
 }
 
 /** `stat` (symlinks followed) and check; never opens the file. */
-export async function statRegular(path: string, o: RegularFileOptions): Promise<Stats> {
+async function statRegular(path: string, o: RegularFileOptions): Promise<Stats> {
   let st: Stats;
   try {
     st = await stat(path);
