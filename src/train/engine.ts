@@ -16,7 +16,7 @@ import { prepareTextBatch } from '../families/fgclip/text-inputs.js';
 import { ort, sessionOptions } from '../runtime/session.js';
 import { fgclipTensors } from '../families/fgclip/checkpoint.js';
 import { validateBatch } from './batch.js';
-import { buildFullGraph, buildLossGraph, buildTowerGraph, gradName, HARD_GROUP, IO, seedName, type BuildOptions, type GraphVariant, type TrainGraph } from './graph.js';
+import { buildFullGraph, buildLossGraph, buildTowerGraph, gradName, HARD_GROUP, IO, rowsGradName, seedName, TOKEN_EMBEDDING, type BuildOptions, type GraphVariant, type TrainGraph } from './graph.js';
 import { roiMatrix } from './roi-matrix.js';
 import type { GradientEngine, GradientRequest, GradientResult, LossParts, NormalizedBox, TrainBatch } from './types.js';
 
@@ -130,6 +130,7 @@ export class OrtGradientEngine implements GradientEngine {
     const out = await this.run(compiled, { ...c.feeds, ...this.paramFeeds(compiled.graph, params) }, into);
     const grads = new Map<string, FloatArray>();
     for (const n of compiled.graph.gradParams) grads.set(n, out[gradName(n)].data as FloatArray);
+    this.addTokenRows(compiled.graph, out, c.feeds, grads, into);
     return { loss: scalar(out[IO.loss]), parts: partsOf(out), grads };
   }
 
@@ -237,11 +238,35 @@ export class OrtGradientEngine implements GradientEngine {
           (scratch ??= new Map()).set(n, g);
         }
       }
+      this.addTokenRows(bwd.graph, out, c.feeds, grads, into);
       i0 += c.images;
       k0 += c.boxes;
       v0 += c.hard;
     }
     return { loss: scalar(lo[IO.loss]), parts: partsOf(lo), grads };
+  }
+
+  /**
+   * Adds a run's token-embedding row gradients (graph.ts `tokenEmbedding`) into the [vocab, D] gradient of the token
+   * embedding in `grads` (created zeroed, in `into`'s buffer when given, by the first run that has rows).
+   */
+  private addTokenRows(g: TrainGraph, out: ort.InferenceSession.ReturnType, feeds: Record<string, ort.Tensor>, grads: Map<string, FloatArray>, into?: ReadonlyMap<string, FloatArray>): void {
+    if (g.tokenRows.length === 0) return;
+    const [V, D] = this.parameters.get(TOKEN_EMBEDDING)!;
+    let acc = grads.get(TOKEN_EMBEDDING);
+    if (!acc) {
+      acc = into?.get(TOKEN_EMBEDDING)?.fill(0) ?? new this.F(V * D);
+      grads.set(TOKEN_EMBEDDING, acc);
+    }
+    for (const idsName of g.tokenRows) {
+      const ids = feeds[idsName].data as BigInt64Array;
+      const d = out[rowsGradName(idsName)].data as FloatArray;
+      for (let r = 0; r < ids.length; r++) {
+        const o = Number(ids[r]) * D;
+        const s = r * D;
+        for (let j = 0; j < D; j++) acc[o + j] += d[s + j];
+      }
+    }
   }
 
   // ---- inputs ----------------------------------------------------------------------------------------------------

@@ -52,6 +52,9 @@ export const IO = {
 } as const;
 
 export const gradName = (name: string) => `grad:${name}`;
+/** The token embedding's gradient is sparse: the graph outputs d loss / d looked-up rows (`grad_rows:<ids input>`). */
+export const TOKEN_EMBEDDING = 'text_model.embeddings.token_embedding.weight';
+export const rowsGradName = (ids: string) => `grad_rows:${ids}`;
 export const seedName = (name: string) => `seed:${name}`;
 
 /** What a chunk/batch contains: decides which branches exist in the graph. */
@@ -79,6 +82,12 @@ export interface TrainGraph {
   readonly gradParams: readonly string[];
   /** embedding outputs (towers) or embedding inputs (loss) present in this variant */
   readonly embeds: readonly string[];
+  /**
+   * Id inputs whose looked-up token-embedding rows have their gradient as an output (`rowsGradName(ids)`, shaped
+   * [...ids dims, D]): the engine scatter-adds them into the [vocab, D] gradient of `TOKEN_EMBEDDING` (see
+   * `tokenEmbedding`). Empty when the token embedding is frozen or the graph has no backward.
+   */
+  readonly tokenRows: readonly string[];
 }
 
 /** Lazily declared parameters (only those a graph uses become inputs). */
@@ -111,6 +120,8 @@ export interface BlockCtx {
 
 interface Ctx extends BlockCtx {
   readonly cfg: FgClipConfig;
+  /** token-embedding row gradients caught by the reverse pass, by id input (see `tokenEmbedding`) */
+  readonly tokenRows: Map<string, Value>;
 }
 
 // ---- blocks ------------------------------------------------------------------------------------------------------
@@ -202,12 +213,35 @@ function visionTower(c: Ctx, px: Value, dense: boolean): { image: Value; dense?:
  * Text tower for one position regime: ids [n, T] → pooled, final-layer-normed states [n, D]. `positions` is the
  * position table of the mode; `posIds` [T] = 0..T-1; pooling reads flat rows n·T + first-eos (modeling_clip.py:825-844).
  */
+/**
+ * The token-embedding lookup. Its gradient with respect to the [vocab, D] table is zero except on the batch's ids
+ * (a few thousand of 49 408 rows): written op by op it is a ScatterND into a zeroed table per text path, their sum,
+ * and a 100 MB graph output per step. Instead the lookup is a composite op whose reverse pass hands over the
+ * gradient of the looked-up rows (an output of the graph, `rowsGradName`), and the engine adds the rows into the
+ * table's gradient in JavaScript.
+ */
+function tokenEmbedding(c: Ctx, ids: Value): Value {
+  const t = c.t;
+  const w = c.p.get(TOKEN_EMBEDDING);
+  const gather = () => t.op1('Gather', [w, ids], { axis: 0 }, { name: 'text_model.embeddings.token_embedding' });
+  if (!w.diff) return gather();
+  return t.composite(
+    [w, ids],
+    gather,
+    (_t, _x, _y, dy) => {
+      c.tokenRows.set(ids.name, dy);
+      return [undefined, undefined];
+    },
+    'text_model.embeddings.token_embedding',
+  );
+}
+
 function textTower(c: Ctx, ids: Value, positions: Value, posIds: Value, mask: Value, pool: Value): Value {
   const t = c.t;
   const tc = c.cfg.text_config;
   const tm = 'text_model';
   const D = tc.hidden_size;
-  const tok = t.op1('Gather', [c.p.get(`${tm}.embeddings.token_embedding.weight`), ids], { axis: 0 }, { name: `${tm}.embeddings.token_embedding` });
+  const tok = tokenEmbedding(c, ids);
   let x = t.add(tok, t.op1('Gather', [positions, posIds], { axis: 0 }, { name: `${tm}.embeddings.position_embedding` }), `${tm}.embeddings.position_add`);
   for (let i = 0; i < tc.num_hidden_layers; i++) x = encoderLayer(c, `${tm}.encoder.layers.${i}`, t.mark(x), tc, mask);
   const rows = t.reshape(x, [-1, D], `${tm}.pool_flatten`);
@@ -334,7 +368,13 @@ function splitShort(c: Ctx, v: GraphVariant, short: Value): { short: Value; boxT
 
 function newCtx(name: string, cfg: FgClipConfig, shapes: ReadonlyMap<string, readonly number[]>, o: BuildOptions): Ctx {
   const t = new Tape(name, o.dtype ?? 'float');
-  return { t, p: new Params(t, shapes, o.frozen ?? new Set()), cfg };
+  return { t, p: new Params(t, shapes, o.frozen ?? new Set()), cfg, tokenRows: new Map() };
+}
+
+/** Declares the caught token-embedding row gradients as outputs; returns their id inputs. */
+function tokenRowsOutputs(c: Ctx): string[] {
+  for (const [ids, d] of c.tokenRows) c.t.output(d, rowsGradName(ids));
+  return [...c.tokenRows.keys()];
 }
 
 export function gradOutputs(c: BlockCtx, grads: Map<string, Value>): string[] {
@@ -360,7 +400,8 @@ export function buildTowerGraph(cfg: FgClipConfig, shapes: ReadonlyMap<string, r
     const seeds = embeds.map(([n, val]) => [val, c.t.input(seedName(n), val.dims)] as const);
     gradParams = gradOutputs(c, c.t.backward(seeds));
   } else for (const [n, val] of embeds) c.t.output(val, n);
-  return { built: c.t.build(), params: c.p.declared, gradParams, embeds: embeds.map(([n]) => n) };
+  const tokenRows = tokenRowsOutputs(c);
+  return { built: c.t.build(), params: c.p.declared, gradParams, embeds: embeds.map(([n]) => n), tokenRows };
 }
 
 /** Embeddings of the whole batch → loss, parts, d loss / d embeddings (`grad:<embed>`), d loss / d logit scales. */
@@ -388,7 +429,7 @@ export function buildLossGraph(cfg: FgClipConfig, shapes: ReadonlyMap<string, re
     t.output(g, gradName(n));
   }
   const gradParams = gradOutputs(c, grads);
-  return { built: t.build(), params: c.p.declared, gradParams, embeds };
+  return { built: t.build(), params: c.p.declared, gradParams, embeds, tokenRows: [] };
 }
 
 /** Single pass: towers → loss → backward in one graph. */
@@ -401,5 +442,6 @@ export function buildFullGraph(cfg: FgClipConfig, shapes: ReadonlyMap<string, re
   t.output(l.total, IO.loss);
   l.parts.forEach((p, i) => t.output(p, IO.parts[i]));
   const gradParams = gradOutputs(c, t.backward([[l.total, t.constant(1)]]));
-  return { built: t.build(), params: c.p.declared, gradParams, embeds: [] };
+  const tokenRows = tokenRowsOutputs(c);
+  return { built: t.build(), params: c.p.declared, gradParams, embeds: [], tokenRows };
 }
