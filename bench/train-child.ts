@@ -13,6 +13,7 @@ import { ClipTokenizer } from '../src/tokenizer/index.js';
 import { median } from './stats.js';
 import { nodeFolder } from '../src/platform/node/folder.js';
 import { batchOf } from './train-batch.js';
+import { measureMatmul } from './matmul.js';
 
 export interface TrainChildRequest {
   readonly dir: string;
@@ -24,9 +25,12 @@ export interface TrainChildRequest {
 
 export interface StageTiming {
   readonly stage: 1 | 2;
+  /** runs + 1 forward timings: before the first step and after each step */
   readonly forwardMs: number[];
   readonly stepMs: number[];
   readonly optimizerMs: number[];
+  /** the 1576×768×3072 MatMul rate (GFLOP/s, median of 3) measured in this process just before each step */
+  readonly matmulGflops: number[];
   /** compiling the step's and the forward's sessions */
   readonly compileMs: number;
   /** tokens the text tower ran per caption kind (after the engine's cut at the last end token) */
@@ -88,10 +92,14 @@ async function main(req: TrainChildRequest): Promise<TrainChildResult> {
     const optimizerMs: number[] = [];
     // as the Trainer: each step writes its gradients into the previous step's buffers (GradientRequest.into)
     let gradBuffers: Map<string, Float32Array> | undefined;
+    // forward, then per run: step, optimizer, forward — so each step lies between two forward timings (the bench
+    // pairs them: on a shared machine the load moves within minutes)
+    t = performance.now();
+    await engine.embed(params, batch, stage);
+    forwardMs.push(performance.now() - t);
+    const matmulGflops: number[] = [];
     for (let i = 0; i < req.runs; i++) {
-      t = performance.now();
-      await engine.embed(params, batch, stage);
-      forwardMs.push(performance.now() - t);
+      matmulGflops.push((await measureMatmul(1576, 768, 3072, { threads: req.threads, runs: 3, warmup: 1 })).gflops);
       t = performance.now();
       r = await engine.compute(params, batch, { stage, into: gradBuffers });
       stepMs.push(performance.now() - t);
@@ -101,12 +109,16 @@ async function main(req: TrainChildRequest): Promise<TrainChildResult> {
       clipGradNorm(grads, 1);
       opt.update(params, grads, 1e-6);
       optimizerMs.push(performance.now() - t);
+      t = performance.now();
+      await engine.embed(params, batch, stage);
+      forwardMs.push(performance.now() - t);
     }
     stages.push({
       stage,
       forwardMs,
       stepMs,
       optimizerMs,
+      matmulGflops,
       compileMs,
       longTokens: lastEos(batch.textLong),
       shortTokens: lastEos(batch.textShort),
@@ -116,7 +128,8 @@ async function main(req: TrainChildRequest): Promise<TrainChildResult> {
       hardTokens: batch.hardTexts ? lastEos(batch.hardTexts) : 0,
       loss: r!.loss,
     });
-    process.stderr.write(`stage ${stage}: step ${median(stepMs).toFixed(0)} ms, forward ${median(forwardMs).toFixed(0)} ms, optimizer ${median(optimizerMs).toFixed(0)} ms\n`);
+    const ms = (xs: number[]) => xs.map((x) => x.toFixed(0)).join('/');
+    process.stderr.write(`stage ${stage}: step ${median(stepMs).toFixed(0)} ms, forward ${median(forwardMs).toFixed(0)} ms, optimizer ${median(optimizerMs).toFixed(0)} ms (steps ${ms(stepMs)}, forwards ${ms(forwardMs)}, MatMul GFLOP/s ${ms(matmulGflops)})\n`);
   }
   await engine.dispose();
   return { parameters, stages, peakRss: peakRssBytes() };

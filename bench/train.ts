@@ -18,8 +18,12 @@ export interface StageReport {
   readonly stage: 1 | 2;
   readonly stepSeconds: number;
   readonly forwardSeconds: number;
-  /** (step − forward) / forward */
+  /** (step − forward) / forward, medians */
   readonly backwardOverForward: number;
+  /** median over runs of (step − f) / f, f = mean of the forward timed just before and just after that step */
+  readonly pairedBackwardOverForward: number;
+  /** (fastest step − fastest forward) / fastest forward: the least contended runs */
+  readonly fastestBackwardOverForward: number;
   readonly optimizerSeconds: number;
   /** compiling the step's and the forward's ONNX Runtime sessions */
   readonly compileSeconds: number;
@@ -27,6 +31,8 @@ export interface StageReport {
   readonly stepGflop: number;
   readonly achievedGflops: number;
   readonly fractionOfMatmul: number;
+  /** median over runs of the step's GFLOP/s over the MatMul rate measured in the child just before that step */
+  readonly fractionOfPairedMatmul: number;
 }
 
 export interface TrainReport {
@@ -59,6 +65,11 @@ export async function measureTraining(dir: string, shape: ModelShape, o: { threa
   const stages = result.stages.map((t): StageReport => {
     const step = median(t.stepMs) / 1000;
     const fwd = median(t.forwardMs) / 1000;
+    const paired = t.stepMs.map((s, i) => {
+      const f = (t.forwardMs[i] + t.forwardMs[i + 1]) / 2;
+      return (s - f) / f;
+    });
+    const fastF = Math.min(...t.forwardMs);
     const forwardGflop = forwardFlops(shape, o.batch, t) / 1e9;
     const stepGflop = 3 * forwardGflop;
     return {
@@ -66,12 +77,15 @@ export async function measureTraining(dir: string, shape: ModelShape, o: { threa
       stepSeconds: step,
       forwardSeconds: fwd,
       backwardOverForward: (step - fwd) / fwd,
+      pairedBackwardOverForward: median(paired),
+      fastestBackwardOverForward: (Math.min(...t.stepMs) - fastF) / fastF,
       optimizerSeconds: median(t.optimizerMs) / 1000,
       compileSeconds: t.compileMs / 1000,
       forwardGflop,
       stepGflop,
       achievedGflops: stepGflop / step,
       fractionOfMatmul: stepGflop / step / o.matmulGflops,
+      fractionOfPairedMatmul: median(t.stepMs.map((s, i) => stepGflop / (s / 1000) / t.matmulGflops[i])),
     };
   });
   return { batch: o.batch, threads: o.threads, runs: o.runs, parameters: result.parameters, peakRss: result.peakRss, stages };
@@ -80,13 +94,13 @@ export async function measureTraining(dir: string, shape: ModelShape, o: { threa
 export function formatTraining(r: TrainReport): string {
   const rows = r.stages.map(
     (s) =>
-      `| ${s.stage} | ${s.stepSeconds.toFixed(2)} | ${s.forwardSeconds.toFixed(2)} | ${s.backwardOverForward.toFixed(2)} | ${s.optimizerSeconds.toFixed(2)} | ${s.stepGflop.toFixed(0)} | ${s.achievedGflops.toFixed(1)} | ${(100 * s.fractionOfMatmul).toFixed(0)}% | ${s.compileSeconds.toFixed(1)} |`,
+      `| ${s.stage} | ${s.stepSeconds.toFixed(2)} | ${s.forwardSeconds.toFixed(2)} | ${s.backwardOverForward.toFixed(2)} | ${s.pairedBackwardOverForward.toFixed(2)} | ${s.fastestBackwardOverForward.toFixed(2)} | ${s.optimizerSeconds.toFixed(2)} | ${s.stepGflop.toFixed(0)} | ${s.achievedGflops.toFixed(1)} | ${(100 * s.fractionOfMatmul).toFixed(0)}% | ${(100 * s.fractionOfPairedMatmul).toFixed(0)}% | ${s.compileSeconds.toFixed(1)} |`,
   );
   return [
     `Training step, fg-clip-base shapes, batch ${r.batch}, ${r.threads} threads, median of ${r.runs} (peak RSS ${(r.peakRss / 2 ** 30).toFixed(2)} GiB, ${(r.parameters / 1e6).toFixed(1)} M parameters):`,
     '',
-    '| stage | step s | forward s | backward/forward | optimizer s | GFLOP/step | GFLOP/s | of MatMul rate | compile s |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    '| stage | step s | forward s | backward/forward (medians) | paired | fastest | optimizer s | GFLOP/step | GFLOP/s | of MatMul rate | of paired MatMul | compile s |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ...rows,
   ].join('\n');
 }
