@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { FgClipError } from '../errors.js';
-import { decodeImageBytes } from './browser/decode.js';
+import { browserImageDecoder } from './browser/decode.js';
 import { nodeFolder } from './node/folder.js';
 import { nodeImageDecoder } from './node/image-decoder.js';
 import { nodeRuntime } from './node/runtime.js';
@@ -18,7 +18,7 @@ import { createPreprocessPool } from '../pipeline/index.js';
 import { preprocessImage } from '../preprocess/pipeline.js';
 import { decoded, grayDecoder, grayDecoderHere, grayImage } from '../test-util/gray-decoder.js';
 
-const browserDecoder: ImageDecoder = { decode: decodeImageBytes };
+const browserDecoder: ImageDecoder = browserImageDecoder('wasm');
 const ports: [ImageDecoder, ImageDecoder, InferenceRuntime, ModelFolder] = [nodeImageDecoder, browserDecoder, nodeRuntime, nodeFolder('.')];
 
 test('implementations conform to the ports (the typed assignments above are checked by npm run typecheck): Node runtime, folder, decoder; the browser decoder', () => {

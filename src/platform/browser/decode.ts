@@ -13,6 +13,7 @@
  * The pixel limit is checked from the header before any pixel is decoded, as on Node.
  */
 import { FgClipError } from '../../errors.js';
+import type { ImageDecoder } from '../ports.js';
 import { samplesToRgb } from '../../preprocess/convert-rgb.js';
 import { DEFAULT_MAX_PIXELS, type RgbImage } from '../../preprocess/types.js';
 
@@ -157,4 +158,12 @@ export async function decodeImageBytes(bytes: Uint8Array, opts: BrowserDecodeOpt
   }
   if (opts.decoder === 'browser' || fmt === 'other') return decodeWithBrowser(bytes, maxPixels);
   return fmt === 'png' ? decodePng(bytes) : decodeJpeg(bytes);
+}
+
+/**
+ * The image decoding port (src/platform/ports.ts `ImageDecoder`) in the browser: `decodeImageBytes` with the page's
+ * decoder choice ('wasm': Pillow-exact PNG/JPEG; 'browser': the browser's own codecs). No file paths here.
+ */
+export function browserImageDecoder(choice?: DecoderChoice): ImageDecoder {
+  return { decode: (bytes, opts) => decodeImageBytes(bytes, { maxPixels: opts?.maxPixels, decoder: choice }) };
 }

@@ -30,7 +30,7 @@ import { specialTokenName } from '../../tokenizer/slow-files.js';
 import { parseTokenizerJson } from '../../tokenizer/tokenizer-spec.js';
 import { blobWeightSource } from './blob-weights.js';
 import { blobBytes, WeightMeter } from './external-data.js';
-import { decodeImageBytes, imageDataToRgb } from './decode.js';
+import { browserImageDecoder, imageDataToRgb } from './decode.js';
 import type { Device, ModelInfo, WebGpuAdapterInfo, WebGpuUnavailableReason, WireImage, WireImageResult, WireTextResult, WorkerLoadOptions } from './protocol.js';
 import type { FileProvider } from './sources.js';
 import { assertRoom, isQuotaExceeded, QuotaExceeded, quotaError, Space, type PartialWriter, type ProgressFn } from './store.js';
@@ -325,9 +325,11 @@ export class WorkerModel {
   }
 
   async decode(img: WireImage): Promise<RgbImage> {
-    if (img.kind === 'blob') return decodeImageBytes(new Uint8Array(await img.blob.arrayBuffer()), { maxPixels: this.opts.maxPixels, decoder: this.opts.decoder });
+    // through the image decoding port, as the Node handle decodes
+    const decoder = browserImageDecoder(this.opts.decoder);
+    if (img.kind === 'blob') return decoder.decode(new Uint8Array(await img.blob.arrayBuffer()), { maxPixels: this.opts.maxPixels });
     if (img.kind === 'rgba') return imageDataToRgb({ width: img.width, height: img.height, data: new Uint8ClampedArray(img.data) });
-    return decodeImageBytes(new Uint8Array(img.bytes), { maxPixels: this.opts.maxPixels, decoder: this.opts.decoder });
+    return decoder.decode(new Uint8Array(img.bytes), { maxPixels: this.opts.maxPixels });
   }
 
   async encodeImages(images: readonly WireImage[], normalize: boolean, dense: boolean, boxes?: readonly (readonly (readonly [number, number, number, number])[])[]): Promise<WireImageResult[]> {
