@@ -44,6 +44,14 @@ export interface TextGraphOptions {
    * `text_model.encoder.layers.{i}` [B, T, D], `text_model.final_layer_norm` [B, D] (the pooled rows)
    */
   readonly intermediates?: boolean;
+  /**
+   * Select the position rows inside the graph from the checkpoint's tables (so they are initializers, e.g. parameters
+   * of a train-mode graph) instead of taking them as the `position_embeds` input: 'short' takes rows 0..T-1 of
+   * `text_model.embeddings.position_embedding.weight` [rows, D]; 'long' (FG-CLIP's 248-token walk) takes rows
+   * 0..keep-1 of `position_embedding_ori.weight` and keep..T-1 of `position_embedding_res.weight` (both [rows, D]),
+   * the table families/fgclip/text-inputs.ts `buildLongPositions` builds outside the graph.
+   */
+  readonly positionsInGraph?: { readonly table: 'short'; readonly rows: number } | { readonly table: 'long'; readonly rows: number; readonly keep: number };
 }
 
 /** A projection of the pooled text state: the checkpoint's Linear (no bias) `${module}.weight`, output `output`. */
@@ -68,7 +76,7 @@ export function buildClipTextGraph(
   const tm = 'text_model';
 
   const ids = g.input(TEXT_INPUT_IDS, 'int64', ['B', 'T']);
-  const positions = g.input(TEXT_POSITIONS, 'float', ['T', D]);
+  const positions = opts.positionsInGraph ? positionRows(g, w, ids, D, opts.positionsInGraph) : g.input(TEXT_POSITIONS, 'float', ['T', D]);
   const tok = g.weight(`${tm}.embeddings.token_embedding.weight`, w.get(`${tm}.embeddings.token_embedding.weight`, [tc.vocab_size, D]), [tc.vocab_size, D]);
   const tokens = g.op1('Gather', `${tm}.embeddings.token_embedding`, [tok, ids], { axis: 0 }); // [B, T, D]
   let x = g.op1('Add', `${tm}.embeddings.position_add`, [tokens, positions]); // [B, T, D]
@@ -91,4 +99,19 @@ export function buildClipTextGraph(
     g.output(out, 'float', ['B', P]);
   }
   return g.build();
+}
+
+/** The [T, D] position rows of `TextGraphOptions.positionsInGraph`, T = the length of the `input_ids` rows. */
+function positionRows(g: GraphBuilder, w: WeightSource, ids: string, D: number, p: NonNullable<TextGraphOptions['positionsInGraph']>): string {
+  const emb = 'text_model.embeddings';
+  const table = (name: string) => g.weight(`${emb}.${name}.weight`, w.get(`${emb}.${name}.weight`, [p.rows, D]), [p.rows, D]);
+  const T = g.op1('Shape', `${emb}.position_count`, [ids], { start: 1, end: 2 }); // [1]
+  const axis = g.int64(`${emb}.position_axis`, [0]);
+  const zero = g.int64(`${emb}.position_start`, [0]);
+  if (p.table === 'short') return g.op1('Slice', `${emb}.position_rows`, [table('position_embedding'), zero, T, axis]);
+  // rows cut shorter than `keep` (the batch stops at its last end token) take ori rows only
+  const keep = g.op1('Min', `${emb}.position_keep_rows`, [g.int64(`${emb}.position_keep`, [p.keep]), T]);
+  const head = g.op1('Slice', `${emb}.position_rows_ori`, [table('position_embedding_ori'), zero, keep, axis]);
+  const tail = g.op1('Slice', `${emb}.position_rows_res`, [table('position_embedding_res'), keep, T, axis]);
+  return g.op1('Concat', `${emb}.position_rows`, [head, tail], { axis: 0 });
 }

@@ -49,9 +49,19 @@ export interface VisionGraphOptions {
    * `vision_model.encoder.layers.{L-1}.without_attn` [B, N+1, D]; `vision_model.post_layernorm` [B, D] (CLS row)
    */
   readonly intermediates?: boolean;
+  /**
+   * RoIAlign inside the graph (needs `dense: true`): inputs `region_boxes` [K, 4] (x1, y1, x2, y2 in grid cells) and
+   * `region_batch_index` [K] (int64, the image of each box), output `region_embeds` [K, P]: RoIAlign 1×1 over the
+   * dense map, aligned (half-pixel), adaptive sampling, average, as fgclip.py's torchvision call (what
+   * src/postprocess/roi-align.ts computes outside the graph)
+   */
+  readonly regions?: boolean;
 }
 
 export const VISION_INPUT = 'pixel_values';
+export const REGION_BOXES = 'region_boxes';
+export const REGION_BATCH_INDEX = 'region_batch_index';
+export const REGION_EMBEDS = 'region_embeds';
 export const IMAGE_EMBEDS = 'image_embeds';
 export const DENSE_EMBEDS = 'dense_embeds';
 /** bool scalar input of graphs built with `dense: 'on-request'`: false skips the dense branch */
@@ -150,9 +160,28 @@ export function buildClipVisionGraph(graphName: string, config: ClipConfig, w: W
       );
       g.output(DENSE_EMBEDS, 'float', ['B_dense', N, P]);
     } else {
-      g.alias(denseBranch(), DENSE_EMBEDS);
+      const dense = denseBranch();
+      g.alias(dense, DENSE_EMBEDS);
       g.output(DENSE_EMBEDS, 'float', ['B', N, P]);
+      if (opts.regions) {
+        const boxes = g.input(REGION_BOXES, 'float', ['K', 4]);
+        const index = g.input(REGION_BATCH_INDEX, 'int64', ['K']);
+        // [B, N, P] → [B, g, g, P] → [B, P, g, g] (NCHW, rows of the grid as H)
+        const grid = g.op1('Reshape', `${vm}.regions.grid`, [dense, g.int64(`${vm}.regions.grid_shape`, [0, gsz, gsz, P])]);
+        const nchw = g.op1('Transpose', `${vm}.regions.nchw`, [grid], { perm: [0, 3, 1, 2] });
+        const pooled = g.op1('RoiAlign', `${vm}.regions.roi_align`, [nchw, boxes, index], {
+          mode: 'avg',
+          output_height: 1,
+          output_width: 1,
+          sampling_ratio: 0,
+          spatial_scale: { float: 1 },
+          coordinate_transformation_mode: 'half_pixel',
+        }); // [K, P, 1, 1]
+        g.alias(g.op1('Reshape', `${vm}.regions.flatten`, [pooled, g.int64(`${vm}.regions.flat_shape`, [-1, P])]), REGION_EMBEDS);
+        g.output(REGION_EMBEDS, 'float', ['K', P]);
+      }
     }
   }
+  if (opts.regions && denseOpt !== true) throw new Error(`${graphName}: regions need dense: true`);
   return g.build();
 }

@@ -19,3 +19,10 @@ export function buildTextGraph(config: FgClipConfig, w: WeightSource, opts: Text
   ];
   return buildClipTextGraph('fgclip_text', config, w, heads, opts);
 }
+
+/** The `positionsInGraph` option for a walk of FG-CLIP v1 (short: the 77-row table; long: ori/res, 248 rows). */
+export function fgclipPositionsInGraph(config: FgClipConfig, walk: 'short' | 'long'): NonNullable<TextGraphOptions['positionsInGraph']> {
+  return walk === 'short'
+    ? { table: 'short', rows: config.text_config.max_position_embeddings }
+    : { table: 'long', rows: config.long_max_length, keep: config.long_keep_length };
+}

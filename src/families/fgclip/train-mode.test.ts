@@ -12,7 +12,7 @@ import { goldenPath, readGoldenJson, relL2 } from '../../test-util/goldens.js';
 import { floatInitializers, initializerDims } from '../../test-util/onnx.js';
 import { readCheckpoint } from '../../weights/checkpoint.js';
 import { WeightReader } from '../../weights/reader.js';
-import { buildTextGraph, TEXT_EMBEDS_LONG, TEXT_EMBEDS_SHORT } from './text-graph.js';
+import { buildTextGraph, fgclipPositionsInGraph, TEXT_EMBEDS_LONG, TEXT_EMBEDS_SHORT } from './text-graph.js';
 import { buildLongPositions, prepareTextBatch } from './text-inputs.js';
 import { buildVisionGraph, DENSE_EMBEDS, IMAGE_EMBEDS, VISION_INPUT } from './vision-graph.js';
 
@@ -104,6 +104,18 @@ for (const model of ['fgclip-tiny', 'fgclip-small'] as const) {
           cases.features.forEach((f, i) =>
             assert.ok(relL2(got.subarray(i * P, (i + 1) * P), f) <= TOL, `${mode} text ${i}: ${relL2(got.subarray(i * P, (i + 1) * P), f)}`),
           );
+          // the position rows selected inside the graph from the checkpoint's tables: the same numbers
+          const inGraph = await createSession(
+            `text ${mode} positions in graph`,
+            buildTextGraph(config, new WeightReader(tensors, where), { mode: 'train', positionsInGraph: fgclipPositionsInGraph(config, mode) }),
+            { threads: 1 },
+          );
+          try {
+            const { position_embeds: _, ...idsOnly } = feeds;
+            assert.deepEqual((await inGraph.run(idsOnly))[out].data, got, `${mode}: positions selected in the graph`);
+          } finally {
+            await inGraph.release();
+          }
         }
       } finally {
         for (const s of [tt, tv, it, iv]) await s.release();
@@ -111,6 +123,22 @@ for (const model of ['fgclip-tiny', 'fgclip-small'] as const) {
     });
   });
 }
+
+test('every checkpoint tensor is an initializer of some train-mode graph (vision; text with the short and the long positions selected in the graph), but the temperatures, which only the training loss reads', async () => {
+  for (const model of ['fgclip-tiny', 'fgclip-small']) {
+    const config = await loadConfig(goldenPath(model));
+    const { tensors, where } = await readCheckpoint(goldenPath(model));
+    const inits = new Set<string>();
+    for (const built of [
+      buildVisionGraph(config, new WeightReader(tensors, where), { mode: 'train' }),
+      buildTextGraph(config, new WeightReader(tensors, where), { mode: 'train', positionsInGraph: fgclipPositionsInGraph(config, 'short') }),
+      buildTextGraph(config, new WeightReader(tensors, where), { mode: 'train', positionsInGraph: fgclipPositionsInGraph(config, 'long') }),
+    ])
+      for (const name of floatInitializers(built).keys()) inits.add(name);
+    const unused = [...tensors.keys()].filter((n) => !inits.has(n)).sort();
+    assert.deepEqual(unused, ['logit_scale', 'logit_scale_finegraind', 'logit_scale_hardneg'], model);
+  }
+});
 
 test('train mode keeps float32 checkpoint tensors: int8 or fp16 linears are refused', async () => {
   const config = await loadConfig(goldenPath('fgclip-tiny'));

@@ -4,7 +4,7 @@ import type { WeightSource } from '../../graph/blocks.js';
 import { buildClipVisionGraph, type VisionGraphOptions } from '../../graph/clip-vision.js';
 import type { BuiltModel } from '../../graph/onnx-builder.js';
 
-export { DENSE_EMBEDS, IMAGE_EMBEDS, VISION_INPUT, type VisionGraphOptions } from '../../graph/clip-vision.js';
+export { DENSE_EMBEDS, IMAGE_EMBEDS, REGION_BATCH_INDEX, REGION_BOXES, REGION_EMBEDS, VISION_INPUT, type VisionGraphOptions } from '../../graph/clip-vision.js';
 
 export function buildVisionGraph(config: FgClipConfig, w: WeightSource, opts: VisionGraphOptions = {}): BuiltModel {
   return buildClipVisionGraph('fgclip_vision', config, w, opts);
