@@ -2,13 +2,17 @@
  * Load test of `fgclip serve`: starts the server as a child process on 127.0.0.1 (a golden checkpoint, fgclip-small
  * by default), runs N concurrent clients for a fixed time (or until a request budget is spent) with dynamic
  * batching on and then off, and reports throughput, latency percentiles, the effective mean batch size (from the
- * server's /metrics), the mean batch of one burst of N concurrent one-image requests, the server's peak resident
- * memory, and how fast GET /health and GET /metrics answer while the model is busy (one probe every 50 ms).
+ * server's /metrics), the mean batch of three bursts of N concurrent one-image requests, the server's peak resident
+ * memory, how fast GET /health and GET /metrics answer while the model is busy (one probe every 50 ms, sent from a
+ * worker thread of its own so that the load clients' JSON work does not delay the probe's timer or its reading of
+ * the answer), and the server's own event-loop delay (p99 and max, from its /metrics).
  * Prints a table, then the same numbers as JSON.
  *
  *   node --import tsx scripts/loadtest.ts [--model DIR] [--concurrency 16] [--duration 15] [--max-requests 5000]
  *                                         [--workload mixed|text|image] [--max-batch-size 32] [--max-wait-ms 0]
- *                                         [--image-size N]  (run the vision tower at N px: a heavier model)
+ *                                         [--max-hold-ms N] [--threads N] [--image-size N]
+ *   --image-size N: run the vision tower at N px (a heavier model); --threads: the server's ONNX Runtime threads;
+ *   --max-hold-ms: the server's hold for images still decoding (default: the server's)
  * Only loopback is used; nothing leaves the machine.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -16,6 +20,8 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { Worker } from 'node:worker_threads';
 
 const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '..');
 const GOLDENS = process.env.FGCLIP_GOLDENS ?? resolve(ROOT, '..', 'shared', 'goldens');
@@ -30,8 +36,17 @@ interface Options {
   workload: Workload;
   maxBatchSize: number;
   maxWaitMs: number;
+  maxHoldMs?: number;
+  threads?: number;
   /** vision tower resolution passed to the server (interpolated position embeddings); heavier than native */
   imageSize?: number;
+}
+
+interface ProbeStats {
+  p50: number;
+  p99: number;
+  max: number;
+  probes: number;
 }
 
 interface PhaseResult {
@@ -44,11 +59,17 @@ interface PhaseResult {
   latency_ms: { p50: number; p90: number; p99: number; max: number };
   mean_batch_size: number;
   peak_rss_mb: number;
-  /** one burst of `concurrency` one-image requests sent at once (before the timed phase): mean images per model batch */
+  /** three bursts of `concurrency` one-image requests sent at once (before the timed phase): mean images per model batch */
   burst_mean_batch: number;
-  /** GET /health and GET /metrics answered while the load ran (one probe every 50 ms), ms */
-  health_ms: { p50: number; p99: number; max: number; probes: number };
-  metrics_ms: { p50: number; p99: number; max: number; probes: number };
+  /** how many image batches each burst took */
+  burst_batches: number[];
+  /** GET /health and GET /metrics answered while the load ran (one probe every 50 ms, from a worker thread), ms */
+  health_ms: ProbeStats;
+  metrics_ms: ProbeStats;
+  /** the server's event-loop delay since it started (its /metrics), ms */
+  server_loop_ms: { p99: number; max: number };
+  /** the load generator's own event-loop delay during the phase (where the probes used to run), ms */
+  client_loop_ms: { p99: number; max: number };
 }
 
 function options(): Options {
@@ -61,6 +82,8 @@ function options(): Options {
       workload: { type: 'string' },
       'max-batch-size': { type: 'string' },
       'max-wait-ms': { type: 'string' },
+      'max-hold-ms': { type: 'string' },
+      threads: { type: 'string' },
       'image-size': { type: 'string' },
     },
     strict: true,
@@ -80,13 +103,15 @@ function options(): Options {
     workload,
     maxBatchSize: num('max-batch-size', values['max-batch-size'], 32, 1, 1024),
     maxWaitMs: num('max-wait-ms', values['max-wait-ms'], 0, 0, 1000),
+    maxHoldMs: values['max-hold-ms'] === undefined ? undefined : num('max-hold-ms', values['max-hold-ms'], 0, 0, 10_000),
+    threads: values.threads === undefined ? undefined : num('threads', values.threads, 0, 1, 256),
     imageSize: values['image-size'] === undefined ? undefined : num('image-size', values['image-size'], 0, 16, 1024),
   };
 }
 
 /** Starts `fgclip serve` in a child process on a free loopback port; resolves with its URL. */
 async function startServer(o: Options, batching: boolean): Promise<{ child: ChildProcess; url: string }> {
-  const serveArgs = ['serve', '--model', o.model, '--host', '127.0.0.1', '--port', '0', '--max-batch-size', String(o.maxBatchSize), '--max-wait-ms', String(o.maxWaitMs), '--max-queue', '100000', ...(o.imageSize ? ['--image-size', String(o.imageSize)] : []), ...(batching ? [] : ['--no-batching'])];
+  const serveArgs = ['serve', '--model', o.model, '--host', '127.0.0.1', '--port', '0', '--max-batch-size', String(o.maxBatchSize), '--max-wait-ms', String(o.maxWaitMs), '--max-queue', '100000', ...(o.maxHoldMs !== undefined ? ['--max-hold-ms', String(o.maxHoldMs)] : []), ...(o.threads ? ['--threads', String(o.threads)] : []), ...(o.imageSize ? ['--image-size', String(o.imageSize)] : []), ...(batching ? [] : ['--no-batching'])];
   const entry = `import { main } from ${JSON.stringify(join(ROOT, 'src', 'cli', 'main.ts'))}; process.exitCode = await main(${JSON.stringify(serveArgs)});`;
   const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', entry], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
@@ -135,25 +160,19 @@ async function phase(o: Options, batching: boolean): Promise<PhaseResult> {
     const make = requests(o.workload);
     // warm-up: one request of each kind, not counted
     for (let i = 0; i < 2; i++) await fetch(`${url}/v1/embeddings`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: make(i).body });
-    const burst = await burstBatch(url, o.concurrency);
+    const bursts: { batches: number; items: number }[] = [];
+    for (let i = 0; i < 3; i++) bursts.push(await burstBatch(url, o.concurrency));
+    const burstItems = bursts.reduce((a, b) => a + b.items, 0);
+    const burstBatches = bursts.reduce((a, b) => a + b.batches, 0);
     const batches0 = await metric(url, 'fgclip_batch_size_count');
     const batchItems0 = await metric(url, 'fgclip_batch_size_sum');
     let peakRss = await metric(url, 'process_resident_memory_bytes');
     const sampler = setInterval(() => void metric(url, 'process_resident_memory_bytes').then((v) => (peakRss = Math.max(peakRss, v)), () => undefined), 250);
-    // the event loop must stay free while the model runs: /health and /metrics are timed throughout the phase
-    const health: number[] = [];
-    const metricsMs: number[] = [];
-    let probing = true;
-    const probe = (async () => {
-      while (probing) {
-        for (const [path, into] of [['/health', health], ['/metrics', metricsMs]] as const) {
-          const t0 = performance.now();
-          await (await fetch(`${url}${path}`)).arrayBuffer();
-          into.push(performance.now() - t0);
-        }
-        await new Promise((ok) => setTimeout(ok, 50));
-      }
-    })();
+    // the event loop must stay free while the model runs: /health and /metrics are timed throughout the phase, from
+    // a worker thread (this thread's event loop is busy with the clients' bodies and answers)
+    const probe = startProbe(url);
+    const clientLoop = monitorEventLoopDelay({ resolution: 10 });
+    clientLoop.enable();
     const latencies: number[] = [];
     let issued = 0;
     let errors = 0;
@@ -179,8 +198,8 @@ async function phase(o: Options, batching: boolean): Promise<PhaseResult> {
     await Promise.all(Array.from({ length: o.concurrency }, client));
     const seconds = (performance.now() - start) / 1000;
     clearInterval(sampler);
-    probing = false;
-    await probe;
+    clientLoop.disable();
+    const { health, metrics: metricsMs } = await probe.stop();
     health.sort((a, b) => a - b);
     metricsMs.sort((a, b) => a - b);
     peakRss = Math.max(peakRss, await metric(url, 'process_resident_memory_bytes'));
@@ -197,10 +216,13 @@ async function phase(o: Options, batching: boolean): Promise<PhaseResult> {
       items_per_s: round(items / seconds),
       latency_ms: { p50: round(percentile(latencies, 50)), p90: round(percentile(latencies, 90)), p99: round(percentile(latencies, 99)), max: round(latencies[latencies.length - 1] ?? NaN) },
       mean_batch_size: round(batches > 0 ? batchItems / batches : 0, 2),
-      burst_mean_batch: round(burst, 2),
+      burst_mean_batch: round(burstBatches > 0 ? burstItems / burstBatches : 0, 2),
+      burst_batches: bursts.map((b) => b.batches),
       peak_rss_mb: round(peakRss / 2 ** 20),
       health_ms: { p50: round(percentile(health, 50)), p99: round(percentile(health, 99)), max: round(health[health.length - 1] ?? NaN), probes: health.length },
       metrics_ms: { p50: round(percentile(metricsMs, 50)), p99: round(percentile(metricsMs, 99)), max: round(metricsMs[metricsMs.length - 1] ?? NaN), probes: metricsMs.length },
+      server_loop_ms: { p99: round((await metric(url, 'nodejs_eventloop_lag_p99_seconds')) * 1000), max: round((await metric(url, 'nodejs_eventloop_lag_max_seconds')) * 1000) },
+      client_loop_ms: { p99: round(clientLoop.percentile(99) / 1e6), max: round(clientLoop.max / 1e6) },
     };
   } finally {
     child.kill('SIGTERM');
@@ -208,8 +230,44 @@ async function phase(o: Options, batching: boolean): Promise<PhaseResult> {
   }
 }
 
-/** Sends n one-image requests at once and returns the image lane's mean batch size over them. */
-async function burstBatch(url: string, n: number): Promise<number> {
+/**
+ * Probes GET /health and GET /metrics every 50 ms from a worker thread (its own event loop: the timings are the
+ * server's, not the load generator's), until stopped.
+ */
+function startProbe(url: string): { stop: () => Promise<{ health: number[]; metrics: number[] }> } {
+  const code = `
+    const { parentPort, workerData } = require('node:worker_threads');
+    const out = { health: [], metrics: [] };
+    let probing = true;
+    parentPort.on('message', () => (probing = false));
+    (async () => {
+      while (probing) {
+        for (const [path, into] of [['/health', out.health], ['/metrics', out.metrics]]) {
+          const t0 = performance.now();
+          await (await fetch(workerData + path)).arrayBuffer();
+          into.push(performance.now() - t0);
+        }
+        await new Promise((ok) => setTimeout(ok, 50));
+      }
+      parentPort.postMessage(out);
+    })();`;
+  const worker = new Worker(code, { eval: true, workerData: url });
+  const done = new Promise<{ health: number[]; metrics: number[] }>((ok, fail) => {
+    worker.once('message', ok);
+    worker.once('error', fail);
+  });
+  return {
+    stop: async () => {
+      worker.postMessage('stop');
+      const r = await done;
+      await worker.terminate();
+      return r;
+    },
+  };
+}
+
+/** Sends n one-image requests at once and returns the image lane's batches and items over them. */
+async function burstBatch(url: string, n: number): Promise<{ batches: number; items: number }> {
   const img = `data:image/jpeg;base64,${readFileSync(join(GOLDENS, 'images', 'cat_dfclor.jpg')).toString('base64')}`;
   const count = async () => {
     const text = await (await fetch(`${url}/metrics`)).text();
@@ -220,12 +278,12 @@ async function burstBatch(url: string, n: number): Promise<number> {
   const body = JSON.stringify({ input: img, modality: 'image' });
   await Promise.all(Array.from({ length: n }, () => fetch(`${url}/v1/embeddings`, { method: 'POST', headers: { 'content-type': 'application/json' }, body }).then((r) => r.arrayBuffer())));
   const after = await count();
-  return after.batches > before.batches ? (after.items - before.items) / (after.batches - before.batches) : 0;
+  return { batches: after.batches - before.batches, items: after.items - before.items };
 }
 
 function table(rows: PhaseResult[]): string {
-  const head = ['batching', 'requests', 'errors', 'req/s', 'items/s', 'p50 ms', 'p90 ms', 'p99 ms', 'mean batch', 'burst batch', 'peak RSS MB', '/health p50/p99/max ms', '/metrics p50/p99/max ms'];
-  const body = rows.map((r) => [r.batching, r.requests, r.errors, r.req_per_s, r.items_per_s, r.latency_ms.p50, r.latency_ms.p90, r.latency_ms.p99, r.mean_batch_size, r.burst_mean_batch, r.peak_rss_mb, `${r.health_ms.p50}/${r.health_ms.p99}/${r.health_ms.max}`, `${r.metrics_ms.p50}/${r.metrics_ms.p99}/${r.metrics_ms.max}`].map(String));
+  const head = ['batching', 'requests', 'errors', 'req/s', 'items/s', 'p50 ms', 'p90 ms', 'p99 ms', 'mean batch', 'burst batch', 'peak RSS MB', '/health p50/p99/max ms', '/metrics p50/p99/max ms', 'server loop p99/max ms', 'client loop p99/max ms'];
+  const body = rows.map((r) => [r.batching, r.requests, r.errors, r.req_per_s, r.items_per_s, r.latency_ms.p50, r.latency_ms.p90, r.latency_ms.p99, r.mean_batch_size, r.burst_mean_batch, r.peak_rss_mb, `${r.health_ms.p50}/${r.health_ms.p99}/${r.health_ms.max}`, `${r.metrics_ms.p50}/${r.metrics_ms.p99}/${r.metrics_ms.max}`, `${r.server_loop_ms.p99}/${r.server_loop_ms.max}`, `${r.client_loop_ms.p99}/${r.client_loop_ms.max}`].map(String));
   const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padStart(w[i])).join('  ');
   return [line(head), line(w.map((n) => '-'.repeat(n))), ...body.map(line)].join('\n');
@@ -241,7 +299,7 @@ async function run(): Promise<void> {
   }
   process.stdout.write(`\n${table(results)}\n\n`);
   const [on, off] = results;
-  const summary = { model: o.model, image_size: o.imageSize ?? 'native', concurrency: o.concurrency, duration_s: o.durationS, max_requests: o.maxRequests, workload: o.workload, max_batch_size: o.maxBatchSize, max_wait_ms: o.maxWaitMs, results, speedup: Math.round((on.req_per_s / off.req_per_s) * 100) / 100 };
+  const summary = { model: o.model, image_size: o.imageSize ?? 'native', concurrency: o.concurrency, duration_s: o.durationS, max_requests: o.maxRequests, workload: o.workload, max_batch_size: o.maxBatchSize, max_wait_ms: o.maxWaitMs, max_hold_ms: o.maxHoldMs ?? 'server default', threads: o.threads ?? 'server default', results, speedup: Math.round((on.req_per_s / off.req_per_s) * 100) / 100 };
   process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
 }
 

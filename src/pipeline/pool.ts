@@ -40,6 +40,11 @@ export interface PreprocessPoolOptions extends PreprocessOptions, DecodeOptions 
    * name its module (`worker`), which each worker imports
    */
   readonly decoder?: ImageDecoder;
+  /**
+   * lower the workers' scheduling priority to this nice value (Linux; thread-priority.ts), so that the thread
+   * serving requests wins the CPU over decoding (default: unchanged)
+   */
+  readonly nice?: number;
 }
 
 export interface PreprocessedImage {
@@ -130,6 +135,7 @@ function checkOptions(o: PreprocessPoolOptions): CheckedOptions {
       preprocess: { size: o.size, mode: o.mode ?? 'squash', mean: [...o.mean], std: [...o.std], rescaleFactor: o.rescaleFactor },
       decode: { autoOrient: o.autoOrient, maxPixels: o.maxPixels },
       decoder: { module: decoder.worker.module, exportName: decoder.worker.exportName },
+      ...(o.nice !== undefined ? { nice: o.nice } : {}),
     },
   };
 }

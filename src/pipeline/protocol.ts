@@ -11,6 +11,8 @@ export interface WorkerConfig {
   readonly decode: DecodeOptions;
   /** the injected decoder (image decoding port), as the module and export a worker imports it from */
   readonly decoder: { readonly module: string; readonly exportName: string };
+  /** nice value the worker thread lowers itself to (thread-priority.ts); absent: unchanged */
+  readonly nice?: number;
 }
 
 export interface TaskMessage {

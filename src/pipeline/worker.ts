@@ -10,10 +10,12 @@ import type { ImageDecoder } from '../platform/ports.js';
 import { decodeInput } from '../preprocess/decode-input.js';
 import { preprocessImage } from '../preprocess/index.js';
 import type { ResultMessage, TaskMessage, WorkerConfig } from './protocol.js';
+import { lowerThreadPriority } from './thread-priority.js';
 
 const port = parentPort;
 if (!port) throw new Error('src/pipeline/worker: must run as a worker thread (started by createPreprocessPool)');
 const config = workerData as WorkerConfig;
+if (config.nice !== undefined) lowerThreadPriority(config.nice);
 const decoder = (await import(config.decoder.module))[config.decoder.exportName] as ImageDecoder | undefined;
 if (typeof decoder?.decode !== 'function') throw new Error(`src/pipeline/worker: ${config.decoder.module} exports no ImageDecoder named ${config.decoder.exportName}`);
 

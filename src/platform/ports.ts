@@ -43,6 +43,11 @@ export type ExecutionProvider = 'cpu' | 'webgpu';
 export interface RuntimeOptions {
   /** intra-op threads; default: all available cores */
   readonly threads?: number;
+  /**
+   * let the intra-op threads spin while waiting for work between operators (ONNX Runtime's default, true); false
+   * frees the cores for other threads of the process between operators (what `fgclip serve` sets)
+   */
+  readonly spinning?: boolean;
   readonly executionProvider?: ExecutionProvider;
 }
 

@@ -32,6 +32,8 @@ export function sessionOptions(opts: RuntimeOptions): ort.InferenceSession.Sessi
     // Without the pre-planned memory pattern, intermediates come from the arena as needed: fg-clip-base's peak RSS
     // drops from ~900 to ~810 MiB at batch 8 with no measurable change in speed (BENCHMARKS.md).
     enableMemPattern: false,
+    // session config key session.intra_op.allow_spinning (onnxruntime_session_options_config_keys.h)
+    ...(opts.spinning === false ? { extra: { session: { intra_op: { allow_spinning: '0' } } } } : {}),
   };
 }
 

@@ -34,9 +34,9 @@ function fakeModel() {
     planTexts: () => Promise.reject(new Error('no texts here')),
     runText: () => Promise.reject(new Error('no texts here')),
     runVision: async (pixels) => {
-      const n = pixels.length / (3 * SIZE * SIZE);
-      batches.push(n);
-      return { image: Array.from({ length: n }, (_, i) => new Float32Array([1, pixels[i * 3 * SIZE * SIZE]])), dense: [] };
+      const list = pixels instanceof Float32Array ? [pixels] : pixels;
+      batches.push(list.length);
+      return { image: list.map((p) => new Float32Array([1, p[0]])), dense: [] };
     },
     encodeDecoded: () => Promise.reject(new Error('square model')),
     preprocess: () => new Promise((resolve, reject) => decodes.push({ resolve, reject })),

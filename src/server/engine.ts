@@ -23,7 +23,7 @@ import { runTextPlan } from '../model/text-batches.js';
 import { l2normalize, probabilities, sigmoidProbabilities } from '../postprocess/similarity.js';
 import { nodeImageDecoder } from '../platform/node/image-decoder.js';
 import { decodeInput } from '../preprocess/decode-input.js';
-import { batchPixelValues, type DecodeOptions, type RgbImage } from '../preprocess/index.js';
+import type { DecodeOptions, RgbImage } from '../preprocess/index.js';
 import { Batcher, type BatchInfo, type Expected, type SubmitStats } from './batcher.js';
 import type { PixelBudget } from './pixel-budget.js';
 import type { DecodedOptions, ServedModel } from './served-model.js';
@@ -58,7 +58,7 @@ export interface RunOptions {
 }
 
 /** One image in the image lane: square pixels, or a decoded image for a family with a resolution per image. */
-type ImageItem = { readonly pixels: Float32Array; readonly dense: boolean } | { readonly rgb: RgbImage; readonly boxes: readonly PixelBox[]; readonly dense: boolean; readonly maxNumPatches?: DecodedOptions['maxNumPatches'] };
+type ImageItem = { readonly pixels: Float32Array; readonly dense: boolean; readonly owned: boolean } | { readonly rgb: RgbImage; readonly boxes: readonly PixelBox[]; readonly dense: boolean; readonly maxNumPatches?: DecodedOptions['maxNumPatches'] };
 
 /** Raw tower outputs of one image. */
 interface RawImage {
@@ -202,13 +202,14 @@ export class Engine implements Encoder {
       };
       if (this.model.info.perImage) return await this.encodePerImage(inputs, { ...opts, expected: coming }, name, announced((input) => this.decode(input)) as (input: ImageInput) => Promise<RgbImage>);
       const pre = await Promise.all(inputs.map((x, i) => this.budgeted(x, name(i), opts.signal, announced((input) => this.model.preprocess(input)) as (input: ImageInput) => Promise<PreprocessedImage>)));
-      return await this.encodePixels(pre, { ...opts, expected: coming });
+      // `owned`: these pixels are this call's own (the batch may hand their buffers over to the model worker)
+      return await this.encodePixels(pre, { ...opts, expected: coming, owned: true });
     } finally {
       coming.release();
     }
   }
 
-  async encodePixels(images: readonly PreprocessedImage[], opts: EncodeImageOptions & RunOptions & { expected?: Expected } = {}): Promise<ImageEncoding[]> {
+  async encodePixels(images: readonly PreprocessedImage[], opts: EncodeImageOptions & RunOptions & { expected?: Expected; owned?: boolean } = {}): Promise<ImageEncoding[]> {
     if (this.model.info.perImage) throw new FgClipError('INPUT_INVALID', `encodePixels: this ${this.family} model picks a resolution per image (no square pixel path); use encodeImages`);
     if (images.length === 0) throw new FgClipError('INPUT_INVALID', 'encodePixels: the list of images is empty');
     if (opts.boxes && opts.boxes.length !== images.length) throw new FgClipError('INPUT_INVALID', `encodePixels: ${opts.boxes.length} box lists for ${images.length} images`);
@@ -218,7 +219,7 @@ export class Engine implements Encoder {
     const grids = images.map((p, i) => (opts.boxes ? boxesToGrid(opts.boxes[i], p.width, p.height, grid[0], name(i)) : []));
     const raw = await this.images.submit(
       // the dense branch runs only for batches where some item needs a dense map or regions
-      images.map((p) => ({ pixels: p.pixels, dense: opts.dense === true || opts.boxes !== undefined })),
+      images.map((p) => ({ pixels: p.pixels, dense: opts.dense === true || opts.boxes !== undefined, owned: opts.owned === true })),
       opts,
     );
     if (opts.usage) opts.usage.items += images.length;
@@ -289,11 +290,11 @@ export class Engine implements Encoder {
     const first = items[0];
     if ('pixels' in first) {
       const square = items as Extract<ImageItem, { pixels: Float32Array }>[];
-      const px = batchPixelValues(
-        square.map((it) => it.pixels),
-        this.imageSize,
-      ); // [B, 3, S, S], transferred to the model worker
-      const { image, dense } = await this.model.runVision(px, { dense: square.some((it) => it.dense) });
+      // the images go to the model as a list, assembled into [B, 3, S, S] where the model runs (for a ModelHost, in
+      // its worker: that copy is too large for the HTTP thread); pixels this engine decoded are handed over (a
+      // ModelHost transfers them), a caller's are copied
+      const list = square.map((it) => (it.owned ? it.pixels : new Float32Array(it.pixels)));
+      const { image, dense } = await this.model.runVision(list, { dense: square.some((it) => it.dense) });
       return image.map((v, i) => ({ image: v, dense: dense[i] ?? [], grid: this.model.info.grid }));
     }
     // decoded images: one model call per patch-budget setting

@@ -21,4 +21,7 @@ test('ServerMetrics renders the queue depth and in-flight gauges from live callb
   assert.match(m.render(), /fgclip_queue_depth\{lane="image"\} 0/);
   assert.match(m.render(), /fgclip_http_requests_in_flight 2/);
   assert.match(m.render(), /# TYPE process_resident_memory_bytes gauge/);
+  assert.match(m.render(), /^nodejs_eventloop_lag_p99_seconds \d/m);
+  assert.match(m.render(), /^nodejs_eventloop_lag_max_seconds \d/m);
+  m.close();
 });

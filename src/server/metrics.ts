@@ -3,6 +3,8 @@
  * gauges with labels. Route labels are the fixed route names, never raw paths, so cardinality stays bounded.
  */
 
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+
 type Labels = Readonly<Record<string, string>>;
 
 function escapeLabel(v: string): string {
@@ -104,7 +106,10 @@ export class Gauge implements Metric {
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128];
 
-/** The server's metrics. Gauges read live values from the callbacks given. */
+/**
+ * The server's metrics. Gauges read live values from the callbacks given. The event loop's delay (sampled every
+ * 10 ms since the server was created) says whether anything holds the HTTP thread: prom-client's names.
+ */
 export class ServerMetrics {
   readonly requests = new Counter('fgclip_http_requests_total', 'HTTP requests by route, method and status.');
   readonly latency = new Histogram('fgclip_http_request_duration_seconds', 'Time from request start to response end, by route and status.', LATENCY_BUCKETS);
@@ -112,13 +117,24 @@ export class ServerMetrics {
   readonly batchDuration = new Histogram('fgclip_batch_duration_seconds', 'Time of one model call, by lane.', LATENCY_BUCKETS);
   readonly batchWait = new Histogram('fgclip_batch_wait_seconds', 'Time the oldest item of a batch waited in the queue, by lane.', LATENCY_BUCKETS);
   private readonly gauges: Gauge[];
+  private readonly loop = monitorEventLoopDelay({ resolution: 10 });
 
   constructor(queueDepth: () => readonly { lane: string; depth: number }[], inFlight: () => number) {
+    this.loop.enable();
+    const lag = (name: string, what: string, read: () => number) => new Gauge(`nodejs_eventloop_lag_${name}_seconds`, `Event loop delay, ${what}, since the server started.`, () => [{ labels: {}, value: this.loop.count > 0 ? read() / 1e9 : 0 }]);
     this.gauges = [
       new Gauge('fgclip_queue_depth', 'Items waiting for a batch, by lane.', () => queueDepth().map((q) => ({ labels: { lane: q.lane }, value: q.depth }))),
       new Gauge('fgclip_http_requests_in_flight', 'Requests being handled.', () => [{ labels: {}, value: inFlight() }]),
       new Gauge('process_resident_memory_bytes', 'Resident memory size in bytes.', () => [{ labels: {}, value: process.memoryUsage.rss() }]),
+      lag('p50', 'median', () => this.loop.percentile(50)),
+      lag('p99', '99th percentile', () => this.loop.percentile(99)),
+      lag('max', 'largest', () => this.loop.max),
     ];
+  }
+
+  /** Stops sampling the event loop delay. */
+  close(): void {
+    this.loop.disable();
   }
 
   render(): string {

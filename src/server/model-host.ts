@@ -18,7 +18,7 @@ import type { LoadOptions } from '../model/handle.js';
 import { createPreprocessPool, type PreprocessPool } from '../pipeline/index.js';
 import { startModuleWorker } from '../pipeline/start-worker.js';
 import type { RgbImage } from '../preprocess/index.js';
-import type { HostLoadOptions, HostReply, HostRequest } from './model-protocol.js';
+import type { HostLoadOptions, HostReply, HostRequest, HostStart } from './model-protocol.js';
 import type { DecodedOptions, PlanOptions, ServedModel, ServedModelInfo, TextPlan } from './served-model.js';
 
 type Pending = { resolve: (v: unknown) => void; reject: (e: unknown) => void };
@@ -27,7 +27,23 @@ type RequestBody = HostRequest extends infer R ? (R extends { id: number } ? Omi
 export interface ModelHostOptions extends LoadOptions {
   /** threads decoding and resizing images (default: min(2, cores)) */
   readonly preprocessThreads?: number;
+  /**
+   * nice value of the model worker (and the ONNX Runtime threads it creates) and of the decode workers (default
+   * 10; 0 leaves them at the server's priority). Linux only: the HTTP thread then wins the CPU over them.
+   */
+  readonly nice?: number;
 }
+
+/**
+ * What a served model's threads default to, so that the HTTP thread keeps answering while the model runs
+ * (BENCHMARKS.md, "Load test"): ONNX Runtime uses all cores but one (at least one) and does not spin between
+ * operators, and the model and decode threads run at a lower priority than the HTTP thread.
+ */
+export const SERVED_DEFAULTS = {
+  threads: () => Math.max(1, availableParallelism() - 1),
+  spinning: false,
+  nice: 10,
+} as const;
 
 export class ModelHost implements ServedModel {
   private nextId = 0;
@@ -40,6 +56,7 @@ export class ModelHost implements ServedModel {
     private readonly worker: Worker,
     readonly info: ServedModelInfo,
     private readonly preprocessThreads: number,
+    private readonly nice: number,
   ) {
     worker.on('message', (m: HostReply) => {
       if (m.type !== 'result') return;
@@ -63,9 +80,10 @@ export class ModelHost implements ServedModel {
   /** Resolves the model (Hub downloads happen here, with progress), then loads it inside a worker thread. */
   static async start(model: string, options: ModelHostOptions = {}): Promise<ModelHost> {
     const dir = await resolveModelDir(model, { ...options.hub, revision: options.revision ?? options.hub?.revision });
-    const { hub: _hub, onWarning, preprocessThreads, runtime, ...rest } = options;
+    const { hub: _hub, onWarning, preprocessThreads, runtime, nice = SERVED_DEFAULTS.nice, ...rest } = options;
     if (runtime !== undefined) throw new FgClipError('INPUT_INVALID', 'ModelHost.start: an injected runtime cannot cross to the model worker thread (it loads onnxruntime-node itself); load a handle with FgClip.load and pass it to createServer instead');
-    const worker = startModuleWorker(import.meta.url, 'model-worker', { model: dir, options: rest satisfies HostLoadOptions });
+    const load: HostLoadOptions = { ...rest, threads: rest.threads ?? SERVED_DEFAULTS.threads(), spinning: rest.spinning ?? SERVED_DEFAULTS.spinning };
+    const worker = startModuleWorker(import.meta.url, 'model-worker', { model: dir, options: load, nice } satisfies HostStart);
     const info = await new Promise<ServedModelInfo>((resolve, reject) => {
       worker.on('message', (m: HostReply) => {
         if (m.type === 'warning') onWarning?.(m.message);
@@ -78,7 +96,7 @@ export class ModelHost implements ServedModel {
       await worker.terminate();
       throw e;
     });
-    return new ModelHost(worker, info, preprocessThreads ?? Math.min(2, availableParallelism()));
+    return new ModelHost(worker, info, preprocessThreads ?? Math.min(2, availableParallelism()), nice);
   }
 
   planTexts(texts: readonly string[], opts: PlanOptions): Promise<TextPlan> {
@@ -89,9 +107,21 @@ export class ModelHost implements ServedModel {
     return this.call({ op: 'text', ids, mode }) as Promise<Float32Array[]>;
   }
 
-  /** `pixels` is transferred to the worker (the caller's buffer is detached). */
-  runVision(pixels: Float32Array, opts: VisionRunOptions = {}): Promise<VisionFeatures> {
-    return this.call({ op: 'vision', pixels, dense: opts.dense ?? true }, [pixels.buffer as ArrayBuffer]) as Promise<VisionFeatures>;
+  /**
+   * `pixels` (a batch, or a list of images that the worker assembles into one) is transferred to the worker: the
+   * caller's buffers are detached. Each must own its whole buffer (a view into a larger or shared one is copied).
+   */
+  runVision(pixels: Float32Array | readonly Float32Array[], opts: VisionRunOptions = {}): Promise<VisionFeatures> {
+    const own = (a: Float32Array) => (a.byteOffset === 0 && a.byteLength === a.buffer.byteLength && a.buffer instanceof ArrayBuffer ? a : a.slice());
+    const list = pixels instanceof Float32Array ? [own(pixels)] : pixels.map(own);
+    // one buffer may appear only once in a transfer list (the same image twice in a batch is sent twice, copied)
+    const seen = new Set<ArrayBufferLike>();
+    const sent = list.map((a) => {
+      if (seen.has(a.buffer)) return a.slice();
+      seen.add(a.buffer);
+      return a;
+    });
+    return this.call({ op: 'vision', pixels: pixels instanceof Float32Array ? sent[0] : sent, dense: opts.dense ?? true }, sent.map((a) => a.buffer as ArrayBuffer)) as Promise<VisionFeatures>;
   }
 
   /** The images' pixel bytes are copied once and the copies transferred. */
@@ -106,7 +136,7 @@ export class ModelHost implements ServedModel {
   /** Decoding and the exact resize + normalization, in the preprocessing pool (started on first use). */
   async preprocess(input: string | Uint8Array | RgbImage): Promise<PreprocessedImage> {
     if (this.closed) throw new FgClipError('DISPOSED', 'the model host was closed');
-    this.pool ??= createPreprocessPool({ ...this.info.preprocess, ...this.info.decode, threads: this.preprocessThreads });
+    this.pool ??= createPreprocessPool({ ...this.info.preprocess, ...this.info.decode, threads: this.preprocessThreads, nice: this.nice });
     return (await this.pool).run(input);
   }
 

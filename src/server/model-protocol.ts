@@ -15,12 +15,14 @@ export type HostLoadOptions = Omit<LoadOptions, 'hub' | 'onWarning' | 'runtime'>
 export interface HostStart {
   readonly model: string;
   readonly options: HostLoadOptions;
+  /** nice value the model worker lowers itself to before loading (its ONNX Runtime threads inherit it) */
+  readonly nice?: number;
 }
 
 export type HostRequest =
   | { readonly op: 'plan'; readonly id: number; readonly texts: readonly string[]; readonly opts: PlanOptions }
   | { readonly op: 'text'; readonly id: number; readonly ids: number[][]; readonly mode: TextMode }
-  | { readonly op: 'vision'; readonly id: number; readonly pixels: Float32Array; readonly dense: boolean }
+  | { readonly op: 'vision'; readonly id: number; readonly pixels: Float32Array | Float32Array[]; readonly dense: boolean }
   | { readonly op: 'decoded'; readonly id: number; readonly images: RgbImage[]; readonly opts: DecodedOptions }
   | { readonly op: 'close'; readonly id: number };
 

@@ -5,6 +5,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { isFgClipError } from '../errors.js';
+import { lowerThreadPriority } from '../pipeline/thread-priority.js';
 import { FgClip, type LoadOptions } from '../model/handle.js';
 import type { HostReply, HostRequest, HostStart } from './model-protocol.js';
 import { handleOps, infoOf } from './served-model.js';
@@ -22,6 +23,8 @@ function buffers(arrays: readonly (Float32Array | undefined)[]): ArrayBuffer[] {
 }
 
 async function main(): Promise<void> {
+  // before the sessions exist: ONNX Runtime's intra-op threads are created by this thread and inherit its priority
+  if (start.nice !== undefined) lowerThreadPriority(start.nice);
   let model: FgClip;
   try {
     const options: LoadOptions = { ...start.options, preprocessWorkers: 0, onWarning: (message) => port.postMessage({ type: 'warning', message } satisfies HostReply) };

@@ -413,6 +413,7 @@ export function createServer(options: ServerOptions): FgClipServer {
         while (performance.now() < deadline && (pending.size > 0 || unparsed().length > 0)) await Promise.race([Promise.all([...pending]), tick()]);
         while (performance.now() < deadline && engine.queueDepths().some((q) => q.depth > 0)) await Promise.race([engine.idle(), tick()]);
         engine.close();
+        metrics.close();
         http.closeAllConnections();
         await closed;
         if (typeof o.collection === 'function') collection?.close();
