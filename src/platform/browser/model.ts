@@ -14,7 +14,8 @@ import type { FgClipConfig, PreprocessConfig } from '../../config/types.js';
 import { FgClipError } from '../../errors.js';
 import { buildExportGraphs, exportManifest } from '../../export/build.js';
 import { EXPORT_MANIFEST, parseManifest, POSITIONS_FILE, type ExportManifest, type FileSpec } from '../../export/manifest.js';
-import { EXTERNAL_DATA_NAME, type WeightSink } from '../../graph/onnx-builder.js';
+import type { WeightSink } from '../../graph/onnx-builder.js';
+import type { InferenceRuntime, RuntimeSession } from '../ports.js';
 import { boxesToGrid } from '../../model/boxes.js';
 import { encodeTextBatches } from '../../model/text-batches.js';
 import { prepareTextBatch, type TextTables } from '../../families/fgclip/text-inputs.js';
@@ -32,6 +33,7 @@ import { blobWeightSource } from './blob-weights.js';
 import { blobBytes, WeightMeter } from './external-data.js';
 import { browserImageDecoder, imageDataToRgb } from './decode.js';
 import type { Device, ModelInfo, WebGpuAdapterInfo, WebGpuUnavailableReason, WireImage, WireImageResult, WireTextResult, WorkerLoadOptions } from './protocol.js';
+import { webRuntime } from './runtime.js';
 import type { FileProvider } from './sources.js';
 import { assertRoom, isQuotaExceeded, QuotaExceeded, quotaError, Space, type PartialWriter, type ProgressFn } from './store.js';
 
@@ -114,18 +116,16 @@ async function probeWebGpu(): Promise<{ adapter?: WebGpuAdapterInfo; unavailable
 }
 
 /** Severity of onnxruntime's own log (session option and env), from the load option. */
-const ORT_LOG = { verbose: 0, info: 1, warning: 2, error: 3, fatal: 4 } as const;
 
 export class WorkerModel {
   private constructor(
     readonly info: ModelInfo,
-    private readonly ort: Ort,
     private readonly config: Pick<FgClipConfig, never> & { eos: number; vocab: number; D: number; P: number; short: number; long: number },
     private readonly pre: { mean: readonly number[]; std: readonly number[]; rescaleFactor: number },
     private readonly tokenizer: ClipTokenizer,
     private readonly tables: TextTables,
-    private readonly text: OrtTypes.InferenceSession,
-    private readonly vision: OrtTypes.InferenceSession,
+    private readonly text: RuntimeSession,
+    private readonly vision: RuntimeSession,
     private readonly opts: WorkerLoadOptions,
   ) {}
 
@@ -240,16 +240,18 @@ export class WorkerModel {
     const tables: TextTables = { shortPositions: positions.subarray(0, m.text.shortLength * D), longPositions: positions.subarray(m.text.shortLength * D) };
     // one tower at a time, each initializer read from its file as onnxruntime-web copies it (external-data.ts)
     const meter = new WeightMeter();
+    // the runtime port: onnxruntime-web with these execution providers (runtime.ts)
     const sessions = async (ep: string[]) => {
-      const text = await session(ort, folder, m, 'text', ep, progress, meter);
+      const runtime = webRuntime(ort, ep);
+      const text = await session(runtime, folder, m, 'text', progress, meter);
       try {
-        return { text, vision: await session(ort, folder, m, 'vision', ep, progress, meter) };
+        return { text, vision: await session(runtime, folder, m, 'vision', progress, meter) };
       } catch (e) {
         await text.release().catch(() => undefined);
         throw e;
       }
     };
-    let towers: { text: OrtTypes.InferenceSession; vision: OrtTypes.InferenceSession };
+    let towers: { text: RuntimeSession; vision: RuntimeSession };
     try {
       towers = await sessions(device === 'webgpu' ? ['webgpu', 'wasm'] : ['wasm']);
     } catch (e) {
@@ -285,7 +287,7 @@ export class WorkerModel {
       warnings,
     };
     const cfg = { eos: m.text.eosTokenId, vocab: m.text.vocabSize, D, P: m.projectionDim, short: m.text.shortLength, long: m.text.longLength };
-    return new WorkerModel(info, ort, cfg, m.preprocess, tokenizer, tables, textSession, visionSession, opts);
+    return new WorkerModel(info, cfg, m.preprocess, tokenizer, tables, textSession, visionSession, opts);
   }
 
   async encodeTexts(texts: readonly string[], mode: 'auto' | TextMode, normalize: boolean): Promise<WireTextResult> {
@@ -305,23 +307,14 @@ export class WorkerModel {
     const c = this.config;
     const cfg = { text_config: { hidden_size: c.D, max_position_embeddings: c.short, eos_token_id: c.eos, vocab_size: c.vocab }, long_max_length: c.long } as unknown as FgClipConfig;
     const b = prepareTextBatch(cfg, this.tables, ids, mode);
-    const T = this.ort.Tensor;
-    const out = await this.run(this.text, {
-      input_ids: new T('int64', b.ids, [b.B, b.T]),
-      position_embeds: new T('float32', b.positions.slice(), [b.T, c.D]),
-      causal_mask: new T('float32', b.mask, [b.T, b.T]),
-      pool_index: new T('int64', b.poolIndex, [b.B]),
+    const out = await this.text.run({
+      input_ids: { type: 'int64', data: b.ids, dims: [b.B, b.T] },
+      position_embeds: { type: 'float32', data: b.positions.slice(), dims: [b.T, c.D] },
+      causal_mask: { type: 'float32', data: b.mask, dims: [b.T, b.T] },
+      pool_index: { type: 'int64', data: b.poolIndex, dims: [b.B] },
     });
     const f = out[mode === 'short' ? 'text_embeds_short' : 'text_embeds_long'].data as Float32Array;
     return Array.from({ length: b.B }, (_, i) => f.slice(i * c.P, (i + 1) * c.P));
-  }
-
-  private async run(s: OrtTypes.InferenceSession, feeds: Record<string, OrtTypes.Tensor>): Promise<OrtTypes.InferenceSession.ReturnType> {
-    try {
-      return await s.run(feeds);
-    } catch (e) {
-      throw new FgClipError('RUNTIME', `inference failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
-    }
   }
 
   async decode(img: WireImage): Promise<RgbImage> {
@@ -352,7 +345,7 @@ export class WorkerModel {
         px.set(preprocessImage(rgb, { size: S, mode: this.opts.preprocess, mean: this.pre.mean, std: this.pre.std, rescaleFactor: this.pre.rescaleFactor }), i * per);
       }
       const grids = sizes.map((z, i) => (boxes ? boxesToGrid(boxes[s + i], z.width, z.height, g, `image ${s + i}`) : []));
-      const out = await this.run(this.vision, { pixel_values: new this.ort.Tensor('float32', px, [part.length, 3, S, S]) });
+      const out = await this.vision.run({ pixel_values: { type: 'float32', data: px, dims: [part.length, 3, S, S] } });
       const img = out.image_embeds.data as Float32Array;
       const den = out.dense_embeds.data as Float32Array;
       for (let i = 0; i < part.length; i++) {
@@ -384,7 +377,7 @@ async function need(p: FileProvider, file: string, m: ExportManifest): Promise<B
   return b;
 }
 
-async function session(ort: Ort, p: FileProvider, m: ExportManifest, tower: 'text' | 'vision', ep: string[], progress: ProgressFn, meter: WeightMeter): Promise<OrtTypes.InferenceSession> {
+async function session(runtime: InferenceRuntime, p: FileProvider, m: ExportManifest, tower: 'text' | 'vision', progress: ProgressFn, meter: WeightMeter): Promise<RuntimeSession> {
   const spec = m.graphs[tower];
   const model = new Uint8Array(await (await need(p, spec.model, m)).arrayBuffer());
   const wBlob = await need(p, spec.weights, m);
@@ -394,9 +387,7 @@ async function session(ort: Ort, p: FileProvider, m: ExportManifest, tower: 'tex
   meter.fileBytes += wBlob.size;
   meter.largestFile = Math.max(meter.largestFile, wBlob.size);
   try {
-    return await ort.InferenceSession.create(model, { executionProviders: ep, graphOptimizationLevel: 'all', logSeverityLevel: ORT_LOG[ort.env.logLevel ?? 'error'], externalData: [{ path: EXTERNAL_DATA_NAME, data: weights }] });
-  } catch (e) {
-    throw new FgClipError('RUNTIME', `${tower} graph: onnxruntime-web could not create the session: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    return await runtime.open(tower, { model, weights }, {});
   } finally {
     weights.release();
     progress({ file: spec.weights, phase: 'load', loaded: wBlob.size, total: wBlob.size });
