@@ -27,6 +27,9 @@ export interface StageTiming {
   readonly stage: 1 | 2;
   /** runs + 1 forward timings: before the first step and after each step */
   readonly forwardMs: number[];
+  /** process CPU time (user + system, all threads) of each forward / step: what other processes' load cannot inflate */
+  readonly forwardCpuMs: number[];
+  readonly stepCpuMs: number[];
   readonly stepMs: number[];
   readonly optimizerMs: number[];
   /** the 1576×768×3072 MatMul rate (GFLOP/s, median of 3) measured in this process just before each step */
@@ -94,24 +97,33 @@ async function main(req: TrainChildRequest): Promise<TrainChildResult> {
     let gradBuffers: Map<string, Float32Array> | undefined;
     // forward, then per run: step, optimizer, forward — so each step lies between two forward timings (the bench
     // pairs them: on a shared machine the load moves within minutes)
+    const forwardCpuMs: number[] = [];
+    const stepCpuMs: number[] = [];
+    const cpuMs = (c: NodeJS.CpuUsage) => (c.user + c.system) / 1000;
+    let cpu = process.cpuUsage();
     t = performance.now();
     await engine.embed(params, batch, stage);
     forwardMs.push(performance.now() - t);
+    forwardCpuMs.push(cpuMs(process.cpuUsage(cpu)));
     const matmulGflops: number[] = [];
     for (let i = 0; i < req.runs; i++) {
       matmulGflops.push((await measureMatmul(1576, 768, 3072, { threads: req.threads, runs: 3, warmup: 1 })).gflops);
+      cpu = process.cpuUsage();
       t = performance.now();
       r = await engine.compute(params, batch, { stage, into: gradBuffers });
       stepMs.push(performance.now() - t);
+      stepCpuMs.push(cpuMs(process.cpuUsage(cpu)));
       const grads = new Map(r.grads);
       gradBuffers = grads;
       t = performance.now();
       clipGradNorm(grads, 1);
       opt.update(params, grads, 1e-6);
       optimizerMs.push(performance.now() - t);
+      cpu = process.cpuUsage();
       t = performance.now();
       await engine.embed(params, batch, stage);
       forwardMs.push(performance.now() - t);
+      forwardCpuMs.push(cpuMs(process.cpuUsage(cpu)));
     }
     stages.push({
       stage,
@@ -119,6 +131,8 @@ async function main(req: TrainChildRequest): Promise<TrainChildResult> {
       stepMs,
       optimizerMs,
       matmulGflops,
+      forwardCpuMs,
+      stepCpuMs,
       compileMs,
       longTokens: lastEos(batch.textLong),
       shortTokens: lastEos(batch.textShort),
@@ -129,7 +143,7 @@ async function main(req: TrainChildRequest): Promise<TrainChildResult> {
       loss: r!.loss,
     });
     const ms = (xs: number[]) => xs.map((x) => x.toFixed(0)).join('/');
-    process.stderr.write(`stage ${stage}: step ${median(stepMs).toFixed(0)} ms, forward ${median(forwardMs).toFixed(0)} ms, optimizer ${median(optimizerMs).toFixed(0)} ms (steps ${ms(stepMs)}, forwards ${ms(forwardMs)}, MatMul GFLOP/s ${ms(matmulGflops)})\n`);
+    process.stderr.write(`stage ${stage}: step ${median(stepMs).toFixed(0)} ms, forward ${median(forwardMs).toFixed(0)} ms, optimizer ${median(optimizerMs).toFixed(0)} ms (steps ${ms(stepMs)}, forwards ${ms(forwardMs)}, MatMul GFLOP/s ${ms(matmulGflops)}; CPU ms: steps ${ms(stepCpuMs)}, forwards ${ms(forwardCpuMs)})\n`);
   }
   await engine.dispose();
   return { parameters, stages, peakRss: peakRssBytes() };
