@@ -45,13 +45,20 @@ export interface V2GraphOptions {
  */
 export function withPackedAttention(w: WeightSource, D: number): WeightSource {
   const slots = { q_proj: 0, k_proj: 1, v_proj: 2 } as const;
+  // each packed tensor is read once from `w` (a weight reader records every read), then sliced
+  const packed = new Map<string, Float32Array>();
+  const once = (name: string, shape: readonly number[]) => {
+    let t = packed.get(name);
+    if (!t) packed.set(name, (t = w.get(name, shape)));
+    return t;
+  };
   return {
     get(name, shape) {
       const m = /^(.*\.attention)\.([qkv]_proj)\.(weight|bias)$/.exec(name);
       if (m === null) return w.get(name, shape);
       const k = slots[m[2] as keyof typeof slots];
-      if (m[3] === 'weight') return w.get(`${m[1]}.in_proj_weight`, [3 * D, D]).slice(k * D * D, (k + 1) * D * D);
-      return w.get(`${m[1]}.in_proj_bias`, [3 * D]).slice(k * D, (k + 1) * D);
+      if (m[3] === 'weight') return once(`${m[1]}.in_proj_weight`, [3 * D, D]).slice(k * D * D, (k + 1) * D * D);
+      return once(`${m[1]}.in_proj_bias`, [3 * D]).slice(k * D, (k + 1) * D);
     },
   };
 }

@@ -6,7 +6,7 @@
  */
 import { isObject, parseJson } from '../../config/fields.js';
 import { FgClipError } from '../../errors.js';
-import type { LinearDtype, WeightSource } from '../../graph/blocks.js';
+import type { LinearDtype } from '../../graph/blocks.js';
 import { roiAlign1x1, type GridBox } from '../../postprocess/roi-align.js';
 import { l2normalize } from '../../postprocess/similarity.js';
 import { decodeInput } from '../../preprocess/decode-input.js';
@@ -18,7 +18,7 @@ import type { GraphSource, RuntimeOptions, RuntimeSession } from '../../platform
 import type { FamilyPorts } from '../types.js';
 import { SentencePieceBpeTokenizer } from '../../tokenizer/sp-bpe-tokenizer.js';
 import { readSafetensors, readSafetensorsHeader } from '../../weights/safetensors.js';
-import type { TensorMap } from '../../weights/types.js';
+import { WeightReader } from '../../weights/reader.js';
 import { parseFgclip2Config, parseFgclip2Preprocess, type Fgclip2Config, type Fgclip2PreprocessConfig } from './config.js';
 import { buildV2TextGraph, buildV2VisionGraph, positionIds, V2_DENSE_EMBEDS, V2_IMAGE_EMBEDS, V2_PIXEL_MASK, V2_PIXELS, V2_POSITION_IDS, V2_POSITION_WEIGHTS, V2_TEXT_EMBEDS, V2_TEXT_MASK, V2_TEXT_OUTPUTS, type Walk } from './graphs.js';
 import { TokenTable } from './token-table.js';
@@ -80,20 +80,6 @@ export interface ImageResult {
   readonly dense?: Float32Array;
   readonly grid: readonly [number, number];
   readonly imageSizeHw: readonly [number, number];
-}
-
-function weightSource(tensors: TensorMap, source: string): WeightSource {
-  return {
-    get(name, shape) {
-      const t = tensors.get(name);
-      if (t === undefined) throw new FgClipError('WEIGHTS_MISSING', `${source}: tensor ${JSON.stringify(name)} is missing. Is this an FG-CLIP 2 checkpoint?`);
-      const n = shape.reduce((a, b) => a * b, 1);
-      if (t.data.length !== n || (t.shape.length === shape.length && t.shape.some((d, i) => d !== shape[i]))) {
-        throw new FgClipError('WEIGHTS_SHAPE', `${source}: tensor ${JSON.stringify(name)} has shape [${t.shape.join(', ')}] (expected [${shape.join(', ')}])`);
-      }
-      return t.data;
-    },
-  };
 }
 
 /** A JSON object file of the folder (through the file reading port); absent → undefined unless `required`. */
@@ -321,20 +307,15 @@ export class Fgclip2Model {
  */
 async function buildV2Graphs(config: Fgclip2Config, weightsPath: string, dtype: LinearDtype | undefined, sinks?: { vision: WeightSink; text: WeightSink }) {
   const tensors = await readSafetensors(weightsPath, { only: (n) => n !== TOKEN_TABLE && !TRAINING_ONLY.has(n) });
-  const w = weightSource(tensors, weightsPath);
-  const used = new Set<string>();
-  const tracking: WeightSource = {
-    get: (n, s) => {
-      used.add(n);
-      return w.get(n, s);
-    },
-  };
-  const vision = buildV2VisionGraph(config, tracking, { dtype, sink: sinks?.vision });
-  const text = buildV2TextGraph(config, tracking, { dtype, sink: sinks?.text });
+  // the scoped weight reader records every read: every missing and mis-shaped tensor in one error, and what nothing read
+  const w = new WeightReader(tensors, weightsPath);
+  const vision = buildV2VisionGraph(config, w, { dtype, sink: sinks?.vision });
+  const text = buildV2TextGraph(config, w, { dtype, sink: sinks?.text });
   const logitScale = w.get('logit_scale', [1])[0];
   const logitBias = w.get('logit_bias', [1])[0];
-  used.add('logit_scale').add('logit_bias').add('dense_feature_head.probe');
-  const unknownTensors = [...tensors.keys()].filter((n) => !used.has(n) && !/\.attention\.in_proj_(weight|bias)$/.test(n));
+  w.check('Is this an FG-CLIP 2 checkpoint, with the config.json that came with its weights?');
+  // the dense head's probe is in the checkpoint, but the reference's dense features never use it
+  const unknownTensors = w.unused().filter((n) => n !== 'dense_feature_head.probe');
   return { vision, text, logitScale, logitBias, unknownTensors };
 }
 
