@@ -6,7 +6,10 @@
  *  - texts/s: encodeTexts of 32 short prompts;
  *  - first visit: download (loopback static server) + verify + graph build into OPFS + sessions, from the HF-layout
  *    checkpoint and from an `fgclip export` folder; second visit: the same load from OPFS (new page, same profile);
- *  - bundle bytes: JS the wasm path loads, and the wasm files, raw and gzipped.
+ *  - bundle bytes: JS the wasm path loads, and the wasm files, raw and gzipped;
+ *  - memory: what the loader held of the weights while creating the sessions (info.memory, counted, not sampled);
+ *  - WebGPU on SwiftShader's software adapter (the only adapter here: --enable-unsafe-webgpu) against wasm in the same
+ *    page, on the small golden checkpoint (fg-clip-base on a software rasterizer takes minutes per call).
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -16,6 +19,7 @@ import { gzipSync } from 'node:zlib';
 import { chromium, type Page } from 'playwright-core';
 import { exportModel } from '../src/export/export.js';
 import { FgClip } from '../src/model/handle.js';
+import { goldenPath } from '../src/test-util/goldens.js';
 import { startStaticServer } from '../src/test-util/static-server.js';
 import { shortPrompts } from './captions.js';
 import { median, timeRuns } from './stats.js';
@@ -35,6 +39,10 @@ export interface BrowserBench {
   /** 1-minute load average before and after the section (2-core machine) */
   readonly loadAverage: { readonly before: number; readonly after: number };
   readonly bundle: { readonly jsBytes: number; readonly jsGzip: number; readonly wasm: Record<string, { bytes: number; gzip: number }> };
+  /** the first checkpoint visit's info.memory: weight files, the larger file (the loader's old peak), the loader's peak */
+  readonly memory: { readonly weightFileBytes: number; readonly largestFileBytes: number; readonly loaderPeakBytes: number };
+  /** golden fgclip-small, same page: WebGPU on SwiftShader vs wasm (2 threads); undefined when no adapter appeared */
+  readonly webgpuSoftware?: { readonly adapter: string; readonly imagesPerSec: { readonly webgpu: number; readonly wasm: number }; readonly textsPerSec: { readonly webgpu: number; readonly wasm: number } };
   readonly runs: number;
 }
 
@@ -68,6 +76,7 @@ function bundleBytes(): BrowserBench['bundle'] {
 
 interface LoadTiming {
   readonly seconds: number;
+  readonly memory: BrowserBench['memory'];
   readonly graphs: string;
   /** seconds from the start of the load to the graph build's first progress event (weights downloaded and hashed by then) */
   readonly buildStartedAt: number;
@@ -78,12 +87,12 @@ interface LoadTiming {
 async function load(page: Page, key: string, source: string): Promise<LoadTiming> {
   const r = (await page.evaluate(`h.load(${JSON.stringify(key)}, ${JSON.stringify(source)}, { device: 'wasm', threads: 2 })`)) as {
     ms: number;
-    info: { graphs: string };
+    info: { graphs: string; memory: BrowserBench['memory'] };
     progress: { phase: string; t: number }[];
   };
   const at = (phase: string) => r.progress.filter((p) => p.phase === phase).map((p) => p.t / 1000);
   const build = at('build');
-  return { seconds: r.ms / 1000, graphs: r.info.graphs, buildStartedAt: build.length ? Math.min(...build) : 0, buildSeconds: build.length ? Math.max(...build) - Math.min(...build) : 0 };
+  return { seconds: r.ms / 1000, memory: r.info.memory, graphs: r.info.graphs, buildStartedAt: build.length ? Math.min(...build) : 0, buildSeconds: build.length ? Math.max(...build) - Math.min(...build) : 0 };
 }
 
 export async function benchBrowser(o: BrowserBenchOptions): Promise<BrowserBench> {
@@ -97,7 +106,7 @@ export async function benchBrowser(o: BrowserBenchOptions): Promise<BrowserBench
   }
   const jpegDir = join(o.jpegs[0], '..');
   const server = await startStaticServer(
-    { '/ck/': o.ck.dir, '/export/': exportDir, '/img/': jpegDir, '/': DIST },
+    { '/ck/': o.ck.dir, '/export/': exportDir, '/img/': jpegDir, '/goldens/': goldenPath(), '/': DIST },
     {
       '/test/harness.js': { type: 'text/javascript', body: readFileSync(join(REPO_ROOT, 'src', 'test-util', 'browser-harness.js'), 'utf8') },
       '/test/index.html': { type: 'text/html', body: '<!doctype html><script type="module" src="/test/harness.js"></script>' },
@@ -145,6 +154,8 @@ export async function benchBrowser(o: BrowserBenchOptions): Promise<BrowserBench
     const chromiumVersion = /Chrome\/([\d.]+)/.exec(String(await page.evaluate('navigator.userAgent')))?.[1] ?? 'unknown';
     await ctx.close();
 
+    const webgpuSoftware = await softwareWebGpu(server.url, o);
+
     const node = await FgClip.load(o.ck.dir, { threads: 2, preprocessWorkers: 0 });
     let nodeImg: number[];
     let nodeTxt: number[];
@@ -170,12 +181,41 @@ export async function benchBrowser(o: BrowserBenchOptions): Promise<BrowserBench
       checkpointFirstSplit: { buildStartedAt: ckFirst.buildStartedAt, buildSeconds: ckFirst.buildSeconds },
       loadAverage: { before: loadBefore, after: loadavg()[0] },
       bundle: bundleBytes(),
+      memory: ckFirst.memory,
+      ...(webgpuSoftware ? { webgpuSoftware } : {}),
       runs: o.runs,
     };
   } finally {
     await ctx.close().catch(() => undefined);
     await server.close();
     rmSync(profile, { recursive: true, force: true });
+  }
+}
+
+/** Golden fgclip-small on SwiftShader's WebGPU adapter and on wasm, same page (a browser of its own: the adapter flag). */
+async function softwareWebGpu(url: string, o: BrowserBenchOptions): Promise<BrowserBench['webgpuSoftware']> {
+  const b = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-extensions', '--enable-unsafe-webgpu'] });
+  try {
+    const page = await (await b.newContext()).newPage();
+    await page.goto(`${url}/test/index.html`);
+    await page.waitForFunction(() => (window as unknown as { harnessReady?: boolean }).harnessReady === true);
+    const imgs = Array(8).fill('/goldens/images/cat_dfclor.jpg');
+    const texts = shortPrompts(32);
+    const out: Record<string, { img: number; txt: number }> = {};
+    let adapter = '';
+    for (const device of ['wasm', 'webgpu']) {
+      const l = (await page.evaluate(`h.load(${JSON.stringify(device)}, '/goldens/fgclip-small/', { device: ${JSON.stringify(device)}, cache: false, threads: 2 })`)) as { info: { device: string; webgpuAdapter?: { vendor: string; architecture: string; isFallbackAdapter: boolean } } };
+      if (l.info.device !== device) return undefined;
+      if (device === 'webgpu') adapter = `${l.info.webgpuAdapter?.vendor} ${l.info.webgpuAdapter?.architecture}${l.info.webgpuAdapter?.isFallbackAdapter ? ' (fallback adapter)' : ''}`;
+      const im = (await page.evaluate(`h.timeImages(${JSON.stringify(device)}, ${JSON.stringify(imgs)}, ${o.runs})`)) as number[];
+      const tx = (await page.evaluate(`h.timeTexts(${JSON.stringify(device)}, ${JSON.stringify(texts)}, ${o.runs})`)) as number[];
+      o.log(`browser: fgclip-small on ${device}: images ms per call of 8 ${im.map((x) => x.toFixed(0)).join(' ')}; texts ms per call of 32 ${tx.map((x) => x.toFixed(0)).join(' ')}`);
+      out[device] = { img: (8 * 1000) / median(im), txt: (32 * 1000) / median(tx) };
+      await page.evaluate(`h.dispose(${JSON.stringify(device)})`);
+    }
+    return { adapter, imagesPerSec: { webgpu: out.webgpu.img, wasm: out.wasm.img }, textsPerSec: { webgpu: out.webgpu.txt, wasm: out.wasm.txt } };
+  } finally {
+    await b.close();
   }
 }
 
@@ -187,6 +227,12 @@ export function formatBrowser(r: BrowserBench, weightBytes: number): string {
     `  texts/s (32 short prompts per call):  page ${r.textsPerSec.page.toFixed(1)}, onnxruntime-node ${r.textsPerSec.node.toFixed(1)} (page/node ${r.textsPerSec.ratio.toFixed(2)})`,
     `  load, HF-layout checkpoint: first visit ${r.loadSeconds.checkpointFirst.toFixed(1)} s (download + sha256 until the graph build starts at ${r.checkpointFirstSplit.buildStartedAt.toFixed(1)} s, build into OPFS ${r.checkpointFirstSplit.buildSeconds.toFixed(1)} s, then sessions), second visit ${r.loadSeconds.checkpointSecond.toFixed(1)} s (OPFS)`,
     `  load, fgclip export folder: first visit ${r.loadSeconds.exportFirst.toFixed(1)} s, second visit ${r.loadSeconds.exportSecond.toFixed(1)} s`,
+    `  memory while creating the sessions: the loader held at most ${mib(r.memory.loaderPeakBytes)} of weights (one initializer at a time) of ${mib(r.memory.weightFileBytes)} in the weight files (the larger file, ${mib(r.memory.largestFileBytes)}, was the peak when each file was read whole)`,
+    ...(r.webgpuSoftware
+      ? [
+          `  WebGPU on ${r.webgpuSoftware.adapter} vs wasm, golden fgclip-small, same page: images/s ${r.webgpuSoftware.imagesPerSec.webgpu.toFixed(1)} vs ${r.webgpuSoftware.imagesPerSec.wasm.toFixed(1)}, texts/s ${r.webgpuSoftware.textsPerSec.webgpu.toFixed(1)} vs ${r.webgpuSoftware.textsPerSec.wasm.toFixed(1)}`,
+        ]
+      : ['  WebGPU: no adapter appeared with --enable-unsafe-webgpu']),
     `  load average (1 min) ${r.loadAverage.before.toFixed(2)} before, ${r.loadAverage.after.toFixed(2)} after`,
     `  bundle: JS ${mib(r.bundle.jsBytes)} (${mib(r.bundle.jsGzip)} gzipped); ${Object.entries(r.bundle.wasm).map(([f, s]) => `${f} ${mib(s.bytes)} (${mib(s.gzip)} gz)`).join(', ')}`,
   ].join('\n');
