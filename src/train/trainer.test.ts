@@ -117,7 +117,7 @@ test('freezing: a frozen tower keeps its exact weights; frozenSet for first-N-la
   assert.notDeepEqual(a.get('text_projection.weight'), b.get('text_projection.weight'));
 });
 
-test('bad options and data are typed errors: batch of 1, no model, bad freeze, --on-bad-record fail names the record, steps and epochs, eval options without eval data, out is a file, more frozen layers than the model has, stage 1 on one record', async () => {
+test('bad options and data are typed errors: batch of 1, no model, bad freeze, --on-bad-record fail names the record, steps and epochs, eval options without eval data, out is a file, more frozen layers than the model has, stage 1 on one record, stage-1 pairs in stage 2', async () => {
   const bad = async (o: TrainerOptions, re: RegExp) => assert.rejects(new Trainer(o).run(), (e: unknown) => isFgClipError(e) && re.test(e.message));
   await bad(base(join(root, 'e1'), { batchSize: 1 }), /batch size/);
   await bad({ ...base(join(root, 'e2')), init: undefined }, /exactly one/);
@@ -135,6 +135,9 @@ test('bad options and data are typed errors: batch of 1, no model, bad freeze, -
   const one = join(root, 'one.json');
   writeFileSync(one, JSON.stringify([JSON.parse(readFileSync(data.train, 'utf8'))[0]]));
   await bad(base(join(root, 'e8'), { data: one, stage: 1, imagesDir: join(data.train, '..') }), /1 usable record; stage 1 needs at least 2/);
+  const pairs = join(root, 'pairs.csv');
+  writeFileSync(pairs, 'image,caption\na.png,a red circle\nb.png,a blue square\n');
+  await bad(base(join(root, 'e9'), { data: pairs, stage: 2 }), /pairs\.csv: no usable records for stage 2, which needs FineHARD records .* train with stage 1 \(--stage 1\)/);
 });
 
 test('start from a plain OpenAI-layout CLIP folder: carried as from_openai does (248-row tables from the 77-row one, text_filip_projection = text_projection), stage 2 sets both region temperatures to logit_scale', async () => {

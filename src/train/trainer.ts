@@ -246,6 +246,9 @@ export class Trainer {
     // --- data
     const parsed = readRecords(o.data, { imagesDir: o.imagesDir, requireBoxes: o.stage === 2 });
     this.reportBad(parsed.bad, o.data);
+    if (parsed.records.length === 0) {
+      fail(`${o.data}: no usable records${o.stage === 2 ? ' for stage 2, which needs FineHARD records (f_path, caption, short_caption, bbox_info); image-caption pairs (JSONL/CSV) train with stage 1 (--stage 1)' : ''}`);
+    }
     if (o.stage === 1 && parsed.records.length === 1) fail(`${o.data}: 1 usable record; stage 1 needs at least 2 (a contrastive loss over one image is 0)`);
     if (parsed.ignoredBoxes) o.onNotice?.(`${o.data}: ${parsed.ignoredBoxes} box(es) beyond the first 4 of their image ignored (as the reference does)`);
     let evalRecords: TrainRecord[] = [];
