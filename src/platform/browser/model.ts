@@ -8,6 +8,7 @@
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
 import type * as OrtTypes from 'onnxruntime-web';
+import { parseJson } from '../../config/fields.js';
 import { parseConfig } from '../../config/load.js';
 import { parsePreprocessConfig } from '../../config/preprocessor.js';
 import type { FgClipConfig, PreprocessConfig } from '../../config/types.js';
@@ -27,12 +28,11 @@ import { l2normalize } from '../../postprocess/similarity.js';
 import { preprocessImage } from '../../preprocess/pipeline.js';
 import type { RgbImage } from '../../preprocess/types.js';
 import { ClipTokenizer } from '../../tokenizer/clip-tokenizer.js';
-import { specialTokenName } from '../../tokenizer/slow-files.js';
-import { parseTokenizerJson } from '../../tokenizer/tokenizer-spec.js';
 import { blobWeightSource } from './blob-weights.js';
 import { blobBytes, WeightMeter } from './external-data.js';
 import { browserImageDecoder, imageDataToRgb } from './decode.js';
 import type { Device, ModelInfo, WebGpuAdapterInfo, WebGpuUnavailableReason, WireImage, WireImageResult, WireTextResult, WorkerLoadOptions } from './protocol.js';
+import { providerFolder } from './folder.js';
 import { webRuntime } from './runtime.js';
 import type { FileProvider } from './sources.js';
 import { assertRoom, isQuotaExceeded, QuotaExceeded, quotaError, Space, type PartialWriter, type ProgressFn } from './store.js';
@@ -47,27 +47,8 @@ async function text(p: FileProvider, file: string, expected?: FileSpec): Promise
   return b ? b.text() : undefined;
 }
 
-function json(t: string, file: string): unknown {
-  try {
-    return JSON.parse(t);
-  } catch (e) {
-    throw new FgClipError('CONFIG_INVALID', `${file}: not JSON (${e instanceof Error ? e.message : String(e)})`);
-  }
-}
-
-/** The tokenizer as ClipTokenizer.fromModelDir reads it (tokenizer.json + the pad token name of the configs). */
-async function loadTokenizer(p: FileProvider, expect: (f: string) => FileSpec | undefined): Promise<ClipTokenizer> {
-  let pad: string | undefined;
-  for (const f of ['tokenizer_config.json', 'special_tokens_map.json']) {
-    const t = await text(p, f, expect(f));
-    if (t === undefined) continue;
-    const o = json(t, f) as Record<string, unknown>;
-    pad ??= specialTokenName(o?.pad_token);
-  }
-  const t = await text(p, 'tokenizer.json', expect('tokenizer.json'));
-  if (t === undefined) throw new FgClipError('TOKENIZER_INVALID', `${p.label}: no tokenizer.json (the browser build reads the fast tokenizer file only)`);
-  return ClipTokenizer.fromSpec(parseTokenizerJson(json(t, 'tokenizer.json'), 'tokenizer.json', pad));
-}
+/** the one JSON parse of untrusted text (src/config/fields.ts) */
+const json = (t: string, file: string): unknown => parseJson(t, file, 'CONFIG_INVALID');
 
 /** Weight sink into an OPFS file, 64-byte aligned like FileSink, hashing as it writes. */
 class OpfsSink implements WeightSink {
@@ -233,7 +214,8 @@ export class WorkerModel {
       if (cfgText === undefined) throw new FgClipError('CONFIG_INVALID', `${p.label}: the export has no config.json`);
       config = parseConfig(json(cfgText, 'config.json'), 'config.json');
     }
-    const tokenizer = await loadTokenizer(graphs === 'export' ? p : folder, expect);
+    // the tokenizer as on Node: ClipTokenizer.fromFolder through the file reading port
+    const tokenizer = await ClipTokenizer.fromFolder(providerFolder(graphs === 'export' ? p : folder, expect));
     const positionsBlob = await need(folder, m.positions.file, m);
     const positions = new Float32Array(await positionsBlob.arrayBuffer());
     const D = m.textHiddenSize;
