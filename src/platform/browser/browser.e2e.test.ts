@@ -204,7 +204,7 @@ describe('browser build in Chromium', () => {
     await ctx.close();
   });
 
-  test('memory: session creation never holds a weight file whole — onnxruntime-web reads one initializer at a time from OPFS (cached, and cache: false through a temporary OPFS space that is deleted after)', async (t) => {
+  test('memory: session creation never holds a weight file whole — onnxruntime-web reads one initializer at a time from OPFS (cached, and cache: false through temporary OPFS spaces deleted after)', async (t) => {
     // the largest tensor of the checkpoint, as float32: the most the loader may hold at once
     const header = await readSafetensorsHeader(goldenPath('fgclip-small', 'model.safetensors'));
     const largest = Math.max(...header.tensors.map((e) => e.shape.reduce((a, b) => a * b, 1) * 4));
@@ -214,6 +214,7 @@ describe('browser build in Chromium', () => {
       ['cached', '/goldens/fgclip-small/', {}],
       ['export', '/exports/small/', {}],
       ['nocache', '/goldens/fgclip-small/', { cache: false }],
+      ['nocache-export', '/exports/small/', { cache: false }],
     ] as const) {
       const l = await call<Loaded>(page, `h.load(${js(key)}, ${js(source)}, ${js(opts)})`);
       const mem = l.info.memory;
@@ -223,11 +224,16 @@ describe('browser build in Chromium', () => {
       assert.equal(mem.loaderReadBytes, mem.weightFileBytes, `${key}: bytes read = the weight files' bytes`);
       assert.ok(mem.loaderPeakBytes > 0 && mem.loaderPeakBytes <= largest, `${key}: the loader held at most one tensor at a time (peak ${mem.loaderPeakBytes} B, largest tensor ${largest} B)`);
       assert.ok(mem.loaderPeakBytes < mem.largestFileBytes, `${key}: peak ${mem.loaderPeakBytes} B < the larger weight file ${mem.largestFileBytes} B`);
+      // cache: false: the weight files still stream to (temporary) OPFS instead of into memory
+      if (key.startsWith('nocache')) {
+        const weights = key === 'nocache' ? 'model.safetensors' : 'vision/weights.bin';
+        assert.ok(l.progress.some((p) => p.phase === 'download' && p.file === weights), `${key}: ${weights} streamed to disk`);
+      }
       const [e] = (await call<{ embeddings: number[][] }>(page, `h.texts(${js(key)}, ${js(captions.slice(0, 1))})`)).embeddings;
       assertSame(e, nodeTexts[0], `${key}: text`);
       await call(page, `h.dispose(${js(key)})`);
     }
-    // cache: false left nothing in OPFS (its temporary space was deleted)
+    // cache: false left nothing in OPFS (its temporary spaces were deleted)
     assert.deepEqual((await call<{ files: string[] }>(page, 'h.storage()')).files.filter((f) => f.startsWith('fgclip/tmp/')), []);
     await ctx.close();
   });
@@ -270,9 +276,11 @@ describe('browser build in Chromium', () => {
     const after = await call<{ usage: number; files: string[] }>(page, 'h.storage()');
     assert.deepEqual(after.files.filter((f) => /weights\.bin/.test(f)), [], js(after.files));
 
-    // 3. cache: false asks for no storage: the temporary graph files do not fit either, so they are built in memory
+    // 3. cache: false asks for no storage: the temporary copies (download, graphs) do not fit either, so both are made
+    // in memory, and the load says so
     const l = await call<Loaded>(page, `h.load('q', '/goldens/fgclip-small/', { cache: false })`);
     assert.ok(l.info.warnings.some((w) => /not enough browser storage for the temporary graph files .*built in memory/.test(w)), js(l.info.warnings));
+    assert.ok(l.info.warnings.some((w) => /not enough browser storage for a temporary copy of model\.safetensors \(cache: false\): it was downloaded into memory/.test(w)), js(l.info.warnings));
     const [t] = (await call<{ embeddings: number[][] }>(page, `h.texts('q', ${js(captions.slice(0, 1))})`)).embeddings;
     assertSame(t, nodeTexts[0], 'cache: false under the quota: text');
     await ctx.close();

@@ -246,6 +246,7 @@ export class WorkerModel {
       device = 'wasm';
       towers = await sessions(['wasm']);
     }
+    warnings.push(...(p.notes ?? []));
     if (device === 'webgpu' && m.dtype === 'int8')
       warnings.push("int8 graphs on WebGPU: onnxruntime-web has no WebGPU kernel for com.microsoft DynamicQuantizeMatMul, so every int8 linear layer runs on the CPU (wasm) with copies between GPU and CPU; use dtype 'fp16' or 'fp32' with WebGPU");
     const textSession = towers.text;

@@ -24,6 +24,10 @@ export interface FileProvider {
   identity(): Promise<string | undefined>;
   /** a file, or undefined when the source does not have it */
   get(file: string, expected?: Expected): Promise<Blob | undefined>;
+  /** what the load should report in info.warnings */
+  readonly notes?: string[];
+  /** called once the sessions exist (or the load failed): drops temporary files */
+  release?(): Promise<void>;
 }
 
 const hex = (s: string) => bytesToHex(sha256(utf8ToBytes(s))).slice(0, 32);
@@ -118,7 +122,10 @@ class HubProvider implements FileProvider {
 
 class UrlProvider implements FileProvider {
   readonly label: string;
+  readonly notes: string[] = [];
   private space?: Space;
+  /** cache: false — weight files go to a temporary OPFS space (null: none to be had), removed by release() */
+  private temp?: Space | null;
   constructor(
     private readonly base: string,
     private readonly cache: boolean,
@@ -157,6 +164,11 @@ class UrlProvider implements FileProvider {
     return `url ${this.base} model.safetensors.index.json ${indexSha} ${shards.join(' ')}`;
   }
 
+  async release(): Promise<void> {
+    await this.temp?.remove();
+    this.temp = undefined;
+  }
+
   private async open(): Promise<Space | undefined> {
     if (!this.cache) return undefined;
     this.space ??= await Space.open(['url', hex(this.base)]);
@@ -166,6 +178,20 @@ class UrlProvider implements FileProvider {
   async get(file: string, expected: Expected = {}): Promise<Blob | undefined> {
     const url = new URL(file.split('/').map(encodeURIComponent).join('/'), this.base).href;
     const sp = await this.open();
+    if (!sp && /\.(safetensors|bin)$/.test(file)) {
+      // cache: false — a weight file still streams to disk (a temporary space), so it is never held whole in memory
+      if (this.temp === undefined) this.temp = await Space.openTemp().catch(() => null);
+      if (this.temp) {
+        try {
+          return await download(this.temp, { url, file, expected, onProgress: this.progress });
+        } catch (e) {
+          if (e instanceof FgClipError && e.code === 'MODEL_NOT_FOUND') return undefined;
+          if (!(e instanceof FgClipError && e.code === 'STORAGE_QUOTA')) throw e;
+          await this.temp.drop(file);
+          this.notes.push(`not enough browser storage for a temporary copy of ${file} (cache: false): it was downloaded into memory`);
+        }
+      }
+    }
     if (!sp) {
       const res = await fetch(url).catch((e: unknown) => {
         throw new FgClipError('HUB_ERROR', `${url}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });

@@ -222,7 +222,16 @@ export class Space {
     const ws = await mh.createWritable();
     await ws.write(JSON.stringify({ size, ...(digest ? { sha256: digest } : {}) }));
     await ws.close();
-    return (await this.get(file)) as File;
+    const stored = await this.get(file);
+    if (!stored) {
+      // measured under a storage-quota override: writes through a sync access handle reported success, yet the
+      // committed file was shorter — the browser did not keep them; treat it as the quota refusal it is
+      const h = await fileIn(this.dir, flat(file));
+      const kept = h ? (await h.getFile()).size : 0;
+      await this.drop(file);
+      throw new QuotaExceeded(file, size - kept, new Error(`${file}: the browser kept ${kept} of the ${size} bytes written`));
+    }
+    return stored;
   }
 
   /** Remembers that the source has no `file` (answered 404), for offline visits; a later commit replaces it. */

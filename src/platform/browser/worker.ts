@@ -40,7 +40,11 @@ async function handle(req: Request): Promise<void> {
     switch (req.type) {
       case 'load': {
         const p = provider(req.source, req.options.cache, (progress) => post({ id: req.id, type: 'progress', progress }));
-        model = await WorkerModel.load(p, req.options, (progress) => post({ id: req.id, type: 'progress', progress }));
+        try {
+          model = await WorkerModel.load(p, req.options, (progress) => post({ id: req.id, type: 'progress', progress }));
+        } finally {
+          await p.release?.().catch(() => undefined);
+        }
         post({ id: req.id, type: 'result', result: model.info });
         return;
       }
