@@ -131,6 +131,7 @@ export const COMMAND_OPTION_DOCS: Readonly<Record<string, Docs>> = {
     templates: { description: 'prompt templates: none, imagenet (the 80) or a file with {} for the label', default: 'imagenet', valueName: 'none|imagenet|FILE' },
   },
   serve: {
+    threads: { description: 'ONNX Runtime intra-op threads (the model and decode threads also run at nice 10 and ORT does not spin, so the HTTP thread keeps answering)', default: 'all cores but one (at least 1)', valueName: 'N' },
     host: { description: 'address to listen on (anything but loopback: set --api-key)', default: '127.0.0.1', valueName: 'HOST' },
     port: { description: 'TCP port (0: any free port)', default: '8080', valueName: 'PORT' },
     'model-name': { description: 'model name in responses and the "model" field clients send', default: 'the Hub id, or the folder name', valueName: 'NAME' },
