@@ -36,8 +36,10 @@ export async function measureMatmul(m: number, k: number, n: number, opts: { thr
   const session = await createSession('matmul', g.build(), { threads: opts.threads });
   try {
     const feed = { a: new ort.Tensor('float32', randomMatrix(m * k, 2), [m, k]) };
-    // A pre-allocated output: ORT writes into it, so the timing is the MatMul, not a 20 MB copy of its result
-    // into a fresh JS buffer (10–20% of a run here; the encoders' outputs are small).
+    // A pre-allocated output. onnxruntime-node 1.30 writes into it AND returns a new tensor with its own copy of the
+    // result (checked 2026-12-01: `out.y !== fetches.y`, different buffers, both filled), so the timed run still
+    // includes a copy of the [M, N] output into a fresh JS buffer: 1.9–10 ms for 1576×3072 floats here, against a
+    // ~24 ms idle MatMul. The rate is understated by that much, and every "% of MatMul" overstated (BENCHMARKS.md).
     const fetches = { y: new ort.Tensor('float32', new Float32Array(m * n), [m, n]) };
     const times = await timeRuns(() => session.run(feed, fetches), opts.runs, opts.warmup ?? 2);
     const flop = 2 * m * k * n;
