@@ -61,13 +61,32 @@ interface Args {
 const DTYPES = ['fp32', 'fp16', 'int8'];
 
 function usage(msg: string): never {
-  process.stderr.write(`bench: ${msg}\nusage: npm run bench -- [--models base,large] [--dtype fp32,int8,fp16] [--runs N] [--threads N] [--e2e-images N] [--json FILE] [--quick] [--train | --train-only] [--train-runs N] [--train-stages 1,2]\n`);
+  process.stderr.write(
+    `bench: ${msg}\nusage: npm run bench -- [--models base,large] [--dtype fp32,int8,fp16] [--runs N] [--threads N] [--e2e-images N] [--json FILE] [--quick] [--train | --train-only] [--train-runs N] [--train-stages 1,2]\n`,
+  );
   process.exit(2);
 }
 
 function parseArgs(argv: readonly string[]): Args {
   const quick = argv.includes('--quick');
-  const a: Args = { models: quick ? ['base'] : ['base', 'large'], dtypes: ['fp32'], runs: quick ? 2 : 5, threads: 2, e2eImages: quick ? 8 : 32, json: resolve(REPO_ROOT, 'bench', 'results', 'latest.json'), quick, collections: 'yes', collectionSizes: quick ? [20_000] : [100_000, 1_000_000], collectionParts: [...COLLECTION_PARTS], collectionImages: quick ? 16 : 64, fgclip2: 'yes', train: argv.includes('--train') || argv.includes('--train-only'), trainStages: [1, 2], browser: 'yes', peer: 'yes' };
+  const a: Args = {
+    models: quick ? ['base'] : ['base', 'large'],
+    dtypes: ['fp32'],
+    runs: quick ? 2 : 5,
+    threads: 2,
+    e2eImages: quick ? 8 : 32,
+    json: resolve(REPO_ROOT, 'bench', 'results', 'latest.json'),
+    quick,
+    collections: 'yes',
+    collectionSizes: quick ? [20_000] : [100_000, 1_000_000],
+    collectionParts: [...COLLECTION_PARTS],
+    collectionImages: quick ? 16 : 64,
+    fgclip2: 'yes',
+    train: argv.includes('--train') || argv.includes('--train-only'),
+    trainStages: [1, 2],
+    browser: 'yes',
+    peer: 'yes',
+  };
   const int = (flag: string, v: string | undefined) => {
     const n = Number(v);
     if (!Number.isInteger(n) || n < 1) usage(`${flag} expects a positive integer (got ${v})`);
@@ -130,7 +149,8 @@ function parseArgs(argv: readonly string[]): Args {
         break;
       case '--collection-parts': {
         const ps = (v ?? '').split(',').filter(Boolean);
-        if (ps.length === 0 || !ps.every((p): p is CollectionPart => (COLLECTION_PARTS as readonly string[]).includes(p))) usage(`--collection-parts expects some of ${COLLECTION_PARTS.join(',')} (got ${v})`);
+        if (ps.length === 0 || !ps.every((p): p is CollectionPart => (COLLECTION_PARTS as readonly string[]).includes(p)))
+          usage(`--collection-parts expects some of ${COLLECTION_PARTS.join(',')} (got ${v})`);
         a.collectionParts = ps as CollectionPart[];
         break;
       }
@@ -186,37 +206,54 @@ async function main(): Promise<void> {
   const t0 = performance.now();
   const machineStart = machineInfo();
   const benchDir = benchCacheDir();
-  log(`machine: ${machineStart.nproc} cores, ${machineStart.cpuModel}, load average ${machineStart.loadAverage1m.toFixed(2)}${machineStart.loadAverage1m > 0.5 ? ' (other work is running: figures will be low and noisy)' : ''}`);
+  log(
+    `machine: ${machineStart.nproc} cores, ${machineStart.cpuModel}, load average ${machineStart.loadAverage1m.toFixed(2)}${machineStart.loadAverage1m > 0.5 ? ' (other work is running: figures will be low and noisy)' : ''}`,
+  );
 
   if (args.fgclip2 === 'only') {
     const r = benchFgclip2({ threads: args.threads, runs: args.runs, imageBatch: args.quick ? 1 : 4, root: benchDir, log });
     process.stdout.write(`${formatFgclip2(r)}\n`);
     mkdirSync(dirname(args.json), { recursive: true });
-    writeFileSync(args.json.replace(/\.json$/, '-fgclip2.json'), `${JSON.stringify({ date: new Date().toISOString(), machine: machineInfo(), machineStart, fgclip2: r }, null, 2)}\n`);
+    writeFileSync(
+      args.json.replace(/\.json$/, '-fgclip2.json'),
+      `${JSON.stringify({ date: new Date().toISOString(), machine: machineInfo(), machineStart, fgclip2: r }, null, 2)}\n`,
+    );
     return;
   }
   if (args.peer === 'only') {
     const r = await peerSection(args, benchDir);
     mkdirSync(dirname(args.json), { recursive: true });
-    writeFileSync(args.json.replace(/\.json$/, '-peer.json'), `${JSON.stringify({ date: new Date().toISOString(), machine: machineInfo(), machineStart, peer: r }, null, 2)}\n`);
+    writeFileSync(
+      args.json.replace(/\.json$/, '-peer.json'),
+      `${JSON.stringify({ date: new Date().toISOString(), machine: machineInfo(), machineStart, peer: r }, null, 2)}\n`,
+    );
     return;
   }
   if (args.browser === 'only') {
     const r = await browserSection(args, benchDir);
     mkdirSync(dirname(args.json), { recursive: true });
-    writeFileSync(args.json.replace(/\.json$/, '-browser.json'), `${JSON.stringify({ date: new Date().toISOString(), machine: machineInfo(), machineStart, browser: r }, null, 2)}\n`);
+    writeFileSync(
+      args.json.replace(/\.json$/, '-browser.json'),
+      `${JSON.stringify({ date: new Date().toISOString(), machine: machineInfo(), machineStart, browser: r }, null, 2)}\n`,
+    );
     return;
   }
   if (args.collections === 'only') {
     const r = await collectionSection(args, benchDir);
     process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
     mkdirSync(dirname(args.json), { recursive: true });
-    writeFileSync(args.json.replace(/\.json$/, '-collections.json'), `${JSON.stringify({ date: new Date().toISOString(), machine: machineInfo(), machineStart, collections: r }, null, 2)}\n`);
+    writeFileSync(
+      args.json.replace(/\.json$/, '-collections.json'),
+      `${JSON.stringify({ date: new Date().toISOString(), machine: machineInfo(), machineStart, collections: r }, null, 2)}\n`,
+    );
     return;
   }
   const matmulRuns = args.quick ? 3 : 7;
   const matmul: MatmulResult[] = [];
-  for (const [m, k, n] of [[1576, 768, 3072], [2048, 2048, 2048]] as const) {
+  for (const [m, k, n] of [
+    [1576, 768, 3072],
+    [2048, 2048, 2048],
+  ] as const) {
     log(`MatMul ${m}×${k}×${n}`);
     matmul.push(await measureMatmul(m, k, n, { threads: args.threads, runs: matmulRuns }));
     log(`  ${matmul[matmul.length - 1].gflops.toFixed(0)} GFLOP/s median`);
@@ -230,7 +267,12 @@ async function main(): Promise<void> {
     const fl = visionFlops(SHAPES[name]);
     const dtypes: DtypeResult[] = [];
     for (const dtype of args.dtypes) {
-      const r = await measureDtype(ck, dtype, { threads: args.threads, runs: args.runs, warmup: 1, batch: 8, benchDir, jpegs, full: dtype === 'fp32', log }, dtypes[0]?.outputs);
+      const r = await measureDtype(
+        ck,
+        dtype,
+        { threads: args.threads, runs: args.runs, warmup: 1, batch: 8, benchDir, jpegs, full: dtype === 'fp32', log },
+        dtypes[0]?.outputs,
+      );
       dtypes.push(r);
       if (!r.available) log(`  ${dtype}: ${r.note}`);
     }
@@ -260,19 +302,29 @@ async function main(): Promise<void> {
   const peer = args.peer === 'yes' && args.models.includes('base') ? await peerSection(args, benchDir) : undefined;
   const browser = args.browser === 'yes' ? await browserSection(args, benchDir) : undefined;
   const collections = args.collections === 'yes' ? await collectionSection(args, benchDir) : undefined;
-  const fgclip2 = args.fgclip2 === 'yes' ? benchFgclip2({ threads: args.threads, runs: args.runs, imageBatch: args.quick ? 1 : 4, root: benchDir, log }) : undefined;
+  const fgclip2 =
+    args.fgclip2 === 'yes' ? benchFgclip2({ threads: args.threads, runs: args.runs, imageBatch: args.quick ? 1 : 4, root: benchDir, log }) : undefined;
   if (fgclip2) process.stdout.write(`${formatFgclip2(fgclip2)}\n`);
   if (collections) process.stdout.write(`collections:\n${JSON.stringify(collections, null, 2)}\n`);
   let training: TrainReport | undefined;
   if (args.train) {
     log('training step: fg-clip-base shapes, batch 8 (child process)');
     const ck = ensureSyntheticCheckpoint('base', benchDir, log);
-    training = await measureTraining(ck.dir, SHAPES.base, { threads: args.threads, batch: 8, runs: args.trainRuns ?? (args.quick ? 1 : 3), stages: args.trainStages, matmulGflops: matmul[0].gflops, log });
+    training = await measureTraining(ck.dir, SHAPES.base, {
+      threads: args.threads,
+      batch: 8,
+      runs: args.trainRuns ?? (args.quick ? 1 : 3),
+      stages: args.trainStages,
+      matmulGflops: matmul[0].gflops,
+      log,
+    });
   }
 
   const machineEnd = machineInfo();
   const totalSeconds = (performance.now() - t0) / 1000;
-  process.stdout.write(`${formatReport(machineStart, matmul, models)}${training ? `\n\n${formatTraining(training)}` : ''}\n\ntotal ${totalSeconds.toFixed(0)} s; load average at the end ${machineEnd.loadAverage1m.toFixed(2)}\n`);
+  process.stdout.write(
+    `${formatReport(machineStart, matmul, models)}${training ? `\n\n${formatTraining(training)}` : ''}\n\ntotal ${totalSeconds.toFixed(0)} s; load average at the end ${machineEnd.loadAverage1m.toFixed(2)}\n`,
+  );
   const json = {
     date: new Date().toISOString(),
     library: await libraryInfo(),
@@ -304,7 +356,14 @@ async function main(): Promise<void> {
 async function peerSection(args: Args, benchDir: string): Promise<PeerResult> {
   const ck = ensureSyntheticCheckpoint('base', benchDir, log);
   log('peer: whole-process embedding, fgclip vs transformers.js-style peer (fg-clip-base)');
-  const r = await measurePeer({ ck, jpegs: (await ensureJpegs(benchDir, Math.max(16, args.e2eImages))).slice(0, 16), threads: args.threads, runs: args.runs, benchDir, log });
+  const r = await measurePeer({
+    ck,
+    jpegs: (await ensureJpegs(benchDir, Math.max(16, args.e2eImages))).slice(0, 16),
+    threads: args.threads,
+    runs: args.runs,
+    benchDir,
+    log,
+  });
   process.stdout.write(`${formatPeer(r)}\n`);
   return r;
 }
@@ -322,14 +381,42 @@ async function collectionSection(args: Args, benchDir: string) {
   const parts = new Set(args.collectionParts);
   const ck = ensureSyntheticCheckpoint('base', benchDir, log);
   const jpegs = await ensureJpegs(benchDir, args.collectionImages);
-  const r = await benchCollections({ dir: resolve(benchDir, 'collections'), jpegs, modelDir: ck.dir, threads: args.threads, sizes: args.collectionSizes, flatSizes: args.quick ? [10_000] : [10_000, 50_000, 100_000], queries: args.quick ? 20 : 100, parts, log });
-  const regionSchemes = parts.has('schemes') ? await benchRegionSchemes({ jpegs: jpegs.slice(0, 8), modelDir: ck.dir, threads: args.threads, queries: 8, log }) : undefined;
-  const regionSchemesTrained = parts.has('schemes') ? await benchRegionSchemesTrained({ modelDir: resolve(REPO_ROOT, 'models', 'fgclip-synthetic'), dir: resolve(benchDir, 'collections', 'schemes-trained'), images: args.quick ? 20 : 100, threads: args.threads, log }) : undefined;
-  const workers = parts.has('workers') ? await benchWorkers({ dir: resolve(benchDir, 'collections'), jpegs: jpegs.slice(0, Math.max(1, Math.floor(jpegs.length / 2))), modelDir: ck.dir, log }) : undefined;
-  return { ...r, parts: [...parts], ...(regionSchemes ? { regionSchemes } : {}), ...(regionSchemesTrained ? { regionSchemesTrained } : {}), ...(workers ? { workers } : {}) };
+  const r = await benchCollections({
+    dir: resolve(benchDir, 'collections'),
+    jpegs,
+    modelDir: ck.dir,
+    threads: args.threads,
+    sizes: args.collectionSizes,
+    flatSizes: args.quick ? [10_000] : [10_000, 50_000, 100_000],
+    queries: args.quick ? 20 : 100,
+    parts,
+    log,
+  });
+  const regionSchemes = parts.has('schemes')
+    ? await benchRegionSchemes({ jpegs: jpegs.slice(0, 8), modelDir: ck.dir, threads: args.threads, queries: 8, log })
+    : undefined;
+  const regionSchemesTrained = parts.has('schemes')
+    ? await benchRegionSchemesTrained({
+        modelDir: resolve(REPO_ROOT, 'models', 'fgclip-synthetic'),
+        dir: resolve(benchDir, 'collections', 'schemes-trained'),
+        images: args.quick ? 20 : 100,
+        threads: args.threads,
+        log,
+      })
+    : undefined;
+  const workers = parts.has('workers')
+    ? await benchWorkers({ dir: resolve(benchDir, 'collections'), jpegs: jpegs.slice(0, Math.max(1, Math.floor(jpegs.length / 2))), modelDir: ck.dir, log })
+    : undefined;
+  return {
+    ...r,
+    parts: [...parts],
+    ...(regionSchemes ? { regionSchemes } : {}),
+    ...(regionSchemesTrained ? { regionSchemesTrained } : {}),
+    ...(workers ? { workers } : {}),
+  };
 }
 
 main().catch((e: unknown) => {
-  process.stderr.write(`bench: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+  process.stderr.write(`bench: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
   process.exit(1);
 });

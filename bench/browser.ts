@@ -42,7 +42,11 @@ export interface BrowserBench {
   /** the first checkpoint visit's info.memory: weight files, the larger file (the loader's old peak), the loader's peak */
   readonly memory: { readonly weightFileBytes: number; readonly largestFileBytes: number; readonly loaderPeakBytes: number };
   /** golden fgclip-small, same page: WebGPU on SwiftShader vs wasm (2 threads); undefined when no adapter appeared */
-  readonly webgpuSoftware?: { readonly adapter: string; readonly imagesPerSec: { readonly webgpu: number; readonly wasm: number }; readonly textsPerSec: { readonly webgpu: number; readonly wasm: number } };
+  readonly webgpuSoftware?: {
+    readonly adapter: string;
+    readonly imagesPerSec: { readonly webgpu: number; readonly wasm: number };
+    readonly textsPerSec: { readonly webgpu: number; readonly wasm: number };
+  };
   readonly runs: number;
 }
 
@@ -58,7 +62,13 @@ const DIST = join(REPO_ROOT, 'dist', 'browser');
 
 function bundleBytes(): BrowserBench['bundle'] {
   // what the wasm path loads: index.js, worker.js and every chunk but the WebGPU build of onnxruntime-web
-  const js = ['index.js', 'worker.js', ...readdirSync(join(DIST, 'chunks')).filter((f) => f.endsWith('.js') && !f.startsWith('ort.webgpu')).map((f) => `chunks/${f}`)];
+  const js = [
+    'index.js',
+    'worker.js',
+    ...readdirSync(join(DIST, 'chunks'))
+      .filter((f) => f.endsWith('.js') && !f.startsWith('ort.webgpu'))
+      .map((f) => `chunks/${f}`),
+  ];
   let jsBytes = 0;
   let jsGzip = 0;
   for (const f of js) {
@@ -92,7 +102,13 @@ async function load(page: Page, key: string, source: string): Promise<LoadTiming
   };
   const at = (phase: string) => r.progress.filter((p) => p.phase === phase).map((p) => p.t / 1000);
   const build = at('build');
-  return { seconds: r.ms / 1000, memory: r.info.memory, graphs: r.info.graphs, buildStartedAt: build.length ? Math.min(...build) : 0, buildSeconds: build.length ? Math.max(...build) - Math.min(...build) : 0 };
+  return {
+    seconds: r.ms / 1000,
+    memory: r.info.memory,
+    graphs: r.info.graphs,
+    buildStartedAt: build.length ? Math.min(...build) : 0,
+    buildSeconds: build.length ? Math.max(...build) - Math.min(...build) : 0,
+  };
 }
 
 export async function benchBrowser(o: BrowserBenchOptions): Promise<BrowserBench> {
@@ -114,7 +130,10 @@ export async function benchBrowser(o: BrowserBenchOptions): Promise<BrowserBench
   );
   // a persistent profile: an incognito context's OPFS quota is too small for fg-clip-base's checkpoint + graphs
   const profile = mkdtempSync(join(tmpdir(), 'fgclip-bench-chromium-'));
-  const ctx = await chromium.launchPersistentContext(profile, { executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-extensions', '--no-first-run'] });
+  const ctx = await chromium.launchPersistentContext(profile, {
+    executablePath: '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-extensions', '--no-first-run'],
+  });
   const images = o.jpegs.slice(0, 8);
   const urls = images.map((p) => `/img/${p.split('/').pop()}`);
   const texts = shortPrompts(32);
@@ -128,12 +147,15 @@ export async function benchBrowser(o: BrowserBenchOptions): Promise<BrowserBench
     let page = await open();
     o.log('browser: first visit, HF-layout checkpoint (download + verify + build graphs into OPFS + sessions)');
     const ckFirst = await load(page, 'ck', '/ck/');
-    o.log(`browser: first visit ${ckFirst.seconds.toFixed(1)} s (graphs: ${ckFirst.graphs}; graph build from ${ckFirst.buildStartedAt.toFixed(1)} s for ${ckFirst.buildSeconds.toFixed(1)} s)`);
+    o.log(
+      `browser: first visit ${ckFirst.seconds.toFixed(1)} s (graphs: ${ckFirst.graphs}; graph build from ${ckFirst.buildStartedAt.toFixed(1)} s for ${ckFirst.buildSeconds.toFixed(1)} s)`,
+    );
     await page.close();
     page = await open();
     const ckSecond = await load(page, 'ck', '/ck/');
     o.log(`browser: second visit ${ckSecond.seconds.toFixed(1)} s (graphs: ${ckSecond.graphs})`);
-    if (ckSecond.graphs !== 'graph-cache') throw new Error(`browser bench: the second visit got its graphs from '${ckSecond.graphs}', not the OPFS graph cache`);
+    if (ckSecond.graphs !== 'graph-cache')
+      throw new Error(`browser bench: the second visit got its graphs from '${ckSecond.graphs}', not the OPFS graph cache`);
     await page.evaluate(`h.dispose('ck')`);
     o.log('browser: export folder, first and second visit');
     const exportFirst = (await load(page, 'ex', '/export/')).seconds;
@@ -194,7 +216,21 @@ export async function benchBrowser(o: BrowserBenchOptions): Promise<BrowserBench
 
 /** Golden fgclip-small on SwiftShader's WebGPU adapter and on wasm, same page (a browser of its own: the adapter flag). */
 async function softwareWebGpu(url: string, o: BrowserBenchOptions): Promise<BrowserBench['webgpuSoftware']> {
-  const b = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-extensions', '--enable-unsafe-webgpu'] });
+  const b = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--disable-extensions',
+      '--enable-unsafe-webgpu',
+    ],
+  });
   try {
     const page = await (await b.newContext()).newPage();
     await page.goto(`${url}/test/index.html`);
@@ -204,12 +240,17 @@ async function softwareWebGpu(url: string, o: BrowserBenchOptions): Promise<Brow
     const out: Record<string, { img: number; txt: number }> = {};
     let adapter = '';
     for (const device of ['wasm', 'webgpu']) {
-      const l = (await page.evaluate(`h.load(${JSON.stringify(device)}, '/goldens/fgclip-small/', { device: ${JSON.stringify(device)}, cache: false, threads: 2 })`)) as { info: { device: string; webgpuAdapter?: { vendor: string; architecture: string; isFallbackAdapter: boolean } } };
+      const l = (await page.evaluate(
+        `h.load(${JSON.stringify(device)}, '/goldens/fgclip-small/', { device: ${JSON.stringify(device)}, cache: false, threads: 2 })`,
+      )) as { info: { device: string; webgpuAdapter?: { vendor: string; architecture: string; isFallbackAdapter: boolean } } };
       if (l.info.device !== device) return undefined;
-      if (device === 'webgpu') adapter = `${l.info.webgpuAdapter?.vendor} ${l.info.webgpuAdapter?.architecture}${l.info.webgpuAdapter?.isFallbackAdapter ? ' (fallback adapter)' : ''}`;
+      if (device === 'webgpu')
+        adapter = `${l.info.webgpuAdapter?.vendor} ${l.info.webgpuAdapter?.architecture}${l.info.webgpuAdapter?.isFallbackAdapter ? ' (fallback adapter)' : ''}`;
       const im = (await page.evaluate(`h.timeImages(${JSON.stringify(device)}, ${JSON.stringify(imgs)}, ${o.runs})`)) as number[];
       const tx = (await page.evaluate(`h.timeTexts(${JSON.stringify(device)}, ${JSON.stringify(texts)}, ${o.runs})`)) as number[];
-      o.log(`browser: fgclip-small on ${device}: images ms per call of 8 ${im.map((x) => x.toFixed(0)).join(' ')}; texts ms per call of 32 ${tx.map((x) => x.toFixed(0)).join(' ')}`);
+      o.log(
+        `browser: fgclip-small on ${device}: images ms per call of 8 ${im.map((x) => x.toFixed(0)).join(' ')}; texts ms per call of 32 ${tx.map((x) => x.toFixed(0)).join(' ')}`,
+      );
       out[device] = { img: (8 * 1000) / median(im), txt: (32 * 1000) / median(tx) };
       await page.evaluate(`h.dispose(${JSON.stringify(device)})`);
     }
@@ -234,6 +275,8 @@ export function formatBrowser(r: BrowserBench, weightBytes: number): string {
         ]
       : ['  WebGPU: no adapter appeared with --enable-unsafe-webgpu']),
     `  load average (1 min) ${r.loadAverage.before.toFixed(2)} before, ${r.loadAverage.after.toFixed(2)} after`,
-    `  bundle: JS ${mib(r.bundle.jsBytes)} (${mib(r.bundle.jsGzip)} gzipped); ${Object.entries(r.bundle.wasm).map(([f, s]) => `${f} ${mib(s.bytes)} (${mib(s.gzip)} gz)`).join(', ')}`,
+    `  bundle: JS ${mib(r.bundle.jsBytes)} (${mib(r.bundle.jsGzip)} gzipped); ${Object.entries(r.bundle.wasm)
+      .map(([f, s]) => `${f} ${mib(s.bytes)} (${mib(s.gzip)} gz)`)
+      .join(', ')}`,
   ].join('\n');
 }

@@ -5,21 +5,72 @@
 import { Rng } from './synthetic.js';
 
 const LABELS = [
-  'cat', 'dog', 'golden retriever', 'tabby cat', 'red sports car', 'school bus', 'bicycle', 'espresso machine',
-  'wooden chair', 'laptop computer', 'mountain lake', 'lighthouse', 'hot air balloon', 'sunflower', 'pizza',
-  'bowl of ramen', 'violin', 'grand piano', 'sailboat', 'steam locomotive', 'parrot', 'goldfish', 'tiger',
-  'elephant', 'zebra', 'giraffe', 'brown bear', 'penguin', 'castle', 'suspension bridge', 'snowy owl', 'strawberry',
+  'cat',
+  'dog',
+  'golden retriever',
+  'tabby cat',
+  'red sports car',
+  'school bus',
+  'bicycle',
+  'espresso machine',
+  'wooden chair',
+  'laptop computer',
+  'mountain lake',
+  'lighthouse',
+  'hot air balloon',
+  'sunflower',
+  'pizza',
+  'bowl of ramen',
+  'violin',
+  'grand piano',
+  'sailboat',
+  'steam locomotive',
+  'parrot',
+  'goldfish',
+  'tiger',
+  'elephant',
+  'zebra',
+  'giraffe',
+  'brown bear',
+  'penguin',
+  'castle',
+  'suspension bridge',
+  'snowy owl',
+  'strawberry',
 ];
-const TEMPLATES = ['a photo of a {}.', 'a close-up photo of the {}.', 'a blurry photo of a {}.', 'a bright photo of a {}.', 'a {} in the wild.', 'an origami {}.'];
+const TEMPLATES = [
+  'a photo of a {}.',
+  'a close-up photo of the {}.',
+  'a blurry photo of a {}.',
+  'a bright photo of a {}.',
+  'a {} in the wild.',
+  'an origami {}.',
+];
 
 /** `n` short prompts cycling over labels and templates. */
 export function shortPrompts(n: number): string[] {
   return Array.from({ length: n }, (_, i) => TEMPLATES[i % TEMPLATES.length].replace('{}', LABELS[i % LABELS.length]));
 }
 
-const SUBJECTS = ['a young woman in a yellow raincoat', 'an elderly man with a grey beard', 'a small brown dog with a red collar', 'a white ceramic teapot', 'a vintage blue bicycle', 'a group of children in school uniforms', 'a tall glass of iced coffee', 'a black and white cat'];
+const SUBJECTS = [
+  'a young woman in a yellow raincoat',
+  'an elderly man with a grey beard',
+  'a small brown dog with a red collar',
+  'a white ceramic teapot',
+  'a vintage blue bicycle',
+  'a group of children in school uniforms',
+  'a tall glass of iced coffee',
+  'a black and white cat',
+];
 const ACTIONS = ['stands next to', 'is resting on', 'leans against', 'is placed in front of', 'walks along', 'sits beside'];
-const PLACES = ['a weathered wooden fence', 'a busy street corner with parked cars', 'a kitchen counter covered with flour', 'a narrow cobblestone alley', 'a sunlit window sill', 'a riverbank lined with willow trees'];
+const PLACES = [
+  'a weathered wooden fence',
+  'a busy street corner with parked cars',
+  'a kitchen counter covered with flour',
+  'a narrow cobblestone alley',
+  'a sunlit window sill',
+  'a riverbank lined with willow trees',
+];
 const DETAILS = [
   'The background shows a row of brick houses with green shutters and potted plants on the balconies.',
   'Soft afternoon light falls from the left, casting long shadows across the ground.',

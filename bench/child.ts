@@ -75,7 +75,7 @@ function peakRssBytes(): number {
 main(JSON.parse(process.argv[2] ?? '{}') as ChildRequest).then(
   (r) => process.stdout.write(`${JSON.stringify(r)}\n`),
   (e: unknown) => {
-    process.stderr.write(`bench child: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+    process.stderr.write(`bench child: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
     process.exit(1);
   },
 );

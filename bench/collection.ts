@@ -26,7 +26,17 @@ export interface CollectionBench {
   workers?: { images: number; oneWorkerSeconds: number; twoWorkersSeconds: number; speedup: number };
   indexing?: { images: number; modelOnlyPerSec: number; indexPerSec: number; ratio: number; diskBytesPerImage: number; peakRssMiB: number | null };
   flat: { rows: number; p50Ms: number; p95Ms: number }[];
-  ann: { rows: number; buildSeconds: number; insertSeconds: number; refineFactor: number; nprobes: number; p50Ms: number; p95Ms: number; recallAt10: number; diskBytes: number }[];
+  ann: {
+    rows: number;
+    buildSeconds: number;
+    insertSeconds: number;
+    refineFactor: number;
+    nprobes: number;
+    p50Ms: number;
+    p95Ms: number;
+    recallAt10: number;
+    diskBytes: number;
+  }[];
   regions?: { images: number; rows: number; p50Ms: number; p95Ms: number };
 }
 
@@ -103,16 +113,37 @@ async function fill(uri: string, vecs: Float32Array[], regionsPer = 0): Promise<
   for (let s = 0; s < vecs.length; s += B) {
     const part = vecs.slice(s, s + B);
     if (regionsPer) {
-      const regions = part.flatMap((_, i) => Array.from({ length: regionsPer }, (_, k) => ({ rid: `h${s + i}:${k}`, sha256: `h${s + i}`, x1: k, y1: k, x2: k + 1, y2: k + 1, vector: vecs[(s + i + 7919 * (k + 1)) % vecs.length] })));
+      const regions = part.flatMap((_, i) =>
+        Array.from({ length: regionsPer }, (_, k) => ({
+          rid: `h${s + i}:${k}`,
+          sha256: `h${s + i}`,
+          x1: k,
+          y1: k,
+          x2: k + 1,
+          y2: k + 1,
+          vector: vecs[(s + i + 7919 * (k + 1)) % vecs.length],
+        })),
+      );
       await c.regionTable.add(toTable(regions, c.regionTable, MODEL.dim));
     }
-    await c.images.add(toTable(part.map((v, i) => ({ sha256: `h${s + i}`, path: `/syn/${s + i}.jpg`, width: 1024, height: 768, bytes: 1, mtime: 0, vector: v })), c.images, MODEL.dim));
+    await c.images.add(
+      toTable(
+        part.map((v, i) => ({ sha256: `h${s + i}`, path: `/syn/${s + i}.jpg`, width: 1024, height: 768, bytes: 1, mtime: 0, vector: v })),
+        c.images,
+        MODEL.dim,
+      ),
+    );
   }
   c.close();
   return (performance.now() - t) / 1000;
 }
 
-async function queryLatency(c: Collection, queries: Float32Array[], opts: { nprobes?: number; refineFactor?: number }, regions = false): Promise<{ times: number[]; hits: string[][] }> {
+async function queryLatency(
+  c: Collection,
+  queries: Float32Array[],
+  opts: { nprobes?: number; refineFactor?: number },
+  regions = false,
+): Promise<{ times: number[]; hits: string[][] }> {
   const times: number[] = [];
   const hits: string[][] = [];
   for (const q of queries) {
@@ -140,7 +171,17 @@ function exactTop(vecs: Float32Array[], q: Float32Array): string[] {
   return best.map((b) => `h${b.i}`);
 }
 
-export async function benchCollections(opts: { dir: string; jpegs: string[]; modelDir?: string; threads: number; sizes: number[]; flatSizes: number[]; queries: number; parts?: ReadonlySet<CollectionPart>; log: (m: string) => void }): Promise<CollectionBench> {
+export async function benchCollections(opts: {
+  dir: string;
+  jpegs: string[];
+  modelDir?: string;
+  threads: number;
+  sizes: number[];
+  flatSizes: number[];
+  queries: number;
+  parts?: ReadonlySet<CollectionPart>;
+  log: (m: string) => void;
+}): Promise<CollectionBench> {
   const parts = opts.parts ?? new Set(COLLECTION_PARTS);
   const out: CollectionBench = { flat: [], ann: [] };
   mkdirSync(opts.dir, { recursive: true });
@@ -166,7 +207,9 @@ export async function benchCollections(opts: { dir: string; jpegs: string[]; mod
       lock.release();
       c.close();
       const disk = dirBytes(uri) / opts.jpegs.length;
-      opts.log(`collections: model-only ${modelOnly.toFixed(2)} img/s, index ${indexRate.toFixed(2)} img/s (${((100 * indexRate) / modelOnly).toFixed(1)}%), ${(disk / 1024).toFixed(1)} KiB/image`);
+      opts.log(
+        `collections: model-only ${modelOnly.toFixed(2)} img/s, index ${indexRate.toFixed(2)} img/s (${((100 * indexRate) / modelOnly).toFixed(1)}%), ${(disk / 1024).toFixed(1)} KiB/image`,
+      );
       // peak RSS of an index run alone (child process; VmHWM)
       const rssUri = join(opts.dir, 'index-rss');
       rmSync(rssUri, { recursive: true, force: true });
@@ -176,7 +219,14 @@ export async function benchCollections(opts: { dir: string; jpegs: string[]; mod
         process.stdout.write(/VmHWM:\\s+(\\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))[1]);`;
       const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { cwd: join(import.meta.dirname, '..'), encoding: 'utf8' });
       const kb = Number(r.stdout.trim());
-      out.indexing = { images: opts.jpegs.length, modelOnlyPerSec: modelOnly, indexPerSec: indexRate, ratio: indexRate / modelOnly, diskBytesPerImage: disk, peakRssMiB: Number.isFinite(kb) && kb > 0 ? kb / 1024 : null };
+      out.indexing = {
+        images: opts.jpegs.length,
+        modelOnlyPerSec: modelOnly,
+        indexPerSec: indexRate,
+        ratio: indexRate / modelOnly,
+        diskBytesPerImage: disk,
+        peakRssMiB: Number.isFinite(kb) && kb > 0 ? kb / 1024 : null,
+      };
     } finally {
       model.dispose();
     }
@@ -230,7 +280,10 @@ export async function benchCollections(opts: { dir: string; jpegs: string[]; mod
       built = { ...built, buildSeconds: seconds };
       writeFileSync(builtFile, JSON.stringify(built));
       opts.log(`collections: compaction + IVF_RQ index over ${n} rows in ${seconds.toFixed(1)} s (kept in ${uri} for the next run)`);
-    } else opts.log(`collections: reusing ${uri} (built earlier: insert ${built.insertSeconds.toFixed(1)} s, compaction + index ${built.buildSeconds.toFixed(1)} s)`);
+    } else
+      opts.log(
+        `collections: reusing ${uri} (built earlier: insert ${built.insertSeconds.toFixed(1)} s, compaction + index ${built.buildSeconds.toFixed(1)} s)`,
+      );
     const buildSeconds = built.buildSeconds as number;
     const exactFile = `${uri}.exact-${opts.queries}.json`;
     let exact = readJson<{ generator: string; top: string[][] }>(exactFile);
@@ -243,12 +296,36 @@ export async function benchCollections(opts: { dir: string; jpegs: string[]; mod
     }
     const truth = exact.top;
     const c = await Collection.open(uri);
-    for (const [nprobes, refineFactor] of n > 300_000 ? [[16, 30], [32, 30], [32, 50], [64, 30], [16, 50]] : [[16, 10], [32, 10], [64, 20]]) {
+    for (const [nprobes, refineFactor] of n > 300_000
+      ? [
+          [16, 30],
+          [32, 30],
+          [32, 50],
+          [64, 30],
+          [16, 50],
+        ]
+      : [
+          [16, 10],
+          [32, 10],
+          [64, 20],
+        ]) {
       await queryLatency(c, queries.slice(0, 3), { nprobes, refineFactor });
       const { times, hits } = await queryLatency(c, queries, { nprobes, refineFactor });
       const recall = hits.reduce((s, h, i) => s + h.filter((x) => truth[i].includes(x)).length / 10, 0) / hits.length;
-      out.ann.push({ rows: n, buildSeconds, insertSeconds: built.insertSeconds, refineFactor, nprobes, p50Ms: median(times), p95Ms: pct(times, 0.95), recallAt10: recall, diskBytes: dirBytes(uri) });
-      opts.log(`collections: IVF_RQ ${n} rows nprobes ${nprobes} refine ${refineFactor}: p50 ${median(times).toFixed(2)} ms, p95 ${pct(times, 0.95).toFixed(2)}, recall@10 ${recall.toFixed(3)} (build ${buildSeconds.toFixed(1)} s)`);
+      out.ann.push({
+        rows: n,
+        buildSeconds,
+        insertSeconds: built.insertSeconds,
+        refineFactor,
+        nprobes,
+        p50Ms: median(times),
+        p95Ms: pct(times, 0.95),
+        recallAt10: recall,
+        diskBytes: dirBytes(uri),
+      });
+      opts.log(
+        `collections: IVF_RQ ${n} rows nprobes ${nprobes} refine ${refineFactor}: p50 ${median(times).toFixed(2)} ms, p95 ${pct(times, 0.95).toFixed(2)}, recall@10 ${recall.toFixed(3)} (build ${buildSeconds.toFixed(1)} s)`,
+      );
     }
     c.close();
   }
@@ -299,13 +376,17 @@ export async function benchWorkers(opts: { dir: string; jpegs: string[]; modelDi
     const times: number[] = [];
     for (const n of [1, 2]) {
       const name = `bench${n}`;
-      const workers = Array.from({ length: n }, () => cli(['worker', '--queue', url, '--queue-name', name, '--model', opts.modelDir, '--threads', '1', '--concurrency', '8']));
+      const workers = Array.from({ length: n }, () =>
+        cli(['worker', '--queue', url, '--queue-name', name, '--model', opts.modelDir, '--threads', '1', '--concurrency', '8']),
+      );
       // wait until every worker says it is ready (model loaded)
       await Promise.all(workers.map((w) => new Promise<void>((r) => w.stderr?.on('data', (d) => /worker ready/.test(String(d)) && r()))));
       const uri = join(opts.dir, `workers-${n}`);
       rmSync(uri, { recursive: true, force: true });
       const t = performance.now();
-      const code = await exited(cli(['index', ...opts.jpegs, '--model', opts.modelDir, '--collection', uri, '--queue', url, '--queue-name', name, '--json', '--threads', '1']));
+      const code = await exited(
+        cli(['index', ...opts.jpegs, '--model', opts.modelDir, '--collection', uri, '--queue', url, '--queue-name', name, '--json', '--threads', '1']),
+      );
       times.push((performance.now() - t) / 1000);
       for (const w of workers) w.kill('SIGTERM');
       await Promise.all(workers.map(exited));
@@ -332,7 +413,10 @@ export async function benchRegionSchemes(opts: { jpegs: string[]; modelDir: stri
     const P = model.embeddingDim;
     const enc = await model.encodeImages(opts.jpegs, { normalize: false, dense: true });
     const cand: [number, number, number, number][] = [];
-    for (let h = 1; h <= g; h++) for (let w = 1; w <= g; w++) for (let y = 0; y + h <= g; y += Math.max(1, h >> 2)) for (let x = 0; x + w <= g; x += Math.max(1, w >> 2)) cand.push([x / g, y / g, (x + w) / g, (y + h) / g]);
+    for (let h = 1; h <= g; h++)
+      for (let w = 1; w <= g; w++)
+        for (let y = 0; y + h <= g; y += Math.max(1, h >> 2))
+          for (let x = 0; x + w <= g; x += Math.max(1, w >> 2)) cand.push([x / g, y / g, (x + w) / g, (y + h) / g]);
     const rng = new Rng(7);
     const iou = (a: readonly number[], b: readonly number[]) => {
       const ix = Math.max(0, Math.min(a[2], b[2]) - Math.max(a[0], b[0]));
@@ -375,7 +459,9 @@ export async function benchRegionSchemes(opts: { jpegs: string[]; modelDir: stri
         }
       }
       out.push({ scheme, rowsPerImage: boxes.length, bytesPerImage: boxes.length * (P * 4 + 16 + 80), scoreRatio: ratio / n, iou: overlap / n });
-      opts.log(`collections: regions '${scheme}': ${boxes.length} rows/image, best-score ratio ${(ratio / n).toFixed(3)}, IoU with the exhaustive best box ${(overlap / n).toFixed(3)} (${cand.length} candidate boxes)`);
+      opts.log(
+        `collections: regions '${scheme}': ${boxes.length} rows/image, best-score ratio ${(ratio / n).toFixed(3)}, IoU with the exhaustive best box ${(overlap / n).toFixed(3)} (${cand.length} candidate boxes)`,
+      );
     }
     return { candidates: cand.length, images: enc.length, schemes: out };
   } finally {
@@ -413,7 +499,17 @@ export async function benchRegionSchemesTrained(opts: { modelDir: string; dir: s
     return i / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - i);
   };
   try {
-    const out: { scheme: string; rowsPerImage: number; queries: number; imageR1: number; found: number; iou: number; centreHit: number; oracleIou: number; oracleIouFound: number }[] = [];
+    const out: {
+      scheme: string;
+      rowsPerImage: number;
+      queries: number;
+      imageR1: number;
+      found: number;
+      iou: number;
+      centreHit: number;
+      oracleIou: number;
+      oracleIouFound: number;
+    }[] = [];
     for (const scheme of ['grid', 'patches'] as const) {
       const uri = join(opts.dir, `collection-${scheme}`);
       await indexCollection(model, uri, [images], { regions: scheme, indexThreshold: Number.MAX_SAFE_INTEGER });
@@ -435,7 +531,14 @@ export async function benchRegionSchemesTrained(opts: { modelDir: string; dir: s
             n++;
             if (results[0]?.path === want) r1++;
             const hit = results.find((h) => h.path === want);
-            const best = Math.max(...boxes.map((u) => iou(u.map((v) => v * side), truth)));
+            const best = Math.max(
+              ...boxes.map((u) =>
+                iou(
+                  u.map((v) => v * side),
+                  truth,
+                ),
+              ),
+            );
             oracle += best;
             if (hit?.box) {
               oracleFound += best;
@@ -450,7 +553,17 @@ export async function benchRegionSchemesTrained(opts: { modelDir: string; dir: s
       } finally {
         coll.close();
       }
-      const row = { scheme, rowsPerImage: boxes.length, queries: n, imageR1: r1 / n, found: found / n, iou: found ? sumIou / found : 0, centreHit: found ? centre / found : 0, oracleIou: oracle / n, oracleIouFound: found ? oracleFound / found : 0 };
+      const row = {
+        scheme,
+        rowsPerImage: boxes.length,
+        queries: n,
+        imageR1: r1 / n,
+        found: found / n,
+        iou: found ? sumIou / found : 0,
+        centreHit: found ? centre / found : 0,
+        oracleIou: oracle / n,
+        oracleIouFound: found ? oracleFound / found : 0,
+      };
       out.push(row);
       opts.log(
         `collections: regions '${scheme}' on the trained demo model: ${boxes.length} rows/image, image R@1 ${row.imageR1.toFixed(3)}, scene in top 10 ${row.found.toFixed(3)}, box IoU ${row.iou.toFixed(3)} (oracle ${row.oracleIouFound.toFixed(3)} on the same phrases, ${row.oracleIou.toFixed(3)} on all), box centre inside the object ${row.centreHit.toFixed(3)} (${n} phrases, ${records.length} scenes)`,

@@ -66,7 +66,8 @@ export async function benchTextInt8(opts: { runs: number; graphCache: string | f
   for (const m of Object.values(models)) await m.dispose();
   const medianMs = Object.fromEntries(Object.entries(times).map(([k, v]) => [k, median(v)]));
   const int8Speedup: Record<string, number> = {};
-  for (const walk of ['short', 'long']) for (const what of ['runIds', 'encodeTexts']) int8Speedup[`${walk} ${what}`] = medianMs[`fp32 ${walk} ${what}`] / medianMs[`int8 ${walk} ${what}`];
+  for (const walk of ['short', 'long'])
+    for (const what of ['runIds', 'encodeTexts']) int8Speedup[`${walk} ${what}`] = medianMs[`fp32 ${walk} ${what}`] / medianMs[`int8 ${walk} ${what}`];
   return { runs: opts.runs, graphCache: opts.graphCache !== false, visionFirst: opts.visionFirst === true, medianMs, int8Speedup };
 }
 

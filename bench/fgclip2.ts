@@ -39,7 +39,8 @@ function layers(prefix: string): TensorSpec[] {
     for (const proj of ['q_proj', 'k_proj', 'v_proj', 'out_proj']) {
       out.push({ name: `${p}.self_attn.${proj}.weight`, shape: [D, D], init: n(0.02) }, { name: `${p}.self_attn.${proj}.bias`, shape: [D], init: c(0) });
     }
-    for (const ln of ['layer_norm1', 'layer_norm2']) out.push({ name: `${p}.${ln}.weight`, shape: [D], init: c(1) }, { name: `${p}.${ln}.bias`, shape: [D], init: c(0) });
+    for (const ln of ['layer_norm1', 'layer_norm2'])
+      out.push({ name: `${p}.${ln}.weight`, shape: [D], init: c(1) }, { name: `${p}.${ln}.bias`, shape: [D], init: c(0) });
     out.push({ name: `${p}.mlp.fc1.weight`, shape: [MLP, D], init: n(0.02) }, { name: `${p}.mlp.fc1.bias`, shape: [MLP], init: c(0) });
     out.push({ name: `${p}.mlp.fc2.weight`, shape: [D, MLP], init: n(0.02) }, { name: `${p}.mlp.fc2.bias`, shape: [D], init: c(0) });
   }
@@ -92,7 +93,14 @@ export function fgclip2BaseSpecs(): TensorSpec[] {
 }
 
 function configJson(): object {
-  const tower = { hidden_size: D, intermediate_size: MLP, num_hidden_layers: LAYERS, num_attention_heads: HEADS, hidden_act: 'gelu_pytorch_tanh', layer_norm_eps: 1e-6 };
+  const tower = {
+    hidden_size: D,
+    intermediate_size: MLP,
+    num_hidden_layers: LAYERS,
+    num_attention_heads: HEADS,
+    hidden_act: 'gelu_pytorch_tanh',
+    layer_norm_eps: 1e-6,
+  };
   return {
     architectures: ['Fgclip2Model'],
     model_type: 'fgclip2',
@@ -112,7 +120,23 @@ export function ensureFgclip2Base(root = benchCacheDir(), log: (m: string) => vo
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
   writeFileSync(join(tmp, 'config.json'), JSON.stringify(configJson(), null, 2));
-  writeFileSync(join(tmp, 'preprocessor_config.json'), JSON.stringify({ image_processor_type: 'Fgclip2ImageProcessor', patch_size: PATCH, max_num_patches: 256, dynamic_max_patches: true, resample: 2, image_mean: [0.5, 0.5, 0.5], image_std: [0.5, 0.5, 0.5], rescale_factor: 1 / 255 }, null, 2));
+  writeFileSync(
+    join(tmp, 'preprocessor_config.json'),
+    JSON.stringify(
+      {
+        image_processor_type: 'Fgclip2ImageProcessor',
+        patch_size: PATCH,
+        max_num_patches: 256,
+        dynamic_max_patches: true,
+        resample: 2,
+        image_mean: [0.5, 0.5, 0.5],
+        image_std: [0.5, 0.5, 0.5],
+        rescale_factor: 1 / 255,
+      },
+      null,
+      2,
+    ),
+  );
   // the tokenizer files of the goldens' reference checkpoint (same Gemma machinery; its ids are < 256,000)
   for (const f of ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json']) {
     copyFileSync(join(GOLDEN_V2_TINY, f), join(tmp, f));
@@ -167,7 +191,13 @@ async function measureInProcess(req: ChildRequest): Promise<{ load: Fgclip2LoadF
   const { nodePorts } = await import('../src/platform/node/ports.js');
   const t0 = performance.now();
   const m = await Fgclip2Model.load(nodePorts(dir, { graphCache: req.way === 'in-memory' ? false : req.cache }), { threads, dtype });
-  const load: Fgclip2LoadFigures = { way: req.way, fromGraphCache: m.fromGraphCache, loadSeconds: (performance.now() - t0) / 1000, rssAfterLoadBytes: rssBytes('VmRSS'), peakRssAtLoadBytes: rssBytes('VmHWM') };
+  const load: Fgclip2LoadFigures = {
+    way: req.way,
+    fromGraphCache: m.fromGraphCache,
+    loadSeconds: (performance.now() - t0) / 1000,
+    rssAfterLoadBytes: rssBytes('VmRSS'),
+    peakRssAtLoadBytes: rssBytes('VmHWM'),
+  };
   if (req.loadOnly) {
     await m.dispose();
     return { load };
@@ -214,13 +244,23 @@ export function benchFgclip2(opts: { threads: number; runs: number; imageBatch?:
       for (const way of ['in-memory', 'cache-cold', 'cache-warm'] as const) {
         opts.log?.(`fg-clip2-base ${dtype} ${way}`);
         const req: ChildRequest = { dir: ck.dir, dtype, threads: opts.threads, runs: opts.runs, way, cache, loadOnly: way !== 'cache-warm', imageBatch };
-        const r = spawnSync(process.execPath, ['--import', 'tsx', self, '--child', JSON.stringify(req)], { cwd: REPO_ROOT, encoding: 'utf8', maxBuffer: 1 << 24 });
+        const r = spawnSync(process.execPath, ['--import', 'tsx', self, '--child', JSON.stringify(req)], {
+          cwd: REPO_ROOT,
+          encoding: 'utf8',
+          maxBuffer: 1 << 24,
+        });
         if (r.status !== 0) throw new Error(`fgclip2 bench child (${dtype}, ${way}) failed: ${r.stderr}`);
         last = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as Awaited<ReturnType<typeof measureInProcess>>;
         loads.push(last.load);
         opts.log?.(`fg-clip2-base ${dtype} ${way}: ${JSON.stringify(last)}`);
       }
-      dtypes.push({ dtype, loads, imagesPerSec: last?.imagesPerSec ?? {}, textsPerSec: last?.textsPerSec ?? {}, peakRssBytes: last?.peakRssBytes ?? Number.NaN });
+      dtypes.push({
+        dtype,
+        loads,
+        imagesPerSec: last?.imagesPerSec ?? {},
+        textsPerSec: last?.textsPerSec ?? {},
+        peakRssBytes: last?.peakRssBytes ?? Number.NaN,
+      });
     }
   } finally {
     rmSync(cache, { recursive: true, force: true });
@@ -229,7 +269,16 @@ export function benchFgclip2(opts: { threads: number; runs: number; imageBatch?:
   const ratio: Record<string, number> = {};
   for (const k of Object.keys(f.imagesPerSec)) ratio[`images ${k} patches`] = q.imagesPerSec[k] / f.imagesPerSec[k];
   for (const k of Object.keys(f.textsPerSec)) ratio[`texts ${k} tokens`] = q.textsPerSec[k] / f.textsPerSec[k];
-  return { parameters: ck.parameters, fileBytes: ck.fileBytes, tokenTableBytes: VOCAB * D * 4, threads: opts.threads, runs: opts.runs, imageBatch, dtypes, int8SpeedRatio: ratio };
+  return {
+    parameters: ck.parameters,
+    fileBytes: ck.fileBytes,
+    tokenTableBytes: VOCAB * D * 4,
+    threads: opts.threads,
+    runs: opts.runs,
+    imageBatch,
+    dtypes,
+    int8SpeedRatio: ratio,
+  };
 }
 
 export function formatFgclip2(b: Fgclip2Bench): string {
@@ -238,12 +287,20 @@ export function formatFgclip2(b: Fgclip2Bench): string {
     `FG-CLIP 2 base shapes (synthetic, ${(b.parameters / 1e6).toFixed(0)} M parameters, model.safetensors ${mb(b.fileBytes)}, token table ${mb(b.tokenTableBytes)} left on disk), ${b.threads} threads, median of ${b.runs}, images in batches of ${b.imageBatch}`,
     'dtype | load | from graph cache | load s | RSS after load | peak RSS at load',
   ];
-  for (const d of b.dtypes) for (const l of d.loads) lines.push(`${d.dtype} | ${l.way} | ${l.fromGraphCache} | ${l.loadSeconds.toFixed(1)} | ${mb(l.rssAfterLoadBytes)} | ${mb(l.peakRssAtLoadBytes)}`);
+  for (const d of b.dtypes)
+    for (const l of d.loads)
+      lines.push(`${d.dtype} | ${l.way} | ${l.fromGraphCache} | ${l.loadSeconds.toFixed(1)} | ${mb(l.rssAfterLoadBytes)} | ${mb(l.peakRssAtLoadBytes)}`);
   lines.push('dtype | img/s 256 | img/s 576 | img/s 1024 | texts/s 64 | texts/s 196 | peak RSS (warm load + runs)');
   for (const d of b.dtypes) {
-    lines.push(`${d.dtype} | ${d.imagesPerSec['256'].toFixed(2)} | ${d.imagesPerSec['576'].toFixed(2)} | ${d.imagesPerSec['1024'].toFixed(2)} | ${d.textsPerSec['64'].toFixed(1)} | ${d.textsPerSec['196'].toFixed(1)} | ${mb(d.peakRssBytes)}`);
+    lines.push(
+      `${d.dtype} | ${d.imagesPerSec['256'].toFixed(2)} | ${d.imagesPerSec['576'].toFixed(2)} | ${d.imagesPerSec['1024'].toFixed(2)} | ${d.textsPerSec['64'].toFixed(1)} | ${d.textsPerSec['196'].toFixed(1)} | ${mb(d.peakRssBytes)}`,
+    );
   }
-  lines.push(`int8 / fp32 speed: ${Object.entries(b.int8SpeedRatio).map(([k, v]) => `${k} ×${v.toFixed(2)}`).join(', ')}`);
+  lines.push(
+    `int8 / fp32 speed: ${Object.entries(b.int8SpeedRatio)
+      .map(([k, v]) => `${k} ×${v.toFixed(2)}`)
+      .join(', ')}`,
+  );
   return lines.join('\n');
 }
 
@@ -253,14 +310,19 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     measureInProcess(JSON.parse(argv[1]) as ChildRequest).then(
       (r) => process.stdout.write(`${JSON.stringify(r)}\n`),
       (e: unknown) => {
-        process.stderr.write(`${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+        process.stderr.write(`${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
         process.exit(1);
       },
     );
   } else {
     const quick = argv.includes('--quick');
     const ti = argv.indexOf('--threads');
-    const b = benchFgclip2({ threads: ti >= 0 ? Number(argv[ti + 1]) : 2, runs: quick ? 2 : 5, imageBatch: quick ? 1 : 4, log: (m) => process.stderr.write(`bench: ${m}\n`) });
+    const b = benchFgclip2({
+      threads: ti >= 0 ? Number(argv[ti + 1]) : 2,
+      runs: quick ? 2 : 5,
+      imageBatch: quick ? 1 : 4,
+      log: (m) => process.stderr.write(`bench: ${m}\n`),
+    });
     process.stdout.write(`${formatFgclip2(b)}\n${JSON.stringify(b, null, 2)}\n`);
   }
 }

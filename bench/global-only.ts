@@ -24,12 +24,16 @@ export async function ownVisionSessions(dir: string, threads: number, dtype: str
   const config = await loadConfig(dir);
   const { tensors } = await loadCheckpoint(dir, config);
   const ws = weightSource(tensors);
-  const make = (dense: boolean) => createSession(`vision_${dense ? 'full' : 'global_only'}`, buildVisionGraph(config, ws, { dense, dtype } as Parameters<typeof buildVisionGraph>[2]), { threads });
+  const make = (dense: boolean) =>
+    createSession(`vision_${dense ? 'full' : 'global_only'}`, buildVisionGraph(config, ws, { dense, dtype } as Parameters<typeof buildVisionGraph>[2]), {
+      threads,
+    });
   const globalSession = await make(false);
   const fullSession = await make(true);
   tensors.clear();
   const S = config.vision_config.image_size;
-  const run = (s: ort.InferenceSession) => (pixels: Float32Array, batch: number) => s.run({ [VISION_INPUT]: new ort.Tensor('float32', pixels, [batch, 3, S, S]) });
+  const run = (s: ort.InferenceSession) => (pixels: Float32Array, batch: number) =>
+    s.run({ [VISION_INPUT]: new ort.Tensor('float32', pixels, [batch, 3, S, S]) });
   return {
     global: run(globalSession),
     full: run(fullSession),

@@ -55,7 +55,9 @@ export async function ensureJpegs(root: string, n: number): Promise<string[]> {
   for (let i = 0; i < n; i++) {
     if (have.has(names[i])) continue;
     const tmp = join(dir, `${names[i]}.tmp-${process.pid}`);
-    await sharp(render(i, E2E_WIDTH, E2E_HEIGHT), { raw: { width: E2E_WIDTH, height: E2E_HEIGHT, channels: 3 } }).jpeg({ quality: 90 }).toFile(tmp);
+    await sharp(render(i, E2E_WIDTH, E2E_HEIGHT), { raw: { width: E2E_WIDTH, height: E2E_HEIGHT, channels: 3 } })
+      .jpeg({ quality: 90 })
+      .toFile(tmp);
     rmSync(join(dir, names[i]), { force: true });
     renameSync(tmp, join(dir, names[i]));
   }

@@ -54,7 +54,14 @@ export interface DtypeResult {
   readonly dtype: string;
   readonly available: boolean;
   readonly note?: string;
-  readonly load?: { coldMs: number; coldFromCache: boolean | null; reloadSameProcessMs: number | null; warmNewProcessMs: number; warmFromCache: boolean | null; mainFromCache: boolean | null };
+  readonly load?: {
+    coldMs: number;
+    coldFromCache: boolean | null;
+    reloadSameProcessMs: number | null;
+    warmNewProcessMs: number;
+    warmFromCache: boolean | null;
+    mainFromCache: boolean | null;
+  };
   readonly memory?: { baselineRss: number; peakRssCold: number; peakRssWarm: number; peakRssColdPerWeightByte: number; peakRssWarmPerWeightByte: number };
   readonly images?: { b1: Timing; b8: Timing; b1PerSec: number; b8PerSec: number };
   readonly texts?: {
@@ -100,7 +107,10 @@ function runsFor(t: Timing, o: SuiteOptions): number {
 
 function runChild(req: ChildRequest): Promise<ChildResult> {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'bench', 'child.ts'), JSON.stringify(req)], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'bench', 'child.ts'), JSON.stringify(req)], {
+      cwd: REPO_ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     let err = '';
     p.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -191,12 +201,15 @@ export async function measureDtype(ck: SyntheticCheckpoint, dtype: string, o: Su
     let e2e: E2eResult | undefined;
     if (o.full) {
       o.log(`  ${dtype}: features (regions, global-only graph)`);
-      const boxes = rgb.map(() => [
-        [0, 0, S / 2, S / 2],
-        [S / 4, S / 4, (3 * S) / 4, (3 * S) / 4],
-        [0, 0, S, S],
-        [S / 3, 0, S, S / 2],
-      ].slice(0, BOXES_PER_IMAGE) as [number, number, number, number][]);
+      const boxes = rgb.map(
+        () =>
+          [
+            [0, 0, S / 2, S / 2],
+            [S / 4, S / 4, (3 * S) / 4, (3 * S) / 4],
+            [0, 0, S, S],
+            [S / 3, 0, S, S / 2],
+          ].slice(0, BOXES_PER_IMAGE) as [number, number, number, number][],
+      );
       const [visRuns, regionRuns] = await timeInterleaved([() => m.runVision(px8), () => m.encodeImages(rgb, { boxes, dense: true })], runsFor(b8, o), 1);
       const tRegions = { medianMs: median(regionRuns) };
       const tVision = { medianMs: median(visRuns) };

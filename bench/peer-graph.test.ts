@@ -28,7 +28,9 @@ for (const size of ['tiny', 'small'] as const) {
       const out = await s.run({ [PEER_INPUT]: new ort.Tensor('float32', Float32Array.from(C.image.pixel_values.flat(3)), [B, 3, S, S]) });
       const P = config.projection_dim;
       const img = out[PEER_IMAGE_EMBEDS].data as Float32Array;
-      C.image.features.forEach((f, i) => assert.ok(relL2(img.subarray(i * P, (i + 1) * P), f) <= 1e-4, `image ${i}: ${relL2(img.subarray(i * P, (i + 1) * P), f)}`));
+      C.image.features.forEach((f, i) =>
+        assert.ok(relL2(img.subarray(i * P, (i + 1) * P), f) <= 1e-4, `image ${i}: ${relL2(img.subarray(i * P, (i + 1) * P), f)}`),
+      );
       assert.deepEqual(out[PEER_LAST_HIDDEN].dims, [B, (S / config.vision_config.patch_size) ** 2 + 1, config.vision_config.hidden_size]);
     } finally {
       await s.release();

@@ -58,13 +58,18 @@ export function buildPeerVisionModel(config: ClipConfig, t: TensorMap): Uint8Arr
 
   const px = g.input(PEER_INPUT, 'float', ['batch_size', vc.num_channels, 'height', 'width']);
   const e = '/vision_model/embeddings';
-  const conv = g.op1('Conv', `${e}/patch_embedding/Conv`, [px, g.weight('vision_model.embeddings.patch_embedding.weight', get('vision_model.embeddings.patch_embedding.weight'), [D, vc.num_channels, p, p])], {
-    dilations: [1, 1],
-    group: 1,
-    kernel_shape: [p, p],
-    pads: [0, 0, 0, 0],
-    strides: [p, p],
-  });
+  const conv = g.op1(
+    'Conv',
+    `${e}/patch_embedding/Conv`,
+    [px, g.weight('vision_model.embeddings.patch_embedding.weight', get('vision_model.embeddings.patch_embedding.weight'), [D, vc.num_channels, p, p])],
+    {
+      dilations: [1, 1],
+      group: 1,
+      kernel_shape: [p, p],
+      pads: [0, 0, 0, 0],
+      strides: [p, p],
+    },
+  );
   // flatten(2): Shape → Slice[0:2] → Concat(-1) → Reshape
   const convShape = g.op1('Shape', `${e}/Shape`, [conv]);
   const head = g.op1('Slice', `${e}/Slice`, [convShape, c64([0]), c64([2]), c64([0])]);
@@ -72,9 +77,15 @@ export function buildPeerVisionModel(config: ClipConfig, t: TensorMap): Uint8Arr
   const patches = g.op1('Transpose', `${e}/Transpose`, [flat], { perm: [0, 2, 1] });
   const bsz0 = g.op1('Gather', `${e}/Gather`, [g.op1('Shape', `${e}/Shape_1`, [px]), c64([0], [])], { axis: 0 });
   const clsShape = g.op1('Concat', `${e}/Concat_1`, [unsq(`${e}/Unsqueeze`, bsz0), c64([1]), c64([D])], { axis: 0 });
-  const cls = g.op1('Expand', `${e}/Expand`, [g.weight('vision_model.embeddings.class_embedding', get('vision_model.embeddings.class_embedding'), [D]), clsShape]);
+  const cls = g.op1('Expand', `${e}/Expand`, [
+    g.weight('vision_model.embeddings.class_embedding', get('vision_model.embeddings.class_embedding'), [D]),
+    clsShape,
+  ]);
   const tokens = g.op1('Concat', `${e}/Concat_2`, [cls, patches], { axis: 1 });
-  let x = g.op1('Add', `${e}/Add`, [tokens, g.weight('/vision_model/embeddings/position_embedding/Gather_output_0', get('vision_model.embeddings.position_embedding.weight'), [1, N + 1, D])]);
+  let x = g.op1('Add', `${e}/Add`, [
+    tokens,
+    g.weight('/vision_model/embeddings/position_embedding/Gather_output_0', get('vision_model.embeddings.position_embedding.weight'), [1, N + 1, D]),
+  ]);
 
   const layerNorm = (path: string, module: string, v: string): string => {
     const mean = g.op1('ReduceMean', `${path}/ReduceMean`, [v], { axes: [-1], keepdims: 1 });
@@ -90,7 +101,8 @@ export function buildPeerVisionModel(config: ClipConfig, t: TensorMap): Uint8Arr
     return bias ? g.op1('Add', `${path}/Add`, [g.weight(`${module}.bias`, get(`${module}.bias`), [out]), y]) : y;
   };
   const activation = (path: string, v: string): string => {
-    if (vc.hidden_act === 'quick_gelu') return g.op1('Mul', `${path}/Mul_1`, [v, g.op1('Sigmoid', `${path}/Sigmoid`, [g.op1('Mul', `${path}/Mul`, [v, cf(1.702)])])]);
+    if (vc.hidden_act === 'quick_gelu')
+      return g.op1('Mul', `${path}/Mul_1`, [v, g.op1('Sigmoid', `${path}/Sigmoid`, [g.op1('Mul', `${path}/Mul`, [v, cf(1.702)])])]);
     if (vc.hidden_act === 'gelu') {
       const erf = g.op1('Erf', `${path}/Erf`, [g.op1('Div', `${path}/Div`, [v, cf(Math.SQRT2)])]);
       return g.op1('Mul', `${path}/Mul_1`, [g.op1('Mul', `${path}/Mul`, [v, g.op1('Add', `${path}/Add`, [erf, cf(1)])]), cf(0.5)]);
@@ -111,7 +123,12 @@ export function buildPeerVisionModel(config: ClipConfig, t: TensorMap): Uint8Arr
     const q = g.op1('Mul', `${a}/Mul`, [linear(`${a}/q_proj`, `${am}.q_proj`, h, D, D), cf(Dh ** -0.5)]);
     // _shape(tensor, seq_len, bsz): view(bsz, seq_len, heads, d).transpose(1, 2)
     const split = (name: string, v: string, seq: string | undefined) => {
-      const dims = g.op1('Concat', `${a}/Concat_${name}`, [unsq(`${a}/Unsqueeze_${name}`, bsz), seq ? unsq(`${a}/Unsqueeze_${name}_seq`, seq) : c64([-1]), c64([H]), c64([Dh])], { axis: 0 });
+      const dims = g.op1(
+        'Concat',
+        `${a}/Concat_${name}`,
+        [unsq(`${a}/Unsqueeze_${name}`, bsz), seq ? unsq(`${a}/Unsqueeze_${name}_seq`, seq) : c64([-1]), c64([H]), c64([Dh])],
+        { axis: 0 },
+      );
       return g.op1('Transpose', `${a}/Transpose_${name}`, [g.op1('Reshape', `${a}/Reshape_${name}`, [v, dims])], { perm: [0, 2, 1, 3] });
     };
     const kh = split('k', linear(`${a}/k_proj`, `${am}.k_proj`, h, D, D), undefined);
@@ -127,7 +144,10 @@ export function buildPeerVisionModel(config: ClipConfig, t: TensorMap): Uint8Arr
     const probs = g.op1('Softmax', `${a}/Softmax`, [scores], { axis: -1 });
     const ctx = g.op1('MatMul', `${a}/MatMul_1`, [probs, v3]);
     // view(bsz, heads, tgt, d).transpose(1, 2).reshape(bsz, tgt, embed)
-    const ctx4 = g.op1('Reshape', `${a}/Reshape_ctx`, [ctx, g.op1('Concat', `${a}/Concat_ctx`, [unsq(`${a}/Unsqueeze_ctx_b`, bsz), c64([H]), unsq(`${a}/Unsqueeze_ctx_t`, tgt), c64([Dh])], { axis: 0 })]);
+    const ctx4 = g.op1('Reshape', `${a}/Reshape_ctx`, [
+      ctx,
+      g.op1('Concat', `${a}/Concat_ctx`, [unsq(`${a}/Unsqueeze_ctx_b`, bsz), c64([H]), unsq(`${a}/Unsqueeze_ctx_t`, tgt), c64([Dh])], { axis: 0 }),
+    ]);
     const merged = g.op1('Reshape', `${a}/Reshape_out`, [
       g.op1('Transpose', `${a}/Transpose_ctx`, [ctx4], { perm: [0, 2, 1, 3] }),
       g.op1('Concat', `${a}/Concat_out`, [unsq(`${a}/Unsqueeze_out_b`, bsz), unsq(`${a}/Unsqueeze_out_t`, tgt), c64([D])], { axis: 0 }),

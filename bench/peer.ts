@@ -60,10 +60,18 @@ export async function ensurePeerModel(ck: SyntheticCheckpoint, benchDir: string,
 export async function ensureDist(log: (m: string) => void): Promise<string> {
   const entry = join(REPO_ROOT, 'dist', 'index.js');
   const newest = (dir: string): number =>
-    readdirSync(dir, { withFileTypes: true }).reduce((m, e) => Math.max(m, e.isDirectory() ? newest(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs), 0);
+    readdirSync(dir, { withFileTypes: true }).reduce(
+      (m, e) => Math.max(m, e.isDirectory() ? newest(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs),
+      0,
+    );
   if (!existsSync(entry) || newest(join(REPO_ROOT, 'src')) > statSync(entry).mtimeMs) {
     log('  peer: dist/ is older than src/: building it (tsc -p tsconfig.build.json)');
-    const code = await new Promise<number | null>((res) => spawn(process.execPath, [resolve(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], { cwd: REPO_ROOT, stdio: 'inherit' }).on('exit', res));
+    const code = await new Promise<number | null>((res) =>
+      spawn(process.execPath, [resolve(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], {
+        cwd: REPO_ROOT,
+        stdio: 'inherit',
+      }).on('exit', res),
+    );
     if (code !== 0) throw new Error(`tsc -p tsconfig.build.json exited with ${code}`);
   }
   return entry;
@@ -82,7 +90,14 @@ async function timedChild(script: string, req: object): Promise<{ ms: number; ou
   return { ms, out: JSON.parse(out.trim().split('\n').pop() ?? '{}') as Record<string, number | boolean> };
 }
 
-export async function measurePeer(o: { ck: SyntheticCheckpoint; jpegs: readonly string[]; threads: number; runs: number; benchDir: string; log: (m: string) => void }): Promise<PeerResult> {
+export async function measurePeer(o: {
+  ck: SyntheticCheckpoint;
+  jpegs: readonly string[];
+  threads: number;
+  runs: number;
+  benchDir: string;
+  log: (m: string) => void;
+}): Promise<PeerResult> {
   const peerModel = await ensurePeerModel(o.ck, o.benchDir, o.log);
   const dist = await ensureDist(o.log);
   const images = [...o.jpegs];

@@ -49,14 +49,20 @@ function rows(m: ModelReport): [string, (d: DtypeResult) => string][] {
     ['load, new process, graph cache warm', (d) => s(d.load?.warmNewProcessMs)],
     ['peak RSS, cold load + inference', (d) => mb(d.memory?.peakRssCold)],
     ['peak RSS, warm load + inference', (d) => mb(d.memory?.peakRssWarm)],
-    [`peak RSS / fp32 weights (${mb(m.weightBytes)})`, (d) => (d.memory ? `${f(d.memory.peakRssColdPerWeightByte, 2)} / ${f(d.memory.peakRssWarmPerWeightByte, 2)}` : '—')],
+    [
+      `peak RSS / fp32 weights (${mb(m.weightBytes)})`,
+      (d) => (d.memory ? `${f(d.memory.peakRssColdPerWeightByte, 2)} / ${f(d.memory.peakRssWarmPerWeightByte, 2)}` : '—'),
+    ],
     ['e2e JPEG→embedding img/s, encodeImages', (d) => f(d.e2e?.encodeImagesPerSec, 2)],
     ...[0, 1].map((i): [string, (d: DtypeResult) => string] => [
       `e2e JPEG→embedding img/s, pool(${workersAt(m, i)}) + runVision`,
       (d) => f(d.e2e?.pooled[i]?.endToEndPerSec, 2),
     ]),
     ['preprocess only img/s, in-thread', (d) => f(d.e2e?.preprocessInThreadPerSec)],
-    ...[0, 1].map((i): [string, (d: DtypeResult) => string] => [`preprocess only img/s, pool(${workersAt(m, i)})`, (d) => f(d.e2e?.pooled[i]?.preprocessPerSec)]),
+    ...[0, 1].map((i): [string, (d: DtypeResult) => string] => [
+      `preprocess only img/s, pool(${workersAt(m, i)})`,
+      (d) => f(d.e2e?.pooled[i]?.preprocessPerSec),
+    ]),
     ['cosine to fp32, worst: image embedding', (d) => f(d.cosineToFp32?.image.min, 6)],
     ['cosine to fp32, worst: dense patch', (d) => f(d.cosineToFp32?.dense.min, 6)],
     ['cosine to fp32, worst: short caption', (d) => f(d.cosineToFp32?.textShort.min, 6)],
@@ -66,11 +72,16 @@ function rows(m: ModelReport): [string, (d: DtypeResult) => string][] {
 
 export function formatReport(machine: MachineInfo, matmul: readonly MatmulResult[], models: readonly ModelReport[]): string {
   const out: string[] = [];
-  out.push(`machine: ${machine.nproc} cores, ${machine.cpuModel}, ${machine.memoryGiB} GiB, node ${machine.node}, onnxruntime-node ${machine.onnxruntimeNode}, sharp ${machine.sharp}, load avg ${machine.loadAverage1m.toFixed(2)}`);
-  for (const m of matmul) out.push(`fp32 MatMul ${m.m}×${m.k}×${m.n}, ${m.threads} threads: ${m.gflops.toFixed(0)} GFLOP/s median (${m.bestGflops.toFixed(0)} best, ${m.runs} runs)`);
+  out.push(
+    `machine: ${machine.nproc} cores, ${machine.cpuModel}, ${machine.memoryGiB} GiB, node ${machine.node}, onnxruntime-node ${machine.onnxruntimeNode}, sharp ${machine.sharp}, load avg ${machine.loadAverage1m.toFixed(2)}`,
+  );
+  for (const m of matmul)
+    out.push(`fp32 MatMul ${m.m}×${m.k}×${m.n}, ${m.threads} threads: ${m.gflops.toFixed(0)} GFLOP/s median (${m.bestGflops.toFixed(0)} best, ${m.runs} runs)`);
   for (const m of models) {
     out.push('');
-    out.push(`fg-clip-${m.name} (synthetic weights, ${(m.parameters / 1e6).toFixed(1)} M parameters; vision ${m.gflopGlobal.toFixed(1)} GFLOP/image global, ${m.gflopFull.toFixed(1)} with dense)`);
+    out.push(
+      `fg-clip-${m.name} (synthetic weights, ${(m.parameters / 1e6).toFixed(1)} M parameters; vision ${m.gflopGlobal.toFixed(1)} GFLOP/image global, ${m.gflopFull.toFixed(1)} with dense)`,
+    );
     const avail = m.dtypes.filter((d) => d.available);
     const w0 = 46;
     const w = 16;
@@ -82,7 +93,9 @@ export function formatReport(machine: MachineInfo, matmul: readonly MatmulResult
     }
     if (m.achievedGflops !== undefined) {
       const pct = (x: number | undefined) => `${((x ?? NaN) * 100).toFixed(0)}%`;
-      out.push(`  achieved (fp32, batch 8, ${m.gflopFull.toFixed(1)} GFLOP/image): ${m.achievedGflops.toFixed(0)} GFLOP/s = ${pct(m.fractionOfMatmul)} of the 1576×768×3072 MatMul rate, ${pct(m.fractionOfSquareMatmul)} of 2048³ (medians); best runs: ${(m.achievedBestGflops ?? NaN).toFixed(0)} GFLOP/s = ${pct(m.bestFractionOfMatmul)} of the best MatMul run`);
+      out.push(
+        `  achieved (fp32, batch 8, ${m.gflopFull.toFixed(1)} GFLOP/image): ${m.achievedGflops.toFixed(0)} GFLOP/s = ${pct(m.fractionOfMatmul)} of the 1576×768×3072 MatMul rate, ${pct(m.fractionOfSquareMatmul)} of 2048³ (medians); best runs: ${(m.achievedBestGflops ?? NaN).toFixed(0)} GFLOP/s = ${pct(m.bestFractionOfMatmul)} of the best MatMul run`,
+      );
     }
     for (const d of m.dtypes) if (d.note) out.push(`  note (${d.dtype}): ${d.note}`);
     for (const d of m.dtypes) if (d.features?.globalOnlyNote) out.push(`  note (${d.dtype}): ${d.features.globalOnlyNote}`);

@@ -28,7 +28,13 @@ describe('synthetic checkpoints: shapes', () => {
 });
 
 describe('synthetic checkpoints: safetensors writer', () => {
-  const tiny: ModelShape = { imageSize: 16, patchSize: 8, vision: { hidden: 8, layers: 1, heads: 2, mlp: 16 }, text: { hidden: 8, layers: 1, heads: 2, mlp: 16 }, projection: 4 };
+  const tiny: ModelShape = {
+    imageSize: 16,
+    patchSize: 8,
+    vision: { hidden: 8, layers: 1, heads: 2, mlp: 16 },
+    text: { hidden: 8, layers: 1, heads: 2, mlp: 16 },
+    projection: 4,
+  };
 
   test('the streamed file reads back through the project reader with exactly the seeded values', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'fgclip-synth-'));

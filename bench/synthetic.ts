@@ -32,8 +32,20 @@ export interface ModelShape {
 }
 
 export const SHAPES: Readonly<Record<ModelName, ModelShape>> = {
-  base: { imageSize: 224, patchSize: 16, vision: { hidden: 768, layers: 12, heads: 12, mlp: 3072 }, text: { hidden: 512, layers: 12, heads: 8, mlp: 2048 }, projection: 512 },
-  large: { imageSize: 336, patchSize: 14, vision: { hidden: 1024, layers: 24, heads: 16, mlp: 4096 }, text: { hidden: 768, layers: 12, heads: 12, mlp: 3072 }, projection: 768 },
+  base: {
+    imageSize: 224,
+    patchSize: 16,
+    vision: { hidden: 768, layers: 12, heads: 12, mlp: 3072 },
+    text: { hidden: 512, layers: 12, heads: 8, mlp: 2048 },
+    projection: 512,
+  },
+  large: {
+    imageSize: 336,
+    patchSize: 14,
+    vision: { hidden: 1024, layers: 24, heads: 16, mlp: 4096 },
+    text: { hidden: 768, layers: 12, heads: 12, mlp: 3072 },
+    projection: 768,
+  },
 };
 
 const VOCAB = 49408;
@@ -134,7 +146,15 @@ export function configJson(s: ModelShape): object {
     logit_scale_init_value: 2.6592,
     initializer_factor: 1.0,
     torch_dtype: 'float32',
-    text_config: { ...tower(s.text), model_type: 'clip_text_model', vocab_size: VOCAB, max_position_embeddings: SHORT_POSITIONS, bos_token_id: 49406, eos_token_id: 49407, pad_token_id: 49407 },
+    text_config: {
+      ...tower(s.text),
+      model_type: 'clip_text_model',
+      vocab_size: VOCAB,
+      max_position_embeddings: SHORT_POSITIONS,
+      bos_token_id: 49406,
+      eos_token_id: 49407,
+      pad_token_id: 49407,
+    },
     vision_config: { ...tower(s.vision), model_type: 'clip_vision_model', num_channels: 3, image_size: s.imageSize, patch_size: s.patchSize },
   };
 }

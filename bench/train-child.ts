@@ -72,7 +72,9 @@ async function main(req: TrainChildRequest): Promise<TrainChildResult> {
   const params = engine.initialParams;
   let parameters = 0;
   for (const v of params.values()) parameters += v.length;
-  const S = Math.round(Math.sqrt((engine.parameters.get('vision_model.embeddings.position_embedding.weight')![0] - 1))) * engine.parameters.get('vision_model.embeddings.patch_embedding.weight')![2];
+  const S =
+    Math.round(Math.sqrt(engine.parameters.get('vision_model.embeddings.position_embedding.weight')![0] - 1)) *
+    engine.parameters.get('vision_model.embeddings.patch_embedding.weight')![2];
   const stages: StageTiming[] = [];
   for (const [k, stage] of req.stages.entries()) {
     if (k > 0) {
@@ -143,7 +145,9 @@ async function main(req: TrainChildRequest): Promise<TrainChildResult> {
       loss: r!.loss,
     });
     const ms = (xs: number[]) => xs.map((x) => x.toFixed(0)).join('/');
-    process.stderr.write(`stage ${stage}: step ${median(stepMs).toFixed(0)} ms, forward ${median(forwardMs).toFixed(0)} ms, optimizer ${median(optimizerMs).toFixed(0)} ms (steps ${ms(stepMs)}, forwards ${ms(forwardMs)}, MatMul GFLOP/s ${ms(matmulGflops)}; CPU ms: steps ${ms(stepCpuMs)}, forwards ${ms(forwardCpuMs)})\n`);
+    process.stderr.write(
+      `stage ${stage}: step ${median(stepMs).toFixed(0)} ms, forward ${median(forwardMs).toFixed(0)} ms, optimizer ${median(optimizerMs).toFixed(0)} ms (steps ${ms(stepMs)}, forwards ${ms(forwardMs)}, MatMul GFLOP/s ${ms(matmulGflops)}; CPU ms: steps ${ms(stepCpuMs)}, forwards ${ms(forwardCpuMs)})\n`,
+    );
   }
   await engine.dispose();
   return { parameters, stages, peakRss: peakRssBytes() };
@@ -152,7 +156,7 @@ async function main(req: TrainChildRequest): Promise<TrainChildResult> {
 main(JSON.parse(process.argv[2]) as TrainChildRequest).then(
   (r) => process.stdout.write(JSON.stringify(r) + '\n'),
   (e: unknown) => {
-    process.stderr.write(`train bench child: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+    process.stderr.write(`train bench child: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
     process.exit(1);
   },
 );

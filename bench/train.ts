@@ -48,13 +48,26 @@ export interface TrainReport {
 
 function forwardFlops(shape: ModelShape, B: number, t: StageTiming): number {
   const v = visionFlops(shape);
-  return B * (t.stage === 2 ? v.full : v.global) + B * textFlops(shape, t.longTokens) + B * textFlops(shape, t.shortTokens) + t.boxTexts * textFlops(shape, t.boxTokens) + t.hardTexts * textFlops(shape, t.hardTokens);
+  return (
+    B * (t.stage === 2 ? v.full : v.global) +
+    B * textFlops(shape, t.longTokens) +
+    B * textFlops(shape, t.shortTokens) +
+    t.boxTexts * textFlops(shape, t.boxTokens) +
+    t.hardTexts * textFlops(shape, t.hardTokens)
+  );
 }
 
-export async function measureTraining(dir: string, shape: ModelShape, o: { threads: number; batch: number; runs: number; stages?: readonly (1 | 2)[]; matmulGflops: number; log: (m: string) => void }): Promise<TrainReport> {
+export async function measureTraining(
+  dir: string,
+  shape: ModelShape,
+  o: { threads: number; batch: number; runs: number; stages?: readonly (1 | 2)[]; matmulGflops: number; log: (m: string) => void },
+): Promise<TrainReport> {
   const req: TrainChildRequest = { dir, threads: o.threads, batch: o.batch, runs: o.runs, stages: o.stages ?? [1, 2] };
   const result = await new Promise<TrainChildResult>((resolve, reject) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'bench', 'train-child.ts'), JSON.stringify(req)], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'bench', 'train-child.ts'), JSON.stringify(req)], {
+      cwd: REPO_ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     let err = '';
     p.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -62,7 +75,11 @@ export async function measureTraining(dir: string, shape: ModelShape, o: { threa
       err += d.toString();
       for (const l of d.toString().split('\n').filter(Boolean)) o.log(`  ${l}`);
     });
-    p.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop()!) as TrainChildResult) : reject(new Error(`train bench child exited with ${code}: ${err.trim().split('\n').slice(-6).join('\n')}`))));
+    p.on('exit', (code) =>
+      code === 0
+        ? resolve(JSON.parse(out.trim().split('\n').pop()!) as TrainChildResult)
+        : reject(new Error(`train bench child exited with ${code}: ${err.trim().split('\n').slice(-6).join('\n')}`)),
+    );
   });
   const stages = result.stages.map((t): StageReport => {
     const step = median(t.stepMs) / 1000;

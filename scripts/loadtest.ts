@@ -111,7 +111,25 @@ function options(): Options {
 
 /** Starts `fgclip serve` in a child process on a free loopback port; resolves with its URL. */
 async function startServer(o: Options, batching: boolean): Promise<{ child: ChildProcess; url: string }> {
-  const serveArgs = ['serve', '--model', o.model, '--host', '127.0.0.1', '--port', '0', '--max-batch-size', String(o.maxBatchSize), '--max-wait-ms', String(o.maxWaitMs), '--max-queue', '100000', ...(o.maxHoldMs !== undefined ? ['--max-hold-ms', String(o.maxHoldMs)] : []), ...(o.threads ? ['--threads', String(o.threads)] : []), ...(o.imageSize ? ['--image-size', String(o.imageSize)] : []), ...(batching ? [] : ['--no-batching'])];
+  const serveArgs = [
+    'serve',
+    '--model',
+    o.model,
+    '--host',
+    '127.0.0.1',
+    '--port',
+    '0',
+    '--max-batch-size',
+    String(o.maxBatchSize),
+    '--max-wait-ms',
+    String(o.maxWaitMs),
+    '--max-queue',
+    '100000',
+    ...(o.maxHoldMs !== undefined ? ['--max-hold-ms', String(o.maxHoldMs)] : []),
+    ...(o.threads ? ['--threads', String(o.threads)] : []),
+    ...(o.imageSize ? ['--image-size', String(o.imageSize)] : []),
+    ...(batching ? [] : ['--no-batching']),
+  ];
   const entry = `import { main } from ${JSON.stringify(join(ROOT, 'src', 'cli', 'main.ts'))}; process.exitCode = await main(${JSON.stringify(serveArgs)});`;
   const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', entry], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
@@ -145,7 +163,9 @@ function percentile(sorted: number[], p: number): number {
 }
 
 function requests(workload: Workload): (i: number) => { body: string; items: number } {
-  const images = ['cat_dfclor.jpg', 'gradient_97x61.png', 'noise_rgba_40x120.png', 'gray_50x50.png'].map((f) => `data:image/*;base64,${readFileSync(join(GOLDENS, 'images', f)).toString('base64')}`);
+  const images = ['cat_dfclor.jpg', 'gradient_97x61.png', 'noise_rgba_40x120.png', 'gray_50x50.png'].map(
+    (f) => `data:image/*;base64,${readFileSync(join(GOLDENS, 'images', f)).toString('base64')}`,
+  );
   const subjects = ['cat', 'dog', 'red car', 'white cat on a laptop', 'bicycle', 'cup of coffee', 'tree', 'man in a blue shirt'];
   return (i) => {
     const kind = workload === 'mixed' ? (i % 2 === 0 ? 'text' : 'image') : workload;
@@ -167,7 +187,14 @@ async function phase(o: Options, batching: boolean): Promise<PhaseResult> {
     const batches0 = await metric(url, 'fgclip_batch_size_count');
     const batchItems0 = await metric(url, 'fgclip_batch_size_sum');
     let peakRss = await metric(url, 'process_resident_memory_bytes');
-    const sampler = setInterval(() => void metric(url, 'process_resident_memory_bytes').then((v) => (peakRss = Math.max(peakRss, v)), () => undefined), 250);
+    const sampler = setInterval(
+      () =>
+        void metric(url, 'process_resident_memory_bytes').then(
+          (v) => (peakRss = Math.max(peakRss, v)),
+          () => undefined,
+        ),
+      250,
+    );
     // the event loop must stay free while the model runs: /health and /metrics are timed throughout the phase, from
     // a worker thread (this thread's event loop is busy with the clients' bodies and answers)
     const probe = startProbe(url);
@@ -214,14 +241,32 @@ async function phase(o: Options, batching: boolean): Promise<PhaseResult> {
       seconds: round(seconds, 2),
       req_per_s: round(latencies.length / seconds),
       items_per_s: round(items / seconds),
-      latency_ms: { p50: round(percentile(latencies, 50)), p90: round(percentile(latencies, 90)), p99: round(percentile(latencies, 99)), max: round(latencies[latencies.length - 1] ?? NaN) },
+      latency_ms: {
+        p50: round(percentile(latencies, 50)),
+        p90: round(percentile(latencies, 90)),
+        p99: round(percentile(latencies, 99)),
+        max: round(latencies[latencies.length - 1] ?? NaN),
+      },
       mean_batch_size: round(batches > 0 ? batchItems / batches : 0, 2),
       burst_mean_batch: round(burstBatches > 0 ? burstItems / burstBatches : 0, 2),
       burst_batches: bursts.map((b) => b.batches),
       peak_rss_mb: round(peakRss / 2 ** 20),
-      health_ms: { p50: round(percentile(health, 50)), p99: round(percentile(health, 99)), max: round(health[health.length - 1] ?? NaN), probes: health.length },
-      metrics_ms: { p50: round(percentile(metricsMs, 50)), p99: round(percentile(metricsMs, 99)), max: round(metricsMs[metricsMs.length - 1] ?? NaN), probes: metricsMs.length },
-      server_loop_ms: { p99: round((await metric(url, 'nodejs_eventloop_lag_p99_seconds')) * 1000), max: round((await metric(url, 'nodejs_eventloop_lag_max_seconds')) * 1000) },
+      health_ms: {
+        p50: round(percentile(health, 50)),
+        p99: round(percentile(health, 99)),
+        max: round(health[health.length - 1] ?? NaN),
+        probes: health.length,
+      },
+      metrics_ms: {
+        p50: round(percentile(metricsMs, 50)),
+        p99: round(percentile(metricsMs, 99)),
+        max: round(metricsMs[metricsMs.length - 1] ?? NaN),
+        probes: metricsMs.length,
+      },
+      server_loop_ms: {
+        p99: round((await metric(url, 'nodejs_eventloop_lag_p99_seconds')) * 1000),
+        max: round((await metric(url, 'nodejs_eventloop_lag_max_seconds')) * 1000),
+      },
       client_loop_ms: { p99: round(clientLoop.percentile(99) / 1e6), max: round(clientLoop.max / 1e6) },
     };
   } finally {
@@ -271,19 +316,61 @@ async function burstBatch(url: string, n: number): Promise<{ batches: number; it
   const img = `data:image/jpeg;base64,${readFileSync(join(GOLDENS, 'images', 'cat_dfclor.jpg')).toString('base64')}`;
   const count = async () => {
     const text = await (await fetch(`${url}/metrics`)).text();
-    const pick = (name: string) => text.split('\n').filter((l) => l.startsWith(`${name}{`) && l.includes('lane="image"')).reduce((a, l) => a + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+    const pick = (name: string) =>
+      text
+        .split('\n')
+        .filter((l) => l.startsWith(`${name}{`) && l.includes('lane="image"'))
+        .reduce((a, l) => a + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
     return { batches: pick('fgclip_batch_size_count'), items: pick('fgclip_batch_size_sum') };
   };
   const before = await count();
   const body = JSON.stringify({ input: img, modality: 'image' });
-  await Promise.all(Array.from({ length: n }, () => fetch(`${url}/v1/embeddings`, { method: 'POST', headers: { 'content-type': 'application/json' }, body }).then((r) => r.arrayBuffer())));
+  await Promise.all(
+    Array.from({ length: n }, () =>
+      fetch(`${url}/v1/embeddings`, { method: 'POST', headers: { 'content-type': 'application/json' }, body }).then((r) => r.arrayBuffer()),
+    ),
+  );
   const after = await count();
   return { batches: after.batches - before.batches, items: after.items - before.items };
 }
 
 function table(rows: PhaseResult[]): string {
-  const head = ['batching', 'requests', 'errors', 'req/s', 'items/s', 'p50 ms', 'p90 ms', 'p99 ms', 'mean batch', 'burst batch', 'peak RSS MB', '/health p50/p99/max ms', '/metrics p50/p99/max ms', 'server loop p99/max ms', 'client loop p99/max ms'];
-  const body = rows.map((r) => [r.batching, r.requests, r.errors, r.req_per_s, r.items_per_s, r.latency_ms.p50, r.latency_ms.p90, r.latency_ms.p99, r.mean_batch_size, r.burst_mean_batch, r.peak_rss_mb, `${r.health_ms.p50}/${r.health_ms.p99}/${r.health_ms.max}`, `${r.metrics_ms.p50}/${r.metrics_ms.p99}/${r.metrics_ms.max}`, `${r.server_loop_ms.p99}/${r.server_loop_ms.max}`, `${r.client_loop_ms.p99}/${r.client_loop_ms.max}`].map(String));
+  const head = [
+    'batching',
+    'requests',
+    'errors',
+    'req/s',
+    'items/s',
+    'p50 ms',
+    'p90 ms',
+    'p99 ms',
+    'mean batch',
+    'burst batch',
+    'peak RSS MB',
+    '/health p50/p99/max ms',
+    '/metrics p50/p99/max ms',
+    'server loop p99/max ms',
+    'client loop p99/max ms',
+  ];
+  const body = rows.map((r) =>
+    [
+      r.batching,
+      r.requests,
+      r.errors,
+      r.req_per_s,
+      r.items_per_s,
+      r.latency_ms.p50,
+      r.latency_ms.p90,
+      r.latency_ms.p99,
+      r.mean_batch_size,
+      r.burst_mean_batch,
+      r.peak_rss_mb,
+      `${r.health_ms.p50}/${r.health_ms.p99}/${r.health_ms.max}`,
+      `${r.metrics_ms.p50}/${r.metrics_ms.p99}/${r.metrics_ms.max}`,
+      `${r.server_loop_ms.p99}/${r.server_loop_ms.max}`,
+      `${r.client_loop_ms.p99}/${r.client_loop_ms.max}`,
+    ].map(String),
+  );
   const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padStart(w[i])).join('  ');
   return [line(head), line(w.map((n) => '-'.repeat(n))), ...body.map(line)].join('\n');
@@ -291,7 +378,9 @@ function table(rows: PhaseResult[]): string {
 
 async function run(): Promise<void> {
   const o = options();
-  process.stderr.write(`loadtest: ${o.model}${o.imageSize ? ` at ${o.imageSize} px` : ''}, ${o.concurrency} clients, ${o.durationS} s or ${o.maxRequests} requests per phase, workload ${o.workload}\n`);
+  process.stderr.write(
+    `loadtest: ${o.model}${o.imageSize ? ` at ${o.imageSize} px` : ''}, ${o.concurrency} clients, ${o.durationS} s or ${o.maxRequests} requests per phase, workload ${o.workload}\n`,
+  );
   const results: PhaseResult[] = [];
   for (const batching of [true, false]) {
     process.stderr.write(`loadtest: batching ${batching ? 'on' : 'off'}…\n`);
@@ -299,7 +388,20 @@ async function run(): Promise<void> {
   }
   process.stdout.write(`\n${table(results)}\n\n`);
   const [on, off] = results;
-  const summary = { model: o.model, image_size: o.imageSize ?? 'native', concurrency: o.concurrency, duration_s: o.durationS, max_requests: o.maxRequests, workload: o.workload, max_batch_size: o.maxBatchSize, max_wait_ms: o.maxWaitMs, max_hold_ms: o.maxHoldMs ?? 'server default', threads: o.threads ?? 'server default', results, speedup: Math.round((on.req_per_s / off.req_per_s) * 100) / 100 };
+  const summary = {
+    model: o.model,
+    image_size: o.imageSize ?? 'native',
+    concurrency: o.concurrency,
+    duration_s: o.durationS,
+    max_requests: o.maxRequests,
+    workload: o.workload,
+    max_batch_size: o.maxBatchSize,
+    max_wait_ms: o.maxWaitMs,
+    max_hold_ms: o.maxHoldMs ?? 'server default',
+    threads: o.threads ?? 'server default',
+    results,
+    speedup: Math.round((on.req_per_s / off.req_per_s) * 100) / 100,
+  };
   process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
 }
 

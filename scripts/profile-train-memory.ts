@@ -59,8 +59,21 @@ const batch = batchOf(tok, B, base.imageSize, stage);
 const engine = new OrtGradientEngine(config, { threads: req.threads ?? 2 });
 // random parameters of the right sizes (the values do not change time or memory)
 const params = new Map<string, Float32Array>();
-for (const [name, dims] of engine.parameters) params.set(name, Float32Array.from({ length: dims.reduce((a, b) => a * b, 1) }, (_, i) => Math.sin(i) * 0.02));
-const out: Record<string, unknown> = { layers: L, batch: B, stage, kind, opt: req.opt ?? 'all', arena: req.arena ?? true, pattern: req.pattern ?? false, afterParams: mem() };
+for (const [name, dims] of engine.parameters)
+  params.set(
+    name,
+    Float32Array.from({ length: dims.reduce((a, b) => a * b, 1) }, (_, i) => Math.sin(i) * 0.02),
+  );
+const out: Record<string, unknown> = {
+  layers: L,
+  batch: B,
+  stage,
+  kind,
+  opt: req.opt ?? 'all',
+  arena: req.arena ?? true,
+  pattern: req.pattern ?? false,
+  afterParams: mem(),
+};
 
 if (kind === 'engine') {
   // the engine as the bench and the trainer use it
@@ -71,21 +84,40 @@ if (kind === 'engine') {
     out[`afterRun${i}`] = mem();
   }
 } else {
-  const internal = engine as unknown as { chunkFeeds(b: typeof batch, i0: number, i1: number, s: 1 | 2): { feeds: Record<string, ort.Tensor>; variant: GraphVariant; images: number; boxes: number; hard: number } };
+  const internal = engine as unknown as {
+    chunkFeeds(
+      b: typeof batch,
+      i0: number,
+      i1: number,
+      s: 1 | 2,
+    ): { feeds: Record<string, ort.Tensor>; variant: GraphVariant; images: number; boxes: number; hard: number };
+  };
   const c = internal.chunkFeeds(batch, 0, B, stage);
   let t = performance.now();
-  const g = kind === 'full' ? buildFullGraph(config, engine.parameters, c.variant) : buildTowerGraph(config, engine.parameters, c.variant, kind === 'towers_backward');
+  const g =
+    kind === 'full' ? buildFullGraph(config, engine.parameters, c.variant) : buildTowerGraph(config, engine.parameters, c.variant, kind === 'towers_backward');
   out.buildMs = Math.round(performance.now() - t);
   out.modelBytes = g.built.model.byteLength;
   out.afterBuild = mem();
   const feeds: Record<string, ort.Tensor> = { ...c.feeds };
-  if (kind === 'full' && (c.variant.boxes || c.variant.hard)) feeds.short_split = new ort.Tensor('int64', BigInt64Array.from([c.images, c.boxes, c.hard * 11].map(BigInt)), [3]);
+  if (kind === 'full' && (c.variant.boxes || c.variant.hard))
+    feeds.short_split = new ort.Tensor('int64', BigInt64Array.from([c.images, c.boxes, c.hard * 11].map(BigInt)), [3]);
   if (kind === 'towers_backward') {
     const P = config.projection_dim;
-    const rows = { image_embeds: c.images, long_text_embeds: c.images, short_text_embeds: c.images + c.boxes + 11 * c.hard, box_region_embeds: c.boxes, hard_region_embeds: c.hard };
+    const rows = {
+      image_embeds: c.images,
+      long_text_embeds: c.images,
+      short_text_embeds: c.images + c.boxes + 11 * c.hard,
+      box_region_embeds: c.boxes,
+      hard_region_embeds: c.hard,
+    };
     for (const n of g.embeds) {
       const r = rows[n as keyof typeof rows];
-      feeds[`seed:${n}`] = new ort.Tensor('float32', Float32Array.from({ length: r * P }, (_, i) => Math.cos(i) * 1e-3), [r, P]);
+      feeds[`seed:${n}`] = new ort.Tensor(
+        'float32',
+        Float32Array.from({ length: r * P }, (_, i) => Math.cos(i) * 1e-3),
+        [r, P],
+      );
     }
   }
   for (const name of g.params) feeds[name] = new ort.Tensor('float32', params.get(name)!, engine.parameters.get(name) as number[]);
@@ -114,7 +146,13 @@ if (kind === 'engine') {
   }
   if (req.profile) {
     session.endProfiling();
-    const file = join(profDir, readdirSync(profDir).filter((f) => f.endsWith('.json')).sort().pop()!);
+    const file = join(
+      profDir,
+      readdirSync(profDir)
+        .filter((f) => f.endsWith('.json'))
+        .sort()
+        .pop()!,
+    );
     const events = JSON.parse(readFileSync(file, 'utf8')) as { name: string; cat?: string; ts: number; dur: number; args?: { op_name?: string } }[];
     const run = events.filter((e) => e.name === 'model_run').pop()!;
     const byOp = new Map<string, number>();
@@ -130,7 +168,12 @@ if (kind === 'engine') {
     }
     out.kernelFwdMs = Math.round(fwd / 1000);
     out.kernelBwdMs = Math.round(bwd / 1000);
-    out.byOpMs = Object.fromEntries([...byOp].sort((a, b) => b[1] - a[1]).slice(0, 25).map(([k, v]) => [k, Math.round(v / 1000)]));
+    out.byOpMs = Object.fromEntries(
+      [...byOp]
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, 25)
+        .map(([k, v]) => [k, Math.round(v / 1000)]),
+    );
   }
   await session.release();
 }

@@ -26,8 +26,12 @@ const threads = Number(process.argv[4] ?? 2);
 const layers = Number(process.argv[5] ?? 12);
 const dir = mkdtempSync(join(tmpdir(), 'fgclip-train-ops-'));
 let sessionNo = 0;
-const create = ort.InferenceSession.create.bind(ort.InferenceSession) as (m: Uint8Array, o: ort.InferenceSession.SessionOptions) => Promise<ort.InferenceSession>;
-(ort.InferenceSession as unknown as { create: typeof create }).create = (m, o) => create(m, { ...o, enableProfiling: true, profileFilePrefix: join(dir, `s${sessionNo++}`) });
+const create = ort.InferenceSession.create.bind(ort.InferenceSession) as (
+  m: Uint8Array,
+  o: ort.InferenceSession.SessionOptions,
+) => Promise<ort.InferenceSession>;
+(ort.InferenceSession as unknown as { create: typeof create }).create = (m, o) =>
+  create(m, { ...o, enableProfiling: true, profileFilePrefix: join(dir, `s${sessionNo++}`) });
 
 const b = SHAPES.base;
 const shape = { ...b, vision: { ...b.vision, layers }, text: { ...b.text, layers } };
@@ -51,15 +55,30 @@ for (let i = 0; i < 2; i++) {
 }
 await engine.dispose();
 
-interface Ev { name: string; cat?: string; ts: number; dur: number; args?: { op_name?: string } }
+interface Ev {
+  name: string;
+  cat?: string;
+  ts: number;
+  dur: number;
+  args?: { op_name?: string };
+}
 type Table = Map<string, { us: number; n: number }>;
-const files = readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
+const files = readdirSync(dir)
+  .filter((f) => f.endsWith('.json'))
+  .sort();
 function lastRun(file: string): { run: Ev; nodes: Ev[] } {
   const events = JSON.parse(readFileSync(join(dir, file), 'utf8')) as Ev[];
   const run = events.filter((e) => e.name === 'model_run').pop()!;
   return { run, nodes: events.filter((e) => e.cat === 'Node' && e.name.endsWith('_kernel_time') && e.ts >= run.ts && e.ts <= run.ts + run.dur) };
 }
-const part = (name: string) => (name.includes('order_') ? 'order' : name.includes('.recompute') || /activation_fn\.grad/.test(name) ? 'recompute' : name.includes('grad') ? 'backward' : 'forward');
+const part = (name: string) =>
+  name.includes('order_')
+    ? 'order'
+    : name.includes('.recompute') || /activation_fn\.grad/.test(name)
+      ? 'recompute'
+      : name.includes('grad')
+        ? 'backward'
+        : 'forward';
 const add = (tb: Table, k: string, us: number) => {
   const e = tb.get(k) ?? { us: 0, n: 0 };
   e.us += us;
@@ -89,4 +108,6 @@ for (const [k, f] of files.entries()) {
   process.stdout.write(`\n== session ${k} (${f}): model_run ${(run.dur / 1000).toFixed(0)} ms, kernels ${(total / 1000).toFixed(0)} ms\n`);
   for (const [p, tb] of parts) process.stdout.write(`-- ${p}: ${((sums.get(p) ?? 0) / 1000).toFixed(0)} ms\n${fmt(tb, total)}\n`);
 }
-process.stdout.write(`\nwall: embed ${wall.embed.map((x) => x.toFixed(0)).join(', ')} ms; step ${wall.step.map((x) => x.toFixed(0)).join(', ')} ms (batch ${B}, stage ${stage}, ${threads} threads, ${layers} layers; load ${(await import('node:os')).loadavg()[0].toFixed(1)})\n`);
+process.stdout.write(
+  `\nwall: embed ${wall.embed.map((x) => x.toFixed(0)).join(', ')} ms; step ${wall.step.map((x) => x.toFixed(0)).join(', ')} ms (batch ${B}, stage ${stage}, ${threads} threads, ${layers} layers; load ${(await import('node:os')).loadavg()[0].toFixed(1)})\n`,
+);

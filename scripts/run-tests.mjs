@@ -16,7 +16,10 @@ const args = process.argv.slice(2);
 const roots = args.filter((a) => !a.startsWith('-'));
 const flags = args.filter((a) => a.startsWith('-'));
 const files = (roots.length ? roots : ['src', 'bench'].filter((r) => existsSync(r))).flatMap((r) => collect(r, []));
-if (files.length === 0) { console.error('no test files found'); process.exit(1); }
+if (files.length === 0) {
+  console.error('no test files found');
+  process.exit(1);
+}
 // Tests never touch the user's caches: a fresh fgclip cache and HF cache per run unless the caller sets them.
 const scratch = mkdtempSync(join(tmpdir(), 'fgclip-test-'));
 const env = { ...process.env };

@@ -76,7 +76,12 @@ async function main(): Promise<void> {
   } else {
     rmSync(work, { recursive: true, force: true });
     mkdirSync(work, { recursive: true });
-    const d = await generateSyntheticDataset({ out: join(work, 'data'), train: Number(values.train), heldOut: Number(values.heldout), seed: Number(values.seed) });
+    const d = await generateSyntheticDataset({
+      out: join(work, 'data'),
+      train: Number(values.train),
+      heldOut: Number(values.heldout),
+      seed: Number(values.seed),
+    });
     data = { train: d.train, heldOut: d.heldOut };
     writeFileSync(datasetFile, JSON.stringify({ options: optionsKey, data }, null, 2));
   }
@@ -84,9 +89,24 @@ async function main(): Promise<void> {
   const heldOut = readRecords(data.heldOut).records;
   const engine = defaultEngineFactory({ threads: Number(values.threads) });
   const onStep = (s: StepRecord, eta: { done: number; total: number; secondsLeft: number }) => {
-    if (eta.done % 10 === 0 || eta.done === eta.total) log(`step ${eta.done}/${eta.total} loss ${s.loss.toFixed(4)} (long ${s.parts.itc_long.toFixed(3)} short ${s.parts.itc_short.toFixed(3)} region ${s.parts.region.toFixed(3)} hard ${s.parts.hard_negative.toFixed(3)}) lr ${s.lr.toExponential(2)} ${s.samplesPerSecond.toFixed(1)} samples/s ETA ${eta.secondsLeft.toFixed(0)} s`);
+    if (eta.done % 10 === 0 || eta.done === eta.total)
+      log(
+        `step ${eta.done}/${eta.total} loss ${s.loss.toFixed(4)} (long ${s.parts.itc_long.toFixed(3)} short ${s.parts.itc_short.toFixed(3)} region ${s.parts.region.toFixed(3)} hard ${s.parts.hard_negative.toFixed(3)}) lr ${s.lr.toExponential(2)} ${s.samplesPerSecond.toFixed(1)} samples/s ETA ${eta.secondsLeft.toFixed(0)} s`,
+      );
   };
-  const common = { data: data.train, batchSize: Number(values.batch), lr: Number(values.lr), warmupSteps: 30, weightDecay: 0.001, seed: Number(values.seed), saveEvery: 100, workers: 1, engine, onStep, onNotice: log };
+  const common = {
+    data: data.train,
+    batchSize: Number(values.batch),
+    lr: Number(values.lr),
+    warmupSteps: 30,
+    weightDecay: 0.001,
+    seed: Number(values.seed),
+    saveEvery: 100,
+    workers: 1,
+    engine,
+    onStep,
+    onNotice: log,
+  };
 
   const evaluate = async (dir: string): Promise<HeldOutMetrics> => {
     const m = await FgClip.load(dir, { graphCache: false, preprocessWorkers: 0, threads: Number(values.threads) });
@@ -126,23 +146,49 @@ async function main(): Promise<void> {
       clearInterval(timer);
     }
   };
-  const s1 = await run({ ...common, init: { spec: SYNTHETIC_MODEL_SPEC, tokenizerFrom }, out: join(work, 'stage1'), stage: 1, epochs: Number(values['stage1-epochs']) }, 'stage 1');
+  const s1 = await run(
+    { ...common, init: { spec: SYNTHETIC_MODEL_SPEC, tokenizerFrom }, out: join(work, 'stage1'), stage: 1, epochs: Number(values['stage1-epochs']) },
+    'stage 1',
+  );
   log(`stage 1 done: ${s1.steps} steps, loss ${s1.lastLoss?.toFixed(4)}`);
   await evaluateOnce('afterStage1', s1.final!);
   const s2a = await run({ ...common, model: s1.final!, out: join(work, 'stage2'), stage: 2, epochs: Number(values['stage2-epochs']) }, 'stage 2');
   log(`stage 2 done: ${s2a.steps} steps, loss ${s2a.lastLoss?.toFixed(4)}`);
   await evaluateOnce('afterStage2First', s2a.final!);
   const extra = Number(values['stage2-extra-epochs']);
-  const s2 = extra > 0
-    ? await run({ ...common, model: s2a.final!, out: join(work, 'stage2b'), stage: 2, epochs: extra, warmupSteps: 10, seed: Number(values.seed) + 1, initRegionScales: false, finalDtype: 'F16' }, 'stage 2 (second run)')
-    : s2a;
+  const s2 =
+    extra > 0
+      ? await run(
+          {
+            ...common,
+            model: s2a.final!,
+            out: join(work, 'stage2b'),
+            stage: 2,
+            epochs: extra,
+            warmupSteps: 10,
+            seed: Number(values.seed) + 1,
+            initRegionScales: false,
+            finalDtype: 'F16',
+          },
+          'stage 2 (second run)',
+        )
+      : s2a;
   if (extra > 0) log(`stage 2 (second run) done: ${s2.steps} steps, loss ${s2.lastLoss?.toFixed(4)}`);
   // with --resume this is the last piece's time; each run's log has the steps' times
   const trainSeconds = (performance.now() - t0) / 1000;
 
   // "before": the random initialisation the run started from (stage 1's step-0 weights, re-created here)
   const initDir = join(work, 'init');
-  await new Trainer({ ...common, init: { spec: SYNTHETIC_MODEL_SPEC, tokenizerFrom }, out: initDir, stage: 1, steps: 1, lr: 0, warmupSteps: 0, resume: false }).run();
+  await new Trainer({
+    ...common,
+    init: { spec: SYNTHETIC_MODEL_SPEC, tokenizerFrom },
+    out: initDir,
+    stage: 1,
+    steps: 1,
+    lr: 0,
+    warmupSteps: 0,
+    resume: false,
+  }).run();
   const before = await evaluateOnce('before', join(initDir, 'final'));
   const afterStage1 = await evaluateOnce('afterStage1', s1.final!);
   const afterStage2First = await evaluateOnce('afterStage2First', s2a.final!);
@@ -175,6 +221,6 @@ function lastLoggedLoss(out: string): number | undefined {
 }
 
 main().catch((e: unknown) => {
-  process.stderr.write(`train-synthetic: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+  process.stderr.write(`train-synthetic: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
   process.exit(1);
 });

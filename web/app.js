@@ -104,7 +104,8 @@ function clearResults() {
 // what the server's `scoring` field says the probabilities are
 const SCORING_HINTS = {
   softmax: 'Softmax over the captions of exp(logit_scale) · cosine, as on the model card.',
-  sigmoid: 'An independent sigmoid per caption, sigmoid(exp(logit_scale) · cosine + logit_bias), as on the FG-CLIP 2 model card: the percentages do not sum to 100.',
+  sigmoid:
+    'An independent sigmoid per caption, sigmoid(exp(logit_scale) · cosine + logit_bias), as on the FG-CLIP 2 model card: the percentages do not sum to 100.',
 };
 
 function renderProbabilities(labels, order) {
@@ -375,7 +376,9 @@ async function searchGallery() {
       li.append(fig);
       list.append(li);
     }
-    setGalleryStatus(r.results.length ? `${r.results.length} image(s), best first${regions ? ', each with its best region' : ''}.` : 'No images in the collection match.');
+    setGalleryStatus(
+      r.results.length ? `${r.results.length} image(s), best first${regions ? ', each with its best region' : ''}.` : 'No images in the collection match.',
+    );
   } catch (e) {
     setGalleryStatus(e.message, true);
   }
@@ -396,7 +399,8 @@ function setupGallery() {
     api('/v1/collection')
       .then((c) => {
         $('gallery-section').hidden = false;
-        $('gallery-info').textContent = `${c.images} image(s) in the collection (${c.region_scheme} regions${c.indexed.images ? ', ANN index' : ', exact search'}). Scores are cosine similarities; with “where” each image shows its best-matching region.`;
+        $('gallery-info').textContent =
+          `${c.images} image(s) in the collection (${c.region_scheme} regions${c.indexed.images ? ', ANN index' : ', exact search'}). Scores are cosine similarities; with “where” each image shows its best-matching region.`;
       })
       .catch(() => ($('gallery-section').hidden = true));
   $('api-key').addEventListener('change', show);

@@ -58,7 +58,10 @@ test('listCache: every entry with its kind, size and folder; shared files and fo
       ['graphs', `graphs/${G2}`, 10, undefined],
     ],
   );
-  assert.deepEqual(listCache(dir, ['folders']).map((i) => i.kind), ['folders']);
+  assert.deepEqual(
+    listCache(dir, ['folders']).map((i) => i.kind),
+    ['folders'],
+  );
   assert.deepEqual(listCache(join(root, 'missing')), []);
 });
 
@@ -77,7 +80,10 @@ test('cleanCache: olderThanDays removes only entries unused for that long; a dry
   assert.deepEqual(readdirSync(join(dir, 'graphs')).sort(), [G2, 'not-a-key']);
   assert.ok(existsSync(join(dir, 'v1', 'digests.json')));
   const only = cleanCache(dir, { kinds: ['folders'] });
-  assert.deepEqual(only.removed.map((i) => i.kind), ['folders']);
+  assert.deepEqual(
+    only.removed.map((i) => i.kind),
+    ['folders'],
+  );
   assert.ok(existsSync(join(dir, 'graphs', G2)));
   assert.equal(cleanCache(dir).removed.length, 1);
   assert.deepEqual(listCache(dir), []);
@@ -110,6 +116,9 @@ test('cleanCache: trash left by a killed cleaner (dead pid) is removed; trash of
 
 test('cleanCache: a negative or non-finite age and an unknown kind are INPUT_INVALID', () => {
   for (const opts of [{ olderThanDays: -1 }, { olderThanDays: Number.NaN }, { kinds: ['models' as never] }]) {
-    assert.throws(() => cleanCache(join(root, 'bad'), opts), (e: unknown) => isFgClipError(e) && e.code === 'INPUT_INVALID');
+    assert.throws(
+      () => cleanCache(join(root, 'bad'), opts),
+      (e: unknown) => isFgClipError(e) && e.code === 'INPUT_INVALID',
+    );
   }
 });

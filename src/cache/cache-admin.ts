@@ -132,7 +132,9 @@ export function cleanCache(dir: string, opts: CleanOptions = {}): CleanReport {
   const days = opts.olderThanDays ?? 0;
   if (!Number.isFinite(days) || days < 0) throw new FgClipError('INPUT_INVALID', `cache clean: olderThanDays must be a number ≥ 0 (got ${days})`);
   const kinds = opts.kinds ?? CACHE_KINDS;
-  for (const k of kinds) if (!(CACHE_KINDS as readonly string[]).includes(k)) throw new FgClipError('INPUT_INVALID', `cache clean: unknown kind '${k}' (kinds: ${CACHE_KINDS.join(', ')})`);
+  for (const k of kinds)
+    if (!(CACHE_KINDS as readonly string[]).includes(k))
+      throw new FgClipError('INPUT_INVALID', `cache clean: unknown kind '${k}' (kinds: ${CACHE_KINDS.join(', ')})`);
   const cutoff = (opts.now ?? Date.now()) - days * 86_400_000;
   const leftovers = opts.dryRun ? 0 : removeLeftovers(dir, kinds);
   const removed: CacheItem[] = [];

@@ -52,11 +52,34 @@ before(async () => {
 describe('graph cache: every file is checked against manifest.json before it is trusted', () => {
   const damages: [string, (dir: string) => void, RegExp][] = [
     ['one flipped bit in text/weights.bin', (d) => flip(join(d, 'text', 'weights.bin'), 100), /text\/weights\.bin does not match its sha256/],
-    ['one flipped bit in vision model.onnx', (d) => flip(join(d, readdirSync(d).find((n) => n.startsWith('vision-'))!, 'model.onnx'), 40), /vision-\d+\/model\.onnx does not match its sha256/],
-    ['meta.json with another logit scale (same length)', (d) => writeFileSync(join(d, 'meta.json'), readFileSync(join(d, 'meta.json'), 'utf8').replace(/"logitScaleLog":(-?)(\d)/, (_, sign: string, digit: string) => `"logitScaleLog":${sign}${(Number(digit) + 1) % 10}`)), /meta\.json does not match its sha256/],
+    [
+      'one flipped bit in vision model.onnx',
+      (d) => flip(join(d, readdirSync(d).find((n) => n.startsWith('vision-'))!, 'model.onnx'), 40),
+      /vision-\d+\/model\.onnx does not match its sha256/,
+    ],
+    [
+      'meta.json with another logit scale (same length)',
+      (d) =>
+        writeFileSync(
+          join(d, 'meta.json'),
+          readFileSync(join(d, 'meta.json'), 'utf8').replace(
+            /"logitScaleLog":(-?)(\d)/,
+            (_, sign: string, digit: string) => `"logitScaleLog":${sign}${(Number(digit) + 1) % 10}`,
+          ),
+        ),
+      /meta\.json does not match its sha256/,
+    ],
     ['text-tables.bin truncated', (d) => writeFileSync(join(d, 'text-tables.bin'), Buffer.alloc(12)), /text-tables\.bin has 12 bytes, the manifest says \d+/],
-    ['text/model.onnx replaced by a FIFO', (d) => (rmSync(join(d, 'text', 'model.onnx')), execFileSync('mkfifo', [join(d, 'text', 'model.onnx')])), /text\/model\.onnx graph cache file is a FIFO/],
-    ['manifest.json removed (an entry of an older layout or a crashed copy)', (d) => rmSync(join(d, 'manifest.json')), /manifest\.json is missing or unreadable/],
+    [
+      'text/model.onnx replaced by a FIFO',
+      (d) => (rmSync(join(d, 'text', 'model.onnx')), execFileSync('mkfifo', [join(d, 'text', 'model.onnx')])),
+      /text\/model\.onnx graph cache file is a FIFO/,
+    ],
+    [
+      'manifest.json removed (an entry of an older layout or a crashed copy)',
+      (d) => rmSync(join(d, 'manifest.json')),
+      /manifest\.json is missing or unreadable/,
+    ],
     ['manifest.json garbage', (d) => writeFileSync(join(d, 'manifest.json'), '{"version": 5'), /manifest\.json is missing or unreadable/],
   ];
   for (const [what, damage, why] of damages) {
@@ -77,7 +100,11 @@ describe('graph cache: every file is checked against manifest.json before it is 
       const third = await run(cache, warnings);
       assert.equal(third.fromGraphCache, true, 'the rebuilt entry is used next time');
       assert.equal(warnings.length, 1);
-      assert.deepEqual(entries(cache).filter((n) => !/^[0-9a-f]{32}$/.test(n)), [], 'no staging or trash left');
+      assert.deepEqual(
+        entries(cache).filter((n) => !/^[0-9a-f]{32}$/.test(n)),
+        [],
+        'no staging or trash left',
+      );
     });
   }
 });
@@ -89,13 +116,18 @@ function flip(path: string, at: number): void {
 }
 
 /** Runs a module script in a child node process (tsx loader); resolves with its exit code and output. */
-function child(script: string, args: string[] = []): { done: Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string; err: string }>; proc: ReturnType<typeof spawn> } {
+function child(
+  script: string,
+  args: string[] = [],
+): { done: Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string; err: string }>; proc: ReturnType<typeof spawn> } {
   const proc = spawn(process.execPath, ['--import', 'tsx', script, ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   proc.stdout!.on('data', (c: Buffer) => (out += c));
   proc.stderr!.on('data', (c: Buffer) => (err += c));
-  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string; err: string }>((resolve) => proc.on('close', (code, signal) => resolve({ code, signal, out, err })));
+  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string; err: string }>((resolve) =>
+    proc.on('close', (code, signal) => resolve({ code, signal, out, err })),
+  );
   return { done, proc };
 }
 
@@ -124,7 +156,10 @@ m.dispose();
       assert.deepEqual(o.image, fresh.image);
     }
     entryDir(cache);
-    assert.deepEqual(entries(cache).filter((n) => !/^[0-9a-f]{32}$/.test(n)), []);
+    assert.deepEqual(
+      entries(cache).filter((n) => !/^[0-9a-f]{32}$/.test(n)),
+      [],
+    );
     assert.equal((await run(cache)).fromGraphCache, true);
   });
 
@@ -154,7 +189,10 @@ setInterval(() => undefined, 1000); // building... until killed
     const loaded = await run(cache);
     assert.equal(loaded.fromGraphCache, false);
     assert.equal(existsSync(staged), false, 'the next load removed the stale staging folder');
-    assert.deepEqual(entries(cache).filter((n) => !/^[0-9a-f]{32}$/.test(n)), []);
+    assert.deepEqual(
+      entries(cache).filter((n) => !/^[0-9a-f]{32}$/.test(n)),
+      [],
+    );
     assert.deepEqual(loaded.texts, fresh.texts);
     assert.equal((await run(cache)).fromGraphCache, true);
   });

@@ -23,9 +23,15 @@ test('second load comes from the graph cache with identical text and image featu
     const [ib] = await b.encodeImages([img], { normalize: false, dense: true });
     assert.equal(b.logitScaleLog, a.logitScaleLog);
     b.dispose();
-    assert.deepEqual(tb.embeddings.map((e) => Array.from(e)), ta.embeddings.map((e) => Array.from(e)));
+    assert.deepEqual(
+      tb.embeddings.map((e) => Array.from(e)),
+      ta.embeddings.map((e) => Array.from(e)),
+    );
     assert.deepEqual(Array.from(ib.embedding), Array.from(ia.embedding));
-    assert.deepEqual(ib.dense?.map((e) => Array.from(e)), ia.dense?.map((e) => Array.from(e)));
+    assert.deepEqual(
+      ib.dense?.map((e) => Array.from(e)),
+      ia.dense?.map((e) => Array.from(e)),
+    );
 
     // truncate the tables file of the entry: the next load must notice and rebuild, not read garbage
     const entry = join(cache, 'graphs', readdirSync(join(cache, 'graphs'))[0]);
@@ -34,7 +40,10 @@ test('second load comes from the graph cache with identical text and image featu
     assert.equal(c.fromGraphCache, false);
     const tc = await c.encodeTexts(['a photo of a cat', 'white cat'], { normalize: false });
     c.dispose();
-    assert.deepEqual(tc.embeddings.map((e) => Array.from(e)), ta.embeddings.map((e) => Array.from(e)));
+    assert.deepEqual(
+      tc.embeddings.map((e) => Array.from(e)),
+      ta.embeddings.map((e) => Array.from(e)),
+    );
   } finally {
     rmSync(cache, { recursive: true, force: true });
   }

@@ -74,7 +74,10 @@ function entryAt(dir: string): GraphCacheEntry {
 
 export async function graphCacheEntry(modelDir: string, parts: { dtype: string; imageSize: number }, cacheDir?: string): Promise<GraphCacheEntry> {
   const identity = await folderIdentity(modelDir, cacheDir ? { dir: cacheDir } : {});
-  const key = createHash('sha256').update(JSON.stringify({ identity, v: GRAPH_LAYOUT_VERSION, ...parts })).digest('hex').slice(0, 32);
+  const key = createHash('sha256')
+    .update(JSON.stringify({ identity, v: GRAPH_LAYOUT_VERSION, ...parts }))
+    .digest('hex')
+    .slice(0, 32);
   const root = join(cacheDir ?? fgclipCacheDir(), 'graphs');
   removeStaleStaging(root);
   return entryAt(join(root, key));
@@ -197,7 +200,8 @@ async function sha256File(path: string, size: number, memo?: VerifiedMemo): Prom
     const known = memo?.get(key);
     if (known) return known;
     const h = createHash('sha256');
-    if (size > 0) for await (const chunk of fh.createReadStream({ start: 0, end: size - 1, highWaterMark: 1 << 20, autoClose: false })) h.update(chunk as Buffer);
+    if (size > 0)
+      for await (const chunk of fh.createReadStream({ start: 0, end: size - 1, highWaterMark: 1 << 20, autoClose: false })) h.update(chunk as Buffer);
     const digest = h.digest('hex');
     memo?.set(key, digest);
     return digest;
@@ -213,12 +217,17 @@ function isManifest(x: unknown): x is Manifest {
   return (
     m.version === GRAPH_LAYOUT_VERSION &&
     Array.isArray(m.files) &&
-    m.files.every((f) => typeof f?.path === 'string' && Number.isSafeInteger(f.size) && f.size >= 0 && typeof f.sha256 === 'string' && /^[0-9a-f]{64}$/.test(f.sha256)) &&
-    typeof meta === 'object' && meta !== null &&
+    m.files.every(
+      (f) => typeof f?.path === 'string' && Number.isSafeInteger(f.size) && f.size >= 0 && typeof f.sha256 === 'string' && /^[0-9a-f]{64}$/.test(f.sha256),
+    ) &&
+    typeof meta === 'object' &&
+    meta !== null &&
     meta.version === GRAPH_LAYOUT_VERSION &&
     Number.isFinite(meta.logitScaleLog) &&
     Array.isArray(meta.unknownTensors) &&
-    Array.isArray(meta.tableSizes) && meta.tableSizes.length === 2 && meta.tableSizes.every((n) => Number.isSafeInteger(n) && n >= 0)
+    Array.isArray(meta.tableSizes) &&
+    meta.tableSizes.length === 2 &&
+    meta.tableSizes.every((n) => Number.isSafeInteger(n) && n >= 0)
   );
 }
 
@@ -236,14 +245,22 @@ async function verify(entry: GraphCacheEntry, S: number): Promise<{ manifest: Ma
     return { problem: `manifest.json is missing or unreadable (${e instanceof Error ? e.message : String(e)})` };
   }
   if (!isManifest(manifest)) return { problem: 'manifest.json is not a manifest of this layout version' };
-  const needed = ['meta.json', 'text-tables.bin', 'text/model.onnx', `text/${EXTERNAL_DATA_NAME}`, `vision-${S}/model.onnx`, `vision-${S}/${EXTERNAL_DATA_NAME}`];
+  const needed = [
+    'meta.json',
+    'text-tables.bin',
+    'text/model.onnx',
+    `text/${EXTERNAL_DATA_NAME}`,
+    `vision-${S}/model.onnx`,
+    `vision-${S}/${EXTERNAL_DATA_NAME}`,
+  ];
   const listed = new Set(manifest.files.map((f) => f.path));
   const missing = needed.filter((n) => !listed.has(n));
   if (missing.length > 0) return { problem: `manifest.json does not list ${missing.join(', ')}` };
   const memo = new VerifiedMemo(entry.dir);
   for (const f of manifest.files) {
     const full = join(entry.dir, ...f.path.split('/'));
-    if (f.path.split('/').includes('..') || relative(entry.dir, full).startsWith(`..${sep}`)) return { problem: `manifest.json lists a path outside the entry (${f.path})` };
+    if (f.path.split('/').includes('..') || relative(entry.dir, full).startsWith(`..${sep}`))
+      return { problem: `manifest.json lists a path outside the entry (${f.path})` };
     let digest: string;
     try {
       digest = await sha256File(full, f.size, memo);
@@ -260,7 +277,11 @@ async function verify(entry: GraphCacheEntry, S: number): Promise<{ manifest: Ma
  * The entry's meta and text tables when every file matches the manifest; otherwise undefined. A damaged entry is
  * reported through `warn` and removed, so the caller rebuilds it.
  */
-export async function readCached(entry: GraphCacheEntry, S: number, warn: CacheWarn = defaultWarn): Promise<{ meta: CachedMeta; tables: Float32Array } | undefined> {
+export async function readCached(
+  entry: GraphCacheEntry,
+  S: number,
+  warn: CacheWarn = defaultWarn,
+): Promise<{ meta: CachedMeta; tables: Float32Array } | undefined> {
   try {
     if (!statSync(entry.dir).isDirectory()) throw new Error('not a folder');
   } catch {

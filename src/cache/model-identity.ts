@@ -20,7 +20,16 @@ import type { Encoder } from '../model/encoder.js';
 import { readRegularSync, statRegularSync } from '../platform/node/regular-file.js';
 import { fgclipCacheDir, type CacheSetting } from './vector-store.js';
 
-const IDENTITY_FILES = ['config.json', 'preprocessor_config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.json', 'merges.txt', 'added_tokens.json'];
+const IDENTITY_FILES = [
+  'config.json',
+  'preprocessor_config.json',
+  'tokenizer.json',
+  'tokenizer_config.json',
+  'special_tokens_map.json',
+  'vocab.json',
+  'merges.txt',
+  'added_tokens.json',
+];
 const WEIGHT_FILE = /^(model.*\.safetensors|model\.safetensors\.index\.json|pytorch_model.*\.bin|pytorch_model\.bin\.index\.json)$/;
 const BLOB_NAME = /^([0-9a-f]{40}|[0-9a-f]{64})$/;
 
@@ -47,7 +56,9 @@ export async function folderIdentity(dir: string, cache: CacheSetting = {}): Pro
   const h = createHash('sha256');
   for (const n of names) {
     // special files (a FIFO, /dev/zero behind a symlink, a folder) are refused before being opened or hashed
-    const digest = WEIGHT_FILE.test(n) ? await fileDigest(join(dir, n), cache) : sha256(readRegularSync(join(dir, n), { what: n, code: 'CONFIG_INVALID', maxBytes: MAX_IDENTITY_FILE_BYTES }));
+    const digest = WEIGHT_FILE.test(n)
+      ? await fileDigest(join(dir, n), cache)
+      : sha256(readRegularSync(join(dir, n), { what: n, code: 'CONFIG_INVALID', maxBytes: MAX_IDENTITY_FILE_BYTES }));
     h.update(`${n}\0${digest}\n`);
   }
   return h.digest('hex');

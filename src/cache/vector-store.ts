@@ -90,7 +90,11 @@ export class VectorStore {
       try {
         mkdirSync(folder, { recursive: true });
       } catch (e) {
-        throw new FgClipError('INPUT_INVALID', `cache: cannot create ${folder} (${(e as Error).message}). Set FGCLIP_CACHE to a writable folder, or turn the cache off.`, { cause: e });
+        throw new FgClipError(
+          'INPUT_INVALID',
+          `cache: cannot create ${folder} (${(e as Error).message}). Set FGCLIP_CACHE to a writable folder, or turn the cache off.`,
+          { cause: e },
+        );
       }
       const read = readStore(path, dim, warn);
       map = read.map;

@@ -149,7 +149,8 @@ export function int(values: Values, name: string, min = 1): number | undefined {
 
 export function requireModel(values: Values, command: string): string {
   const m = str(values, 'model') ?? undefined;
-  if (!m) throw new UsageError(`${command}: --model DIR|REPO is required (a local folder in the Hugging Face layout, or a Hub id such as qihoo360/fg-clip-base)`);
+  if (!m)
+    throw new UsageError(`${command}: --model DIR|REPO is required (a local folder in the Hugging Face layout, or a Hub id such as qihoo360/fg-clip-base)`);
   return m;
 }
 
@@ -158,7 +159,8 @@ export function loadOptions(values: Values, io: Io): LoadOptions {
   if (pre !== undefined && pre !== 'squash' && pre !== 'crop') throw new UsageError(`--preprocess: expected squash or crop (got ${JSON.stringify(pre)})`);
   const quiet = flag(values, 'quiet');
   const dtype = str(values, 'dtype');
-  if (dtype !== undefined && dtype !== 'fp32' && dtype !== 'fp16' && dtype !== 'int8') throw new UsageError(`--dtype: expected fp32, fp16 or int8 (got ${JSON.stringify(dtype)})`);
+  if (dtype !== undefined && dtype !== 'fp32' && dtype !== 'fp16' && dtype !== 'int8')
+    throw new UsageError(`--dtype: expected fp32, fp16 or int8 (got ${JSON.stringify(dtype)})`);
   return {
     dtype: dtype as 'fp32' | 'fp16' | 'int8' | undefined,
     revision: str(values, 'revision'),

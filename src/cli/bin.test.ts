@@ -50,7 +50,10 @@ describe('bin/fgclip.js with a long command line (onnxruntime-node crashes above
     assert.match(bad.err, /unknown option '--frobnicate'/);
     const r = await runBin(['embed', '--model', model, '--short', '--raw', '--jsonl', '--quiet', '--text', '-', ...long], `${C.text_short.texts[0]}\n`);
     assert.equal(r.code, 0, r.err);
-    const lines = r.out.trim().split('\n').map((l) => JSON.parse(l) as { text: string; embedding: number[] });
+    const lines = r.out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { text: string; embedding: number[] });
     assert.equal(lines.length, 2);
     assert.equal(lines[0].text, C.text_short.texts[0]);
     assert.ok(relL2(lines[0].embedding, C.text_short.features[0]) <= 1e-4);
@@ -60,7 +63,10 @@ describe('bin/fgclip.js with a long command line (onnxruntime-node crashes above
   test('a reader that goes away (| head -1): the bin stops quietly with status 141 (SIGPIPE convention), no stack trace', async () => {
     // 2000 texts: far more output than a pipe buffer holds, so writes continue after the reader has gone
     const texts = Array.from({ length: 2000 }, (_, i) => `a photo of ${i} cats`).join('\n');
-    const child = spawn(process.execPath, [BIN, 'embed', '--model', model, '--text', '-', '--jsonl', '--quiet'], { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, 'embed', '--model', model, '--text', '-', '--jsonl', '--quiet'], {
+      cwd: REPO_ROOT,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     child.stdin.end(texts);
     let err = '';
     child.stderr.on('data', (d) => (err += String(d)));
@@ -77,8 +83,15 @@ describe('bin/fgclip.js with a long command line (onnxruntime-node crashes above
 
   test('SIGTERM to the re-executing bin reaches the child; both end with the signal (no orphan left running)', async () => {
     // `--text -` with stdin left open: the child waits on stdin, before loading anything
-    const child = spawn(process.execPath, [BIN, 'embed', '--model', model, '--text', '-', '--text', 'z'.repeat(20 * 1024)], { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
-    const grandchildren = () => spawnSync('pgrep', ['-P', String(child.pid)], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean);
+    const child = spawn(process.execPath, [BIN, 'embed', '--model', model, '--text', '-', '--text', 'z'.repeat(20 * 1024)], {
+      cwd: REPO_ROOT,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    const grandchildren = () =>
+      spawnSync('pgrep', ['-P', String(child.pid)], { encoding: 'utf8' })
+        .stdout.trim()
+        .split('\n')
+        .filter(Boolean);
     let kids: string[] = [];
     for (let i = 0; i < 300 && kids.length === 0; i++) {
       await new Promise((r) => setTimeout(r, 100)); // wait (polling) until the bin has re-executed itself

@@ -49,7 +49,11 @@ export const OPTION_DOCS: Docs = {
   'storage-option': { description: 'LanceDB storage option for remote collections (also FGCLIP_STORAGE_OPTIONS as JSON)', valueName: 'KEY=VALUE' },
   queue: { description: 'Redis address of the job queue', valueName: 'redis://HOST:PORT' },
   'queue-name': { description: 'queue name (several indexes can share one Redis)', default: 'fgclip', valueName: 'NAME' },
-  'lock-ms': { description: 'a job not renewed for this long goes back to the queue (a crashed worker)', default: '$FGCLIP_QUEUE_LOCK_MS or 30000', valueName: 'MS' },
+  'lock-ms': {
+    description: 'a job not renewed for this long goes back to the queue (a crashed worker)',
+    default: '$FGCLIP_QUEUE_LOCK_MS or 30000',
+    valueName: 'MS',
+  },
   'chunk-size': { description: 'samples per forward/backward chunk (bounds memory; the gradients are the same)', default: 'the whole batch', valueName: 'N' },
   stage: { description: 'training stage: 1 (global contrastive) or 2 (+ regions and hard negatives)', valueName: '1|2' },
   seed: { description: 'random seed', valueName: 'N' },
@@ -58,15 +62,26 @@ export const OPTION_DOCS: Docs = {
 /** Per-command texts (and options only one command has). */
 export const COMMAND_OPTION_DOCS: Readonly<Record<string, Docs>> = {
   tokenize: {
-    'max-length': { description: 'sequence length to pad/truncate to (FG-CLIP: 77 short, 248 long; FG-CLIP 2: 64, 196)', default: '77, or 64 for FG-CLIP 2', valueName: 'N' },
+    'max-length': {
+      description: 'sequence length to pad/truncate to (FG-CLIP: 77 short, 248 long; FG-CLIP 2: 64, 196)',
+      default: '77, or 64 for FG-CLIP 2',
+      valueName: 'N',
+    },
     'no-padding': { description: 'print the ids without padding to --max-length' },
   },
   embed: {
     text: { description: 'a text to embed; "-" reads texts from stdin, one per line', valueName: 'TEXT' },
-    image: { description: 'an image file, a folder (its images, recursively) or a quoted glob such as "photos/*.jpg"; also as plain arguments', valueName: 'PATH' },
+    image: {
+      description: 'an image file, a folder (its images, recursively) or a quoted glob such as "photos/*.jpg"; also as plain arguments',
+      valueName: 'PATH',
+    },
     long: { description: 'long-text mode for every text (FG-CLIP: 248 tokens)' },
     short: { description: 'short-text mode for every text (FG-CLIP: 77 tokens)' },
-    walk: { description: 'FG-CLIP 2 text walk: short (64 tokens), box (region texts), long (196) or auto (short if it fits, else long)', default: 'auto', valueName: 'short|box|long|auto' },
+    walk: {
+      description: 'FG-CLIP 2 text walk: short (64 tokens), box (region texts), long (196) or auto (short if it fits, else long)',
+      default: 'auto',
+      valueName: 'short|box|long|auto',
+    },
     jsonl: { description: 'print {"index", "text"|"image", "embedding", …} per line as each batch of 16 is done' },
   },
   dense: {
@@ -81,7 +96,11 @@ export const COMMAND_OPTION_DOCS: Readonly<Record<string, Docs>> = {
     labels: { description: 'rank these comma-separated labels per box instead of printing features', valueName: 'LIST' },
   },
   classify: {
-    templates: { description: 'prompt templates: none (the label is the prompt), imagenet (the 80) or a file with {} for the label', default: 'none', valueName: 'none|imagenet|FILE' },
+    templates: {
+      description: 'prompt templates: none (the label is the prompt), imagenet (the 80) or a file with {} for the label',
+      default: 'none',
+      valueName: 'none|imagenet|FILE',
+    },
     top: { description: 'labels shown per image', default: '5 in the table, all with --json/--jsonl', valueName: 'K' },
     jsonl: { description: 'print {"image", "labels", "scoring"} per line as images finish' },
     'batch-size': { description: 'images per model batch', default: '16', valueName: 'N' },
@@ -104,7 +123,11 @@ export const COMMAND_OPTION_DOCS: Readonly<Record<string, Docs>> = {
   index: {
     collection: { description: 'the collection to create or update: a folder, or s3://bucket/prefix', valueName: 'PATH' },
     'batch-size': { description: 'images per model batch (and per commit)', default: '32', valueName: 'N' },
-    regions: { description: 'region vectors stored per image: grid, patches or none (fixed when the collection is created)', default: 'grid', valueName: 'grid|patches|none' },
+    regions: {
+      description: 'region vectors stored per image: grid, patches or none (fixed when the collection is created)',
+      default: 'grid',
+      valueName: 'grid|patches|none',
+    },
     'index-threshold': { description: 'build the vector index (IVF-PQ) once the collection holds this many images', valueName: 'N' },
     queue: { description: 'embed on workers through this Redis queue (run fgclip worker elsewhere)', valueName: 'redis://HOST:PORT' },
   },
@@ -121,30 +144,53 @@ export const COMMAND_OPTION_DOCS: Readonly<Record<string, Docs>> = {
     out: { description: 'also write the JSON result to this file', valueName: 'FILE.json' },
     'batch-size': { description: 'items per model batch', valueName: 'N' },
     data: { description: 'FG-OVD benchmark file (JSONL)', valueName: 'FILE.jsonl' },
-    images: { description: 'folder the data file\'s image paths are relative to', valueName: 'DIR' },
+    images: { description: "folder the data file's image paths are relative to", valueName: 'DIR' },
     long: { description: 'long-text mode for captions' },
     short: { description: 'short-text mode for captions' },
     pairs: { description: 'image–caption pairs: JSON [{image, caption}] or CSV image,caption', valueName: 'FILE' },
     imagefolder: { description: 'ImageNet-style folder: one subfolder per class', valueName: 'DIR' },
-    classnames: { description: 'class names, one per line, in the subfolders\' sorted order', valueName: 'FILE' },
+    classnames: { description: "class names, one per line, in the subfolders' sorted order", valueName: 'FILE' },
     annotations: { description: 'COCO-format annotations (boxes with category ids)', valueName: 'COCO.json' },
-    templates: { description: 'prompt templates: none, imagenet (the 80) or a file with {} for the label', default: 'imagenet', valueName: 'none|imagenet|FILE' },
+    templates: {
+      description: 'prompt templates: none, imagenet (the 80) or a file with {} for the label',
+      default: 'imagenet',
+      valueName: 'none|imagenet|FILE',
+    },
   },
   serve: {
-    threads: { description: 'ONNX Runtime intra-op threads (the model and decode threads also run at nice 10 and ORT does not spin, so the HTTP thread keeps answering)', default: 'all cores but one (at least 1)', valueName: 'N' },
+    threads: {
+      description: 'ONNX Runtime intra-op threads (the model and decode threads also run at nice 10 and ORT does not spin, so the HTTP thread keeps answering)',
+      default: 'all cores but one (at least 1)',
+      valueName: 'N',
+    },
     host: { description: 'address to listen on (anything but loopback: set --api-key)', default: '127.0.0.1', valueName: 'HOST' },
     port: { description: 'TCP port (0: any free port)', default: '8080', valueName: 'PORT' },
     'model-name': { description: 'model name in responses and the "model" field clients send', default: 'the Hub id, or the folder name', valueName: 'NAME' },
     'served-name': { description: 'another name the server answers to in "model" fields and /v1/models, e.g. the Hub id of a local folder', valueName: 'NAME' },
     'api-key': { description: 'require "Authorization: Bearer KEY" (also FGCLIP_API_KEYS=k1,k2)', valueName: 'KEY' },
-    'cors-allow-origin': { description: "let browser pages from this origin call the API (CORS; e.g. https://app.example, or '*' for any)", valueName: 'ORIGIN' },
+    'cors-allow-origin': {
+      description: "let browser pages from this origin call the API (CORS; e.g. https://app.example, or '*' for any)",
+      valueName: 'ORIGIN',
+    },
     'max-connections': { description: 'open connections at most; more are refused at accept', default: '512', valueName: 'N' },
-    'max-buffered-bytes': { description: 'request body bytes held across all requests; more → 503 + Retry-After', default: '268435456 (256 MiB)', valueName: 'BYTES' },
-    'pixel-budget': { description: 'decoded image pixels in flight across all requests; more images wait their turn', default: '67108864 (4 × 4096²)', valueName: 'PIXELS' },
+    'max-buffered-bytes': {
+      description: 'request body bytes held across all requests; more → 503 + Retry-After',
+      default: '268435456 (256 MiB)',
+      valueName: 'BYTES',
+    },
+    'pixel-budget': {
+      description: 'decoded image pixels in flight across all requests; more images wait their turn',
+      default: '67108864 (4 × 4096²)',
+      valueName: 'PIXELS',
+    },
     'no-batching': { description: 'run each request on its own (no merging of concurrent requests into model batches)' },
     'max-batch-size': { description: 'inputs per model batch', default: '32', valueName: 'N' },
     'max-wait-ms': { description: 'how long a batch may wait for more requests while the model is idle', default: '0', valueName: 'MS' },
-    'max-hold-ms': { description: "how long an image batch may wait for other requests' images still being decoded (also at most one recent model call; 0: never)", default: '100', valueName: 'MS' },
+    'max-hold-ms': {
+      description: "how long an image batch may wait for other requests' images still being decoded (also at most one recent model call; 0: never)",
+      default: '100',
+      valueName: 'MS',
+    },
     'max-queue': { description: 'inputs waiting before requests get 503 + Retry-After', default: '1024', valueName: 'N' },
     'timeout-ms': { description: 'request deadline (504 after it)', default: '30000', valueName: 'MS' },
     'max-body-bytes': { description: 'largest request body', default: '33554432 (32 MiB)', valueName: 'BYTES' },
@@ -162,9 +208,9 @@ export const COMMAND_OPTION_DOCS: Readonly<Record<string, Docs>> = {
     init: { description: 'start from a fresh small model instead of a checkpoint', valueName: 'synthetic' },
     'tokenizer-from': { description: 'with --init: a CLIP checkpoint folder whose tokenizer files to use', valueName: 'DIR' },
     data: { description: 'training data: FineHARD JSON/JSONL (stage 2) or image,caption JSONL/CSV (stage 1)', valueName: 'FILE' },
-    images: { description: 'folder the data\'s image paths are relative to', default: "the data file's folder", valueName: 'DIR' },
+    images: { description: "folder the data's image paths are relative to", default: "the data file's folder", valueName: 'DIR' },
     'eval-data': { description: 'held-out data evaluated during training', valueName: 'FILE' },
-    'eval-images': { description: 'folder of the held-out data\'s images', valueName: 'DIR' },
+    'eval-images': { description: "folder of the held-out data's images", valueName: 'DIR' },
     'eval-every': { description: 'also evaluate every N steps', default: 'only at the end', valueName: 'N' },
     out: { description: 'output folder: checkpoints, the final model, train-log.jsonl', valueName: 'DIR' },
     stage: { description: 'training stage: 1 (global contrastive) or 2 (+ regions and hard negatives)', default: '2', valueName: '1|2' },
@@ -188,7 +234,7 @@ export const COMMAND_OPTION_DOCS: Readonly<Record<string, Docs>> = {
     'no-resume': { description: 'start over even if --out holds a checkpoint (default: resume from it)' },
     'on-bad-record': { description: 'a record that cannot be read: skip it (with a notice) or fail', default: 'skip', valueName: 'skip|fail' },
     workers: { description: 'image decoding/resizing worker threads', default: '2', valueName: 'N' },
-    'final-dtype': { description: 'precision of the final model\'s weights', default: 'f32', valueName: 'f32|f16' },
+    'final-dtype': { description: "precision of the final model's weights", default: 'f32', valueName: 'f32|f16' },
   },
   synthetic: {
     out: { description: 'output folder (train.jsonl, heldout.jsonl and the images)', valueName: 'DIR' },
@@ -198,7 +244,7 @@ export const COMMAND_OPTION_DOCS: Readonly<Record<string, Docs>> = {
     'image-size': { description: 'image side in pixels (at least 24)', default: '64', valueName: 'N' },
   },
   loss: {
-    batch: { description: 'one batch in the reference collate\'s fields (as fgclip-tiny.loss.json)', valueName: 'FILE.json' },
+    batch: { description: "one batch in the reference collate's fields (as fgclip-tiny.loss.json)", valueName: 'FILE.json' },
     stage: { description: 'training stage: 1 or 2', default: '2 if the batch has box fields, else 1', valueName: '1|2' },
   },
   export: {
@@ -207,7 +253,11 @@ export const COMMAND_OPTION_DOCS: Readonly<Record<string, Docs>> = {
     force: { description: 'overwrite a non-empty --out folder' },
   },
   cache: {
-    only: { description: 'kinds of entries: graphs (compiled ONNX graphs), folders (collections behind `fgclip search DIR`), embeddings', default: 'all', valueName: 'KINDS' },
+    only: {
+      description: 'kinds of entries: graphs (compiled ONNX graphs), folders (collections behind `fgclip search DIR`), embeddings',
+      default: 'all',
+      valueName: 'KINDS',
+    },
     'older-than': { description: 'clean: only entries not read or written for this many days', default: '0 (everything)', valueName: 'DAYS' },
     'dry-run': { description: 'clean: list what would be removed, remove nothing' },
     'cache-dir': { description: 'the fgclip cache folder', default: '$FGCLIP_CACHE or ~/.cache/fgclip', valueName: 'DIR' },

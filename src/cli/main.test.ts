@@ -10,7 +10,18 @@ describe('fgclip CLI parser', () => {
   test('embed --help lists every option with its help, defaults and the examples; exit 0', async () => {
     const r = await run(['embed', '--help']);
     assert.equal(r.code, 0);
-    for (const s of ['usage: fgclip embed', '--model <DIR|REPO>', '--dtype <fp32|fp16|int8>', '(default: fp32)', '--texts-file <FILE>', '--jsonl', '--paths <FILE>', 'examples:', '--text -']) assert.ok(r.out.includes(s), `help lacks ${s}:\n${r.out}`);
+    for (const s of [
+      'usage: fgclip embed',
+      '--model <DIR|REPO>',
+      '--dtype <fp32|fp16|int8>',
+      '(default: fp32)',
+      '--texts-file <FILE>',
+      '--jsonl',
+      '--paths <FILE>',
+      'examples:',
+      '--text -',
+    ])
+      assert.ok(r.out.includes(s), `help lacks ${s}:\n${r.out}`);
   });
 
   test('"fgclip help embed" prints the same as "fgclip embed --help"', async () => {
@@ -48,7 +59,8 @@ describe('fgclip CLI parser', () => {
 
   test('help shows the defaults the commands apply (serve, index, train)', async () => {
     const serve = await run(['help', 'serve']);
-    for (const s of ['--port <PORT>', '(default: 8080)', '--max-batch-size <N>', '(default: 32)', '--timeout-ms <MS>', '(default: 30000)']) assert.ok(serve.out.includes(s), `serve help lacks ${s}`);
+    for (const s of ['--port <PORT>', '(default: 8080)', '--max-batch-size <N>', '(default: 32)', '--timeout-ms <MS>', '(default: 30000)'])
+      assert.ok(serve.out.includes(s), `serve help lacks ${s}`);
     const index = await run(['help', 'index']);
     assert.match(index.out, /--regions <grid\|patches\|none>\s+region vectors[^\n]*\n?[^\n]*\(default: grid\)/);
     const train = await run(['help', 'train']);

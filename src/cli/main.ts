@@ -49,15 +49,13 @@ const COMMANDS: Record<string, Entry> = {
   dense: {
     summary: 'per-patch features of an image',
     usage: 'fgclip dense --model M --image FILE [--raw] [--json] [--npy FILE]',
-    examples: [
-      'fgclip dense -m qihoo360/fg-clip-base cat.jpg --npy patches.npy',
-      'fgclip dense -m qihoo360/fg-clip-base --image cat.jpg --json > dense.json',
-    ],
+    examples: ['fgclip dense -m qihoo360/fg-clip-base cat.jpg --npy patches.npy', 'fgclip dense -m qihoo360/fg-clip-base --image cat.jpg --json > dense.json'],
     load: async () => (await import('./commands/core.js')).denseCommand,
   },
   regions: {
     summary: 'features of boxes in an image, or labels ranked per box',
-    usage: 'fgclip regions --model M --image FILE (--box x1,y1,x2,y2)... [--boxes FILE [--box-format xyxy|xywh]] [--labels "a,b" | --labels-file F] [--raw] [--json]',
+    usage:
+      'fgclip regions --model M --image FILE (--box x1,y1,x2,y2)... [--boxes FILE [--box-format xyxy|xywh]] [--labels "a,b" | --labels-file F] [--raw] [--json]',
     examples: [
       'fgclip regions -m qihoo360/fg-clip-base cat.jpg --box 300,120,640,480 --labels "black cat,white cat"',
       'fgclip regions -m qihoo360/fg-clip-base cat.jpg --boxes boxes.json --box-format xywh --json',
@@ -81,7 +79,8 @@ const COMMANDS: Record<string, Entry> = {
   },
   classify: {
     summary: 'zero-shot labels for images',
-    usage: 'fgclip classify --model M IMAGE... (--labels "a cat,a dog" | --labels-file F) [--templates none|imagenet|FILE] [--top K] [--json|--jsonl] [--cache-dir DIR|--no-cache]',
+    usage:
+      'fgclip classify --model M IMAGE... (--labels "a cat,a dog" | --labels-file F) [--templates none|imagenet|FILE] [--top K] [--json|--jsonl] [--cache-dir DIR|--no-cache]',
     examples: [
       'fgclip classify -m qihoo360/fg-clip-base photo.jpg --labels "a cat,a dog"',
       'fgclip classify -m qihoo360/fg-clip-base photos/*.jpg --labels-file labels.txt --templates imagenet --jsonl',
@@ -117,17 +116,13 @@ const COMMANDS: Record<string, Entry> = {
   worker: {
     summary: 'embed queued images for collections (any number of machines; see fgclip index --queue)',
     usage: 'fgclip worker --queue redis://HOST:PORT --model M [--queue-name NAME] [--concurrency 1] [--threads N]',
-    examples: [
-      'fgclip worker --queue redis://127.0.0.1:6379 -m qihoo360/fg-clip-base --concurrency 4',
-    ],
+    examples: ['fgclip worker --queue redis://127.0.0.1:6379 -m qihoo360/fg-clip-base --concurrency 4'],
     load: async () => (await import('./commands/worker.js')).workerCommand,
   },
   heatmap: {
     summary: 'patch-text similarity maps of an image',
     usage: 'fgclip heatmap --model M IMAGE (--text T)... [--out FILE.png] [--json] [--shared-scale]',
-    examples: [
-      'fgclip heatmap -m qihoo360/fg-clip-base cat.jpg --text "white cat" --text "black cat" --out heat.png',
-    ],
+    examples: ['fgclip heatmap -m qihoo360/fg-clip-base cat.jpg --text "white cat" --text "black cat" --out heat.png'],
     load: async () => (await import('./commands/heatmap.js')).heatmapCommand,
   },
   eval: {
@@ -162,53 +157,37 @@ const COMMANDS: Record<string, Entry> = {
   synthetic: {
     summary: 'write the synthetic fine-grained dataset (FineHARD format) of the demo model',
     usage: 'fgclip synthetic --out DIR [--train 2000] [--heldout 200] [--seed 1] [--image-size 64] [--json]',
-    examples: [
-      'fgclip synthetic --out data/ --train 500 --heldout 50',
-    ],
+    examples: ['fgclip synthetic --out data/ --train 500 --heldout 50'],
     load: async () => (await import('./commands/train.js')).syntheticCommand,
   },
   doctor: {
     summary: 'versions, threads, caches and cached models',
     usage: 'fgclip doctor [--json]',
-    examples: [
-      'fgclip doctor',
-      'fgclip doctor --json',
-    ],
+    examples: ['fgclip doctor', 'fgclip doctor --json'],
     load: async () => (await import('./commands/doctor.js')).doctorCommand,
   },
   cache: {
     summary: 'list or clean the fgclip cache (compiled graphs, folder-search collections, embedding stores)',
     usage: 'fgclip cache [ls|clean] [--only graphs,folders,embeddings] [--older-than DAYS] [--dry-run] [--cache-dir DIR] [--json]',
-    examples: [
-      'fgclip cache',
-      'fgclip cache clean --older-than 30',
-      'fgclip cache clean --only folders --dry-run',
-    ],
+    examples: ['fgclip cache', 'fgclip cache clean --older-than 30', 'fgclip cache clean --only folders --dry-run'],
     load: async () => (await import('./commands/cache.js')).cacheCommand,
   },
   export: {
     summary: 'vision and text towers as standard ONNX files + manifest (for onnxruntime-web/-node/Python)',
     usage: 'fgclip export --model DIR|REPO --out DIR [--dtype fp32|fp16|int8] [--revision R] [--force] [--json] [--quiet]',
-    examples: [
-      'fgclip export -m qihoo360/fg-clip-base --out fgclip-onnx/ --dtype fp16',
-    ],
+    examples: ['fgclip export -m qihoo360/fg-clip-base --out fgclip-onnx/ --dtype fp16'],
     load: async () => (await import('./commands/export.js')).exportCommand,
   },
   loss: {
     summary: 'training loss of a checkpoint on one batch: the 4 parts and every gradient norm',
     usage: 'fgclip loss --model M --batch FILE.json [--stage 1|2] [--chunk-size N] [--threads N] [--json]',
-    examples: [
-      'fgclip loss -m ckpt/ --batch batch.json --json',
-    ],
+    examples: ['fgclip loss -m ckpt/ --batch batch.json --json'],
     load: async () => (await import('./commands/loss.js')).lossCommand,
   },
   download: {
     summary: 'fetch a model from the Hugging Face Hub into the cache',
     usage: 'fgclip download REPO [--revision R] [--quiet]',
-    examples: [
-      'fgclip download qihoo360/fg-clip-base',
-      'fgclip download qihoo360/fg-clip2-base --revision main --json',
-    ],
+    examples: ['fgclip download qihoo360/fg-clip-base', 'fgclip download qihoo360/fg-clip2-base --revision main --json'],
     load: async () => (await import('./commands/download.js')).downloadCommand,
   },
 };
@@ -265,7 +244,10 @@ async function run(name: string, entry: Entry, argv: readonly string[], io: Io):
   }
 }
 
-export async function main(argv: readonly string[], io: Io = { stdout: process.stdout, stderr: process.stderr, env: process.env, stdin: process.stdin }): Promise<number> {
+export async function main(
+  argv: readonly string[],
+  io: Io = { stdout: process.stdout, stderr: process.stderr, env: process.env, stdin: process.stdin },
+): Promise<number> {
   const [name, ...rest] = argv;
   if (name === 'help' && rest.length > 0) {
     const entry = COMMANDS[rest[0]];

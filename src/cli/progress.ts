@@ -57,7 +57,10 @@ function fmtSeconds(s: number): string {
  * "label done/total  elapsed  rate/s  ETA" on a TTY, redrawn on each update and every second between updates (a
  * batch of large images takes seconds: the line keeps moving); nothing when stderr is not a terminal.
  */
-export function countProgress(stderr: NodeJS.WritableStream & { isTTY?: boolean }, label: string): { update: (done: number, total: number) => void; done: () => void } {
+export function countProgress(
+  stderr: NodeJS.WritableStream & { isTTY?: boolean },
+  label: string,
+): { update: (done: number, total: number) => void; done: () => void } {
   if (!stderr.isTTY) return { update: () => undefined, done: () => undefined };
   const start = Date.now();
   let state = { done: 0, total: 0 };

@@ -94,7 +94,10 @@ describe('Collection on fgclip-tiny', () => {
   test('filters: path glob, size, modification date', async () => {
     const c = await Collection.open(uri);
     const sub = await searchCollection(model, c, { text: 'x' }, { top: 10, filter: { path: '*/sub/*' } });
-    assert.deepEqual(sub.results.map((r) => r.path).sort(), [3, 4, 5].map((i) => join(dir, 'sub', `p${i}.png`)));
+    assert.deepEqual(
+      sub.results.map((r) => r.path).sort(),
+      [3, 4, 5].map((i) => join(dir, 'sub', `p${i}.png`)),
+    );
     const big = await searchCollection(model, c, { text: 'x' }, { top: 10, filter: { minWidth: 61 } });
     assert.deepEqual(big.results.map((r) => r.width).sort(), [61, 68, 75]);
     const small2 = await searchCollection(model, c, { text: 'x' }, { top: 10, regions: true, filter: { maxHeight: 35 } });
@@ -152,7 +155,10 @@ describe('Collection on fgclip-tiny', () => {
     const c = await Collection.open(uri);
     const entries = await c.entries();
     assert.equal(entries.filter((e) => e.path === join(dir, 'p2.png')).length, 1);
-    assert.ok(entries.some((e) => e.path === join(other, 'o.png')), 'indexing one folder does not remove another folder’s images');
+    assert.ok(
+      entries.some((e) => e.path === join(other, 'o.png')),
+      'indexing one folder does not remove another folder’s images',
+    );
     c.close();
   });
 
@@ -176,7 +182,10 @@ describe('Collection on fgclip-tiny', () => {
     } finally {
       lock.release();
     }
-    writeFileSync(Collection.lockPath(uri), JSON.stringify({ host: (await import('node:os')).hostname(), pid: 2 ** 22 + 17, start: '1', since: 'then', token: 't', what: 'dead' }));
+    writeFileSync(
+      Collection.lockPath(uri),
+      JSON.stringify({ host: (await import('node:os')).hostname(), pid: 2 ** 22 + 17, start: '1', since: 'then', token: 't', what: 'dead' }),
+    );
     const r = await indexCollection(model, uri, [dir]);
     assert.equal(r.total, 6);
   });

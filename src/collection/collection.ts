@@ -23,7 +23,23 @@ import { FgClipError } from '../errors.js';
 import { fgclipCacheDir } from '../cache/vector-store.js';
 import { sha256 } from '../cache/model-identity.js';
 import type { VectorQuery } from '@lancedb/lancedb';
-import { arrow, connect, globToLike, IMAGES, imagesSchema, isRemote, lancedb, META, metaSchema, REGIONS, regionsSchema, sqlString, type Connection, type StorageOptions, type Table } from './lance.js';
+import {
+  arrow,
+  connect,
+  globToLike,
+  IMAGES,
+  imagesSchema,
+  isRemote,
+  lancedb,
+  META,
+  metaSchema,
+  REGIONS,
+  regionsSchema,
+  sqlString,
+  type Connection,
+  type StorageOptions,
+  type Table,
+} from './lance.js';
 import { WriterLock } from './lock.js';
 import { checkScheme, type RegionScheme } from './regions.js';
 
@@ -145,7 +161,8 @@ export class Collection {
 
   /** Opens an existing collection (COLLECTION_INVALID when there is none at `uri`). */
   static async open(uri: string, opts: OpenOptions = {}): Promise<Collection> {
-    if (!isRemote(uri) && !existsSync(join(uri, `${META}.lance`))) throw new FgClipError('COLLECTION_INVALID', `collection ${uri}: there is no collection here (create it with fgclip index DIR --collection ${uri})`);
+    if (!isRemote(uri) && !existsSync(join(uri, `${META}.lance`)))
+      throw new FgClipError('COLLECTION_INVALID', `collection ${uri}: there is no collection here (create it with fgclip index DIR --collection ${uri})`);
     const db = await connect(uri, opts.storageOptions, opts.readConsistencySeconds ?? 1);
     // openTable, not tableNames(): listing is not available on every S3-compatible store (s3rver returns none)
     let meta: Table;
@@ -153,7 +170,9 @@ export class Collection {
       meta = await db.openTable(META);
     } catch (e) {
       db.close();
-      throw new FgClipError('COLLECTION_INVALID', `collection ${uri}: there is no collection here (create it with fgclip index DIR --collection ${uri})`, { cause: e });
+      throw new FgClipError('COLLECTION_INVALID', `collection ${uri}: there is no collection here (create it with fgclip index DIR --collection ${uri})`, {
+        cause: e,
+      });
     }
     let info: CollectionInfo;
     try {
@@ -185,7 +204,11 @@ export class Collection {
       await openOrCreate(db, IMAGES, imagesSchema(info.dim));
       await openOrCreate(db, REGIONS, regionsSchema(info.dim));
       const meta = await openOrCreate(db, META, metaSchema());
-      await meta.mergeInsert('key').whenMatchedUpdateAll().whenNotMatchedInsertAll().execute([{ key: 'collection', json: JSON.stringify(info) }]);
+      await meta
+        .mergeInsert('key')
+        .whenMatchedUpdateAll()
+        .whenNotMatchedInsertAll()
+        .execute([{ key: 'collection', json: JSON.stringify(info) }]);
     } finally {
       db.close();
     }
@@ -211,10 +234,16 @@ export class Collection {
   checkModel(model: CollectionModel): void {
     const i = this.info;
     if (model.identity !== i.identity || model.dim !== i.dim) {
-      throw new FgClipError('COLLECTION_MODEL_MISMATCH', `collection ${this.uri} holds vectors of model ${i.name} (${i.dim}-d, id ${i.identity.slice(0, 12)}); the query used model ${model.name} (${model.dim}-d, id ${model.identity.slice(0, 12)}). Use the collection's model, or index into a new collection`);
+      throw new FgClipError(
+        'COLLECTION_MODEL_MISMATCH',
+        `collection ${this.uri} holds vectors of model ${i.name} (${i.dim}-d, id ${i.identity.slice(0, 12)}); the query used model ${model.name} (${model.dim}-d, id ${model.identity.slice(0, 12)}). Use the collection's model, or index into a new collection`,
+      );
     }
     if (model.preprocess !== i.preprocess) {
-      throw new FgClipError('COLLECTION_MODEL_MISMATCH', `collection ${this.uri} was built with model ${i.name} preprocessing images differently (resolution, --preprocess or --auto-orient differ); load the model with the same options`);
+      throw new FgClipError(
+        'COLLECTION_MODEL_MISMATCH',
+        `collection ${this.uri} was built with model ${i.name} preprocessing images differently (resolution, --preprocess or --auto-orient differ); load the model with the same options`,
+      );
     }
   }
 
@@ -225,14 +254,24 @@ export class Collection {
     this.factCache.clear();
     if (records.length === 0) return;
     for (const r of records) {
-      if (r.vector.length !== this.info.dim) throw new FgClipError('COLLECTION_INVALID', `collection ${this.uri}: a ${r.vector.length}-d vector for a ${this.info.dim}-d collection`);
+      if (r.vector.length !== this.info.dim)
+        throw new FgClipError('COLLECTION_INVALID', `collection ${this.uri}: a ${r.vector.length}-d vector for a ${this.info.dim}-d collection`);
     }
     const regionRows = records.flatMap((r) =>
       r.regions.map((g, k) => ({ rid: `${r.sha256}:${k}`, sha256: r.sha256, x1: g.box[0], y1: g.box[1], x2: g.box[2], y2: g.box[3], vector: g.vector })),
     );
-    if (regionRows.length > 0) await this.regionTable.mergeInsert('rid').whenMatchedUpdateAll().whenNotMatchedInsertAll().execute(toTable(regionRows, this.regionTable, this.info.dim));
+    if (regionRows.length > 0)
+      await this.regionTable
+        .mergeInsert('rid')
+        .whenMatchedUpdateAll()
+        .whenNotMatchedInsertAll()
+        .execute(toTable(regionRows, this.regionTable, this.info.dim));
     const rows = records.map((r) => ({ sha256: r.sha256, path: r.path, width: r.width, height: r.height, bytes: r.bytes, mtime: r.mtime, vector: r.vector }));
-    await this.images.mergeInsert('sha256').whenMatchedUpdateAll().whenNotMatchedInsertAll().execute(toTable(rows, this.images, this.info.dim));
+    await this.images
+      .mergeInsert('sha256')
+      .whenMatchedUpdateAll()
+      .whenNotMatchedInsertAll()
+      .execute(toTable(rows, this.images, this.info.dim));
   }
 
   /** Sets the path, file size and mtime of stored images (moves, touched files); one commit per call. */
@@ -240,14 +279,33 @@ export class Collection {
     this.factCache.clear();
     if (entries.length === 0) return;
     // an update per row is one commit each; a merge of scalar columns only is one commit for all
-    const known = new Map((await this.fetchRows(entries.map((e) => e.sha256), ['sha256', 'width', 'height', 'vector'])).map((r) => [r.sha256 as string, r]));
+    const known = new Map(
+      (
+        await this.fetchRows(
+          entries.map((e) => e.sha256),
+          ['sha256', 'width', 'height', 'vector'],
+        )
+      ).map((r) => [r.sha256 as string, r]),
+    );
     const rows = entries
       .filter((e) => known.has(e.sha256))
       .map((e) => {
         const r = known.get(e.sha256) as Record<string, unknown>;
-        return { sha256: e.sha256, path: e.path, width: r.width as number, height: r.height as number, bytes: e.bytes, mtime: e.mtime, vector: toF32(r.vector) };
+        return {
+          sha256: e.sha256,
+          path: e.path,
+          width: r.width as number,
+          height: r.height as number,
+          bytes: e.bytes,
+          mtime: e.mtime,
+          vector: toF32(r.vector),
+        };
       });
-    if (rows.length > 0) await this.images.mergeInsert('sha256').whenMatchedUpdateAll().execute(toTable(rows, this.images, this.info.dim));
+    if (rows.length > 0)
+      await this.images
+        .mergeInsert('sha256')
+        .whenMatchedUpdateAll()
+        .execute(toTable(rows, this.images, this.info.dim));
   }
 
   /**
@@ -274,7 +332,13 @@ export class Collection {
       ['images', this.images],
       ['regions', this.regionTable],
     ] as const) {
-      for (let s = 0; s < shas.length; s += 500) await table.delete(`sha256 IN (${shas.slice(s, s + 500).map(sqlString).join(', ')})`);
+      for (let s = 0; s < shas.length; s += 500)
+        await table.delete(
+          `sha256 IN (${shas
+            .slice(s, s + 500)
+            .map(sqlString)
+            .join(', ')})`,
+        );
       onCommit?.(`remove ${name}`);
     }
   }
@@ -286,7 +350,13 @@ export class Collection {
     const orphans = new Set<string>();
     for (const r of await this.regionTable.query().select(['sha256']).toArray()) if (!have.has(r.sha256 as string)) orphans.add(r.sha256 as string);
     const list = [...orphans];
-    for (let s = 0; s < list.length; s += 500) await this.regionTable.delete(`sha256 IN (${list.slice(s, s + 500).map(sqlString).join(', ')})`);
+    for (let s = 0; s < list.length; s += 500)
+      await this.regionTable.delete(
+        `sha256 IN (${list
+          .slice(s, s + 500)
+          .map(sqlString)
+          .join(', ')})`,
+      );
     return list.length;
   }
 
@@ -371,7 +441,11 @@ export class Collection {
     const where = filterSql(opts.filter);
     const best = new Map<string, CollectionHit>();
     for (let want = top * 8; ; want *= 8) {
-      let q = this.regionTable.vectorSearch(query).distanceType('dot').limit(Math.min(want, Math.max(total, 1))).select(['sha256', 'x1', 'y1', 'x2', 'y2', '_distance']);
+      let q = this.regionTable
+        .vectorSearch(query)
+        .distanceType('dot')
+        .limit(Math.min(want, Math.max(total, 1)))
+        .select(['sha256', 'x1', 'y1', 'x2', 'y2', '_distance']);
       q = await this.tune(q, this.regionTable, opts);
       const regions = await q.toArray();
       const shas = [...new Set(regions.map((r) => r.sha256 as string))].filter((s) => !best.has(s));
@@ -392,7 +466,9 @@ export class Collection {
     const where = filterSql(filter);
     let q = this.images.query().select(['sha256', 'path', 'width', 'height', 'mtime']).limit(limit);
     if (where) q = q.where(where);
-    return (await q.toArray()).map((r) => ({ sha256: r.sha256 as string, path: r.path as string, width: Number(r.width), height: Number(r.height), mtime: Number(r.mtime) })).sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    return (await q.toArray())
+      .map((r) => ({ sha256: r.sha256 as string, path: r.path as string, width: Number(r.width), height: Number(r.height), mtime: Number(r.mtime) }))
+      .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   }
 
   close(): void {
@@ -405,7 +481,8 @@ export class Collection {
   // ---- internals -----------------------------------------------------------------------------------------------
 
   private checkQuery(q: Float32Array): void {
-    if (!(q instanceof Float32Array) || q.length !== this.info.dim) throw new FgClipError('INPUT_INVALID', `collection ${this.uri}: the query vector has ${q?.length} dims (expected ${this.info.dim})`);
+    if (!(q instanceof Float32Array) || q.length !== this.info.dim)
+      throw new FgClipError('INPUT_INVALID', `collection ${this.uri}: the query vector has ${q?.length} dims (expected ${this.info.dim})`);
   }
 
   private async tune<Q extends VectorQuery>(q: Q, table: Table, opts: VectorSearchOptions): Promise<Q> {
@@ -432,19 +509,35 @@ export class Collection {
   private async fetchRows(shas: readonly string[], columns: string[], where?: string): Promise<Record<string, unknown>[]> {
     const out: Record<string, unknown>[] = [];
     for (let s = 0; s < shas.length; s += 500) {
-      const cond = `sha256 IN (${shas.slice(s, s + 500).map(sqlString).join(', ')})`;
-      out.push(...(await this.images.query().where(where ? `(${cond}) AND (${where})` : cond).select(columns).toArray()));
+      const cond = `sha256 IN (${shas
+        .slice(s, s + 500)
+        .map(sqlString)
+        .join(', ')})`;
+      out.push(
+        ...(await this.images
+          .query()
+          .where(where ? `(${cond}) AND (${where})` : cond)
+          .select(columns)
+          .toArray()),
+      );
     }
     return out;
   }
 
   private async readMeta(key: string): Promise<unknown> {
-    const rows = await this.meta.query().where(`key = ${sqlString(key)}`).toArray();
+    const rows = await this.meta
+      .query()
+      .where(`key = ${sqlString(key)}`)
+      .toArray();
     return rows.length ? JSON.parse(rows[0].json as string) : undefined;
   }
 
   private async writeMeta(key: string, value: unknown): Promise<void> {
-    await this.meta.mergeInsert('key').whenMatchedUpdateAll().whenNotMatchedInsertAll().execute([{ key, json: JSON.stringify(value) }]);
+    await this.meta
+      .mergeInsert('key')
+      .whenMatchedUpdateAll()
+      .whenNotMatchedInsertAll()
+      .execute([{ key, json: JSON.stringify(value) }]);
   }
 }
 
@@ -455,10 +548,12 @@ async function openOrCreate(db: Connection, name: string, schema: InstanceType<t
 async function readInfo(meta: Table, uri: string): Promise<CollectionInfo> {
   const rows = await meta.query().where(`key = 'collection'`).toArray();
   // no record: a creation interrupted before its last commit; openOrCreate completes it
-  if (rows.length === 0) throw new FgClipError('COLLECTION_INVALID', `collection ${uri}: there is no collection here (its creation was interrupted; fgclip index creates it)`);
+  if (rows.length === 0)
+    throw new FgClipError('COLLECTION_INVALID', `collection ${uri}: there is no collection here (its creation was interrupted; fgclip index creates it)`);
   if (rows.length !== 1) throw new FgClipError('COLLECTION_INVALID', `collection ${uri}: its meta table has ${rows.length} collection records`);
   const info = JSON.parse(rows[0].json as string) as CollectionInfo;
-  if (info.format !== 1 || typeof info.dim !== 'number') throw new FgClipError('COLLECTION_INVALID', `collection ${uri}: unknown format ${JSON.stringify(info.format)} (this fgclip reads format 1)`);
+  if (info.format !== 1 || typeof info.dim !== 'number')
+    throw new FgClipError('COLLECTION_INVALID', `collection ${uri}: unknown format ${JSON.stringify(info.format)} (this fgclip reads format 1)`);
   return info;
 }
 
@@ -479,18 +574,32 @@ export function toTable(rows: Record<string, unknown>[], _table: Table, dim: num
       rows.forEach((r, i) => flat.set(r.vector as Float32Array, i * dim));
       const child = arrow.makeData({ type: new arrow.Float32(), length: flat.length, data: flat });
       cols.vector = arrow.makeVector(arrow.makeData({ type: f.type, length: rows.length, nullCount: 0, child }));
-    } else if (f.type instanceof arrow.Utf8) cols[f.name] = arrow.vectorFromArray(rows.map((r) => r[f.name] as string), new arrow.Utf8());
+    } else if (f.type instanceof arrow.Utf8)
+      cols[f.name] = arrow.vectorFromArray(
+        rows.map((r) => r[f.name] as string),
+        new arrow.Utf8(),
+      );
     else if (f.type instanceof arrow.Int32) cols[f.name] = arrow.makeVector(Int32Array.from(rows, (r) => r[f.name] as number));
     else if (f.type instanceof arrow.Float32) cols[f.name] = arrow.makeVector(Float32Array.from(rows, (r) => r[f.name] as number));
     else cols[f.name] = arrow.makeVector(Float64Array.from(rows, (r) => r[f.name] as number));
   }
   const children = schema.fields.map((f) => (cols[f.name] as { data: unknown[] }).data[0]);
-  const batch = new arrow.RecordBatch(schema, arrow.makeData({ type: new arrow.Struct(schema.fields), length: rows.length, nullCount: 0, children } as never) as never);
+  const batch = new arrow.RecordBatch(
+    schema,
+    arrow.makeData({ type: new arrow.Struct(schema.fields), length: rows.length, nullCount: 0, children } as never) as never,
+  );
   return new arrow.Table(schema, [batch]);
 }
 
 function hit(r: Record<string, unknown>): CollectionHit {
-  return { path: r.path as string, score: 1 - Number(r._distance), sha256: r.sha256 as string, width: Number(r.width), height: Number(r.height), mtime: Number(r.mtime) };
+  return {
+    path: r.path as string,
+    score: 1 - Number(r._distance),
+    sha256: r.sha256 as string,
+    width: Number(r.width),
+    height: Number(r.height),
+    mtime: Number(r.mtime),
+  };
 }
 
 function checkTop(top: number | undefined): number {
@@ -501,7 +610,11 @@ function checkTop(top: number | undefined): number {
 
 function num(v: unknown, name: string): number {
   const n = v instanceof Date ? v.getTime() : v;
-  if (typeof n !== 'number' || !Number.isFinite(n)) throw new FgClipError('INPUT_INVALID', `filter.${name}: expected a number${name.startsWith('modified') ? ' (ms since the epoch) or a Date' : ''} (got ${JSON.stringify(v)})`);
+  if (typeof n !== 'number' || !Number.isFinite(n))
+    throw new FgClipError(
+      'INPUT_INVALID',
+      `filter.${name}: expected a number${name.startsWith('modified') ? ' (ms since the epoch) or a Date' : ''} (got ${JSON.stringify(v)})`,
+    );
   return n;
 }
 
@@ -510,7 +623,8 @@ export function filterSql(f: Filter | undefined): string | undefined {
   if (!f) return undefined;
   const parts: string[] = [];
   if (f.path !== undefined) {
-    if (typeof f.path !== 'string' || f.path === '') throw new FgClipError('INPUT_INVALID', `filter.path: expected a non-empty pattern (got ${JSON.stringify(f.path)})`);
+    if (typeof f.path !== 'string' || f.path === '')
+      throw new FgClipError('INPUT_INVALID', `filter.path: expected a non-empty pattern (got ${JSON.stringify(f.path)})`);
     parts.push(`path LIKE ${sqlString(globToLike(f.path))} ESCAPE '\\'`);
   }
   const cmp: [keyof Filter, string, string][] = [

@@ -110,7 +110,10 @@ describe('kill -9 during fgclip index', () => {
 
   test('two concurrent index runs: one completes, the other exits 1 with one COLLECTION_LOCKED line', async () => {
     const uri = join(ROOT, 'c-concurrent');
-    const [a, b] = await Promise.all([runCli(['index', dir, '--model', MODEL, '--collection', uri, '--json'], {}), runCli(['index', dir, '--model', MODEL, '--collection', uri, '--json'], {})]);
+    const [a, b] = await Promise.all([
+      runCli(['index', dir, '--model', MODEL, '--collection', uri, '--json'], {}),
+      runCli(['index', dir, '--model', MODEL, '--collection', uri, '--json'], {}),
+    ]);
     const codes = [a.code, b.code].sort();
     const loser = a.code === 0 ? b : a;
     if (codes[0] === 0 && codes[1] === 0) {

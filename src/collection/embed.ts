@@ -50,7 +50,11 @@ export async function loadFile(path: string): Promise<LoadedFile> {
  * Embeds loaded files into records. The batch goes through `encodeImages` at once (decoding in worker threads);
  * if it fails because of one bad image, images are decoded one by one and the bad ones come back as skipped.
  */
-export async function embedFiles(model: Encoder, files: readonly LoadedFile[], scheme: RegionScheme): Promise<{ records: ImageRecord[]; skipped: SkippedImage[] }> {
+export async function embedFiles(
+  model: Encoder,
+  files: readonly LoadedFile[],
+  scheme: RegionScheme,
+): Promise<{ records: ImageRecord[]; skipped: SkippedImage[] }> {
   if (files.length === 0) return { records: [], skipped: [] };
   const boxes = schemeBoxes(scheme, model.gridSize);
   const toRecord = (f: LoadedFile, e: RawEncoding) => recordOf(f, e, boxes, model.gridSize, model.embeddingDim);
@@ -110,7 +114,8 @@ export async function loadFiles(paths: readonly string[]): Promise<{ files: Load
   const out = { files: [] as LoadedFile[], skipped: [] as SkippedImage[] };
   const loaded = await Promise.all(paths.map((p) => loadFile(p).catch((e: unknown) => e)));
   loaded.forEach((l, i) => {
-    if (l instanceof Error || !(typeof l === 'object' && l && 'data' in l)) out.skipped.push(skipped(paths[i], i, new FgClipError('IMAGE_DECODE', `${paths[i]}: cannot read the file (${(l as Error).message})`)));
+    if (l instanceof Error || !(typeof l === 'object' && l && 'data' in l))
+      out.skipped.push(skipped(paths[i], i, new FgClipError('IMAGE_DECODE', `${paths[i]}: cannot read the file (${(l as Error).message})`)));
     else out.files.push(l as LoadedFile);
   });
   return out;

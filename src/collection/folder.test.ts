@@ -84,7 +84,10 @@ describe('searchImages on fgclip-tiny', () => {
     assert.equal(out.indexed, 5);
     assert.equal(out.encoded, 5);
     assert.equal(encoded, 5);
-    assert.deepEqual(out.skipped.map((s) => [s.image, s.code]), [[join(dir, 'broken.png'), 'IMAGE_DECODE']]);
+    assert.deepEqual(
+      out.skipped.map((s) => [s.image, s.code]),
+      [[join(dir, 'broken.png'), 'IMAGE_DECODE']],
+    );
     assert.equal(warnings.length, 1);
     assert.match(warnings[0], /skipping .*broken\.png/);
     const t = unit(C.text_short.features[C.text_short.texts.indexOf('white cat')]);
@@ -109,8 +112,12 @@ describe('searchImages on fgclip-tiny', () => {
     assert.equal(encoded, 0);
     assert.equal(again.indexed, 5);
     copyFileSync(goldenPath(C.end_to_end.cases[0].image), join(dir, 'sub', 'renamed copy.jpeg'));
-    await sharp({ create: { width: 20, height: 12, channels: 3, background: { r: 200, g: 30, b: 90 } } }).png().toFile(join(dir, 'sub', 'new.png'));
-    await sharp({ create: { width: 9, height: 9, channels: 3, background: { r: 0, g: 130, b: 250 } } }).png().toFile(join(dir, 'sub', 'deeper', 'new2.PNG'));
+    await sharp({ create: { width: 20, height: 12, channels: 3, background: { r: 200, g: 30, b: 90 } } })
+      .png()
+      .toFile(join(dir, 'sub', 'new.png'));
+    await sharp({ create: { width: 9, height: 9, channels: 3, background: { r: 0, g: 130, b: 250 } } })
+      .png()
+      .toFile(join(dir, 'sub', 'deeper', 'new2.PNG'));
     const grown = await searchImages(model, dir, { text: 'a photo of a dog' }, { cache, top: 100 });
     assert.equal(grown.indexed, 8);
     assert.equal(grown.encoded, 2);
@@ -174,12 +181,18 @@ describe('searchImages on fgclip-tiny', () => {
     const [x, y] = await Promise.all([searchImages(model, d, { text: 'white cat' }, { cache }), searchImages(model, d, { text: 'a dog' }, { cache })]);
     assert.equal(encoded, 0);
     for (const out of [x, y]) {
-      assert.deepEqual(out.results.map((r) => r.path), [join(d, 'renamed.jpg')]);
+      assert.deepEqual(
+        out.results.map((r) => r.path),
+        [join(d, 'renamed.jpg')],
+      );
       assert.deepEqual([out.indexed, out.encoded], [1, 0]);
     }
-    const coll = await Collection.open(await folderCollectionPath(model, d, cache) as string);
+    const coll = await Collection.open((await folderCollectionPath(model, d, cache)) as string);
     try {
-      assert.deepEqual((await coll.entries()).map((e) => e.path), [join(d, 'renamed.jpg')]);
+      assert.deepEqual(
+        (await coll.entries()).map((e) => e.path),
+        [join(d, 'renamed.jpg')],
+      );
     } finally {
       coll.close();
     }
@@ -190,7 +203,10 @@ describe('searchImages on fgclip-tiny', () => {
     mkdirSync(d);
     copyFileSync(goldenPath(C.end_to_end.cases[1].image), join(d, 'one.png'));
     const out = await searchImages(model, d, { text: 'white cat' }, { cache });
-    assert.deepEqual(out.results.map((r) => r.path), [join(d, 'one.png')]);
+    assert.deepEqual(
+      out.results.map((r) => r.path),
+      [join(d, 'one.png')],
+    );
   });
 
   test('cache: false embeds everything and leaves no collection behind', async () => {

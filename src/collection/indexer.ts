@@ -45,7 +45,11 @@ export type IndexPhase = 'scan' | 'embed' | 'write';
 
 /** Where new content is embedded: in this process (default) or by remote workers (queue.ts). */
 export interface Embedder {
-  run(jobs: readonly FileJob[], write: (records: ImageRecord[]) => Promise<void>, ctx: { signal?: AbortSignal; onProgress?: (done: number) => void; onSkipped: (s: SkippedImage) => void }): Promise<void>;
+  run(
+    jobs: readonly FileJob[],
+    write: (records: ImageRecord[]) => Promise<void>,
+    ctx: { signal?: AbortSignal; onProgress?: (done: number) => void; onSkipped: (s: SkippedImage) => void },
+  ): Promise<void>;
 }
 
 export interface IndexOptions extends CreateOptions {
@@ -87,7 +91,13 @@ interface FileStat {
 }
 
 /** Reconciles files with stored entries; `hash` reads a file's sha256 (undefined: unreadable, skipped). */
-export async function planIndex(files: readonly FileStat[], entries: readonly Entry[], scope: Scope['contains'], hash: (path: string) => Promise<string | undefined>, onHashed?: (n: number) => void): Promise<Plan> {
+export async function planIndex(
+  files: readonly FileStat[],
+  entries: readonly Entry[],
+  scope: Scope['contains'],
+  hash: (path: string) => Promise<string | undefined>,
+  onHashed?: (n: number) => void,
+): Promise<Plan> {
   const byPath = new Map<string, Entry[]>();
   for (const e of entries) byPath.set(e.path, [...(byPath.get(e.path) ?? []), e]);
   const bySha = new Map(entries.map((e) => [e.sha256, e]));
@@ -242,7 +252,18 @@ export async function indexCollection(model: Encoder, uri: string, sources: read
       opts.onCommit?.('optimize');
       opts.onProgress?.('write', 1, 1);
     }
-    return { added, updated, removed: interrupted ? 0 : plan.removedPaths, unchanged: plan.unchanged, total: await coll.images.countRows(), duplicates: plan.duplicates, skipped, interrupted, embedded, ...(opts.reportContents ? { contents: plan.contents } : {}) };
+    return {
+      added,
+      updated,
+      removed: interrupted ? 0 : plan.removedPaths,
+      unchanged: plan.unchanged,
+      total: await coll.images.countRows(),
+      duplicates: plan.duplicates,
+      skipped,
+      interrupted,
+      embedded,
+      ...(opts.reportContents ? { contents: plan.contents } : {}),
+    };
   } finally {
     coll?.close();
     lock.release();

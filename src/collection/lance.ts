@@ -78,7 +78,10 @@ export function isRemote(uri: string): boolean {
 
 export async function connect(uri: string, storageOptions: StorageOptions | undefined, readConsistencySeconds: number): Promise<Connection> {
   try {
-    return await lancedb.connect(uri, { readConsistencyInterval: readConsistencySeconds, ...(storageOptions ? { storageOptions: { ...storageOptions } } : {}) });
+    return await lancedb.connect(uri, {
+      readConsistencyInterval: readConsistencySeconds,
+      ...(storageOptions ? { storageOptions: { ...storageOptions } } : {}),
+    });
   } catch (e) {
     throw new FgClipError('COLLECTION_INVALID', `collection ${uri}: cannot open it (${e instanceof Error ? e.message : String(e)})`, { cause: e });
   }

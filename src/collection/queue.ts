@@ -61,7 +61,11 @@ export async function connectRedis(url: string): Promise<Redis> {
     await probe.connect();
     await probe.ping();
   } catch (e) {
-    throw new FgClipError('QUEUE_ERROR', `queue ${url}: cannot reach Redis (${e instanceof Error ? e.message : String(e)}); start redis-server or fix the address`, { cause: e });
+    throw new FgClipError(
+      'QUEUE_ERROR',
+      `queue ${url}: cannot reach Redis (${e instanceof Error ? e.message : String(e)}); start redis-server or fix the address`,
+      { cause: e },
+    );
   } finally {
     probe.disconnect();
   }
@@ -75,13 +79,23 @@ function encodeRecord(r: ImageRecord): WriteJob {
   const all = new Float32Array(dim * (1 + r.regions.length));
   all.set(r.vector, 0);
   r.regions.forEach((g, k) => all.set(g.vector, (k + 1) * dim));
-  return { sha256: r.sha256, path: r.path, width: r.width, height: r.height, bytes: r.bytes, mtime: r.mtime, vectors: Buffer.from(all.buffer, all.byteOffset, all.byteLength).toString('base64'), boxes: r.regions.map((g) => [...g.box]) };
+  return {
+    sha256: r.sha256,
+    path: r.path,
+    width: r.width,
+    height: r.height,
+    bytes: r.bytes,
+    mtime: r.mtime,
+    vectors: Buffer.from(all.buffer, all.byteOffset, all.byteLength).toString('base64'),
+    boxes: r.regions.map((g) => [...g.box]),
+  };
 }
 
 function decodeRecord(w: WriteJob, dim: number): ImageRecord {
   const buf = Buffer.from(w.vectors, 'base64');
   const all = new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
-  if (all.length !== dim * (1 + w.boxes.length)) throw new FgClipError('COLLECTION_INVALID', `queue: the result for ${w.path} has ${all.length} floats (expected ${dim * (1 + w.boxes.length)})`);
+  if (all.length !== dim * (1 + w.boxes.length))
+    throw new FgClipError('COLLECTION_INVALID', `queue: the result for ${w.path} has ${all.length} floats (expected ${dim * (1 + w.boxes.length)})`);
   return {
     sha256: w.sha256,
     path: w.path,
@@ -95,7 +109,10 @@ function decodeRecord(w: WriteJob, dim: number): ImageRecord {
 }
 
 /** The writer side: enqueue embed jobs, then commit the workers' results in batches until every job is settled. */
-export async function queueEmbedder(url: string, opts: QueueOptions & { batchSize?: number; pollMs?: number } = {}): Promise<{ embedder: (model: CollectionModel, regions: RegionScheme) => Embedder; close: () => Promise<void> }> {
+export async function queueEmbedder(
+  url: string,
+  opts: QueueOptions & { batchSize?: number; pollMs?: number } = {},
+): Promise<{ embedder: (model: CollectionModel, regions: RegionScheme) => Embedder; close: () => Promise<void> }> {
   const name = opts.name ?? 'fgclip';
   const connection = await connectRedis(url);
   const { Queue, Worker } = await import('bullmq');
@@ -176,7 +193,12 @@ async function settleFailed(embedQ: Queue<EmbedJob>, pending: Map<string, FileJo
 }
 
 /** Pending contents that have no job left in either queue (Redis restarted without persistence) are enqueued again. */
-async function requeueLost(embedQ: Queue<EmbedJob>, writeQ: Queue<WriteJob>, pending: Map<string, FileJob>, enqueue: (l: readonly FileJob[]) => Promise<void>): Promise<void> {
+async function requeueLost(
+  embedQ: Queue<EmbedJob>,
+  writeQ: Queue<WriteJob>,
+  pending: Map<string, FileJob>,
+  enqueue: (l: readonly FileJob[]) => Promise<void>,
+): Promise<void> {
   const lost: FileJob[] = [];
   for (const [sha, f] of pending) {
     if ((await embedQ.getJobState(sha)) !== 'unknown') continue;
@@ -219,7 +241,8 @@ export async function runWorker(model: Encoder, url: string, opts: WorkerOptions
     const ok: number[] = [];
     loaded.forEach((l, i) => {
       if (l instanceof Error) group[i].reject(new UnrecoverableError(`cannot read ${group[i].job.path}: ${l.message}`));
-      else if (l.sha256 !== group[i].job.sha256) group[i].reject(new UnrecoverableError(`${group[i].job.path} changed since it was queued (rerun fgclip index)`));
+      else if (l.sha256 !== group[i].job.sha256)
+        group[i].reject(new UnrecoverableError(`${group[i].job.path} changed since it was queued (rerun fgclip index)`));
       else ok.push(i);
     });
     if (ok.length === 0) return;
@@ -230,7 +253,8 @@ export async function runWorker(model: Encoder, url: string, opts: WorkerOptions
       for (const i of ok) {
         const r = bySha.get(group[i].job.sha256);
         if (r) group[i].resolve(encodeRecord({ ...r, path: group[i].job.path }));
-        else group[i].reject(new UnrecoverableError(`${group[i].job.path}: ${out.skipped.find((s) => s.image === group[i].job.path)?.message ?? 'not an image'}`));
+        else
+          group[i].reject(new UnrecoverableError(`${group[i].job.path}: ${out.skipped.find((s) => s.image === group[i].job.path)?.message ?? 'not an image'}`));
       }
       embedded += out.records.length;
       opts.onEmbedded?.(embedded);
@@ -243,7 +267,9 @@ export async function runWorker(model: Encoder, url: string, opts: WorkerOptions
     async (job) => {
       const m = job.data.model;
       if (m.identity !== mine.identity || m.preprocess !== mine.preprocess || m.dim !== mine.dim) {
-        throw new UnrecoverableError(`this worker runs model ${mine.name} (id ${mine.identity.slice(0, 12)}); the collection holds model ${m.name} (id ${m.identity.slice(0, 12)})`);
+        throw new UnrecoverableError(
+          `this worker runs model ${mine.name} (id ${mine.identity.slice(0, 12)}); the collection holds model ${m.name} (id ${m.identity.slice(0, 12)})`,
+        );
       }
       const result = await new Promise<WriteJob>((resolve, reject) => {
         waiting.push({ job: job.data, resolve, reject });

@@ -19,7 +19,8 @@ export const REGION_SCHEMES: readonly RegionScheme[] = ['grid', 'patches', 'none
 export type UnitBox = readonly [number, number, number, number];
 
 export function checkScheme(s: unknown): RegionScheme {
-  if (!REGION_SCHEMES.includes(s as RegionScheme)) throw new FgClipError('INPUT_INVALID', `regions: scheme must be one of ${REGION_SCHEMES.join(', ')} (got ${JSON.stringify(s)})`);
+  if (!REGION_SCHEMES.includes(s as RegionScheme))
+    throw new FgClipError('INPUT_INVALID', `regions: scheme must be one of ${REGION_SCHEMES.join(', ')} (got ${JSON.stringify(s)})`);
   return s as RegionScheme;
 }
 
@@ -46,7 +47,12 @@ export function schemeBoxes(scheme: RegionScheme, grid: number): UnitBox[] {
  * Normalized region vectors of one image from its raw dense map (gridH*gridW vectors of `dim`, row-major). `grid` is
  * the side of a square grid, or the image's own [gridH, gridW] (FG-CLIP 2 NaFlex: each image has its own).
  */
-export function regionVectors(rawDense: readonly Float32Array[], grid: number | readonly [number, number], dim: number, boxes: readonly UnitBox[]): Float32Array[] {
+export function regionVectors(
+  rawDense: readonly Float32Array[],
+  grid: number | readonly [number, number],
+  dim: number,
+  boxes: readonly UnitBox[],
+): Float32Array[] {
   if (boxes.length === 0) return [];
   const [gh, gw] = typeof grid === 'number' ? [grid, grid] : grid;
   const flat = new Float32Array(rawDense.length * dim);

@@ -65,7 +65,10 @@ describe('collection on s3rver (S3-compatible, loopback)', () => {
     const model = await FgClip.load(TINY, { graphCache: false });
     try {
       const [a, b] = await Promise.all([Collection.open(uri, { storageOptions: so }), Collection.open(uri, { storageOptions: so })]);
-      const [ra, rb] = await Promise.all([searchCollection(model, a, { text: 'a photo' }, { top: 6 }), searchCollection(model, b, { text: 'a photo' }, { top: 6 })]);
+      const [ra, rb] = await Promise.all([
+        searchCollection(model, a, { text: 'a photo' }, { top: 6 }),
+        searchCollection(model, b, { text: 'a photo' }, { top: 6 }),
+      ]);
       assert.equal(ra.results.length, 6);
       assert.deepEqual(ra.results, rb.results);
       a.close();

@@ -21,7 +21,12 @@ export interface CollectionSearchResult {
   readonly results: CollectionHit[];
 }
 
-export async function searchCollection(model: Encoder, coll: Collection, query: SearchQuery, opts: CollectionSearchOptions = {}): Promise<CollectionSearchResult> {
+export async function searchCollection(
+  model: Encoder,
+  coll: Collection,
+  query: SearchQuery,
+  opts: CollectionSearchOptions = {},
+): Promise<CollectionSearchResult> {
   coll.checkModel(await describeModel(model));
   const q = await queryEmbedding(model, query, opts.onWarning, { regions: opts.regions });
   const results = opts.regions ? await coll.searchRegionsVector(q, opts) : await coll.searchVector(q, opts);

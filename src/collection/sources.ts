@@ -58,14 +58,15 @@ export async function expandSources(sources: readonly string[]): Promise<Scope> 
       prefixes.push(src.endsWith(sep) ? src : src + sep);
       for (const f of await listImages(src)) files.add(normalize(f));
     } else if (st.isFile()) {
-      if (!IMAGE_EXTENSIONS.some((e) => src.toLowerCase().endsWith(e))) throw new FgClipError('INPUT_INVALID', `index: ${raw}: not an image file (expected one of ${IMAGE_EXTENSIONS.join(' ')})`);
+      if (!IMAGE_EXTENSIONS.some((e) => src.toLowerCase().endsWith(e)))
+        throw new FgClipError('INPUT_INVALID', `index: ${raw}: not an image file (expected one of ${IMAGE_EXTENSIONS.join(' ')})`);
       files.add(src);
       exact.add(src);
     } else throw new FgClipError('INPUT_INVALID', `index: ${raw}: not a regular file or folder`);
   }
   return {
     files: [...files].sort(),
-    contains: (p) => exact.has(p) || prefixes.some((x) => p.startsWith(x) || (x === './' && !p.startsWith('/') && !p.startsWith('..'))) || globs.some((g) => g.test(p)),
+    contains: (p) =>
+      exact.has(p) || prefixes.some((x) => p.startsWith(x) || (x === './' && !p.startsWith('/') && !p.startsWith('..'))) || globs.some((g) => g.test(p)),
   };
 }
-

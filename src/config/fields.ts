@@ -17,7 +17,7 @@ export function isObject(x: unknown): x is JsonObject {
 export function show(x: unknown): string {
   let s: string;
   try {
-    s = x === undefined ? 'nothing' : JSON.stringify(x) ?? String(x);
+    s = x === undefined ? 'nothing' : (JSON.stringify(x) ?? String(x));
   } catch {
     s = shallow(x); // too deep to stringify (String() of nested arrays recurses as well)
   }
@@ -86,7 +86,11 @@ export class FieldReader {
     const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `in ${min}..${max}`;
     if (v === undefined) throw this.fail(key, `is required (expected an integer ${range}, got nothing)`);
     if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) {
-      throw this.fail(key, `must be an integer ${range} (got ${show(v)})`, v !== undefined && typeof v === 'number' && v > max ? 'The limit is far above any released checkpoint; the file is damaged or hostile' : '');
+      throw this.fail(
+        key,
+        `must be an integer ${range} (got ${show(v)})`,
+        v !== undefined && typeof v === 'number' && v > max ? 'The limit is far above any released checkpoint; the file is damaged or hostile' : '',
+      );
     }
     return v;
   }
@@ -166,7 +170,10 @@ export class FieldReader {
 
   stringAt(x: unknown, field: string, nonEmpty = false): string {
     if (typeof x !== 'string' || (nonEmpty && x.length === 0)) {
-      throw this.failAt(field, `${x === undefined ? 'is missing' : 'has the wrong type'} (expected a ${nonEmpty ? 'non-empty ' : ''}string, got ${showTyped(x)})`);
+      throw this.failAt(
+        field,
+        `${x === undefined ? 'is missing' : 'has the wrong type'} (expected a ${nonEmpty ? 'non-empty ' : ''}string, got ${showTyped(x)})`,
+      );
     }
     return x;
   }
@@ -181,7 +188,6 @@ export class FieldReader {
     if (typeof x !== 'boolean') throw this.failAt(field, `has the wrong type (expected true or false, got ${showTyped(x)})`);
     return x;
   }
-
 }
 
 /** A one-level rendering that cannot recurse: `[array of N]`, `{object}`, or the primitive. */

@@ -33,12 +33,28 @@ describe('parseConfig on the golden checkpoints', () => {
       projection_dim: 24,
       logit_scale_init_value: 2.6592,
       text_config: {
-        hidden_size: 32, intermediate_size: 64, num_hidden_layers: 2, num_attention_heads: 2, layer_norm_eps: 1e-5,
-        hidden_act: 'gelu', vocab_size: 49408, max_position_embeddings: 77, bos_token_id: 49406, eos_token_id: 49407, pad_token_id: 49407,
+        hidden_size: 32,
+        intermediate_size: 64,
+        num_hidden_layers: 2,
+        num_attention_heads: 2,
+        layer_norm_eps: 1e-5,
+        hidden_act: 'gelu',
+        vocab_size: 49408,
+        max_position_embeddings: 77,
+        bos_token_id: 49406,
+        eos_token_id: 49407,
+        pad_token_id: 49407,
       },
       vision_config: {
-        hidden_size: 48, intermediate_size: 96, num_hidden_layers: 2, num_attention_heads: 2, layer_norm_eps: 1e-5,
-        hidden_act: 'gelu', image_size: 32, patch_size: 8, num_channels: 3,
+        hidden_size: 48,
+        intermediate_size: 96,
+        num_hidden_layers: 2,
+        num_attention_heads: 2,
+        layer_norm_eps: 1e-5,
+        hidden_act: 'gelu',
+        image_size: 32,
+        patch_size: 8,
+        num_channels: 3,
       },
       long_max_length: 248,
       long_keep_length: 20,
@@ -163,9 +179,17 @@ describe('preprocessor_config.json', () => {
     const warnings: string[] = [];
     const p = await loadPreprocessConfig(goldenPath('fgclip-tiny'), await cfgTiny(), (m) => warnings.push(m));
     assert.deepEqual(p, {
-      shortest_edge: 32, crop_height: 32, crop_width: 32, do_resize: true, do_center_crop: true, do_rescale: true,
-      rescale_factor: 0.00392156862745098, do_normalize: true,
-      image_mean: [0.48145466, 0.4578275, 0.40821073], image_std: [0.26862954, 0.26130258, 0.27577711], resample: 3,
+      shortest_edge: 32,
+      crop_height: 32,
+      crop_width: 32,
+      do_resize: true,
+      do_center_crop: true,
+      do_rescale: true,
+      rescale_factor: 0.00392156862745098,
+      do_normalize: true,
+      image_mean: [0.48145466, 0.4578275, 0.40821073],
+      image_std: [0.26862954, 0.26130258, 0.27577711],
+      resample: 3,
     });
     assert.deepEqual(warnings, []);
   });
@@ -189,12 +213,20 @@ describe('preprocessor_config.json', () => {
     const j = readGoldenJson<Json>('fgclip-tiny', 'preprocessor_config.json');
     j.crop_size = { height: 224, width: 224 };
     const c = await cfgTiny();
-    rejects(() => parsePreprocessConfig(j, 'pre.json', c, () => undefined), /crop_size must match vision_config\.image_size \(expected 32x32, got 224x224\)/, 'pre.json');
+    rejects(
+      () => parsePreprocessConfig(j, 'pre.json', c, () => undefined),
+      /crop_size must match vision_config\.image_size \(expected 32x32, got 224x224\)/,
+      'pre.json',
+    );
   });
 
   test('fields missing from the file fall back to CLIPImageProcessor defaults (224 crop), which then fails the cross-check', async () => {
     const c = await cfgTiny();
-    rejects(() => parsePreprocessConfig({}, 'pre.json', c, () => undefined), /crop_size must match vision_config\.image_size \(expected 32x32, got 224x224\)/, 'pre.json');
+    rejects(
+      () => parsePreprocessConfig({}, 'pre.json', c, () => undefined),
+      /crop_size must match vision_config\.image_size \(expected 32x32, got 224x224\)/,
+      'pre.json',
+    );
   });
 
   test('resample other than 3 (bicubic) is CONFIG_INVALID', async () => {

@@ -155,7 +155,11 @@ function parseText(r: FieldReader): TextConfig {
   for (const k of ['bos_token_id', 'eos_token_id', 'pad_token_id'] as const) if (r.has(k)) r.int(k, undefined, 0, CONFIG_LIMITS.vocab_size);
   for (const [k, id] of Object.entries(FGCLIP_FORCED_IDS)) {
     if (id >= vocab_size) {
-      throw r.fail('vocab_size', `must exceed ${k} (FGCLIPModel forces ${id}; got vocab_size ${vocab_size})`, 'FG-CLIP v1 uses the 49408-token CLIP vocabulary');
+      throw r.fail(
+        'vocab_size',
+        `must exceed ${k} (FGCLIPModel forces ${id}; got vocab_size ${vocab_size})`,
+        'FG-CLIP v1 uses the 49408-token CLIP vocabulary',
+      );
     }
   }
   return { ...tower, vocab_size, max_position_embeddings, ...FGCLIP_FORCED_IDS };

@@ -39,7 +39,8 @@ export interface BoxesResult extends AccuracyResult {
   readonly images: number;
 }
 
-const COCO_FORMAT = 'Expected COCO instances JSON: {"images": [{id, file_name}], "annotations": [{id, image_id, bbox: [x, y, w, h], category_id}], "categories": [{id, name}]}';
+const COCO_FORMAT =
+  'Expected COCO instances JSON: {"images": [{id, file_name}], "annotations": [{id, image_id, bbox: [x, y, w, h], category_id}], "categories": [{id, name}]}';
 const cocoError = (source: string, what: string) => new FgClipError('INPUT_INVALID', `${source}: ${what}. ${COCO_FORMAT}`);
 
 type Obj = Record<string, unknown>;
@@ -48,9 +49,11 @@ const isNum = (x: unknown): x is number => typeof x === 'number' && Number.isFin
 
 export function parseCoco(text: string, source = 'annotations'): CocoDataset {
   const j = parseJson(text, source, 'INPUT_INVALID', COCO_FORMAT);
-  if (!isObj(j) || !Array.isArray(j.images) || !Array.isArray(j.annotations) || !Array.isArray(j.categories)) throw cocoError(source, 'missing images, annotations or categories lists');
+  if (!isObj(j) || !Array.isArray(j.images) || !Array.isArray(j.annotations) || !Array.isArray(j.categories))
+    throw cocoError(source, 'missing images, annotations or categories lists');
   const cats = j.categories.map((c, i) => {
-    if (!isObj(c) || !isNum(c.id) || typeof c.name !== 'string' || c.name.trim() === '') throw cocoError(source, `categories[${i}] needs a numeric id and a name (got ${JSON.stringify(c)})`);
+    if (!isObj(c) || !isNum(c.id) || typeof c.name !== 'string' || c.name.trim() === '')
+      throw cocoError(source, `categories[${i}] needs a numeric id and a name (got ${JSON.stringify(c)})`);
     return { id: c.id, name: c.name };
   });
   if (cats.length === 0) throw cocoError(source, 'no categories');
@@ -59,7 +62,8 @@ export function parseCoco(text: string, source = 'annotations'): CocoDataset {
   if (catIndex.size !== cats.length) throw cocoError(source, 'repeated category ids');
   const images = new Map<number, CocoImage>();
   j.images.forEach((im, i) => {
-    if (!isObj(im) || !isNum(im.id) || typeof im.file_name !== 'string' || im.file_name === '') throw cocoError(source, `images[${i}] needs a numeric id and a file_name (got ${JSON.stringify(im)})`);
+    if (!isObj(im) || !isNum(im.id) || typeof im.file_name !== 'string' || im.file_name === '')
+      throw cocoError(source, `images[${i}] needs a numeric id and a file_name (got ${JSON.stringify(im)})`);
     if (images.has(im.id)) throw cocoError(source, `images[${i}] repeats image id ${im.id}`);
     images.set(im.id, { id: im.id, file: im.file_name, boxes: [] });
   });
@@ -72,7 +76,8 @@ export function parseCoco(text: string, source = 'annotations'): CocoDataset {
     const label = isNum(a.category_id) ? catIndex.get(a.category_id) : undefined;
     if (label === undefined) throw cocoError(source, `${where} refers to category_id ${JSON.stringify(a.category_id)}, which is not in categories`);
     const b = a.bbox;
-    if (!Array.isArray(b) || b.length !== 4 || !b.every(isNum) || b[2] < 0 || b[3] < 0) throw cocoError(source, `${where} bbox must be [x, y, w, h] with w, h ≥ 0 (got ${JSON.stringify(b)})`);
+    if (!Array.isArray(b) || b.length !== 4 || !b.every(isNum) || b[2] < 0 || b[3] < 0)
+      throw cocoError(source, `${where} bbox must be [x, y, w, h] with w, h ≥ 0 (got ${JSON.stringify(b)})`);
     im.boxes.push({ id: isNum(a.id) ? a.id : i, box: [b[0], b[1], b[0] + b[2], b[1] + b[3]], label });
     n++;
   });
@@ -94,7 +99,13 @@ export async function evalBoxes(model: Encoder, data: CocoDataset, imagesDir: st
   const templates = opts.templates ?? 'imagenet';
   // FG-CLIP 2's box tasks encode class prompts through the box head (walk_type="box"); v1 through the short path
   const mode = model.textLengths.box !== undefined ? 'box' : 'short';
-  const W = await labelEmbeddings(model, data.classes, { templates, cache: opts.cache, onWarning: opts.onWarning, onLabelProgress: opts.onLabelProgress, mode });
+  const W = await labelEmbeddings(model, data.classes, {
+    templates,
+    cache: opts.cache,
+    onWarning: opts.onWarning,
+    onLabelProgress: opts.onLabelProgress,
+    mode,
+  });
   const bs = opts.batchSize ?? 8;
   const ranks: number[] = [];
   for (let s = 0; s < data.images.length; s += bs) {
@@ -103,9 +114,26 @@ export async function evalBoxes(model: Encoder, data: CocoDataset, imagesDir: st
     part.forEach((im, g) => im.boxes.forEach((b) => checkBox(b.box, imgs[g], `annotation id ${b.id} (image ${im.file})`)));
     const enc = await model.encodeImages(imgs, { boxes: part.map((im) => im.boxes.map((b) => b.box)) });
     // softmax(100·cos) is monotone in cos: ranks come from the cosines directly
-    part.forEach((im, g) => im.boxes.forEach((b, k) => ranks.push(rankOf(W.map((w) => dot((enc[g].regions ?? [])[k], w)), b.label))));
+    part.forEach((im, g) =>
+      im.boxes.forEach((b, k) =>
+        ranks.push(
+          rankOf(
+            W.map((w) => dot((enc[g].regions ?? [])[k], w)),
+            b.label,
+          ),
+        ),
+      ),
+    );
     opts.onProgress?.(ranks.length, data.boxes);
   }
   const acc = recallAtK(ranks, [1, 5] as const);
-  return { task: 'boxes', classes: data.classes.length, images: data.images.length, total: ranks.length, top1: acc[1], top5: acc[5], templates: resolveTemplates(templates).length };
+  return {
+    task: 'boxes',
+    classes: data.classes.length,
+    images: data.images.length,
+    total: ranks.length,
+    top1: acc[1],
+    top5: acc[5],
+    templates: resolveTemplates(templates).length,
+  };
 }

@@ -20,7 +20,8 @@ export function parseCsv(text: string, source = 'csv'): string[][] {
         field += c;
       }
     } else if (c === '"') {
-      if (field !== '') throw new FgClipError('INPUT_INVALID', `${source}:${line}: a quote inside an unquoted field (quote the whole field and double inner quotes)`);
+      if (field !== '')
+        throw new FgClipError('INPUT_INVALID', `${source}:${line}: a quote inside an unquoted field (quote the whole field and double inner quotes)`);
       quoted = true;
     } else if (c === ',') {
       row.push(field);

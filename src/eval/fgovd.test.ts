@@ -36,7 +36,13 @@ describe('eval fgovd on fgclip-tiny', () => {
     model = await FgClip.load(goldenPath('fgclip-tiny'), { threads: 2 });
     await writePng(join(dir, 'a.png'), 64, 48, 1);
     await writePng(join(dir, 'b.png'), 30, 70, 2);
-    const boxes: [string, number[]][] = [['a.png', [0, 0, 64, 48]], ['a.png', [10, 5, 30, 20]], ['b.png', [3, 40, 20, 25]], ['b.png', [0, 0, 15, 35]], ['a.png', [40, 30, 24, 18]]];
+    const boxes: [string, number[]][] = [
+      ['a.png', [0, 0, 64, 48]],
+      ['a.png', [10, 5, 30, 20]],
+      ['b.png', [3, 40, 20, 25]],
+      ['b.png', [0, 0, 15, 35]],
+      ['a.png', [40, 30, 24, 18]],
+    ];
     const text = (await model.encodeTexts(POOL, { mode: 'short', normalize: false })).embeddings.map(unit);
     for (const [i, [img, b]] of boxes.entries()) {
       const [enc] = await model.encodeImages([join(dir, img)], { boxes: [[[b[0], b[1], b[0] + b[2], b[1] + b[3]]]], normalize: false });
@@ -48,7 +54,15 @@ describe('eval fgovd on fgclip-tiny', () => {
       const texts = [pos, ...negs];
       const p = softmax64(texts.map((k) => 100 * dot64(r, text[k])));
       expected.push(p[0] === Math.max(...p));
-      lines.push(JSON.stringify({ img_path: img, bbox: b, pos_expression: i === 3 ? POOL[pos] : [POOL[pos]], neg_expression: negs.map((k) => POOL[k]), test_type: 'synthetic' }));
+      lines.push(
+        JSON.stringify({
+          img_path: img,
+          bbox: b,
+          pos_expression: i === 3 ? POOL[pos] : [POOL[pos]],
+          neg_expression: negs.map((k) => POOL[k]),
+          test_type: 'synthetic',
+        }),
+      );
     }
   });
   after(() => model.dispose());
@@ -59,8 +73,14 @@ describe('eval fgovd on fgclip-tiny', () => {
     writeFileSync(file, lines.join('\n') + '\n\n');
     const progress: number[] = [];
     const r = await evalFgovd(model, readFgovd(file), dir, { batchSize: 1, onProgress: (d) => progress.push(d) });
-    assert.deepEqual(r.perItem.map((x) => x.correct), expected);
-    assert.deepEqual(r.perItem.map((x) => x.line), [1, 2, 3, 4, 5]);
+    assert.deepEqual(
+      r.perItem.map((x) => x.correct),
+      expected,
+    );
+    assert.deepEqual(
+      r.perItem.map((x) => x.line),
+      [1, 2, 3, 4, 5],
+    );
     assert.equal(r.correct, 3);
     assert.equal(r.items, 5);
     assert.equal(r.images, 2);

@@ -56,7 +56,10 @@ export interface FgovdResult {
 }
 
 const lineError = (source: string, line: number, what: string) =>
-  new FgClipError('INPUT_INVALID', `${source}:${line}: ${what}. Each line is {"img_path": …, "bbox": [x, y, w, h], "pos_expression": …, "neg_expression": [...]}`);
+  new FgClipError(
+    'INPUT_INVALID',
+    `${source}:${line}: ${what}. Each line is {"img_path": …, "bbox": [x, y, w, h], "pos_expression": …, "neg_expression": [...]}`,
+  );
 
 function isStr(x: unknown): x is string {
   return typeof x === 'string' && x.trim() !== '';
@@ -82,9 +85,11 @@ export function parseFgovdJsonl(text: string, source = 'fgovd'): FgovdItem[] {
       throw lineError(source, line, `bbox must be [x, y, w, h] with w, h ≥ 0 (got ${JSON.stringify(b)})`);
     }
     const pos = typeof o.pos_expression === 'string' ? [o.pos_expression] : o.pos_expression;
-    if (!Array.isArray(pos) || pos.length === 0 || !pos.every(isStr)) throw lineError(source, line, `pos_expression must be a non-empty string or list of strings (got ${JSON.stringify(o.pos_expression)})`);
+    if (!Array.isArray(pos) || pos.length === 0 || !pos.every(isStr))
+      throw lineError(source, line, `pos_expression must be a non-empty string or list of strings (got ${JSON.stringify(o.pos_expression)})`);
     const neg = o.neg_expression;
-    if (!Array.isArray(neg) || neg.length === 0 || !neg.every(isStr)) throw lineError(source, line, `neg_expression must be a non-empty list of strings (got ${JSON.stringify(neg)})`);
+    if (!Array.isArray(neg) || neg.length === 0 || !neg.every(isStr))
+      throw lineError(source, line, `neg_expression must be a non-empty list of strings (got ${JSON.stringify(neg)})`);
     items.push({ line, imgPath: o.img_path, bbox: b as unknown as [number, number, number, number], texts: [...(pos as string[]), ...(neg as string[])] });
   });
   if (items.length === 0) throw new FgClipError('INPUT_INVALID', `${source}: no items (expected one JSON object per line)`);
@@ -127,12 +132,14 @@ export async function evalFgovd(model: Encoder, items: readonly FgovdItem[], ima
       const t = await model.encodeTexts(fresh, { mode });
       fresh.forEach((x, i) => textCache.set(x, t.embeddings[i]));
     }
-    part.forEach(([, its], g) => its.forEach((it, k) => {
-      const region = (enc[g].regions ?? [])[k];
-      const p = softmax(it.texts.map((t) => FGOVD_SCALE * dot(region, textCache.get(t) as Float32Array)));
-      const best = Math.max(...p);
-      perItem.set(it, { line: it.line, correct: p[0] === best, positive: p[0], bestNegative: Math.max(...p.slice(1)) });
-    }));
+    part.forEach(([, its], g) =>
+      its.forEach((it, k) => {
+        const region = (enc[g].regions ?? [])[k];
+        const p = softmax(it.texts.map((t) => FGOVD_SCALE * dot(region, textCache.get(t) as Float32Array)));
+        const best = Math.max(...p);
+        perItem.set(it, { line: it.line, correct: p[0] === best, positive: p[0], bestNegative: Math.max(...p.slice(1)) });
+      }),
+    );
     done += part.reduce((n, [, its]) => n + its.length, 0);
     opts.onProgress?.(done, items.length);
   }

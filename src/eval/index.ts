@@ -4,5 +4,26 @@ export { parseCsv } from './csv.js';
 export { evalFgovd, parseFgovdJsonl, readFgovd, type FgovdItem, type FgovdItemResult, type FgovdOptions, type FgovdResult } from './fgovd.js';
 export { bestRank, rankOf, recallAtK, topK } from './metrics.js';
 export { formatTable, percent, progressLine } from './report.js';
-export { evalRetrieval, groupPairs, parsePairsCsv, parsePairsJson, readPairs, RECALL_KS, retrievalRecall, type Recall, type RetrievalOptions, type RetrievalPair, type RetrievalResult } from './retrieval.js';
-export { evalZeroshot, readClassnames, readImageFolder, type AccuracyResult, type ClassifierEvalOptions, type ImageFolder, type ImageFolderSample, type ZeroshotResult } from './zeroshot.js';
+export {
+  evalRetrieval,
+  groupPairs,
+  parsePairsCsv,
+  parsePairsJson,
+  readPairs,
+  RECALL_KS,
+  retrievalRecall,
+  type Recall,
+  type RetrievalOptions,
+  type RetrievalPair,
+  type RetrievalResult,
+} from './retrieval.js';
+export {
+  evalZeroshot,
+  readClassnames,
+  readImageFolder,
+  type AccuracyResult,
+  type ClassifierEvalOptions,
+  type ImageFolder,
+  type ImageFolderSample,
+  type ZeroshotResult,
+} from './zeroshot.js';

@@ -47,7 +47,16 @@ describe('csv', () => {
 
 describe('report', () => {
   test('formatTable pads columns (first left, others right) under a rule', () => {
-    assert.equal(formatTable(['name', 'n'], [['a', '10'], ['long name', '2']]), 'name        n\n---------  --\na          10\nlong name   2\n');
+    assert.equal(
+      formatTable(
+        ['name', 'n'],
+        [
+          ['a', '10'],
+          ['long name', '2'],
+        ],
+      ),
+      'name        n\n---------  --\na          10\nlong name   2\n',
+    );
     assert.equal(percent(0.12345), '12.35%');
   });
 });

@@ -4,7 +4,11 @@
 export function formatTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const all = [header, ...rows];
   const widths = header.map((_, c) => Math.max(...all.map((r) => (r[c] ?? '').length)));
-  const line = (r: readonly string[]) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ').trimEnd();
+  const line = (r: readonly string[]) =>
+    r
+      .map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c])))
+      .join('  ')
+      .trimEnd();
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n') + '\n';
 }
 
@@ -16,7 +20,10 @@ export function percent(x: number): string {
  * A progress callback writing "label N/total" over itself on `stream` when it is a terminal (no output otherwise,
  * so logs and pipes stay clean). Call `done()` to end the line.
  */
-export function progressLine(stream: NodeJS.WritableStream & { isTTY?: boolean }, label: string): { update: (done: number, total: number) => void; done: () => void } {
+export function progressLine(
+  stream: NodeJS.WritableStream & { isTTY?: boolean },
+  label: string,
+): { update: (done: number, total: number) => void; done: () => void } {
   if (!stream.isTTY) return { update: () => undefined, done: () => undefined };
   let last = 0;
   let shown = false;

@@ -17,23 +17,47 @@ import { writePng } from '../test-util/fixtures.js';
 const ROOT = mkdtempSync(join(tmpdir(), 'fgclip-test-'));
 after(() => rmSync(ROOT, { recursive: true, force: true }));
 
-
 /** Brute force: stable-sorted rows/columns of the full matrix. */
 function bruteRecall(I: Float32Array[], T: Float32Array[], owner: number[], k: number): { i2t: number; t2i: number } {
   const sim = I.map((im) => T.map((t) => t.reduce((s, x, d) => s + x * im[d], 0)));
   const order = (xs: number[]) => xs.map((_, i) => i).sort((a, b) => xs[b] - xs[a] || a - b);
   let i2t = 0;
   I.forEach((_, i) => {
-    if (order(sim[i]).slice(0, k).some((t) => owner[t] === i)) i2t++;
+    if (
+      order(sim[i])
+        .slice(0, k)
+        .some((t) => owner[t] === i)
+    )
+      i2t++;
   });
   let t2i = 0;
   T.forEach((_, t) => {
-    if (order(sim.map((r) => r[t])).slice(0, k).includes(owner[t])) t2i++;
+    if (
+      order(sim.map((r) => r[t]))
+        .slice(0, k)
+        .includes(owner[t])
+    )
+      t2i++;
   });
   return { i2t: i2t / I.length, t2i: t2i / T.length };
 }
 
-const CAPTIONS = ['a red square', 'a small blue dog', 'white cat on a mat', 'two cups of coffee', 'a green bicycle', 'noise', 'a photo of a cat', 'a bridge at night', 'a bowl of soup', 'three birds', 'a crowded street market', 'a laptop on a desk', 'snow on a roof', 'an old red car'];
+const CAPTIONS = [
+  'a red square',
+  'a small blue dog',
+  'white cat on a mat',
+  'two cups of coffee',
+  'a green bicycle',
+  'noise',
+  'a photo of a cat',
+  'a bridge at night',
+  'a bowl of soup',
+  'three birds',
+  'a crowded street market',
+  'a laptop on a desk',
+  'snow on a roof',
+  'an old red car',
+];
 
 describe('eval retrieval on fgclip-tiny', () => {
   const dir = mkdtempSync(join(ROOT, 'fgclip-ret-'));

@@ -112,7 +112,11 @@ export function groupPairs(pairs: readonly RetrievalPair[]): { images: string[];
  * a 5,000 × 25,000 matrix): each text's own score is computed first, then every row adds to the count of texts it
  * beats, which gives the same ranks as `rankOf` over each column.
  */
-export function retrievalRecall(imageEmb: readonly Float32Array[], textEmb: readonly Float32Array[], owner: readonly number[]): { imageToText: Recall; textToImage: Recall } {
+export function retrievalRecall(
+  imageEmb: readonly Float32Array[],
+  textEmb: readonly Float32Array[],
+  owner: readonly number[],
+): { imageToText: Recall; textToImage: Recall } {
   const T = textEmb.length;
   const own = Float64Array.from(textEmb, (t, j) => dot(imageEmb[owner[j]], t)); // [T] score of each caption's image
   const above = new Int32Array(T); // images ranked before each caption's own image

@@ -17,7 +17,11 @@ import { evalBoxes, parseCoco } from './boxes.js';
 import { evalZeroshot, readClassnames, readImageFolder } from './zeroshot.js';
 import { writePng, unit, dot64 } from '../test-util/fixtures.js';
 
-const rank = (scores: number[], target: number) => scores.map((_, i) => i).sort((a, b) => scores[b] - scores[a] || a - b).indexOf(target);
+const rank = (scores: number[], target: number) =>
+  scores
+    .map((_, i) => i)
+    .sort((a, b) => scores[b] - scores[a] || a - b)
+    .indexOf(target);
 
 const CLASSES = ['zebra', 'apple', 'monkey', 'cab', 'bicycle', 'lamp', 'pizza'];
 const FOLDERS = ['n07', 'n01', 'n05', 'n03', 'n02', 'n06', 'n04']; // created in this order; sorted order differs
@@ -30,7 +34,12 @@ describe('eval zeroshot and boxes on fgclip-tiny', () => {
   const classVectors = async (names: string[], templates: readonly string[]) => {
     const out: number[][] = [];
     for (const n of names) {
-      const e = (await model.encodeTexts(templates.map((t) => fillTemplate(t, n)), { mode: 'short', normalize: false })).embeddings.map(unit);
+      const e = (
+        await model.encodeTexts(
+          templates.map((t) => fillTemplate(t, n)),
+          { mode: 'short', normalize: false },
+        )
+      ).embeddings.map(unit);
       out.push(unit(e[0].map((_, d) => e.reduce((s, v) => s + v[d], 0) / e.length)));
     }
     return out;
@@ -46,7 +55,13 @@ describe('eval zeroshot and boxes on fgclip-tiny', () => {
     }
     writeFileSync(join(dir, 'folder', 'README.txt'), 'not a class');
     // class names in sorted-folder order: n01..n07 → CLASSES[FOLDERS.indexOf(...)]
-    writeFileSync(join(dir, 'classnames.txt'), [...FOLDERS].sort().map((f) => CLASSES[FOLDERS.indexOf(f)]).join('\n') + '\n');
+    writeFileSync(
+      join(dir, 'classnames.txt'),
+      [...FOLDERS]
+        .sort()
+        .map((f) => CLASSES[FOLDERS.indexOf(f)])
+        .join('\n') + '\n',
+    );
     for (let i = 0; i < 3; i++) await writePng(join(dir, `coco${i}.png`), 40 + 10 * i, 36, 100 + i);
   });
   after(() => {
@@ -73,7 +88,12 @@ describe('eval zeroshot and boxes on fgclip-tiny', () => {
       const ranks: number[] = [];
       for (const s of folder.samples) {
         const img = unit((await model.encodeImages([s.path], { normalize: false }))[0].embedding);
-        ranks.push(rank(W.map((w) => dot64(img, w)), s.label));
+        ranks.push(
+          rank(
+            W.map((w) => dot64(img, w)),
+            s.label,
+          ),
+        );
       }
       assert.equal(r.total, 14);
       assert.equal(r.classes, 7);
@@ -131,7 +151,12 @@ describe('eval zeroshot and boxes on fgclip-tiny', () => {
       const [x, y, w, h] = a.bbox;
       const [enc] = await model.encodeImages([join(dir, im.file_name)], { boxes: [[[x, y, x + w, y + h]]], normalize: false });
       const f = unit((enc.regions ?? [])[0]);
-      ranks.push(rank(W.map((v) => dot64(f, v)), data.classes.indexOf(coco().categories.find((c) => c.id === a.category_id)?.name as string)));
+      ranks.push(
+        rank(
+          W.map((v) => dot64(f, v)),
+          data.classes.indexOf(coco().categories.find((c) => c.id === a.category_id)?.name as string),
+        ),
+      );
     }
     assert.equal(r.total, 6);
     assert.equal(r.images, 3);
@@ -141,12 +166,18 @@ describe('eval zeroshot and boxes on fgclip-tiny', () => {
 
   test('boxes errors: unknown category or image, bad bbox, box outside its image (BOX_INVALID naming the annotation)', async () => {
     const c = coco();
-    assert.throws(() => parseCoco(JSON.stringify({ ...c, annotations: [{ ...c.annotations[0], category_id: 99 }] }), 'i.json'), /annotations\[0\] \(id 1\) refers to category_id 99/);
+    assert.throws(
+      () => parseCoco(JSON.stringify({ ...c, annotations: [{ ...c.annotations[0], category_id: 99 }] }), 'i.json'),
+      /annotations\[0\] \(id 1\) refers to category_id 99/,
+    );
     assert.throws(() => parseCoco(JSON.stringify({ ...c, annotations: [{ ...c.annotations[0], image_id: 99 }] })), /refers to image_id 99/);
     assert.throws(() => parseCoco(JSON.stringify({ ...c, annotations: [{ ...c.annotations[0], bbox: [0, 0, -1, 2] }] })), /bbox must be/);
     assert.throws(() => parseCoco(JSON.stringify({ images: [] })), /missing images, annotations or categories/);
     assert.throws(() => parseCoco(JSON.stringify({ ...c, annotations: [] })), /no annotations/);
     const outside = parseCoco(JSON.stringify({ ...c, annotations: [{ ...c.annotations[0], id: 42, bbox: [500, 0, 5, 5] }] }));
-    await assert.rejects(evalBoxes(model, outside, dir, { templates: 'none', cache: false }), (e: unknown) => e instanceof FgClipError && e.code === 'BOX_INVALID' && /annotation id 42/.test(e.message));
+    await assert.rejects(
+      evalBoxes(model, outside, dir, { templates: 'none', cache: false }),
+      (e: unknown) => e instanceof FgClipError && e.code === 'BOX_INVALID' && /annotation id 42/.test(e.message),
+    );
   });
 });

@@ -64,7 +64,11 @@ export async function readImageFolder(dir: string): Promise<ImageFolder> {
   const samples: ImageFolderSample[] = [];
   for (const [label, f] of folders.entries()) {
     const files = await listImages(join(dir, f));
-    if (files.length === 0) throw new FgClipError('INPUT_INVALID', `--imagefolder ${dir}: class folder ${JSON.stringify(f)} has no images (extensions ${IMAGE_EXTENSIONS.join(' ')})`);
+    if (files.length === 0)
+      throw new FgClipError(
+        'INPUT_INVALID',
+        `--imagefolder ${dir}: class folder ${JSON.stringify(f)} has no images (extensions ${IMAGE_EXTENSIONS.join(' ')})`,
+      );
     for (const path of files) samples.push({ path, label });
   }
   return { folders, samples };
@@ -78,14 +82,26 @@ export function readClassnames(path: string): string[] {
   } catch (e) {
     throw new FgClipError('INPUT_INVALID', `--classnames ${path}: cannot read the file (${(e as Error).message})`, { cause: e });
   }
-  const names = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
-  if (names.length === 0) throw new FgClipError('INPUT_INVALID', `--classnames ${path}: no class names (expected one per line, in the sorted order of the class folders)`);
+  const names = text
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
+  if (names.length === 0)
+    throw new FgClipError('INPUT_INVALID', `--classnames ${path}: no class names (expected one per line, in the sorted order of the class folders)`);
   return names;
 }
 
-export async function evalZeroshot(model: Encoder, folder: ImageFolder, classnames: readonly string[], opts: ClassifierEvalOptions = {}): Promise<ZeroshotResult> {
+export async function evalZeroshot(
+  model: Encoder,
+  folder: ImageFolder,
+  classnames: readonly string[],
+  opts: ClassifierEvalOptions = {},
+): Promise<ZeroshotResult> {
   if (classnames.length !== folder.folders.length) {
-    throw new FgClipError('INPUT_INVALID', `zeroshot: ${classnames.length} class names for ${folder.folders.length} class folders (expected one name per folder, in sorted folder order: ${folder.folders.slice(0, 5).join(', ')}${folder.folders.length > 5 ? ', …' : ''})`);
+    throw new FgClipError(
+      'INPUT_INVALID',
+      `zeroshot: ${classnames.length} class names for ${folder.folders.length} class folders (expected one name per folder, in sorted folder order: ${folder.folders.slice(0, 5).join(', ')}${folder.folders.length > 5 ? ', …' : ''})`,
+    );
   }
   const templates = opts.templates ?? 'imagenet';
   const W = await labelEmbeddings(model, classnames, { templates, cache: opts.cache, onWarning: opts.onWarning, onLabelProgress: opts.onLabelProgress });
@@ -96,7 +112,14 @@ export async function evalZeroshot(model: Encoder, folder: ImageFolder, classnam
     const imgs = await Promise.all(part.map((x) => decodeEntry(model, x.path, x.path)));
     // FG-CLIP 2's ImageNet convention: a fixed budget of 1024 patches (ignored by fixed-resolution families)
     const enc = await model.encodeImages(imgs, { maxNumPatches: 1024 });
-    enc.forEach((e, k) => ranks.push(rankOf(W.map((w) => dot(e.embedding, w)), part[k].label)));
+    enc.forEach((e, k) =>
+      ranks.push(
+        rankOf(
+          W.map((w) => dot(e.embedding, w)),
+          part[k].label,
+        ),
+      ),
+    );
     opts.onProgress?.(ranks.length, folder.samples.length);
   }
   const acc = recallAtK(ranks, [1, 5] as const);

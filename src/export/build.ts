@@ -25,8 +25,14 @@ export interface BuiltExport {
  * Text first (its tensors are then dropped), then vision. Only the checkpoint's native resolution is exported
  * (interpolated position tables are a load-time option of the Node library).
  */
-export function buildExportGraphs(config: FgClipConfig, w: WeightSource, dtype: LinearDtype, sinks: { text?: WeightSink; vision?: WeightSink } = {}): BuiltExport {
-  if (dtype !== 'fp32' && dtype !== 'fp16' && dtype !== 'int8') throw new FgClipError('INPUT_INVALID', `dtype: expected fp32, fp16 or int8 (got ${String(dtype)})`);
+export function buildExportGraphs(
+  config: FgClipConfig,
+  w: WeightSource,
+  dtype: LinearDtype,
+  sinks: { text?: WeightSink; vision?: WeightSink } = {},
+): BuiltExport {
+  if (dtype !== 'fp32' && dtype !== 'fp16' && dtype !== 'int8')
+    throw new FgClipError('INPUT_INVALID', `dtype: expected fp32, fp16 or int8 (got ${String(dtype)})`);
   const { tables, logitScaleLog } = readOutsideGraphs(config, w);
   const positions = new Float32Array(tables.short.length + tables.long.length);
   positions.set(tables.short);
@@ -60,7 +66,12 @@ export function exportManifest(
     projectionDim: P,
     textHiddenSize: D,
     logitScaleLog: built.logitScaleLog,
-    text: { shortLength: config.text_config.max_position_embeddings, longLength: config.long_max_length, eosTokenId: config.text_config.eos_token_id, vocabSize: config.text_config.vocab_size },
+    text: {
+      shortLength: config.text_config.max_position_embeddings,
+      longLength: config.long_max_length,
+      eosTokenId: config.text_config.eos_token_id,
+      vocabSize: config.text_config.vocab_size,
+    },
     preprocess: { mode: 'squash', mean: [...pre.image_mean], std: [...pre.image_std], rescaleFactor: pre.rescale_factor, resample: 'PIL bicubic' },
     positions: { file: POSITIONS_FILE, short: [config.text_config.max_position_embeddings, D], long: [config.long_max_length, D], dtype: 'float32' },
     graphs: { vision: visionSpec(S, grid, P), text: textSpec(D, P) },

@@ -60,7 +60,10 @@ class Exported {
     const D = this.m.textHiddenSize;
     const tables = { shortPositions: this.positions.subarray(0, s * D), longPositions: this.positions.subarray(s * D) };
     // prepareTextBatch reads only these config fields
-    const config = { text_config: { hidden_size: D, max_position_embeddings: s, eos_token_id: eosTokenId, vocab_size: vocabSize }, long_max_length: l } as unknown as FgClipConfig;
+    const config = {
+      text_config: { hidden_size: D, max_position_embeddings: s, eos_token_id: eosTokenId, vocab_size: vocabSize },
+      long_max_length: l,
+    } as unknown as FgClipConfig;
     const b = prepareTextBatch(config, tables, ids, mode);
     const out = await this.text.run({
       input_ids: new ort.Tensor('int64', b.ids, [b.B, b.T]),
@@ -118,16 +121,24 @@ for (const size of ['tiny', 'small'] as const) {
         if (dtype === 'fp32') {
           const P = ex.m.projectionDim;
           rows(got.image, P).forEach((v, i) => assert.ok(relL2(v, cases.image.features[i]) <= 1e-4, `image[${i}] vs golden`));
-          cases.dense.features.forEach((d, i) => assert.ok(relL2(got.dense.subarray(i * d.length * P, (i + 1) * d.length * P), d.flat()) <= 1e-4, `dense[${i}] vs golden`));
+          cases.dense.features.forEach((d, i) =>
+            assert.ok(relL2(got.dense.subarray(i * d.length * P, (i + 1) * d.length * P), d.flat()) <= 1e-4, `dense[${i}] vs golden`),
+          );
         }
       });
 
       test('text graph in onnxruntime-node, inputs from the manifest: short and long features identical to the library', async () => {
-        for (const [mode, c] of [['short', cases.text_short], ['long', cases.text_long]] as const) {
+        for (const [mode, c] of [
+          ['short', cases.text_short],
+          ['long', cases.text_long],
+        ] as const) {
           const got = await ex.texts(c.input_ids, mode);
           const want = await lib.getTextFeatures(c.input_ids, { walkShortPos: mode === 'short' });
           assert.equal(maxAbsDiff(got, flatten(want)), 0, mode);
-          if (dtype === 'fp32') rows(got, ex.m.projectionDim).forEach((v, i) => assert.ok(relL2(v, c.features[i]) <= 1e-4, `text_${mode}[${i}] vs golden: ${relL2(v, c.features[i])}`));
+          if (dtype === 'fp32')
+            rows(got, ex.m.projectionDim).forEach((v, i) =>
+              assert.ok(relL2(v, c.features[i]) <= 1e-4, `text_${mode}[${i}] vs golden: ${relL2(v, c.features[i])}`),
+            );
         }
       });
     });
@@ -182,7 +193,11 @@ describe('fgclip export: command line and errors', () => {
   test('parseManifest rejects tampered manifests: paths escaping the folder, wrong table size, unknown version', async () => {
     const d = join(scratch, 'small-fp32');
     const good = JSON.parse(readFileSync(join(d, EXPORT_MANIFEST), 'utf8')) as Record<string, unknown> & ExportManifest;
-    const bad = (m: unknown) => assert.throws(() => parseManifest(JSON.stringify(m)), (e: unknown) => isFgClipError(e) && e.code === 'CONFIG_INVALID');
+    const bad = (m: unknown) =>
+      assert.throws(
+        () => parseManifest(JSON.stringify(m)),
+        (e: unknown) => isFgClipError(e) && e.code === 'CONFIG_INVALID',
+      );
     bad({ ...good, version: 99 });
     bad({ ...good, files: { ...good.files, '../etc/passwd': { size: 1, sha256: '0'.repeat(64) } } });
     bad({ ...good, files: { ...good.files, 'text-positions.bin': { size: 12, sha256: good.files['text-positions.bin'].sha256 } } });

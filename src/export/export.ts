@@ -19,7 +19,15 @@ import { buildExportGraphs, exportManifest } from './build.js';
 import { EXPORT_MANIFEST, POSITIONS_FILE, type ExportManifest, type FileSpec } from './manifest.js';
 
 /** Checkpoint files copied beside the graphs when present (tokenizer and preprocessing need them). */
-const COPIED_FILES = ['config.json', 'preprocessor_config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.json', 'merges.txt'] as const;
+const COPIED_FILES = [
+  'config.json',
+  'preprocessor_config.json',
+  'tokenizer.json',
+  'tokenizer_config.json',
+  'special_tokens_map.json',
+  'vocab.json',
+  'merges.txt',
+] as const;
 
 export interface ExportOptions {
   readonly dtype?: LinearDtype;
@@ -37,7 +45,8 @@ export interface ExportResult {
 
 export async function exportModel(model: string, outDir: string, opts: ExportOptions = {}): Promise<ExportResult> {
   const dtype = opts.dtype ?? 'fp32';
-  if (dtype !== 'fp32' && dtype !== 'fp16' && dtype !== 'int8') throw new FgClipError('INPUT_INVALID', `dtype: expected fp32, fp16 or int8 (got ${String(dtype)})`);
+  if (dtype !== 'fp32' && dtype !== 'fp16' && dtype !== 'int8')
+    throw new FgClipError('INPUT_INVALID', `dtype: expected fp32, fp16 or int8 (got ${String(dtype)})`);
   const out = resolve(outDir);
   if (existsSync(out)) {
     if (!statSync(out).isDirectory()) throw new FgClipError('INPUT_INVALID', `export: ${out} exists and is not a folder`);

@@ -89,7 +89,12 @@ export function textSpec(D: number, P: number): GraphSpec {
     model: 'text/model.onnx',
     weights: 'text/weights.bin',
     inputs: [
-      { name: 'input_ids', type: 'int64', shape: ['B', 'T'], doc: 'token ids; T ≤ 77 (short) or ≤ 248 (long), may be cut after the last end token of the batch' },
+      {
+        name: 'input_ids',
+        type: 'int64',
+        shape: ['B', 'T'],
+        doc: 'token ids; T ≤ 77 (short) or ≤ 248 (long), may be cut after the last end token of the batch',
+      },
       { name: 'position_embeds', type: 'float32', shape: ['T', D], doc: `rows 0..T-1 of the mode's table in ${POSITIONS_FILE}` },
       { name: 'causal_mask', type: 'float32', shape: ['T', 'T'], doc: 'additive: 0 on and below the diagonal, -3.4028234663852886e38 above' },
       { name: 'pool_index', type: 'int64', shape: ['B'], doc: 'b*T + position of the first end token of row b (0 when none)' },
@@ -109,7 +114,8 @@ function bad(source: string, what: string): never {
 }
 
 function posInt(v: unknown, source: string, field: string, max = 1 << 20): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0 || v > max) bad(source, `${field}: expected a positive integer ≤ ${max} (got ${JSON.stringify(v)})`);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0 || v > max)
+    bad(source, `${field}: expected a positive integer ≤ ${max} (got ${JSON.stringify(v)})`);
   return v;
 }
 
@@ -139,25 +145,29 @@ export function parseManifest(text: string, source = EXPORT_MANIFEST): ExportMan
   posInt(t.shortLength, source, 'text.shortLength', 4096);
   posInt(t.longLength, source, 'text.longLength', 4096);
   posInt(t.vocabSize, source, 'text.vocabSize', 1 << 24);
-  if (!Number.isInteger(t.eosTokenId) || t.eosTokenId < 0 || t.eosTokenId >= t.vocabSize) bad(source, `text.eosTokenId: expected an id below vocabSize (got ${JSON.stringify(t.eosTokenId)})`);
+  if (!Number.isInteger(t.eosTokenId) || t.eosTokenId < 0 || t.eosTokenId >= t.vocabSize)
+    bad(source, `text.eosTokenId: expected an id below vocabSize (got ${JSON.stringify(t.eosTokenId)})`);
   const pos = o.positions;
   if (!pos || pos.short?.[0] !== t.shortLength || pos.short?.[1] !== D || pos.long?.[0] !== t.longLength || pos.long?.[1] !== D) {
     bad(source, `positions: expected tables [${t.shortLength}, ${D}] and [${t.longLength}, ${D}]`);
   }
   const pre = o.preprocess;
-  if (!pre || !isTriple(pre.mean) || !isTriple(pre.std) || pre.std.some((v) => v === 0) || typeof pre.rescaleFactor !== 'number') bad(source, 'preprocess: expected mean and std of 3 finite numbers (std non-zero) and a rescaleFactor');
+  if (!pre || !isTriple(pre.mean) || !isTriple(pre.std) || pre.std.some((v) => v === 0) || typeof pre.rescaleFactor !== 'number')
+    bad(source, 'preprocess: expected mean and std of 3 finite numbers (std non-zero) and a rescaleFactor');
   const files = o.files;
   if (!files || typeof files !== 'object') bad(source, 'files: missing');
   for (const [name, f] of Object.entries(files)) {
     if (!safeRelative(name)) bad(source, `files: ${JSON.stringify(name)} is not a plain relative path`);
-    if (!f || !Number.isSafeInteger(f.size) || f.size < 0 || typeof f.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(f.sha256)) bad(source, `files[${name}]: expected { size, sha256 }`);
+    if (!f || !Number.isSafeInteger(f.size) || f.size < 0 || typeof f.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(f.sha256))
+      bad(source, `files[${name}]: expected { size, sha256 }`);
   }
   const g = o.graphs;
   if (!g?.vision || !g.text) bad(source, 'graphs: expected vision and text');
   for (const f of [g.vision.model, g.vision.weights, g.text.model, g.text.weights, pos.file]) {
     if (typeof f !== 'string' || !(f in files)) bad(source, `graphs: ${JSON.stringify(f)} is not listed in files`);
   }
-  if (files[pos.file].size !== 4 * D * (t.shortLength + t.longLength)) bad(source, `${pos.file}: ${files[pos.file].size} bytes, expected ${4 * D * (t.shortLength + t.longLength)}`);
+  if (files[pos.file].size !== 4 * D * (t.shortLength + t.longLength))
+    bad(source, `${pos.file}: ${files[pos.file].size} bytes, expected ${4 * D * (t.shortLength + t.longLength)}`);
   void P;
   return o as ExportManifest;
 }

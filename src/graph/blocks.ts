@@ -44,7 +44,8 @@ export function exposeIntermediate(g: GraphBuilder, value: string, modulePath: s
 /** Checks a build mode and its linear dtype: 'train' keeps float32 checkpoint tensors, so it takes fp32 only. */
 export function checkBuildMode(mode: BuildMode | undefined, dtype: LinearDtype | undefined): void {
   if (mode !== undefined && mode !== 'inference' && mode !== 'train') throw new Error(`graph build mode ${String(mode)}: expected 'inference' or 'train'`);
-  if (mode === 'train' && dtype !== undefined && dtype !== 'fp32') throw new Error(`graph build mode 'train': linear dtype ${dtype} would not keep the checkpoint's tensors (train mode is fp32)`);
+  if (mode === 'train' && dtype !== undefined && dtype !== 'fp32')
+    throw new Error(`graph build mode 'train': linear dtype ${dtype} would not keep the checkpoint's tensors (train mode is fp32)`);
 }
 
 export interface Ctx {
@@ -117,7 +118,14 @@ export function linearWeights(c: Ctx, path: string, inp: number, out: number, bi
   let b: string | undefined;
   if (bias) {
     const bv = c.w.get(`${path}.bias`, [out]);
-    b = scale === 1 ? c.g.weight(`${path}.bias`, bv, [out]) : c.g.weight(remappedName(`${path}.bias`, 'scaled'), bv.map((v) => v * scale), [out]);
+    b =
+      scale === 1
+        ? c.g.weight(`${path}.bias`, bv, [out])
+        : c.g.weight(
+            remappedName(`${path}.bias`, 'scaled'),
+            bv.map((v) => v * scale),
+            [out],
+          );
   }
   switch (kind) {
     case 'fp32':
@@ -125,7 +133,12 @@ export function linearWeights(c: Ctx, path: string, inp: number, out: number, bi
     case 'fp16':
       return {
         kind,
-        weight: c.g.op1('Cast', `${path}.weight_cast`, [c.g.float16(remappedName(`${path}.weight`, scale === 1 ? 'transposed_fp16' : 'transposed_scaled_fp16'), wt, [inp, out])], { to: 1 }),
+        weight: c.g.op1(
+          'Cast',
+          `${path}.weight_cast`,
+          [c.g.float16(remappedName(`${path}.weight`, scale === 1 ? 'transposed_fp16' : 'transposed_scaled_fp16'), wt, [inp, out])],
+          { to: 1 },
+        ),
         bias: b,
       };
     case 'int8': {
@@ -267,7 +280,8 @@ export function encoderLayerWithoutAttn(c: Ctx, x: string, cfg: TowerConfig, h: 
   const path = h.path;
   const p = `${path}.without_attn`;
   const eps = cfg.layer_norm_eps;
-  const ln = (name: string, v: string) => g.op1('LayerNormalization', `${p}.${name}`, [v, `${path}.${name}.weight`, `${path}.${name}.bias`], { axis: -1, epsilon: { float: eps } });
+  const ln = (name: string, v: string) =>
+    g.op1('LayerNormalization', `${p}.${name}`, [v, `${path}.${name}.weight`, `${path}.${name}.bias`], { axis: -1, epsilon: { float: eps } });
   const v = applyLinear(c, `${p}.v_proj`, ln('layer_norm1', x), h.v);
   const r1 = g.op1('Add', `${p}.residual1`, [x, applyLinear(c, `${p}.out_proj`, v, h.out)]);
   const a = activation(c, `${p}.mlp.activation_fn`, applyLinear(c, `${p}.mlp.fc1`, ln('layer_norm2', r1), h.fc1), cfg.hidden_act);

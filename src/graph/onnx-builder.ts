@@ -193,14 +193,21 @@ export class GraphBuilder {
    * the node's outputs named `outputs` (same element types in both branches; shapes may differ). Only the taken
    * branch runs.
    */
-  ifElse(name: string, cond: string, outputs: readonly { name: string; type: ElemType; dims: readonly Dim[] }[], thenBranch: () => string[], elseBranch: () => string[]): string[] {
+  ifElse(
+    name: string,
+    cond: string,
+    outputs: readonly { name: string; type: ElemType; dims: readonly Dim[] }[],
+    thenBranch: () => string[],
+    elseBranch: () => string[],
+  ): string[] {
     const branch = (label: 'then' | 'else', body: () => string[]): onnxProto.onnx.IGraphProto => {
       const outer = this.nodes;
       const inner: onnxProto.onnx.INodeProto[] = [];
       this.nodes = inner;
       try {
         const results = body();
-        if (results.length !== outputs.length) throw new Error(`graph ${this.graphName}: ${name} ${label} branch gives ${results.length} values for ${outputs.length} outputs`);
+        if (results.length !== outputs.length)
+          throw new Error(`graph ${this.graphName}: ${name} ${label} branch gives ${results.length} values for ${outputs.length} outputs`);
         // a branch's outputs are produced inside it (an outer value is passed through an Identity)
         const outs = results.map((r, i) => this.alias(r, `${name}/${label}/out${i}`));
         return { name: `${name}/${label}`, node: inner, output: outs.map((o, i) => valueInfo(o, outputs[i].type, outputs[i].dims)) };

@@ -9,7 +9,12 @@ import { viridis } from './viridis.js';
 
 // ---- helpers -----------------------------------------------------------------------------------------
 
-interface Decoded { width: number; height: number; channels: number; data: Buffer }
+interface Decoded {
+  width: number;
+  height: number;
+  channels: number;
+  data: Buffer;
+}
 async function decode(png: Buffer): Promise<Decoded> {
   const { data, info } = await sharp(png).raw().toBuffer({ resolveWithObject: true });
   return { width: info.width, height: info.height, channels: info.channels, data };
@@ -82,7 +87,10 @@ describe('viridis', () => {
     assert.deepEqual(viridis(-3), viridis(0));
     assert.deepEqual(viridis(7), viridis(1));
     assert.deepEqual(viridis(-Infinity), viridis(0));
-    assert.throws(() => viridis(NaN), (e: unknown) => e instanceof FgClipError && e.code === 'INPUT_INVALID');
+    assert.throws(
+      () => viridis(NaN),
+      (e: unknown) => e instanceof FgClipError && e.code === 'INPUT_INVALID',
+    );
   });
 
   test('matplotlib lookup: entry int(t·256), so t = i/256 and t = (i+0.99)/256 share a colour; >= 250 distinct entries', () => {
@@ -110,7 +118,14 @@ describe('viridis', () => {
 describe('upsampleBilinear', () => {
   test('equals an independent tent-kernel reference (max abs diff 1e-6) for up- and down-sampling shapes', () => {
     const rnd = lcg(7);
-    for (const [ih, iw, oh, ow] of [[14, 14, 61, 47], [4, 4, 8, 8], [3, 5, 3, 5], [1, 6, 9, 13], [9, 7, 4, 3], [2, 2, 2, 9]]) {
+    for (const [ih, iw, oh, ow] of [
+      [14, 14, 61, 47],
+      [4, 4, 8, 8],
+      [3, 5, 3, 5],
+      [1, 6, 9, 13],
+      [9, 7, 4, 3],
+      [2, 2, 2, 9],
+    ]) {
       const g = Array.from({ length: ih * iw }, rnd);
       const got = upsampleBilinear(g, ih, iw, oh, ow);
       const want = tentReference(g, ih, iw, oh, ow);
@@ -122,9 +137,16 @@ describe('upsampleBilinear', () => {
   });
 
   test('a constant grid stays exactly constant', () => {
-    for (const [ih, iw, oh, ow] of [[14, 14, 448, 336], [3, 7, 2, 50], [1, 1, 5, 5]]) {
+    for (const [ih, iw, oh, ow] of [
+      [14, 14, 448, 336],
+      [3, 7, 2, 50],
+      [1, 1, 5, 5],
+    ]) {
       const out = upsampleBilinear(new Float32Array(ih * iw).fill(0.3125), ih, iw, oh, ow);
-      assert.ok(out.every((v) => v === 0.3125), `${ih}x${iw}->${oh}x${ow}`);
+      assert.ok(
+        out.every((v) => v === 0.3125),
+        `${ih}x${iw}->${oh}x${ow}`,
+      );
     }
   });
 
@@ -247,7 +269,15 @@ describe('renderHeatmap', () => {
 
   test("scale 'per-panel' stretches each panel to its own range; 'shared' uses one range across panels", async () => {
     const half = hot.map((v) => v * 0.5);
-    const base: RenderOptions = { gridH: G, gridW: G, panels: [{ text: 'a', similarity: hot }, { text: 'b', similarity: half }], panelSize: 70 };
+    const base: RenderOptions = {
+      gridH: G,
+      gridW: G,
+      panels: [
+        { text: 'a', similarity: hot },
+        { text: 'b', similarity: half },
+      ],
+      panelSize: 70,
+    };
     const same = (img: Decoded, o: RenderOptions) => {
       const [p, q] = heatmapLayout(o).panels.map((l) => l.image);
       let maxL = [0, 0];
@@ -270,13 +300,25 @@ describe('renderHeatmap', () => {
 
   test('titles: long ASCII ones are cut with an ellipsis inside the panel width; non-ASCII ones still draw ink', async () => {
     const long = 'a '.repeat(200) + 'end';
-    const opts: RenderOptions = { gridH: 2, gridW: 2, panels: [{ text: long, similarity: [0, 1, 2, 3] }, { text: '白猫 window', similarity: [0, 1, 2, 3] }], panelSize: 120 };
+    const opts: RenderOptions = {
+      gridH: 2,
+      gridW: 2,
+      panels: [
+        { text: long, similarity: [0, 1, 2, 3] },
+        { text: '白猫 window', similarity: [0, 1, 2, 3] },
+      ],
+      panelSize: 120,
+    };
     const img = await decode(await renderHeatmap(opts));
     const [p, q] = heatmapLayout(opts).panels;
     const inkCols = (l: typeof p) => {
       const cols: number[] = [];
       for (let x = l.image.x - 10; x < l.bar.x; x++) {
-        for (let y = l.image.y - 22; y < l.image.y - 2; y++) if (Math.max(...px(img, x, y)) < 110) { cols.push(x); break; }
+        for (let y = l.image.y - 22; y < l.image.y - 2; y++)
+          if (Math.max(...px(img, x, y)) < 110) {
+            cols.push(x);
+            break;
+          }
       }
       return cols;
     };
@@ -288,7 +330,15 @@ describe('renderHeatmap', () => {
   test('renders the model-card photo (cat_dfclor.jpg, 640x480) with two 14x14 panels', async () => {
     const { data, info } = await sharp(goldenPath('images', 'cat_dfclor.jpg')).removeAlpha().raw().toBuffer({ resolveWithObject: true });
     const blob = grid(G, G, (r, c) => 0.05 + 0.2 * Math.exp(-((r - 7) ** 2 + (c - 10) ** 2) / 8));
-    const opts: RenderOptions = { gridH: G, gridW: G, image: { width: info.width, height: info.height, data }, panels: [{ text: 'white cat', similarity: blob }, { text: 'a dog', similarity: blob.map((v) => -v) }] };
+    const opts: RenderOptions = {
+      gridH: G,
+      gridW: G,
+      image: { width: info.width, height: info.height, data },
+      panels: [
+        { text: 'white cat', similarity: blob },
+        { text: 'a dog', similarity: blob.map((v) => -v) },
+      ],
+    };
     const img = await decode(await renderHeatmap(opts));
     const l = heatmapLayout(opts);
     assert.deepEqual([img.width, img.height], [l.width, l.height]);
@@ -302,7 +352,13 @@ describe('renderHeatmap', () => {
   });
 
   test('decimalsFor: 3 decimals, more when needed to tell lo from hi (capped at 6)', () => {
-    for (const [lo, hi] of [[-0.5, 0.5], [0.1, 0.3], [0.1, 0.1004], [0.2, 0.20003], [0.25, 0.2500001]]) {
+    for (const [lo, hi] of [
+      [-0.5, 0.5],
+      [0.1, 0.3],
+      [0.1, 0.1004],
+      [0.2, 0.20003],
+      [0.25, 0.2500001],
+    ]) {
       // the last span (1e-7) is below the 6-decimal cap, so only the cap is checked there
       const d = decimalsFor({ lo, hi });
       assert.ok(d >= 3 && d <= 6, `${lo}..${hi}: ${d}`);
@@ -314,7 +370,10 @@ describe('renderHeatmap', () => {
   describe('bad input throws FgClipError INPUT_INVALID naming the field', () => {
     const ok = (): RenderOptions => ({ gridH: 2, gridW: 2, panels: [{ text: 'a', similarity: [0, 1, 2, 3] }] });
     test('non-finite similarities (NaN, Infinity) name panel, index, row and column', async () => {
-      await assertInvalid(renderHeatmap({ ...ok(), panels: [ok().panels[0], { text: 'b', similarity: [0, 1, NaN, 3] }] }), /panels\[1\]\.similarity\[2\] \(row 1, col 0\).*NaN/);
+      await assertInvalid(
+        renderHeatmap({ ...ok(), panels: [ok().panels[0], { text: 'b', similarity: [0, 1, NaN, 3] }] }),
+        /panels\[1\]\.similarity\[2\] \(row 1, col 0\).*NaN/,
+      );
       await assertInvalid(renderHeatmap({ ...ok(), panels: [{ text: 'a', similarity: new Float32Array([0, Infinity, 0, 0]) }] }), /similarity\[1\].*Infinity/);
     });
     test('grid size mismatch', async () => {

@@ -34,8 +34,7 @@ const INK: Rgb = [34, 34, 34];
 const FRAME: Rgb = [120, 120, 120];
 
 const where = 'renderHeatmap';
-const invalid = (what: string, hint = ''): FgClipError =>
-  new FgClipError('INPUT_INVALID', `${where}: ${what}${hint ? `. ${hint}` : ''}`);
+const invalid = (what: string, hint = ''): FgClipError => new FgClipError('INPUT_INVALID', `${where}: ${what}${hint ? `. ${hint}` : ''}`);
 
 interface Checked {
   readonly gridH: number;
@@ -59,7 +58,10 @@ function check(opts: RenderOptions): Checked {
     throw invalid(`gridH and gridW must be positive integers (got ${String(gridH)}×${String(gridW)})`);
   }
   if (!Array.isArray(panels) || panels.length === 0) {
-    throw invalid(`panels must be a non-empty array (got ${Array.isArray(panels) ? 'an empty array' : typeof panels})`, 'Pass one {text, similarity} per text.');
+    throw invalid(
+      `panels must be a non-empty array (got ${Array.isArray(panels) ? 'an empty array' : typeof panels})`,
+      'Pass one {text, similarity} per text.',
+    );
   }
   const n = gridH * gridW;
   panels.forEach((p, i) => {
@@ -143,7 +145,14 @@ function plan(c: Checked): { layout: FigureLayout; labels: { hi: string; lo: str
     return { hi: formatCosine(r.hi, d), lo: formatCosine(r.lo, d) };
   });
   const area = c.image ? panelArea(c.image.width, c.image.height, c.panelSize) : panelArea(c.gridW, c.gridH, c.panelSize);
-  return { layout: layoutFigure(c.texts.length, area, labels.flatMap((l) => [l.hi, l.lo])), labels };
+  return {
+    layout: layoutFigure(
+      c.texts.length,
+      area,
+      labels.flatMap((l) => [l.hi, l.lo]),
+    ),
+    labels,
+  };
 }
 
 /** Where renderHeatmap puts each panel's image, colorbar and labels (validates opts the same way). */
@@ -196,7 +205,10 @@ export async function renderHeatmap(opts: RenderOptions): Promise<Buffer> {
     }
     canvas.strokeRectOutside(p.bar.x, p.bar.y, p.bar.width, p.bar.height, FRAME);
     const mid = Math.round(labelFont.ascent * 0.36); // baseline offset that centres digits on a tick
-    for (const [text, ty] of [[labels[i].hi, p.bar.y], [labels[i].lo, p.bar.y + p.bar.height - 1]] as const) {
+    for (const [text, ty] of [
+      [labels[i].hi, p.bar.y],
+      [labels[i].lo, p.bar.y + p.bar.height - 1],
+    ] as const) {
       canvas.fillRect(p.bar.x + p.bar.width, ty, TICK_LENGTH, 1, FRAME);
       drawAtlas(canvas, labelFont, text, p.labelX, ty + mid, INK);
     }
@@ -216,5 +228,7 @@ export async function renderHeatmap(opts: RenderOptions): Promise<Buffer> {
     }
   }
   const raw = Buffer.from(canvas.data.buffer, canvas.data.byteOffset, canvas.data.byteLength);
-  return sharp(raw, { raw: { width: canvas.width, height: canvas.height, channels: 3 } }).png().toBuffer();
+  return sharp(raw, { raw: { width: canvas.width, height: canvas.height, channels: 3 } })
+    .png()
+    .toBuffer();
 }

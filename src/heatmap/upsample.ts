@@ -28,13 +28,7 @@ function axisTaps(inSize: number, outSize: number): { lo: Int32Array; hi: Int32A
 }
 
 /** grid [gridH·gridW] row-major → [outH·outW] row-major. */
-export function upsampleBilinear(
-  grid: ArrayLike<number>,
-  gridH: number,
-  gridW: number,
-  outH: number,
-  outW: number,
-): Float32Array {
+export function upsampleBilinear(grid: ArrayLike<number>, gridH: number, gridW: number, outH: number, outW: number): Float32Array {
   checkDim('gridH', gridH);
   checkDim('gridW', gridW);
   checkDim('outH', outH);

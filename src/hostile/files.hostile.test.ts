@@ -29,7 +29,15 @@ const SPECIAL: [string, (p: string) => void][] = [
   ['a symlink to /dev/zero', (p) => symlinkSync('/dev/zero', p)],
   ['a dangling symlink', (p) => symlinkSync(join(tmp, 'no-such-file'), p)],
 ];
-const FILES = ['config.json', 'preprocessor_config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'model.safetensors', 'added_tokens.json'];
+const FILES = [
+  'config.json',
+  'preprocessor_config.json',
+  'tokenizer.json',
+  'tokenizer_config.json',
+  'special_tokens_map.json',
+  'model.safetensors',
+  'added_tokens.json',
+];
 
 describe('FgClip.load on folders with special files where model files should be', () => {
   for (const file of FILES) {
@@ -46,7 +54,11 @@ describe('FgClip.load on folders with special files where model files should be'
   }
 
   test('config.json with 1e9 layers, 1e6 hidden size or a 1e5-pixel image: CONFIG_INVALID before reading weights', async () => {
-    for (const [tower, field, value] of [['text_config', 'num_hidden_layers', 1e9], ['vision_config', 'hidden_size', 1e6], ['vision_config', 'image_size', 1e5]] as const) {
+    for (const [tower, field, value] of [
+      ['text_config', 'num_hidden_layers', 1e9],
+      ['vision_config', 'hidden_size', 1e6],
+      ['vision_config', 'image_size', 1e5],
+    ] as const) {
       const dir = modelCopy();
       const cfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, Record<string, unknown>>;
       cfg[tower][field] = value;

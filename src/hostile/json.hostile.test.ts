@@ -33,7 +33,11 @@ function miniTokenizer(): Json {
 }
 
 function towerBounded(t: TowerConfig): void {
-  assert.ok(t.num_hidden_layers <= CONFIG_LIMITS.num_hidden_layers && t.hidden_size <= CONFIG_LIMITS.hidden_size && t.intermediate_size <= CONFIG_LIMITS.intermediate_size);
+  assert.ok(
+    t.num_hidden_layers <= CONFIG_LIMITS.num_hidden_layers &&
+      t.hidden_size <= CONFIG_LIMITS.hidden_size &&
+      t.intermediate_size <= CONFIG_LIMITS.intermediate_size,
+  );
   assert.ok(t.hidden_size % t.num_attention_heads === 0);
 }
 
@@ -77,7 +81,10 @@ describe('hostile JSON files: typed error or a bounded, valid result', () => {
       const e = await typedOrOk(c.name, () => r.encode('a photo of a cat, 42 times!', { maxLength: 77 }));
       if (e instanceof FgClipError) continue;
       assert.equal(e.ids.length, 77, c.name);
-      assert.ok(e.ids.every((id) => Number.isInteger(id) && id >= 0 && id < r.vocabSize), c.name);
+      assert.ok(
+        e.ids.every((id) => Number.isInteger(id) && id >= 0 && id < r.vocabSize),
+        c.name,
+      );
     }
   });
 
@@ -85,7 +92,10 @@ describe('hostile JSON files: typed error or a bounded, valid result', () => {
     const deep = JSON.parse(deepJson(100_000)) as unknown;
     for (const [name, fn] of [
       ['config.text_config', () => parseConfig({ ...config, text_config: deep }, 'config.json')],
-      ['config.vision_config.hidden_size', () => parseConfig({ ...config, vision_config: { ...(config.vision_config as Json), hidden_size: deep } }, 'config.json')],
+      [
+        'config.vision_config.hidden_size',
+        () => parseConfig({ ...config, vision_config: { ...(config.vision_config as Json), hidden_size: deep } }, 'config.json'),
+      ],
       ['tokenizer.normalizer', () => ClipTokenizer.fromJson({ ...miniTokenizer(), normalizer: deep }, 't.json')],
       ['tokenizer.pre_tokenizer', () => ClipTokenizer.fromJson({ ...miniTokenizer(), pre_tokenizer: { type: 'Sequence', pretokenizers: deep } }, 't.json')],
       ['tokenizer.added_tokens', () => ClipTokenizer.fromJson({ ...miniTokenizer(), added_tokens: deep }, 't.json')],

@@ -57,7 +57,10 @@ describe('hostile media inputs: typed error or a correct answer', () => {
         }
         assert.equal(r.ids.length, maxLength, c.name);
         assert.equal(r.ids[0], tok.bosId, c.name);
-        assert.ok(r.ids.every((id) => Number.isInteger(id) && id >= 0 && id < tok.vocabSize), c.name);
+        assert.ok(
+          r.ids.every((id) => Number.isInteger(id) && id >= 0 && id < tok.vocabSize),
+          c.name,
+        );
         assert.equal(r.truncated, tok.countTokens(c.input) > maxLength, c.name);
       }
     }

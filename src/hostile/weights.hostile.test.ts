@@ -38,7 +38,13 @@ describe('hostile weight files: typed error or correct tensors', () => {
     for (const c of safetensorsCases()) {
       const r = await typedOrOk(c.name, () => readSafetensors(file(c.input, 'safetensors')));
       if (r instanceof FgClipError) assert.ok(WEIGHT_CODES.has(r.code), `${c.name}: ${r.code}`);
-      else for (const [name, t] of r) assert.equal(t.data.length, t.shape.reduce((a, d) => a * d, 1), `${c.name}: ${name}`);
+      else
+        for (const [name, t] of r)
+          assert.equal(
+            t.data.length,
+            t.shape.reduce((a, d) => a * d, 1),
+            `${c.name}: ${name}`,
+          );
       outcomes.push(r);
     }
     const t = tally(outcomes);

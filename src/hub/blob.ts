@@ -19,7 +19,21 @@ import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { FgClipError } from '../errors.js';
 import { uniqueSuffix, unlinkQuiet } from './cache.js';
-import { backoffMs, baseHeaders, describe, gaveUp, httpError, isAbort, NetworkDownError, requestFollow, RetryableError, sleep, where, type FileMetadata, type RequestContext } from './http.js';
+import {
+  backoffMs,
+  baseHeaders,
+  describe,
+  gaveUp,
+  httpError,
+  isAbort,
+  NetworkDownError,
+  requestFollow,
+  RetryableError,
+  sleep,
+  where,
+  type FileMetadata,
+  type RequestContext,
+} from './http.js';
 import type { HubSettings } from './settings.js';
 
 const HOST = hostname().replace(/[^A-Za-z0-9-]/g, '') || 'host';
@@ -168,7 +182,13 @@ function headerInt(res: Response, name: string): number | undefined {
  * Range request means the server sends everything, so the partial is discarded. Returns 'restart' when the
  * range was refused (416, or a 206 at another offset), else the total size the server announced.
  */
-async function fetchInto(s: HubSettings, ctx: RequestContext, meta: FileMetadata, part: Partial, onBytes: (total?: number) => void): Promise<'restart' | { total?: number }> {
+async function fetchInto(
+  s: HubSettings,
+  ctx: RequestContext,
+  meta: FileMetadata,
+  part: Partial,
+  onBytes: (total?: number) => void,
+): Promise<'restart' | { total?: number }> {
   const headers = baseHeaders(s);
   if (new URL(meta.location).origin !== new URL(s.endpoint).origin) delete headers.authorization;
   const offset = part.size;
@@ -220,7 +240,8 @@ export async function downloadBlob(s: HubSettings, ctx: RequestContext, meta: Fi
       try {
         const r = await fetchInto(s, ctx, meta, part, (t) => s.onProgress?.({ file: ctx.file, received: part.size, total: total ?? t }));
         if (r === 'restart') {
-          if (++restarts > 2) throw new FgClipError('HUB_ERROR', `${where(ctx)}: the server refused to resume at byte ${offset} (HTTP Range) repeatedly. Try again.`);
+          if (++restarts > 2)
+            throw new FgClipError('HUB_ERROR', `${where(ctx)}: the server refused to resume at byte ${offset} (HTTP Range) repeatedly. Try again.`);
           part.reset();
           continue;
         }
@@ -244,7 +265,8 @@ export async function downloadBlob(s: HubSettings, ctx: RequestContext, meta: Fi
       if (claimed?.pythonPartial) unlinkQuiet(claimed.pythonPartial.path); // its bytes may be the bad ones: never resume from it again
       throw e;
     }
-    if (existsSync(blob)) unlinkQuiet(part.path); // a concurrent download finished first: same content, by name
+    if (existsSync(blob))
+      unlinkQuiet(part.path); // a concurrent download finished first: same content, by name
     else renameSync(part.path, blob);
     const py = claimed?.pythonPartial;
     if (py && sizeOf(py.path) >= 0 && statSync(py.path).mtimeMs === py.mtimeMs) unlinkQuiet(py.path); // idle since copied: done with it
@@ -264,6 +286,9 @@ function verify(ctx: RequestContext, meta: FileMetadata, temp: string, total: nu
   }
   if (/^[0-9a-f]{64}$/.test(meta.etag) && sha256 !== meta.etag) {
     unlinkQuiet(temp);
-    throw new FgClipError('DOWNLOAD_CORRUPT', `${where(ctx)}: downloaded content does not match its LFS hash (expected sha256 ${meta.etag}, got ${sha256}). ${hint}`);
+    throw new FgClipError(
+      'DOWNLOAD_CORRUPT',
+      `${where(ctx)}: downloaded content does not match its LFS hash (expected sha256 ${meta.etag}, got ${sha256}). ${hint}`,
+    );
   }
 }

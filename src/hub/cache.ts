@@ -12,7 +12,20 @@
  * processes writing the same entry at once both leave a valid result (the content is addressed by hash).
  */
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
 import { FgClipError } from '../errors.js';
 import { COMMIT_HASH_RE, defaultCacheDir } from './settings.js';
@@ -149,7 +162,9 @@ export function cachedModels(cacheDir: string = defaultCacheDir()): CachedModel[
     const path = join(cacheDir, name);
     if (!lstatSync(path).isDirectory()) continue;
     const repo = name.slice('models--'.length).split('--').join('/');
-    const revisions = listDir(join(path, 'snapshots')).filter((c) => COMMIT_HASH_RE.test(c)).sort();
+    const revisions = listDir(join(path, 'snapshots'))
+      .filter((c) => COMMIT_HASH_RE.test(c))
+      .sort();
     const refs: Record<string, string> = {};
     for (const r of listRefs(join(path, 'refs'))) refs[r.name] = r.commit;
     let sizeBytes = 0;

@@ -45,7 +45,11 @@ export class HubHttpError extends Error {
 /** A failure worth retrying (network error, cut connection, 408/429/5xx). */
 export class RetryableError extends Error {
   override readonly name: string = 'RetryableError';
-  constructor(message: string, readonly retryAfterMs?: number, options?: { cause?: unknown }) {
+  constructor(
+    message: string,
+    readonly retryAfterMs?: number,
+    options?: { cause?: unknown },
+  ) {
     super(message, options);
   }
 }
@@ -167,7 +171,8 @@ export async function requestFollow(
       const code = networkErrorCode(e);
       if (code !== undefined && NETWORK_DOWN_CODES.has(code)) {
         const host = new URL(url).host;
-        const why = code.startsWith('EAI_') || code === 'ENOTFOUND' ? `the name ${host} does not resolve (no network, or no DNS)` : `no route to ${host} (no network)`;
+        const why =
+          code.startsWith('EAI_') || code === 'ENOTFOUND' ? `the name ${host} does not resolve (no network, or no DNS)` : `no route to ${host} (no network)`;
         throw new NetworkDownError(`network error for ${method} ${url}: ${why}; ${describe(e)}`, code, { cause: e });
       }
       throw new RetryableError(`network error for ${method} ${url}: ${describe(e)}`, undefined, { cause: e });

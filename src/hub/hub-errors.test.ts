@@ -35,7 +35,12 @@ const cdnGets = (hub: MockHub, from: number) => hub.requests.slice(from).filter(
 
 let hub: MockHub;
 before(async () => {
-  hub = await startMockHub({ repos: [{ id: REPO, dir: TINY }, { id: 'test-org/private', dir: TINY, token: 'hf_secret' }] });
+  hub = await startMockHub({
+    repos: [
+      { id: REPO, dir: TINY },
+      { id: 'test-org/private', dir: TINY, token: 'hf_secret' },
+    ],
+  });
 });
 after(async () => {
   await hub.close();
@@ -72,7 +77,10 @@ describe('interrupted downloads resume with HTTP Range', () => {
     const from = hub.requests.length;
     const p = await downloadFile(REPO, 'model.safetensors', optsFor(hub, cache));
     assert.deepEqual(readFileSync(p), WEIGHTS);
-    assert.deepEqual(cdnGets(hub, from).map((r) => r.headers.range), ['bytes=123456-']);
+    assert.deepEqual(
+      cdnGets(hub, from).map((r) => r.headers.range),
+      ['bytes=123456-'],
+    );
     assert.equal(existsSync(partial), false);
   });
 
@@ -85,7 +93,10 @@ describe('interrupted downloads resume with HTTP Range', () => {
     const from = hub.requests.length;
     const p = await downloadFile(REPO, 'model.safetensors', optsFor(hub, cache));
     assert.deepEqual(readFileSync(p), WEIGHTS);
-    assert.deepEqual(cdnGets(hub, from).map((r) => r.headers.range), ['bytes=500000-']);
+    assert.deepEqual(
+      cdnGets(hub, from).map((r) => r.headers.range),
+      ['bytes=500000-'],
+    );
     assert.deepEqual(readdirSync(blobsDir(cache)), [SHA]);
   });
 
@@ -107,7 +118,10 @@ describe('interrupted downloads resume with HTTP Range', () => {
     const from = hub.requests.length;
     const p = await downloadFile(REPO, 'model.safetensors', optsFor(hub, cache));
     assert.deepEqual(readFileSync(p), WEIGHTS);
-    assert.deepEqual(cdnGets(hub, from).map((r) => r.headers.range), [undefined]);
+    assert.deepEqual(
+      cdnGets(hub, from).map((r) => r.headers.range),
+      [undefined],
+    );
   });
 });
 
@@ -136,7 +150,10 @@ describe('verification', () => {
   test('a git file one byte short of its announced size → DOWNLOAD_CORRUPT naming expected and received sizes', async () => {
     const cache = tmp();
     hub.faults.push({ kind: 'short', file: 'config.json' });
-    await assert.rejects(downloadFile(REPO, 'config.json', optsFor(hub, cache)), isCode('DOWNLOAD_CORRUPT', new RegExp(`expected ${CONFIG.length} bytes, got ${CONFIG.length - 1}`)));
+    await assert.rejects(
+      downloadFile(REPO, 'config.json', optsFor(hub, cache)),
+      isCode('DOWNLOAD_CORRUPT', new RegExp(`expected ${CONFIG.length} bytes, got ${CONFIG.length - 1}`)),
+    );
     assert.deepEqual(readdirSync(blobsDir(cache)), []);
   });
 });
@@ -152,13 +169,19 @@ describe('HTTP errors map to FgClipError codes with hints', () => {
   });
 
   test('unknown revision → MODEL_NOT_FOUND naming the revision; unknown file → MODEL_NOT_FOUND', async () => {
-    await assert.rejects(downloadFile(REPO, 'config.json', optsFor(hub, tmp(), { revision: 'no-such-branch' })), isCode('MODEL_NOT_FOUND', /revision "no-such-branch" not found/));
+    await assert.rejects(
+      downloadFile(REPO, 'config.json', optsFor(hub, tmp(), { revision: 'no-such-branch' })),
+      isCode('MODEL_NOT_FOUND', /revision "no-such-branch" not found/),
+    );
     await assert.rejects(downloadFile(REPO, 'nope.json', optsFor(hub, tmp())), isCode('MODEL_NOT_FOUND', /file not found/));
   });
 
   test('private repo without a token, or with a wrong one → HUB_AUTH with a hint about HF_TOKEN', async () => {
     await assert.rejects(downloadFile('test-org/private', 'config.json', optsFor(hub, tmp())), isCode('HUB_AUTH', /no token was sent.*HF_TOKEN/));
-    await assert.rejects(downloadFile('test-org/private', 'config.json', optsFor(hub, tmp(), { token: 'wrong' })), isCode('HUB_AUTH', /a token was sent.*HF_TOKEN/));
+    await assert.rejects(
+      downloadFile('test-org/private', 'config.json', optsFor(hub, tmp(), { token: 'wrong' })),
+      isCode('HUB_AUTH', /a token was sent.*HF_TOKEN/),
+    );
   });
 
   test('a 403 from the CDN is HUB_AUTH too', async () => {
@@ -172,7 +195,10 @@ describe('HTTP errors map to FgClipError codes with hints', () => {
     await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
     const { port } = srv.address() as { port: number };
     try {
-      await assert.rejects(downloadFile(REPO, 'config.json', { endpoint: `http://127.0.0.1:${port}`, cacheDir: tmp(), env: {} }), isCode('HUB_ERROR', /HF_ENDPOINT/));
+      await assert.rejects(
+        downloadFile(REPO, 'config.json', { endpoint: `http://127.0.0.1:${port}`, cacheDir: tmp(), env: {} }),
+        isCode('HUB_ERROR', /HF_ENDPOINT/),
+      );
     } finally {
       srv.close();
     }
@@ -222,7 +248,10 @@ describe('retries are bounded, with back-off', () => {
     const dead = await startMockHub({ repos: [] });
     const url = dead.url;
     await dead.close();
-    await assert.rejects(downloadFile(REPO, 'config.json', { endpoint: url, cacheDir: tmp(), env: {}, retries: 1, retryDelayMs: 1 }), isCode('HUB_ERROR', /no answer from the Hub after 2 attempts \(last error: network error for HEAD .*ECONNREFUSED/));
+    await assert.rejects(
+      downloadFile(REPO, 'config.json', { endpoint: url, cacheDir: tmp(), env: {}, retries: 1, retryDelayMs: 1 }),
+      isCode('HUB_ERROR', /no answer from the Hub after 2 attempts \(last error: network error for HEAD .*ECONNREFUSED/),
+    );
   });
 
   test('Hub unreachable but the model cached: the cached snapshot is used (as huggingface_hub does), cache-only afterwards', async () => {

@@ -27,7 +27,10 @@ const tmp = (): string => {
 /** env: {} keeps the machine's HF_* variables (a real token, offline mode) out of the tests. */
 const optsFor = (hub: MockHub, cacheDir: string, extra: HubOptions = {}): HubOptions => ({ endpoint: hub.url, cacheDir, env: {}, retryDelayMs: 1, ...extra });
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
-const gitSha1 = (b: Buffer): string => createHash('sha1').update(Buffer.concat([Buffer.from(`blob ${b.length}\0`), b])).digest('hex');
+const gitSha1 = (b: Buffer): string =>
+  createHash('sha1')
+    .update(Buffer.concat([Buffer.from(`blob ${b.length}\0`), b]))
+    .digest('hex');
 const storage = (cacheDir: string, repo: string): string => join(cacheDir, `models--${repo.split('/').join('--')}`);
 const gets = (hub: MockHub, from = 0): number => hub.requests.slice(from).filter((r) => r.method === 'GET').length;
 const isCode = (code: string) => (e: unknown) => e instanceof FgClipError && e.code === code;
@@ -43,7 +46,10 @@ before(async () => {
         id: 'test-org/sharded',
         files: {
           'config.json': readFileSync(join(TINY, 'config.json')),
-          'model.safetensors.index.json': JSON.stringify({ metadata: {}, weight_map: { a: 'model-00001-of-00002.safetensors', b: 'model-00002-of-00002.safetensors', c: 'model-00001-of-00002.safetensors' } }),
+          'model.safetensors.index.json': JSON.stringify({
+            metadata: {},
+            weight_map: { a: 'model-00001-of-00002.safetensors', b: 'model-00002-of-00002.safetensors', c: 'model-00001-of-00002.safetensors' },
+          }),
           'model-00001-of-00002.safetensors': Buffer.alloc(1000, 1),
           'model-00002-of-00002.safetensors': Buffer.alloc(2000, 2),
         },
@@ -108,7 +114,10 @@ describe('downloadFile: cache layout identical to huggingface_hub', () => {
       const want = readFileSync(join(TINY, 'config.json'));
       assert.deepEqual(readFileSync(p), want);
       assert.equal(readlinkSync(p), `../../blobs/${gitSha1(want)}`);
-      assert.deepEqual(rc.requests.map((r) => `${r.method} ${r.path.split('/').slice(0, 3).join('/')}`), ['HEAD /o/p', 'HEAD /api/resolve-cache', 'GET /api/resolve-cache']);
+      assert.deepEqual(
+        rc.requests.map((r) => `${r.method} ${r.path.split('/').slice(0, 3).join('/')}`),
+        ['HEAD /o/p', 'HEAD /api/resolve-cache', 'GET /api/resolve-cache'],
+      );
     } finally {
       await rc.close();
     }
@@ -148,7 +157,10 @@ describe('downloadFile: cache layout identical to huggingface_hub', () => {
 
   test('two concurrent downloads of the same file both succeed and leave one clean blob, no temp files', async () => {
     const cache = tmp();
-    const [a, b] = await Promise.all([downloadFile(REPO, 'model.safetensors', optsFor(hub, cache)), downloadFile(REPO, 'model.safetensors', optsFor(hub, cache))]);
+    const [a, b] = await Promise.all([
+      downloadFile(REPO, 'model.safetensors', optsFor(hub, cache)),
+      downloadFile(REPO, 'model.safetensors', optsFor(hub, cache)),
+    ]);
     assert.equal(a, b);
     assert.deepEqual(readFileSync(a), readFileSync(join(TINY, 'model.safetensors')));
     assert.deepEqual(readdirSync(join(storage(cache, REPO), 'blobs')), [sha256(readFileSync(join(TINY, 'model.safetensors')))]);
@@ -164,7 +176,10 @@ describe('resolveModelDir and offline reuse', () => {
     assert.equal(dir, join(storage(cache, REPO), 'snapshots', hub.commitOf(REPO)));
     assert.deepEqual(readdirSync(dir).sort(), TINY_FILES);
     const hubGets = hub.requests.slice(from).filter((r) => r.server === 'hub' && r.method === 'GET');
-    assert.ok(hubGets.length > 0 && hubGets.every((r) => r.path.startsWith(`/${REPO}/resolve/${hub.commitOf(REPO)}/`)), 'git files fetched at the commit, not at main');
+    assert.ok(
+      hubGets.length > 0 && hubGets.every((r) => r.path.startsWith(`/${REPO}/resolve/${hub.commitOf(REPO)}/`)),
+      'git files fetched at the commit, not at main',
+    );
     for (const f of TINY_FILES) assert.deepEqual(readFileSync(join(dir, f)), readFileSync(join(TINY, f)), f);
   });
 
@@ -183,7 +198,10 @@ describe('resolveModelDir and offline reuse', () => {
     await resolveModelDir(REPO, optsFor(hub, cache));
     const from = hub.requests.length;
     await resolveModelDir(REPO, optsFor(hub, cache));
-    assert.deepEqual(hub.requests.slice(from).map((r) => `${r.method} ${r.path}`), [`HEAD /${REPO}/resolve/main/config.json`]);
+    assert.deepEqual(
+      hub.requests.slice(from).map((r) => `${r.method} ${r.path}`),
+      [`HEAD /${REPO}/resolve/main/config.json`],
+    );
   });
 
   test('a cache laid out by hand as Python huggingface_hub writes it is used offline, and online without any GET', async () => {
@@ -232,7 +250,10 @@ describe('resolveModelDir and offline reuse', () => {
     const dir = await resolveModelDir(repo, optsFor(hub, cache));
     assert.deepEqual(readdirSync(dir).sort(), readdirSync(TINY_PT).sort());
     assert.deepEqual(readFileSync(join(dir, 'pytorch_model.bin')), readFileSync(join(TINY_PT, 'pytorch_model.bin')));
-    const heads = hub.requests.slice(from).filter((r) => r.method === 'HEAD').map((r) => r.path.split('/').pop());
+    const heads = hub.requests
+      .slice(from)
+      .filter((r) => r.method === 'HEAD')
+      .map((r) => r.path.split('/').pop());
     assert.ok(heads.indexOf('model.safetensors') < heads.indexOf('model.safetensors.index.json'));
     assert.ok(heads.indexOf('model.safetensors.index.json') < heads.indexOf('pytorch_model.bin'));
     const commit = hub.commitOf(repo);
@@ -246,7 +267,12 @@ describe('resolveModelDir and offline reuse', () => {
   test('model.safetensors.index.json → every shard named in weight_map is downloaded once', async () => {
     const cache = tmp();
     const dir = await resolveModelDir('test-org/sharded', optsFor(hub, cache));
-    assert.deepEqual(readdirSync(dir).sort(), ['config.json', 'model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors', 'model.safetensors.index.json']);
+    assert.deepEqual(readdirSync(dir).sort(), [
+      'config.json',
+      'model-00001-of-00002.safetensors',
+      'model-00002-of-00002.safetensors',
+      'model.safetensors.index.json',
+    ]);
     assert.equal(readFileSync(join(dir, 'model-00002-of-00002.safetensors')).length, 2000);
   });
 
@@ -291,7 +317,10 @@ describe('resolveModelDir and offline reuse', () => {
     await downloadFile('single-name', 'config.json', optsFor(hub, cache));
     writeFileSync(join(storage(cache, REPO), 'blobs', `${'e'.repeat(64)}.incomplete`), Buffer.alloc(10));
     const models = cachedModels(cache);
-    assert.deepEqual(models.map((m) => m.repo), ['single-name', REPO]);
+    assert.deepEqual(
+      models.map((m) => m.repo),
+      ['single-name', REPO],
+    );
     const tiny = models[1];
     assert.deepEqual(tiny.revisions, [hub.commitOf(REPO)]);
     assert.deepEqual(tiny.refs, { main: hub.commitOf(REPO) });

@@ -12,4 +12,12 @@ export { downloadFile } from './download.js';
 export { HubHttpError } from './http.js';
 export { formatBytes, progressBar } from './progress.js';
 export { defaultCacheDir, defaultEndpoint, defaultToken, hubFileUrl, isOfflineEnv, isRepoId, parseModelRef, type Env, type HubOptions } from './settings.js';
-export { MODEL_CONFIG_FILE, MODEL_OPTIONAL_FILES, PYTORCH_FILE, resolveModelDir, SAFETENSORS_FILE, SAFETENSORS_INDEX_FILE, snapshotDownload } from './snapshot.js';
+export {
+  MODEL_CONFIG_FILE,
+  MODEL_OPTIONAL_FILES,
+  PYTORCH_FILE,
+  resolveModelDir,
+  SAFETENSORS_FILE,
+  SAFETENSORS_INDEX_FILE,
+  snapshotDownload,
+} from './snapshot.js';

@@ -141,7 +141,11 @@ export async function startMockHub(opts: MockHubOptions): Promise<MockHub> {
 
   function connectionFault(server: 'hub' | 'cdn', req: IncomingMessage, res: ServerResponse, file: string): boolean {
     const f = takeFault(
-      (x) => (x.kind === 'status' || x.kind === 'reset') && (x.file === undefined || x.file === file) && (x.method === undefined || x.method === req.method) && (x.server === undefined || x.server === server),
+      (x) =>
+        (x.kind === 'status' || x.kind === 'reset') &&
+        (x.file === undefined || x.file === file) &&
+        (x.method === undefined || x.method === req.method) &&
+        (x.server === undefined || x.server === server),
     );
     if (f?.kind === 'reset') {
       req.socket.destroy();
@@ -262,13 +266,15 @@ export async function startMockHub(opts: MockHubOptions): Promise<MockHub> {
     }
     if (connectionFault('hub', req, res, file.name)) return;
     if (file.lfs) {
-      res.writeHead(302, {
-        location: `${cdnBase}${cdnPath(file.sha256, file.name)}`,
-        'x-repo-commit': commit,
-        'x-linked-etag': `"${file.sha256}"`,
-        'x-linked-size': String(file.content.length),
-        etag: `"${sha1(`version https://git-lfs.github.com/spec/v1\noid sha256:${file.sha256}\nsize ${file.content.length}\n`)}"`,
-      }).end();
+      res
+        .writeHead(302, {
+          location: `${cdnBase}${cdnPath(file.sha256, file.name)}`,
+          'x-repo-commit': commit,
+          'x-linked-etag': `"${file.sha256}"`,
+          'x-linked-size': String(file.content.length),
+          etag: `"${sha1(`version https://git-lfs.github.com/spec/v1\noid sha256:${file.sha256}\nsize ${file.content.length}\n`)}"`,
+        })
+        .end();
       return;
     }
     if (opts.gitRedirect) {
@@ -314,7 +320,9 @@ export async function startMockHub(opts: MockHubOptions): Promise<MockHub> {
     if (!opts.cors) return false;
     for (const [k, v] of Object.entries(CORS_HEADERS)) res.setHeader(k, v);
     if (req.method !== 'OPTIONS') return false;
-    res.writeHead(204, { 'access-control-allow-methods': 'GET, HEAD', 'access-control-allow-headers': 'authorization, range', 'access-control-max-age': '600' }).end();
+    res
+      .writeHead(204, { 'access-control-allow-methods': 'GET, HEAD', 'access-control-allow-headers': 'authorization, range', 'access-control-max-age': '600' })
+      .end();
     return true;
   }
 

@@ -32,14 +32,26 @@ describe('Hub client without a network', () => {
     let calls = 0;
     const fetchImpl = (async () => {
       calls++;
-      throw new TypeError('fetch failed', { cause: Object.assign(new Error('getaddrinfo ENOTFOUND hub.example'), { code: 'ENOTFOUND', syscall: 'getaddrinfo' }) });
+      throw new TypeError('fetch failed', {
+        cause: Object.assign(new Error('getaddrinfo ENOTFOUND hub.example'), { code: 'ENOTFOUND', syscall: 'getaddrinfo' }),
+      });
     }) as typeof fetch;
-    await assert.rejects(downloadFile('org/model', 'config.json', { endpoint: 'https://hub.example', cacheDir: join(scratch, 'c1'), env: {}, retries: 4, retryDelayMs: 60_000, fetchImpl }), (e: unknown) => {
-      assert.ok(e instanceof FgClipError && e.code === 'HUB_ERROR', String(e));
-      assert.match(e.message, /the name hub\.example does not resolve \(no network, or no DNS\).*not retried.*HF_HUB_OFFLINE=1/);
-      assert.ok(e.cause instanceof NetworkDownError && e.cause.code === 'ENOTFOUND');
-      return true;
-    });
+    await assert.rejects(
+      downloadFile('org/model', 'config.json', {
+        endpoint: 'https://hub.example',
+        cacheDir: join(scratch, 'c1'),
+        env: {},
+        retries: 4,
+        retryDelayMs: 60_000,
+        fetchImpl,
+      }),
+      (e: unknown) => {
+        assert.ok(e instanceof FgClipError && e.code === 'HUB_ERROR', String(e));
+        assert.match(e.message, /the name hub\.example does not resolve \(no network, or no DNS\).*not retried.*HF_HUB_OFFLINE=1/);
+        assert.ok(e.cause instanceof NetworkDownError && e.cause.code === 'ENOTFOUND');
+        return true;
+      },
+    );
     assert.equal(calls, 1, 'no retry (retryDelayMs 60 s would have shown as a hang)');
   });
 
@@ -50,7 +62,17 @@ describe('Hub client without a network', () => {
         calls++;
         throw new TypeError('fetch failed', { cause: Object.assign(new Error(`connect ${code} 10.0.0.1:443`), { code }) });
       }) as typeof fetch;
-      await assert.rejects(downloadFile('org/model', 'config.json', { endpoint: 'https://10.0.0.1', cacheDir: join(scratch, code), env: {}, retries: 4, retryDelayMs: 60_000, fetchImpl }), /no route to 10\.0\.0\.1 \(no network\).*not retried/);
+      await assert.rejects(
+        downloadFile('org/model', 'config.json', {
+          endpoint: 'https://10.0.0.1',
+          cacheDir: join(scratch, code),
+          env: {},
+          retries: 4,
+          retryDelayMs: 60_000,
+          fetchImpl,
+        }),
+        /no route to 10\.0\.0\.1 \(no network\).*not retried/,
+      );
       assert.equal(calls, 1, code);
     }
   });
@@ -61,7 +83,17 @@ describe('Hub client without a network', () => {
       calls++;
       throw new TypeError('fetch failed', { cause: Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' }) });
     }) as typeof fetch;
-    await assert.rejects(downloadFile('org/model', 'config.json', { endpoint: 'http://127.0.0.1:1', cacheDir: join(scratch, 'c2'), env: {}, retries: 2, retryDelayMs: 1, fetchImpl }), /after 3 attempts/);
+    await assert.rejects(
+      downloadFile('org/model', 'config.json', {
+        endpoint: 'http://127.0.0.1:1',
+        cacheDir: join(scratch, 'c2'),
+        env: {},
+        retries: 2,
+        retryDelayMs: 1,
+        fetchImpl,
+      }),
+      /after 3 attempts/,
+    );
     assert.equal(calls, 3);
   });
 

@@ -14,8 +14,14 @@ const REPO_ID_RE = /^(?:[\w\-.]+\/)?[\w\-.]+$/;
 
 export function isValidRepoId(id: string): boolean {
   return (
-    id.length > 0 && id.length <= 96 && REPO_ID_RE.test(id) && !id.includes('--') && !id.includes('..') &&
-    !/^[.\-]|[.\-]$/.test(id) && !id.includes('/.') && !id.endsWith('.git')
+    id.length > 0 &&
+    id.length <= 96 &&
+    REPO_ID_RE.test(id) &&
+    !id.includes('--') &&
+    !id.includes('..') &&
+    !/^[.\-]|[.\-]$/.test(id) &&
+    !id.includes('/.') &&
+    !id.endsWith('.git')
   );
 }
 
@@ -36,7 +42,10 @@ export function assertRevision(revision: string): void {
 /** The revision of `org/name@rev` and of the `revision` option: one of them, or both the same. Throws INPUT_INVALID. */
 export function oneRevision(model: string, fromRef: string | undefined, fromOption: string | undefined): string | undefined {
   if (fromRef !== undefined && fromOption !== undefined && fromRef !== fromOption) {
-    throw new FgClipError('INPUT_INVALID', `model ${JSON.stringify(model)}: two revisions given (expected one, got @${fromRef} and revision ${fromOption}). Keep one.`);
+    throw new FgClipError(
+      'INPUT_INVALID',
+      `model ${JSON.stringify(model)}: two revisions given (expected one, got @${fromRef} and revision ${fromOption}). Keep one.`,
+    );
   }
   return fromRef ?? fromOption;
 }

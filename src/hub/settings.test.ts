@@ -71,8 +71,14 @@ describe('hub settings from the environment (same variables and precedence as hu
   });
 
   test('resolveSettings rejects an empty revision and negative retries with INPUT_INVALID', () => {
-    assert.throws(() => resolveSettings({ env: {}, revision: '' }), (e: unknown) => e instanceof FgClipError && e.code === 'INPUT_INVALID');
-    assert.throws(() => resolveSettings({ env: {}, retries: -1 }), (e: unknown) => e instanceof FgClipError && e.code === 'INPUT_INVALID');
+    assert.throws(
+      () => resolveSettings({ env: {}, revision: '' }),
+      (e: unknown) => e instanceof FgClipError && e.code === 'INPUT_INVALID',
+    );
+    assert.throws(
+      () => resolveSettings({ env: {}, retries: -1 }),
+      (e: unknown) => e instanceof FgClipError && e.code === 'INPUT_INVALID',
+    );
   });
 });
 
@@ -108,6 +114,9 @@ describe('repo ids and URLs', () => {
       hubFileUrl('org/name', 'sub dir/a+b.json', { endpoint: 'http://h:1/', revision: 'refs/pr/1' }),
       'http://h:1/org/name/resolve/refs%2Fpr%2F1/sub%20dir/a%2Bb.json',
     );
-    assert.throws(() => hubFileUrl('not a repo', 'x'), (e: unknown) => e instanceof FgClipError && e.code === 'INPUT_INVALID');
+    assert.throws(
+      () => hubFileUrl('not a repo', 'x'),
+      (e: unknown) => e instanceof FgClipError && e.code === 'INPUT_INVALID',
+    );
   });
 });

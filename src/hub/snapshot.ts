@@ -14,7 +14,14 @@ import { isValidRepoId, parseModelRef, resolveSettings, type HubOptions } from '
 
 /** Files FG-CLIP reads besides the weights; absent ones are left to the config/tokenizer loaders to report. */
 export const MODEL_CONFIG_FILE = 'config.json';
-export const MODEL_OPTIONAL_FILES = ['preprocessor_config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.json', 'merges.txt'] as const;
+export const MODEL_OPTIONAL_FILES = [
+  'preprocessor_config.json',
+  'tokenizer.json',
+  'tokenizer_config.json',
+  'special_tokens_map.json',
+  'vocab.json',
+  'merges.txt',
+] as const;
 /** Weight files in order of preference: a 404 on one falls back to the next. */
 export const SAFETENSORS_FILE = 'model.safetensors';
 export const SAFETENSORS_INDEX_FILE = 'model.safetensors.index.json';
@@ -22,7 +29,11 @@ export const PYTORCH_FILE = 'pytorch_model.bin';
 
 class SnapshotRun {
   commit: string | undefined;
-  constructor(readonly sess: Session, readonly repo: string, readonly revision: string) {}
+  constructor(
+    readonly sess: Session,
+    readonly repo: string,
+    readonly revision: string,
+  ) {}
 
   async get(file: string): Promise<FetchedFile> {
     try {
@@ -63,10 +74,17 @@ class SnapshotRun {
     const w = `hub ${this.repo}@${this.revision}`;
     const list = files.join(', ');
     if (this.sess.s.offline) {
-      return new FgClipError('OFFLINE', `${w}: ${what} not in the cache and offline mode is on (expected one of ${list}). Run ${downloadHint(this.repo, this.revision)} while online, or unset HF_HUB_OFFLINE.`);
+      return new FgClipError(
+        'OFFLINE',
+        `${w}: ${what} not in the cache and offline mode is on (expected one of ${list}). Run ${downloadHint(this.repo, this.revision)} while online, or unset HF_HUB_OFFLINE.`,
+      );
     }
     if (this.sess.unreachable) {
-      return new FgClipError('HUB_ERROR', `${w}: the Hub could not be reached and ${what} is not in the cache (expected one of ${list}). Check the network connection and try again.`, { cause: this.sess.unreachable });
+      return new FgClipError(
+        'HUB_ERROR',
+        `${w}: the Hub could not be reached and ${what} is not in the cache (expected one of ${list}). Check the network connection and try again.`,
+        { cause: this.sess.unreachable },
+      );
     }
     return new FgClipError('MODEL_NOT_FOUND', `${w}: no ${what} in the repo (expected one of ${list}). Is this an FG-CLIP checkpoint in Hugging Face format?`);
   }
@@ -80,7 +98,10 @@ export async function snapshotDownload(repo: string, opts: HubOptions & { files?
   const files = opts.files ?? [];
   const optionalFiles = opts.optionalFiles ?? [];
   if (files.length + optionalFiles.length === 0) {
-    throw new FgClipError('INPUT_INVALID', `hub ${repo}: snapshotDownload needs files (expected a non-empty files or optionalFiles list, got none). Use resolveModelDir for a whole FG-CLIP model.`);
+    throw new FgClipError(
+      'INPUT_INVALID',
+      `hub ${repo}: snapshotDownload needs files (expected a non-empty files or optionalFiles list, got none). Use resolveModelDir for a whole FG-CLIP model.`,
+    );
   }
   for (const f of [...files, ...optionalFiles]) assertRepoFile(f);
   const s = resolveSettings(opts);
@@ -100,7 +121,10 @@ function shardFiles(indexPath: string): string[] {
   }
   const map = (parsed as { weight_map?: unknown } | null)?.weight_map;
   if (typeof map !== 'object' || map === null || Array.isArray(map) || Object.keys(map).length === 0) {
-    throw new FgClipError('WEIGHTS_MALFORMED', `${indexPath}: expected a non-empty "weight_map" object of tensor name → shard file, got ${JSON.stringify(map ?? null)}.`);
+    throw new FgClipError(
+      'WEIGHTS_MALFORMED',
+      `${indexPath}: expected a non-empty "weight_map" object of tensor name → shard file, got ${JSON.stringify(map ?? null)}.`,
+    );
   }
   const shards = [...new Set(Object.values(map as Record<string, unknown>))];
   for (const f of shards) {
@@ -118,7 +142,10 @@ function shardFiles(indexPath: string): string[] {
 export async function resolveModelDir(modelOrDir: string, opts: HubOptions = {}): Promise<string> {
   if (existsSync(modelOrDir)) {
     if (statSync(modelOrDir).isDirectory()) return resolve(modelOrDir);
-    throw new FgClipError('MODEL_NOT_FOUND', `model ${JSON.stringify(modelOrDir)}: is a file (expected a model folder or a Hub repo id). Pass the folder that holds config.json.`);
+    throw new FgClipError(
+      'MODEL_NOT_FOUND',
+      `model ${JSON.stringify(modelOrDir)}: is a file (expected a model folder or a Hub repo id). Pass the folder that holds config.json.`,
+    );
   }
   const ref = parseModelRef(modelOrDir);
   if (!isValidRepoId(ref.repo) || ref.revision === '') {

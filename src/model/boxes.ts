@@ -14,7 +14,8 @@ export function validatePixelBox(b: PixelBox, width: number, height: number, whe
     throw new FgClipError('BOX_INVALID', `${where}: a box is four finite numbers x1,y1,x2,y2 in pixels (got ${JSON.stringify(b)})`);
   }
   const [x1, y1, x2, y2] = b;
-  if (x2 < x1 || y2 < y1) throw new FgClipError('BOX_INVALID', `${where}: box [${b.join(', ')}] has x2 < x1 or y2 < y1 (expected x1,y1,x2,y2 with x1 ≤ x2, y1 ≤ y2)`);
+  if (x2 < x1 || y2 < y1)
+    throw new FgClipError('BOX_INVALID', `${where}: box [${b.join(', ')}] has x2 < x1 or y2 < y1 (expected x1,y1,x2,y2 with x1 ≤ x2, y1 ≤ y2)`);
   if (x2 <= 0 || y2 <= 0 || x1 >= width || y1 >= height) {
     throw new FgClipError('BOX_INVALID', `${where}: box [${b.join(', ')}] lies entirely outside the ${width}×${height} image`);
   }
@@ -35,4 +36,3 @@ export function regionFeatures(dense: readonly Float32Array[], grid: readonly [n
   dense.forEach((v, i) => flat.set(v, i * P));
   return roiAlign1x1(flat, grid[0], grid[1], P, boxes);
 }
-

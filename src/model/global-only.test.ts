@@ -93,7 +93,10 @@ for (const size of ['tiny', 'small'] as const) {
       assert.ok(asked.length > 0 && asked.every((d) => d === true), `dense/region passes: ${asked.join(',')}`);
       asked.length = 0;
       const regionsOnly = await model.encodeImages(files, { normalize: false, boxes });
-      assert.ok(asked.every((d) => d === true), 'boxes alone need the dense map');
+      assert.ok(
+        asked.every((d) => d === true),
+        'boxes alone need the dense map',
+      );
       cases.forEach((c, i) => {
         assert.equal(plain[i].dense, undefined);
         assert.ok(maxAbsDiff(plain[i].embedding, rich[i].embedding) <= SAME_TOL, `image ${i}: ${maxAbsDiff(plain[i].embedding, rich[i].embedding)}`);
@@ -150,6 +153,9 @@ describe("vision graph built with dense: 'on-request'", () => {
     const dir = goldenPath('fgclip-tiny');
     const config = await loadConfig(dir);
     const { tensors } = await readCheckpoint(dir);
-    assert.throws(() => buildVisionGraph(config, new WeightReader(tensors, 'tiny'), { dense: 'on-request', intermediates: true }), /intermediates need dense: true/);
+    assert.throws(
+      () => buildVisionGraph(config, new WeightReader(tensors, 'tiny'), { dense: 'on-request', intermediates: true }),
+      /intermediates need dense: true/,
+    );
   });
 });

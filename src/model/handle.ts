@@ -106,7 +106,8 @@ export class FgClip implements Encoder {
   static async load(model: string, options: LoadOptions = {}): Promise<FgClip> {
     sessionOptions(options); // validates threads / provider before any work
     const dtype = options.dtype ?? 'fp32';
-    if (dtype !== 'fp32' && dtype !== 'fp16' && dtype !== 'int8') throw new FgClipError('INPUT_INVALID', `dtype: expected fp32, fp16 or int8 (got ${String(dtype)})`);
+    if (dtype !== 'fp32' && dtype !== 'fp16' && dtype !== 'int8')
+      throw new FgClipError('INPUT_INVALID', `dtype: expected fp32, fp16 or int8 (got ${String(dtype)})`);
     const dir = await resolveModelDir(model, { ...options.hub, revision: options.revision ?? options.hub?.revision });
     const { family, config, configPath } = await familyOf(dir);
     // the Node composition root: the platform's port implementations, each replaceable through the options
@@ -191,7 +192,7 @@ export class FgClip implements Encoder {
 
   /** `get_text_features(input_ids, walk_short_pos)`: rows of ids (≤77 short, exactly 248 long) → raw vectors */
   async getTextFeatures(inputIds: readonly (readonly number[])[], opts: { walkShortPos?: boolean } = {}): Promise<Float32Array[]> {
-    return this.runText(inputIds, opts.walkShortPos ?? true ? 'short' : 'long');
+    return this.runText(inputIds, (opts.walkShortPos ?? true) ? 'short' : 'long');
   }
 
   /**
@@ -212,8 +213,10 @@ export class FgClip implements Encoder {
   async runText(inputIds: readonly (readonly number[])[], mode: TextMode, cut = true): Promise<Float32Array[]> {
     this.checkAlive();
     if (inputIds.length === 0) throw new FgClipError('INPUT_INVALID', 'text: the list of token rows is empty');
-    if (mode === 'long' && this.textLengths.long === undefined) throw new FgClipError('INPUT_INVALID', `text: this ${this.family} model has no long-caption path (only short, ${this.textLengths.short} tokens)`);
-    if (mode === 'box' && this.textLengths.box === undefined) throw new FgClipError('INPUT_INVALID', `text: this ${this.family} model has no box (region-text) path`);
+    if (mode === 'long' && this.textLengths.long === undefined)
+      throw new FgClipError('INPUT_INVALID', `text: this ${this.family} model has no long-caption path (only short, ${this.textLengths.short} tokens)`);
+    if (mode === 'box' && this.textLengths.box === undefined)
+      throw new FgClipError('INPUT_INVALID', `text: this ${this.family} model has no box (region-text) path`);
     return this.towers.runText(inputIds, mode, cut);
   }
 
@@ -248,7 +251,8 @@ export class FgClip implements Encoder {
   async encodeImages(inputs: readonly ImageInput[], opts: EncodeImageOptions = {}): Promise<ImageEncoding[]> {
     this.checkAlive();
     if (inputs.length === 0) throw new FgClipError('INPUT_INVALID', 'encodeImages: the list of images is empty');
-    if (opts.boxes && opts.boxes.length !== inputs.length) throw new FgClipError('INPUT_INVALID', `encodeImages: ${opts.boxes.length} box lists for ${inputs.length} images`);
+    if (opts.boxes && opts.boxes.length !== inputs.length)
+      throw new FgClipError('INPUT_INVALID', `encodeImages: ${opts.boxes.length} box lists for ${inputs.length} images`);
     const bs = this.options.batchSize ?? 8;
     if (this.towers.encodeDecoded) return this.encodeDecodedImages(inputs, opts, bs);
     const results: ImageEncoding[] = [];
@@ -309,7 +313,8 @@ export class FgClip implements Encoder {
   async encodePixels(images: readonly PreprocessedImage[], opts: EncodeImageOptions = {}): Promise<ImageEncoding[]> {
     this.checkAlive();
     if (images.length === 0) throw new FgClipError('INPUT_INVALID', 'encodePixels: the list of images is empty');
-    if (opts.boxes && opts.boxes.length !== images.length) throw new FgClipError('INPUT_INVALID', `encodePixels: ${opts.boxes.length} box lists for ${images.length} images`);
+    if (opts.boxes && opts.boxes.length !== images.length)
+      throw new FgClipError('INPUT_INVALID', `encodePixels: ${opts.boxes.length} box lists for ${images.length} images`);
     const bs = this.options.batchSize ?? 8;
     const results: ImageEncoding[] = [];
     for (let s = 0; s < images.length; s += bs) {
@@ -320,7 +325,10 @@ export class FgClip implements Encoder {
 
   /** One tower call for up to a batch of images; `start` numbers the images in messages. */
   private async encodeBatch(batch: readonly PreprocessedImage[], opts: EncodeImageOptions, start: number): Promise<ImageEncoding[]> {
-    const px = batchPixelValues(batch.map((p) => p.pixels), this.imageSize);
+    const px = batchPixelValues(
+      batch.map((p) => p.pixels),
+      this.imageSize,
+    );
     const grids = batch.map((p, i) => (opts.boxes ? boxesToGrid(opts.boxes[i], p.width, p.height, this.gridSize, `image ${start + i}`) : []));
     // the dense branch only for calls that return dense maps or regions (embed, classify, search need neither)
     const { image, dense } = await this.runVision(px, { dense: opts.dense === true || opts.boxes !== undefined });
@@ -422,4 +430,3 @@ function dotNorm(a: Float32Array, b: Float32Array): number {
 
 /** calls of up to this many batches decode and resize on the calling thread (no worker pool) */
 const IN_THREAD_BATCHES = 4;
-

@@ -16,7 +16,7 @@ export function imageEncoding(
   boxes: readonly GridBox[],
   opts: EncodeImageOptions,
 ): ImageEncoding {
-  const f = (v: Float32Array) => (opts.normalize ?? true ? l2normalize(v) : v);
+  const f = (v: Float32Array) => ((opts.normalize ?? true) ? l2normalize(v) : v);
   return {
     embedding: f(raw.image),
     width: size.width,

@@ -13,7 +13,12 @@ import { encodeTextBatches, type BatchTokenizer, type TextBatchOptions } from '.
 // one token per word; a token's id is the index of the text it came from (its first word "t<i>")
 const tokenizer: BatchTokenizer = {
   countTokens: (t) => t.split(' ').length,
-  encode: (t, { maxLength }) => ({ ids: t.split(' ').slice(0, maxLength).map(() => Number(t.split(' ')[0].slice(1))) }),
+  encode: (t, { maxLength }) => ({
+    ids: t
+      .split(' ')
+      .slice(0, maxLength)
+      .map(() => Number(t.split(' ')[0].slice(1))),
+  }),
 };
 const words = (i: number, n: number) => [`t${i}`, ...Array(n - 1).fill('w')].join(' ');
 const MODE_ID: Record<TextMode, number> = { short: 1, long: 2, box: 3 };

@@ -81,10 +81,13 @@ export function planTextBatches(texts: readonly string[], o: TextPlanOptions): T
   if (!Array.isArray(texts) || texts.length === 0) throw new FgClipError('INPUT_INVALID', 'encodeTexts: the list of texts is empty');
   if (texts.some((t) => typeof t !== 'string')) throw new FgClipError('INPUT_INVALID', 'encodeTexts: expected an array of strings');
   const m = o.mode;
-  if (m !== 'auto' && !MODES.includes(m)) throw new FgClipError('INPUT_INVALID', `encodeTexts: mode must be 'short', 'long', 'box' or 'auto' (got ${String(m)})`);
+  if (m !== 'auto' && !MODES.includes(m))
+    throw new FgClipError('INPUT_INVALID', `encodeTexts: mode must be 'short', 'long', 'box' or 'auto' (got ${String(m)})`);
   const { short, long, box } = o.lengths;
-  if (m === 'long' && long === undefined) throw new FgClipError('INPUT_INVALID', `encodeTexts: this ${o.family} model has no long-caption path; use mode 'short' or 'auto'`);
-  if (m === 'box' && box === undefined) throw new FgClipError('INPUT_INVALID', `encodeTexts: this ${o.family} model has no box (region-text) path; use mode 'short' or 'auto'`);
+  if (m === 'long' && long === undefined)
+    throw new FgClipError('INPUT_INVALID', `encodeTexts: this ${o.family} model has no long-caption path; use mode 'short' or 'auto'`);
+  if (m === 'box' && box === undefined)
+    throw new FgClipError('INPUT_INVALID', `encodeTexts: this ${o.family} model has no box (region-text) path; use mode 'short' or 'auto'`);
   const tokenCounts = texts.map((t) => o.tokenizer.countTokens(t));
   const modes: TextMode[] = tokenCounts.map((n) => (m === 'auto' ? (n <= short || long === undefined ? 'short' : 'long') : m));
   if (o.truncate === false) {
@@ -92,7 +95,10 @@ export function planTextBatches(texts: readonly string[], o: TextPlanOptions): T
     if (over >= 0) {
       const mode = modes[over];
       const hint = m === 'short' && long !== undefined ? ` (mode 'auto' or 'long' allows ${long})` : '';
-      throw new FgClipError('INPUT_INVALID', `${o.field ?? 'texts'}[${over}]: the text has ${tokenCounts[over]} tokens, over the ${lengthOf(o.lengths, mode)}-token limit of ${mode} mode${hint}. Shorten it or allow truncation.`);
+      throw new FgClipError(
+        'INPUT_INVALID',
+        `${o.field ?? 'texts'}[${over}]: the text has ${tokenCounts[over]} tokens, over the ${lengthOf(o.lengths, mode)}-token limit of ${mode} mode${hint}. Shorten it or allow truncation.`,
+      );
     }
   }
   const ids = texts.map((t, i) => [...o.tokenizer.encode(t, { maxLength: lengthOf(o.lengths, modes[i]) }).ids]);
@@ -104,7 +110,10 @@ export function planTextBatches(texts: readonly string[], o: TextPlanOptions): T
  * shortest first, `batchSize` per `run` call (absent: all of a mode's texts in one call, for a caller that batches
  * itself, like the server's engine); `concurrent` starts every mode at once instead of mode after mode.
  */
-export async function runTextPlan(plan: TextPlan, o: { lengths: TextLengths; normalize: boolean; run: TextRun; batchSize?: number; concurrent?: boolean }): Promise<TextBatchResult> {
+export async function runTextPlan(
+  plan: TextPlan,
+  o: { lengths: TextLengths; normalize: boolean; run: TextRun; batchSize?: number; concurrent?: boolean },
+): Promise<TextBatchResult> {
   const embeddings: Float32Array[] = new Array(plan.ids.length);
   const one = async (mode: TextMode): Promise<void> => {
     const idx = plan.modes
@@ -132,6 +141,7 @@ export async function runTextPlan(plan: TextPlan, o: { lengths: TextLengths; nor
 
 export async function encodeTextBatches(texts: readonly string[], o: TextBatchOptions): Promise<TextBatchResult> {
   const plan = planTextBatches(texts, o);
-  if (!(Number.isInteger(o.batchSize) && o.batchSize > 0)) throw new FgClipError('INPUT_INVALID', `encodeTexts: batch size must be a positive integer (got ${o.batchSize})`);
+  if (!(Number.isInteger(o.batchSize) && o.batchSize > 0))
+    throw new FgClipError('INPUT_INVALID', `encodeTexts: batch size must be a positive integer (got ${o.batchSize})`);
   return runTextPlan(plan, o);
 }

@@ -38,13 +38,21 @@ after(async () => {
 });
 
 describe('preprocess pool vs in-thread preprocessing (bit-identical float32)', () => {
-  for (const [size, mode] of [[224, 'squash'], [336, 'crop'], [96, 'squash']] as const) {
+  for (const [size, mode] of [
+    [224, 'squash'],
+    [336, 'crop'],
+    [96, 'squash'],
+  ] as const) {
     test(`golden images @${size} ${mode}: file paths, bytes and RgbImage inputs give bit-identical pixel_values`, async () => {
       const p = await pool({ threads: 2, ...opts(size, mode) });
       const ref = await Promise.all(IMAGES.map((f) => loadAndPreprocess(f, opts(size, mode))));
       const bytes = IMAGES.map((f) => new Uint8Array(readFileSync(f)));
       const rgb = await Promise.all(IMAGES.map((f) => decodeImage(f)));
-      for (const [kind, inputs] of [['path', IMAGES], ['bytes', bytes], ['rgb', rgb]] as const) {
+      for (const [kind, inputs] of [
+        ['path', IMAGES],
+        ['bytes', bytes],
+        ['rgb', rgb],
+      ] as const) {
         const got = await collect(p.map(inputs));
         assert.equal(got.length, IMAGES.length);
         got.forEach((r, i) => {
@@ -75,7 +83,10 @@ describe('preprocess pool: order, errors, back-pressure', () => {
     const files = Array.from({ length: 40 }, (_, i) => IMAGES[i % 3 === 0 ? 0 : 1 + (i % 4)]);
     const ref = new Map(await Promise.all(IMAGES.map(async (f) => [f, await loadAndPreprocess(f, opts(224))] as const)));
     const got = await collect(p.map(files));
-    assert.deepEqual(got.map((r) => r.index), files.map((_, i) => i));
+    assert.deepEqual(
+      got.map((r) => r.index),
+      files.map((_, i) => i),
+    );
     got.forEach((r, i) => {
       assert.ok(r.ok);
       assertBitIdentical(r.pixels, ref.get(files[i])!, `item ${i}`);
@@ -94,7 +105,17 @@ describe('preprocess pool: order, errors, back-pressure', () => {
       IMAGES[2],
     ];
     const got = await collect(p.map(inputs));
-    assert.deepEqual(got.map((r) => [r.index, r.ok]), [[0, true], [1, false], [2, false], [3, false], [4, false], [5, true]]);
+    assert.deepEqual(
+      got.map((r) => [r.index, r.ok]),
+      [
+        [0, true],
+        [1, false],
+        [2, false],
+        [3, false],
+        [4, false],
+        [5, true],
+      ],
+    );
     const codes = got.map((r) => (r.ok ? 'ok' : r.error.code));
     assert.deepEqual(codes, ['ok', 'IMAGE_DECODE', 'IMAGE_DECODE', 'IMAGE_DECODE', 'INPUT_INVALID', 'ok']);
     for (const r of got) if (!r.ok) assert.ok(r.error instanceof FgClipError);
@@ -175,7 +196,10 @@ describe('preprocess pool: lifecycle and options', () => {
     assert.equal(p.liveWorkers, 0);
     const settled = await pending;
     for (const s of settled) if (s.status === 'rejected') assert.equal((s.reason as FgClipError).code, 'DISPOSED');
-    assert.ok(settled.some((s) => s.status === 'rejected'), 'items queued at close are rejected');
+    assert.ok(
+      settled.some((s) => s.status === 'rejected'),
+      'items queued at close are rejected',
+    );
     await assert.rejects(p.run(IMAGES[1]), (e: unknown) => e instanceof FgClipError && e.code === 'DISPOSED');
     await assert.rejects(collect(p.map([IMAGES[1]])), (e: unknown) => e instanceof FgClipError && e.code === 'DISPOSED');
     await p.close(); // idempotent
@@ -236,8 +260,27 @@ describe('preprocess pool from compiled JavaScript (as in dist/)', () => {
     const dir = mkdtempSync(`${out}-`);
     try {
       const tsc = join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
-      const flags = ['--outDir', dir, '--rootDir', join(REPO_ROOT, 'src'), '--module', 'NodeNext', '--moduleResolution', 'NodeNext', '--target', 'ES2022', '--lib', 'ES2023,DOM', '--types', 'node', '--skipLibCheck', '--strict'];
-      const build = spawnSync(process.execPath, [tsc, ...flags, join(REPO_ROOT, 'src/pipeline/index.ts'), join(REPO_ROOT, 'src/pipeline/worker.ts')], { encoding: 'utf8' });
+      const flags = [
+        '--outDir',
+        dir,
+        '--rootDir',
+        join(REPO_ROOT, 'src'),
+        '--module',
+        'NodeNext',
+        '--moduleResolution',
+        'NodeNext',
+        '--target',
+        'ES2022',
+        '--lib',
+        'ES2023,DOM',
+        '--types',
+        'node',
+        '--skipLibCheck',
+        '--strict',
+      ];
+      const build = spawnSync(process.execPath, [tsc, ...flags, join(REPO_ROOT, 'src/pipeline/index.ts'), join(REPO_ROOT, 'src/pipeline/worker.ts')], {
+        encoding: 'utf8',
+      });
       assert.equal(build.status, 0, build.stdout + build.stderr);
       const script = join(dir, 'check.mjs');
       writeFileSync(

@@ -123,7 +123,11 @@ function checkOptions(o: PreprocessPoolOptions): CheckedOptions {
   }
   const decoder = o.decoder ?? nodeImageDecoder;
   if (typeof decoder !== 'object' || decoder === null || typeof decoder.worker?.module !== 'string' || typeof decoder.worker.exportName !== 'string') {
-    throw bad('decoder', 'an ImageDecoder whose `worker` names the module a worker thread imports it from', o.decoder === undefined ? undefined : '<a decoder without worker>');
+    throw bad(
+      'decoder',
+      'an ImageDecoder whose `worker` names the module a worker thread imports it from',
+      o.decoder === undefined ? undefined : '<a decoder without worker>',
+    );
   }
   // mean/std/rescaleFactor: the library's own checks, on a 1×1 image, here rather than once per item in a worker
   const norm = { mean: o.mean, std: o.std, rescaleFactor: o.rescaleFactor };
@@ -221,10 +225,12 @@ class Pool implements PreprocessPool {
     const slots = this.slots;
     this.slots = [];
     for (const s of slots) for (const t of s.inFlight.values()) t.reject(disposed());
-    await Promise.all(slots.map(async (s) => {
-      await s.worker.terminate();
-      s.exited = true;
-    }));
+    await Promise.all(
+      slots.map(async (s) => {
+        await s.worker.terminate();
+        s.exited = true;
+      }),
+    );
   }
 
   private spawn(): void {
@@ -312,7 +318,10 @@ function iteratorOf(inputs: Iterable<PoolInput> | AsyncIterable<PoolInput>): Asy
     if (Symbol.asyncIterator in inputs) return inputs[Symbol.asyncIterator]();
     if (Symbol.iterator in inputs) return inputs[Symbol.iterator]();
   }
-  throw new FgClipError('INPUT_INVALID', `preprocess pool map: bad inputs (expected an iterable or async iterable of images, got ${inputs === null ? 'null' : typeof inputs}).`);
+  throw new FgClipError(
+    'INPUT_INVALID',
+    `preprocess pool map: bad inputs (expected an iterable or async iterable of images, got ${inputs === null ? 'null' : typeof inputs}).`,
+  );
 }
 
 function asFgClipError(e: unknown): FgClipError {

@@ -30,4 +30,3 @@ export type ResultMessage =
   | { readonly type: 'result'; readonly id: number; readonly ok: false; readonly code: FgClipErrorCode; readonly message: string };
 
 export type WorkerMessage = ReadyMessage | ResultMessage;
-

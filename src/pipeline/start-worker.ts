@@ -14,7 +14,11 @@ export function startModuleWorker(callerUrl: string, name: string, workerData: u
   try {
     api = import.meta.resolve('tsx/esm/api');
   } catch (e) {
-    throw new FgClipError('RUNTIME', `worker ${name}: running from TypeScript sources needs the tsx package, which cannot be resolved. Install tsx or use the built dist/.`, { cause: e });
+    throw new FgClipError(
+      'RUNTIME',
+      `worker ${name}: running from TypeScript sources needs the tsx package, which cannot be resolved. Install tsx or use the built dist/.`,
+      { cause: e },
+    );
   }
   const entry = new URL(`./${name}.ts`, callerUrl).href;
   const bootstrap = `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;

@@ -17,7 +17,8 @@ if (!port) throw new Error('src/pipeline/worker: must run as a worker thread (st
 const config = workerData as WorkerConfig;
 if (config.nice !== undefined) lowerThreadPriority(config.nice);
 const decoder = (await import(config.decoder.module))[config.decoder.exportName] as ImageDecoder | undefined;
-if (typeof decoder?.decode !== 'function') throw new Error(`src/pipeline/worker: ${config.decoder.module} exports no ImageDecoder named ${config.decoder.exportName}`);
+if (typeof decoder?.decode !== 'function')
+  throw new Error(`src/pipeline/worker: ${config.decoder.module} exports no ImageDecoder named ${config.decoder.exportName}`);
 
 async function handle(task: TaskMessage): Promise<void> {
   try {
@@ -30,7 +31,13 @@ async function handle(task: TaskMessage): Promise<void> {
   } catch (e) {
     const msg: ResultMessage = isFgClipError(e)
       ? { type: 'result', id: task.id, ok: false, code: e.code, message: e.message }
-      : { type: 'result', id: task.id, ok: false, code: 'RUNTIME', message: `preprocess worker: unexpected ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}` };
+      : {
+          type: 'result',
+          id: task.id,
+          ok: false,
+          code: 'RUNTIME',
+          message: `preprocess worker: unexpected ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`,
+        };
     port!.postMessage(msg);
   }
 }

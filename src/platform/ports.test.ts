@@ -41,7 +41,10 @@ test('nodeFolder: absent file → undefined; a directory in place of a file → 
   const cfg = await folder.readText('config.json', { what: 'config.json', code: 'CONFIG_INVALID' });
   assert.ok(cfg?.includes('vision_config'));
   const parent = nodeFolder(goldenPath());
-  await assert.rejects(parent.readText('fgclip-tiny', { what: 'tokenizer.json', code: 'TOKENIZER_INVALID' }), (e: unknown) => e instanceof FgClipError && e.code === 'TOKENIZER_INVALID' && /is a directory/.test(e.message));
+  await assert.rejects(
+    parent.readText('fgclip-tiny', { what: 'tokenizer.json', code: 'TOKENIZER_INVALID' }),
+    (e: unknown) => e instanceof FgClipError && e.code === 'TOKENIZER_INVALID' && /is a directory/.test(e.message),
+  );
 });
 
 test('the runtime is injected: FgClip.load({ runtime }) opens and runs both towers only through it, with the same embeddings as the default', async () => {
@@ -113,5 +116,8 @@ test('createPreprocessPool({ decoder }): workers decode with the injected decode
   } finally {
     await pool.close();
   }
-  await assert.rejects(createPreprocessPool({ threads: 1, decoder: grayDecoderHere, ...opts }), (e: unknown) => e instanceof FgClipError && e.code === 'INPUT_INVALID' && /bad decoder/.test(e.message));
+  await assert.rejects(
+    createPreprocessPool({ threads: 1, decoder: grayDecoderHere, ...opts }),
+    (e: unknown) => e instanceof FgClipError && e.code === 'INPUT_INVALID' && /bad decoder/.test(e.message),
+  );
 });

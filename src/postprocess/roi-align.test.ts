@@ -41,7 +41,6 @@ test('samples beyond the border are clamped to the last cell; samples past -1 or
 
 // ---- bounded work for any box, same result as the sample-by-sample kernel ----
 
-
 /** The kernel sample by sample (torchvision roi_align_forward_kernel_impl for a 1×1 output), float64. */
 function bruteForce(f: Float32Array, h: number, w: number, c: number, box: readonly number[]): Float64Array {
   const sx = box[0] - 0.5;
@@ -63,12 +62,22 @@ function bruteForce(f: Float32Array, h: number, w: number, c: number, box: reado
       let x0 = Math.floor(x);
       let y1: number;
       let x1: number;
-      if (y0 >= h - 1) { y0 = y1 = h - 1; y = y0; } else y1 = y0 + 1;
-      if (x0 >= w - 1) { x0 = x1 = w - 1; x = x0; } else x1 = x0 + 1;
+      if (y0 >= h - 1) {
+        y0 = y1 = h - 1;
+        y = y0;
+      } else y1 = y0 + 1;
+      if (x0 >= w - 1) {
+        x0 = x1 = w - 1;
+        x = x0;
+      } else x1 = x0 + 1;
       const ly = y - y0;
       const lx = x - x0;
       for (let k = 0; k < c; k++) {
-        out[k] += (1 - ly) * (1 - lx) * f[(y0 * w + x0) * c + k] + (1 - ly) * lx * f[(y0 * w + x1) * c + k] + ly * (1 - lx) * f[(y1 * w + x0) * c + k] + ly * lx * f[(y1 * w + x1) * c + k];
+        out[k] +=
+          (1 - ly) * (1 - lx) * f[(y0 * w + x0) * c + k] +
+          (1 - ly) * lx * f[(y0 * w + x1) * c + k] +
+          ly * (1 - lx) * f[(y1 * w + x0) * c + k] +
+          ly * lx * f[(y1 * w + x1) * c + k];
       }
     }
   }
@@ -110,7 +119,10 @@ test('per-axis weights equal the 1-D sample enumeration for extents up to 2e5 sa
       let p = Math.max(p0, 0);
       let a = Math.floor(p);
       let b: number;
-      if (a >= size - 1) { a = b = size - 1; p = a; } else b = a + 1;
+      if (a >= size - 1) {
+        a = b = size - 1;
+        p = a;
+      } else b = a + 1;
       ref[a] += 1 - (p - a);
       ref[b] += p - a;
     }
@@ -153,7 +165,15 @@ test('absurd finite boxes (1e15 cells, far-negative starts, 2^31-overflowing cou
 });
 
 test('non-finite or beyond-2^50 grid coordinates are BOX_INVALID, not a hang', () => {
-  for (const box of [[NaN, 0, 1, 1], [0, 0, Infinity, 1], [0, -Infinity, 1, 1], [0, 0, MAX_GRID_COORD * 2, 1]]) {
-    assert.throws(() => roiAlign1x1(feat, H, W, C, [box as unknown as [number, number, number, number]]), (e: unknown) => e instanceof FgClipError && e.code === 'BOX_INVALID');
+  for (const box of [
+    [NaN, 0, 1, 1],
+    [0, 0, Infinity, 1],
+    [0, -Infinity, 1, 1],
+    [0, 0, MAX_GRID_COORD * 2, 1],
+  ]) {
+    assert.throws(
+      () => roiAlign1x1(feat, H, W, C, [box as unknown as [number, number, number, number]]),
+      (e: unknown) => e instanceof FgClipError && e.code === 'BOX_INVALID',
+    );
   }
 });

@@ -46,7 +46,10 @@ export function roiAlign1x1(features: Float32Array, gridH: number, gridW: number
 
 function checkBox(box: GridBox): void {
   if (!Array.isArray(box) || box.length !== 4 || !box.every((v) => typeof v === 'number' && Number.isFinite(v) && Math.abs(v) <= MAX_GRID_COORD)) {
-    throw new FgClipError('BOX_INVALID', `RoIAlign: a grid box is four finite numbers of magnitude at most ${MAX_GRID_COORD} (got ${JSON.stringify(box)}). The box is far larger than the image.`);
+    throw new FgClipError(
+      'BOX_INVALID',
+      `RoIAlign: a grid box is four finite numbers of magnitude at most ${MAX_GRID_COORD} (got ${JSON.stringify(box)}). The box is far larger than the image.`,
+    );
   }
 }
 

@@ -15,7 +15,11 @@ export async function decodeInput(decoder: ImageDecoder, input: string | Uint8Ar
   if (isRgbInput(input)) return input;
   if (input instanceof Uint8Array) return decoder.decode(input, opts);
   if (typeof input === 'string') {
-    if (!decoder.decodeFile) throw new FgClipError('INPUT_INVALID', `decodeImage(${JSON.stringify(input)}): this platform's image decoder reads no file paths; pass the encoded bytes`);
+    if (!decoder.decodeFile)
+      throw new FgClipError(
+        'INPUT_INVALID',
+        `decodeImage(${JSON.stringify(input)}): this platform's image decoder reads no file paths; pass the encoded bytes`,
+      );
     return decoder.decodeFile(input, opts);
   }
   throw new FgClipError(

@@ -106,9 +106,7 @@ function expectCode(code: string, msgPart?: string) {
 // ---- goldens ----
 
 describe('decodeImage vs Pillow convert("RGB") goldens (*.rgb.u8)', () => {
-  const cases = readGoldenJson<{ cases: Array<{ image: string; decoded_rgb: string; decoded_shape_hwc: number[] }> }>(
-    'preprocess_cases.json',
-  ).cases;
+  const cases = readGoldenJson<{ cases: Array<{ image: string; decoded_rgb: string; decoded_shape_hwc: number[] }> }>('preprocess_cases.json').cases;
   const seen = new Set<string>();
   for (const c of cases) {
     if (seen.has(c.image)) continue;
@@ -162,14 +160,24 @@ describe('decodeImage mode conversion (hand-written PNG/TIFF with chosen samples
   test('1-bit gray: 0/255', async () => {
     const png = makePng({ width: 8, height: 1, bitDepth: 1, colorType: 0, rows: Uint8Array.from([0b10100001]) });
     const bits = [1, 0, 1, 0, 0, 0, 0, 1];
-    assert.deepEqual(rgbOf(await decodeImage(png)), bits.flatMap((b) => [b * 255, b * 255, b * 255]));
+    assert.deepEqual(
+      rgbOf(await decodeImage(png)),
+      bits.flatMap((b) => [b * 255, b * 255, b * 255]),
+    );
   });
 
   test('palette with tRNS: palette expanded to its RGB, transparency ignored', async () => {
     const plte = Uint8Array.from([255, 0, 0, 0, 128, 0, 7, 8, 9]);
     const png = makePng({
-      width: 4, height: 1, bitDepth: 8, colorType: 3, rows: Uint8Array.from([2, 0, 1, 2]),
-      before: [['PLTE', plte], ['tRNS', Uint8Array.from([0, 255, 60])]],
+      width: 4,
+      height: 1,
+      bitDepth: 8,
+      colorType: 3,
+      rows: Uint8Array.from([2, 0, 1, 2]),
+      before: [
+        ['PLTE', plte],
+        ['tRNS', Uint8Array.from([0, 255, 60])],
+      ],
     });
     assert.deepEqual(rgbOf(await decodeImage(png)), [7, 8, 9, 255, 0, 0, 0, 128, 0, 7, 8, 9]);
   });
@@ -177,14 +185,23 @@ describe('decodeImage mode conversion (hand-written PNG/TIFF with chosen samples
   const u16 = [0, 255, 256, 4095, 32768, 65535];
   test('16-bit RGB and RGBA: high byte (Pillow rawmodes RGB;16B / RGBA;16B)', async () => {
     const rgb = makePng({ width: 2, height: 1, bitDepth: 16, colorType: 2, rows: be16(u16) });
-    assert.deepEqual(rgbOf(await decodeImage(rgb)), u16.map((v) => Math.floor(v / 256)));
+    assert.deepEqual(
+      rgbOf(await decodeImage(rgb)),
+      u16.map((v) => Math.floor(v / 256)),
+    );
     const rgba = makePng({ width: 1, height: 2, bitDepth: 16, colorType: 6, rows: be16([...u16.slice(0, 3), 0, ...u16.slice(3), 65535]) });
-    assert.deepEqual(rgbOf(await decodeImage(rgba)), u16.map((v) => Math.floor(v / 256)));
+    assert.deepEqual(
+      rgbOf(await decodeImage(rgba)),
+      u16.map((v) => Math.floor(v / 256)),
+    );
   });
 
   test('16-bit gray: clipped to 255 like Pillow I;16 -> RGB (not scaled); 16-bit gray+alpha: high byte (LA;16B)', async () => {
     const g = makePng({ width: 6, height: 1, bitDepth: 16, colorType: 0, rows: be16(u16) });
-    assert.deepEqual(rgbOf(await decodeImage(g)), u16.flatMap((v) => Array(3).fill(Math.min(v, 255))));
+    assert.deepEqual(
+      rgbOf(await decodeImage(g)),
+      u16.flatMap((v) => Array(3).fill(Math.min(v, 255))),
+    );
     const ga = makePng({ width: 3, height: 1, bitDepth: 16, colorType: 4, rows: be16([4095, 0, 32768, 65535, 255, 1]) });
     assert.deepEqual(rgbOf(await decodeImage(ga)), [15, 15, 15, 128, 128, 128, 0, 0, 0]);
   });
@@ -202,7 +219,9 @@ describe('decodeImage mode conversion (hand-written PNG/TIFF with chosen samples
 
   test('embedded ICC profile (Display P3) is ignored: stored samples returned', async () => {
     const tagged = await sharp({ create: { width: 1, height: 1, channels: 3, background: '#808080' } })
-      .withIccProfile('p3').png().toBuffer();
+      .withIccProfile('p3')
+      .png()
+      .toBuffer();
     const icc = (await sharp(tagged).metadata()).icc;
     assert.ok(icc && icc.length > 100, 'could not obtain a P3 profile from sharp');
     const iccp = Buffer.concat([Buffer.from('P3\0\0', 'latin1'), deflateSync(icc)]);
@@ -219,8 +238,7 @@ describe('decodeImage formats (samples made with sharp)', () => {
   const W = 16;
   const H = 12;
   const src = new Uint8Array(W * H * 3);
-  for (let y = 0; y < H; y++)
-    for (let x = 0; x < W; x++) src.set([x * 16, y * 20, (x * y * 7) % 256], (y * W + x) * 3);
+  for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) src.set([x * 16, y * 20, (x * y * 7) % 256], (y * W + x) * 3);
   const raw = { raw: { width: W, height: H, channels: 3 as const } };
   const maxDiff = (a: Uint8Array, b: Uint8Array) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
 
@@ -245,7 +263,9 @@ describe('decodeImage formats (samples made with sharp)', () => {
     const frame = (r: number, g: number, b: number) => Uint8Array.from({ length: W * H * 3 }, (_, i) => [r, g, b][i % 3]);
     const gif = await sharp(Buffer.concat([frame(255, 0, 0), frame(0, 0, 255)]), {
       raw: { width: W, height: 2 * H, channels: 3, pageHeight: H },
-    }).gif().toBuffer();
+    })
+      .gif()
+      .toBuffer();
     assert.equal((await sharp(gif).metadata()).pages, 2);
     const img = await decodeImage(gif);
     assert.deepEqual([img.width, img.height], [W, H]);
@@ -262,8 +282,7 @@ describe('decodeImage formats (samples made with sharp)', () => {
     // orientation 6 = rotate 90 deg clockwise to display: out(x, y) = in(y, H-1-x)
     for (let y = 0; y < W; y++)
       for (let x = 0; x < H; x++)
-        for (let c = 0; c < 3; c++)
-          assert.equal(oriented.data[(y * H + x) * 3 + c], plain.data[((H - 1 - x) * W + y) * 3 + c], `(${x},${y},${c})`);
+        for (let c = 0; c < 3; c++) assert.equal(oriented.data[(y * H + x) * 3 + c], plain.data[((H - 1 - x) * W + y) * 3 + c], `(${x},${y},${c})`);
   });
 });
 
@@ -347,7 +366,9 @@ describe('decodeImage pixel limit (decompression-bomb guard)', () => {
   });
 
   test('3000x3000 PNG with maxPixels 1e6 -> IMAGE_TOO_LARGE; limit is inclusive (w*h == maxPixels decodes)', async () => {
-    const png = await sharp({ create: { width: 3000, height: 3000, channels: 3, background: '#336699' } }).png().toBuffer();
+    const png = await sharp({ create: { width: 3000, height: 3000, channels: 3, background: '#336699' } })
+      .png()
+      .toBuffer();
     await assert.rejects(decodeImage(png, { maxPixels: 1e6 }), expectCode('IMAGE_TOO_LARGE', '3000x3000'));
     await assert.rejects(decodeImage(png, { maxPixels: 9e6 - 1 }), expectCode('IMAGE_TOO_LARGE'));
     const ok = await decodeImage(png, { maxPixels: 9e6 });

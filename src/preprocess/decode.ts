@@ -30,7 +30,6 @@ import { DEFAULT_MAX_PIXELS, type RgbImage } from './types.js';
 
 export { DEFAULT_MAX_PIXELS };
 
-
 export interface DecodeOptions {
   /** apply the EXIF orientation tag (default false, as Pillow's `Image.open`) */
   readonly autoOrient?: boolean;
@@ -80,10 +79,13 @@ async function readInput(input: string | Uint8Array, where: string): Promise<Uin
     const failed = (e: unknown): FgClipError => {
       const code = (e as NodeJS.ErrnoException).code;
       const what =
-        code === 'ENOENT' ? 'file not found' :
-        code === 'EISDIR' ? 'path is a directory, not an image file' :
-        code === 'EACCES' ? 'file not readable (permission denied)' :
-        `cannot read file (${sharpMessage(e)})`;
+        code === 'ENOENT'
+          ? 'file not found'
+          : code === 'EISDIR'
+            ? 'path is a directory, not an image file'
+            : code === 'EACCES'
+              ? 'file not readable (permission denied)'
+              : `cannot read file (${sharpMessage(e)})`;
       return decodeError(where, what, e);
     };
     // stat before opening: a FIFO's open would block, a device such as /dev/zero never ends
@@ -102,9 +104,7 @@ async function readInput(input: string | Uint8Array, where: string): Promise<Uin
   if (input instanceof Uint8Array) return input;
   throw new FgClipError(
     'INPUT_INVALID',
-    `decodeImage: bad input (expected a file path string or a Uint8Array of encoded image bytes, got ${
-      input === null ? 'null' : typeof input
-    }).`,
+    `decodeImage: bad input (expected a file path string or a Uint8Array of encoded image bytes, got ${input === null ? 'null' : typeof input}).`,
   );
 }
 
@@ -115,10 +115,7 @@ function checkOptions(opts: DecodeOptions): { autoOrient: boolean; maxPixels: nu
     throw new FgClipError('INPUT_INVALID', `decodeImage: bad autoOrient (expected a boolean, got ${JSON.stringify(autoOrient)}).`);
   }
   if (!(maxPixels === Infinity || (Number.isSafeInteger(maxPixels) && maxPixels > 0))) {
-    throw new FgClipError(
-      'INPUT_INVALID',
-      `decodeImage: bad maxPixels (expected a positive integer or Infinity, got ${JSON.stringify(maxPixels)}).`,
-    );
+    throw new FgClipError('INPUT_INVALID', `decodeImage: bad maxPixels (expected a positive integer or Infinity, got ${JSON.stringify(maxPixels)}).`);
   }
   return { autoOrient, maxPixels };
 }
@@ -181,7 +178,10 @@ export async function decodeImage(input: string | Uint8Array, opts: DecodeOption
       break;
     case 'cmyk':
       // keep CMYK through the pipeline: sharp would otherwise convert it with a built-in ICC profile
-      pipeline = pipeline.pipelineColourspace('cmyk').toColourspace('cmyk').raw({ depth: wide ? 'ushort' : 'uchar' });
+      pipeline = pipeline
+        .pipelineColourspace('cmyk')
+        .toColourspace('cmyk')
+        .raw({ depth: wide ? 'ushort' : 'uchar' });
       break;
     case 'rgb16':
       pipeline = pipeline.toColourspace('rgb16').raw({ depth: 'ushort' });
@@ -204,14 +204,12 @@ export async function decodeImage(input: string | Uint8Array, opts: DecodeOption
   const bytesPerSample = layout === 'rgb8' || !wide ? 1 : 2;
   const bandsOk = layout === 'rgb8' ? channels === 3 : channels >= MIN_BANDS[layout];
   if (!bandsOk || data.length !== width * height * channels * bytesPerSample) {
-    throw decodeError(
-      where,
-      `unexpected decoder output for ${layout} (got ${channels} band(s), ${data.length} bytes for ${width}x${height})`,
-    );
+    throw decodeError(where, `unexpected decoder output for ${layout} (got ${channels} band(s), ${data.length} bytes for ${width}x${height})`);
   }
   if (layout === 'rgb8') return { width, height, data: new Uint8Array(data.buffer, data.byteOffset, data.length) };
-  const samples = bytesPerSample === 2
-    ? new Uint16Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.length))
-    : new Uint8Array(data.buffer, data.byteOffset, data.length);
+  const samples =
+    bytesPerSample === 2
+      ? new Uint16Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.length))
+      : new Uint8Array(data.buffer, data.byteOffset, data.length);
   return { width, height, data: samplesToRgb(layout, samples, channels, width * height) };
 }

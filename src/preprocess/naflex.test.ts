@@ -73,10 +73,18 @@ describe(`NaFlex preprocessing vs Fgclip2ImageProcessor (${cases.length} cases)`
       else assert.ok(maxDiff <= 1 && off < want.length / 1000, `${c.key}: JPEG decode off by ${maxDiff} on ${off} samples`);
       // the rest of the pipeline from the reference's decoded bytes, so a JPEG decoder difference cannot hide in it
       const ref = { width: c.size_wh[0], height: c.size_wh[1], data: want };
-      const out = naflexPreprocess(ref, { patchSize: c.patch_size, maxNumPatches: c.dynamic_max_patches ? c.max_num_patches_requested : c.max_num_patches, dynamic: c.dynamic_max_patches });
+      const out = naflexPreprocess(ref, {
+        patchSize: c.patch_size,
+        maxNumPatches: c.dynamic_max_patches ? c.max_num_patches_requested : c.max_num_patches,
+        dynamic: c.dynamic_max_patches,
+      });
       assert.equal(out.maxNumPatches, c.max_num_patches);
       assert.deepEqual(out.spatialShape, c.spatial_shapes);
-      assert.deepEqual(Buffer.from(out.resized.data).equals(Buffer.from(readGoldenV2Array(c.resized_u8_hwc) as Uint8Array)), true, `${c.key}: resized bytes differ`);
+      assert.deepEqual(
+        Buffer.from(out.resized.data).equals(Buffer.from(readGoldenV2Array(c.resized_u8_hwc) as Uint8Array)),
+        true,
+        `${c.key}: resized bytes differ`,
+      );
       assert.deepEqual(Array.from(out.mask), c.pixel_attention_mask);
       const pv = readGoldenV2Array(c.pixel_values_f32) as Float32Array;
       assert.equal(out.pixelValues.length, pv.length);
@@ -93,17 +101,27 @@ describe('resizeBilinear: Pillow semantics', () => {
     const same = resizeBilinear(img, 2, 1);
     assert.notEqual(same.data, img.data);
     assert.deepEqual(Array.from(same.data), Array.from(img.data));
-    assert.deepEqual(Array.from(resizeBilinear({ width: 1, height: 1, data: Uint8Array.from([7, 8, 9]) }, 5, 3).data), new Array(45).fill(0).map((_, i) => [7, 8, 9][i % 3]));
+    assert.deepEqual(
+      Array.from(resizeBilinear({ width: 1, height: 1, data: Uint8Array.from([7, 8, 9]) }, 5, 3).data),
+      new Array(45).fill(0).map((_, i) => [7, 8, 9][i % 3]),
+    );
   });
   it('bad target size is INPUT_INVALID', () => {
-    assert.throws(() => resizeBilinear({ width: 1, height: 1, data: new Uint8Array(3) }, 0, 3), (e: unknown) => isFgClipError(e) && e.code === 'INPUT_INVALID');
+    assert.throws(
+      () => resizeBilinear({ width: 1, height: 1, data: new Uint8Array(3) }, 0, 3),
+      (e: unknown) => isFgClipError(e) && e.code === 'INPUT_INVALID',
+    );
   });
 });
 
 describe('position-grid resize (PyTorch bilinear, antialias=True, align_corners=False)', () => {
   for (const model of ['fgclip2-tiny', 'fgclip2-small']) {
     it(`${model}: every spatial shape of the golden, relative L2 ≤ 1e-4 per row`, async () => {
-      const cs = readGoldenV2Json<{ position_embeddings: { spatial_shapes: [number, number][]; max_length: number; resized: number[][][] }; position_grid: [number, number]; hidden_size: number }>(`${model}.cases.json`);
+      const cs = readGoldenV2Json<{
+        position_embeddings: { spatial_shapes: [number, number][]; max_length: number; resized: number[][][] };
+        position_grid: [number, number];
+        hidden_size: number;
+      }>(`${model}.cases.json`);
       const grid = cs.position_grid[0];
       const D = cs.hidden_size;
       const name = 'vision_model.embeddings.position_embedding.weight';
@@ -134,6 +152,9 @@ describe('position-grid resize (PyTorch bilinear, antialias=True, align_corners=
     assert.equal(W[0], 1);
   });
   it('a spatial shape larger than the budget is INPUT_INVALID', () => {
-    assert.throws(() => positionResizeMatrix(4, 5, 5, 16), (e: unknown) => isFgClipError(e) && e.code === 'INPUT_INVALID');
+    assert.throws(
+      () => positionResizeMatrix(4, 5, 5, 16),
+      (e: unknown) => isFgClipError(e) && e.code === 'INPUT_INVALID',
+    );
   });
 });

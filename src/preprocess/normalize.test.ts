@@ -38,19 +38,25 @@ describe('toPixelValues vs CLIPImageProcessor pixel_values (*.f32)', () => {
     const std = [0.5, 2, 0.25];
     const px = toPixelValues(img, { mean, std, rescaleFactor: 1 / 255 });
     const expect = [
-      (0 / 255 - 0.5) / 0.5, (255 / 255 - 0.5) / 0.5, // R plane
-      (128 / 255 - 0.25) / 2, (1 / 255 - 0.25) / 2, // G plane
-      (255 / 255 - 0.125) / 0.25, (64 / 255 - 0.125) / 0.25, // B plane
+      (0 / 255 - 0.5) / 0.5,
+      (255 / 255 - 0.5) / 0.5, // R plane
+      (128 / 255 - 0.25) / 2,
+      (1 / 255 - 0.25) / 2, // G plane
+      (255 / 255 - 0.125) / 0.25,
+      (64 / 255 - 0.125) / 0.25, // B plane
     ];
     assert.ok(maxAbsDiff(px, expect) <= 1e-6);
   });
 
   test('rescaleFactor is honoured (1.0 keeps 0..255)', () => {
-    const px = toPixelValues({ width: 1, height: 1, data: Uint8Array.from([10, 20, 30]) }, {
-      mean: [0, 0, 0],
-      std: [1, 1, 1],
-      rescaleFactor: 1,
-    });
+    const px = toPixelValues(
+      { width: 1, height: 1, data: Uint8Array.from([10, 20, 30]) },
+      {
+        mean: [0, 0, 0],
+        std: [1, 1, 1],
+        rescaleFactor: 1,
+      },
+    );
     assert.deepEqual(Array.from(px), [10, 20, 30]);
   });
 });

@@ -20,8 +20,7 @@ export interface NormalizeConfig {
 }
 
 function checkTriple(v: readonly number[] | undefined, name: string, nonZero: boolean): void {
-  const ok =
-    Array.isArray(v) && v.length === 3 && v.every((x) => typeof x === 'number' && Number.isFinite(x) && (!nonZero || x !== 0));
+  const ok = Array.isArray(v) && v.length === 3 && v.every((x) => typeof x === 'number' && Number.isFinite(x) && (!nonZero || x !== 0));
   if (!ok) {
     throw new FgClipError(
       'INPUT_INVALID',

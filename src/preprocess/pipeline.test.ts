@@ -3,14 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { goldenPath, maxAbsDiff, readGoldenJson } from '../test-util/goldens.js';
 import { FgClipError } from '../errors.js';
-import {
-  batchPixelValues,
-  decodeImage,
-  loadAndPreprocess,
-  preprocessImage,
-  resizeForModel,
-  toPixelValues,
-} from './index.js';
+import { batchPixelValues, decodeImage, loadAndPreprocess, preprocessImage, resizeForModel, toPixelValues } from './index.js';
 
 interface Cases {
   mean: number[];
@@ -74,7 +67,10 @@ describe('pipeline errors', () => {
     );
   });
   test('missing options -> INPUT_INVALID (also async through loadAndPreprocess)', async () => {
-    assert.throws(() => preprocessImage(img, undefined as never), (e: unknown) => e instanceof FgClipError && e.code === 'INPUT_INVALID');
+    assert.throws(
+      () => preprocessImage(img, undefined as never),
+      (e: unknown) => e instanceof FgClipError && e.code === 'INPUT_INVALID',
+    );
     await assert.rejects(
       loadAndPreprocess(goldenPath('images/tiny_7x5.png'), null as never),
       (e: unknown) => e instanceof FgClipError && e.code === 'INPUT_INVALID',

@@ -75,10 +75,7 @@ export function preprocessImage(img: RgbImage, opts: PreprocessOptions): Float32
 }
 
 /** `decodeImage` then `preprocessImage`: a file path or encoded bytes → [3, S, S] float32. */
-export async function loadAndPreprocess(
-  input: string | Uint8Array,
-  opts: PreprocessOptions & DecodeOptions,
-): Promise<Float32Array> {
+export async function loadAndPreprocess(input: string | Uint8Array, opts: PreprocessOptions & DecodeOptions): Promise<Float32Array> {
   if (opts === null || typeof opts !== 'object') {
     throw new FgClipError('INPUT_INVALID', `loadAndPreprocess: missing options (expected { size, mean, std, mode? }, got ${opts}).`);
   }

@@ -144,9 +144,24 @@ describe('resizeBicubic vs independent float64 reference of Resample.c', () => {
   test('random images and sizes (down, up, mixed, 1-pixel edges): identical bytes', () => {
     const r = rng(1234);
     const shapes: Array<[number, number, number, number]> = [
-      [1, 1, 1, 1], [1, 1, 5, 3], [1, 1, 1, 7], [1, 6, 1, 2], [6, 1, 2, 1], [2, 2, 1, 1], [7, 5, 1, 1],
-      [3, 4, 9, 1], [17, 13, 4, 29], [64, 48, 22, 22], [97, 61, 32, 32], [40, 120, 13, 39], [5, 5, 5, 5],
-      [5, 5, 5, 11], [5, 5, 11, 5], [33, 31, 32, 30], [200, 3, 7, 3], [3, 200, 3, 7],
+      [1, 1, 1, 1],
+      [1, 1, 5, 3],
+      [1, 1, 1, 7],
+      [1, 6, 1, 2],
+      [6, 1, 2, 1],
+      [2, 2, 1, 1],
+      [7, 5, 1, 1],
+      [3, 4, 9, 1],
+      [17, 13, 4, 29],
+      [64, 48, 22, 22],
+      [97, 61, 32, 32],
+      [40, 120, 13, 39],
+      [5, 5, 5, 5],
+      [5, 5, 5, 11],
+      [5, 5, 11, 5],
+      [33, 31, 32, 30],
+      [200, 3, 7, 3],
+      [3, 200, 3, 7],
     ];
     for (let i = 0; i < 25; i++) {
       shapes.push([1 + Math.floor(r() * 70), 1 + Math.floor(r() * 70), 1 + Math.floor(r() * 70), 1 + Math.floor(r() * 70)]);
@@ -171,8 +186,16 @@ describe('resizeBicubic vs independent float64 reference of Resample.c', () => {
   test('constant image stays constant at any scale (weights sum to 2^22 within rounding)', () => {
     for (const v of [0, 1, 128, 254, 255]) {
       const img: RgbImage = { width: 13, height: 7, data: new Uint8Array(13 * 7 * 3).fill(v) };
-      for (const [ow, oh] of [[1, 1], [3, 2], [26, 14], [100, 3]] as const) {
-        assert.ok(resizeBicubic(img, ow, oh).data.every((x) => x === v), `value ${v} -> ${ow}x${oh}`);
+      for (const [ow, oh] of [
+        [1, 1],
+        [3, 2],
+        [26, 14],
+        [100, 3],
+      ] as const) {
+        assert.ok(
+          resizeBicubic(img, ow, oh).data.every((x) => x === v),
+          `value ${v} -> ${ow}x${oh}`,
+        );
       }
     }
   });
@@ -198,7 +221,8 @@ describe('crop geometry (transformers get_resize_output_image_size / center_crop
   });
 
   test('center crop takes top=(h-S)//2, left=(w-S)//2', () => {
-    const w = 6, h = 5;
+    const w = 6,
+      h = 5;
     const data = new Uint8Array(w * h * 3);
     for (let i = 0; i < w * h; i++) data.fill(i, i * 3, i * 3 + 3);
     const out = centerCrop({ width: w, height: h, data }, 3);

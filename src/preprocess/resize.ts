@@ -150,8 +150,7 @@ function checkTarget(width: number, height: number, where: string): void {
   if (!positive || width * height > DEFAULT_MAX_PIXELS) {
     throw new FgClipError(
       'INPUT_INVALID',
-      `${where}: bad target size (expected positive integers with width*height <= ${DEFAULT_MAX_PIXELS}, ` +
-        `got ${width}x${height}).`,
+      `${where}: bad target size (expected positive integers with width*height <= ${DEFAULT_MAX_PIXELS}, ` + `got ${width}x${height}).`,
     );
   }
 }

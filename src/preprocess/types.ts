@@ -40,13 +40,19 @@ export interface PreprocessOptions {
 /** Throws INPUT_INVALID unless `img` is a well-formed RgbImage (checked at each public entry point). */
 export function assertRgbImage(img: RgbImage, where: string): void {
   const ok =
-    img !== null && typeof img === 'object' &&
-    Number.isInteger(img.width) && Number.isInteger(img.height) && img.width > 0 && img.height > 0 &&
-    img.data instanceof Uint8Array && img.data.length === img.width * img.height * 3;
+    img !== null &&
+    typeof img === 'object' &&
+    Number.isInteger(img.width) &&
+    Number.isInteger(img.height) &&
+    img.width > 0 &&
+    img.height > 0 &&
+    img.data instanceof Uint8Array &&
+    img.data.length === img.width * img.height * 3;
   if (!ok) {
-    const got = img !== null && typeof img === 'object'
-      ? `${img.width}x${img.height} with ${img.data instanceof Uint8Array ? `${img.data.length} bytes` : 'no Uint8Array data'}`
-      : String(img);
+    const got =
+      img !== null && typeof img === 'object'
+        ? `${img.width}x${img.height} with ${img.data instanceof Uint8Array ? `${img.data.length} bytes` : 'no Uint8Array data'}`
+        : String(img);
     throw new FgClipError(
       'INPUT_INVALID',
       `${where}: not an RGB image (expected positive integer width/height and a Uint8Array of width*height*3 bytes, ` +

@@ -13,7 +13,7 @@ import { maxCommandLineBytes, STACK_BYTES_PER_COMMAND_LINE_BYTE } from './comman
 test('the limits sit below the measured crash points (main 8 MB: 28–30 kB; worker 4 MB: 14–16 kB)', () => {
   assert.equal(maxCommandLineBytes(8 * 2 ** 20), 26214);
   assert.equal(maxCommandLineBytes(4 * 2 ** 20), 13107);
-  assert.ok(STACK_BYTES_PER_COMMAND_LINE_BYTE > 8 * 2 ** 20 / 28000, 'more stack per byte than the ~290 measured');
+  assert.ok(STACK_BYTES_PER_COMMAND_LINE_BYTE > (8 * 2 ** 20) / 28000, 'more stack per byte than the ~290 measured');
   assert.equal(maxCommandLineBytes(undefined), undefined);
 });
 

@@ -55,8 +55,13 @@ export async function createSessionFromFile(name: string, path: string, opts: Ru
   try {
     return await ort.InferenceSession.create(path, so);
   } catch (e) {
-    const hint = opts.executionProvider === 'webgpu' ? ' WebGPU needs a GPU adapter; use the default cpu provider on machines without one.' : ' Delete that folder to rebuild it.';
-    throw new FgClipError('RUNTIME', `${name}: ONNX Runtime could not load the cached graph ${path}: ${e instanceof Error ? e.message : String(e)}.${hint}`, { cause: e });
+    const hint =
+      opts.executionProvider === 'webgpu'
+        ? ' WebGPU needs a GPU adapter; use the default cpu provider on machines without one.'
+        : ' Delete that folder to rebuild it.';
+    throw new FgClipError('RUNTIME', `${name}: ONNX Runtime could not load the cached graph ${path}: ${e instanceof Error ? e.message : String(e)}.${hint}`, {
+      cause: e,
+    });
   }
 }
 

@@ -37,7 +37,10 @@ describe('Batcher', () => {
     const out = await b.submit([1, 2, 3, 4, 5, 6, 7, 8]);
     assert.ok(performance.now() - t0 < 1000, 'did not wait for the 10 s timer');
     assert.deepEqual(out, [2, 4, 6, 8, 10, 12, 14, 16]);
-    assert.deepEqual(batches, [[1, 2, 3, 4], [5, 6, 7, 8]]);
+    assert.deepEqual(batches, [
+      [1, 2, 3, 4],
+      [5, 6, 7, 8],
+    ]);
   });
 
   test('maxBatchSize 1 and maxWaitMs 0 (no batching): one item per batch, concurrency 1 runs them one after another', async () => {
@@ -45,8 +48,19 @@ describe('Batcher', () => {
     let active = 0;
     let peak = 0;
     const b = new Batcher<number, number>({
-      lane: 't', maxBatchSize: 1, maxWaitMs: 0, maxQueue: 100,
-      run: async (x) => { active++; peak = Math.max(peak, active); try { return await run(x); } finally { active--; } },
+      lane: 't',
+      maxBatchSize: 1,
+      maxWaitMs: 0,
+      maxQueue: 100,
+      run: async (x) => {
+        active++;
+        peak = Math.max(peak, active);
+        try {
+          return await run(x);
+        } finally {
+          active--;
+        }
+      },
     });
     const out = await Promise.all([1, 2, 3].map((x) => b.submit([x])));
     assert.deepEqual(out, [[2], [4], [6]]);
@@ -71,7 +85,10 @@ describe('Batcher', () => {
     const second = b.submit([100]);
     await Promise.all([first, second]);
     assert.ok(performance.now() - t0 < 2000, 'did not wait for maxWaitMs after the first batch');
-    assert.deepEqual(batches.map((x) => x.length), [16, 1]);
+    assert.deepEqual(
+      batches.map((x) => x.length),
+      [16, 1],
+    );
   });
 
   test('mergeSubmissions false: a batch holds one submission only (up to maxBatchSize), even with others waiting', async () => {
@@ -127,11 +144,20 @@ describe('Batcher', () => {
   test('a failing batch rejects every submission in it and the batcher keeps serving', async () => {
     let calls = 0;
     const b = new Batcher<number, number>({
-      lane: 't', maxBatchSize: 8, maxWaitMs: 10, maxQueue: 10,
-      run: async (x) => { if (calls++ === 0) throw new Error('runtime exploded'); return x; },
+      lane: 't',
+      maxBatchSize: 8,
+      maxWaitMs: 10,
+      maxQueue: 10,
+      run: async (x) => {
+        if (calls++ === 0) throw new Error('runtime exploded');
+        return x;
+      },
     });
     const r = await Promise.allSettled([b.submit([1]), b.submit([2])]);
-    assert.deepEqual(r.map((x) => x.status), ['rejected', 'rejected']);
+    assert.deepEqual(
+      r.map((x) => x.status),
+      ['rejected', 'rejected'],
+    );
     assert.match(String((r[0] as PromiseRejectedResult).reason), /runtime exploded/);
     assert.deepEqual(await b.submit([5]), [5]);
   });
@@ -228,8 +254,17 @@ describe('Batcher', () => {
     const gate = new Promise<void>((r) => (release = r));
     const batches: number[][] = [];
     const b = new Batcher<number, number>({
-      lane: 'img', maxBatchSize: 16, maxWaitMs: 0, maxHoldMs: 60_000, maxQueue: 100, now: () => clock,
-      run: async (x) => { batches.push([...x]); if (batches.length === 1) await gate; return x; },
+      lane: 'img',
+      maxBatchSize: 16,
+      maxWaitMs: 0,
+      maxHoldMs: 60_000,
+      maxQueue: 100,
+      now: () => clock,
+      run: async (x) => {
+        batches.push([...x]);
+        if (batches.length === 1) await gate;
+        return x;
+      },
     });
     const first = b.submit([0]); // runs alone (nothing else announced), and blocks on the gate
     const tickets = [1, 2, 3].map(() => b.expect(1));
@@ -251,8 +286,17 @@ describe('Batcher', () => {
     const gate = new Promise<void>((r) => (release = r));
     const batches: number[][] = [];
     const b = new Batcher<number, number>({
-      lane: 'img', maxBatchSize: 16, maxWaitMs: 0, maxHoldMs: 60_000, maxQueue: 100, now: () => clock,
-      run: async (x) => { batches.push([...x]); if (batches.length === 1) await gate; return x; },
+      lane: 'img',
+      maxBatchSize: 16,
+      maxWaitMs: 0,
+      maxHoldMs: 60_000,
+      maxQueue: 100,
+      now: () => clock,
+      run: async (x) => {
+        batches.push([...x]);
+        if (batches.length === 1) await gate;
+        return x;
+      },
     });
     const first = b.submit([0]);
     const tickets = [1, 2].map(() => b.expect(1));

@@ -133,7 +133,8 @@ export class Batcher<I, O> {
     }
     if (!(opts.maxWaitMs >= 0)) throw new BatcherOptionsError(`Batcher ${opts.lane}: maxWaitMs must be ≥ 0 (got ${opts.maxWaitMs})`);
     this.concurrency = opts.concurrency ?? 1;
-    if (!Number.isInteger(this.concurrency) || this.concurrency < 1) throw new BatcherOptionsError(`Batcher ${opts.lane}: concurrency must be an integer ≥ 1 (got ${this.concurrency})`);
+    if (!Number.isInteger(this.concurrency) || this.concurrency < 1)
+      throw new BatcherOptionsError(`Batcher ${opts.lane}: concurrency must be an integer ≥ 1 (got ${this.concurrency})`);
     this.now = opts.now ?? (() => performance.now());
     this.maxHoldMs = opts.maxHoldMs ?? 0;
     if (!(this.maxHoldMs >= 0)) throw new BatcherOptionsError(`Batcher ${opts.lane}: maxHoldMs must be ≥ 0 (got ${opts.maxHoldMs})`);
@@ -266,10 +267,13 @@ export class Batcher<I, O> {
         if (this.announced > 0 && age < this.holdMs) until = Math.max(until, this.holdMs);
       }
       if (until > 0) {
-        this.timer = setTimeout(() => {
-          this.timer = undefined;
-          this.schedule();
-        }, Math.max(0, Math.ceil(until - age)));
+        this.timer = setTimeout(
+          () => {
+            this.timer = undefined;
+            this.schedule();
+          },
+          Math.max(0, Math.ceil(until - age)),
+        );
         return;
       }
       void this.runBatch(this.queue.splice(0, take));
@@ -329,4 +333,3 @@ export class Batcher<I, O> {
     }
   }
 }
-

@@ -31,7 +31,14 @@ export function formPlainText(body: RequestObject, field: string): boolean {
 }
 
 export function bodyTooLarge(limit: number, got: number | string): HttpError {
-  return new HttpError(413, 'invalid_request_error', 'BODY_TOO_LARGE', `request body too large (at most ${limit} bytes, got ${got}). Send fewer or smaller images, or raise --max-body-bytes.`, null, { Connection: 'close' });
+  return new HttpError(
+    413,
+    'invalid_request_error',
+    'BODY_TOO_LARGE',
+    `request body too large (at most ${limit} bytes, got ${got}). Send fewer or smaller images, or raise --max-body-bytes.`,
+    null,
+    { Connection: 'close' },
+  );
 }
 
 /**
@@ -49,7 +56,14 @@ export class BodyBudget {
   /** Counts `n` more bytes for a request (its `held` tally), or throws 503 when the total would be passed. */
   take(held: { bytes: number }, n: number): void {
     if (this.used + n > this.total) {
-      throw new HttpError(503, 'overloaded_error', 'BODIES_BUSY', `server busy: the request bodies being received fill the buffer budget (${this.total} bytes). Retry after ${this.retryAfterS} s.`, null, { 'Retry-After': String(this.retryAfterS), Connection: 'close' });
+      throw new HttpError(
+        503,
+        'overloaded_error',
+        'BODIES_BUSY',
+        `server busy: the request bodies being received fill the buffer budget (${this.total} bytes). Retry after ${this.retryAfterS} s.`,
+        null,
+        { 'Retry-After': String(this.retryAfterS), Connection: 'close' },
+      );
     }
     this.used += n;
     held.bytes += n;
@@ -106,7 +120,12 @@ export function parseBody(body: Buffer, contentType: string | undefined): Reques
   const type = mediaType(contentType);
   if (type === 'multipart/form-data') return fromMultipart(body, contentType as string);
   if (type !== '' && type !== 'application/json' && !type.endsWith('+json')) {
-    throw new HttpError(415, 'invalid_request_error', 'UNSUPPORTED_MEDIA_TYPE', `unsupported Content-Type ${JSON.stringify(type)} (expected application/json or multipart/form-data; with curl add -H 'content-type: application/json')`);
+    throw new HttpError(
+      415,
+      'invalid_request_error',
+      'UNSUPPORTED_MEDIA_TYPE',
+      `unsupported Content-Type ${JSON.stringify(type)} (expected application/json or multipart/form-data; with curl add -H 'content-type: application/json')`,
+    );
   }
   let value: unknown;
   try {
@@ -115,7 +134,10 @@ export function parseBody(body: Buffer, contentType: string | undefined): Reques
     throw badRequest('INVALID_JSON', `the request body is not valid JSON (${(e as Error).message}). Send a JSON object.`);
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw badRequest('INVALID_JSON', `the request body must be a JSON object (got ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value})`);
+    throw badRequest(
+      'INVALID_JSON',
+      `the request body must be a JSON object (got ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value})`,
+    );
   }
   return value as RequestObject;
 }

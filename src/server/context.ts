@@ -52,7 +52,13 @@ export function checkModel(body: RequestObject, ctx: Ctx): void {
   const m = optString(body, 'model');
   if (m !== undefined && m !== ctx.modelName && !ctx.aliases.includes(m)) {
     const names = [ctx.modelName, ...ctx.aliases].map((n) => JSON.stringify(n)).join(', ');
-    throw new HttpError(404, 'not_found_error', 'MODEL_NOT_FOUND', `the model ${JSON.stringify(m)} is not served here (this server serves ${ctx.engine.family} model ${names}; see GET /v1/models, or start the server with --served-name ${m} to answer to that name)`, 'model');
+    throw new HttpError(
+      404,
+      'not_found_error',
+      'MODEL_NOT_FOUND',
+      `the model ${JSON.stringify(m)} is not served here (this server serves ${ctx.engine.family} model ${names}; see GET /v1/models, or start the server with --served-name ${m} to answer to that name)`,
+      'model',
+    );
   }
 }
 

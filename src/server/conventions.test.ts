@@ -101,7 +101,10 @@ describe('server conventions', () => {
       h.similarity.forEach((v, k) => assert.ok(close(v, hm.json.similarity[i][k])));
     });
     const rg = await post(`${r.url}/v1/regions`, { image: catDataUri(), boxes, labels, truncate: true });
-    assert.deepEqual(a.json.regions[0].labels.map((l: { label: string }) => l.label), rg.json.data[0].labels.map((l: { label: string }) => l.label));
+    assert.deepEqual(
+      a.json.regions[0].labels.map((l: { label: string }) => l.label),
+      rg.json.data[0].labels.map((l: { label: string }) => l.label),
+    );
     assert.ok(close(a.json.regions[0].labels[0].probability, rg.json.data[0].labels[0].probability));
     const png = await post(`${r.url}/v1/analyze`, { image: catDataUri(), labels: 'a cat' });
     assert.equal(png.status, 200);

@@ -72,7 +72,10 @@ describe('Engine: images still decoding hold the forming batch', () => {
     const requests = Array.from({ length: 16 }, () => e.encodeImages([image()]));
     for (let i = 0; i < 8; i++) await f.decodeNext(2);
     await Promise.all(requests);
-    assert.equal(f.batches.reduce((a, b) => a + b, 0), 16);
+    assert.equal(
+      f.batches.reduce((a, b) => a + b, 0),
+      16,
+    );
     assert.ok(f.batches.length >= 8, `one or two images per batch (${JSON.stringify(f.batches)})`);
   });
 
@@ -87,7 +90,10 @@ describe('Engine: images still decoding hold the forming batch', () => {
     assert.deepEqual(f.batches, [3]);
     // the fake model's raw feature is [1, first pixel]; normalized: the second component identifies the image
     const second = out.map(([enc]) => enc.embedding[1]);
-    assert.deepEqual(second, [0.25, 0.5, 0.75].map((v) => Math.fround(v / Math.hypot(1, v))));
+    assert.deepEqual(
+      second,
+      [0.25, 0.5, 0.75].map((v) => Math.fround(v / Math.hypot(1, v))),
+    );
   });
 
   test('a request whose decode fails withdraws its announcement: the held batch of another leaves', async () => {

@@ -58,7 +58,9 @@ export interface RunOptions {
 }
 
 /** One image in the image lane: square pixels, or a decoded image for a family with a resolution per image. */
-type ImageItem = { readonly pixels: Float32Array; readonly dense: boolean; readonly owned: boolean } | { readonly rgb: RgbImage; readonly boxes: readonly PixelBox[]; readonly dense: boolean; readonly maxNumPatches?: DecodedOptions['maxNumPatches'] };
+type ImageItem =
+  | { readonly pixels: Float32Array; readonly dense: boolean; readonly owned: boolean }
+  | { readonly rgb: RgbImage; readonly boxes: readonly PixelBox[]; readonly dense: boolean; readonly maxNumPatches?: DecodedOptions['maxNumPatches'] };
 
 /** Raw tower outputs of one image. */
 interface RawImage {
@@ -93,7 +95,12 @@ export class Engine implements Encoder {
     };
     const lane = (mode: TextMode) => new Batcher<number[], Float32Array>({ ...common, lane: `text-${mode}`, run: (ids) => this.model.runText(ids, mode) });
     this.text = { short: lane('short'), long: lane('long'), box: lane('box') };
-    this.images = new Batcher({ ...common, lane: 'image', maxHoldMs: batching.enabled ? (batching.maxHoldMs ?? DEFAULT_MAX_HOLD_MS) : 0, run: (items) => this.runImages(items) });
+    this.images = new Batcher({
+      ...common,
+      lane: 'image',
+      maxHoldMs: batching.enabled ? (batching.maxHoldMs ?? DEFAULT_MAX_HOLD_MS) : 0,
+      run: (items) => this.runImages(items),
+    });
     this.lanes = [this.text.short, this.text.long, this.text.box, this.images] as Batcher<unknown, unknown>[];
   }
 
@@ -173,7 +180,12 @@ export class Engine implements Encoder {
     });
     opts.signal?.throwIfAborted();
     // all of a mode's rows go to its batcher at once (it cuts them into model batches, merged with other requests)
-    const enc = await runTextPlan(plan, { lengths, normalize: opts.normalize ?? true, concurrent: true, run: (rows, mode) => this.text[mode].submit(rows as number[][], opts) });
+    const enc = await runTextPlan(plan, {
+      lengths,
+      normalize: opts.normalize ?? true,
+      concurrent: true,
+      run: (rows, mode) => this.text[mode].submit(rows as number[][], opts),
+    });
     if (opts.usage) {
       opts.usage.items += texts.length;
       opts.usage.tokenCount += plan.ids.reduce((a, row, i) => a + Math.min(plan.tokenCounts[i], row.length), 0);
@@ -190,7 +202,8 @@ export class Engine implements Encoder {
 
   async encodeImages(inputs: readonly ImageInput[], opts: EncodeImageOptions & RunOptions = {}): Promise<ImageEncoding[]> {
     if (!Array.isArray(inputs) || inputs.length === 0) throw new FgClipError('INPUT_INVALID', 'encodeImages: the list of images is empty');
-    if (opts.boxes && opts.boxes.length !== inputs.length) throw new FgClipError('INPUT_INVALID', `encodeImages: ${opts.boxes.length} box lists for ${inputs.length} images`);
+    if (opts.boxes && opts.boxes.length !== inputs.length)
+      throw new FgClipError('INPUT_INVALID', `encodeImages: ${opts.boxes.length} box lists for ${inputs.length} images`);
     const name = opts.imageName ?? ((i: number) => `image ${i}`);
     // each image is announced to the image batcher when its decoding starts, so a batch forming meanwhile waits
     // for it (bounded; batcher.ts) instead of leaving one or two images at a time as the pool finishes them
@@ -200,8 +213,18 @@ export class Engine implements Encoder {
         coming.add(1);
         return work(input);
       };
-      if (this.model.info.perImage) return await this.encodePerImage(inputs, { ...opts, expected: coming }, name, announced((input) => this.decode(input)) as (input: ImageInput) => Promise<RgbImage>);
-      const pre = await Promise.all(inputs.map((x, i) => this.budgeted(x, name(i), opts.signal, announced((input) => this.model.preprocess(input)) as (input: ImageInput) => Promise<PreprocessedImage>)));
+      if (this.model.info.perImage)
+        return await this.encodePerImage(
+          inputs,
+          { ...opts, expected: coming },
+          name,
+          announced((input) => this.decode(input)) as (input: ImageInput) => Promise<RgbImage>,
+        );
+      const pre = await Promise.all(
+        inputs.map((x, i) =>
+          this.budgeted(x, name(i), opts.signal, announced((input) => this.model.preprocess(input)) as (input: ImageInput) => Promise<PreprocessedImage>),
+        ),
+      );
       // `owned`: these pixels are this call's own (the batch may hand their buffers over to the model worker)
       return await this.encodePixels(pre, { ...opts, expected: coming, owned: true });
     } finally {
@@ -209,10 +232,15 @@ export class Engine implements Encoder {
     }
   }
 
-  async encodePixels(images: readonly PreprocessedImage[], opts: EncodeImageOptions & RunOptions & { expected?: Expected; owned?: boolean } = {}): Promise<ImageEncoding[]> {
-    if (this.model.info.perImage) throw new FgClipError('INPUT_INVALID', `encodePixels: this ${this.family} model picks a resolution per image (no square pixel path); use encodeImages`);
+  async encodePixels(
+    images: readonly PreprocessedImage[],
+    opts: EncodeImageOptions & RunOptions & { expected?: Expected; owned?: boolean } = {},
+  ): Promise<ImageEncoding[]> {
+    if (this.model.info.perImage)
+      throw new FgClipError('INPUT_INVALID', `encodePixels: this ${this.family} model picks a resolution per image (no square pixel path); use encodeImages`);
     if (images.length === 0) throw new FgClipError('INPUT_INVALID', 'encodePixels: the list of images is empty');
-    if (opts.boxes && opts.boxes.length !== images.length) throw new FgClipError('INPUT_INVALID', `encodePixels: ${opts.boxes.length} box lists for ${images.length} images`);
+    if (opts.boxes && opts.boxes.length !== images.length)
+      throw new FgClipError('INPUT_INVALID', `encodePixels: ${opts.boxes.length} box lists for ${images.length} images`);
     const name = opts.imageName ?? ((i: number) => `image ${i}`);
     const grid = this.model.info.grid;
     // boxes are checked before any model work (a bad box fails this request, never a shared batch)
@@ -227,7 +255,12 @@ export class Engine implements Encoder {
   }
 
   /** FG-CLIP 2: decoded images (held in the pixel budget until their batch ran) → the family's own encodings. */
-  private async encodePerImage(inputs: readonly ImageInput[], opts: EncodeImageOptions & RunOptions & { expected: Expected }, name: (i: number) => string, decode: (input: ImageInput) => Promise<RgbImage>): Promise<ImageEncoding[]> {
+  private async encodePerImage(
+    inputs: readonly ImageInput[],
+    opts: EncodeImageOptions & RunOptions & { expected: Expected },
+    name: (i: number) => string,
+    decode: (input: ImageInput) => Promise<RgbImage>,
+  ): Promise<ImageEncoding[]> {
     const settled = await Promise.allSettled(inputs.map((x, i) => this.budgeted(x, name(i), opts.signal, decode, true)));
     const held = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
     try {
@@ -240,7 +273,7 @@ export class Engine implements Encoder {
       });
       const raw = await this.images.submit(items, opts);
       if (opts.usage) opts.usage.items += inputs.length;
-      const f = (v: Float32Array) => (opts.normalize ?? true ? l2normalize(v) : v);
+      const f = (v: Float32Array) => ((opts.normalize ?? true) ? l2normalize(v) : v);
       return raw.map((r, i) => ({
         embedding: f(r.image),
         width: held[i].rgb.width,
@@ -269,8 +302,20 @@ export class Engine implements Encoder {
    * are the caller's). Decode errors name the image. `keep`: the hold outlives `work` (returned with the result).
    */
   private async budgeted<T>(input: ImageInput, where: string, signal: AbortSignal | undefined, work: (input: ImageInput) => Promise<T>): Promise<T>;
-  private async budgeted<T>(input: ImageInput, where: string, signal: AbortSignal | undefined, work: (input: ImageInput) => Promise<T>, keep: true): Promise<{ rgb: T; release: () => void }>;
-  private async budgeted<T>(input: ImageInput, where: string, signal: AbortSignal | undefined, work: (input: ImageInput) => Promise<T>, keep = false): Promise<T | { rgb: T; release: () => void }> {
+  private async budgeted<T>(
+    input: ImageInput,
+    where: string,
+    signal: AbortSignal | undefined,
+    work: (input: ImageInput) => Promise<T>,
+    keep: true,
+  ): Promise<{ rgb: T; release: () => void }>;
+  private async budgeted<T>(
+    input: ImageInput,
+    where: string,
+    signal: AbortSignal | undefined,
+    work: (input: ImageInput) => Promise<T>,
+    keep = false,
+  ): Promise<T | { rgb: T; release: () => void }> {
     const budget = this.pixels;
     const release = budget && !isRgb(input) ? await budget.acquire(await headerPixels(input, budget.total), signal) : () => undefined;
     try {
@@ -281,7 +326,8 @@ export class Engine implements Encoder {
       return out;
     } catch (e) {
       release();
-      if (e instanceof FgClipError && DECODE_CODES.has(e.code)) throw withParam(new FgClipError(e.code, `${where}: ${e.message.replace(/^decodeImage\([^)]*\): /, '')}`, { cause: e }), where);
+      if (e instanceof FgClipError && DECODE_CODES.has(e.code))
+        throw withParam(new FgClipError(e.code, `${where}: ${e.message.replace(/^decodeImage\([^)]*\): /, '')}`, { cause: e }), where);
       throw e;
     }
   }

@@ -106,7 +106,7 @@ describe('FG-CLIP 2 through the server (model in its worker thread)', () => {
     }
   });
 
-  test('/v1/classify: sigmoid probabilities, said in the answer, equal to the model\'s own', async () => {
+  test("/v1/classify: sigmoid probabilities, said in the answer, equal to the model's own", async () => {
     const labels = ['a cat', 'a black cat on a laptop', 'a red car', '一只猫'];
     const r = await post(`${url}/v1/classify`, { images: [catUri()], labels });
     assert.equal(r.status, 200, JSON.stringify(r.json));
@@ -120,7 +120,7 @@ describe('FG-CLIP 2 through the server (model in its worker thread)', () => {
     for (let i = 1; i < got.length; i++) assert.ok(got[i - 1].probability >= got[i].probability, 'most probable first');
   });
 
-  test('/v1/heatmap: the image\'s own grid, box-path texts by default (the card\'s dense example), short on request, PNG', async () => {
+  test("/v1/heatmap: the image's own grid, box-path texts by default (the card's dense example), short on request, PNG", async () => {
     const texts = ['white cat', '黑猫', 'window'];
     const grid = cases.end_to_end.cases.find((c) => c.image.endsWith('cat_dfclor.jpg'))?.spatial_shapes;
     const r = await post(`${url}/v1/heatmap`, { image: catUri(), texts });
@@ -138,13 +138,17 @@ describe('FG-CLIP 2 through the server (model in its worker thread)', () => {
     assert.equal(rs.status, 200);
     rs.json.similarity.forEach((row: number[], k: number) => row.forEach((v, j) => close(v, short.similarity[k][j], `short ${k}/${j}`)));
     assert.ok(Math.abs(rs.json.similarity[0][0] - r.json.similarity[0][0]) > 1e-4, 'short and box paths give different maps');
-    const res = await fetch(`${url}/v1/heatmap`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ image: catUri(), texts: ['white cat'], format: 'png' }) });
+    const res = await fetch(`${url}/v1/heatmap`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ image: catUri(), texts: ['white cat'], format: 'png' }),
+    });
     assert.equal(res.status, 200);
     assert.equal(res.headers.get('content-type'), 'image/png');
     assert.deepEqual([...new Uint8Array(await res.arrayBuffer()).subarray(0, 4)], [0x89, 0x50, 0x4e, 0x47]);
   });
 
-  test('/v1/regions: features on the image\'s grid, labels ranked through the box head', async () => {
+  test("/v1/regions: features on the image's grid, labels ranked through the box head", async () => {
     const boxes = [
       [0, 0, 320, 480],
       [300, 120, 640, 480],
@@ -153,7 +157,9 @@ describe('FG-CLIP 2 through the server (model in its worker thread)', () => {
     const f = await post(`${url}/v1/regions`, { image: catUri(), boxes });
     assert.equal(f.status, 200, JSON.stringify(f.json));
     const [e] = await lib.encodeImages([CAT], { boxes: [boxes as [number, number, number, number][]] });
-    f.json.data.forEach((d: { embedding: number[] }, i: number) => assert.ok(relL2(d.embedding, Array.from((e.regions as Float32Array[])[i])) <= 1e-5, `region ${i}`));
+    f.json.data.forEach((d: { embedding: number[] }, i: number) =>
+      assert.ok(relL2(d.embedding, Array.from((e.regions as Float32Array[])[i])) <= 1e-5, `region ${i}`),
+    );
     const r = await post(`${url}/v1/regions`, { image: catUri(), boxes, labels });
     assert.equal(r.status, 200, JSON.stringify(r.json));
     const want = await classifyRegions(lib, CAT, boxes as [number, number, number, number][], labels);
@@ -169,7 +175,7 @@ describe('FG-CLIP 2 through the server (model in its worker thread)', () => {
     close(top.cosine, dot((e.regions as Float32Array[])[0], boxText[labels.indexOf(top.label)]), 'region labels use the box head');
   });
 
-  test('/v1/rank: image query against captions, scored by the model\'s sigmoid per pair', async () => {
+  test("/v1/rank: image query against captions, scored by the model's sigmoid per pair", async () => {
     const candidates = ['a cat on a laptop', 'a street market', '一只猫'];
     const r = await post(`${url}/v1/rank`, { query: catUri(), query_modality: 'image', candidates });
     assert.equal(r.status, 200, JSON.stringify(r.json));
@@ -255,6 +261,9 @@ describe('FG-CLIP 2 through the server (model in its worker thread)', () => {
       byRegion.json.results.map((x: { path: string }) => x.path),
       want.results.map((x) => x.path),
     );
-    assert.ok(want.results.some((x) => x.path === kept), 'the upload has region rows');
+    assert.ok(
+      want.results.some((x) => x.path === kept),
+      'the upload has region rows',
+    );
   });
 });

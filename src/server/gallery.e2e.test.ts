@@ -60,7 +60,9 @@ test('gallery: a caption lists the top images with their cosine scores; a region
   await page.click('#gallery-run');
   await page.waitForFunction(() => document.querySelectorAll('#gallery li.hit').length === 5);
   const api = await post(`${r.url}/v1/collection/search`, { text: caption, top_k: 5 });
-  const shown = await page.$$eval('#gallery li.hit', (lis) => lis.map((li) => ({ score: li.querySelector('.hit-score')?.textContent, path: li.querySelector('.hit-path')?.textContent })));
+  const shown = await page.$$eval('#gallery li.hit', (lis) =>
+    lis.map((li) => ({ score: li.querySelector('.hit-score')?.textContent, path: li.querySelector('.hit-path')?.textContent })),
+  );
   assert.deepEqual(
     shown.map((s) => s.path),
     api.json.results.map((x: { path: string }) => x.path),

@@ -106,19 +106,36 @@ export function toHttpError(e: unknown, retryAfterS = 1): { error: HttpError; in
   if (e instanceof FgClipError) {
     const status = statusForCode(e.code);
     // 5xx library errors may mention server paths; the log keeps the detail
-    if (status >= 500) return { error: new HttpError(status, typeForStatus(status), e.code, status === 503 ? 'the model is not available (server shutting down)' : `the model failed to run this request (${e.code})`), internal: true };
+    if (status >= 500)
+      return {
+        error: new HttpError(
+          status,
+          typeForStatus(status),
+          e.code,
+          status === 503 ? 'the model is not available (server shutting down)' : `the model failed to run this request (${e.code})`,
+        ),
+        internal: true,
+      };
     const param = (e as { param?: unknown }).param;
     return { error: new HttpError(status, typeForStatus(status), e.code, e.message, typeof param === 'string' ? param : null), internal: false };
   }
   if (e instanceof QueueFullError) {
-    return { error: new HttpError(503, 'overloaded_error', 'QUEUE_FULL', `server busy: ${e.message}. Retry after ${retryAfterS} s.`, null, { 'Retry-After': String(retryAfterS) }), internal: false };
+    return {
+      error: new HttpError(503, 'overloaded_error', 'QUEUE_FULL', `server busy: ${e.message}. Retry after ${retryAfterS} s.`, null, {
+        'Retry-After': String(retryAfterS),
+      }),
+      internal: false,
+    };
   }
   if (e instanceof BatcherClosedError) return { error: shuttingDown(), internal: false };
   return { error: new HttpError(500, 'server_error', 'INTERNAL', 'internal server error (details are in the server log)'), internal: true };
 }
 
 export function shuttingDown(): HttpError {
-  return new HttpError(503, 'overloaded_error', 'SHUTTING_DOWN', 'the server is shutting down; retry on another instance', null, { 'Retry-After': '1', Connection: 'close' });
+  return new HttpError(503, 'overloaded_error', 'SHUTTING_DOWN', 'the server is shutting down; retry on another instance', null, {
+    'Retry-After': '1',
+    Connection: 'close',
+  });
 }
 
 export function errorBody(e: HttpError): { error: { message: string; type: ErrorType; param: string | null; code: ErrorCode } } {

@@ -71,6 +71,9 @@ describe('file: images under --image-root', () => {
   });
 
   test('encoded dot segments cannot leave the root (file:///root/%2e%2e/x)', async () => {
-    await assert.rejects(loadImageBytes(`file://${root}/%2e%2e/%2e%2e/etc/passwd`, 'image', policy), (e: unknown) => e instanceof HttpError && e.status >= 400 && e.status < 500);
+    await assert.rejects(
+      loadImageBytes(`file://${root}/%2e%2e/%2e%2e/etc/passwd`, 'image', policy),
+      (e: unknown) => e instanceof HttpError && e.status >= 400 && e.status < 500,
+    );
   });
 });

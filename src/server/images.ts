@@ -39,7 +39,11 @@ export function decodeBase64(s: string, field: string): Buffer {
   const t = s.replace(/\s+/g, '');
   const ok = (BASE64.test(t) || BASE64URL.test(t)) && (t.includes('=') ? t.length % 4 === 0 : t.length % 4 !== 1);
   if (!ok || t.length === 0) {
-    throw badRequest('INPUT_INVALID', `${field}: not valid base64 (expected a data:image/…;base64,… URI, plain base64 of the image bytes, an http(s) URL, or file:PATH under the server's image root)`, field);
+    throw badRequest(
+      'INPUT_INVALID',
+      `${field}: not valid base64 (expected a data:image/…;base64,… URI, plain base64 of the image bytes, an http(s) URL, or file:PATH under the server's image root)`,
+      field,
+    );
   }
   return Buffer.from(t, BASE64.test(t) ? 'base64' : 'base64url');
 }
@@ -48,7 +52,8 @@ function fromDataUri(s: string, field: string): Buffer {
   const comma = s.indexOf(',');
   const meta = comma < 0 ? '' : s.slice(5, comma).toLowerCase();
   const params = meta.split(';').map((p) => p.trim());
-  if (comma < 0 || !params.includes('base64')) throw badRequest('INPUT_INVALID', `${field}: a data URI must be base64 encoded (data:image/png;base64,…)`, field);
+  if (comma < 0 || !params.includes('base64'))
+    throw badRequest('INPUT_INVALID', `${field}: a data URI must be base64 encoded (data:image/png;base64,…)`, field);
   const mediaType = params[0];
   if (mediaType !== '' && !mediaType.startsWith('image/') && mediaType !== 'application/octet-stream') {
     throw badRequest('INPUT_INVALID', `${field}: the data URI's media type is ${JSON.stringify(mediaType)} (expected image/*)`, field);
@@ -66,13 +71,21 @@ function filePathOf(spec: string, field: string): string {
     throw badRequest('INPUT_INVALID', `${field}: not a valid file URL`, field);
   }
   if (url.hostname !== '' && url.hostname !== 'localhost') {
-    throw badRequest('INPUT_INVALID', `${field}: file URLs name a path on this server, not a host (got host ${JSON.stringify(url.hostname)}); use file:///path or file:relative/path`, field);
+    throw badRequest(
+      'INPUT_INVALID',
+      `${field}: file URLs name a path on this server, not a host (got host ${JSON.stringify(url.hostname)}); use file:///path or file:relative/path`,
+      field,
+    );
   }
   try {
     return fileURLToPath(url);
   } catch (e) {
     // e.g. an encoded '/' (%2F) or NUL (%00), which no file name can hold
-    throw badRequest('INPUT_INVALID', `${field}: the file URL's path cannot be a file name (${(e as NodeJS.ErrnoException).code ?? 'invalid'}); encoded '/' and NUL are not allowed`, field);
+    throw badRequest(
+      'INPUT_INVALID',
+      `${field}: the file URL's path cannot be a file name (${(e as NodeJS.ErrnoException).code ?? 'invalid'}); encoded '/' and NUL are not allowed`,
+      field,
+    );
   }
 }
 
@@ -136,7 +149,8 @@ export async function loadImageBytes(ref: ImageRef, field: string, policy: Image
   else if (/^data:/i.test(ref)) bytes = fromDataUri(ref, field);
   else if (/^https?:\/\//i.test(ref)) bytes = await fromUrl(ref, field, policy, signal);
   else if (/^file:/i.test(ref)) bytes = await fromFile(ref, field, policy);
-  else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(ref)) throw forbidden(field, `unsupported URL scheme ${JSON.stringify(ref.slice(0, ref.indexOf(':')))} (http, https, data and file: are accepted)`);
+  else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(ref))
+    throw forbidden(field, `unsupported URL scheme ${JSON.stringify(ref.slice(0, ref.indexOf(':')))} (http, https, data and file: are accepted)`);
   else bytes = decodeBase64(ref, field);
   if (bytes.length > policy.maxImageBytes) throw tooLarge(field, `the image is ${bytes.length} bytes (at most ${policy.maxImageBytes})`);
   return bytes;

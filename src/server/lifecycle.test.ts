@@ -40,7 +40,10 @@ describe('deadlines and connection cap', () => {
   });
 
   test('a client that stops in the middle of its body gets 504 TIMEOUT at the deadline', async () => {
-    const { answer, ms } = await hold(r.url, 'POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"input": ');
+    const { answer, ms } = await hold(
+      r.url,
+      'POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"input": ',
+    );
     assert.match(answer, /^HTTP\/1\.1 (504|408)/);
     if (answer.startsWith('HTTP/1.1 504')) assert.match(answer, /"code":"TIMEOUT"/);
     assert.ok(ms < 10_000, `closed after ${ms} ms`);
@@ -48,7 +51,15 @@ describe('deadlines and connection cap', () => {
 
   test('connections over --max-connections are refused at accept; the server keeps serving', async () => {
     const u = new URL(r.url);
-    const open = await Promise.all(Array.from({ length: 3 }, () => new Promise<Socket>((res) => { const s = connect(Number(u.port), u.hostname, () => res(s)); })));
+    const open = await Promise.all(
+      Array.from(
+        { length: 3 },
+        () =>
+          new Promise<Socket>((res) => {
+            const s = connect(Number(u.port), u.hostname, () => res(s));
+          }),
+      ),
+    );
     const extra = await new Promise<string>((res) => {
       const s = connect(Number(u.port), u.hostname);
       s.on('close', () => res('closed'));
@@ -106,7 +117,14 @@ describe('shutdown completes requests already received', () => {
       new Promise<{ socket: Socket; answer: Promise<string> }>((resolve) => {
         const socket = connect(Number(u.port), u.hostname, () => {
           socket.write(first);
-          resolve({ socket, answer: new Promise<string>((res) => { let a = ''; socket.on('data', (d) => (a += d.toString())); socket.on('close', () => res(a)); }) });
+          resolve({
+            socket,
+            answer: new Promise<string>((res) => {
+              let a = '';
+              socket.on('data', (d) => (a += d.toString()));
+              socket.on('close', () => res(a));
+            }),
+          });
         });
       });
     const head = `POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n`;
@@ -132,7 +150,11 @@ describe('SIGTERM to a real `fgclip serve` process', () => {
   test('every request received before SIGTERM is answered 200, then the process exits 0', async () => {
     const mainTs = fileURLToPath(new URL('../cli/main.ts', import.meta.url));
     const script = `import(${JSON.stringify(mainTs)}).then((m) => m.main(process.argv.slice(1))).then((c) => { process.exitCode = c; });`;
-    const child = spawn(process.execPath, ['--import', 'tsx', '-e', script, 'serve', '--model', TINY, '--port', '0', '--image-size', '160', '--max-wait-ms', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', '-e', script, 'serve', '--model', TINY, '--port', '0', '--image-size', '160', '--max-wait-ms', '0'],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
     let err = '';
     const url = await new Promise<string>((resolve, reject) => {
       child.stderr.on('data', (d) => {
@@ -145,7 +167,12 @@ describe('SIGTERM to a real `fgclip serve` process', () => {
     const exited = new Promise<number | null>((res) => child.on('exit', (c) => res(c)));
     const img = catDataUri();
     const body = (n: number) => JSON.stringify({ modality: 'image', input: Array.from({ length: n }, () => img) });
-    const requests = [16, 1, 1, 1, 8].map((n) => fetch(`${url}/v1/embeddings`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body(n) }).then(async (res) => ({ status: res.status, n: ((await res.json()) as { data?: unknown[] }).data?.length })));
+    const requests = [16, 1, 1, 1, 8].map((n) =>
+      fetch(`${url}/v1/embeddings`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body(n) }).then(async (res) => ({
+        status: res.status,
+        n: ((await res.json()) as { data?: unknown[] }).data?.length,
+      })),
+    );
     // the server has received them once its request log or queue shows work; /health reports the queue
     for (let i = 0; i < 200; i++) {
       const h = (await (await fetch(`${url}/health`)).json()) as { queue: Record<string, number> };
@@ -154,7 +181,10 @@ describe('SIGTERM to a real `fgclip serve` process', () => {
     }
     child.kill('SIGTERM');
     const answers = await Promise.all(requests);
-    assert.deepEqual(answers, [16, 1, 1, 1, 8].map((n) => ({ status: 200, n })));
+    assert.deepEqual(
+      answers,
+      [16, 1, 1, 1, 8].map((n) => ({ status: 200, n })),
+    );
     assert.equal(await exited, 0, err);
     assert.match(err, /SIGTERM: finishing in-flight requests/);
   });

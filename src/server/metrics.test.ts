@@ -9,13 +9,22 @@ test('Prometheus text: counters with escaped labels, cumulative histogram bucket
   assert.deepEqual(c.render(), ['# HELP x_total help text', '# TYPE x_total counter', 'x_total{route="a\\"b\\\\c\\nd"} 3']);
   const h = new Histogram('lat', 'h', [1, 5]);
   for (const v of [0.5, 1, 3, 10]) h.observe({ l: 'x' }, v);
-  assert.deepEqual(h.render().slice(2), ['lat_bucket{l="x",le="1"} 2', 'lat_bucket{l="x",le="5"} 3', 'lat_bucket{l="x",le="+Inf"} 4', 'lat_sum{l="x"} 14.5', 'lat_count{l="x"} 4']);
+  assert.deepEqual(h.render().slice(2), [
+    'lat_bucket{l="x",le="1"} 2',
+    'lat_bucket{l="x",le="5"} 3',
+    'lat_bucket{l="x",le="+Inf"} 4',
+    'lat_sum{l="x"} 14.5',
+    'lat_count{l="x"} 4',
+  ]);
   assert.deepEqual(h.stats({ l: 'x' }), { count: 4, sum: 14.5 });
 });
 
 test('ServerMetrics renders the queue depth and in-flight gauges from live callbacks', () => {
   let depth = 3;
-  const m = new ServerMetrics(() => [{ lane: 'image', depth }], () => 2);
+  const m = new ServerMetrics(
+    () => [{ lane: 'image', depth }],
+    () => 2,
+  );
   assert.match(m.render(), /fgclip_queue_depth\{lane="image"\} 3/);
   depth = 0;
   assert.match(m.render(), /fgclip_queue_depth\{lane="image"\} 0/);

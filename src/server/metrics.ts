@@ -48,7 +48,11 @@ export class Counter implements Metric {
   }
 
   render(): string[] {
-    return [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} counter`, ...[...this.values.values()].map((e) => `${this.name}${labelText(e.labels)} ${num(e.value)}`)];
+    return [
+      `# HELP ${this.name} ${this.help}`,
+      `# TYPE ${this.name} counter`,
+      ...[...this.values.values()].map((e) => `${this.name}${labelText(e.labels)} ${num(e.value)}`),
+    ];
   }
 }
 
@@ -121,7 +125,10 @@ export class ServerMetrics {
 
   constructor(queueDepth: () => readonly { lane: string; depth: number }[], inFlight: () => number) {
     this.loop.enable();
-    const lag = (name: string, what: string, read: () => number) => new Gauge(`nodejs_eventloop_lag_${name}_seconds`, `Event loop delay, ${what}, since the server started.`, () => [{ labels: {}, value: this.loop.count > 0 ? read() / 1e9 : 0 }]);
+    const lag = (name: string, what: string, read: () => number) =>
+      new Gauge(`nodejs_eventloop_lag_${name}_seconds`, `Event loop delay, ${what}, since the server started.`, () => [
+        { labels: {}, value: this.loop.count > 0 ? read() / 1e9 : 0 },
+      ]);
     this.gauges = [
       new Gauge('fgclip_queue_depth', 'Items waiting for a batch, by lane.', () => queueDepth().map((q) => ({ labels: { lane: q.lane }, value: q.depth }))),
       new Gauge('fgclip_http_requests_in_flight', 'Requests being handled.', () => [{ labels: {}, value: inFlight() }]),

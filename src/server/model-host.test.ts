@@ -127,7 +127,16 @@ describe('ModelHost: the model off the event loop', () => {
 interface V2Cases {
   text_long: { lowered: string[]; features: number[][] };
   probs: { long: { text_long_rows: number[] } };
-  end_to_end: { cases: { image: string; image_features: number[]; spatial_shapes: [number, number]; boxes_xyxy_pixels: [number, number, number, number][]; region_features: number[][]; card_long_probs: number[] }[] };
+  end_to_end: {
+    cases: {
+      image: string;
+      image_features: number[];
+      spatial_shapes: [number, number];
+      boxes_xyxy_pixels: [number, number, number, number][];
+      region_features: number[][];
+      card_long_probs: number[];
+    }[];
+  };
 }
 
 describe('FG-CLIP 2 served through the worker host (goldens-v2 tiny)', () => {
@@ -150,7 +159,15 @@ describe('FG-CLIP 2 served through the worker host (goldens-v2 tiny)', () => {
     const img = `data:image/png;base64,${readFileSync(goldenV2Path(c.image)).toString('base64')}`;
     const t = await post(`${url}/v1/embeddings`, { input: cases.text_long.lowered.slice(0, 2), text_mode: 'long', truncate: true });
     assert.equal(t.status, 200, JSON.stringify(t.json));
-    t.json.data.forEach((d: { embedding: number[] }, i: number) => assert.ok(relL2(Float32Array.from(d.embedding), cases.text_long.features[i].map((x, _, a) => x / Math.hypot(...a))) <= 1e-4, `long ${i}`));
+    t.json.data.forEach((d: { embedding: number[] }, i: number) =>
+      assert.ok(
+        relL2(
+          Float32Array.from(d.embedding),
+          cases.text_long.features[i].map((x, _, a) => x / Math.hypot(...a)),
+        ) <= 1e-4,
+        `long ${i}`,
+      ),
+    );
     const im = await post(`${url}/v1/embeddings`, { modality: 'image', input: [img] });
     assert.equal(im.status, 200, JSON.stringify(im.json));
     const norm = (v: number[]) => v.map((x) => x / Math.hypot(...v));
@@ -158,7 +175,9 @@ describe('FG-CLIP 2 served through the worker host (goldens-v2 tiny)', () => {
     const kept = c.boxes_xyxy_pixels.map((b, k) => [b, k] as const).filter(([b]) => b[2] > b[0] && b[3] > b[1] && b[2] > 0 && b[3] > 0);
     const r = await post(`${url}/v1/regions`, { image: img, boxes: kept.map(([b]) => b) });
     assert.equal(r.status, 200, JSON.stringify(r.json));
-    r.json.data.forEach((d: { embedding: number[] }, i: number) => assert.ok(relL2(Float32Array.from(d.embedding), norm(c.region_features[kept[i][1]])) <= 1e-4, `region ${i}`));
+    r.json.data.forEach((d: { embedding: number[] }, i: number) =>
+      assert.ok(relL2(Float32Array.from(d.embedding), norm(c.region_features[kept[i][1]])) <= 1e-4, `region ${i}`),
+    );
     const labels = cases.probs.long.text_long_rows.map((i) => cases.text_long.lowered[i]);
     const cl = await post(`${url}/v1/classify`, { images: [img], labels, text_mode: 'long', truncate: true });
     assert.equal(cl.status, 200, JSON.stringify(cl.json));

@@ -81,7 +81,11 @@ export class ModelHost implements ServedModel {
   static async start(model: string, options: ModelHostOptions = {}): Promise<ModelHost> {
     const dir = await resolveModelDir(model, { ...options.hub, revision: options.revision ?? options.hub?.revision });
     const { hub: _hub, onWarning, preprocessThreads, runtime, nice = SERVED_DEFAULTS.nice, ...rest } = options;
-    if (runtime !== undefined) throw new FgClipError('INPUT_INVALID', 'ModelHost.start: an injected runtime cannot cross to the model worker thread (it loads onnxruntime-node itself); load a handle with FgClip.load and pass it to createServer instead');
+    if (runtime !== undefined)
+      throw new FgClipError(
+        'INPUT_INVALID',
+        'ModelHost.start: an injected runtime cannot cross to the model worker thread (it loads onnxruntime-node itself); load a handle with FgClip.load and pass it to createServer instead',
+      );
     const load: HostLoadOptions = { ...rest, threads: rest.threads ?? SERVED_DEFAULTS.threads(), spinning: rest.spinning ?? SERVED_DEFAULTS.spinning };
     const worker = startModuleWorker(import.meta.url, 'model-worker', { model: dir, options: load, nice } satisfies HostStart);
     const info = await new Promise<ServedModelInfo>((resolve, reject) => {
@@ -121,7 +125,10 @@ export class ModelHost implements ServedModel {
       seen.add(a.buffer);
       return a;
     });
-    return this.call({ op: 'vision', pixels: pixels instanceof Float32Array ? sent[0] : sent, dense: opts.dense ?? true }, sent.map((a) => a.buffer as ArrayBuffer)) as Promise<VisionFeatures>;
+    return this.call(
+      { op: 'vision', pixels: pixels instanceof Float32Array ? sent[0] : sent, dense: opts.dense ?? true },
+      sent.map((a) => a.buffer as ArrayBuffer),
+    ) as Promise<VisionFeatures>;
   }
 
   /** The images' pixel bytes are copied once and the copies transferred. */

@@ -27,7 +27,11 @@ async function main(): Promise<void> {
   if (start.nice !== undefined) lowerThreadPriority(start.nice);
   let model: FgClip;
   try {
-    const options: LoadOptions = { ...start.options, preprocessWorkers: 0, onWarning: (message) => port.postMessage({ type: 'warning', message } satisfies HostReply) };
+    const options: LoadOptions = {
+      ...start.options,
+      preprocessWorkers: 0,
+      onWarning: (message) => port.postMessage({ type: 'warning', message } satisfies HostReply),
+    };
     model = await FgClip.load(start.model, options);
   } catch (e) {
     port.postMessage(fail(-1, e, 'failed'));
@@ -52,7 +56,10 @@ async function main(): Promise<void> {
           port.postMessage({ type: 'result', id: r.id, ok: true, value: out } satisfies HostReply, buffers([...out.image, ...out.dense.flat()]));
         } else {
           const out = await ops.encodeDecoded(r.images, r.opts);
-          port.postMessage({ type: 'result', id: r.id, ok: true, value: out } satisfies HostReply, buffers(out.flatMap((e) => [e.embedding, ...(e.dense ?? []), ...(e.regions ?? [])])));
+          port.postMessage(
+            { type: 'result', id: r.id, ok: true, value: out } satisfies HostReply,
+            buffers(out.flatMap((e) => [e.embedding, ...(e.dense ?? []), ...(e.regions ?? [])])),
+          );
         }
       } catch (e) {
         port.postMessage(fail(r.id, e));

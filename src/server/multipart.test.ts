@@ -10,7 +10,10 @@ describe('multipart/form-data parser', () => {
   test('fields and files: names, filenames, content types and exact bytes (CRLF inside data kept)', () => {
     const bytes = '\x00\x01\r\n\xff binary';
     const parts = parseMultipart(
-      body('Content-Disposition: form-data; name="labels"\r\n\r\n["a","b"]', `Content-Disposition: form-data; name="image"; filename="c a\\"t.jpg"\r\nContent-Type: image/jpeg\r\n\r\n${bytes}`),
+      body(
+        'Content-Disposition: form-data; name="labels"\r\n\r\n["a","b"]',
+        `Content-Disposition: form-data; name="image"; filename="c a\\"t.jpg"\r\nContent-Type: image/jpeg\r\n\r\n${bytes}`,
+      ),
       CT,
     );
     assert.equal(parts.length, 2);
@@ -29,7 +32,11 @@ describe('multipart/form-data parser', () => {
   });
 
   test('malformed bodies are 400s: no boundary parameter, missing close delimiter, no name, not form-data, no disposition', () => {
-    const bad = (b: Buffer | string, ct = CT) => assert.throws(() => parseMultipart(Buffer.from(b), ct), (e: unknown) => (e as { status: number }).status === 400);
+    const bad = (b: Buffer | string, ct = CT) =>
+      assert.throws(
+        () => parseMultipart(Buffer.from(b), ct),
+        (e: unknown) => (e as { status: number }).status === 400,
+      );
     bad(body('Content-Disposition: form-data; name="x"\r\n\r\n1'), 'multipart/form-data');
     bad('------b0undary\r\nContent-Disposition: form-data; name="x"\r\n\r\nno end');
     bad(body('Content-Disposition: form-data\r\n\r\n1'));
@@ -62,7 +69,10 @@ describe('multipart/form-data parser', () => {
     assert.deepEqual(req.labels, ['a cat', 'a dog']);
     assert.equal(req.texts, 'white cat');
     assert.ok(Array.isArray(req.images) && req.images.every((x) => x instanceof UploadedImage));
-    assert.deepEqual((req.images as UploadedImage[]).map((x) => x.data.toString()), ['AAA', 'BBB']);
+    assert.deepEqual(
+      (req.images as UploadedImage[]).map((x) => x.data.toString()),
+      ['AAA', 'BBB'],
+    );
     assert.ok(Object.keys(req).includes('__proto__'));
     assert.equal(({} as Record<string, unknown>).polluted, undefined);
   });

@@ -23,7 +23,8 @@ const DEFAULT_LIMITS: MultipartLimits = { maxParts: 1000, maxHeaderBytes: 8 * 10
 const CRLF = Buffer.from('\r\n');
 const HEADER_END = Buffer.from('\r\n\r\n');
 
-const malformed = (what: string) => badRequest('INVALID_JSON', `multipart/form-data body: ${what}. Send fields as form-data parts (curl -F name=value -F image=@photo.jpg).`);
+const malformed = (what: string) =>
+  badRequest('INVALID_JSON', `multipart/form-data body: ${what}. Send fields as form-data parts (curl -F name=value -F image=@photo.jpg).`);
 
 /** The `boundary` parameter of a multipart Content-Type (RFC 2046: 1–70 chars, quoted or a token). */
 export function boundaryOf(contentType: string): string {
@@ -47,7 +48,8 @@ export function parseMultipart(body: Buffer, contentType: string, limits: Multip
     if (body[pos] !== 0x0d || body[pos + 1] !== 0x0a) throw malformed('a boundary line is not followed by CRLF');
     pos += 2;
     const headerEnd = body.indexOf(HEADER_END, pos);
-    if (headerEnd < 0 || headerEnd - pos > limits.maxHeaderBytes) throw malformed(headerEnd < 0 ? 'a part has no end of headers' : `a part's headers exceed ${limits.maxHeaderBytes} bytes`);
+    if (headerEnd < 0 || headerEnd - pos > limits.maxHeaderBytes)
+      throw malformed(headerEnd < 0 ? 'a part has no end of headers' : `a part's headers exceed ${limits.maxHeaderBytes} bytes`);
     const headers = parseHeaders(body.subarray(pos, headerEnd).toString('utf8'));
     const dataStart = headerEnd + HEADER_END.length;
     const next = body.indexOf(Buffer.concat([CRLF, delimiter]), dataStart);

@@ -4,7 +4,21 @@ import { addressProblem, checkedAddresses, isPrivateAddress, RemoteFetchError } 
 
 describe('isPrivateAddress', () => {
   test('IPv4: private, loopback, link-local, CGNAT, reserved, multicast, broadcast are private; public unicast is not', () => {
-    for (const ip of ['10.0.0.1', '127.0.0.1', '127.255.255.254', '169.254.169.254', '172.16.0.1', '172.31.255.255', '192.168.1.1', '100.64.0.1', '0.0.0.0', '224.0.0.1', '255.255.255.255', '198.18.0.1', '192.0.2.5']) {
+    for (const ip of [
+      '10.0.0.1',
+      '127.0.0.1',
+      '127.255.255.254',
+      '169.254.169.254',
+      '172.16.0.1',
+      '172.31.255.255',
+      '192.168.1.1',
+      '100.64.0.1',
+      '0.0.0.0',
+      '224.0.0.1',
+      '255.255.255.255',
+      '198.18.0.1',
+      '192.0.2.5',
+    ]) {
       assert.equal(isPrivateAddress(ip), true, ip);
     }
     for (const ip of ['8.8.8.8', '1.1.1.1', '172.32.0.1', '172.15.255.255', '100.128.0.1', '93.184.216.34', '169.253.255.255']) {
@@ -22,7 +36,16 @@ describe('isPrivateAddress', () => {
   });
 
   test('IPv6 forms embedding IPv4 are judged by the IPv4 address (mapped, compatible, NAT64, 6to4)', () => {
-    for (const ip of ['::ffff:127.0.0.1', '::ffff:7f00:1', '::ffff:10.1.2.3', '::ffff:169.254.169.254', '::127.0.0.1', '64:ff9b::a9fe:a9fe', '2002:7f00:1::1', '2002:c0a8:101::1']) {
+    for (const ip of [
+      '::ffff:127.0.0.1',
+      '::ffff:7f00:1',
+      '::ffff:10.1.2.3',
+      '::ffff:169.254.169.254',
+      '::127.0.0.1',
+      '64:ff9b::a9fe:a9fe',
+      '2002:7f00:1::1',
+      '2002:c0a8:101::1',
+    ]) {
       assert.equal(isPrivateAddress(ip), true, ip);
     }
     for (const ip of ['::ffff:8.8.8.8', '64:ff9b::808:808', '2002:808:808::1']) {
@@ -69,7 +92,10 @@ describe('isPrivateAddress', () => {
 
 describe('checkedAddresses', () => {
   test('a name resolving to loopback is refused unless private addresses are allowed (DNS of the machine, no network)', async () => {
-    await assert.rejects(checkedAddresses('localhost', false), (e: unknown) => e instanceof RemoteFetchError && e.kind === 'forbidden' && /localhost/.test(e.message));
+    await assert.rejects(
+      checkedAddresses('localhost', false),
+      (e: unknown) => e instanceof RemoteFetchError && e.kind === 'forbidden' && /localhost/.test(e.message),
+    );
     const ok = await checkedAddresses('localhost', true);
     assert.ok(ok.length >= 1);
   });

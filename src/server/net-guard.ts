@@ -93,7 +93,10 @@ export async function checkedAddresses(host: string, allowPrivate: boolean): Pro
       return why === undefined ? [] : [`${a.address}: ${why}`];
     });
     if (bad.length > 0) {
-      throw new RemoteFetchError('forbidden', `host ${JSON.stringify(bare)} resolves to a private, loopback or link-local address (${bad.join(', ')}); the server does not fetch those (--allow-private-images)`);
+      throw new RemoteFetchError(
+        'forbidden',
+        `host ${JSON.stringify(bare)} resolves to a private, loopback or link-local address (${bad.join(', ')}); the server does not fetch those (--allow-private-images)`,
+      );
     }
   }
   return addrs;
@@ -104,11 +107,13 @@ export async function checkedAddresses(host: string, allowPrivate: boolean): Pro
  * timeout. Redirects are not followed (each hop would need the same checks; give the final URL).
  */
 export async function fetchRemote(url: URL, policy: FetchPolicy, signal?: AbortSignal): Promise<Buffer> {
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new RemoteFetchError('forbidden', `only http and https URLs are fetched (got ${url.protocol})`);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new RemoteFetchError('forbidden', `only http and https URLs are fetched (got ${url.protocol})`);
   if (url.username || url.password) throw new RemoteFetchError('forbidden', 'URLs with credentials are not fetched');
   const [pinned] = await checkedAddresses(url.hostname, policy.allowPrivate);
   const pin: LookupFunction = (_host, opts, cb) => {
-    if (typeof opts === 'object' && opts && (opts as { all?: boolean }).all) (cb as unknown as (e: null, a: { address: string; family: number }[]) => void)(null, [pinned]);
+    if (typeof opts === 'object' && opts && (opts as { all?: boolean }).all)
+      (cb as unknown as (e: null, a: { address: string; family: number }[]) => void)(null, [pinned]);
     else cb(null, pinned.address, pinned.family);
   };
   const timeout = AbortSignal.timeout(policy.timeoutMs);
@@ -121,7 +126,8 @@ export async function fetchRemote(url: URL, policy: FetchPolicy, signal?: AbortS
     };
     const req = mod.get(url, { lookup: pin, signal: all, headers: { accept: 'image/*', 'user-agent': 'fgclip-server' } }, (res) => {
       const status = res.statusCode ?? 0;
-      if (status >= 300 && status < 400) return fail(new RemoteFetchError('failed', `the URL answered with a redirect (${status}) that is not followed; give the final image URL`));
+      if (status >= 300 && status < 400)
+        return fail(new RemoteFetchError('failed', `the URL answered with a redirect (${status}) that is not followed; give the final image URL`));
       if (status !== 200) return fail(new RemoteFetchError('failed', `the URL answered HTTP ${status}`));
       const declared = Number(res.headers['content-length']);
       if (declared > policy.maxBytes) return fail(new RemoteFetchError('too_large', `the remote image is ${declared} bytes (at most ${policy.maxBytes})`));

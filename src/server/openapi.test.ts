@@ -20,7 +20,11 @@ after(() => rmSync(ROOT, { recursive: true, force: true }));
 describe('/openapi.json matches the routes', () => {
   let r: Running;
   before(async () => {
-    r = await start({ collection: (encoder) => openCollectionFor(encoder, join(ROOT, 'coll')), servedNames: ['qihoo360/fg-clip-base'], corsAllowOrigin: ['https://app.example'] });
+    r = await start({
+      collection: (encoder) => openCollectionFor(encoder, join(ROOT, 'coll')),
+      servedNames: ['qihoo360/fg-clip-base'],
+      corsAllowOrigin: ['https://app.example'],
+    });
   });
   after(() => r.server.close());
 
@@ -40,7 +44,9 @@ describe('/openapi.json matches the routes', () => {
   test('every request example of the document is answered 200 by the server', async () => {
     const doc = (await get(`${r.url}/openapi.json`)).json;
     let sent = 0;
-    for (const [path, ops] of Object.entries(doc.paths as Record<string, { post?: { requestBody: { content: { 'application/json': { examples: Record<string, { value: unknown }> } } } } }>)) {
+    for (const [path, ops] of Object.entries(
+      doc.paths as Record<string, { post?: { requestBody: { content: { 'application/json': { examples: Record<string, { value: unknown }> } } } } }>,
+    )) {
       if (!ops.post) continue;
       const examples = ops.post.requestBody.content['application/json'].examples;
       assert.ok(Object.keys(examples).length > 0, `${path} has request examples`);
@@ -58,12 +64,18 @@ describe('/openapi.json matches the routes', () => {
   });
 
   test('CORS: a preflight from an allowed origin gets 204 + Access-Control-Allow-*; others get no allow-origin; OPTIONS is never 405', async () => {
-    const pre = await fetch(`${r.url}/v1/embeddings`, { method: 'OPTIONS', headers: { Origin: 'https://app.example', 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'authorization, content-type' } });
+    const pre = await fetch(`${r.url}/v1/embeddings`, {
+      method: 'OPTIONS',
+      headers: { Origin: 'https://app.example', 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'authorization, content-type' },
+    });
     assert.equal(pre.status, 204);
     assert.equal(pre.headers.get('access-control-allow-origin'), 'https://app.example');
     assert.match(pre.headers.get('access-control-allow-methods') ?? '', /POST/);
     assert.match(pre.headers.get('access-control-allow-headers') ?? '', /authorization/i);
-    const other = await fetch(`${r.url}/v1/embeddings`, { method: 'OPTIONS', headers: { Origin: 'https://evil.example', 'Access-Control-Request-Method': 'POST' } });
+    const other = await fetch(`${r.url}/v1/embeddings`, {
+      method: 'OPTIONS',
+      headers: { Origin: 'https://evil.example', 'Access-Control-Request-Method': 'POST' },
+    });
     assert.equal(other.status, 204);
     assert.equal(other.headers.get('access-control-allow-origin'), null);
     const plain = await fetch(`${r.url}/health`, { method: 'OPTIONS' });

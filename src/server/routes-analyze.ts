@@ -39,7 +39,11 @@ export const analyze: Handler = async (body, ctx) => {
   const heatmaps = optEnum(body, 'heatmaps', ['png', 'json', 'none'] as const, 'png');
   const prompts = labels.flatMap((l) => templates.map((t) => fillTemplate(t, l)));
   if (prompts.length > ctx.limits.maxInputs * PROMPTS_PER_INPUT) {
-    throw badRequest('TOO_MANY_INPUTS', `labels × templates: too many prompts (${prompts.length}; at most ${ctx.limits.maxInputs * PROMPTS_PER_INPUT})`, 'labels');
+    throw badRequest(
+      'TOO_MANY_INPUTS',
+      `labels × templates: too many prompts (${prompts.length}; at most ${ctx.limits.maxInputs * PROMPTS_PER_INPUT})`,
+      'labels',
+    );
   }
   const [bytes] = await imageBytes([image], () => 'image', ctx);
   // the PNG figures show the image: it is decoded once here (held in the pixel budget) and those pixels are encoded
@@ -69,7 +73,10 @@ export const analyze: Handler = async (body, ctx) => {
         scoring: scoringOf(enc),
         labels: classification,
         heatmaps: heatmaps === 'none' ? [] : labels.map((text, i) => ({ text, ...(figures ? { png: figures[i] } : { similarity: similarity[i] }) })),
-        regions: boxes && regionEnc ? rankRegionLabels(img.regions ?? [], boxes, labels, regionEnc.embeddings).map((r, index) => ({ object: 'region', index, ...r })) : [],
+        regions:
+          boxes && regionEnc
+            ? rankRegionLabels(img.regions ?? [], boxes, labels, regionEnc.embeddings).map((r, index) => ({ object: 'region', index, ...r }))
+            : [],
         usage: usage(ctx),
       },
     };

@@ -31,7 +31,13 @@ describe('collection routes', () => {
     mkdirSync(join(photos, 'new'), { recursive: true });
     for (let i = 0; i < 5; i++) await writePng(join(photos, `s${i}.png`), 40 + 4 * i, 30 + 3 * i, 50 + i);
     await writePng(join(photos, 'new', 'later.png'), 44, 44, 77);
-    await indexCollection(await tinyModel(), uri, [join(photos, 's0.png'), join(photos, 's1.png'), join(photos, 's2.png'), join(photos, 's3.png'), join(photos, 's4.png')]);
+    await indexCollection(await tinyModel(), uri, [
+      join(photos, 's0.png'),
+      join(photos, 's1.png'),
+      join(photos, 's2.png'),
+      join(photos, 's3.png'),
+      join(photos, 's4.png'),
+    ]);
     coll = await Collection.open(uri);
     srv = await start({ collection: coll, imageRoot: photos, maxImages: 3 });
     bare = await start();

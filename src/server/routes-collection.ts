@@ -32,7 +32,16 @@ function collectionOf(ctx: Ctx): Collection {
 
 export async function collectionStats(ctx: Ctx): Promise<unknown> {
   const s = await collectionOf(ctx).stats();
-  return { object: 'collection', uri: s.uri, images: s.images, regions: s.regions, region_scheme: s.regionScheme, indexed: s.indexed, version: s.version, model: { name: s.model.name, dimensions: s.model.dim, image_size: s.model.imageSize } };
+  return {
+    object: 'collection',
+    uri: s.uri,
+    images: s.images,
+    regions: s.regions,
+    region_scheme: s.regionScheme,
+    indexed: s.indexed,
+    version: s.version,
+    model: { name: s.model.name, dimensions: s.model.dim, image_size: s.model.imageSize },
+  };
 }
 
 const FILTER_FIELDS = ['path', 'min_width', 'max_width', 'min_height', 'max_height', 'modified_after', 'modified_before'];
@@ -46,7 +55,8 @@ function filterOf(body: RequestObject): Filter | undefined {
   const int = (k: string) => {
     const v = o[k];
     if (v === undefined) return undefined;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw badRequest('INPUT_INVALID', `filter.${k}: expected a non-negative integer`, `filter.${k}`);
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0)
+      throw badRequest('INPUT_INVALID', `filter.${k}: expected a non-negative integer`, `filter.${k}`);
     return v;
   };
   const time = (k: string) => {
@@ -57,8 +67,17 @@ function filterOf(body: RequestObject): Filter | undefined {
     return t;
   };
   const path = o.path;
-  if (path !== undefined && (typeof path !== 'string' || path === '')) throw badRequest('INPUT_INVALID', 'filter.path: expected a non-empty pattern (* and ? wildcards)', 'filter.path');
-  return { path: path as string | undefined, minWidth: int('min_width'), maxWidth: int('max_width'), minHeight: int('min_height'), maxHeight: int('max_height'), modifiedAfter: time('modified_after'), modifiedBefore: time('modified_before') };
+  if (path !== undefined && (typeof path !== 'string' || path === ''))
+    throw badRequest('INPUT_INVALID', 'filter.path: expected a non-empty pattern (* and ? wildcards)', 'filter.path');
+  return {
+    path: path as string | undefined,
+    minWidth: int('min_width'),
+    maxWidth: int('max_width'),
+    minHeight: int('min_height'),
+    maxHeight: int('max_height'),
+    modifiedAfter: time('modified_after'),
+    modifiedBefore: time('modified_before'),
+  };
 }
 
 const SEARCH_FIELDS = ['model', 'text', 'image', 'regions', 'top_k', 'filter', 'thumbnails'];
@@ -124,7 +143,11 @@ function imageExtension(b: Buffer): string {
 function uploadDir(coll: Collection, ctx: Ctx): string {
   if (!isRemote(coll.uri)) return join(coll.uri, 'uploads');
   if (ctx.images.imageRoot) return join(ctx.images.imageRoot, 'uploads');
-  throw badRequest('IMAGE_SOURCE_FORBIDDEN', "images: this server's collection is on remote storage; uploads are kept as files under the image root (start it with --image-root DIR), or add file: paths", 'images');
+  throw badRequest(
+    'IMAGE_SOURCE_FORBIDDEN',
+    "images: this server's collection is on remote storage; uploads are kept as files under the image root (start it with --image-root DIR), or add file: paths",
+    'images',
+  );
 }
 
 /** Writes an upload as `<dir>/<sha256>.<ext>` (atomically: a temporary name, then rename); returns its path. */
@@ -141,10 +164,16 @@ export const collectionAdd: Handler = async (body, ctx) => {
   checkFields(body, ADD_FIELDS, 'POST /v1/collection/add');
   checkModel(body, ctx);
   const coll = collectionOf(ctx);
-  if (!has(body, 'paths') && !has(body, 'images')) throw badRequest('INPUT_INVALID', 'give "paths" (file:NAME under the image root) and/or "images" (uploaded files, data URIs or base64)', 'images');
+  if (!has(body, 'paths') && !has(body, 'images'))
+    throw badRequest('INPUT_INVALID', 'give "paths" (file:NAME under the image root) and/or "images" (uploaded files, data URIs or base64)', 'images');
   const refs = has(body, 'paths') ? stringList(body, 'paths', ctx.limits.maxImages, 'image paths (file:NAME under the image root)') : [];
   refs.forEach((r, i) => {
-    if (!/^file:/i.test(r)) throw badRequest('INPUT_INVALID', `paths[${i}]: expected file:NAME under the server's image root (a collection stores paths; send image bytes in "images")`, `paths[${i}]`);
+    if (!/^file:/i.test(r))
+      throw badRequest(
+        'INPUT_INVALID',
+        `paths[${i}]: expected file:NAME under the server's image root (a collection stores paths; send image bytes in "images")`,
+        `paths[${i}]`,
+      );
   });
   const uploads = has(body, 'images') ? imageList(body, 'images', ctx.limits.maxImages) : [];
   uploads.forEach((u, i) => {
@@ -174,7 +203,16 @@ export const collectionAdd: Handler = async (body, ctx) => {
   const before = new Map((await coll.entries()).map((e) => [e.sha256, e.path]));
   await withLock(coll, 'fgclip serve (POST /v1/collection/add)', () => coll.upsert(records));
   const added = records.filter((r) => !before.has(r.sha256)).length;
-  return { json: { object: 'collection.add', added, updated: records.filter((r) => before.has(r.sha256) && before.get(r.sha256) !== r.path).length, unchanged: records.filter((r) => before.get(r.sha256) === r.path).length, total: await coll.images.countRows(), paths } };
+  return {
+    json: {
+      object: 'collection.add',
+      added,
+      updated: records.filter((r) => before.has(r.sha256) && before.get(r.sha256) !== r.path).length,
+      unchanged: records.filter((r) => before.get(r.sha256) === r.path).length,
+      total: await coll.images.countRows(),
+      paths,
+    },
+  };
 };
 
 const REMOVE_FIELDS = ['model', 'paths'];

@@ -21,7 +21,11 @@ const FIELDS = ['input', 'model', 'encoding_format', 'modality', 'text_mode', 't
 export const embeddings: Handler = async (body, ctx) => {
   checkFields(body, FIELDS, 'POST /v1/embeddings');
   if (has(body, 'dimensions')) {
-    throw badRequest('UNSUPPORTED_FIELD', `dimensions: not supported (FG-CLIP embeddings have ${ctx.engine.embeddingDim} dimensions; omit the field, or truncate and renormalize on your side)`, 'dimensions');
+    throw badRequest(
+      'UNSUPPORTED_FIELD',
+      `dimensions: not supported (FG-CLIP embeddings have ${ctx.engine.embeddingDim} dimensions; omit the field, or truncate and renormalize on your side)`,
+      'dimensions',
+    );
   }
   checkModel(body, ctx);
   optString(body, 'user');
@@ -36,7 +40,12 @@ export const embeddings: Handler = async (body, ctx) => {
     const texts = stringList(body, 'input', ctx.limits.maxInputs, 'a string or a list of strings');
     vectors = (await encoder(ctx, { texts: 'input' }).encodeTexts(texts, { mode: textMode, truncate })).embeddings;
   } else {
-    if (has(body, 'text_mode') || has(body, 'truncate')) throw badRequest('INPUT_INVALID', 'text_mode and truncate apply to text input only (modality is image)', has(body, 'text_mode') ? 'text_mode' : 'truncate');
+    if (has(body, 'text_mode') || has(body, 'truncate'))
+      throw badRequest(
+        'INPUT_INVALID',
+        'text_mode and truncate apply to text input only (modality is image)',
+        has(body, 'text_mode') ? 'text_mode' : 'truncate',
+      );
     const raw = body.input;
     const list = Array.isArray(raw) ? raw : [raw];
     if (raw === undefined || raw === null) throw badRequest('INPUT_INVALID', 'input is required (an image or a list of images)', 'input');

@@ -26,7 +26,12 @@ export function uniqueLabels(labels: readonly string[], field: string): void {
   const seen = new Map<string, number>();
   labels.forEach((l, i) => {
     const j = seen.get(l);
-    if (j !== undefined) throw badRequest('INPUT_INVALID', `${field}[${i}]: ${JSON.stringify(l)} repeats ${field}[${j}] (labels must be unique: duplicates split the probability)`, `${field}[${i}]`);
+    if (j !== undefined)
+      throw badRequest(
+        'INPUT_INVALID',
+        `${field}[${i}]: ${JSON.stringify(l)} repeats ${field}[${j}] (labels must be unique: duplicates split the probability)`,
+        `${field}[${i}]`,
+      );
     seen.set(l, i);
   });
 }
@@ -54,7 +59,11 @@ export const classify: Handler = async (body, ctx) => {
   const prompts = labels.flatMap((l) => templates.map((t) => fillTemplate(t, l)));
   const maxPrompts = ctx.limits.maxInputs * PROMPTS_PER_INPUT;
   if (prompts.length > maxPrompts) {
-    throw badRequest('TOO_MANY_INPUTS', `labels × templates: too many prompts (${labels.length} labels × ${templates.length} templates = ${prompts.length}; at most ${maxPrompts}). Use fewer labels per request or the library's cached classifyImages.`, 'labels');
+    throw badRequest(
+      'TOO_MANY_INPUTS',
+      `labels × templates: too many prompts (${labels.length} labels × ${templates.length} templates = ${prompts.length}; at most ${maxPrompts}). Use fewer labels per request or the library's cached classifyImages.`,
+      'labels',
+    );
   }
   const bytes = await imageBytes(images, (i) => `images[${i}]`, ctx);
   const enc = encoder(ctx, { texts: 'labels', image: (i) => `images[${i}]` });
@@ -91,14 +100,21 @@ export const heatmap: Handler = async (body, ctx) => {
     const { rgb, release } = await ctx.engine.decodeHeld(bytes, 'image', ctx.signal);
     try {
       const h = await heatmapTask(enc, rgb, texts, { mode, truncate });
-      const png = await renderHeatmap({ gridH: h.grid[0], gridW: h.grid[1], panels: texts.map((t, i) => ({ text: t, similarity: h.similarity[i] })), image: rgb });
+      const png = await renderHeatmap({
+        gridH: h.grid[0],
+        gridW: h.grid[1],
+        panels: texts.map((t, i) => ({ text: t, similarity: h.similarity[i] })),
+        image: rgb,
+      });
       return { body: png, contentType: 'image/png' };
     } finally {
       release();
     }
   }
   const h = await heatmapTask(enc, bytes, texts, { mode, truncate });
-  return { json: { object: 'heatmap', model: ctx.modelName, grid: h.grid, image_size: [h.width, h.height], texts, similarity: h.similarity, usage: usage(ctx) } };
+  return {
+    json: { object: 'heatmap', model: ctx.modelName, grid: h.grid, image_size: [h.width, h.height], texts, similarity: h.similarity, usage: usage(ctx) },
+  };
 };
 
 const REGIONS_FIELDS = ['model', 'image', 'boxes', 'labels', 'truncate', 'encoding_format'];
@@ -111,17 +127,28 @@ export const regions: Handler = async (body, ctx) => {
   const labels = has(body, 'labels') ? stringList(body, 'labels', ctx.limits.maxInputs, 'the candidate labels', { commas: true }) : undefined;
   if (labels) uniqueLabels(labels, 'labels');
   if (!labels && has(body, 'truncate')) throw badRequest('INPUT_INVALID', 'truncate applies to labels, and no labels were given', 'truncate');
-  if (labels && has(body, 'encoding_format')) throw badRequest('INPUT_INVALID', 'encoding_format applies to region features (no labels); with labels the answer is ranked labels', 'encoding_format');
+  if (labels && has(body, 'encoding_format'))
+    throw badRequest('INPUT_INVALID', 'encoding_format applies to region features (no labels); with labels the answer is ranked labels', 'encoding_format');
   const format = optEnum(body, 'encoding_format', ['float', 'base64'] as const, 'float');
   const truncate = optBool(body, 'truncate', false);
   const [bytes] = await imageBytes([image], () => 'image', ctx);
   const enc = encoder(ctx, { texts: 'labels', image: () => 'boxes' });
   // region labels take the box head when the model has one, else the short path (FG-OVD: max_length 77)
-  const [[img], text] = await Promise.all([enc.encodeImages([bytes], { boxes: [boxes] }), labels ? enc.encodeTexts(labels, { mode: regionTextMode(enc), truncate }) : undefined]);
+  const [[img], text] = await Promise.all([
+    enc.encodeImages([bytes], { boxes: [boxes] }),
+    labels ? enc.encodeTexts(labels, { mode: regionTextMode(enc), truncate }) : undefined,
+  ]);
   const features = img.regions ?? [];
   if (!text || !labels) {
     const out = format === 'base64' ? base64Floats : floats;
-    return { json: { object: 'list', model: ctx.modelName, image_size: [img.width, img.height], data: features.map((f, index) => ({ object: 'region', index, box: boxes[index], embedding: out(f) })) } };
+    return {
+      json: {
+        object: 'list',
+        model: ctx.modelName,
+        image_size: [img.width, img.height],
+        data: features.map((f, index) => ({ object: 'region', index, box: boxes[index], embedding: out(f) })),
+      },
+    };
   }
   const data = rankRegionLabels(features, boxes, labels, text.embeddings).map((r, index) => ({ object: 'region', index, ...r }));
   return { json: { object: 'list', model: ctx.modelName, image_size: [img.width, img.height], data, usage: usage(ctx) } };
@@ -171,7 +198,8 @@ function documentsOf(body: RequestObject, max: number): string[] {
   if (!Array.isArray(v)) throw badRequest('INPUT_INVALID', `documents: expected a list of strings or {"text": …} objects (got ${describe(v)})`, 'documents');
   const texts = v.map((d, i) => {
     const t = typeof d === 'object' && d !== null && !Array.isArray(d) && typeof (d as { text?: unknown }).text === 'string' ? (d as { text: string }).text : d;
-    if (typeof t !== 'string' || t.trim() === '') throw badRequest('INPUT_INVALID', `documents[${i}]: expected a non-empty string or {"text": "…"} (got ${describe(d)})`, `documents[${i}]`);
+    if (typeof t !== 'string' || t.trim() === '')
+      throw badRequest('INPUT_INVALID', `documents[${i}]: expected a non-empty string or {"text": "…"} (got ${describe(d)})`, `documents[${i}]`);
     return t;
   });
   if (texts.length === 0) throw badRequest('INPUT_INVALID', 'documents: the list is empty', 'documents');
@@ -191,7 +219,8 @@ export const rerank: Handler = async (body, ctx) => {
   checkFields(body, RERANK_FIELDS, 'POST /rerank');
   checkModel(body, ctx);
   const tei = has(body, 'texts');
-  if (tei === has(body, 'documents')) throw badRequest('INPUT_INVALID', 'give the candidates as "documents" (Cohere/infinity) or "texts" (TEI), exactly one of them', 'documents');
+  if (tei === has(body, 'documents'))
+    throw badRequest('INPUT_INVALID', 'give the candidates as "documents" (Cohere/infinity) or "texts" (TEI), exactly one of them', 'documents');
   const query = optString(body, 'query');
   if (query === undefined || query.trim() === '') throw badRequest('INPUT_INVALID', 'query is required (the text to rank the documents against)', 'query');
   const docs = tei ? stringList(body, 'texts', ctx.limits.maxInputs, 'the texts to rank') : documentsOf(body, ctx.limits.maxInputs);

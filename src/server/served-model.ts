@@ -82,7 +82,8 @@ export function infoOf(model: FgClip): ServedModelInfo {
 /** The operations on a loaded handle (what the model worker runs, and `inProcess`). */
 export function handleOps(model: FgClip): Omit<ServedModel, 'info' | 'close' | 'preprocess'> {
   return {
-    planTexts: async (texts, opts) => planTextBatches(texts, { ...opts, mode: opts.mode ?? 'auto', tokenizer: model.tokenizer, lengths: model.textLengths, family: model.family }),
+    planTexts: async (texts, opts) =>
+      planTextBatches(texts, { ...opts, mode: opts.mode ?? 'auto', tokenizer: model.tokenizer, lengths: model.textLengths, family: model.family }),
     runText: (ids, mode) => model.runText(ids, mode),
     runVision: (pixels, opts) => model.runVision(pixels instanceof Float32Array ? pixels : batchPixelValues(pixels, model.imageSize), opts),
     encodeDecoded: (images, opts) => model.encodeImages(images, { normalize: false, dense: opts.dense, boxes: opts.boxes, maxNumPatches: opts.maxNumPatches }),

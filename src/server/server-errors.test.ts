@@ -110,7 +110,20 @@ describe('request validation', () => {
     assertError(await post(emb(), { input: ['a', 'b', 'c', 'd'] }), 400, 'TOO_MANY_INPUTS', 'input');
     const img = catDataUri();
     assertError(await post(emb(), { input: [img, img, img], modality: 'image' }), 400, 'TOO_MANY_INPUTS', 'input');
-    assertError(await post(`${r.url}/v1/regions`, { image: img, boxes: [[0, 0, 1, 1], [0, 0, 1, 1], [0, 0, 1, 1], [0, 0, 1, 1]] }), 400, 'TOO_MANY_INPUTS', 'boxes');
+    assertError(
+      await post(`${r.url}/v1/regions`, {
+        image: img,
+        boxes: [
+          [0, 0, 1, 1],
+          [0, 0, 1, 1],
+          [0, 0, 1, 1],
+          [0, 0, 1, 1],
+        ],
+      }),
+      400,
+      'TOO_MANY_INPUTS',
+      'boxes',
+    );
     assertError(await post(`${r.url}/v1/classify`, { images: img, labels: ['a', 'b', 'c'], templates: 'imagenet' }), 400, 'TOO_MANY_INPUTS', 'labels');
   });
 
@@ -162,7 +175,10 @@ describe('internal errors', () => {
       const a = await post(`${r.url}/v1/embeddings`, { input: 'a cat' });
       assertError(a, 500, 'INTERNAL', null);
       assert.doesNotMatch(JSON.stringify(a.json), /secret|internal\/file/);
-      assert.ok(r.logs.some((l) => l.includes('secret detail')), 'logged');
+      assert.ok(
+        r.logs.some((l) => l.includes('secret detail')),
+        'logged',
+      );
     } finally {
       await r.server.close();
     }
@@ -265,7 +281,13 @@ describe('image sources', () => {
     const r = await start({ allowRemoteImages: true });
     try {
       const port = new URL(filesUrl).port;
-      for (const u of [`${filesUrl}/cat.jpg`, `http://localhost:${port}/cat.jpg`, `http://[::1]:${port}/cat.jpg`, `http://[::ffff:127.0.0.1]:${port}/cat.jpg`, `http://169.254.169.254/latest/meta-data`]) {
+      for (const u of [
+        `${filesUrl}/cat.jpg`,
+        `http://localhost:${port}/cat.jpg`,
+        `http://[::1]:${port}/cat.jpg`,
+        `http://[::ffff:127.0.0.1]:${port}/cat.jpg`,
+        `http://169.254.169.254/latest/meta-data`,
+      ]) {
         const a = await post(`${r.url}/v1/embeddings`, { input: u, modality: 'image' });
         assertError(a, 400, 'IMAGE_SOURCE_FORBIDDEN', 'input[0]');
         assert.match(a.json.error.message, /private, loopback or link-local/);

@@ -31,7 +31,10 @@ describe('dynamic batching', () => {
     const on = await start({ maxWaitMs: 40, maxBatchSize: 64 });
     const off = await start({ batching: false });
     try {
-      for (const [r, merged] of [[on, true], [off, false]] as const) {
+      for (const [r, merged] of [
+        [on, true],
+        [off, false],
+      ] as const) {
         const answers = await Promise.all(Array.from({ length: 12 }, (_, i) => post(`${r.url}/v1/embeddings`, { input: `caption number ${i}` })));
         assert.ok(answers.every((a) => a.status === 200));
         const text = (await get(`${r.url}/metrics`)).json as string;
@@ -55,7 +58,9 @@ describe('dynamic batching', () => {
     const r = await start({ model });
     try {
       const texts = ['a cat', 'a dog', 'a car', 'a tree', 'a house', 'a boat'];
-      const single = await Promise.all(texts.map((t) => post(`${r.url}/v1/rank`, { query: catDataUri(), query_modality: 'image', candidates: [t, 'something else'] })));
+      const single = await Promise.all(
+        texts.map((t) => post(`${r.url}/v1/rank`, { query: catDataUri(), query_modality: 'image', candidates: [t, 'something else'] })),
+      );
       const reference = await (await tinyModel()).encodeTexts(texts);
       const img = (await (await tinyModel()).encodeImages([Buffer.from(catDataUri().split(',')[1], 'base64')]))[0].embedding;
       single.forEach((a, i) => {
@@ -107,7 +112,10 @@ describe('overload and deadlines', () => {
     const r = await start({ model, requestTimeoutMs: 150, maxBatchSize: 1, maxWaitMs: 0 });
     try {
       const img = catDataUri();
-      const [a, b] = await Promise.all([post(`${r.url}/v1/embeddings`, { input: img, modality: 'image' }), post(`${r.url}/v1/embeddings`, { input: img, modality: 'image' })]);
+      const [a, b] = await Promise.all([
+        post(`${r.url}/v1/embeddings`, { input: img, modality: 'image' }),
+        post(`${r.url}/v1/embeddings`, { input: img, modality: 'image' }),
+      ]);
       for (const x of [a, b]) {
         assert.equal(x.status, 504);
         assert.equal(x.json.error.code, 'TIMEOUT');
@@ -115,7 +123,10 @@ describe('overload and deadlines', () => {
       }
       await r.server.engine.idle();
       assert.equal(sizes.length, 1, 'the second request never reached the model');
-      assert.deepEqual(r.server.engine.queueDepths().map((q) => q.depth), [0, 0, 0, 0]);
+      assert.deepEqual(
+        r.server.engine.queueDepths().map((q) => q.depth),
+        [0, 0, 0, 0],
+      );
     } finally {
       await r.server.close();
     }
@@ -129,7 +140,12 @@ describe('overload and deadlines', () => {
       const first = post(`${r.url}/v1/embeddings`, { input: img, modality: 'image' });
       await sleep(80);
       const ac = new AbortController();
-      const second = fetch(`${r.url}/v1/embeddings`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ input: img, modality: 'image' }), signal: ac.signal });
+      const second = fetch(`${r.url}/v1/embeddings`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ input: img, modality: 'image' }),
+        signal: ac.signal,
+      });
       await sleep(40);
       ac.abort();
       await assert.rejects(second);
@@ -137,7 +153,10 @@ describe('overload and deadlines', () => {
       await r.server.engine.idle();
       assert.equal(sizes.length, 1);
       await sleep(20);
-      assert.ok(r.logs.some((l) => JSON.parse(l).status === 499), 'logged as 499 (client closed)');
+      assert.ok(
+        r.logs.some((l) => JSON.parse(l).status === 499),
+        'logged as 499 (client closed)',
+      );
     } finally {
       await r.server.close();
     }

@@ -103,7 +103,9 @@ describe('server endpoints (fgclip-tiny, loopback HTTP)', () => {
       assert.ok(relL2(e.json.data[0].embedding, l2normalize(Float32Array.from(c.image_features))) <= 1e-4, `${c.image} image`);
       const g = await post(`${r.url}/v1/regions`, { image: uri, boxes: c.boxes_pixels_xyxy });
       assert.equal(g.status, 200, `${c.image}: ${JSON.stringify(g.json)}`);
-      g.json.data.forEach((d: { embedding: number[] }, k: number) => assert.ok(relL2(d.embedding, l2normalize(Float32Array.from(c.region_features[k]))) <= 1e-4, `${c.image} box ${k}`));
+      g.json.data.forEach((d: { embedding: number[] }, k: number) =>
+        assert.ok(relL2(d.embedding, l2normalize(Float32Array.from(c.region_features[k]))) <= 1e-4, `${c.image} box ${k}`),
+      );
     }
     // the empty caption is left out: the API rejects empty strings (as OpenAI does), tested in server-errors
     const keep = cases.text_short.texts.map((_, i) => i).filter((i) => cases.text_short.texts[i] !== '');
@@ -121,7 +123,10 @@ describe('server endpoints (fgclip-tiny, loopback HTTP)', () => {
       assert.equal(a.json.data.length, 2);
       for (const d of a.json.data) {
         assert.equal(d.object, 'classification');
-        assert.deepEqual(d.labels.map((l: { label: string }) => l.label), lib.results[0].labels.map((l) => l.label));
+        assert.deepEqual(
+          d.labels.map((l: { label: string }) => l.label),
+          lib.results[0].labels.map((l) => l.label),
+        );
         d.labels.forEach((l: { probability: number; cosine: number }, k: number) => {
           assert.ok(Math.abs(l.probability - lib.results[0].labels[k].probability) <= TOL);
           assert.ok(Math.abs(l.cosine - lib.results[0].labels[k].cosine) <= TOL);
@@ -144,7 +149,11 @@ describe('server endpoints (fgclip-tiny, loopback HTTP)', () => {
     assert.deepEqual(a.json.texts, texts);
     assert.deepEqual(a.json.image_size, [640, 480]);
     a.json.similarity.forEach((row: number[], i: number) => assert.ok(maxAbsDiff(row, lib.similarity[i]) <= TOL));
-    const res = await fetch(`${r.url}/v1/heatmap`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ image: catDataUri(), texts, format: 'png' }) });
+    const res = await fetch(`${r.url}/v1/heatmap`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ image: catDataUri(), texts, format: 'png' }),
+    });
     assert.equal(res.status, 200);
     assert.equal(res.headers.get('content-type'), 'image/png');
     const png = Buffer.from(await res.arrayBuffer());
@@ -152,15 +161,23 @@ describe('server endpoints (fgclip-tiny, loopback HTTP)', () => {
   });
 
   test('POST /v1/regions with labels equals classifyRegions (FG-OVD scale 100) within 1e-6', async () => {
-    const boxes = [[0, 0, 320, 240], [300, 100, 640, 480]];
+    const boxes = [
+      [0, 0, 320, 240],
+      [300, 100, 640, 480],
+    ];
     const labels = ['a cat', 'a dog'];
     const a = await post(`${r.url}/v1/regions`, { image: catDataUri(), boxes, labels });
     assert.equal(a.status, 200);
     const lib = await classifyRegions(model, CAT, boxes as [number, number, number, number][], labels);
     a.json.data.forEach((d: { box: number[]; labels: { label: string; probability: number; cosine: number }[] }, i: number) => {
       assert.deepEqual(d.box, boxes[i]);
-      assert.deepEqual(d.labels.map((l) => l.label), lib[i].labels.map((l) => l.label));
-      d.labels.forEach((l, k) => assert.ok(Math.abs(l.probability - lib[i].labels[k].probability) <= TOL && Math.abs(l.cosine - lib[i].labels[k].cosine) <= TOL));
+      assert.deepEqual(
+        d.labels.map((l) => l.label),
+        lib[i].labels.map((l) => l.label),
+      );
+      d.labels.forEach((l, k) =>
+        assert.ok(Math.abs(l.probability - lib[i].labels[k].probability) <= TOL && Math.abs(l.cosine - lib[i].labels[k].cosine) <= TOL),
+      );
     });
   });
 
@@ -180,7 +197,10 @@ describe('server endpoints (fgclip-tiny, loopback HTTP)', () => {
     const imgs = await model.encodeImages([goldenPath('images', 'gray_50x50.png'), CAT]);
     const cos = imgs.map((e) => cosine(q, e.embedding));
     const order = [0, 1].sort((x, y) => cos[y] - cos[x]);
-    assert.deepEqual(a.json.data.map((d: { index: number }) => d.index), order);
+    assert.deepEqual(
+      a.json.data.map((d: { index: number }) => d.index),
+      order,
+    );
     const p = softmax(cos.map((c) => c * model.logitScale));
     a.json.data.forEach((d: { index: number; score: number; probability: number }) => {
       assert.ok(Math.abs(d.score - cos[d.index]) <= TOL);
@@ -209,7 +229,8 @@ describe('server endpoints (fgclip-tiny, loopback HTTP)', () => {
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
     const text = await res.text();
-    for (const name of ['fgclip_http_requests_total', 'fgclip_http_request_duration_seconds', 'fgclip_batch_size', 'fgclip_queue_depth']) assert.match(text, new RegExp(`# TYPE ${name} `));
+    for (const name of ['fgclip_http_requests_total', 'fgclip_http_request_duration_seconds', 'fgclip_batch_size', 'fgclip_queue_depth'])
+      assert.match(text, new RegExp(`# TYPE ${name} `));
     assert.match(text, /fgclip_http_requests_total\{route="\/v1\/embeddings",method="POST",status="200"\} \d+/);
     assert.match(text, /fgclip_http_request_duration_seconds_bucket\{route="\/v1\/embeddings",status="200",le="\+Inf"\} \d+/);
     assert.match(text, /fgclip_queue_depth\{lane="image"\} 0/);

@@ -185,7 +185,10 @@ export function createServer(options: ServerOptions): FgClipServer {
   let draining = false;
   let url = '';
 
-  const metrics = new ServerMetrics(() => engine.queueDepths(), () => inFlight);
+  const metrics = new ServerMetrics(
+    () => engine.queueDepths(),
+    () => inFlight,
+  );
   const engine = new Engine(
     model,
     {
@@ -205,7 +208,11 @@ export function createServer(options: ServerOptions): FgClipServer {
 
   const cors = new Set(o.corsAllowOrigin ?? []);
   for (const c of cors) {
-    if (c !== '*' && !/^https?:\/\/[^/\s]+$/.test(c)) throw new FgClipError('INPUT_INVALID', `createServer: corsAllowOrigin entries are '*' or an origin like https://app.example (scheme://host[:port], no path); got ${JSON.stringify(c)}`);
+    if (c !== '*' && !/^https?:\/\/[^/\s]+$/.test(c))
+      throw new FgClipError(
+        'INPUT_INVALID',
+        `createServer: corsAllowOrigin entries are '*' or an origin like https://app.example (scheme://host[:port], no path); got ${JSON.stringify(c)}`,
+      );
   }
 
   /** CORS headers for a request from an allowed origin (none otherwise: the browser then blocks the page). */
@@ -243,7 +250,14 @@ export function createServer(options: ServerOptions): FgClipServer {
   function send(res: ServerResponse, status: number, body: Buffer | string, contentType: string, headers: Record<string, string> = {}): void {
     if (res.headersSent || res.destroyed) return;
     const buf = typeof body === 'string' ? Buffer.from(body) : body;
-    res.writeHead(status, { 'Content-Type': contentType, 'Content-Length': String(buf.length), ...API_HEADERS, ...corsHeaders(res.req), ...(draining ? { Connection: 'close' } : {}), ...headers });
+    res.writeHead(status, {
+      'Content-Type': contentType,
+      'Content-Length': String(buf.length),
+      ...API_HEADERS,
+      ...corsHeaders(res.req),
+      ...(draining ? { Connection: 'close' } : {}),
+      ...headers,
+    });
     res.end(res.req.method === 'HEAD' ? undefined : buf);
   }
 
@@ -274,7 +288,11 @@ export function createServer(options: ServerOptions): FgClipServer {
     if (method === 'OPTIONS') return preflight(req, res, path);
     if (path === '/health') {
       if (method !== 'GET' && method !== 'HEAD') throw methodNotAllowed('GET');
-      return sendJson(res, draining ? 503 : 200, { status: draining ? 'draining' : 'ok', model: modelName, queue: Object.fromEntries(engine.queueDepths().map((q) => [q.lane, q.depth])) });
+      return sendJson(res, draining ? 503 : 200, {
+        status: draining ? 'draining' : 'ok',
+        model: modelName,
+        queue: Object.fromEntries(engine.queueDepths().map((q) => [q.lane, q.depth])),
+      });
     }
     if (draining && !admitted) throw shuttingDown();
     const file = web.get(path);
@@ -283,12 +301,21 @@ export function createServer(options: ServerOptions): FgClipServer {
       return send(res, 200, file.body, file.contentType, { ...STATIC_HEADERS, 'Cache-Control': 'no-cache' });
     }
     const r = Object.hasOwn(API_ROUTES, path) ? API_ROUTES[path] : undefined;
-    if (!r) throw new HttpError(404, 'not_found_error', 'NOT_FOUND', `no route ${JSON.stringify(path.slice(0, 100))} (routes: ${Object.keys(API_ROUTES).join(', ')}, and the web page at /)`);
+    if (!r)
+      throw new HttpError(
+        404,
+        'not_found_error',
+        'NOT_FOUND',
+        `no route ${JSON.stringify(path.slice(0, 100))} (routes: ${Object.keys(API_ROUTES).join(', ')}, and the web page at /)`,
+      );
     if (method !== r.method && !(r.method === 'GET' && method === 'HEAD')) throw methodNotAllowed(r.method);
     if (r.auth && !keys.check(req.headers.authorization)) {
-      throw new HttpError(401, 'authentication_error', 'UNAUTHORIZED', 'missing or invalid API key (send "Authorization: Bearer KEY")', null, { 'WWW-Authenticate': 'Bearer' });
+      throw new HttpError(401, 'authentication_error', 'UNAUTHORIZED', 'missing or invalid API key (send "Authorization: Bearer KEY")', null, {
+        'WWW-Authenticate': 'Bearer',
+      });
     }
-    if (path === '/openapi.json') return sendJson(res, 200, openApiDocument({ modelName, aliases, url, collection: collection !== undefined || typeof o.collection === 'function' }));
+    if (path === '/openapi.json')
+      return sendJson(res, 200, openApiDocument({ modelName, aliases, url, collection: collection !== undefined || typeof o.collection === 'function' }));
     if (path === '/v1/models') return sendJson(res, 200, models());
     if (path === '/metrics') return send(res, 200, metrics.render(), 'text/plain; version=0.0.4; charset=utf-8');
     if (path === '/v1/collection') return sendJson(res, 200, await abortable(collectionStats(ctx), signal));
@@ -306,7 +333,15 @@ export function createServer(options: ServerOptions): FgClipServer {
     const routeName = Object.hasOwn(API_ROUTES, path) || STATIC_PATHS.includes(path) ? path : 'unmatched';
     const ac = new AbortController();
     const timer = setTimeout(
-      () => ac.abort(new HttpError(504, 'timeout_error', 'TIMEOUT', `the request did not finish within ${requestTimeoutMs} ms (the server is busy or the request is large); retry later or split it`)),
+      () =>
+        ac.abort(
+          new HttpError(
+            504,
+            'timeout_error',
+            'TIMEOUT',
+            `the request did not finish within ${requestTimeoutMs} ms (the server is busy or the request is large); retry later or split it`,
+          ),
+        ),
       requestTimeoutMs,
     );
     const ctx: Ctx = { engine, modelName, aliases, limits, images, signal: ac.signal, stats: { batches: [] }, usage: { items: 0, tokenCount: 0 }, collection };
@@ -318,14 +353,34 @@ export function createServer(options: ServerOptions): FgClipServer {
       const ms = performance.now() - start;
       metrics.requests.inc({ route: routeName, method: req.method ?? '', status: String(status) });
       metrics.latency.observe({ route: routeName, status: String(status) }, ms / 1000);
-      log?.(JSON.stringify({ time: new Date().toISOString(), method: req.method, route: routeName, status, ms: Math.round(ms * 10) / 10, items: ctx.usage.items, batches: ctx.stats.batches, ...(errorCode ? { error: errorCode } : {}) }));
+      log?.(
+        JSON.stringify({
+          time: new Date().toISOString(),
+          method: req.method,
+          route: routeName,
+          status,
+          ms: Math.round(ms * 10) / 10,
+          items: ctx.usage.items,
+          batches: ctx.stats.batches,
+          ...(errorCode ? { error: errorCode } : {}),
+        }),
+      );
     });
     try {
       await route(req, res, path, ac.signal, ctx, admitted);
     } catch (e) {
       const { error, internal } = toHttpError(e, retryAfterS);
       errorCode = error.code;
-      if (internal) log?.(JSON.stringify({ time: new Date().toISOString(), level: 'error', route: routeName, error: e instanceof Error ? `${e.name}: ${e.message}` : String(e), stack: e instanceof Error ? e.stack : undefined }));
+      if (internal)
+        log?.(
+          JSON.stringify({
+            time: new Date().toISOString(),
+            level: 'error',
+            route: routeName,
+            error: e instanceof Error ? `${e.name}: ${e.message}` : String(e),
+            stack: e instanceof Error ? e.stack : undefined,
+          }),
+        );
       sendJson(res, error.status, errorBody(error), { ...error.headers });
     }
   }
@@ -364,7 +419,9 @@ export function createServer(options: ServerOptions): FgClipServer {
   const unparsed = () => [...conns.entries()].filter(([, c]) => c.admitted);
 
   function methodNotAllowed(allowed: string): HttpError {
-    return new HttpError(405, 'invalid_request_error', 'METHOD_NOT_ALLOWED', `method not allowed here (use ${allowed})`, null, { Allow: allowed === 'GET' ? 'GET, HEAD' : allowed });
+    return new HttpError(405, 'invalid_request_error', 'METHOD_NOT_ALLOWED', `method not allowed here (use ${allowed})`, null, {
+      Allow: allowed === 'GET' ? 'GET, HEAD' : allowed,
+    });
   }
 
   /** Listens; a taken or forbidden address is a typed ADDRESS_IN_USE error (not an unexpected one). */
@@ -373,7 +430,14 @@ export function createServer(options: ServerOptions): FgClipServer {
     const port = o.port ?? 8080;
     return new Promise<string>((resolve, reject) => {
       const onError = (e: NodeJS.ErrnoException) => {
-        const why = e.code === 'EADDRINUSE' ? 'the port is in use by another process (choose another with --port, or 0 for any free port)' : e.code === 'EACCES' ? 'permission denied (ports below 1024 need privileges)' : e.code === 'EADDRNOTAVAIL' ? 'the address is not available on this machine' : undefined;
+        const why =
+          e.code === 'EADDRINUSE'
+            ? 'the port is in use by another process (choose another with --port, or 0 for any free port)'
+            : e.code === 'EACCES'
+              ? 'permission denied (ports below 1024 need privileges)'
+              : e.code === 'EADDRNOTAVAIL'
+                ? 'the address is not available on this machine'
+                : undefined;
         reject(why ? new FgClipError('ADDRESS_IN_USE', `cannot listen on ${host}:${port}: ${why}`, { cause: e }) : e);
       };
       http.once('error', onError);

@@ -19,13 +19,18 @@ export function describe(v: unknown): string {
   return `${typeof v} ${String(v)}`;
 }
 
-const typeError = (field: string, expected: string, got: unknown) => badRequest('INPUT_INVALID', `${field}: expected ${expected} (got ${describe(got)})`, field);
+const typeError = (field: string, expected: string, got: unknown) =>
+  badRequest('INPUT_INVALID', `${field}: expected ${expected} (got ${describe(got)})`, field);
 
 /** Rejects fields outside `allowed`, listing all of them at once. */
 export function checkFields(body: RequestObject, allowed: readonly string[], endpoint: string): void {
   const unknown = Object.keys(body).filter((k) => !allowed.includes(k));
   if (unknown.length > 0) {
-    throw badRequest('UNKNOWN_FIELDS', `${endpoint}: unknown field(s) ${unknown.map((k) => JSON.stringify(k)).join(', ')} (allowed: ${allowed.join(', ')})`, unknown[0]);
+    throw badRequest(
+      'UNKNOWN_FIELDS',
+      `${endpoint}: unknown field(s) ${unknown.map((k) => JSON.stringify(k)).join(', ')} (allowed: ${allowed.join(', ')})`,
+      unknown[0],
+    );
   }
 }
 
@@ -48,7 +53,8 @@ export function optString(body: RequestObject, field: string): string | undefine
 export function optEnum<T extends string>(body: RequestObject, field: string, values: readonly T[], fallback: T): T {
   const v = optString(body, field);
   if (v === undefined) return fallback;
-  if (!(values as readonly string[]).includes(v)) throw badRequest('INPUT_INVALID', `${field}: expected one of ${values.map((x) => JSON.stringify(x)).join(', ')} (got ${JSON.stringify(v)})`, field);
+  if (!(values as readonly string[]).includes(v))
+    throw badRequest('INPUT_INVALID', `${field}: expected one of ${values.map((x) => JSON.stringify(x)).join(', ')} (got ${JSON.stringify(v)})`, field);
   return v as T;
 }
 

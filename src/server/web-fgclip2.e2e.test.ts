@@ -62,7 +62,13 @@ test('web page with FG-CLIP 2: sigmoid probabilities (said on the page), a heatm
   await page.click('#run');
   await page.waitForFunction(() => document.querySelectorAll('#probs [data-prob]').length === 2);
   assert.match((await page.textContent('#probs-hint')) ?? '', /sigmoid/);
-  const shown = await page.$$eval('#probs .bar', (rows) => rows.map((row) => ({ label: row.querySelector('.bar-label')?.textContent, prob: Number((row.querySelector('[data-prob]') as HTMLElement).dataset.prob), text: row.querySelector('.bar-value')?.textContent ?? '' })));
+  const shown = await page.$$eval('#probs .bar', (rows) =>
+    rows.map((row) => ({
+      label: row.querySelector('.bar-label')?.textContent,
+      prob: Number((row.querySelector('[data-prob]') as HTMLElement).dataset.prob),
+      text: row.querySelector('.bar-value')?.textContent ?? '',
+    })),
+  );
   assert.deepEqual(
     shown.map((s) => s.label),
     captions,
@@ -80,7 +86,9 @@ test('web page with FG-CLIP 2: sigmoid probabilities (said on the page), a heatm
     lib.dispose();
   }
 
-  await page.waitForFunction(() => Array.from(document.querySelectorAll<HTMLImageElement>('#heatmaps img')).filter((i) => i.complete && i.naturalWidth > 0).length === 2);
+  await page.waitForFunction(
+    () => Array.from(document.querySelectorAll<HTMLImageElement>('#heatmaps img')).filter((i) => i.complete && i.naturalWidth > 0).length === 2,
+  );
   assert.deepEqual(calls, ['/v1/analyze'], 'one request per analysis');
   // no text_mode: the server's default applies (auto for the classification, the box head for FG-CLIP 2's heatmaps)
   assert.equal(bodies[0].text_mode, undefined);
@@ -95,7 +103,10 @@ test('web page with FG-CLIP 2: sigmoid probabilities (said on the page), a heatm
   await page.waitForSelector('#regions li.region');
   const region = (await page.textContent('#regions li.region')) ?? '';
   assert.match(region, /Box 1 \[\d+, \d+, \d+, \d+\]/);
-  assert.ok(captions.some((c) => region.includes(c)), `region result names a caption: ${region}`);
+  assert.ok(
+    captions.some((c) => region.includes(c)),
+    `region result names a caption: ${region}`,
+  );
   assert.deepEqual(problems, []);
   await page.close();
 });

@@ -36,7 +36,10 @@ test('web page: upload, two captions → probabilities summing to 100 %, a heatm
   const problems: string[] = [];
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
   page.on('requestfailed', (q) => problems.push(`request failed: ${q.url()}`));
-  page.on('request', (q) => !q.url().startsWith(r.url) && !q.url().startsWith('data:') && !q.url().startsWith('blob:') && problems.push(`off-origin request: ${q.url()}`));
+  page.on(
+    'request',
+    (q) => !q.url().startsWith(r.url) && !q.url().startsWith('data:') && !q.url().startsWith('blob:') && problems.push(`off-origin request: ${q.url()}`),
+  );
 
   await page.goto(r.url);
   await page.waitForFunction(() => document.getElementById('model-name')?.textContent?.includes('fgclip-tiny'));
@@ -54,15 +57,30 @@ test('web page: upload, two captions → probabilities summing to 100 %, a heatm
   await page.click('#run');
 
   await page.waitForFunction(() => document.querySelectorAll('#probs [data-prob]').length === 2);
-  const shown = await page.$$eval('#probs .bar', (rows) => rows.map((row) => ({ label: row.querySelector('.bar-label')?.textContent, text: row.querySelector('.bar-value')?.textContent ?? '' })));
-  assert.deepEqual(shown.map((s) => s.label), captions);
+  const shown = await page.$$eval('#probs .bar', (rows) =>
+    rows.map((row) => ({ label: row.querySelector('.bar-label')?.textContent, text: row.querySelector('.bar-value')?.textContent ?? '' })),
+  );
+  assert.deepEqual(
+    shown.map((s) => s.label),
+    captions,
+  );
   const percents = shown.map((s) => Number(s.text.replace('%', '')));
-  assert.ok(percents.every((p) => p >= 0 && p <= 100), `percentages ${percents}`);
+  assert.ok(
+    percents.every((p) => p >= 0 && p <= 100),
+    `percentages ${percents}`,
+  );
   assert.ok(Math.abs(percents.reduce((a, b) => a + b, 0) - 100) <= 0.2, `displayed percentages ${percents} sum to ~100`);
 
-  await page.waitForFunction(() => Array.from(document.querySelectorAll<HTMLImageElement>('#heatmaps img')).filter((i) => i.complete && i.naturalWidth > 0).length === 2);
-  const heat = await page.$$eval('#heatmaps figure', (figs) => figs.map((f) => ({ caption: f.querySelector('figcaption')?.textContent, alt: f.querySelector('img')?.alt, w: f.querySelector('img')?.naturalWidth ?? 0 })));
-  assert.deepEqual(heat.map((h) => h.caption), captions);
+  await page.waitForFunction(
+    () => Array.from(document.querySelectorAll<HTMLImageElement>('#heatmaps img')).filter((i) => i.complete && i.naturalWidth > 0).length === 2,
+  );
+  const heat = await page.$$eval('#heatmaps figure', (figs) =>
+    figs.map((f) => ({ caption: f.querySelector('figcaption')?.textContent, alt: f.querySelector('img')?.alt, w: f.querySelector('img')?.naturalWidth ?? 0 })),
+  );
+  assert.deepEqual(
+    heat.map((h) => h.caption),
+    captions,
+  );
   assert.ok(heat.every((h) => h.w > 100 && h.alt?.includes('Heatmap')));
   assert.deepEqual(apiCalls, ['/v1/analyze'], 'one request per analysis');
   assert.equal((await imagesSeen()) - before, 1, 'one vision pass per analysis: classification and both heatmaps');
@@ -77,16 +95,27 @@ test('web page: upload, two captions → probabilities summing to 100 %, a heatm
   await page.waitForSelector('#regions li.region');
   const region = (await page.textContent('#regions li.region')) ?? '';
   assert.match(region, /Box 1 \[\d+, \d+, \d+, \d+\]/);
-  assert.ok(captions.some((c) => region.includes(c)), `region result names a caption: ${region}`);
+  assert.ok(
+    captions.some((c) => region.includes(c)),
+    `region result names a caption: ${region}`,
+  );
   const [x1, y1, x2, y2] = (/\[(\d+), (\d+), (\d+), (\d+)\]/.exec(region) ?? []).slice(1).map(Number);
-  assert.ok(Math.abs(x1 - 288) <= 4 && Math.abs(y1 - 72) <= 4 && Math.abs(x2 - 576) <= 4 && Math.abs(y2 - 456) <= 4, `box in image pixels: ${[x1, y1, x2, y2]}`);
+  assert.ok(
+    Math.abs(x1 - 288) <= 4 && Math.abs(y1 - 72) <= 4 && Math.abs(x2 - 576) <= 4 && Math.abs(y2 - 456) <= 4,
+    `box in image pixels: ${[x1, y1, x2, y2]}`,
+  );
 
   // with a box drawn, a new analysis is still one request and one vision pass (regions come from the same pass)
   const calls2: string[] = [];
   page.on('request', (q) => q.method() === 'POST' && calls2.push(new URL(q.url()).pathname));
   const before2 = await imagesSeen();
   await page.click('#run');
-  await page.waitForFunction(() => document.querySelectorAll('#regions li.region').length === 1 && document.querySelectorAll('#heatmaps img').length === 2 && !(document.getElementById('run') as HTMLButtonElement).disabled);
+  await page.waitForFunction(
+    () =>
+      document.querySelectorAll('#regions li.region').length === 1 &&
+      document.querySelectorAll('#heatmaps img').length === 2 &&
+      !(document.getElementById('run') as HTMLButtonElement).disabled,
+  );
   assert.deepEqual(calls2, ['/v1/analyze']);
   assert.equal((await imagesSeen()) - before2, 1, 'one vision pass for classification, heatmaps and the box');
 

@@ -51,8 +51,20 @@ describe('classifyImages on fgclip-tiny', () => {
     await classifyImages(model, [gray], ['cat', 'cat '], { cache: false });
     assert.equal(prompts, 9, 'cache: false still encodes, labels are keys verbatim');
     const progress: [number, number][] = [];
-    await labelEmbeddings(model, ['l1', 'l2', 'l3', 'cat'], { templates: ['a {}', 'the {}'], cache, promptBatch: 4, onLabelProgress: (d, t) => progress.push([d, t]) });
-    assert.deepEqual(progress, [[2, 3], [3, 3]], 'label progress counts only the labels not cached, 2 per call of 4 prompts');
+    await labelEmbeddings(model, ['l1', 'l2', 'l3', 'cat'], {
+      templates: ['a {}', 'the {}'],
+      cache,
+      promptBatch: 4,
+      onLabelProgress: (d, t) => progress.push([d, t]),
+    });
+    assert.deepEqual(
+      progress,
+      [
+        [2, 3],
+        [3, 3],
+      ],
+      'label progress counts only the labels not cached, 2 per call of 4 prompts',
+    );
   });
 
   test('labelEmbeddings with templates none equals the normalized short-path text embedding (bitwise)', async () => {
@@ -69,11 +81,31 @@ describe('classifyImages on fgclip-tiny', () => {
     writeFileSync(broken, Buffer.from([0xff, 0xd8, 0xff, 0xe0, 1, 2, 3]));
     const warnings: string[] = [];
     const progress: [number, number][] = [];
-    const out = await classifyImages(model, [cat, broken, join(dir, 'missing.png'), gray], ['cat', 'dog'], { cache: false, batchSize: 3, onWarning: (m) => warnings.push(m), onProgress: (d, t) => progress.push([d, t]) });
-    assert.deepEqual(out.results.map((r) => [r.image, r.index]), [[cat, 0], [gray, 3]]);
-    assert.deepEqual(out.skipped.map((s) => [s.image, s.code]), [[broken, 'IMAGE_DECODE'], [join(dir, 'missing.png'), 'IMAGE_DECODE']]);
+    const out = await classifyImages(model, [cat, broken, join(dir, 'missing.png'), gray], ['cat', 'dog'], {
+      cache: false,
+      batchSize: 3,
+      onWarning: (m) => warnings.push(m),
+      onProgress: (d, t) => progress.push([d, t]),
+    });
+    assert.deepEqual(
+      out.results.map((r) => [r.image, r.index]),
+      [
+        [cat, 0],
+        [gray, 3],
+      ],
+    );
+    assert.deepEqual(
+      out.skipped.map((s) => [s.image, s.code]),
+      [
+        [broken, 'IMAGE_DECODE'],
+        [join(dir, 'missing.png'), 'IMAGE_DECODE'],
+      ],
+    );
     assert.equal(warnings.length, 2);
-    assert.deepEqual(progress, [[3, 4], [4, 4]]);
+    assert.deepEqual(progress, [
+      [3, 4],
+      [4, 4],
+    ]);
     const none = await classifyImages(model, [broken], ['cat'], { cache: false });
     assert.deepEqual(none.results, []);
     assert.equal(none.skipped.length, 1);

@@ -71,8 +71,18 @@ export function promptEnsembles(promptEmbeddings: readonly Float32Array[], templ
 }
 
 /** One image's labels ranked by softmax(scale · cos(image, label vector)), highest first; `top` keeps the first K. */
-export function classifyEmbedding(embedding: Float32Array, labels: readonly string[], labelVectors: readonly Float32Array[], scale: number, top?: number): LabelScore[] {
-  const ranked = rankLabels(labels, labelVectors.map((w) => dot(embedding, w)), scale);
+export function classifyEmbedding(
+  embedding: Float32Array,
+  labels: readonly string[],
+  labelVectors: readonly Float32Array[],
+  scale: number,
+  top?: number,
+): LabelScore[] {
+  const ranked = rankLabels(
+    labels,
+    labelVectors.map((w) => dot(embedding, w)),
+    scale,
+  );
   return top ? ranked.slice(0, top) : ranked;
 }
 
@@ -89,7 +99,13 @@ export function scoringOf(model: Encoder, scale?: number): 'softmax' | 'sigmoid'
  * One image embedding against label vectors → labels, most probable first: softmax of scale·cos (default scale
  * exp(logit_scale)), or the model's own sigmoid per label (FG-CLIP 2, see `scoringOf`).
  */
-export function scoreLabels(model: Encoder, embedding: Float32Array, labels: readonly string[], labelVectors: readonly Float32Array[], opts: { scale?: number; top?: number } = {}): LabelScore[] {
+export function scoreLabels(
+  model: Encoder,
+  embedding: Float32Array,
+  labels: readonly string[],
+  labelVectors: readonly Float32Array[],
+  opts: { scale?: number; top?: number } = {},
+): LabelScore[] {
   const ranked =
     scoringOf(model, opts.scale) === 'sigmoid'
       ? rankByProbability(
@@ -128,17 +144,30 @@ function checkClassify(labels: readonly string[], opts: ClassifyOptions): void {
   const seen = new Map<string, number>();
   labels.forEach((l, i) => {
     const j = seen.get(l);
-    if (j !== undefined) throw new FgClipError('INPUT_INVALID', `classify: label ${i + 1} ${JSON.stringify(l)} repeats label ${j + 1} (each label must be unique: duplicates split the probability)`);
+    if (j !== undefined)
+      throw new FgClipError(
+        'INPUT_INVALID',
+        `classify: label ${i + 1} ${JSON.stringify(l)} repeats label ${j + 1} (each label must be unique: duplicates split the probability)`,
+      );
     seen.set(l, i);
   });
-  for (const [name, v] of [['top', opts.top], ['batchSize', opts.batchSize]] as const) {
+  for (const [name, v] of [
+    ['top', opts.top],
+    ['batchSize', opts.batchSize],
+  ] as const) {
     if (v !== undefined && (!Number.isInteger(v) || v < 1)) throw new FgClipError('INPUT_INVALID', `classify: ${name} must be a positive integer (got ${v})`);
   }
-  if (opts.scale !== undefined && !(Number.isFinite(opts.scale) && opts.scale > 0)) throw new FgClipError('INPUT_INVALID', `classify: scale must be a positive number (got ${opts.scale})`);
+  if (opts.scale !== undefined && !(Number.isFinite(opts.scale) && opts.scale > 0))
+    throw new FgClipError('INPUT_INVALID', `classify: scale must be a positive number (got ${opts.scale})`);
 }
 
 /** Classifies images batch by batch, yielding each batch's results and skipped images as soon as they are known. */
-export async function* classifyImagesIter(model: Encoder, images: readonly ImageInput[], labels: readonly string[], opts: ClassifyOptions = {}): AsyncGenerator<ClassifyOutput> {
+export async function* classifyImagesIter(
+  model: Encoder,
+  images: readonly ImageInput[],
+  labels: readonly string[],
+  opts: ClassifyOptions = {},
+): AsyncGenerator<ClassifyOutput> {
   checkClassify(labels, opts);
   if (images.length === 0) throw new FgClipError('INPUT_INVALID', 'classify: the list of images is empty');
   const W = await labelEmbeddings(model, labels, opts);
@@ -154,7 +183,11 @@ export async function* classifyImagesIter(model: Encoder, images: readonly Image
     if (ok.length > 0) {
       const enc = await model.encodeImages(ok.map((i) => decoded[i - s] as RgbImage));
       enc.forEach((e, k) => {
-        results.push({ image: describeInput(images[ok[k]], ok[k]), index: ok[k], labels: scoreLabels(model, e.embedding, labels, W, { scale: opts.scale, top: opts.top }) });
+        results.push({
+          image: describeInput(images[ok[k]], ok[k]),
+          index: ok[k],
+          labels: scoreLabels(model, e.embedding, labels, W, { scale: opts.scale, top: opts.top }),
+        });
       });
     }
     opts.onProgress?.(Math.min(s + bs, images.length), images.length);
@@ -163,7 +196,12 @@ export async function* classifyImagesIter(model: Encoder, images: readonly Image
 }
 
 /** Classifies all images; see `classifyImagesIter` for streaming. */
-export async function classifyImages(model: Encoder, images: readonly ImageInput[], labels: readonly string[], opts: ClassifyOptions = {}): Promise<ClassifyOutput> {
+export async function classifyImages(
+  model: Encoder,
+  images: readonly ImageInput[],
+  labels: readonly string[],
+  opts: ClassifyOptions = {},
+): Promise<ClassifyOutput> {
   const results: ClassifyResult[] = [];
   const skipped: SkippedImage[] = [];
   let scoring: ClassifyOutput['scoring'] = 'softmax';

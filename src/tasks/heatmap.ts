@@ -29,12 +29,20 @@ export function denseTextMode(model: Pick<Encoder, 'textLengths'>): 'box' | 'sho
   return model.textLengths.box !== undefined ? 'box' : 'short';
 }
 
-export async function heatmap(model: Encoder, image: ImageInput, texts: readonly string[], opts: { onWarning?: (m: string) => void; mode?: TextModeOption; truncate?: boolean } = {}): Promise<HeatmapResult> {
+export async function heatmap(
+  model: Encoder,
+  image: ImageInput,
+  texts: readonly string[],
+  opts: { onWarning?: (m: string) => void; mode?: TextModeOption; truncate?: boolean } = {},
+): Promise<HeatmapResult> {
   if (!Array.isArray(texts) || texts.length === 0) throw new FgClipError('INPUT_INVALID', 'heatmap: no texts given (expected at least one, e.g. "white cat")');
   const bad = texts.findIndex((t) => typeof t !== 'string' || t.trim() === '');
   if (bad >= 0) throw new FgClipError('INPUT_INVALID', `heatmap: text ${bad + 1} is empty`);
   // one vision pass (dense map) and the texts, requested together (a batching encoder merges them with others)
-  const [[enc], t] = await Promise.all([model.encodeImages([image], { dense: true }), model.encodeTexts(texts, { mode: opts.mode ?? denseTextMode(model), truncate: opts.truncate })]);
+  const [[enc], t] = await Promise.all([
+    model.encodeImages([image], { dense: true }),
+    model.encodeTexts(texts, { mode: opts.mode ?? denseTextMode(model), truncate: opts.truncate }),
+  ]);
   t.truncated.forEach((x, i) => x && opts.onWarning?.(`text ${JSON.stringify(texts[i])} has ${t.tokenCounts[i]} tokens; cut to fit its text path`));
   const dense = enc.dense ?? [];
   return { grid: [enc.grid[0], enc.grid[1]], texts: [...texts], similarity: denseSimilarity(dense, t.embeddings), width: enc.width, height: enc.height };

@@ -1,6 +1,16 @@
 /** Everyday tasks on a loaded model: zero-shot classification, folder search, heatmaps, region labels. */
 export { fgclipCacheDir, VectorStore, clearMemoryCache, type CacheOptions, type CacheSetting } from '../cache/vector-store.js';
-export { classifyEmbedding, classifyImages, classifyImagesIter, labelEmbeddings, promptEnsembles, type ClassifyOptions, type ClassifyOutput, type ClassifyResult, type LabelEmbeddingOptions } from './classify.js';
+export {
+  classifyEmbedding,
+  classifyImages,
+  classifyImagesIter,
+  labelEmbeddings,
+  promptEnsembles,
+  type ClassifyOptions,
+  type ClassifyOutput,
+  type ClassifyResult,
+  type LabelEmbeddingOptions,
+} from './classify.js';
 export { denseSimilarity, heatmap, type HeatmapResult } from './heatmap.js';
 export { describeInput, IMAGE_EXTENSIONS, listImages, type SkippedImage } from './images.js';
 export { fileDigest, folderIdentity, modelIdentity, preprocessFingerprint } from '../cache/model-identity.js';

@@ -40,8 +40,21 @@ export function checkLabels(labels: readonly string[], where: string): void {
 }
 
 /** Per region feature (normalized), the labels ranked as FG-OVD scores them: softmax(scale · cos), highest first. */
-export function rankRegionLabels(regions: readonly Float32Array[], boxes: readonly PixelBox[], labels: readonly string[], labelEmbeddings: readonly Float32Array[], scale = FGOVD_SCALE): RegionResult[] {
-  return regions.map((r, i) => ({ box: boxes[i], labels: rankLabels(labels, labelEmbeddings.map((t) => cosine(r, t)), scale) }));
+export function rankRegionLabels(
+  regions: readonly Float32Array[],
+  boxes: readonly PixelBox[],
+  labels: readonly string[],
+  labelEmbeddings: readonly Float32Array[],
+  scale = FGOVD_SCALE,
+): RegionResult[] {
+  return regions.map((r, i) => ({
+    box: boxes[i],
+    labels: rankLabels(
+      labels,
+      labelEmbeddings.map((t) => cosine(r, t)),
+      scale,
+    ),
+  }));
 }
 
 /** The text path region labels take: the box head when the model has one (FG-CLIP 2's box tasks: walk_type="box"), else short (FG-OVD: max_length 77). */
@@ -49,9 +62,18 @@ export function regionTextMode(model: Encoder): 'box' | 'short' {
   return model.textLengths.box !== undefined ? 'box' : 'short';
 }
 
-export async function classifyRegions(model: Encoder, image: ImageInput, boxes: readonly PixelBox[], labels: readonly string[], opts: { scale?: number; truncate?: boolean } = {}): Promise<RegionResult[]> {
+export async function classifyRegions(
+  model: Encoder,
+  image: ImageInput,
+  boxes: readonly PixelBox[],
+  labels: readonly string[],
+  opts: { scale?: number; truncate?: boolean } = {},
+): Promise<RegionResult[]> {
   checkLabels(labels, 'regions');
   if (boxes.length === 0) throw new FgClipError('INPUT_INVALID', 'regions: no boxes given');
-  const [[enc], text] = await Promise.all([model.encodeImages([image], { boxes: [boxes] }), model.encodeTexts(labels, { mode: regionTextMode(model), truncate: opts.truncate })]);
+  const [[enc], text] = await Promise.all([
+    model.encodeImages([image], { boxes: [boxes] }),
+    model.encodeTexts(labels, { mode: regionTextMode(model), truncate: opts.truncate }),
+  ]);
   return rankRegionLabels(enc.regions ?? [], boxes, labels, text.embeddings, opts.scale);
 }

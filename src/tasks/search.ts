@@ -17,12 +17,20 @@ export function queryTextMode(model: Encoder, regions = false): 'box' | 'auto' {
 }
 
 /** The normalized query vector: a text (long path when it needs more than the short one holds; region searches: see queryTextMode) or an image. */
-export async function queryEmbedding(model: Encoder, query: SearchQuery, onWarning?: (m: string) => void, opts: { regions?: boolean } = {}): Promise<Float32Array> {
+export async function queryEmbedding(
+  model: Encoder,
+  query: SearchQuery,
+  onWarning?: (m: string) => void,
+  opts: { regions?: boolean } = {},
+): Promise<Float32Array> {
   if (query && 'text' in query && typeof query.text === 'string') {
     if (query.text.trim() === '') throw new FgClipError('INPUT_INVALID', 'search: the text query is empty');
     const mode = queryTextMode(model, opts.regions);
     const t = await model.encodeTexts([query.text], { mode });
-    if (t.truncated[0]) onWarning?.(`the query has ${t.tokenCounts[0]} tokens; cut to the ${mode === 'box' ? 'box' : 'long'} path's ${mode === 'box' ? model.textLengths.box : model.textLengths.long}`);
+    if (t.truncated[0])
+      onWarning?.(
+        `the query has ${t.tokenCounts[0]} tokens; cut to the ${mode === 'box' ? 'box' : 'long'} path's ${mode === 'box' ? model.textLengths.box : model.textLengths.long}`,
+      );
     return t.embeddings[0];
   }
   if (query && 'image' in query && query.image !== undefined) return (await model.encodeImages([query.image]))[0].embedding;

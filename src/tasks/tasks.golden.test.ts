@@ -64,15 +64,30 @@ for (const size of ['tiny', 'small'] as const) {
     test(`classify (templates none, batches of 2): probabilities = softmax(exp(logit_scale)·cos) within ${TOL} (JPEG ${JPEG_TOL})`, async () => {
       const out = await classifyImages(model, files, labels, { cache: false, batchSize: 2 });
       assert.equal(out.skipped.length, 0);
-      assert.deepEqual(out.results.map((r) => r.image), files);
+      assert.deepEqual(
+        out.results.map((r) => r.image),
+        files,
+      );
       out.results.forEach((r, i) => {
         const cos = textRef.map((t) => dot64(unit(cases[i].image_features), t));
         const p = softmax64(cos.map((c) => scale * c));
         const by = new Map(r.labels.map((l) => [l.label, l]));
         assert.equal(by.size, labels.length);
         const tol = tolFor(cases[i].image);
-        assert.ok(maxAbsDiff(labels.map((l) => by.get(l)?.probability ?? NaN), p) <= tol, `${r.image}: probabilities`);
-        assert.ok(maxAbsDiff(labels.map((l) => by.get(l)?.cosine ?? NaN), cos) <= tol, `${r.image}: cosines`);
+        assert.ok(
+          maxAbsDiff(
+            labels.map((l) => by.get(l)?.probability ?? NaN),
+            p,
+          ) <= tol,
+          `${r.image}: probabilities`,
+        );
+        assert.ok(
+          maxAbsDiff(
+            labels.map((l) => by.get(l)?.cosine ?? NaN),
+            cos,
+          ) <= tol,
+          `${r.image}: cosines`,
+        );
         for (let k = 1; k < r.labels.length; k++) assert.ok(r.labels[k - 1].probability >= r.labels[k].probability, 'sorted by probability');
       });
     });
@@ -86,24 +101,47 @@ for (const size of ['tiny', 'small'] as const) {
     test('classify with templates: the class vector is the mean of normalized prompt features, renormalized (rel 1e-4 on probabilities)', async () => {
       const templates = ['a photo of {}.', '{}', 'a blurry picture of the {}!'];
       const names = ['cat', 'dog', 'white bicycle'];
-      const raw = await model.encodeTexts(names.flatMap((n) => templates.map((t) => fillTemplate(t, n))), { mode: 'short', normalize: false });
+      const raw = await model.encodeTexts(
+        names.flatMap((n) => templates.map((t) => fillTemplate(t, n))),
+        { mode: 'short', normalize: false },
+      );
       const W = names.map((_, c) => meanUnit(raw.embeddings.slice(c * templates.length, (c + 1) * templates.length)));
       const img = (await model.encodeImages([files[1]], { normalize: false }))[0].embedding;
       const p = softmax64(W.map((w) => scale * dot64(unit(img), w)));
       const out = await classifyImages(model, [files[1]], names, { templates, cache: false });
       const by = new Map(out.results[0].labels.map((l) => [l.label, l.probability]));
-      assert.ok(maxAbsDiff(names.map((n) => by.get(n) ?? NaN), p) <= TOL);
+      assert.ok(
+        maxAbsDiff(
+          names.map((n) => by.get(n) ?? NaN),
+          p,
+        ) <= TOL,
+      );
     });
 
     test('classify with the 80 imagenet templates equals the ensemble of the 80 filled prompts (max abs 1e-4)', async () => {
       const names = ['cat', 'dog'];
       const W: number[][] = [];
-      for (const n of names) W.push(meanUnit((await model.encodeTexts(IMAGENET_TEMPLATES.map((t) => fillTemplate(t, n)), { mode: 'short' })).embeddings));
+      for (const n of names)
+        W.push(
+          meanUnit(
+            (
+              await model.encodeTexts(
+                IMAGENET_TEMPLATES.map((t) => fillTemplate(t, n)),
+                { mode: 'short' },
+              )
+            ).embeddings,
+          ),
+        );
       const img = (await model.encodeImages([files[0]]))[0].embedding;
       const p = softmax64(W.map((w) => scale * dot64(img, w)));
       const out = await classifyImages(model, [files[0]], names, { templates: 'imagenet', cache: false });
       const by = new Map(out.results[0].labels.map((l) => [l.label, l.probability]));
-      assert.ok(maxAbsDiff(names.map((n) => by.get(n) ?? NaN), p) <= TOL);
+      assert.ok(
+        maxAbsDiff(
+          names.map((n) => by.get(n) ?? NaN),
+          p,
+        ) <= TOL,
+      );
     });
 
     test(`heatmap: grid[t] = normalize(dense)·normalize(text_short feature), rel L2 ≤ ${TOL} (JPEG ${JPEG_TOL})`, async () => {
@@ -129,7 +167,13 @@ for (const size of ['tiny', 'small'] as const) {
         got.forEach((r, b) => {
           const p = softmax64(textRef.slice(0, 4).map((t) => FGOVD_SCALE * dot64(unit(c.region_features[b]), t)));
           const by = new Map(r.labels.map((l) => [l.label, l.probability]));
-          assert.ok(maxAbsDiff(labels.slice(0, 4).map((l) => by.get(l) ?? NaN), p) <= tolFor(c.image), `${c.image} box ${b}`);
+          assert.ok(
+            maxAbsDiff(
+              labels.slice(0, 4).map((l) => by.get(l) ?? NaN),
+              p,
+            ) <= tolFor(c.image),
+            `${c.image} box ${b}`,
+          );
         });
       }
     });

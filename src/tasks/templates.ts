@@ -125,13 +125,17 @@ export function readTemplatesFile(path: string): string[] {
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
-    throw new FgClipError('INPUT_INVALID', `templates file ${path}: cannot read it (${(e as Error).message}). Give none, imagenet or a file with one template per line.`);
+    throw new FgClipError(
+      'INPUT_INVALID',
+      `templates file ${path}: cannot read it (${(e as Error).message}). Give none, imagenet or a file with one template per line.`,
+    );
   }
   const lines = text.split(/\r?\n/).map((l) => l.trim());
   const out: string[] = [];
   lines.forEach((l, i) => {
     if (!l || l.startsWith('#')) return;
-    if (l.split('{}').length !== 2) throw new FgClipError('INPUT_INVALID', `templates file ${path}: line ${i + 1} must contain exactly one {} (got ${JSON.stringify(l)})`);
+    if (l.split('{}').length !== 2)
+      throw new FgClipError('INPUT_INVALID', `templates file ${path}: line ${i + 1} must contain exactly one {} (got ${JSON.stringify(l)})`);
     out.push(l);
   });
   if (out.length === 0) throw new FgClipError('INPUT_INVALID', `templates file ${path}: no templates in it (expected one per line, with {} for the label)`);

@@ -5,11 +5,18 @@ import { REPO_ROOT } from './goldens.js';
 const ENTRY = `import { main } from ${JSON.stringify(REPO_ROOT + '/src/cli/main.ts')}; main(process.argv.slice(1)).then((c) => { process.exitCode = c; });`;
 
 export function spawnCli(args: readonly string[], env: Record<string, string> = {}): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', ENTRY, ...args], { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  return spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', ENTRY, ...args], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
 }
 
 /** Runs to the end: exit code (or signal) and the output. */
-export function runCli(args: readonly string[], env: Record<string, string> = {}): Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string; err: string }> {
+export function runCli(
+  args: readonly string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string; err: string }> {
   const child = spawnCli(args, env);
   let out = '';
   let err = '';

@@ -9,7 +9,9 @@ export async function writePng(path: string, w: number, h: number, seed: number)
     x = (x * 1103515245 + 12345) >>> 0;
     data[i] = (x >>> 16) & 255;
   }
-  await sharp(data, { raw: { width: w, height: h, channels: 3 } }).png().toFile(path);
+  await sharp(data, { raw: { width: w, height: h, channels: 3 } })
+    .png()
+    .toFile(path);
 }
 
 /** L2-normalized copy in float64. */

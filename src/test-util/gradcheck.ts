@@ -64,7 +64,11 @@ export async function gradCheck(
   // float64 at basic optimizations, as the gradient engine does: ORT's QuickGelu fusion matches the float64 pattern
   // but its kernel is float32 only
   const level = dtype === 'double' ? ('basic' as const) : ('all' as const);
-  const session = await ort.InferenceSession.create(built.model, { externalData: [{ path: EXTERNAL_DATA_NAME, data: built.weights! }], intraOpNumThreads: 1, graphOptimizationLevel: level });
+  const session = await ort.InferenceSession.create(built.model, {
+    externalData: [{ path: EXTERNAL_DATA_NAME, data: built.weights! }],
+    intraOpNumThreads: 1,
+    graphOptimizationLevel: level,
+  });
   const F = dtype === 'double' ? Float64Array : Float32Array;
   const tensorType = dtype === 'double' ? 'float64' : 'float32';
   const base: Record<string, Float64Array | BigInt64Array> = {};
@@ -81,14 +85,16 @@ export async function gradCheck(
     feeds.seed = new ort.Tensor(tensorType, F.from(seedData), yShape ?? []);
     return session.run(feeds);
   };
-  const yShape = opts.yShape ?? y.dims.map((d) => {
-    if (typeof d === 'number') return d;
-    for (const i of inputs) {
-      const k = i.dims.indexOf(d);
-      if (k >= 0) return i.shape[k];
-    }
-    throw new Error(`gradcheck: output dim ${d} is not an input's dim`);
-  });
+  const yShape =
+    opts.yShape ??
+    y.dims.map((d) => {
+      if (typeof d === 'number') return d;
+      for (const i of inputs) {
+        const k = i.dims.indexOf(d);
+        if (k >= 0) return i.shape[k];
+      }
+      throw new Error(`gradcheck: output dim ${d} is not an input's dim`);
+    });
   const seed = Float64Array.from({ length: yShape.reduce((a, b) => a * b, 1) }, rnd);
   const out = await run(base, seed, yShape);
   const dot = (a: ArrayLike<number>, b: ArrayLike<number>) => {
@@ -118,4 +124,3 @@ export async function gradCheck(
   await session.release();
   return { pairs, worst };
 }
-

@@ -28,7 +28,11 @@ export interface StaticServer {
   close(): Promise<void>;
 }
 
-export async function startStaticServer(roots: Record<string, string>, pages: Record<string, { type: string; body: string }> = {}, opts: { port?: number } = {}): Promise<StaticServer> {
+export async function startStaticServer(
+  roots: Record<string, string>,
+  pages: Record<string, { type: string; body: string }> = {},
+  opts: { port?: number } = {},
+): Promise<StaticServer> {
   const requests: string[] = [];
   const prefixes = Object.keys(roots).sort((a, b) => b.length - a.length);
   const server: Server = createServer((req, res) => {

@@ -40,7 +40,8 @@ const WORD_CACHE_SIZE = 50_000;
 const WORD_CACHE_MAX_WORD_LENGTH = 256;
 
 /** Python `str.strip()` whitespace (the CLIPTokenizerFast decode wrapper strips with it). */
-const PY_STRIP = /^[\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+|[\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$/g;
+const PY_STRIP =
+  /^[\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+|[\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$/g;
 
 function inputError(where: string, what: string, hint: string): FgClipError {
   return new FgClipError('INPUT_INVALID', `ClipTokenizer.${where}: ${what}. ${hint}`);
@@ -55,7 +56,11 @@ function checkOptions(opts: unknown, where: string): { maxLength: number; paddin
   if (!isObject(opts)) throw inputError(where, `options must be an object (got ${show(opts)})`, 'Pass { maxLength: 77 } or { maxLength: 248 }');
   const { maxLength, padding } = opts;
   if (typeof maxLength !== 'number' || !Number.isSafeInteger(maxLength) || maxLength < 2) {
-    throw inputError(where, `maxLength must be an integer >= 2 (got ${show(maxLength)})`, 'It counts the start and end tokens; CLIP uses 77, FG-CLIP long captions 248');
+    throw inputError(
+      where,
+      `maxLength must be an integer >= 2 (got ${show(maxLength)})`,
+      'It counts the start and end tokens; CLIP uses 77, FG-CLIP long captions 248',
+    );
   }
   if (padding !== undefined && typeof padding !== 'boolean') throw inputError(where, `padding must be true or false (got ${show(padding)})`, 'Omit it to pad');
   return { maxLength, padding: padding ?? true };
@@ -126,7 +131,11 @@ export class ClipTokenizer {
     const norm = spec.addedTokens.filter((t) => t.normalized);
     this.rawMatcher = { tokens: raw, patterns: raw.map((t) => t.content) };
     this.normalizedMatcher = { tokens: norm, patterns: norm.map((t) => applyNormalizer(spec.normalizer, t.content)) };
-    for (const [role, id] of [['bos', this.bosId], ['eos', this.eosId], ['pad', this.padId]] as const) {
+    for (const [role, id] of [
+      ['bos', this.bosId],
+      ['eos', this.eosId],
+      ['pad', this.padId],
+    ] as const) {
       if (this.idToToken[id] === undefined) {
         throw tokenizerError(spec.source, role, `id ${id} is not a token of this tokenizer (expected an id in the vocab or added_tokens)`);
       }
@@ -156,7 +165,12 @@ export class ClipTokenizer {
     const mergesPath = folder.where('merges.txt');
     const [vocab, merges] = await Promise.all([readOptional(folder, 'vocab.json'), readOptional(folder, 'merges.txt')]);
     if (vocab === undefined || merges === undefined) {
-      throw tokenizerError(folder.location, '', `has no tokenizer files (expected tokenizer.json, or vocab.json + merges.txt; ${vocab === undefined ? 'vocab.json' : 'merges.txt'} is missing)`, 'Point to a Hugging Face CLIP checkpoint folder');
+      throw tokenizerError(
+        folder.location,
+        '',
+        `has no tokenizer files (expected tokenizer.json, or vocab.json + merges.txt; ${vocab === undefined ? 'vocab.json' : 'merges.txt'} is missing)`,
+        'Point to a Hugging Face CLIP checkpoint folder',
+      );
     }
     const spec = specFromSlowFiles(parseJsonText(vocab, vocabPath), merges, { vocab: vocabPath, merges: mergesPath }, { ...CLIP_SPECIAL_TOKENS, ...names });
     return new ClipTokenizer(spec);
@@ -190,7 +204,11 @@ export class ClipTokenizer {
     ids.forEach((id, i) => {
       const token = Number.isInteger(id) ? this.idToToken[id] : undefined;
       if (token === undefined) {
-        throw inputError('decode', `ids[${i}] is not a token id (expected an integer in 0..${this.vocabSize - 1}, got ${show(id)})`, 'Pass ids produced by this tokenizer');
+        throw inputError(
+          'decode',
+          `ids[${i}] is not a token id (expected an integer in 0..${this.vocabSize - 1}, got ${show(id)})`,
+          'Pass ids produced by this tokenizer',
+        );
       }
       if (!(skip && this.specialIds.has(id))) tokens.push(token);
     });

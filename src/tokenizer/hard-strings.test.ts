@@ -91,20 +91,82 @@ function refEncode(text: string): { ids: number[]; words: string[] } {
   return { ids, words };
 }
 
-const PY_WS = /^[\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+|[\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$/g;
+const PY_WS =
+  /^[\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+|[\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$/g;
 
 // ---- corpus ------------------------------------------------------------------------------------------------
 const CORPUS: readonly string[] = [
-  '', ' ', '   \t\n  ', '\t\ttab\tseparated\t', 'line1\nline2\r\nline3', '  leading and trailing  ', 'double  space',
-  '!!!???...', '...', '--', 'a-b_c', '"quoted" (parens) [brackets] {braces}', '$100.50 & 20% off!', '@user #hashtag',
-  'e-mail: someone@example.com', 'http://example.com/path?x=1&y=2', "don't", "I'M", "DON'T", "we'll they've she'd it's you're",
-  "'s", "o'clock", "rock'n'roll", "''quoted''", '2024', '3.14159', '1,000,000', '١٢٣ arabic digits', '½ ⅓ ² ³', 'Ⅻ roman',
-  '日本語のテキスト', '中文字符 mixed with English', '한국어 텍스트', 'ภาษาไทย', 'café', 'cafe\u0301', 'naïve Ångström',
-  'e\u0301\u0301', 'İstanbul', 'ΣΑΣ ΟΔΟΣ', 'straße', 'ﬁ ligature', '😀', '👨‍👩‍👧‍👦 family', '🏳️‍🌈', '👍🏽', 'a😀b',
-  '\u0000\u0001\u0007', 'bell\u0007char', '\u200b zero width', '\ufeffbom', 'a\u0085b', 'nbsp\u00a0here', 'ideographic\u3000space',
-  '\u001c\u001f separators', 'a\u2028b\u2029c', '<|endoftext|>', '<|startoftext|>', '<|ENDOFTEXT|>', 'a<|endoftext|>b',
-  '<|endoftext|><|endoftext|>', '<|startoftext|> hi <|endoftext|>', '<|endof', '< |endoftext| >', '!<|endoftext|>!',
-  'x\ud800y', '\udc00', 'a'.repeat(3000), '!'.repeat(2000), 'word '.repeat(300), 'supercalifragilisticexpialidocious',
+  '',
+  ' ',
+  '   \t\n  ',
+  '\t\ttab\tseparated\t',
+  'line1\nline2\r\nline3',
+  '  leading and trailing  ',
+  'double  space',
+  '!!!???...',
+  '...',
+  '--',
+  'a-b_c',
+  '"quoted" (parens) [brackets] {braces}',
+  '$100.50 & 20% off!',
+  '@user #hashtag',
+  'e-mail: someone@example.com',
+  'http://example.com/path?x=1&y=2',
+  "don't",
+  "I'M",
+  "DON'T",
+  "we'll they've she'd it's you're",
+  "'s",
+  "o'clock",
+  "rock'n'roll",
+  "''quoted''",
+  '2024',
+  '3.14159',
+  '1,000,000',
+  '١٢٣ arabic digits',
+  '½ ⅓ ² ³',
+  'Ⅻ roman',
+  '日本語のテキスト',
+  '中文字符 mixed with English',
+  '한국어 텍스트',
+  'ภาษาไทย',
+  'café',
+  'cafe\u0301',
+  'naïve Ångström',
+  'e\u0301\u0301',
+  'İstanbul',
+  'ΣΑΣ ΟΔΟΣ',
+  'straße',
+  'ﬁ ligature',
+  '😀',
+  '👨‍👩‍👧‍👦 family',
+  '🏳️‍🌈',
+  '👍🏽',
+  'a😀b',
+  '\u0000\u0001\u0007',
+  'bell\u0007char',
+  '\u200b zero width',
+  '\ufeffbom',
+  'a\u0085b',
+  'nbsp\u00a0here',
+  'ideographic\u3000space',
+  '\u001c\u001f separators',
+  'a\u2028b\u2029c',
+  '<|endoftext|>',
+  '<|startoftext|>',
+  '<|ENDOFTEXT|>',
+  'a<|endoftext|>b',
+  '<|endoftext|><|endoftext|>',
+  '<|startoftext|> hi <|endoftext|>',
+  '<|endof',
+  '< |endoftext| >',
+  '!<|endoftext|>!',
+  'x\ud800y',
+  '\udc00',
+  'a'.repeat(3000),
+  '!'.repeat(2000),
+  'word '.repeat(300),
+  'supercalifragilisticexpialidocious',
 ];
 
 describe('hard-string corpus', () => {
@@ -119,7 +181,10 @@ describe('hard-string corpus', () => {
       for (const maxLength of [77, 248]) {
         const e = tok.encode(text, { maxLength });
         assert.equal(e.ids.length, maxLength);
-        assert.ok(e.ids.every((id) => Number.isInteger(id) && id >= 0 && id < tok.vocabSize), JSON.stringify(text));
+        assert.ok(
+          e.ids.every((id) => Number.isInteger(id) && id >= 0 && id < tok.vocabSize),
+          JSON.stringify(text),
+        );
         assert.deepEqual([e.ids[0], e.ids[e.length - 1]], [tok.bosId, tok.eosId]);
       }
     }

@@ -62,7 +62,13 @@ function pattern(check: FieldReader, x: unknown, field: string): { re: RegExp; l
   if (typeof p.Regex === 'string') {
     const re = compileOnigPattern(p.Regex);
     if (re === undefined) {
-      throw check.failAt(`${field}.Regex`, `is an unsupported regex (got ${JSON.stringify(p.Regex)})`, `Known patterns: ${knownRegexPatterns().map((s) => JSON.stringify(s)).join(', ')}`);
+      throw check.failAt(
+        `${field}.Regex`,
+        `is an unsupported regex (got ${JSON.stringify(p.Regex)})`,
+        `Known patterns: ${knownRegexPatterns()
+          .map((s) => JSON.stringify(s))
+          .join(', ')}`,
+      );
     }
     return { re, literal: undefined };
   }
@@ -98,10 +104,18 @@ function parseNormalizer(check: FieldReader, x: unknown, field: string, out: SpN
       out.push({ kind: 'prepend', prefix: check.stringAt(n.prepend, `${field}.prepend`) });
       return;
     case 'Strip':
-      out.push({ kind: 'strip', left: check.boolAt(n.strip_left, `${field}.strip_left`, true), right: check.boolAt(n.strip_right, `${field}.strip_right`, true) });
+      out.push({
+        kind: 'strip',
+        left: check.boolAt(n.strip_left, `${field}.strip_left`, true),
+        right: check.boolAt(n.strip_right, `${field}.strip_right`, true),
+      });
       return;
     default:
-      throw check.failAt(`${field}.type`, `is an unsupported normalizer (got ${JSON.stringify(type)})`, 'Supported: Sequence, Replace, Prepend, Strip, NFC, NFD, NFKC, NFKD, Lowercase');
+      throw check.failAt(
+        `${field}.type`,
+        `is an unsupported normalizer (got ${JSON.stringify(type)})`,
+        'Supported: Sequence, Replace, Prepend, Strip, NFC, NFD, NFKC, NFKD, Lowercase',
+      );
   }
 }
 
@@ -118,7 +132,8 @@ function parsePreTokenizer(check: FieldReader, x: unknown, field: string, out: S
     let prepend: 'always' | 'first' | 'never';
     if (p.prepend_scheme !== undefined && p.prepend_scheme !== null) {
       const s = check.stringAt(p.prepend_scheme, `${field}.prepend_scheme`);
-      if (s !== 'always' && s !== 'first' && s !== 'never') throw check.failAt(`${field}.prepend_scheme`, `is unsupported (expected "always", "first" or "never", got ${JSON.stringify(s)})`);
+      if (s !== 'always' && s !== 'first' && s !== 'never')
+        throw check.failAt(`${field}.prepend_scheme`, `is unsupported (expected "always", "first" or "never", got ${JSON.stringify(s)})`);
       prepend = s;
     } else {
       // tokenizers < 0.15 files: add_prefix_space true ⇔ "always"
@@ -127,10 +142,24 @@ function parsePreTokenizer(check: FieldReader, x: unknown, field: string, out: S
     out.push({ kind: 'metaspace', replacement, prepend, split: check.boolAt(p.split, `${field}.split`, true) });
   } else if (type === 'Split') {
     const b = check.stringAt(p.behavior, `${field}.behavior`).toLowerCase() as SplitBehaviour;
-    if (!BEHAVIOURS.includes(b)) throw check.failAt(`${field}.behavior`, `is unsupported (got ${JSON.stringify(p.behavior)})`, 'Expected Removed, Isolated, MergedWithPrevious, MergedWithNext or Contiguous');
-    out.push({ kind: 'split', pattern: pattern(check, p.pattern, `${field}.pattern`).re, behaviour: b, invert: check.boolAt(p.invert, `${field}.invert`, false) });
+    if (!BEHAVIOURS.includes(b))
+      throw check.failAt(
+        `${field}.behavior`,
+        `is unsupported (got ${JSON.stringify(p.behavior)})`,
+        'Expected Removed, Isolated, MergedWithPrevious, MergedWithNext or Contiguous',
+      );
+    out.push({
+      kind: 'split',
+      pattern: pattern(check, p.pattern, `${field}.pattern`).re,
+      behaviour: b,
+      invert: check.boolAt(p.invert, `${field}.invert`, false),
+    });
   } else {
-    throw check.failAt(`${field}.type`, `is an unsupported pre-tokenizer here (got ${JSON.stringify(type)})`, 'Supported for SentencePiece-BPE files: Metaspace, Split, Sequence');
+    throw check.failAt(
+      `${field}.type`,
+      `is an unsupported pre-tokenizer here (got ${JSON.stringify(type)})`,
+      'Supported for SentencePiece-BPE files: Metaspace, Split, Sequence',
+    );
   }
 }
 
@@ -155,7 +184,12 @@ function parseDecoder(check: FieldReader, x: unknown, field: string, out: SpDeco
       out.push({ kind: 'fuse' });
       return;
     case 'Strip':
-      out.push({ kind: 'strip', content: check.stringAt(d.content, `${field}.content`, true), start: tokenId(check, d.start, `${field}.start`), stop: tokenId(check, d.stop, `${field}.stop`) });
+      out.push({
+        kind: 'strip',
+        content: check.stringAt(d.content, `${field}.content`, true),
+        start: tokenId(check, d.start, `${field}.start`),
+        stop: tokenId(check, d.stop, `${field}.stop`),
+      });
       return;
     default:
       throw check.failAt(`${field}.type`, `is an unsupported decoder (got ${JSON.stringify(type)})`, 'Supported: Sequence, Replace, ByteFallback, Fuse, Strip');
@@ -180,8 +214,11 @@ function parseTemplate(check: FieldReader, x: unknown): TemplatePiece[] {
     } else if (o.SpecialToken !== undefined) {
       const token = check.stringAt(check.objectAt(o.SpecialToken, `${f}.SpecialToken`).id, `${f}.SpecialToken.id`, true);
       const entry = Object.hasOwn(specials, token) ? check.objectAt(specials[token], `post_processor.special_tokens[${JSON.stringify(token)}]`) : undefined;
-      if (entry === undefined) throw check.failAt(`${f}.SpecialToken.id`, `names ${JSON.stringify(token)}, which post_processor.special_tokens does not define`);
-      const ids = check.arrayAt(entry.ids, `post_processor.special_tokens[${JSON.stringify(token)}].ids`).map((v, k) => tokenId(check, v, `post_processor.special_tokens[${JSON.stringify(token)}].ids[${k}]`));
+      if (entry === undefined)
+        throw check.failAt(`${f}.SpecialToken.id`, `names ${JSON.stringify(token)}, which post_processor.special_tokens does not define`);
+      const ids = check
+        .arrayAt(entry.ids, `post_processor.special_tokens[${JSON.stringify(token)}].ids`)
+        .map((v, k) => tokenId(check, v, `post_processor.special_tokens[${JSON.stringify(token)}].ids[${k}]`));
       pieces.push({ kind: 'special', token, ids });
     } else {
       throw check.failAt(f, `is not a template piece (expected {"Sequence": ...} or {"SpecialToken": ...}, got ${JSON.stringify(o).slice(0, 60)})`);

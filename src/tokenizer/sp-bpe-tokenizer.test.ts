@@ -55,7 +55,10 @@ describe('SentencePieceBpeTokenizer on the FG-CLIP 2 goldens (identical ids and 
   const { cases } = readGoldenV2Json<{ cases: TokCase[] }>('tokenizer_cases.json');
 
   it('reads tokenizer_config.json as transformers does: $A <eos>, pad 0, no attention mask returned', () => {
-    assert.deepEqual(tok.template.map((p) => (p.kind === 'special' ? p.token : '$A')), ['$A', '<eos>']);
+    assert.deepEqual(
+      tok.template.map((p) => (p.kind === 'special' ? p.token : '$A')),
+      ['$A', '<eos>'],
+    );
     assert.equal(tok.padId, 0);
     assert.equal(tok.returnsAttentionMask, false);
   });
@@ -128,7 +131,16 @@ describe('tokenizer_config.json settings (both settings of the unverified releas
     assert.equal(tok.returnsAttentionMask, true);
   });
   it('model_input_names with attention_mask: the mask is returned; left padding pads on the left', () => {
-    const s = settingsFromConfig({ tokenizer_class: 'GemmaTokenizerFast', add_bos_token: false, add_eos_token: true, model_input_names: ['input_ids', 'attention_mask'], padding_side: 'left' }, 'cfg');
+    const s = settingsFromConfig(
+      {
+        tokenizer_class: 'GemmaTokenizerFast',
+        add_bos_token: false,
+        add_eos_token: true,
+        model_input_names: ['input_ids', 'attention_mask'],
+        padding_side: 'left',
+      },
+      'cfg',
+    );
     const tok = SentencePieceBpeTokenizer.fromJson(json, 't', s);
     assert.equal(tok.returnsAttentionMask, true);
     const e = tok.encode('a cat', { maxLength: 8 });
@@ -185,10 +197,22 @@ describe('SentencePieceBpeTokenizer: hostile tokenizer.json and inputs', () => {
 });
 
 describe('AddedTokenTrie', () => {
-  const tok = (id: number, content: string, extra: Partial<{ lstrip: boolean; rstrip: boolean; singleWord: boolean }> = {}) => ({ id, content, special: true, normalized: false, lstrip: false, rstrip: false, singleWord: false, ...extra });
+  const tok = (id: number, content: string, extra: Partial<{ lstrip: boolean; rstrip: boolean; singleWord: boolean }> = {}) => ({
+    id,
+    content,
+    special: true,
+    normalized: false,
+    lstrip: false,
+    rstrip: false,
+    singleWord: false,
+    ...extra,
+  });
   it('leftmost-longest, non-overlapping; lstrip/rstrip/single_word as tokenizers does', () => {
     const tokens = [tok(1, '<a>'), tok(2, '<a><b>'), tok(3, 'x', { singleWord: true }), tok(4, '[s]', { lstrip: true, rstrip: true })];
-    const trie = new AddedTokenTrie(tokens, tokens.map((t) => t.content));
+    const trie = new AddedTokenTrie(
+      tokens,
+      tokens.map((t) => t.content),
+    );
     const out: unknown[] = [];
     trie.split('q<a><b><a>x yx z [s]  w', out as never);
     assert.deepEqual(out, [{ text: 'q' }, { id: 2 }, { id: 1 }, { id: 3 }, { text: ' yx z' }, { id: 4 }, { text: 'w' }]);

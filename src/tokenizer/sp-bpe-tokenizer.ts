@@ -229,7 +229,8 @@ export function settingsFromConfig(obj: unknown, source: string): SpTokenizerSet
   settings.eosToken = specialTokenName(obj.eos_token);
   const names = obj.model_input_names;
   if (names !== undefined && names !== null) {
-    if (!Array.isArray(names) || !names.every((n) => typeof n === 'string')) throw tokenizerError(source, 'model_input_names', `has the wrong type (expected an array of strings, got ${show(names)})`);
+    if (!Array.isArray(names) || !names.every((n) => typeof n === 'string'))
+      throw tokenizerError(source, 'model_input_names', `has the wrong type (expected an array of strings, got ${show(names)})`);
     settings.returnsAttentionMask = names.includes('attention_mask');
   }
   const side = obj.padding_side;
@@ -285,7 +286,14 @@ export class SentencePieceBpeTokenizer {
       this.template = spec.template;
     }
     for (const piece of this.template) {
-      if (piece.kind === 'special') for (const id of piece.ids) if (this.idToToken[id] === undefined) throw tokenizerError(spec.source, 'post_processor', `special token ${JSON.stringify(piece.token)} has id ${id}, which is not a token of this tokenizer`);
+      if (piece.kind === 'special')
+        for (const id of piece.ids)
+          if (this.idToToken[id] === undefined)
+            throw tokenizerError(
+              spec.source,
+              'post_processor',
+              `special token ${JSON.stringify(piece.token)} has id ${id}, which is not a token of this tokenizer`,
+            );
     }
     this.specialCount = this.template.reduce((n, p) => n + (p.kind === 'special' ? p.ids.length : 0), 0);
     this.padId = settings.padToken !== undefined ? idOf(settings.padToken, 'pad_token') : (spec.padId ?? 0);
@@ -294,8 +302,14 @@ export class SentencePieceBpeTokenizer {
     this.paddingSide = settings.paddingSide ?? 'right';
     const raw = spec.addedTokens.filter((t) => !t.normalized);
     const norm = spec.addedTokens.filter((t) => t.normalized);
-    this.rawTrie = new AddedTokenTrie(raw, raw.map((t) => t.content));
-    this.normalizedTrie = new AddedTokenTrie(norm, norm.map((t) => normalize(spec.normalizer, t.content)));
+    this.rawTrie = new AddedTokenTrie(
+      raw,
+      raw.map((t) => t.content),
+    );
+    this.normalizedTrie = new AddedTokenTrie(
+      norm,
+      norm.map((t) => normalize(spec.normalizer, t.content)),
+    );
   }
 
   static fromJson(json: unknown, source = 'tokenizer.json', settings: SpTokenizerSettings = {}): SentencePieceBpeTokenizer {
@@ -365,7 +379,12 @@ export class SentencePieceBpeTokenizer {
   tokens(ids: readonly number[]): string[] {
     return ids.map((id, i) => {
       const t = Number.isInteger(id) ? this.idToToken[id] : undefined;
-      if (t === undefined) throw inputError('tokens', `ids[${i}] is not a token id (expected an integer in 0..${this.vocabSize - 1}, got ${show(id)})`, 'Pass ids produced by this tokenizer');
+      if (t === undefined)
+        throw inputError(
+          'tokens',
+          `ids[${i}] is not a token id (expected an integer in 0..${this.vocabSize - 1}, got ${show(id)})`,
+          'Pass ids produced by this tokenizer',
+        );
       return t;
     });
   }
@@ -381,9 +400,14 @@ export class SentencePieceBpeTokenizer {
     if (!isObject(opts)) throw inputError('encode', `options must be an object (got ${show(opts)})`, 'Pass { maxLength: 64 } or { maxLength: 196 }');
     const { maxLength, padding } = opts;
     if (typeof maxLength !== 'number' || !Number.isSafeInteger(maxLength) || maxLength < Math.max(1, this.specialCount) || maxLength > 1 << 20) {
-      throw inputError('encode', `maxLength must be an integer in ${Math.max(1, this.specialCount)}..${1 << 20} (got ${show(maxLength)})`, 'It counts the special tokens; FG-CLIP 2 uses 64 (short, box) or 196 (long)');
+      throw inputError(
+        'encode',
+        `maxLength must be an integer in ${Math.max(1, this.specialCount)}..${1 << 20} (got ${show(maxLength)})`,
+        'It counts the special tokens; FG-CLIP 2 uses 64 (short, box) or 196 (long)',
+      );
     }
-    if (padding !== undefined && typeof padding !== 'boolean') throw inputError('encode', `padding must be true or false (got ${show(padding)})`, 'Omit it to pad');
+    if (padding !== undefined && typeof padding !== 'boolean')
+      throw inputError('encode', `padding must be true or false (got ${show(padding)})`, 'Omit it to pad');
     return { maxLength, padding: padding ?? true };
   }
 

@@ -64,7 +64,13 @@ function parsePattern(check: FieldReader, x: unknown, field: string): RegExp {
   if (typeof p.Regex === 'string') {
     const re = compileOnigPattern(p.Regex);
     if (re === undefined) {
-      throw check.failAt(`${field}.Regex`, `is an unsupported regex (got ${JSON.stringify(p.Regex)})`, `Known patterns: ${knownRegexPatterns().map((s) => JSON.stringify(s)).join(', ')}`);
+      throw check.failAt(
+        `${field}.Regex`,
+        `is an unsupported regex (got ${JSON.stringify(p.Regex)})`,
+        `Known patterns: ${knownRegexPatterns()
+          .map((s) => JSON.stringify(s))
+          .join(', ')}`,
+      );
     }
     return re;
   }
@@ -79,7 +85,8 @@ function parseNormalizer(check: FieldReader, x: unknown, field: string, out: Nor
   const n = check.objectAt(x, field);
   const type = check.stringAt(n.type, `${field}.type`);
   if (type === 'Sequence') {
-    if (depth >= TOKENIZER_LIMITS.nesting) throw check.failAt(field, `nests Sequence normalizers more than ${TOKENIZER_LIMITS.nesting} deep`, 'A CLIP tokenizer.json has one flat Sequence');
+    if (depth >= TOKENIZER_LIMITS.nesting)
+      throw check.failAt(field, `nests Sequence normalizers more than ${TOKENIZER_LIMITS.nesting} deep`, 'A CLIP tokenizer.json has one flat Sequence');
     check.arrayAt(n.normalizers, `${field}.normalizers`, 1024).forEach((s, i) => parseNormalizer(check, s, `${field}.normalizers[${i}]`, out, depth + 1));
   } else if (UNICODE_FORMS.includes(type)) {
     out.push({ kind: 'unicode', form: type as UnicodeForm });
@@ -88,7 +95,11 @@ function parseNormalizer(check: FieldReader, x: unknown, field: string, out: Nor
   } else if (type === 'Replace') {
     out.push({ kind: 'replace', pattern: parsePattern(check, n.pattern, `${field}.pattern`), content: check.stringAt(n.content, `${field}.content`) });
   } else {
-    throw check.failAt(`${field}.type`, `is an unsupported normalizer (got ${JSON.stringify(type)})`, 'Supported: Sequence, NFC, NFD, NFKC, NFKD, Lowercase, Replace');
+    throw check.failAt(
+      `${field}.type`,
+      `is an unsupported normalizer (got ${JSON.stringify(type)})`,
+      'Supported: Sequence, NFC, NFD, NFKC, NFKD, Lowercase, Replace',
+    );
   }
 }
 
@@ -97,7 +108,9 @@ function parsePreTokenizer(check: FieldReader, x: unknown, field: string): PreTo
   const type = check.stringAt(p.type, `${field}.type`);
   const steps: { obj: JsonObject; field: string }[] =
     type === 'Sequence'
-      ? check.arrayAt(p.pretokenizers, `${field}.pretokenizers`, 1024).map((s, i) => ({ obj: check.objectAt(s, `${field}.pretokenizers[${i}]`), field: `${field}.pretokenizers[${i}]` }))
+      ? check
+          .arrayAt(p.pretokenizers, `${field}.pretokenizers`, 1024)
+          .map((s, i) => ({ obj: check.objectAt(s, `${field}.pretokenizers[${i}]`), field: `${field}.pretokenizers[${i}]` }))
       : [{ obj: p, field }];
   const splits: SplitStep[] = [];
   for (let i = 0; i < steps.length; i++) {

@@ -56,8 +56,14 @@ describe('ClipTokenizer vs Rust tokenizers goldens (exact id equality)', () => {
     test(`${model}.cases.json: text_short (77) and text_long (248) input_ids identical`, async () => {
       const all = readGoldenJson<{ text_short: TextCases; text_long: TextCases }>(`${model}.cases.json`);
       const t = await ClipTokenizer.fromFolder(nodeFolder(goldenPath(model)));
-      assert.deepEqual(t.encodeBatch(all.text_short.texts, { maxLength: 77 }).map((e) => e.ids), all.text_short.input_ids);
-      assert.deepEqual(t.encodeBatch(all.text_long.texts, { maxLength: 248 }).map((e) => e.ids), all.text_long.input_ids);
+      assert.deepEqual(
+        t.encodeBatch(all.text_short.texts, { maxLength: 77 }).map((e) => e.ids),
+        all.text_short.input_ids,
+      );
+      assert.deepEqual(
+        t.encodeBatch(all.text_long.texts, { maxLength: 248 }).map((e) => e.ids),
+        all.text_long.input_ids,
+      );
     });
   }
 
@@ -150,7 +156,10 @@ describe('truncation and padding', () => {
 
   test('encodeBatch equals encode per text', () => {
     const texts = cases.map((c) => c.text);
-    assert.deepEqual(tok.encodeBatch(texts, { maxLength: 77 }), texts.map((t) => tok.encode(t, { maxLength: 77 })));
+    assert.deepEqual(
+      tok.encodeBatch(texts, { maxLength: 77 }),
+      texts.map((t) => tok.encode(t, { maxLength: 77 })),
+    );
     assert.deepEqual(tok.encodeBatch([], { maxLength: 77 }), []);
   });
 });
@@ -209,7 +218,16 @@ describe('malformed tokenizer files → TOKENIZER_INVALID naming file and field'
   };
 
   test('missing or mistyped model.vocab', () => {
-    assertTokenizerInvalid(() => ClipTokenizer.fromJson(mutate((_, m) => delete m.vocab), 'my/tokenizer.json'), 'my/tokenizer.json', 'model.vocab', 'is missing');
+    assertTokenizerInvalid(
+      () =>
+        ClipTokenizer.fromJson(
+          mutate((_, m) => delete m.vocab),
+          'my/tokenizer.json',
+        ),
+      'my/tokenizer.json',
+      'model.vocab',
+      'is missing',
+    );
     assertTokenizerInvalid(() => ClipTokenizer.fromJson(mutate((_, m) => (m.vocab = ['a']))), 'model.vocab', 'wrong type');
     assertTokenizerInvalid(() => ClipTokenizer.fromJson(mutate((_, m) => ((m.vocab as Record<string, unknown>).cat = 'x'))), 'model.vocab["cat"]');
   });
@@ -218,7 +236,12 @@ describe('malformed tokenizer files → TOKENIZER_INVALID naming file and field'
     assertTokenizerInvalid(() => ClipTokenizer.fromJson(mutate((_, m) => (m.merges as unknown[]).splice(3, 1, 42))), 'model.merges[3]', 'not a merge rule');
     assertTokenizerInvalid(() => ClipTokenizer.fromJson(mutate((_, m) => (m.merges as unknown[]).splice(5, 1, ['a']))), 'model.merges[5]');
     assertTokenizerInvalid(() => ClipTokenizer.fromJson(mutate((_, m) => (m.merges as unknown[]).splice(7, 1, 'a b c'))), 'model.merges[7]');
-    assertTokenizerInvalid(() => ClipTokenizer.fromJson(mutate((_, m) => (m.merges as unknown[]).splice(9, 1, 'zzqq xxyy'))), 'model.merges[9]', '"zzqq"', 'not in the vocab');
+    assertTokenizerInvalid(
+      () => ClipTokenizer.fromJson(mutate((_, m) => (m.merges as unknown[]).splice(9, 1, 'zzqq xxyy'))),
+      'model.merges[9]',
+      '"zzqq"',
+      'not in the vocab',
+    );
     assertTokenizerInvalid(() => ClipTokenizer.fromJson(mutate((_, m) => (m.merges = 'i n'))), 'model.merges', 'expected an array');
     assertTokenizerInvalid(() => ClipTokenizer.fromJson(mutate((_, m) => delete m.merges)), 'model.merges', 'is missing');
   });
@@ -229,8 +252,15 @@ describe('malformed tokenizer files → TOKENIZER_INVALID naming file and field'
     assertTokenizerInvalid(() => ClipTokenizer.fromJson(mutate((_, m) => (m.type = 'WordPiece'))), 'model.type', 'WordPiece');
     assertTokenizerInvalid(() => ClipTokenizer.fromJson(mutate((_, m) => (m.unk_token = '<nope>'))), 'model.unk_token');
     assertTokenizerInvalid(() => ClipTokenizer.fromJson(mutate((j) => delete j.post_processor)), 'post_processor', 'is missing');
-    assertTokenizerInvalid(() => ClipTokenizer.fromJson(mutate((j) => ((j.post_processor as Record<string, unknown>).sep = ['<|endoftext|>']))), 'post_processor.sep');
-    assertTokenizerInvalid(() => ClipTokenizer.fromJson(mutate((j) => ((j.normalizer as { normalizers: unknown[] }).normalizers[0] = { type: 'Precompiled' }))), 'normalizer.normalizers[0].type', 'Precompiled');
+    assertTokenizerInvalid(
+      () => ClipTokenizer.fromJson(mutate((j) => ((j.post_processor as Record<string, unknown>).sep = ['<|endoftext|>']))),
+      'post_processor.sep',
+    );
+    assertTokenizerInvalid(
+      () => ClipTokenizer.fromJson(mutate((j) => ((j.normalizer as { normalizers: unknown[] }).normalizers[0] = { type: 'Precompiled' }))),
+      'normalizer.normalizers[0].type',
+      'Precompiled',
+    );
     const badRegex = mutate((j) => ((j.pre_tokenizer as { pretokenizers: { pattern: unknown }[] }).pretokenizers[0].pattern = { Regex: '\\w+' }));
     assertTokenizerInvalid(() => ClipTokenizer.fromJson(badRegex), 'pre_tokenizer.pretokenizers[0].pattern.Regex', 'unsupported regex');
     assertTokenizerInvalid(() => ClipTokenizer.fromJson(mutate((j) => ((j.added_tokens as { id: unknown }[])[1].id = 'x'))), 'added_tokens[1].id');
@@ -242,10 +272,16 @@ describe('malformed tokenizer files → TOKENIZER_INVALID naming file and field'
     try {
       writeFileSync(join(dir, 'bad.json'), '{ "model": ');
       assertTokenizerInvalid(() => clipTokenizerFromFile(join(dir, 'bad.json')), 'bad.json', 'not valid JSON');
-      await assert.rejects(ClipTokenizer.fromFolder(nodeFolder(dir)), (e: unknown) => e instanceof FgClipError && e.code === 'TOKENIZER_INVALID' && e.message.includes('vocab.json'));
+      await assert.rejects(
+        ClipTokenizer.fromFolder(nodeFolder(dir)),
+        (e: unknown) => e instanceof FgClipError && e.code === 'TOKENIZER_INVALID' && e.message.includes('vocab.json'),
+      );
       symlinkSync(goldenPath('fgclip-tiny', 'vocab.json'), join(dir, 'vocab.json'));
       writeFileSync(join(dir, 'merges.txt'), '#version: 0.2\ni n\nbroken\n');
-      await assert.rejects(ClipTokenizer.fromFolder(nodeFolder(dir)), (e: unknown) => e instanceof FgClipError && e.code === 'TOKENIZER_INVALID' && e.message.includes('line 3'));
+      await assert.rejects(
+        ClipTokenizer.fromFolder(nodeFolder(dir)),
+        (e: unknown) => e instanceof FgClipError && e.code === 'TOKENIZER_INVALID' && e.message.includes('line 3'),
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -260,12 +296,25 @@ describe('hostile tokenizer files: bounded ids, nesting and sizes; special files
   };
 
   test('one vocab id of 1e8 is refused (it would collide pair keys and corrupt every tokenization)', () => {
-    assertTokenizerInvalid(() => ClipTokenizer.fromJson(withJson((_, m) => ((m.vocab as Record<string, number>)['zzqqxx</w>'] = 1e8))), 'model.vocab["zzqqxx</w>"]', 'out of range', 'below 2097152');
+    assertTokenizerInvalid(
+      () => ClipTokenizer.fromJson(withJson((_, m) => ((m.vocab as Record<string, number>)['zzqqxx</w>'] = 1e8))),
+      'model.vocab["zzqqxx</w>"]',
+      'out of range',
+      'below 2097152',
+    );
   });
 
   test('added token / post-processor / padding ids above the bound are refused', () => {
-    assertTokenizerInvalid(() => ClipTokenizer.fromJson(withJson((j) => ((j.added_tokens as { id: number }[])[0].id = 3e9))), 'added_tokens[0].id', 'out of range');
-    assertTokenizerInvalid(() => ClipTokenizer.fromJson(withJson((j) => ((j.post_processor as { cls: unknown[] }).cls[1] = 2 ** 40))), 'post_processor.cls[1]', 'out of range');
+    assertTokenizerInvalid(
+      () => ClipTokenizer.fromJson(withJson((j) => ((j.added_tokens as { id: number }[])[0].id = 3e9))),
+      'added_tokens[0].id',
+      'out of range',
+    );
+    assertTokenizerInvalid(
+      () => ClipTokenizer.fromJson(withJson((j) => ((j.post_processor as { cls: unknown[] }).cls[1] = 2 ** 40))),
+      'post_processor.cls[1]',
+      'out of range',
+    );
   });
 
   test('the largest allowed id (2^21 - 1) still tokenizes exactly like the untouched file', () => {
@@ -296,7 +345,11 @@ describe('hostile tokenizer files: bounded ids, nesting and sizes; special files
       for (const [kind, make] of makers) {
         const dir = mkdtempSync(join(root, 'm-'));
         make(join(dir, 'tokenizer.json'));
-        await assert.rejects(ClipTokenizer.fromFolder(nodeFolder(dir)), (e: unknown) => e instanceof FgClipError && e.code === 'TOKENIZER_INVALID' && e.message.includes('tokenizer.json'), kind);
+        await assert.rejects(
+          ClipTokenizer.fromFolder(nodeFolder(dir)),
+          (e: unknown) => e instanceof FgClipError && e.code === 'TOKENIZER_INVALID' && e.message.includes('tokenizer.json'),
+          kind,
+        );
         assertTokenizerInvalid(() => clipTokenizerFromFile(join(dir, 'tokenizer.json')), 'tokenizer.json');
       }
     } finally {

@@ -22,7 +22,8 @@ function checkIds(rows: readonly (readonly number[])[], field: string, len: numb
 }
 
 function checkBox(b: unknown, where: string): asserts b is NormalizedBox {
-  if (!Array.isArray(b) || b.length !== 4 || !b.every((v) => typeof v === 'number' && Number.isFinite(v))) bad(`${where} is not four finite numbers x1,y1,x2,y2 (got ${JSON.stringify(b)})`);
+  if (!Array.isArray(b) || b.length !== 4 || !b.every((v) => typeof v === 'number' && Number.isFinite(v)))
+    bad(`${where} is not four finite numbers x1,y1,x2,y2 (got ${JSON.stringify(b)})`);
   const [x1, y1, x2, y2] = b as number[];
   if ([x1, y1, x2, y2].some((v) => v < 0 || v > 1)) bad(`${where} = [${(b as number[]).join(', ')}] is outside [0, 1] (boxes are normalized xyxy)`);
   if (x2 < x1 || y2 < y1) bad(`${where} = [${(b as number[]).join(', ')}] has x2 < x1 or y2 < y1`);
@@ -35,7 +36,8 @@ export function validateBatch(batch: TrainBatch, cfg: FgClipConfig, stage: 1 | 2
   if (!Number.isInteger(B) || B < 1) bad(`size must be a positive integer (got ${B})`);
   if (batch.imageSize !== vc.image_size) bad(`images are ${batch.imageSize}px, the model takes ${vc.image_size}px`);
   const px = B * vc.num_channels * vc.image_size * vc.image_size;
-  if (!(batch.pixels instanceof Float32Array) || batch.pixels.length !== px) bad(`pixels: expected ${px} float32 values [${B}, ${vc.num_channels}, ${vc.image_size}, ${vc.image_size}] (got ${batch.pixels?.length})`);
+  if (!(batch.pixels instanceof Float32Array) || batch.pixels.length !== px)
+    bad(`pixels: expected ${px} float32 values [${B}, ${vc.num_channels}, ${vc.image_size}, ${vc.image_size}] (got ${batch.pixels?.length})`);
   for (let i = 0; i < batch.pixels.length; i++) if (!Number.isFinite(batch.pixels[i])) bad(`pixels: value ${i} is not finite`);
   if (batch.textLong.length !== B) bad(`text_long has ${batch.textLong.length} rows for ${B} images`);
   if (batch.textShort.length !== B) bad(`text_short has ${batch.textShort.length} rows for ${B} images`);
@@ -55,7 +57,8 @@ export function validateBatch(batch: TrainBatch, cfg: FgClipConfig, stage: 1 | 2
   const boxTexts = batch.boxTexts ?? [];
   const hardTexts = batch.hardTexts ?? [];
   if (boxTexts.length !== K) bad(`boxTexts has ${boxTexts.length} rows for ${K} boxes`);
-  if (hardTexts.length !== HARD_GROUP * V) bad(`hardTexts has ${hardTexts.length} rows for ${V} hard boxes (expected ${HARD_GROUP} per box: the positive and 10 negatives)`);
+  if (hardTexts.length !== HARD_GROUP * V)
+    bad(`hardTexts has ${hardTexts.length} rows for ${V} hard boxes (expected ${HARD_GROUP} per box: the positive and 10 negatives)`);
   checkIds(boxTexts, 'box_texts', S, cfg);
   checkIds(hardTexts, 'hard_texts', S, cfg);
 }
@@ -114,7 +117,7 @@ export function batchFromReferenceJson(json: unknown, cfg: FgClipConfig): { batc
   const slots = (field: string, numsField: string) => {
     const arr = j[field];
     if (!Array.isArray(arr) || arr.length !== B) bad(`${field} must have one entry per image (${B}; got ${Array.isArray(arr) ? arr.length : typeof arr})`);
-    const S0 = Array.isArray((arr as unknown[])[0]) ? ((arr as unknown[][])[0].length) : bad(`${field}[0] must be a list of boxes`);
+    const S0 = Array.isArray((arr as unknown[])[0]) ? (arr as unknown[][])[0].length : bad(`${field}[0] must be a list of boxes`);
     const flat = flatten(arr, [B, S0, 4], field);
     const nums = numberArray(j[numsField], numsField);
     if (nums.length !== B) bad(`${numsField} has ${nums.length} entries for ${B} images`);

@@ -36,43 +36,74 @@ test('a failing write (no tokenizer files) leaves the existing checkpoint untouc
   const preprocess = await loadPreprocessConfig(root, config, () => undefined);
   const out = join(root, 'runs');
   const target = join(out, checkpointName(5));
-  writeCheckpointAtomic(target, { config, preprocess, params, tokenizerDir: goldenPath('fgclip-tiny') }, { optimizer: { step: 5, expAvg: new Map(), expAvgSq: new Map() }, state: { step: 5 } });
+  writeCheckpointAtomic(
+    target,
+    { config, preprocess, params, tokenizerDir: goldenPath('fgclip-tiny') },
+    { optimizer: { step: 5, expAvg: new Map(), expAvgSq: new Map() }, state: { step: 5 } },
+  );
   const before = readFileSync(join(target, 'model.safetensors'));
   const empty = join(root, 'empty');
   mkdirSync(empty);
   assert.throws(
-    () => writeCheckpointAtomic(target, { config, preprocess, params, tokenizerDir: empty }, { optimizer: { step: 6, expAvg: new Map(), expAvgSq: new Map() }, state: { step: 6 } }),
+    () =>
+      writeCheckpointAtomic(
+        target,
+        { config, preprocess, params, tokenizerDir: empty },
+        { optimizer: { step: 6, expAvg: new Map(), expAvgSq: new Map() }, state: { step: 6 } },
+      ),
     (e: unknown) => isFgClipError(e) && e.code === 'TOKENIZER_INVALID',
   );
   assert.deepEqual(readFileSync(join(target, 'model.safetensors')), before);
   assert.deepEqual(readdirSync(out), [checkpointName(5)]);
   // a stale temporary folder (as a kill -9 leaves) is removed and never listed as a checkpoint
   mkdirSync(join(out, '.tmp-checkpoint-9-123-456'));
-  assert.deepEqual(listCheckpoints(out).map((c) => c.step), [5]);
+  assert.deepEqual(
+    listCheckpoints(out).map((c) => c.step),
+    [5],
+  );
   assert.deepEqual(removeStaleTemp(out), ['.tmp-checkpoint-9-123-456']);
-  for (const s of [7, 9]) writeCheckpointAtomic(join(out, checkpointName(s)), { config, preprocess, params, tokenizerDir: goldenPath('fgclip-tiny') }, { optimizer: { step: s, expAvg: new Map(), expAvgSq: new Map() }, state: { step: s } });
+  for (const s of [7, 9])
+    writeCheckpointAtomic(
+      join(out, checkpointName(s)),
+      { config, preprocess, params, tokenizerDir: goldenPath('fgclip-tiny') },
+      { optimizer: { step: s, expAvg: new Map(), expAvgSq: new Map() }, state: { step: s } },
+    );
   pruneCheckpoints(out, 2);
-  assert.deepEqual(listCheckpoints(out).map((c) => c.step), [9, 7]);
+  assert.deepEqual(
+    listCheckpoints(out).map((c) => c.step),
+    [9, 7],
+  );
   assert.ok(!existsSync(target));
 });
 
 test('kill -9 leftovers: a half-pruned checkpoint is never listed and is removed; a folder moved aside for replacement is put back when its replacement never arrived', async () => {
   const preprocess = await loadPreprocessConfig(root, config, () => undefined);
   const out = join(root, 'leftovers');
-  const write = (s: number) => writeCheckpointAtomic(join(out, checkpointName(s)), { config, preprocess, params, tokenizerDir: goldenPath('fgclip-tiny') }, { optimizer: { step: s, expAvg: new Map(), expAvgSq: new Map() }, state: { step: s } });
+  const write = (s: number) =>
+    writeCheckpointAtomic(
+      join(out, checkpointName(s)),
+      { config, preprocess, params, tokenizerDir: goldenPath('fgclip-tiny') },
+      { optimizer: { step: s, expAvg: new Map(), expAvgSq: new Map() }, state: { step: s } },
+    );
   for (const s of [3, 4, 5]) write(s);
   // prune renames before deleting: a kill during the delete leaves a temporary name, with or without config.json
   pruneCheckpoints(out, 2);
   assert.deepEqual(readdirSync(out).sort(), [checkpointName(4), checkpointName(5)]);
   renameSync(join(out, checkpointName(4)), join(out, '.tmp-prune-checkpoint-4-77-88'));
   unlinkSync(join(out, '.tmp-prune-checkpoint-4-77-88', 'config.json'));
-  assert.deepEqual(listCheckpoints(out).map((c) => c.step), [5]);
+  assert.deepEqual(
+    listCheckpoints(out).map((c) => c.step),
+    [5],
+  );
   // a replacement of checkpoint-5 killed between its two renames: the complete old folder is aside, the name is free
   renameSync(join(out, checkpointName(5)), join(out, '.tmp-old-checkpoint-5-77-99'));
   assert.deepEqual(listCheckpoints(out), []);
   assert.deepEqual(removeStaleTemp(out).sort(), ['.tmp-old-checkpoint-5-77-99', '.tmp-prune-checkpoint-4-77-88']);
   assert.deepEqual(readdirSync(out), [checkpointName(5)]);
-  assert.deepEqual(listCheckpoints(out).map((c) => c.step), [5]);
+  assert.deepEqual(
+    listCheckpoints(out).map((c) => c.step),
+    [5],
+  );
   const back = await loadCheckpoint(join(out, checkpointName(5)), await loadConfig(join(out, checkpointName(5))));
   assert.ok(back.tensors.size > 0);
   // when the replacement did arrive, the moved-aside copy is stale and removed

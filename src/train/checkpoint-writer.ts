@@ -98,7 +98,8 @@ export function encodeModel(config: FgClipConfig, params: ReadonlyMap<string, Fl
   for (const [name, shape] of fgclipTensors(config)) {
     const data = params.get(name);
     const n = shape.reduce((a, b) => a * b, 1);
-    if (!data || data.length !== n) throw new FgClipError('WEIGHTS_SHAPE', `checkpoint: ${name} ${data ? `has ${data.length} values` : 'is missing'} (expected [${shape.join(', ')}])`);
+    if (!data || data.length !== n)
+      throw new FgClipError('WEIGHTS_SHAPE', `checkpoint: ${name} ${data ? `has ${data.length} values` : 'is missing'} (expected [${shape.join(', ')}])`);
     entries.push([name, rawTensor(shape, data, dtype)]);
   }
   return encodeSafetensors(entries, { format: 'pt' });
@@ -212,7 +213,11 @@ export function writeCheckpointAtomic(target: string, model: ModelFiles, trainin
       closeSync(fd);
       copied++;
     }
-    if (copied === 0) throw new FgClipError('TOKENIZER_INVALID', `${model.tokenizerDir}: no tokenizer files to copy into the checkpoint (expected ${TOKENIZER_FILES.join(', ')})`);
+    if (copied === 0)
+      throw new FgClipError(
+        'TOKENIZER_INVALID',
+        `${model.tokenizerDir}: no tokenizer files to copy into the checkpoint (expected ${TOKENIZER_FILES.join(', ')})`,
+      );
     put('model.safetensors', encodeModel(model.config, model.params, model.dtype ?? 'F32'));
     if (training) {
       put(OPTIMIZER_FILE, encodeOptimizer(training.optimizer));

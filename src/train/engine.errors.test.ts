@@ -14,7 +14,8 @@ before(async () => {
 });
 after(() => engine.dispose());
 
-const rejects = (p: Promise<unknown>, code: string, re: RegExp) => assert.rejects(p, (e: Error & { code?: string }) => e.name === 'FgClipError' && e.code === code && re.test(e.message));
+const rejects = (p: Promise<unknown>, code: string, re: RegExp) =>
+  assert.rejects(p, (e: Error & { code?: string }) => e.name === 'FgClipError' && e.code === code && re.test(e.message));
 
 test('bad parameters, requests and batches are INPUT_INVALID errors naming the problem', async () => {
   const params = new Map(engine.initialParams);
@@ -24,15 +25,39 @@ test('bad parameters, requests and batches are INPUT_INVALID errors naming the p
   await rejects(engine.compute(short, batch, { stage: 2 }), 'INPUT_INVALID', /visual_projection.weight has 3 values \(expected 1152/);
   await rejects(engine.compute(engine.initialParams, batch, { stage: 3 as 1 }), 'INPUT_INVALID', /stage must be 1 or 2/);
   await rejects(engine.compute(engine.initialParams, batch, { stage: 2, chunkSize: 0 }), 'INPUT_INVALID', /chunkSize must be a positive integer/);
-  await rejects(engine.compute(engine.initialParams, batch, { stage: 2, frozen: new Set(['nope']) }), 'INPUT_INVALID', /frozen parameter nope is not a parameter/);
+  await rejects(
+    engine.compute(engine.initialParams, batch, { stage: 2, frozen: new Set(['nope']) }),
+    'INPUT_INVALID',
+    /frozen parameter nope is not a parameter/,
+  );
   await rejects(engine.compute(engine.initialParams, batch, { stage: 2, regionWeight: Number.NaN }), 'INPUT_INVALID', /regionWeight must be a finite number/);
   await rejects(engine.compute(engine.initialParams, { ...batch, boxes: undefined }, { stage: 2 }), 'INPUT_INVALID', /stage 2 needs boxes/);
-  await rejects(engine.compute(engine.initialParams, { ...batch, boxTexts: batch.boxTexts!.slice(1) }, { stage: 2 }), 'INPUT_INVALID', /boxTexts has 2 rows for 3 boxes/);
-  await rejects(engine.compute(engine.initialParams, { ...batch, pixels: batch.pixels.subarray(1) }, { stage: 2 }), 'INPUT_INVALID', /pixels: expected 6144 float32 values/);
+  await rejects(
+    engine.compute(engine.initialParams, { ...batch, boxTexts: batch.boxTexts!.slice(1) }, { stage: 2 }),
+    'INPUT_INVALID',
+    /boxTexts has 2 rows for 3 boxes/,
+  );
+  await rejects(
+    engine.compute(engine.initialParams, { ...batch, pixels: batch.pixels.subarray(1) }, { stage: 2 }),
+    'INPUT_INVALID',
+    /pixels: expected 6144 float32 values/,
+  );
   await rejects(engine.compute(engine.initialParams, { ...batch, imageSize: 64 }, { stage: 1 }), 'INPUT_INVALID', /images are 64px, the model takes 32px/);
-  await rejects(engine.compute(engine.initialParams, batch, { stage: 2, into: new Map([['nope', new Float32Array(1)]]) }), 'INPUT_INVALID', /into names nope, which is not a parameter/);
-  await rejects(engine.compute(engine.initialParams, batch, { stage: 2, into: new Map([['logit_scale', new Float32Array(2)]]) }), 'INPUT_INVALID', /into buffer of logit_scale must be a Float32Array of 1 values/);
-  await rejects(engine.compute(engine.initialParams, batch, { stage: 2, into: new Map([['logit_scale', engine.initialParams.get('logit_scale')!]]) }), 'INPUT_INVALID', /into buffer of logit_scale is the parameter's own memory/);
+  await rejects(
+    engine.compute(engine.initialParams, batch, { stage: 2, into: new Map([['nope', new Float32Array(1)]]) }),
+    'INPUT_INVALID',
+    /into names nope, which is not a parameter/,
+  );
+  await rejects(
+    engine.compute(engine.initialParams, batch, { stage: 2, into: new Map([['logit_scale', new Float32Array(2)]]) }),
+    'INPUT_INVALID',
+    /into buffer of logit_scale must be a Float32Array of 1 values/,
+  );
+  await rejects(
+    engine.compute(engine.initialParams, batch, { stage: 2, into: new Map([['logit_scale', engine.initialParams.get('logit_scale')!]]) }),
+    'INPUT_INVALID',
+    /into buffer of logit_scale is the parameter's own memory/,
+  );
 });
 
 test('loss weights are options: region and hard-negative weights 0 give the stage-1 loss', async () => {

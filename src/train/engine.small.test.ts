@@ -50,7 +50,11 @@ test('fgclip-small float64: gradients match central finite differences of the lo
   for (let k = 0; k < 2; k++) {
     // a random direction over every parameter, scaled per tensor to its size so no tensor dominates
     const dir = new Map<string, Float64Array>();
-    for (const [n, p] of params) dir.set(n, Float64Array.from(p, () => rnd() / Math.sqrt(p.length)));
+    for (const [n, p] of params)
+      dir.set(
+        n,
+        Float64Array.from(p, () => rnd() / Math.sqrt(p.length)),
+      );
     let analytic = 0;
     for (const [n, g] of single64.grads) {
       const d = dir.get(n)!;
@@ -80,7 +84,8 @@ test('two-pass chunked = single pass: float64 (chunks 1 and 3, every parameter r
   for (const chunkSize of [1, 3]) {
     const r = await f64.computeRaw(f64.initialParams, batch, { stage: 2, chunkSize });
     assert.ok(Math.abs(r.loss - single64.loss) <= 1e-12 * single64.loss);
-    for (const [n, g] of single64.grads) assert.ok(relL2(r.grads.get(n)!, g) <= 1e-9 || norm(g) < 1e-12, `chunk ${chunkSize} ${n}: ${relL2(r.grads.get(n)!, g)}`);
+    for (const [n, g] of single64.grads)
+      assert.ok(relL2(r.grads.get(n)!, g) <= 1e-9 || norm(g) < 1e-12, `chunk ${chunkSize} ${n}: ${relL2(r.grads.get(n)!, g)}`);
   }
   const r = await f32.computeRaw(f32.initialParams, batch, { stage: 2, chunkSize: 2 });
   assert.ok(Math.abs(r.loss - single32.loss) <= 1e-5 * single32.loss);

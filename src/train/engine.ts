@@ -16,7 +16,20 @@ import { prepareTextBatch } from '../families/fgclip/text-inputs.js';
 import { ort, sessionOptions } from '../runtime/session.js';
 import { fgclipTensors } from '../families/fgclip/checkpoint.js';
 import { validateBatch } from './batch.js';
-import { buildFullGraph, buildLossGraph, buildTowerGraph, gradName, HARD_GROUP, IO, rowsGradName, seedName, TOKEN_EMBEDDING, type BuildOptions, type GraphVariant, type TrainGraph } from './graph.js';
+import {
+  buildFullGraph,
+  buildLossGraph,
+  buildTowerGraph,
+  gradName,
+  HARD_GROUP,
+  IO,
+  rowsGradName,
+  seedName,
+  TOKEN_EMBEDDING,
+  type BuildOptions,
+  type GraphVariant,
+  type TrainGraph,
+} from './graph.js';
 import { roiMatrix } from './roi-matrix.js';
 import type { GradientEngine, GradientRequest, GradientResult, LossParts, NormalizedBox, TrainBatch } from './types.js';
 
@@ -93,15 +106,21 @@ export class OrtGradientEngine implements GradientEngine {
     this.checkParams(params);
     validateBatch(batch, this.config, stage);
     const frozen = request.frozen ?? new Set<string>();
-    for (const f of frozen) if (!this.parameters.has(f)) throw new FgClipError('INPUT_INVALID', `gradient request: frozen parameter ${f} is not a parameter of this model`);
+    for (const f of frozen)
+      if (!this.parameters.has(f)) throw new FgClipError('INPUT_INVALID', `gradient request: frozen parameter ${f} is not a parameter of this model`);
     const chunk = request.chunkSize ?? batch.size;
     if (!Number.isInteger(chunk) || chunk < 1) throw new FgClipError('INPUT_INVALID', `gradient request: chunkSize must be a positive integer (got ${chunk})`);
-    for (const [k, w] of [['regionWeight', request.regionWeight], ['hardNegativeWeight', request.hardNegativeWeight]] as const) {
-      if (w !== undefined && !(typeof w === 'number' && Number.isFinite(w))) throw new FgClipError('INPUT_INVALID', `gradient request: ${k} must be a finite number`);
+    for (const [k, w] of [
+      ['regionWeight', request.regionWeight],
+      ['hardNegativeWeight', request.hardNegativeWeight],
+    ] as const) {
+      if (w !== undefined && !(typeof w === 'number' && Number.isFinite(w)))
+        throw new FgClipError('INPUT_INVALID', `gradient request: ${k} must be a finite number`);
     }
     const into = this.checkInto(request.into, params);
     const build: BuildOptions = { dtype: this.opts.dtype, frozen, regionWeight: request.regionWeight, hardNegativeWeight: request.hardNegativeWeight };
-    const result = chunk >= batch.size ? await this.singlePass(params, batch, stage, build, into) : await this.twoPass(params, batch, stage, build, chunk, into);
+    const result =
+      chunk >= batch.size ? await this.singlePass(params, batch, stage, build, into) : await this.twoPass(params, batch, stage, build, chunk, into);
     // every trainable parameter gets a gradient (zeros where the objective does not reach it, e.g. stage-2 scales in stage 1)
     for (const [name, shape] of this.parameters) {
       if (frozen.has(name) || result.grads.has(name)) continue;
@@ -120,7 +139,13 @@ export class OrtGradientEngine implements GradientEngine {
 
   // ---- passes ----------------------------------------------------------------------------------------------------
 
-  private async singlePass(params: ReadonlyMap<string, FloatArray>, batch: TrainBatch, stage: 1 | 2, o: BuildOptions, into?: ReadonlyMap<string, FloatArray>): Promise<RawGradientResult> {
+  private async singlePass(
+    params: ReadonlyMap<string, FloatArray>,
+    batch: TrainBatch,
+    stage: 1 | 2,
+    o: BuildOptions,
+    into?: ReadonlyMap<string, FloatArray>,
+  ): Promise<RawGradientResult> {
     const c = this.chunkFeeds(batch, 0, batch.size, stage);
     if (c.variant.boxes || c.variant.hard) {
       const split = [c.images, c.boxes, c.hard * HARD_GROUP];
@@ -141,7 +166,12 @@ export class OrtGradientEngine implements GradientEngine {
   async prepare(batch: TrainBatch, stage: 1 | 2, request: Pick<GradientRequest, 'frozen' | 'regionWeight' | 'hardNegativeWeight'> = {}): Promise<void> {
     validateBatch(batch, this.config, stage);
     const c = this.chunkFeeds(batch, 0, batch.size, stage);
-    const o: BuildOptions = { dtype: this.opts.dtype, frozen: request.frozen ?? new Set<string>(), regionWeight: request.regionWeight, hardNegativeWeight: request.hardNegativeWeight };
+    const o: BuildOptions = {
+      dtype: this.opts.dtype,
+      frozen: request.frozen ?? new Set<string>(),
+      regionWeight: request.regionWeight,
+      hardNegativeWeight: request.hardNegativeWeight,
+    };
     await this.compiled('full', c.variant, o, () => buildFullGraph(this.config, this.parameters, c.variant, o));
     await this.compiled('towers', c.variant, {}, () => buildTowerGraph(this.config, this.parameters, c.variant, false, {}));
   }
@@ -160,7 +190,15 @@ export class OrtGradientEngine implements GradientEngine {
 
   private async embedChunks(params: ReadonlyMap<string, FloatArray>, chunks: readonly ChunkFeeds[], o: BuildOptions): Promise<BatchEmbeddings> {
     const P = this.config.projection_dim;
-    const e = { image: [] as FloatArray[], long: [] as FloatArray[], short: [] as FloatArray[], boxText: [] as FloatArray[], hardText: [] as FloatArray[], boxRegion: [] as FloatArray[], hardRegion: [] as FloatArray[] };
+    const e = {
+      image: [] as FloatArray[],
+      long: [] as FloatArray[],
+      short: [] as FloatArray[],
+      boxText: [] as FloatArray[],
+      hardText: [] as FloatArray[],
+      boxRegion: [] as FloatArray[],
+      hardRegion: [] as FloatArray[],
+    };
     for (const c of chunks) {
       const fwd = await this.compiled('towers', c.variant, o, () => buildTowerGraph(this.config, this.parameters, c.variant, false, o));
       const out = await this.run(fwd, { ...c.feeds, ...this.paramFeeds(fwd.graph, params) });
@@ -174,10 +212,25 @@ export class OrtGradientEngine implements GradientEngine {
       if (c.variant.hard) e.hardRegion.push(out[IO.hardRegion].data as FloatArray);
     }
     const cat = (parts: FloatArray[]) => this.concat(parts);
-    return { image: cat(e.image), long: cat(e.long), short: cat(e.short), boxText: cat(e.boxText), hardText: cat(e.hardText), boxRegion: cat(e.boxRegion), hardRegion: cat(e.hardRegion) };
+    return {
+      image: cat(e.image),
+      long: cat(e.long),
+      short: cat(e.short),
+      boxText: cat(e.boxText),
+      hardText: cat(e.hardText),
+      boxRegion: cat(e.boxRegion),
+      hardRegion: cat(e.hardRegion),
+    };
   }
 
-  private async twoPass(params: ReadonlyMap<string, FloatArray>, batch: TrainBatch, stage: 1 | 2, o: BuildOptions, chunk: number, into?: ReadonlyMap<string, FloatArray>): Promise<RawGradientResult> {
+  private async twoPass(
+    params: ReadonlyMap<string, FloatArray>,
+    batch: TrainBatch,
+    stage: 1 | 2,
+    o: BuildOptions,
+    chunk: number,
+    into?: ReadonlyMap<string, FloatArray>,
+  ): Promise<RawGradientResult> {
     const P = this.config.projection_dim;
     const chunks: ChunkFeeds[] = [];
     for (let i = 0; i < batch.size; i += chunk) chunks.push(this.chunkFeeds(batch, i, Math.min(batch.size, i + chunk), stage));
@@ -189,7 +242,11 @@ export class OrtGradientEngine implements GradientEngine {
     const variant: GraphVariant = { stage, boxes: stage === 2 && K > 0, hard: stage === 2 && V > 0 };
     const lossG = await this.compiled('loss', variant, o, () => buildLossGraph(this.config, this.parameters, variant, o));
     const t = (data: FloatArray, rows: number) => new ort.Tensor(this.tensorType, data, [rows, P]);
-    const lf: Record<string, ort.Tensor> = { [IO.image]: t(embeds.image, batch.size), [IO.long]: t(embeds.long, batch.size), [IO.short]: t(embeds.short, batch.size) };
+    const lf: Record<string, ort.Tensor> = {
+      [IO.image]: t(embeds.image, batch.size),
+      [IO.long]: t(embeds.long, batch.size),
+      [IO.short]: t(embeds.short, batch.size),
+    };
     if (variant.boxes) {
       lf[IO.boxText] = t(embeds.boxText, K);
       lf[IO.boxRegion] = t(embeds.boxRegion, K);
@@ -223,7 +280,11 @@ export class OrtGradientEngine implements GradientEngine {
       const seeds: Record<string, ort.Tensor> = {
         [seedName(IO.image)]: new ort.Tensor(this.tensorType, rows(dImage, i0, c.images), [c.images, P]),
         [seedName(IO.long)]: new ort.Tensor(this.tensorType, rows(dLong, i0, c.images), [c.images, P]),
-        [seedName(IO.short)]: new ort.Tensor(this.tensorType, this.concat([rows(dShort, i0, c.images), rows(dBoxText, k0, c.boxes), rows(dHardText, v0 * HARD_GROUP, c.hard * HARD_GROUP)]), [nShort, P]),
+        [seedName(IO.short)]: new ort.Tensor(
+          this.tensorType,
+          this.concat([rows(dShort, i0, c.images), rows(dBoxText, k0, c.boxes), rows(dHardText, v0 * HARD_GROUP, c.hard * HARD_GROUP)]),
+          [nShort, P],
+        ),
       };
       if (c.variant.boxes) seeds[seedName(IO.boxRegion)] = new ort.Tensor(this.tensorType, rows(dBoxRegion, k0, c.boxes), [c.boxes, P]);
       if (c.variant.hard) seeds[seedName(IO.hardRegion)] = new ort.Tensor(this.tensorType, rows(dHardRegion, v0, c.hard), [c.hard, P]);
@@ -250,7 +311,13 @@ export class OrtGradientEngine implements GradientEngine {
    * Adds a run's token-embedding row gradients (graph.ts `tokenEmbedding`) into the [vocab, D] gradient of the token
    * embedding in `grads` (created zeroed, in `into`'s buffer when given, by the first run that has rows).
    */
-  private addTokenRows(g: TrainGraph, out: ort.InferenceSession.ReturnType, feeds: Record<string, ort.Tensor>, grads: Map<string, FloatArray>, into?: ReadonlyMap<string, FloatArray>): void {
+  private addTokenRows(
+    g: TrainGraph,
+    out: ort.InferenceSession.ReturnType,
+    feeds: Record<string, ort.Tensor>,
+    grads: Map<string, FloatArray>,
+    into?: ReadonlyMap<string, FloatArray>,
+  ): void {
     if (g.tokenRows.length === 0) return;
     const [V, D] = this.parameters.get(TOKEN_EMBEDDING)!;
     let acc = grads.get(TOKEN_EMBEDDING);
@@ -277,7 +344,12 @@ export class OrtGradientEngine implements GradientEngine {
     const n = i1 - i0;
     const per = vc.num_channels * vc.image_size * vc.image_size;
     const feeds: Record<string, ort.Tensor> = {};
-    feeds[IO.pixels] = new ort.Tensor(this.tensorType, this.F.from(batch.pixels.subarray(i0 * per, i1 * per)), [n, vc.num_channels, vc.image_size, vc.image_size]);
+    feeds[IO.pixels] = new ort.Tensor(this.tensorType, this.F.from(batch.pixels.subarray(i0 * per, i1 * per)), [
+      n,
+      vc.num_channels,
+      vc.image_size,
+      vc.image_size,
+    ]);
     const boxes: readonly (readonly NormalizedBox[])[] = stage === 2 ? (batch.boxes ?? []).slice(i0, i1) : [];
     const hard: readonly (readonly NormalizedBox[])[] = stage === 2 ? (batch.hardBoxes ?? []).slice(i0, i1) : [];
     const before = (lists: readonly (readonly NormalizedBox[])[] | undefined) => (lists ?? []).slice(0, i0).reduce((a, b) => a + b.length, 0);
@@ -285,7 +357,11 @@ export class OrtGradientEngine implements GradientEngine {
     const V = hard.reduce((a, b) => a + b.length, 0);
     const k0 = stage === 2 ? before(batch.boxes) : 0;
     const v0 = stage === 2 ? before(batch.hardBoxes) : 0;
-    const shortRows = [...batch.textShort.slice(i0, i1), ...(batch.boxTexts ?? []).slice(k0, k0 + K), ...(batch.hardTexts ?? []).slice(v0 * HARD_GROUP, (v0 + V) * HARD_GROUP)];
+    const shortRows = [
+      ...batch.textShort.slice(i0, i1),
+      ...(batch.boxTexts ?? []).slice(k0, k0 + K),
+      ...(batch.hardTexts ?? []).slice(v0 * HARD_GROUP, (v0 + V) * HARD_GROUP),
+    ];
     this.textFeeds(feeds, 'long', batch.textLong.slice(i0, i1));
     this.textFeeds(feeds, 'short', shortRows);
     const grid = vc.image_size / vc.patch_size;
@@ -296,11 +372,18 @@ export class OrtGradientEngine implements GradientEngine {
 
   private textFeeds(feeds: Record<string, ort.Tensor>, mode: 'long' | 'short', rows: readonly (readonly number[])[]): void {
     const tb = prepareTextBatch(this.config, EMPTY_TABLES, rows, mode);
-    const io = mode === 'long' ? { ids: IO.longIds, mask: IO.longMask, pool: IO.longPool, pos: IO.longPos } : { ids: IO.shortIds, mask: IO.shortMask, pool: IO.shortPool, pos: IO.shortPos };
+    const io =
+      mode === 'long'
+        ? { ids: IO.longIds, mask: IO.longMask, pool: IO.longPool, pos: IO.longPos }
+        : { ids: IO.shortIds, mask: IO.shortMask, pool: IO.shortPool, pos: IO.shortPos };
     feeds[io.ids] = new ort.Tensor('int64', tb.ids, [tb.B, tb.T]);
     feeds[io.mask] = new ort.Tensor(this.tensorType, this.F.from(tb.mask), [tb.T, tb.T]);
     feeds[io.pool] = new ort.Tensor('int64', tb.poolIndex, [tb.B]);
-    feeds[io.pos] = new ort.Tensor('int64', BigInt64Array.from({ length: tb.T }, (_, i) => BigInt(i)), [tb.T]);
+    feeds[io.pos] = new ort.Tensor(
+      'int64',
+      BigInt64Array.from({ length: tb.T }, (_, i) => BigInt(i)),
+      [tb.T],
+    );
   }
 
   private matrix(m: { data: Float32Array; rows: number; cols: number }): ort.Tensor {
@@ -330,12 +413,14 @@ export class OrtGradientEngine implements GradientEngine {
   /** `into` buffers: known parameters, the parameter's size, the engine's precision (float64 engines allocate their own). */
   private checkInto(into: ReadonlyMap<string, Float32Array> | undefined, params: ReadonlyMap<string, FloatArray>): ReadonlyMap<string, FloatArray> | undefined {
     if (!into) return undefined;
-    const overlaps = (a: FloatArray, b: FloatArray) => a.buffer === b.buffer && a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
+    const overlaps = (a: FloatArray, b: FloatArray) =>
+      a.buffer === b.buffer && a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
     for (const [name, buf] of into) {
       const shape = this.parameters.get(name);
       if (!shape) throw new FgClipError('INPUT_INVALID', `gradient request: into names ${name}, which is not a parameter of this model`);
       const n = shape.reduce((a, b) => a * b, 1);
-      if (!(buf instanceof Float32Array) || buf.length !== n) throw new FgClipError('INPUT_INVALID', `gradient request: into buffer of ${name} must be a Float32Array of ${n} values`);
+      if (!(buf instanceof Float32Array) || buf.length !== n)
+        throw new FgClipError('INPUT_INVALID', `gradient request: into buffer of ${name} must be a Float32Array of ${n} values`);
       if (overlaps(buf, params.get(name)!)) throw new FgClipError('INPUT_INVALID', `gradient request: into buffer of ${name} is the parameter's own memory`);
     }
     return this.opts.dtype === 'double' ? undefined : into;
@@ -346,7 +431,8 @@ export class OrtGradientEngine implements GradientEngine {
       const v = params.get(name);
       const n = shape.reduce((a, b) => a * b, 1);
       if (!v) throw new FgClipError('INPUT_INVALID', `gradient engine: parameter ${name} is missing`);
-      if (v.length !== n) throw new FgClipError('INPUT_INVALID', `gradient engine: parameter ${name} has ${v.length} values (expected ${n} for [${shape.join(', ')}])`);
+      if (v.length !== n)
+        throw new FgClipError('INPUT_INVALID', `gradient engine: parameter ${name} has ${v.length} values (expected ${n} for [${shape.join(', ')}])`);
     }
   }
 
@@ -360,12 +446,23 @@ export class OrtGradientEngine implements GradientEngine {
         const graph = make();
         // float64 graphs (finite-difference checks) stay at basic optimizations: ORT's QuickGelu fusion matches the
         // float64 pattern but its kernel is float32 only
-        const so = { ...sessionOptions({ threads: this.opts.threads }), ...(this.opts.dtype === 'double' ? { graphOptimizationLevel: 'basic' as const } : {}), logSeverityLevel: 3 as const };
+        const so = {
+          ...sessionOptions({ threads: this.opts.threads }),
+          ...(this.opts.dtype === 'double' ? { graphOptimizationLevel: 'basic' as const } : {}),
+          logSeverityLevel: 3 as const,
+        };
         try {
-          const session = await ort.InferenceSession.create(graph.built.model, { ...so, externalData: [{ path: EXTERNAL_DATA_NAME, data: graph.built.weights ?? new Uint8Array(1) }] });
+          const session = await ort.InferenceSession.create(graph.built.model, {
+            ...so,
+            externalData: [{ path: EXTERNAL_DATA_NAME, data: graph.built.weights ?? new Uint8Array(1) }],
+          });
           return { graph, session };
         } catch (e) {
-          throw new FgClipError('RUNTIME', `gradient engine: ONNX Runtime could not create the ${kind} training session: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+          throw new FgClipError(
+            'RUNTIME',
+            `gradient engine: ONNX Runtime could not create the ${kind} training session: ${e instanceof Error ? e.message : String(e)}`,
+            { cause: e },
+          );
         }
       })();
       p.catch(() => this.sessions.delete(key));

@@ -69,7 +69,10 @@ export async function evaluateHeldOut(model: Encoder, records: readonly TrainRec
     const [W, H] = sizes[i];
     const list = r.boxes ?? [];
     if (list.length === 0) continue;
-    const [enc] = await model.encodeImages([r.image], { dense: true, boxes: [list.map((b) => [b.box[0] * W, b.box[1] * H, b.box[2] * W, b.box[3] * H] as const)] });
+    const [enc] = await model.encodeImages([r.image], {
+      dense: true,
+      boxes: [list.map((b) => [b.box[0] * W, b.box[1] * H, b.box[2] * W, b.box[3] * H] as const)],
+    });
     const [gh, gw] = enc.grid;
     list.forEach((b, k) => {
       const region = enc.regions![k];

@@ -158,7 +158,11 @@ export function encoderLayer(c: BlockCtx, path: string, x: Value, tc: TowerConfi
   const o = t.matmul(p, heads(v, [0, 2, 1, 3], 'v'), `${a}.context`); // [b, H, T, Dh]
   const merged = t.reshape(t.transpose(o, [0, 2, 1, 3], `${a}.context_t`), [0, 0, D], `${a}.merge`);
   const r1 = t.add(x, linear(c, `${a}.out_proj`, merged), `${path}.residual1`);
-  const m = linear(c, `${path}.mlp.fc2`, activation(c, `${path}.mlp.activation_fn`, linear(c, `${path}.mlp.fc1`, layerNorm(c, `${path}.layer_norm2`, r1, tc.layer_norm_eps)), tc.hidden_act));
+  const m = linear(
+    c,
+    `${path}.mlp.fc2`,
+    activation(c, `${path}.mlp.activation_fn`, linear(c, `${path}.mlp.fc1`, layerNorm(c, `${path}.layer_norm2`, r1, tc.layer_norm_eps)), tc.hidden_act),
+  );
   return t.add(r1, m, `${path}.residual2`);
 }
 
@@ -169,7 +173,16 @@ function encoderLayerWithoutAttn(c: Ctx, path: string, x: Value, tc: TowerConfig
   const n = `${path}.without_attn`;
   const v = linear(c, `${a}.v_proj`, layerNorm(c, `${path}.layer_norm1`, x, tc.layer_norm_eps, `${n}.layer_norm1`));
   const r1 = t.add(x, linear(c, `${a}.out_proj`, v), `${n}.residual1`);
-  const m = linear(c, `${path}.mlp.fc2`, activation(c, `${n}.mlp.activation_fn`, linear(c, `${path}.mlp.fc1`, layerNorm(c, `${path}.layer_norm2`, r1, tc.layer_norm_eps, `${n}.layer_norm2`)), tc.hidden_act));
+  const m = linear(
+    c,
+    `${path}.mlp.fc2`,
+    activation(
+      c,
+      `${n}.mlp.activation_fn`,
+      linear(c, `${path}.mlp.fc1`, layerNorm(c, `${path}.layer_norm2`, r1, tc.layer_norm_eps, `${n}.layer_norm2`)),
+      tc.hidden_act,
+    ),
+  );
   return t.add(r1, m, `${n}.residual2`);
 }
 
@@ -185,13 +198,26 @@ function visionTower(c: Ctx, px: Value, dense: boolean): { image: Value; dense?:
   const D = vc.hidden_size;
   const P = c.cfg.projection_dim;
   // patch_embedding: Conv2d with stride = kernel is a MatMul over non-overlapping patches (flattened C, ky, kx)
-  const patches = t.reshape(t.transpose(t.reshape(px, [0, C, g, p, g, p], `${vm}.embeddings.patchify`), [0, 2, 4, 1, 3, 5], `${vm}.embeddings.patch_order`), [0, N, C * p * p], `${vm}.embeddings.patch_rows`);
+  const patches = t.reshape(
+    t.transpose(t.reshape(px, [0, C, g, p, g, p], `${vm}.embeddings.patchify`), [0, 2, 4, 1, 3, 5], `${vm}.embeddings.patch_order`),
+    [0, N, C * p * p],
+    `${vm}.embeddings.patch_rows`,
+  );
   const convW = t.reshape(c.p.get(`${vm}.embeddings.patch_embedding.weight`), [D, C * p * p], `${vm}.embeddings.patch_weight`);
   const tokens = linearTransposed(t, patches, convW, `${vm}.embeddings.patch_embedding`); // [b, N, D]
   const cls = t.reshape(c.p.get(`${vm}.embeddings.class_embedding`), [1, 1, D]);
-  const clsShape = t.op1('Concat', [t.op1('Shape', [px], { start: 0, end: 1 }, { dims: [[1]], types: ['int64'] }), t.ints([1, D])], { axis: 0 }, { dims: [[3]] });
+  const clsShape = t.op1(
+    'Concat',
+    [t.op1('Shape', [px], { start: 0, end: 1 }, { dims: [[1]], types: ['int64'] }), t.ints([1, D])],
+    { axis: 0 },
+    { dims: [[3]] },
+  );
   const clsB = t.op1('Expand', [cls, clsShape], {}, { name: `${vm}.embeddings.cls_expand`, dims: [[px.dims[0], 1, D]] });
-  let x = t.add(t.op1('Concat', [clsB, tokens], { axis: 1 }, { name: `${vm}.embeddings.concat` }), c.p.get(`${vm}.embeddings.position_embedding.weight`), `${vm}.embeddings.position_add`);
+  let x = t.add(
+    t.op1('Concat', [clsB, tokens], { axis: 1 }, { name: `${vm}.embeddings.concat` }),
+    c.p.get(`${vm}.embeddings.position_embedding.weight`),
+    `${vm}.embeddings.position_add`,
+  );
   x = layerNorm(c, `${vm}.pre_layrnorm`, x, vc.layer_norm_eps);
   let penultimate = x;
   for (let i = 0; i < vc.num_hidden_layers; i++) {
@@ -204,7 +230,12 @@ function visionTower(c: Ctx, px: Value, dense: boolean): { image: Value; dense?:
   if (!dense) return { image };
   const y = encoderLayerWithoutAttn(c, `${vm}.encoder.layers.${vc.num_hidden_layers - 1}`, penultimate, vc);
   const patchTokens = t.op1('Slice', [y, t.ints([1]), t.ints([N + 1]), t.ints([1])], {}, { name: `${vm}.dense.drop_cls` });
-  const d = linearTransposed(t, layerNorm(c, `${vm}.post_layernorm`, patchTokens, vc.layer_norm_eps, `${vm}.post_layernorm.dense`), proj, 'visual_projection.dense');
+  const d = linearTransposed(
+    t,
+    layerNorm(c, `${vm}.post_layernorm`, patchTokens, vc.layer_norm_eps, `${vm}.post_layernorm.dense`),
+    proj,
+    'visual_projection.dense',
+  );
   void P;
   return { image, dense: d };
 }
@@ -277,15 +308,25 @@ function towers(c: Ctx, v: GraphVariant): TowerOut {
   // long captions: position_embedding_ori rows 0..keep-1, position_embedding_res rows keep..247; text_filip_projection
   const keep = cfg.long_keep_length;
   const L = cfg.long_max_length;
-  const longTable = t.op1('Concat', [
-    t.op1('Slice', [c.p.get(`${tm}.position_embedding_ori.weight`), t.ints([0]), t.ints([keep]), t.ints([0])]),
-    t.op1('Slice', [c.p.get(`${tm}.position_embedding_res.weight`), t.ints([keep]), t.ints([L]), t.ints([0])]),
-  ], { axis: 0 }, { name: `${tm}.long_positions` });
+  const longTable = t.op1(
+    'Concat',
+    [
+      t.op1('Slice', [c.p.get(`${tm}.position_embedding_ori.weight`), t.ints([0]), t.ints([keep]), t.ints([0])]),
+      t.op1('Slice', [c.p.get(`${tm}.position_embedding_res.weight`), t.ints([keep]), t.ints([L]), t.ints([0])]),
+    ],
+    { axis: 0 },
+    { name: `${tm}.long_positions` },
+  );
   const li = textInputs(c, 'long', 'b');
   const long = linearTransposed(t, textTower(c, li.ids, longTable, li.pos, li.mask, li.pool), c.p.get('text_filip_projection.weight'), 'text_filip_projection');
   // short captions, box texts and hard texts share the 77-row table and text_projection: one pass
   const si = textInputs(c, 'short', 'n_short');
-  const short = linearTransposed(t, textTower(c, si.ids, c.p.get(`${tm}.position_embedding.weight`), si.pos, si.mask, si.pool), c.p.get('text_projection.weight'), 'text_projection');
+  const short = linearTransposed(
+    t,
+    textTower(c, si.ids, c.p.get(`${tm}.position_embedding.weight`), si.pos, si.mask, si.pool),
+    c.p.get('text_projection.weight'),
+    'text_projection',
+  );
   const out: TowerOut = { image: vis.image, long, short };
   if (vis.dense) {
     const P = cfg.projection_dim;
@@ -333,7 +374,12 @@ interface LossOut {
 }
 
 /** The reference objective from the batch's embeddings (unnormalized projections). */
-function losses(c: Ctx, v: GraphVariant, e: { image: Value; long: Value; short: Value; boxText?: Value; boxRegion?: Value; hardText?: Value; hardRegion?: Value }, o: BuildOptions): LossOut {
+function losses(
+  c: Ctx,
+  v: GraphVariant,
+  e: { image: Value; long: Value; short: Value; boxText?: Value; boxRegion?: Value; hardText?: Value; hardRegion?: Value },
+  o: BuildOptions,
+): LossOut {
   const t = c.t;
   const P = c.cfg.projection_dim;
   const img = l2normalize(t, e.image, 'image_norm');
@@ -343,11 +389,23 @@ function losses(c: Ctx, v: GraphVariant, e: { image: Value; long: Value; short: 
   let region: Value | undefined;
   let hard: Value | undefined;
   if (v.stage === 2 && v.boxes && e.boxText && e.boxRegion) {
-    region = symmetricInfoNce(t, l2normalize(t, e.boxRegion, 'box_region_norm'), l2normalize(t, e.boxText, 'box_text_norm'), c.p.get('logit_scale_finegraind'), 'region');
+    region = symmetricInfoNce(
+      t,
+      l2normalize(t, e.boxRegion, 'box_region_norm'),
+      l2normalize(t, e.boxText, 'box_text_norm'),
+      c.p.get('logit_scale_finegraind'),
+      'region',
+    );
     total = t.add(total, t.mul(region, t.constant(o.regionWeight ?? REGION_WEIGHT)), 'loss_region_add');
   }
   if (v.stage === 2 && v.hard && e.hardText && e.hardRegion) {
-    hard = hardNegativeLoss(t, l2normalize(t, e.hardRegion, 'hard_region_norm'), l2normalize(t, e.hardText, 'hard_text_norm'), c.p.get('logit_scale_hardneg'), P);
+    hard = hardNegativeLoss(
+      t,
+      l2normalize(t, e.hardRegion, 'hard_region_norm'),
+      l2normalize(t, e.hardText, 'hard_text_norm'),
+      c.p.get('logit_scale_hardneg'),
+      P,
+    );
     total = t.add(total, t.mul(hard, t.constant(o.hardNegativeWeight ?? HARD_NEGATIVE_WEIGHT)), 'loss_hard_add');
   }
   // absent parts are 0 (a constant made only when needed: ORT warns about unused initializers)
@@ -360,7 +418,20 @@ function splitShort(c: Ctx, v: GraphVariant, short: Value): { short: Value; boxT
   const t = c.t;
   const sizes = t.input(IO.shortSplit, [3], { type: 'int64' });
   const P = c.cfg.projection_dim;
-  const [s, b, h] = t.op('Split', [short, sizes], { axis: 0 }, { nOut: 3, name: 'short_split', dims: [['b', P], ['K', P], ['HT', P]] });
+  const [s, b, h] = t.op(
+    'Split',
+    [short, sizes],
+    { axis: 0 },
+    {
+      nOut: 3,
+      name: 'short_split',
+      dims: [
+        ['b', P],
+        ['K', P],
+        ['HT', P],
+      ],
+    },
+  );
   return { short: s, boxText: v.boxes ? b : undefined, hardText: v.hard ? h : undefined };
 }
 
@@ -389,10 +460,20 @@ export function gradOutputs(c: BlockCtx, grads: Map<string, Value>): string[] {
 }
 
 /** One chunk's towers → embeddings; with `backward`, the gradients of the parameters seeded by `seed:<embed>` inputs. */
-export function buildTowerGraph(cfg: FgClipConfig, shapes: ReadonlyMap<string, readonly number[]>, v: GraphVariant, backward: boolean, o: BuildOptions = {}): TrainGraph {
+export function buildTowerGraph(
+  cfg: FgClipConfig,
+  shapes: ReadonlyMap<string, readonly number[]>,
+  v: GraphVariant,
+  backward: boolean,
+  o: BuildOptions = {},
+): TrainGraph {
   const c = newCtx(backward ? 'fgclip_train_towers_backward' : 'fgclip_train_towers', cfg, shapes, o);
   const out = towers(c, v);
-  const embeds: [string, Value][] = [[IO.image, out.image], [IO.long, out.long], [IO.short, out.short]];
+  const embeds: [string, Value][] = [
+    [IO.image, out.image],
+    [IO.long, out.long],
+    [IO.short, out.short],
+  ];
   if (out.boxRegion) embeds.push([IO.boxRegion, out.boxRegion]);
   if (out.hardRegion) embeds.push([IO.hardRegion, out.hardRegion]);
   let gradParams: string[] = [];
@@ -422,7 +503,9 @@ export function buildLossGraph(cfg: FgClipConfig, shapes: ReadonlyMap<string, re
   t.output(l.total, IO.loss);
   l.parts.forEach((p, i) => t.output(p, IO.parts[i]));
   const grads = t.backward([[l.total, t.constant(1)]]);
-  const embeds = Object.values(e).filter((x): x is Value => !!x).map((x) => x.name);
+  const embeds = Object.values(e)
+    .filter((x): x is Value => !!x)
+    .map((x) => x.name);
   for (const n of embeds) {
     const g = grads.get(n);
     if (!g) throw new Error(`training loss graph: no gradient reached ${n}`);
@@ -438,7 +521,12 @@ export function buildFullGraph(cfg: FgClipConfig, shapes: ReadonlyMap<string, re
   const t = c.t;
   const out = towers(c, v);
   const s = splitShort(c, v, out.short);
-  const l = losses(c, v, { image: out.image, long: out.long, short: s.short, boxText: s.boxText, boxRegion: out.boxRegion, hardText: s.hardText, hardRegion: out.hardRegion }, o);
+  const l = losses(
+    c,
+    v,
+    { image: out.image, long: out.long, short: s.short, boxText: s.boxText, boxRegion: out.boxRegion, hardText: s.hardText, hardRegion: out.hardRegion },
+    o,
+  );
   t.output(l.total, IO.loss);
   l.parts.forEach((p, i) => t.output(p, IO.parts[i]));
   const gradParams = gradOutputs(c, t.backward([[l.total, t.constant(1)]]));

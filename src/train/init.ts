@@ -46,10 +46,13 @@ export function smallConfig(spec: SmallModelSpec): FgClipConfig {
   const r = spec.mlpRatio ?? 4;
   const act = spec.activation ?? 'quick_gelu';
   for (const [k, v] of Object.entries(spec)) {
-    if (typeof v === 'number' && (!Number.isInteger(v) || v < 1)) throw new FgClipError('INPUT_INVALID', `model spec: ${k} must be a positive integer (got ${v})`);
+    if (typeof v === 'number' && (!Number.isInteger(v) || v < 1))
+      throw new FgClipError('INPUT_INVALID', `model spec: ${k} must be a positive integer (got ${v})`);
   }
-  if (spec.imageSize % spec.patchSize !== 0) throw new FgClipError('INPUT_INVALID', `model spec: imageSize must be a multiple of patchSize (got ${spec.imageSize}, ${spec.patchSize})`);
-  if (spec.visionHidden % spec.visionHeads !== 0 || spec.textHidden % spec.textHeads !== 0) throw new FgClipError('INPUT_INVALID', 'model spec: hidden sizes must be divisible by their head counts');
+  if (spec.imageSize % spec.patchSize !== 0)
+    throw new FgClipError('INPUT_INVALID', `model spec: imageSize must be a multiple of patchSize (got ${spec.imageSize}, ${spec.patchSize})`);
+  if (spec.visionHidden % spec.visionHeads !== 0 || spec.textHidden % spec.textHeads !== 0)
+    throw new FgClipError('INPUT_INVALID', 'model spec: hidden sizes must be divisible by their head counts');
   return {
     projection_dim: spec.projectionDim,
     logit_scale_init_value: CLIP_DEFAULTS.logit_scale_init_value,
@@ -101,7 +104,8 @@ function initStd(name: string, config: FgClipConfig): number {
 export function initParameters(config: FgClipConfig, seed: number): TensorMap {
   const openai: TensorMap = new Map();
   for (const [name, shape] of fgclipTensors(config)) {
-    if (name.includes('position_embedding_') || name === 'text_filip_projection.weight' || name === 'logit_scale_finegraind' || name === 'logit_scale_hardneg') continue;
+    if (name.includes('position_embedding_') || name === 'text_filip_projection.weight' || name === 'logit_scale_finegraind' || name === 'logit_scale_hardneg')
+      continue;
     const n = shape.reduce((a, b) => a * b, 1);
     const data = new Float32Array(n);
     if (name === 'logit_scale') data[0] = config.logit_scale_init_value;

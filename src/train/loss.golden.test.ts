@@ -28,11 +28,11 @@ before(async () => {
 });
 after(() => engine.dispose());
 
-
 function assertMatchesGolden(r: GradientResult, what: string): void {
   const rel = (a: number, b: number) => Math.abs(a - b) / Math.abs(b);
   assert.ok(rel(r.loss, golden.loss) <= 1e-4, `${what}: loss ${r.loss} vs ${golden.loss}`);
-  for (const [k, v] of Object.entries(golden.parts)) assert.ok(rel(r.parts[k as keyof typeof r.parts], v) <= 1e-4, `${what}: part ${k} ${r.parts[k as keyof typeof r.parts]} vs ${v}`);
+  for (const [k, v] of Object.entries(golden.parts))
+    assert.ok(rel(r.parts[k as keyof typeof r.parts], v) <= 1e-4, `${what}: part ${k} ${r.parts[k as keyof typeof r.parts]} vs ${v}`);
   assert.equal(r.grads.size, Object.keys(golden.grad_norms).length, `${what}: one gradient per parameter`);
   for (const [name, gn] of Object.entries(golden.grad_norms)) {
     const g = r.grads.get(name);
@@ -63,7 +63,7 @@ test('prepare() compiles the single-pass and forward sessions ahead; the step th
   }
 });
 
-test('gradients written into caller buffers (GradientRequest.into) holding a previous step\'s garbage: the same golden, single pass and chunked, in those very buffers', async () => {
+test("gradients written into caller buffers (GradientRequest.into) holding a previous step's garbage: the same golden, single pass and chunked, in those very buffers", async () => {
   for (const chunkSize of [undefined, 1]) {
     const into = new Map([...engine.initialParams].map(([n, p]) => [n, new Float32Array(p.length).fill(Number.NaN)]));
     const r = await engine.compute(engine.initialParams, batch, { stage: 2, chunkSize, into });

@@ -57,18 +57,43 @@ test('AdamW over 5 steps with varying lr and gradients equals the float64 PyTorc
   for (let i = 0; i < init.length; i++) assert.ok(Math.abs(p[i] - want[i]) <= 1e-6 * Math.max(1e-3, Math.abs(want[i])), `${i}: ${p[i]} vs ${want[i]}`);
 });
 
-test('AdamW decay groups as the authors\' trainer: LayerNorm parameters and biases do not decay, weights, embeddings and the logit scales do', () => {
-  for (const n of ['vision_model.pre_layrnorm.weight', 'vision_model.encoder.layers.3.layer_norm1.weight', 'text_model.final_layer_norm.bias', 'vision_model.post_layernorm.weight', 'text_model.encoder.layers.0.mlp.fc1.bias', 'vision_model.encoder.layers.0.self_attn.k_proj.bias']) {
+test("AdamW decay groups as the authors' trainer: LayerNorm parameters and biases do not decay, weights, embeddings and the logit scales do", () => {
+  for (const n of [
+    'vision_model.pre_layrnorm.weight',
+    'vision_model.encoder.layers.3.layer_norm1.weight',
+    'text_model.final_layer_norm.bias',
+    'vision_model.post_layernorm.weight',
+    'text_model.encoder.layers.0.mlp.fc1.bias',
+    'vision_model.encoder.layers.0.self_attn.k_proj.bias',
+  ]) {
     assert.equal(isNoDecay(n), true, n);
   }
-  for (const n of ['logit_scale', 'logit_scale_finegraind', 'logit_scale_hardneg', 'visual_projection.weight', 'text_model.embeddings.token_embedding.weight', 'vision_model.embeddings.class_embedding', 'vision_model.encoder.layers.0.mlp.fc1.weight']) {
+  for (const n of [
+    'logit_scale',
+    'logit_scale_finegraind',
+    'logit_scale_hardneg',
+    'visual_projection.weight',
+    'text_model.embeddings.token_embedding.weight',
+    'vision_model.embeddings.class_embedding',
+    'vision_model.encoder.layers.0.mlp.fc1.weight',
+  ]) {
     assert.equal(isNoDecay(n), false, n);
   }
   // zero gradient, lr 1, wd 0.5: a decaying parameter halves (the Adam part is 0/(0+ε) = 0), a no-decay one stays
   const opt = new AdamW({ weightDecay: 0.5 });
   const a = Float32Array.of(2);
   const b = Float32Array.of(2);
-  opt.update(new Map([['logit_scale', a], ['text_model.final_layer_norm.weight', b]]), new Map([['logit_scale', Float32Array.of(0)], ['text_model.final_layer_norm.weight', Float32Array.of(0)]]), 1);
+  opt.update(
+    new Map([
+      ['logit_scale', a],
+      ['text_model.final_layer_norm.weight', b],
+    ]),
+    new Map([
+      ['logit_scale', Float32Array.of(0)],
+      ['text_model.final_layer_norm.weight', Float32Array.of(0)],
+    ]),
+    1,
+  );
   assert.deepEqual([a[0], b[0]], [1, 2]);
 });
 
@@ -77,8 +102,19 @@ test('AdamW: parameters without a gradient (frozen) are untouched and have no st
   const frozen = Float32Array.of(7);
   const v = Float32Array.of(1);
   const t = Float32Array.of(1);
-  const params = new Map([['frozen', frozen], ['visual_projection.weight', v], ['text_model.x.weight', t]]);
-  opt.update(params, new Map([['visual_projection.weight', Float32Array.of(1)], ['text_model.x.weight', Float32Array.of(1)]]), 0.1);
+  const params = new Map([
+    ['frozen', frozen],
+    ['visual_projection.weight', v],
+    ['text_model.x.weight', t],
+  ]);
+  opt.update(
+    params,
+    new Map([
+      ['visual_projection.weight', Float32Array.of(1)],
+      ['text_model.x.weight', Float32Array.of(1)],
+    ]),
+    0.1,
+  );
   assert.equal(frozen[0], 7);
   assert.ok(!opt.state().expAvg.has('frozen'));
   // first Adam step moves by lr·g/|g| (up to ε): 0.1 and 0.05
@@ -110,7 +146,10 @@ test('AdamW errors: bad options, unknown gradient, length mismatch, bad lr are I
 });
 
 test('clipGradNorm: global norm over all tensors, scaled by max/(norm+1e-6) when above, untouched when below (float32, rel 1e-7)', () => {
-  const grads = new Map([['a', Float32Array.of(3)], ['b', Float32Array.of(0, 4)]]);
+  const grads = new Map([
+    ['a', Float32Array.of(3)],
+    ['b', Float32Array.of(0, 4)],
+  ]);
   assert.equal(clipGradNorm(grads, 1), 5);
   const c = 1 / (5 + 1e-6);
   assert.ok(Math.abs(grads.get('a')![0] - 3 * c) < 1e-7 && Math.abs(grads.get('b')![1] - 4 * c) < 1e-7);

@@ -115,6 +115,11 @@ function activationGrad(t: Tape, path: string, x: Value, dy: Value, act: Activat
  * Sigmoid(αx) with the forward one and keep that alive instead.
  */
 export function mlpActivation(t: Tape, path: string, x: Value, act: Activation): Value {
-  const y = t.composite([x], () => activationNodes(t, path, x, act), (tt, [xv], _y, dy) => [activationGrad(tt, path, tt.after(xv, [dy]), dy, act)], `${path}.composite`);
+  const y = t.composite(
+    [x],
+    () => activationNodes(t, path, x, act),
+    (tt, [xv], _y, dy) => [activationGrad(tt, path, tt.after(xv, [dy]), dy, act)],
+    `${path}.composite`,
+  );
   return t.recomputable(y, (anchor) => activationNodes(t, `${path}.recompute`, anchor(x), act));
 }

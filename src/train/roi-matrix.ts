@@ -28,7 +28,13 @@ export function roiMatrix(boxesPerImage: readonly (readonly NormalizedBox[])[], 
   const eye = identityMap(N);
   let k = 0;
   boxesPerImage.forEach((boxes, b) => {
-    const weights = roiAlign1x1(eye, grid, grid, N, boxes.map((x) => [x[0] * grid, x[1] * grid, x[2] * grid, x[3] * grid] as const));
+    const weights = roiAlign1x1(
+      eye,
+      grid,
+      grid,
+      N,
+      boxes.map((x) => [x[0] * grid, x[1] * grid, x[2] * grid, x[3] * grid] as const),
+    );
     for (const w of weights) data.set(w, k++ * cols + b * N);
   });
   return { data, rows, cols };

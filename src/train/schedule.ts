@@ -20,7 +20,8 @@ export interface ScheduleOptions {
 }
 
 export function checkSchedule(o: ScheduleOptions): void {
-  const bad = (what: string, expected: string, got: unknown) => new FgClipError('INPUT_INVALID', `schedule: bad ${what} (expected ${expected}, got ${String(got)})`);
+  const bad = (what: string, expected: string, got: unknown) =>
+    new FgClipError('INPUT_INVALID', `schedule: bad ${what} (expected ${expected}, got ${String(got)})`);
   if (!(o.lr >= 0) || !Number.isFinite(o.lr)) throw bad('lr', 'a finite number ≥ 0', o.lr);
   if (!Number.isInteger(o.totalSteps) || o.totalSteps < 1) throw bad('totalSteps', 'a positive integer', o.totalSteps);
   const w = o.warmupSteps ?? 0;

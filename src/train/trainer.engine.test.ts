@@ -34,9 +34,15 @@ const opts = (out: string, extra: Partial<TrainerOptions> = {}): TrainerOptions 
 
 test('with the real gradient engine (stage 2, all four loss parts): the loss is finite and moves, and 3 steps straight = 1 step + resume + 2 steps (weights within 1e-6)', async () => {
   const straight = await new Trainer(opts(join(root, 'a'))).run();
-  const log = readFileSync(join(root, 'a', 'train-log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { loss: number; parts: Record<string, number> });
+  const log = readFileSync(join(root, 'a', 'train-log.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { loss: number; parts: Record<string, number> });
   assert.equal(log.length, 3);
-  assert.ok(log.every((s) => Number.isFinite(s.loss) && s.parts.region > 0 && s.parts.hard_negative > 0), JSON.stringify(log));
+  assert.ok(
+    log.every((s) => Number.isFinite(s.loss) && s.parts.region > 0 && s.parts.hard_negative > 0),
+    JSON.stringify(log),
+  );
   const out = join(root, 'b');
   const first = new Trainer(opts(out, { afterStep: (s) => s === 1 && first.requestStop() }));
   assert.equal((await first.run()).steps, 1);

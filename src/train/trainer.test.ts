@@ -64,15 +64,24 @@ test('N steps straight = k steps, stop (as Ctrl-C), resume, N−k steps: final w
   const first = new Trainer(base(out, { afterStep: (s) => s === 2 && first.requestStop() }));
   const r1 = await first.run();
   assert.deepEqual([r1.steps, r1.interrupted, r1.final], [2, true, undefined]);
-  assert.deepEqual(listCheckpoints(out).map((c) => c.step), [2]);
+  assert.deepEqual(
+    listCheckpoints(out).map((c) => c.step),
+    [2],
+  );
   const opt = await readOptimizer(join(out, 'checkpoint-2', OPTIMIZER_FILE));
   assert.equal(opt.step, 2);
   const r2 = await new Trainer(base(out)).run();
   assert.equal(r2.resumedFrom, join(out, 'checkpoint-2'));
   assert.equal(r2.steps, 6);
   assert.ok(maxDiff(await weights(straight.final!), await weights(r2.final!)) <= 1e-6);
-  const steps = readFileSync(join(out, 'train-log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { step: number; lr: number; loss: number });
-  assert.deepEqual(steps.map((s) => s.step), [1, 2, 3, 4, 5, 6]);
+  const steps = readFileSync(join(out, 'train-log.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { step: number; lr: number; loss: number });
+  assert.deepEqual(
+    steps.map((s) => s.step),
+    [1, 2, 3, 4, 5, 6],
+  );
   assert.equal(steps[0].lr, 0); // warmup starts at 0, as transformers' schedule
   assert.ok(steps.every((s) => Number.isFinite(s.loss)));
 });
@@ -81,7 +90,8 @@ test('checkpoints are Hugging Face folders: config.json round-trips, tensor name
   const out = join(root, 'layout');
   const r = await new Trainer(base(out, { steps: 2 })).run();
   for (const dir of [r.final!, r.lastCheckpoint!]) {
-    for (const f of ['config.json', 'model.safetensors', 'preprocessor_config.json', 'tokenizer.json', 'vocab.json', 'merges.txt']) assert.ok(existsSync(join(dir, f)), `${dir}/${f}`);
+    for (const f of ['config.json', 'model.safetensors', 'preprocessor_config.json', 'tokenizer.json', 'vocab.json', 'merges.txt'])
+      assert.ok(existsSync(join(dir, f)), `${dir}/${f}`);
     const config = await loadConfig(dir);
     assert.deepEqual(config, smallConfig(TEST_SPEC));
     const ck = await loadCheckpoint(dir, config);
@@ -105,7 +115,10 @@ test('freezing: a frozen tower keeps its exact weights; frozenSet for first-N-la
   assert.ok(firstOne.has('vision_model.encoder.layers.0.mlp.fc1.weight') && firstOne.has('text_model.embeddings.token_embedding.weight'));
   assert.ok(!firstOne.has('vision_model.encoder.layers.1.mlp.fc1.weight') && !firstOne.has('visual_projection.weight'));
   const proj = frozenSet(names, { onlyProjections: true });
-  assert.deepEqual(names.filter((n) => !proj.has(n)), ['visual_projection.weight', 'text_projection.weight', 'text_filip_projection.weight', 'logit_scale', 'logit_scale_finegraind', 'logit_scale_hardneg']);
+  assert.deepEqual(
+    names.filter((n) => !proj.has(n)),
+    ['visual_projection.weight', 'text_projection.weight', 'text_filip_projection.weight', 'logit_scale', 'logit_scale_finegraind', 'logit_scale_hardneg'],
+  );
 
   const r = await new Trainer(base(join(root, 'frozen'), { steps: 2, freeze: { vision: true } })).run();
   const fresh = await new Trainer(base(join(root, 'fresh0'), { steps: 2, lr: 0 })).run();
@@ -137,7 +150,10 @@ test('bad options and data are typed errors: batch of 1, no model, bad freeze, -
   await bad(base(join(root, 'e8'), { data: one, stage: 1, imagesDir: join(data.train, '..') }), /1 usable record; stage 1 needs at least 2/);
   const pairs = join(root, 'pairs.csv');
   writeFileSync(pairs, 'image,caption\na.png,a red circle\nb.png,a blue square\n');
-  await bad(base(join(root, 'e9'), { data: pairs, stage: 2 }), /pairs\.csv: no usable records for stage 2, which needs FineHARD records .* train with stage 1 \(--stage 1\)/);
+  await bad(
+    base(join(root, 'e9'), { data: pairs, stage: 2 }),
+    /pairs\.csv: no usable records for stage 2, which needs FineHARD records .* train with stage 1 \(--stage 1\)/,
+  );
 });
 
 test('start from a plain OpenAI-layout CLIP folder: carried as from_openai does (248-row tables from the 77-row one, text_filip_projection = text_projection), stage 2 sets both region temperatures to logit_scale', async () => {
@@ -151,8 +167,13 @@ test('start from a plain OpenAI-layout CLIP folder: carried as from_openai does 
   writeFileSync(join(dir, 'config.json'), JSON.stringify(configJson(config)));
   for (const f of ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json']) copyFileSync(join(TOKENIZER, f), join(dir, f));
   const notices: string[] = [];
-  const r = await new Trainer(base(join(root, 'from-openai'), { init: undefined, model: dir, steps: 1, lr: 0, warmupSteps: 0, onNotice: (m) => notices.push(m) })).run();
-  assert.ok(notices.some((m) => /OpenAI-layout CLIP carried/.test(m)), notices.join('\n'));
+  const r = await new Trainer(
+    base(join(root, 'from-openai'), { init: undefined, model: dir, steps: 1, lr: 0, warmupSteps: 0, onNotice: (m) => notices.push(m) }),
+  ).run();
+  assert.ok(
+    notices.some((m) => /OpenAI-layout CLIP carried/.test(m)),
+    notices.join('\n'),
+  );
   const w = await weights(r.final!);
   const built = buildLongPositionTables(openai.get('text_model.embeddings.position_embedding.weight')!);
   assert.deepEqual(w.get('text_model.embeddings.position_embedding_ori.weight'), built.ori.data);
@@ -166,17 +187,29 @@ test('periodic held-out evaluation through the eval harness: before training and
   const seen: number[] = [];
   const r = await new Trainer(base(out, { steps: 4, evalData: data.heldOut, evalEvery: 2, onEval: (s) => seen.push(s) })).run();
   assert.deepEqual(seen, [0, 2, 4]);
-  assert.deepEqual(r.evals.map((e) => e.step), [0, 2, 4]);
-  const evals = readFileSync(join(out, 'train-log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number | string>).filter((l) => l.type === 'eval');
+  assert.deepEqual(
+    r.evals.map((e) => e.step),
+    [0, 2, 4],
+  );
+  const evals = readFileSync(join(out, 'train-log.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, number | string>)
+    .filter((l) => l.type === 'eval');
   assert.equal(evals.length, 3);
   for (const e of evals) {
-    for (const k of ['imageToTextR1', 'textToImageR1', 'hardNegativeAccuracy', 'boxAccuracy', 'heatmapHit']) assert.ok((e[k] as number) >= 0 && (e[k] as number) <= 1, `${k}=${e[k]}`);
+    for (const k of ['imageToTextR1', 'textToImageR1', 'hardNegativeAccuracy', 'boxAccuracy', 'heatmapHit'])
+      assert.ok((e[k] as number) >= 0 && (e[k] as number) <= 1, `${k}=${e[k]}`);
     assert.equal(e.images, 4);
   }
 });
 
 function runChild(out: string, steps: number, delayMs: number): { child: ReturnType<typeof spawn>; output: () => string; exit: Promise<number | null> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'src/test-util/train-child.ts'), out, data.train, TOKENIZER, String(steps), String(delayMs)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(REPO_ROOT, 'src/test-util/train-child.ts'), out, data.train, TOKENIZER, String(steps), String(delayMs)],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let text = '';
   child.stdout!.on('data', (d: Buffer) => (text += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (text += d.toString()));
@@ -190,7 +223,7 @@ test('kill -9 at random points of a training child (checkpoint every step): the 
   assert.equal(await ref.exit, 0, ref.output());
   const out = join(root, 'child-killed');
   let seed = 12345;
-  const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+  const rand = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
   let kills = 0;
   for (let attempt = 0; attempt < 12; attempt++) {
     const run = runChild(out, steps, 40);

@@ -18,7 +18,16 @@ import { FgClip } from '../model/handle.js';
 import { createPreprocessPool, type PreprocessPool } from '../pipeline/index.js';
 import { ClipTokenizer } from '../tokenizer/index.js';
 import { loadCheckpoint } from '../families/fgclip/checkpoint.js';
-import { checkpointName, listCheckpoints, OPTIMIZER_FILE, pruneCheckpoints, readOptimizer, removeStaleTemp, TRAINER_STATE, writeCheckpointAtomic } from './checkpoint-writer.js';
+import {
+  checkpointName,
+  listCheckpoints,
+  OPTIMIZER_FILE,
+  pruneCheckpoints,
+  readOptimizer,
+  removeStaleTemp,
+  TRAINER_STATE,
+  writeCheckpointAtomic,
+} from './checkpoint-writer.js';
 import { BatchLoader, type BadRecordPolicy, type DataPosition } from './data/loader.js';
 import { readRecords, type BadRecord, type TrainRecord } from './data/records.js';
 import { epochOrder } from './data/rng.js';
@@ -152,7 +161,8 @@ export function frozenSet(names: Iterable<string>, f: FreezeOptions = {}): Set<s
   if (!Number.isInteger(n) || n < 0) throw new FgClipError('INPUT_INVALID', `freeze: first layers must be an integer ≥ 0 (got ${n})`);
   for (const name of names) {
     const layer = /\.encoder\.layers\.(\d+)\./.exec(name);
-    const isProj = name === 'visual_projection.weight' || name === 'text_projection.weight' || name === 'text_filip_projection.weight' || name.startsWith('logit_scale');
+    const isProj =
+      name === 'visual_projection.weight' || name === 'text_projection.weight' || name === 'text_filip_projection.weight' || name.startsWith('logit_scale');
     if (f.onlyProjections && !isProj) out.add(name);
     if (f.vision && name.startsWith('vision_model.')) out.add(name);
     if (f.text && name.startsWith('text_model.')) out.add(name);
@@ -198,7 +208,8 @@ export class Trainer {
     const saveEvery = o.saveEvery ?? 500;
     if (!Number.isInteger(saveEvery) || saveEvery < 1) fail(`saveEvery must be a positive integer (got ${saveEvery})`);
     if (o.steps !== undefined && o.epochs !== undefined) fail(`give steps or epochs, not both (got steps ${o.steps}, epochs ${o.epochs})`);
-    if (!o.evalData && (o.evalEvery !== undefined || o.evalImagesDir !== undefined)) fail('evalEvery / evalImagesDir need evalData (the held-out records to evaluate)');
+    if (!o.evalData && (o.evalEvery !== undefined || o.evalImagesDir !== undefined))
+      fail('evalEvery / evalImagesDir need evalData (the held-out records to evaluate)');
     if (existsSync(o.out) && !statSync(o.out).isDirectory()) fail(`out: ${o.out} exists and is not a folder`);
     mkdirSync(o.out, { recursive: true });
     const stale = removeStaleTemp(o.out);
@@ -240,14 +251,18 @@ export class Trainer {
     const S = config.vision_config.image_size;
     const layers = Math.max(config.vision_config.num_hidden_layers, config.text_config.num_hidden_layers);
     if ((o.freeze?.firstLayers ?? 0) > layers) {
-      fail(`freeze: first ${o.freeze!.firstLayers} layers, but the model has ${config.vision_config.num_hidden_layers} vision and ${config.text_config.num_hidden_layers} text layers (freeze a whole tower with freeze.vision / freeze.text)`);
+      fail(
+        `freeze: first ${o.freeze!.firstLayers} layers, but the model has ${config.vision_config.num_hidden_layers} vision and ${config.text_config.num_hidden_layers} text layers (freeze a whole tower with freeze.vision / freeze.text)`,
+      );
     }
 
     // --- data
     const parsed = readRecords(o.data, { imagesDir: o.imagesDir, requireBoxes: o.stage === 2 });
     this.reportBad(parsed.bad, o.data);
     if (parsed.records.length === 0) {
-      fail(`${o.data}: no usable records${o.stage === 2 ? ' for stage 2, which needs FineHARD records (f_path, caption, short_caption, bbox_info); image-caption pairs (JSONL/CSV) train with stage 1 (--stage 1)' : ''}`);
+      fail(
+        `${o.data}: no usable records${o.stage === 2 ? ' for stage 2, which needs FineHARD records (f_path, caption, short_caption, bbox_info); image-caption pairs (JSONL/CSV) train with stage 1 (--stage 1)' : ''}`,
+      );
     }
     if (o.stage === 1 && parsed.records.length === 1) fail(`${o.data}: 1 usable record; stage 1 needs at least 2 (a contrastive loss over one image is 0)`);
     if (parsed.ignoredBoxes) o.onNotice?.(`${o.data}: ${parsed.ignoredBoxes} box(es) beyond the first 4 of their image ignored (as the reference does)`);
@@ -257,8 +272,24 @@ export class Trainer {
       this.reportBad(ev.bad, o.evalData);
       evalRecords = ev.records;
     }
-    const pool: PreprocessPool = await createPreprocessPool({ size: S, mean: preprocess.image_mean, std: preprocess.image_std, rescaleFactor: preprocess.rescale_factor, threads: o.workers ?? 2 });
-    const loader = new BatchLoader({ records: parsed.records, stage: o.stage, batchSize, seed, tokenizer, pool, imageSize: S, onBadRecord: o.onBadRecord, onSkip: o.onBadRecordSkipped });
+    const pool: PreprocessPool = await createPreprocessPool({
+      size: S,
+      mean: preprocess.image_mean,
+      std: preprocess.image_std,
+      rescaleFactor: preprocess.rescale_factor,
+      threads: o.workers ?? 2,
+    });
+    const loader = new BatchLoader({
+      records: parsed.records,
+      stage: o.stage,
+      batchSize,
+      seed,
+      tokenizer,
+      pool,
+      imageSize: S,
+      onBadRecord: o.onBadRecord,
+      onSkip: o.onBadRecordSkipped,
+    });
 
     // --- schedule and optimizer
     let saved: SavedState | undefined;
@@ -289,7 +320,19 @@ export class Trainer {
     if (frozen.size === trainable.length) fail('every parameter is frozen; nothing to train');
 
     const evals: { step: number; metrics: HeldOutMetrics }[] = [];
-    const state = (): SavedState => ({ version: 1, step, position, seed: runSeed, stage, totalSteps, warmupSteps, lr, schedule: schedule.kind, batchSize, samplesSeen });
+    const state = (): SavedState => ({
+      version: 1,
+      step,
+      position,
+      seed: runSeed,
+      stage,
+      totalSteps,
+      warmupSteps,
+      lr,
+      schedule: schedule.kind,
+      batchSize,
+      samplesSeen,
+    });
     let lastCheckpoint: string | undefined;
     const save = () => {
       const target = join(o.out, checkpointName(step));
@@ -338,7 +381,10 @@ export class Trainer {
           into: gradBuffers,
         });
         if (!Number.isFinite(result.loss)) {
-          throw new FgClipError('RUNTIME', `train: the loss is not finite at step ${step + 1} (${result.loss}; records ${loaded.records.join(', ')}). Lower the learning rate; the last checkpoint is ${lastCheckpoint ?? 'none'}.`);
+          throw new FgClipError(
+            'RUNTIME',
+            `train: the loss is not finite at step ${step + 1} (${result.loss}; records ${loaded.records.join(', ')}). Lower the learning rate; the last checkpoint is ${lastCheckpoint ?? 'none'}.`,
+          );
         }
         const grads = new Map<string, Float32Array>();
         for (const [k, g] of result.grads) if (!frozen.has(k)) grads.set(k, g);
@@ -394,7 +440,10 @@ export class Trainer {
   private reportBad(bad: readonly BadRecord[], file: string): void {
     if (bad.length === 0) return;
     if ((this.options.onBadRecord ?? 'skip') === 'fail') {
-      throw new FgClipError('INPUT_INVALID', `${bad[0].where}: bad record: ${bad[0].reason}${bad.length > 1 ? ` (and ${bad.length - 1} more in ${file})` : ''} (use --on-bad-record skip to skip such records)`);
+      throw new FgClipError(
+        'INPUT_INVALID',
+        `${bad[0].where}: bad record: ${bad[0].reason}${bad.length > 1 ? ` (and ${bad.length - 1} more in ${file})` : ''} (use --on-bad-record skip to skip such records)`,
+      );
     }
     for (const b of bad) this.options.onBadRecordSkipped?.(b);
   }

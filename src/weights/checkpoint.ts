@@ -61,7 +61,10 @@ export async function readCheckpoint(dir: string): Promise<RawCheckpoint> {
     tensors = await readPytorchBin(bin, { only });
     files = [bin];
   } else {
-    throw new FgClipError('WEIGHTS_MISSING', `${dir}: no weight file found (looked for ${WEIGHT_FILES.join(', ')}). Point at a folder holding an FG-CLIP checkpoint.`);
+    throw new FgClipError(
+      'WEIGHTS_MISSING',
+      `${dir}: no weight file found (looked for ${WEIGHT_FILES.join(', ')}). Point at a folder holding an FG-CLIP checkpoint.`,
+    );
   }
   return { tensors, files, where: files.length === 1 ? files[0] : index };
 }
@@ -74,7 +77,10 @@ export async function readCheckpoint(dir: string): Promise<RawCheckpoint> {
  */
 export function buildLongPositionTables(pre: Tensor, keep = 20): { ori: Tensor; res: Tensor } {
   if (pre.shape.length !== 2 || pre.shape[0] < Math.max(keep + 1, 2)) {
-    throw new FgClipError('WEIGHTS_SHAPE', `text_model.embeddings.position_embedding.weight: cannot build the long tables (expected [L >= ${keep + 1}, D], got ${fmt(pre.shape)})`);
+    throw new FgClipError(
+      'WEIGHTS_SHAPE',
+      `text_model.embeddings.position_embedding.weight: cannot build the long tables (expected [L >= ${keep + 1}, D], got ${fmt(pre.shape)})`,
+    );
   }
   const [L, D] = pre.shape;
   const n = 4 * L - 3 * keep;
@@ -110,7 +116,10 @@ export function buildLongPositionTables(pre: Tensor, keep = 20): { ori: Tensor; 
  * `text_filip_projection` = copy of `text_projection`, and the two extra temperatures at their init value
  * (FGCLIPModel.__init__, fgclip.py:71-73; training-only). Returns a new map and the names it added.
  */
-export function carryOpenAiCheckpoint(tensors: TensorMap, logitScaleInit: number = CLIP_DEFAULTS.logit_scale_init_value): { tensors: TensorMap; carried: string[] } {
+export function carryOpenAiCheckpoint(
+  tensors: TensorMap,
+  logitScaleInit: number = CLIP_DEFAULTS.logit_scale_init_value,
+): { tensors: TensorMap; carried: string[] } {
   const out: TensorMap = new Map(tensors);
   const carried: string[] = [];
   const add = (name: string, t: Tensor) => {

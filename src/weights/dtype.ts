@@ -12,10 +12,23 @@ import type { StoredDtype } from './types.js';
  * A null-prototype object: a header dtype such as "constructor" or "__proto__" must not find anything.
  */
 export const SAFETENSORS_ITEM_SIZE: Readonly<Record<string, number>> = Object.assign(Object.create(null) as Record<string, number>, {
-  BOOL: 1, U8: 1, I8: 1, F8_E5M2: 1, F8_E4M3: 1, F8_E8M0: 1,
-  I16: 2, U16: 2, F16: 2, BF16: 2,
-  I32: 4, U32: 4, F32: 4,
-  I64: 8, U64: 8, F64: 8, C64: 8,
+  BOOL: 1,
+  U8: 1,
+  I8: 1,
+  F8_E5M2: 1,
+  F8_E4M3: 1,
+  F8_E8M0: 1,
+  I16: 2,
+  U16: 2,
+  F16: 2,
+  BF16: 2,
+  I32: 4,
+  U32: 4,
+  F32: 4,
+  I64: 8,
+  U64: 8,
+  F64: 8,
+  C64: 8,
 });
 
 /**

@@ -22,7 +22,6 @@ function torchZip(name: string, pkl: Uint8Array, storages: Record<string, Uint8A
   return p;
 }
 
-
 describe('pytorch_model.bin: golden fgclip-tiny-pt', () => {
   test('every tensor is bit-identical to fgclip-tiny model.safetensors (same names, shapes, F32 bits)', async () => {
     const pt = await readPytorchBin(PT);
@@ -32,7 +31,10 @@ describe('pytorch_model.bin: golden fgclip-tiny-pt', () => {
       const b = pt.get(name)!;
       assert.deepEqual(b.shape, a.shape, name);
       assert.equal(b.storedDtype, 'F32');
-      assert.ok(Buffer.from(b.data.buffer, b.data.byteOffset, b.data.byteLength).equals(Buffer.from(a.data.buffer, a.data.byteOffset, a.data.byteLength)), name);
+      assert.ok(
+        Buffer.from(b.data.buffer, b.data.byteOffset, b.data.byteLength).equals(Buffer.from(a.data.buffer, a.data.byteOffset, a.data.byteLength)),
+        name,
+      );
     }
   });
 
@@ -73,10 +75,21 @@ describe('pytorch_model.bin: hand-built archives', () => {
   });
 
   test('two tensors sharing one storage and a _rebuild_parameter wrapper', async () => {
-    const pkl = new Pickle().orderedDict().mark()
-      .str('a').tensor('FloatStorage', '0', 6, 0, [2, 3], [3, 1])
-      .str('b').global('torch._utils', '_rebuild_parameter').mark().tensor('FloatStorage', '0', 6, 3, [3], [1]).op(0x88).orderedDict().tuple().reduce()
-      .op(0x75).bytes();
+    const pkl = new Pickle()
+      .orderedDict()
+      .mark()
+      .str('a')
+      .tensor('FloatStorage', '0', 6, 0, [2, 3], [3, 1])
+      .str('b')
+      .global('torch._utils', '_rebuild_parameter')
+      .mark()
+      .tensor('FloatStorage', '0', 6, 3, [3], [1])
+      .op(0x88)
+      .orderedDict()
+      .tuple()
+      .reduce()
+      .op(0x75)
+      .bytes();
     const p = torchZip('shared.bin', pkl, { '0': f32bytes([1, 2, 3, 4, 5, 6]) });
     const m = await readPytorchBin(p);
     assert.deepEqual([...m.get('a')!.data], [1, 2, 3, 4, 5, 6]);
@@ -85,10 +98,15 @@ describe('pytorch_model.bin: hand-built archives', () => {
   });
 
   test('LongStorage tensors are WEIGHTS_DTYPE naming the tensor unless skipped by `only`', async () => {
-    const pkl = new Pickle().orderedDict().mark()
-      .str('text_model.embeddings.position_ids').tensor('LongStorage', '0', 2, 0, [1, 2], [2, 1])
-      .str('w').tensor('FloatStorage', '1', 1, 0, [], [])
-      .op(0x75).bytes();
+    const pkl = new Pickle()
+      .orderedDict()
+      .mark()
+      .str('text_model.embeddings.position_ids')
+      .tensor('LongStorage', '0', 2, 0, [1, 2], [2, 1])
+      .str('w')
+      .tensor('FloatStorage', '1', 1, 0, [], [])
+      .op(0x75)
+      .bytes();
     const p = torchZip('long.bin', pkl, { '0': new Uint8Array(16), '1': f32bytes([7]) });
     await rejectsWith(readPytorchBin(p), 'WEIGHTS_DTYPE', /text_model\.embeddings\.position_ids \(I64\)/, p);
     const m = await readPytorchBin(p, { only: (n) => !n.endsWith('position_ids') });
@@ -115,7 +133,12 @@ describe('pytorch_model.bin: malicious or broken pickles are refused without exe
   });
 
   test('posix.system, subprocess.Popen and torch.load itself are refused', async () => {
-    for (const [m, n] of [['posix', 'system'], ['subprocess', 'Popen'], ['torch', 'load'], ['torch._utils', '_rebuild_device_tensor_from_numpy']]) {
+    for (const [m, n] of [
+      ['posix', 'system'],
+      ['subprocess', 'Popen'],
+      ['torch', 'load'],
+      ['torch._utils', '_rebuild_device_tensor_from_numpy'],
+    ]) {
       const p = torchZip(`${m}.bin`, new Pickle().global(m, n).emptyTuple().reduce().bytes(), {});
       await rejectsWith(readPytorchBin(p), 'WEIGHTS_UNSAFE', new RegExp(`global ${m}\\.${n} is not allowed`), p);
     }
@@ -163,7 +186,13 @@ describe('pytorch_model.bin: zip container errors', () => {
   test('a compressed (deflate) entry is refused with a clear message', async () => {
     const pkl = new Pickle().orderedDict().mark().str('w').tensor('FloatStorage', '0', 1, 0, [1], [1]).op(0x75).bytes();
     const p = join(tmp, 'deflate.bin');
-    writeFileSync(p, makeZip([{ name: 'archive/data.pkl', data: pkl, method: 8 }, { name: 'archive/data/0', data: f32bytes([1]) }]));
+    writeFileSync(
+      p,
+      makeZip([
+        { name: 'archive/data.pkl', data: pkl, method: 8 },
+        { name: 'archive/data/0', data: f32bytes([1]) },
+      ]),
+    );
     await rejectsWith(readPytorchBin(p), 'WEIGHTS_MALFORMED', /entry archive\/data\.pkl is compressed \(zip method 8\)/, p);
   });
   test('byteorder "big" is refused', async () => {
@@ -193,10 +222,32 @@ describe('pytorch_model.bin: memory bounded by the file size; hostile layouts ar
   });
 
   test('a stride-0 view with 1e30 elements (size [1e15, 1e15]) is WEIGHTS_MALFORMED, not a RangeError', async () => {
-    const pkl = new Pickle().orderedDict().mark().str('w').global('torch._utils', '_rebuild_tensor_v2').mark()
-      .mark().str('storage').global('torch', 'FloatStorage').str('0').str('cpu').int(1).tuple().op(0x51)
-      .int(0).mark().op(0x8a, 7, 0, 0x80, 0xc6, 0xa4, 0x7e, 0x8d, 0x03).op(0x8a, 7, 0, 0x80, 0xc6, 0xa4, 0x7e, 0x8d, 0x03).tuple().ints([0, 0]).op(0x89).orderedDict().tuple().reduce()
-      .op(0x75).bytes();
+    const pkl = new Pickle()
+      .orderedDict()
+      .mark()
+      .str('w')
+      .global('torch._utils', '_rebuild_tensor_v2')
+      .mark()
+      .mark()
+      .str('storage')
+      .global('torch', 'FloatStorage')
+      .str('0')
+      .str('cpu')
+      .int(1)
+      .tuple()
+      .op(0x51)
+      .int(0)
+      .mark()
+      .op(0x8a, 7, 0, 0x80, 0xc6, 0xa4, 0x7e, 0x8d, 0x03)
+      .op(0x8a, 7, 0, 0x80, 0xc6, 0xa4, 0x7e, 0x8d, 0x03)
+      .tuple()
+      .ints([0, 0])
+      .op(0x89)
+      .orderedDict()
+      .tuple()
+      .reduce()
+      .op(0x75)
+      .bytes();
     const p = torchZip('stride0-huge.bin', pkl, { '0': f32bytes([1]) });
     await rejectsWith(readPytorchBin(p), 'WEIGHTS_MALFORMED', /over the 1-element storage/, p);
   });
@@ -205,7 +256,10 @@ describe('pytorch_model.bin: memory bounded by the file size; hostile layouts ar
     const n = 100;
     const pkl = new Pickle().orderedDict().mark();
     for (let i = 0; i < n; i++) pkl.str(`w${i}`).tensor('FloatStorage', String(i), 1 << 20, 0, [1 << 20], [1]);
-    const entries: ZipIn[] = [{ name: 'archive/data.pkl', data: pkl.op(0x75).bytes() }, { name: 'archive/data/0', data: new Uint8Array(4 << 20) }];
+    const entries: ZipIn[] = [
+      { name: 'archive/data.pkl', data: pkl.op(0x75).bytes() },
+      { name: 'archive/data/0', data: new Uint8Array(4 << 20) },
+    ];
     for (let i = 1; i < n; i++) entries.push({ name: `archive/data/${i}`, data: new Uint8Array(4 << 20), aliasOf: 'archive/data/0' });
     entries.push({ name: 'archive/version', data: Buffer.from('3\n') });
     const p = join(tmp, 'alias.bin');
@@ -214,9 +268,22 @@ describe('pytorch_model.bin: memory bounded by the file size; hostile layouts ar
   });
 
   test('a zip entry claiming 4 GB in a small file is WEIGHTS_MALFORMED before any allocation', async () => {
-    const pkl = new Pickle().orderedDict().mark().str('w').tensor('FloatStorage', '0', 2 ** 30 - 1, 0, [1], [1]).op(0x75).bytes();
+    const pkl = new Pickle()
+      .orderedDict()
+      .mark()
+      .str('w')
+      .tensor('FloatStorage', '0', 2 ** 30 - 1, 0, [1], [1])
+      .op(0x75)
+      .bytes();
     const p = join(tmp, 'claim.bin');
-    writeFileSync(p, makeZip([{ name: 'archive/data.pkl', data: pkl }, { name: 'archive/data/0', data: f32bytes([1]), claimedSize: 2 ** 32 - 4 }, { name: 'archive/version', data: Buffer.from('3\n') }]));
+    writeFileSync(
+      p,
+      makeZip([
+        { name: 'archive/data.pkl', data: pkl },
+        { name: 'archive/data/0', data: f32bytes([1]), claimedSize: 2 ** 32 - 4 },
+        { name: 'archive/version', data: Buffer.from('3\n') },
+      ]),
+    );
     await rejectsWith(readPytorchBin(p), 'WEIGHTS_MALFORMED', /archive\/data\/0 \(4294967292 bytes at \d+\) does not fit/, p);
   });
 
@@ -242,10 +309,27 @@ describe('pytorch_model.bin: memory bounded by the file size; hostile layouts ar
   });
 
   test('NaN and ±Inf weights are WEIGHTS_NONFINITE naming the tensor and the first bad index', async () => {
-    for (const [bad, shown] of [[NaN, 'NaN'], [Infinity, 'Infinity'], [-Infinity, '-Infinity']] as const) {
-      const pkl = new Pickle().orderedDict().mark().str('ok').tensor('FloatStorage', '0', 2, 0, [2], [1]).str('vision_model.bad').tensor('FloatStorage', '1', 3, 0, [3], [1]).op(0x75).bytes();
+    for (const [bad, shown] of [
+      [NaN, 'NaN'],
+      [Infinity, 'Infinity'],
+      [-Infinity, '-Infinity'],
+    ] as const) {
+      const pkl = new Pickle()
+        .orderedDict()
+        .mark()
+        .str('ok')
+        .tensor('FloatStorage', '0', 2, 0, [2], [1])
+        .str('vision_model.bad')
+        .tensor('FloatStorage', '1', 3, 0, [3], [1])
+        .op(0x75)
+        .bytes();
       const p = torchZip(`nonfinite-${shown}.bin`, pkl, { '0': f32bytes([1, 2]), '1': f32bytes([0, bad, 1]) });
-      await rejectsWith(readPytorchBin(p), 'WEIGHTS_NONFINITE', new RegExp(`tensor "vision_model\\.bad" holds 1 non-finite value\\(s\\) \\(first: ${shown} at flat index 1\\)`), p);
+      await rejectsWith(
+        readPytorchBin(p),
+        'WEIGHTS_NONFINITE',
+        new RegExp(`tensor "vision_model\\.bad" holds 1 non-finite value\\(s\\) \\(first: ${shown} at flat index 1\\)`),
+        p,
+      );
       const m = await readPytorchBin(p, { allowNonFinite: true });
       assert.ok(Object.is(m.get('vision_model.bad')!.data[1], Math.fround(bad)));
     }

@@ -26,7 +26,10 @@ export async function readPytorchBin(path: string, opts: ReadOptions = {}): Prom
     if (bo) {
       const mark = new TextDecoder().decode(await zip.read(bo, 16));
       if (mark !== 'little') {
-        throw new FgClipError('WEIGHTS_MALFORMED', `${path}: byteorder is ${JSON.stringify(mark)} (expected "little"). Re-save the checkpoint on a little-endian machine.`);
+        throw new FgClipError(
+          'WEIGHTS_MALFORMED',
+          `${path}: byteorder is ${JSON.stringify(mark)} (expected "little"). Re-save the checkpoint on a little-endian machine.`,
+        );
       }
     } // absent: files from older torch, which torch._load reads as little-endian
     const pkl = await zip.read(zip.entries.get(pkls[0])!, MAX_PICKLE_BYTES);
@@ -48,7 +51,10 @@ export async function readPytorchBin(path: string, opts: ReadOptions = {}): Prom
     const stored = [...storageElems.values()].reduce((a, n) => a + n, 0);
     const demanded = selected.reduce((a, [, t]) => a + numelOf(t.size), 0);
     if (demanded > 2 * stored + (1 << 20)) {
-      throw new FgClipError('WEIGHTS_MALFORMED', `${path}: the state dict's tensors hold ${demanded} elements but their storages only ${stored}; a checkpoint does not view the same storage this many times. Refusing: memory would not be bounded by the file size.`);
+      throw new FgClipError(
+        'WEIGHTS_MALFORMED',
+        `${path}: the state dict's tensors hold ${demanded} elements but their storages only ${stored}; a checkpoint does not view the same storage this many times. Refusing: memory would not be bounded by the file size.`,
+      );
     }
 
     const storages = new Map<string, Float32Array>();
@@ -58,7 +64,10 @@ export async function readPytorchBin(path: string, opts: ReadOptions = {}): Prom
       const entry = zip.entries.get(`${prefix}data/${s.key}`)!; // existence checked while unpickling
       const bytes = s.numel * itemSize(dtype);
       if (entry.size !== bytes) {
-        throw new FgClipError('WEIGHTS_MALFORMED', `${path}: storage ${s.key} has ${entry.size} bytes but the pickle declares ${s.numel} ${dtype} elements (${bytes} bytes)`);
+        throw new FgClipError(
+          'WEIGHTS_MALFORMED',
+          `${path}: storage ${s.key} has ${entry.size} bytes but the pickle declares ${s.numel} ${dtype} elements (${bytes} bytes)`,
+        );
       }
       assertLittleEndianHost();
       const out = new Float32Array(s.numel);

@@ -18,13 +18,7 @@ function malformed(path: string, what: string): FgClipError {
 
 /** A shard reference is accepted only as a bare file name (no directories, no `..`, no absolute or drive paths). */
 export function isPlainFileName(name: string): boolean {
-  return (
-    name.length > 0 &&
-    name.length <= 255 &&
-    name !== '.' &&
-    name !== '..' &&
-    !/[/\\\0:]/.test(name)
-  );
+  return name.length > 0 && name.length <= 255 && name !== '.' && name !== '..' && !/[/\\\0:]/.test(name);
 }
 
 /** Parses and validates the index; returns shard file name → tensor names listed for it, in first-seen order. */
@@ -36,9 +30,16 @@ export async function readSafetensorsIndex(indexPath: string): Promise<Map<strin
   }
   const shards = new Map<string, string[]>();
   for (const [name, file] of Object.entries(weightMap)) {
-    if (typeof file !== 'string') throw malformed(indexPath, `weight_map[${JSON.stringify(name)}] must be a file name (got ${typeof file === 'object' ? (Array.isArray(file) ? 'an array' : 'an object') : String(file)})`);
+    if (typeof file !== 'string')
+      throw malformed(
+        indexPath,
+        `weight_map[${JSON.stringify(name)}] must be a file name (got ${typeof file === 'object' ? (Array.isArray(file) ? 'an array' : 'an object') : String(file)})`,
+      );
     if (!isPlainFileName(file)) {
-      throw malformed(indexPath, `weight_map[${JSON.stringify(name)}] = ${JSON.stringify(file)} is not a plain file name inside the checkpoint folder. Shards must sit next to the index; refusing to read elsewhere.`);
+      throw malformed(
+        indexPath,
+        `weight_map[${JSON.stringify(name)}] = ${JSON.stringify(file)} is not a plain file name inside the checkpoint folder. Shards must sit next to the index; refusing to read elsewhere.`,
+      );
     }
     const list = shards.get(file) ?? [];
     list.push(name);

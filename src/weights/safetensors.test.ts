@@ -82,7 +82,13 @@ describe('safetensors: golden checkpoints', () => {
   test('F16 upcast of fgclip-small is exact: every element of 5 tensors equals the arithmetic binary16 decode', async () => {
     const h = await readSafetensorsHeader(SMALL);
     const bytes = readFileSync(SMALL);
-    const names = ['logit_scale', 'text_model.embeddings.position_embedding.weight', 'vision_model.embeddings.patch_embedding.weight', 'text_projection.weight', 'vision_model.encoder.layers.2.mlp.fc1.bias'];
+    const names = [
+      'logit_scale',
+      'text_model.embeddings.position_embedding.weight',
+      'vision_model.embeddings.patch_embedding.weight',
+      'text_projection.weight',
+      'vision_model.encoder.layers.2.mlp.fc1.bias',
+    ];
     const tensors = await readSafetensors(SMALL, { only: (n) => names.includes(n) });
     assert.deepEqual([...tensors.keys()].sort(), [...names].sort());
     for (const name of names) {
@@ -99,7 +105,10 @@ describe('safetensors: golden checkpoints', () => {
 
   test('F16 and BF16 upcast are exact for all 65536 bit patterns (NaN stays NaN, signed zeros kept)', () => {
     const all = new Uint16Array(65536).map((_, i) => i);
-    for (const [dtype, ref] of [['F16', halfByFormula], ['BF16', bf16ByFormula]] as const) {
+    for (const [dtype, ref] of [
+      ['F16', halfByFormula],
+      ['BF16', bf16ByFormula],
+    ] as const) {
       const out = new Float32Array(65536);
       upcastHalf(dtype, all, out);
       for (let h = 0; h < 65536; h++) {
@@ -158,7 +167,10 @@ describe('safetensors: malformed files are WEIGHTS_MALFORMED / WEIGHTS_DTYPE nam
   });
   test('known but unloadable dtypes I64 and F64 name the tensor and dtype; `only` can skip them', async () => {
     const name = 'text_model.encoder.layers.0.self_attn.k_proj.weight'; // [32, 32] F32 = 4096 bytes
-    for (const [dtype, shape] of [['I64', [16, 32]], ['F64', [32, 16]]] as const) {
+    for (const [dtype, shape] of [
+      ['I64', [16, 32]],
+      ['F64', [32, 16]],
+    ] as const) {
       const p = mutated(`${dtype}.safetensors`, (h) => Object.assign(h[name], { dtype, shape }));
       await rejectsWith(readSafetensors(p), 'WEIGHTS_DTYPE', new RegExp(`unsupported tensor dtype for ${name.replace(/\./g, '\\.')} \\(${dtype}\\)`), p);
       const rest = await readSafetensors(p, { only: (n) => n !== name });
@@ -214,7 +226,13 @@ describe('safetensors: malformed files are WEIGHTS_MALFORMED / WEIGHTS_DTYPE nam
 describe('safetensors: hostile headers and values are typed errors', () => {
   test('a NaN in one tensor is WEIGHTS_NONFINITE naming it and the flat index; allowNonFinite reads it', async () => {
     const p = join(tmp, 'nan.safetensors');
-    writeFileSync(p, encodeSafetensors([['a', { dtype: 'F32', shape: [2], bytes: new Uint8Array(Float32Array.of(1, 2).buffer) }], ['b.weight', { dtype: 'F32', shape: [2, 2], bytes: new Uint8Array(Float32Array.of(0, 0, 0, NaN).buffer) }]]));
+    writeFileSync(
+      p,
+      encodeSafetensors([
+        ['a', { dtype: 'F32', shape: [2], bytes: new Uint8Array(Float32Array.of(1, 2).buffer) }],
+        ['b.weight', { dtype: 'F32', shape: [2, 2], bytes: new Uint8Array(Float32Array.of(0, 0, 0, NaN).buffer) }],
+      ]),
+    );
     await rejectsWith(readSafetensors(p), 'WEIGHTS_NONFINITE', /tensor "b\.weight" holds 1 non-finite value\(s\) \(first: NaN at flat index 3\)/, p);
     assert.ok(Number.isNaN((await readSafetensors(p, { allowNonFinite: true })).get('b.weight')!.data[3]));
   });

@@ -123,7 +123,10 @@ export function parseHeader(json: unknown, path: string, fileSize: number, dataS
     if (typeof dtype !== 'string') throw malformed(path, `${where}: dtype must be a string (got ${brief(dtype)})`);
     const size = SAFETENSORS_ITEM_SIZE[dtype];
     if (size === undefined) {
-      throw new FgClipError('WEIGHTS_DTYPE', `${path}: ${where} has dtype ${JSON.stringify(dtype)}, which is not a known safetensors dtype. Loadable dtypes: F32, F16, BF16.`);
+      throw new FgClipError(
+        'WEIGHTS_DTYPE',
+        `${path}: ${where} has dtype ${JSON.stringify(dtype)}, which is not a known safetensors dtype. Loadable dtypes: F32, F16, BF16.`,
+      );
     }
     if (!Array.isArray(shape) || !shape.every(isSafeNonNegInt)) {
       throw malformed(path, `${where}: shape must be a list of non-negative integers (got ${brief(shape)})`);
@@ -152,7 +155,10 @@ export function parseHeader(json: unknown, path: string, fileSize: number, dataS
     const p = tensors[i - 1];
     const t = tensors[i];
     if (t.begin < p.end) {
-      throw malformed(path, `tensors ${JSON.stringify(p.name)} and ${JSON.stringify(t.name)} overlap (bytes ${t.begin}..${Math.min(p.end, t.end)} of the file)`);
+      throw malformed(
+        path,
+        `tensors ${JSON.stringify(p.name)} and ${JSON.stringify(t.name)} overlap (bytes ${t.begin}..${Math.min(p.end, t.end)} of the file)`,
+      );
     }
   }
   return { path, fileSize, dataStart, metadata, tensors };
@@ -167,7 +173,10 @@ export async function readSafetensors(path: string, opts: ReadOptions = {}): Pro
     const bad = selected.filter((t) => !isLoadable(t.dtype));
     if (bad.length > 0) {
       const list = bad.map((t) => `${t.name} (${t.dtype})`).join(', ');
-      throw new FgClipError('WEIGHTS_DTYPE', `${path}: unsupported tensor dtype for ${list}. Loadable dtypes: F32, F16, BF16; convert the checkpoint to one of them.`);
+      throw new FgClipError(
+        'WEIGHTS_DTYPE',
+        `${path}: unsupported tensor dtype for ${list}. Loadable dtypes: F32, F16, BF16; convert the checkpoint to one of them.`,
+      );
     }
     const out: TensorMap = new Map();
     for (const t of selected) {

@@ -15,8 +15,16 @@ export type TorchDtype = 'F32' | 'F16' | 'BF16' | 'F64' | 'I64' | 'I32' | 'I16' 
 
 /** A Map, not an object: `torch.constructor` / `torch.__proto__` must not pass an `in` check. */
 const STORAGE_TYPES: ReadonlyMap<string, TorchDtype> = new Map([
-  ['FloatStorage', 'F32'], ['HalfStorage', 'F16'], ['BFloat16Storage', 'BF16'], ['DoubleStorage', 'F64'], ['LongStorage', 'I64'],
-  ['IntStorage', 'I32'], ['ShortStorage', 'I16'], ['CharStorage', 'I8'], ['ByteStorage', 'U8'], ['BoolStorage', 'BOOL'],
+  ['FloatStorage', 'F32'],
+  ['HalfStorage', 'F16'],
+  ['BFloat16Storage', 'BF16'],
+  ['DoubleStorage', 'F64'],
+  ['LongStorage', 'I64'],
+  ['IntStorage', 'I32'],
+  ['ShortStorage', 'I16'],
+  ['CharStorage', 'I8'],
+  ['ByteStorage', 'U8'],
+  ['BoolStorage', 'BOOL'],
 ]);
 const CALLABLES = new Set(['collections.OrderedDict', 'torch._utils._rebuild_tensor_v2', 'torch._utils._rebuild_parameter']);
 
@@ -34,10 +42,19 @@ class PyDict {
   readonly map = new Map<string | number, PyValue>();
 }
 export class StorageRef {
-  constructor(readonly dtype: TorchDtype, readonly key: string, readonly numel: number) {}
+  constructor(
+    readonly dtype: TorchDtype,
+    readonly key: string,
+    readonly numel: number,
+  ) {}
 }
 export class TensorRef {
-  constructor(readonly storage: StorageRef, readonly offset: number, readonly size: readonly number[], readonly stride: readonly number[]) {}
+  constructor(
+    readonly storage: StorageRef,
+    readonly offset: number,
+    readonly size: readonly number[],
+    readonly stride: readonly number[],
+  ) {}
 }
 export type PyValue = null | boolean | number | string | PyValue[] | PyTuple | PyDict | PyGlobal | StorageRef | TensorRef;
 
@@ -66,8 +83,12 @@ export function unpickleStateDict(bytes: Uint8Array, file: string, hasStorage: (
   let opPos = 0;
 
   const unsafe = (what: string) =>
-    new FgClipError('WEIGHTS_UNSAFE', `${file}: pickle byte ${opPos}: ${what}. Refusing to load: a state dict only needs tensor rebuilding; convert the checkpoint to safetensors if it is trusted.`);
-  const bad = (what: string) => new FgClipError('WEIGHTS_MALFORMED', `${file}: pickle byte ${opPos}: ${what}. The checkpoint is damaged or not a torch.save state dict.`);
+    new FgClipError(
+      'WEIGHTS_UNSAFE',
+      `${file}: pickle byte ${opPos}: ${what}. Refusing to load: a state dict only needs tensor rebuilding; convert the checkpoint to safetensors if it is trusted.`,
+    );
+  const bad = (what: string) =>
+    new FgClipError('WEIGHTS_MALFORMED', `${file}: pickle byte ${opPos}: ${what}. The checkpoint is damaged or not a torch.save state dict.`);
 
   const need = (n: number) => {
     if (pos + n > bytes.length) throw bad(`pickle ends inside an opcode argument (needs ${n} more bytes)`);
@@ -140,22 +161,45 @@ export function unpickleStateDict(bytes: Uint8Array, file: string, hasStorage: (
     opPos = pos;
     const op = u8();
     switch (op) {
-      case 0x80: { // PROTO
+      case 0x80: {
+        // PROTO
         const v = u8();
         if (v < 2 || v > 5) throw bad(`pickle protocol ${v} (expected 2..5)`);
         break;
       }
-      case 0x95: need(8); pos += 8; break; // FRAME: length only, frames are not needed to interpret
-      case 0x7d: push(new PyDict()); break; // EMPTY_DICT
-      case 0x5d: push([]); break; // EMPTY_LIST
-      case 0x29: push(new PyTuple([])); break; // EMPTY_TUPLE
-      case 0x28: push(MARK); break; // MARK
-      case 0x58: push(str(u32())); break; // BINUNICODE
-      case 0x8c: push(str(u8())); break; // SHORT_BINUNICODE
-      case 0x4a: push(i32()); break; // BININT
-      case 0x4b: push(u8()); break; // BININT1
-      case 0x4d: push(u16()); break; // BININT2
-      case 0x8a: { // LONG1: little-endian two's complement
+      case 0x95:
+        need(8);
+        pos += 8;
+        break; // FRAME: length only, frames are not needed to interpret
+      case 0x7d:
+        push(new PyDict());
+        break; // EMPTY_DICT
+      case 0x5d:
+        push([]);
+        break; // EMPTY_LIST
+      case 0x29:
+        push(new PyTuple([]));
+        break; // EMPTY_TUPLE
+      case 0x28:
+        push(MARK);
+        break; // MARK
+      case 0x58:
+        push(str(u32()));
+        break; // BINUNICODE
+      case 0x8c:
+        push(str(u8()));
+        break; // SHORT_BINUNICODE
+      case 0x4a:
+        push(i32());
+        break; // BININT
+      case 0x4b:
+        push(u8());
+        break; // BININT1
+      case 0x4d:
+        push(u16());
+        break; // BININT2
+      case 0x8a: {
+        // LONG1: little-endian two's complement
         const n = u8();
         if (n > 8) throw bad(`LONG1 of ${n} bytes`);
         need(n);
@@ -167,46 +211,110 @@ export function unpickleStateDict(bytes: Uint8Array, file: string, hasStorage: (
         push(Number(x));
         break;
       }
-      case 0x47: need(8); push(view.getFloat64(pos, false)); pos += 8; break; // BINFLOAT (big-endian)
-      case 0x88: push(true); break; // NEWTRUE
-      case 0x89: push(false); break; // NEWFALSE
-      case 0x4e: push(null); break; // NONE
-      case 0x74: push(new PyTuple(popMark())); break; // TUPLE
-      case 0x85: push(new PyTuple([pop()])); break; // TUPLE1
-      case 0x86: { const b = pop(); const a = pop(); push(new PyTuple([a, b])); break; } // TUPLE2
-      case 0x87: { const c = pop(); const b = pop(); const a = pop(); push(new PyTuple([a, b, c])); break; } // TUPLE3
-      case 0x73: { const v = pop(); const k = pop(); setItems(top(), [k, v]); break; } // SETITEM
-      case 0x75: { const kv = popMark(); setItems(top(), kv); break; } // SETITEMS
-      case 0x61: { const v = pop(); const l = top(); if (!Array.isArray(l)) throw bad(`APPEND on ${describe(l)}`); l.push(v); break; } // APPEND
-      case 0x65: { // APPENDS (a loop: spreading a huge list into push() overflows the stack)
+      case 0x47:
+        need(8);
+        push(view.getFloat64(pos, false));
+        pos += 8;
+        break; // BINFLOAT (big-endian)
+      case 0x88:
+        push(true);
+        break; // NEWTRUE
+      case 0x89:
+        push(false);
+        break; // NEWFALSE
+      case 0x4e:
+        push(null);
+        break; // NONE
+      case 0x74:
+        push(new PyTuple(popMark()));
+        break; // TUPLE
+      case 0x85:
+        push(new PyTuple([pop()]));
+        break; // TUPLE1
+      case 0x86: {
+        const b = pop();
+        const a = pop();
+        push(new PyTuple([a, b]));
+        break;
+      } // TUPLE2
+      case 0x87: {
+        const c = pop();
+        const b = pop();
+        const a = pop();
+        push(new PyTuple([a, b, c]));
+        break;
+      } // TUPLE3
+      case 0x73: {
+        const v = pop();
+        const k = pop();
+        setItems(top(), [k, v]);
+        break;
+      } // SETITEM
+      case 0x75: {
+        const kv = popMark();
+        setItems(top(), kv);
+        break;
+      } // SETITEMS
+      case 0x61: {
+        const v = pop();
+        const l = top();
+        if (!Array.isArray(l)) throw bad(`APPEND on ${describe(l)}`);
+        l.push(v);
+        break;
+      } // APPEND
+      case 0x65: {
+        // APPENDS (a loop: spreading a huge list into push() overflows the stack)
         const vs = popMark();
         const l = top();
         if (!Array.isArray(l)) throw bad(`APPENDS on ${describe(l)}`);
         for (const v of vs) l.push(v);
         break;
       }
-      case 0x71: put(u8()); break; // BINPUT
-      case 0x72: put(u32()); break; // LONG_BINPUT
-      case 0x94: put(memo.size); break; // MEMOIZE
-      case 0x68: get(u8()); break; // BINGET
-      case 0x6a: get(u32()); break; // LONG_BINGET
-      case 0x63: { const m = line(); push(global(m, line())); break; } // GLOBAL
-      case 0x93: { // STACK_GLOBAL
+      case 0x71:
+        put(u8());
+        break; // BINPUT
+      case 0x72:
+        put(u32());
+        break; // LONG_BINPUT
+      case 0x94:
+        put(memo.size);
+        break; // MEMOIZE
+      case 0x68:
+        get(u8());
+        break; // BINGET
+      case 0x6a:
+        get(u32());
+        break; // LONG_BINGET
+      case 0x63: {
+        const m = line();
+        push(global(m, line()));
+        break;
+      } // GLOBAL
+      case 0x93: {
+        // STACK_GLOBAL
         const name = pop();
         const m = pop();
         if (typeof m !== 'string' || typeof name !== 'string') throw bad('STACK_GLOBAL needs two strings');
         push(global(m, name));
         break;
       }
-      case 0x52: { const args = pop(); push(reduce(pop(), args)); break; } // REDUCE
-      case 0x62: { // BUILD: torch sets `_metadata` on the OrderedDict; we drop that state
+      case 0x52: {
+        const args = pop();
+        push(reduce(pop(), args));
+        break;
+      } // REDUCE
+      case 0x62: {
+        // BUILD: torch sets `_metadata` on the OrderedDict; we drop that state
         const state = pop();
         const target = top();
         if (!(target instanceof PyDict) || !(state === null || state instanceof PyDict)) throw unsafe(`BUILD of ${describe(target)} with ${describe(state)}`);
         break;
       }
-      case 0x51: push(persistent(pop())); break; // BINPERSID
-      case 0x2e: { // STOP
+      case 0x51:
+        push(persistent(pop()));
+        break; // BINPERSID
+      case 0x2e: {
+        // STOP
         return asStateDict(pop());
       }
       default:
@@ -256,14 +364,17 @@ export function unpickleStateDict(bytes: Uint8Array, file: string, hasStorage: (
     // demand any amount of memory when copied out.
     const numel = size.reduce((a, d) => a * d, 1);
     if (numel > storage.numel) {
-      throw bad(`tensor view of ${numel} elements (size [${size}], stride [${stride}]) over the ${storage.numel}-element storage ${storage.key}; a state dict never stores expanded views`);
+      throw bad(
+        `tensor view of ${numel} elements (size [${size}], stride [${stride}]) over the ${storage.numel}-element storage ${storage.key}; a state dict never stores expanded views`,
+      );
     }
     checkHooks(hooks);
     // the last element the view touches must lie inside the storage
     if (size.every((d) => d > 0)) {
       let last = offset;
       for (let i = 0; i < size.length; i++) last += (size[i] - 1) * stride[i];
-      if (!(last < storage.numel)) throw bad(`tensor view (offset ${offset}, size [${size}], stride [${stride}]) reads past its ${storage.numel}-element storage ${storage.key}`);
+      if (!(last < storage.numel))
+        throw bad(`tensor view (offset ${offset}, size [${size}], stride [${stride}]) reads past its ${storage.numel}-element storage ${storage.key}`);
     }
     return new TensorRef(storage, offset, size, stride);
   }

@@ -112,7 +112,8 @@ async function readCentralDirectory(fh: FileHandle, path: string): Promise<{ ent
   if (eocd < 0) {
     const head = new Uint8Array(2);
     await readExact(fh, head, 0, path, 'magic');
-    const hint = head[0] === 0x80 ? ' (this looks like the legacy pre-1.6 torch.save format; re-save it with a recent PyTorch or convert it to safetensors)' : '';
+    const hint =
+      head[0] === 0x80 ? ' (this looks like the legacy pre-1.6 torch.save format; re-save it with a recent PyTorch or convert it to safetensors)' : '';
     throw malformed(path, `no zip end-of-central-directory record found${hint}`);
   }
   let count = tv.getUint16(eocd + 10, true);

@@ -32,7 +32,10 @@ test('fgclip cache: lists the folder collection of a search; clean --only folder
   assert.equal(folders.length, 1);
   assert.equal(folders[0].about, dir);
   assert.ok(listed.entries.some((e) => e.kind === 'graphs'));
-  assert.equal(listed.bytes, listed.entries.reduce((n, e) => n + e.bytes, 0));
+  assert.equal(
+    listed.bytes,
+    listed.entries.reduce((n, e) => n + e.bytes, 0),
+  );
 
   const dry = await run(['cache', 'clean', '--only', 'folders', '--dry-run', '--json'], env);
   assert.equal(JSON.parse(dry.out).removed.length, 1);
@@ -40,14 +43,23 @@ test('fgclip cache: lists the folder collection of a search; clean --only folder
   assert.equal(clean.code, 0, clean.err);
   assert.equal(JSON.parse(clean.out).removed[0].about, dir);
   const after = JSON.parse((await run(['cache', '--json'], env)).out) as { entries: { kind: string }[] };
-  assert.deepEqual(after.entries.filter((e) => e.kind === 'folders'), []);
-  assert.ok(after.entries.some((e) => e.kind === 'graphs'), 'graphs were not asked for and stay');
+  assert.deepEqual(
+    after.entries.filter((e) => e.kind === 'folders'),
+    [],
+  );
+  assert.ok(
+    after.entries.some((e) => e.kind === 'graphs'),
+    'graphs were not asked for and stay',
+  );
 
   const again = await search();
   assert.equal(again.code, 0, again.err);
   const a = JSON.parse(first.out).results as { path: string; score: number }[];
   const b = JSON.parse(again.out).results as { path: string; score: number }[];
-  assert.deepEqual(b.map((r) => r.path), a.map((r) => r.path));
+  assert.deepEqual(
+    b.map((r) => r.path),
+    a.map((r) => r.path),
+  );
   for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i].score - b[i].score) <= 1e-6);
 });
 

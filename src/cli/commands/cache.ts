@@ -10,7 +10,10 @@ import { flag, parse, printJson, str, UsageError, type Io } from '../args.js';
 
 function kindsOf(v: string | undefined): CacheKind[] | undefined {
   if (v === undefined) return undefined;
-  const ks = v.split(',').map((s) => s.trim()).filter(Boolean);
+  const ks = v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const bad = ks.filter((k) => !(CACHE_KINDS as readonly string[]).includes(k));
   if (ks.length === 0 || bad.length) throw new UsageError(`cache: --only expects some of ${CACHE_KINDS.join(',')} (got ${JSON.stringify(v)})`);
   return ks as CacheKind[];
@@ -19,12 +22,14 @@ function kindsOf(v: string | undefined): CacheKind[] | undefined {
 function days(v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (v.trim() === '' || !Number.isFinite(n) || n < 0) throw new UsageError(`cache clean: --older-than expects a number of days ≥ 0 (got ${JSON.stringify(v)})`);
+  if (v.trim() === '' || !Number.isFinite(n) || n < 0)
+    throw new UsageError(`cache clean: --older-than expects a number of days ≥ 0 (got ${JSON.stringify(v)})`);
   return n;
 }
 
 const json = (i: CacheItem) => ({ kind: i.kind, path: i.path, bytes: i.bytes, lastUsed: i.lastUsed.toISOString(), ...(i.about ? { about: i.about } : {}) });
-const line = (i: CacheItem) => `${i.kind.padEnd(10)} ${formatBytes(i.bytes).padStart(9)}  ${i.lastUsed.toISOString().slice(0, 10)}  ${i.path}${i.about ? `  (${i.about})` : ''}`;
+const line = (i: CacheItem) =>
+  `${i.kind.padEnd(10)} ${formatBytes(i.bytes).padStart(9)}  ${i.lastUsed.toISOString().slice(0, 10)}  ${i.path}${i.about ? `  (${i.about})` : ''}`;
 
 export async function cacheCommand(argv: readonly string[], io: Io): Promise<number> {
   const { values, positionals } = parse('cache', argv, {
@@ -37,11 +42,13 @@ export async function cacheCommand(argv: readonly string[], io: Io): Promise<num
     help: { type: 'boolean', short: 'h' },
   });
   const action = positionals[0] ?? 'ls';
-  if (!['ls', 'clean'].includes(action) || positionals.length > 1) throw new UsageError(`cache: expected 'ls' or 'clean' (got ${JSON.stringify(positionals.join(' '))})`);
+  if (!['ls', 'clean'].includes(action) || positionals.length > 1)
+    throw new UsageError(`cache: expected 'ls' or 'clean' (got ${JSON.stringify(positionals.join(' '))})`);
   const dir = str(values, 'cache-dir') ?? fgclipCacheDir({ env: io.env });
   const kinds = kindsOf(str(values, 'only'));
   if (action === 'ls') {
-    if (values['older-than'] !== undefined || flag(values, 'dry-run')) throw new UsageError('cache ls: --older-than and --dry-run belong to `fgclip cache clean`');
+    if (values['older-than'] !== undefined || flag(values, 'dry-run'))
+      throw new UsageError('cache ls: --older-than and --dry-run belong to `fgclip cache clean`');
     const items = listCache(dir, kinds);
     const total = items.reduce((n, i) => n + i.bytes, 0);
     if (flag(values, 'json')) {

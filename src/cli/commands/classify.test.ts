@@ -11,7 +11,6 @@ import { goldenPath, maxAbsDiff, readGoldenJson } from '../../test-util/goldens.
 import { run } from '../../test-util/cli.js';
 import { dot64 } from '../../test-util/fixtures.js';
 
-
 interface Cases {
   logit_scale: number;
   text_short: { texts: string[]; features: number[][] };
@@ -43,14 +42,22 @@ describe('fgclip classify (CLI)', () => {
     const j = JSON.parse(r.out) as { results: { image: string; labels: { label: string; probability: number; cosine: number }[] }[]; scoring: string };
     assert.deepEqual(Object.keys(j), ['results', 'scoring']);
     assert.equal(j.scoring, 'softmax'); // FG-CLIP v1: a softmax over the labels
-    assert.deepEqual(j.results.map((x) => x.image), images);
+    assert.deepEqual(
+      j.results.map((x) => x.image),
+      images,
+    );
     j.results.forEach((x, i) => {
       assert.deepEqual(Object.keys(x), ['image', 'labels']);
       assert.equal(x.labels.length, 3);
       for (const l of x.labels) assert.deepEqual(Object.keys(l), ['label', 'probability', 'cosine']);
       for (let k = 1; k < 3; k++) assert.ok(x.labels[k - 1].probability >= x.labels[k].probability);
       const p = new Map(x.labels.map((l) => [l.label, l.probability]));
-      assert.ok(maxAbsDiff(labels.map((l) => p.get(l) ?? NaN), expected(i)) <= 1e-4);
+      assert.ok(
+        maxAbsDiff(
+          labels.map((l) => p.get(l) ?? NaN),
+          expected(i),
+        ) <= 1e-4,
+      );
     });
     assert.ok(readdirSync(join(tmp, 'cache', 'v1')).length > 0, 'label cache written under FGCLIP_CACHE');
   });
@@ -59,8 +66,14 @@ describe('fgclip classify (CLI)', () => {
     const a = await run(['classify', '-m', model, ...images, '--labels', labels.join(','), '--json'], env);
     const b = await run(['classify', '-m', model, ...images, '--labels', labels.join(','), '--jsonl'], env);
     assert.equal(b.code, 0);
-    const lines = b.out.trim().split('\n').map((l) => JSON.parse(l) as unknown);
-    assert.deepEqual(lines, (JSON.parse(a.out) as { results: object[] }).results.map((x) => ({ ...x, scoring: 'softmax' })));
+    const lines = b.out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as unknown);
+    assert.deepEqual(
+      lines,
+      (JSON.parse(a.out) as { results: object[] }).results.map((x) => ({ ...x, scoring: 'softmax' })),
+    );
     const t = await run(['classify', '-m', model, images[0], '--labels', labels.join(','), '--json', '--top', '1'], env);
     const j = JSON.parse(t.out) as { results: { labels: unknown[] }[] };
     assert.equal(j.results[0].labels.length, 1);

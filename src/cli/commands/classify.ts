@@ -34,7 +34,8 @@ export function cacheSetting(values: ReturnType<typeof parse>['values'], io: Io)
 export function templatesOption(value: string | undefined, fallback: 'none' | 'imagenet'): TemplateSpec {
   if (value === undefined) return fallback;
   if (value === 'none' || value === 'imagenet') return value;
-  if (!existsSync(value)) throw new UsageError(`--templates: expected none, imagenet or a file of templates (got ${JSON.stringify(value)}, which is not a file)`);
+  if (!existsSync(value))
+    throw new UsageError(`--templates: expected none, imagenet or a file of templates (got ${JSON.stringify(value)}, which is not a file)`);
   return readTemplatesFile(value);
 }
 
@@ -79,7 +80,15 @@ export async function classifyCommand(argv: readonly string[], io: Io): Promise<
   const n = notices(values, io, 'classify');
   return withModel(values, 'classify', io, async (m) => {
     const results: { image: string; labels: unknown }[] = [];
-    const iter = classifyImagesIter(m, positionals, labels, { templates, top, cache, batchSize: int(values, 'batch-size'), onWarning: n.onWarning, onProgress: n.onProgress, onLabelProgress: n.onLabelProgress });
+    const iter = classifyImagesIter(m, positionals, labels, {
+      templates,
+      top,
+      cache,
+      batchSize: int(values, 'batch-size'),
+      onWarning: n.onWarning,
+      onProgress: n.onProgress,
+      onLabelProgress: n.onLabelProgress,
+    });
     let count = 0;
     for await (const part of iter) {
       for (const r of part.results) {
@@ -88,8 +97,11 @@ export async function classifyCommand(argv: readonly string[], io: Io): Promise<
         else if (json) results.push({ image: r.image, labels: r.labels });
         else {
           n.done();
-          if (count === 1 && part.scoring === 'sigmoid') io.stdout.write('(probabilities: sigmoid(exp(t)·cos + b) per label, independent of the other labels — FG-CLIP 2)\n');
-          io.stdout.write(`${r.image}\n${r.labels.map((l) => `  ${(l.probability * 100).toFixed(2).padStart(6)}%  cos ${l.cosine.toFixed(4)}  ${l.label}`).join('\n')}\n`);
+          if (count === 1 && part.scoring === 'sigmoid')
+            io.stdout.write('(probabilities: sigmoid(exp(t)·cos + b) per label, independent of the other labels — FG-CLIP 2)\n');
+          io.stdout.write(
+            `${r.image}\n${r.labels.map((l) => `  ${(l.probability * 100).toFixed(2).padStart(6)}%  cos ${l.cosine.toFixed(4)}  ${l.label}`).join('\n')}\n`,
+          );
         }
       }
     }

@@ -58,7 +58,11 @@ describe('fgclip index / search --collection', () => {
       [['search', '--collection', coll, '--model', TINY, dir, '--text', 'x'], 2, /with --collection give no folder/],
       [['search', '--collection', coll, '--model', TINY], 2, /either --text/],
       [['search', '--collection', coll, '--model', TINY, '--text', 'x', '--after', 'someday'], 2, /--after: expected a date/],
-      [['search', '--collection', join(ROOT, 'none'), '--model', TINY, '--text', 'x'], 1, /\[COLLECTION_INVALID\]: collection .*none: there is no collection here/],
+      [
+        ['search', '--collection', join(ROOT, 'none'), '--model', TINY, '--text', 'x'],
+        1,
+        /\[COLLECTION_INVALID\]: collection .*none: there is no collection here/,
+      ],
       [['search', '--collection', coll, '--model', goldenPath('fgclip-small'), '--text', 'x'], 1, /\[COLLECTION_MODEL_MISMATCH\]/],
       [['worker', '--model', TINY], 2, /worker: --queue redis:\/\/HOST:PORT is required/],
     ];

@@ -67,7 +67,9 @@ export function rateProgress(io: Io): { update: (phase: IndexPhase | string, don
       last = now;
       shown = true;
       const rate = done / Math.max((now - start) / 1000, 1e-3);
-      s.write(`\r\x1b[K${p === 'embed' ? 'embedding' : p === 'scan' ? 'scanning' : p} ${done}/${total}  ${rate.toFixed(1)}/s  ETA ${fmtTime((total - done) / rate)}`);
+      s.write(
+        `\r\x1b[K${p === 'embed' ? 'embedding' : p === 'scan' ? 'scanning' : p} ${done}/${total}  ${rate.toFixed(1)}/s  ETA ${fmtTime((total - done) / rate)}`,
+      );
     },
     done() {
       if (shown) s.write('\n');
@@ -133,7 +135,10 @@ export async function indexCommand(argv: readonly string[], io: Io): Promise<num
         progress?.done();
         const counts = { added: r.added, updated: r.updated, removed: r.removed, unchanged: r.unchanged, total: r.total };
         if (flag(values, 'json')) printJson(io, counts);
-        else io.stdout.write(`${uri}: ${r.added} added, ${r.updated} updated, ${r.removed} removed, ${r.unchanged} unchanged; ${r.total} images${r.duplicates ? ` (${r.duplicates} duplicate file(s) stored once)` : ''}${r.skipped.length ? `; ${r.skipped.length} skipped` : ''}\n`);
+        else
+          io.stdout.write(
+            `${uri}: ${r.added} added, ${r.updated} updated, ${r.removed} removed, ${r.unchanged} unchanged; ${r.total} images${r.duplicates ? ` (${r.duplicates} duplicate file(s) stored once)` : ''}${r.skipped.length ? `; ${r.skipped.length} skipped` : ''}\n`,
+          );
         if (r.interrupted) {
           io.stderr.write('fgclip: interrupted; rerun the same command to complete the collection\n');
           return 130;
@@ -150,7 +155,8 @@ export async function indexCommand(argv: readonly string[], io: Io): Promise<num
 
 /** `fgclip search --collection PATH (--text T | --image FILE) [--regions] [--top K] [filters] [--json]` */
 export async function collectionSearchCommand(values: ReturnType<typeof parse>['values'], positionals: readonly string[], io: Io): Promise<number> {
-  if (positionals.length > 0) throw new UsageError(`search: with --collection give no folder (got ${JSON.stringify(positionals[0])}); index folders with fgclip index`);
+  if (positionals.length > 0)
+    throw new UsageError(`search: with --collection give no folder (got ${JSON.stringify(positionals[0])}); index folders with fgclip index`);
   const uri = requireCollection(values, 'search');
   const text = str(values, 'text');
   const image = str(values, 'image');
@@ -175,7 +181,8 @@ export async function collectionSearchCommand(values: ReturnType<typeof parse>['
       });
       const results = out.results.map((r) => ({ path: r.path, score: r.score, ...(r.box ? { box: r.box.map((v) => Math.round(v * 100) / 100) } : {}) }));
       if (flag(values, 'json')) printJson(io, { results });
-      else results.forEach((r, i) => io.stdout.write(`${String(i + 1).padStart(3)}  ${r.score.toFixed(4)}  ${r.path}${r.box ? `  [${r.box.join(', ')}]` : ''}\n`));
+      else
+        results.forEach((r, i) => io.stdout.write(`${String(i + 1).padStart(3)}  ${r.score.toFixed(4)}  ${r.path}${r.box ? `  [${r.box.join(', ')}]` : ''}\n`));
       return 0;
     });
   } finally {

@@ -34,10 +34,19 @@ describe('fgclip embed (batch inputs)', () => {
   test('a folder: every image in it recursively (sorted, hidden and non-images left out), --jsonl {index, image, embedding} = golden (rel L2 ≤ 1e-4)', async () => {
     const r = await run(['embed', '--model', model, dir, '--raw', '--jsonl', '--quiet']);
     assert.equal(r.code, 0, r.err);
-    const lines = r.out.trim().split('\n').map((l) => JSON.parse(l) as { index: number; image: string; embedding: number[] });
+    const lines = r.out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { index: number; image: string; embedding: number[] });
     assert.equal(lines.length, pngs.length);
-    assert.deepEqual(lines.map((l) => l.index), pngs.map((_, i) => i));
-    assert.deepEqual(lines.map((l) => l.image), [...lines.map((l) => l.image)].sort());
+    assert.deepEqual(
+      lines.map((l) => l.index),
+      pngs.map((_, i) => i),
+    );
+    assert.deepEqual(
+      lines.map((l) => l.image),
+      [...lines.map((l) => l.image)].sort(),
+    );
     for (const l of lines) assert.ok(relL2(l.embedding, expectedFor(l.image)) <= 1e-4, l.image);
   });
 
@@ -90,9 +99,15 @@ describe('fgclip embed (batch inputs)', () => {
     const fromFile = await run(['embed', '--model', model, '--texts-file', file, '--short', '--raw', '--jsonl', '--quiet']);
     assert.equal(fromFile.code, 0, fromFile.err);
     const a = (JSON.parse(fromStdin.out) as { embeddings: number[][] }).embeddings;
-    const b = fromFile.out.trim().split('\n').map((l) => JSON.parse(l) as { text: string; embedding: number[] });
+    const b = fromFile.out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { text: string; embedding: number[] });
     assert.equal(a.length, 3);
-    assert.deepEqual(b.map((x) => x.text), texts);
+    assert.deepEqual(
+      b.map((x) => x.text),
+      texts,
+    );
     texts.forEach((_, i) => {
       assert.ok(relL2(a[i], C.text_short.features[i]) <= 1e-4);
       assert.ok(relL2(b[i].embedding, C.text_short.features[i]) <= 1e-4);

@@ -22,7 +22,11 @@ export async function tokenizeCommand(argv: readonly string[], io: Io): Promise<
   if (flag(values, 'json')) {
     printJson(io, { ids: enc.map((e) => e.ids), truncated: enc.map((e) => e.truncated), lengths: enc.map((e) => e.length) });
   } else {
-    enc.forEach((e, i) => io.stdout.write(`${JSON.stringify(positionals[i])}: ${e.length} tokens${e.truncated ? ` (truncated, ${e.droppedTokens} dropped)` : ''}\n  ${e.ids.slice(0, e.length).join(' ')}\n`));
+    enc.forEach((e, i) =>
+      io.stdout.write(
+        `${JSON.stringify(positionals[i])}: ${e.length} tokens${e.truncated ? ` (truncated, ${e.droppedTokens} dropped)` : ''}\n  ${e.ids.slice(0, e.length).join(' ')}\n`,
+      ),
+    );
   }
   return 0;
 }
@@ -61,11 +65,13 @@ export async function embedCommand(argv: readonly string[], io: Io): Promise<num
   const textFiles = strs(values, 'texts-file');
   const imageArgs = [...strs(values, 'image'), ...positionals];
   const wantsTexts = textArgs.length > 0 || textFiles.length > 0;
-  if (!wantsTexts && imageArgs.length === 0) throw new UsageError('embed: give --text T (repeatable, "-" for stdin), --texts-file FILE, or images (files, folders, globs)');
+  if (!wantsTexts && imageArgs.length === 0)
+    throw new UsageError('embed: give --text T (repeatable, "-" for stdin), --texts-file FILE, or images (files, folders, globs)');
   if (wantsTexts && imageArgs.length > 0) throw new UsageError('embed: give either texts or images in one call, not both (they come from different towers)');
   if (flag(values, 'long') && flag(values, 'short')) throw new UsageError('embed: --long and --short exclude each other');
   const walk = str(values, 'walk');
-  if (walk !== undefined && walk !== 'short' && walk !== 'box' && walk !== 'long' && walk !== 'auto') throw new UsageError(`embed: --walk must be short, box, long or auto (got ${JSON.stringify(walk)})`);
+  if (walk !== undefined && walk !== 'short' && walk !== 'box' && walk !== 'long' && walk !== 'auto')
+    throw new UsageError(`embed: --walk must be short, box, long or auto (got ${JSON.stringify(walk)})`);
   if (walk !== undefined && (flag(values, 'long') || flag(values, 'short'))) throw new UsageError('embed: --walk replaces --long/--short; give one of them');
   const json = flag(values, 'json');
   const jsonl = flag(values, 'jsonl');
@@ -75,7 +81,8 @@ export async function embedCommand(argv: readonly string[], io: Io): Promise<num
   if (pathsFile && !npy) throw new UsageError('embed: --paths FILE goes with --npy FILE (it names the input of each row)');
   const normalize = !flag(values, 'raw');
   const stdin = io.stdin ?? process.stdin;
-  if ((stdin as { isTTY?: boolean }).isTTY && [...textArgs, ...textFiles].includes('-')) io.stderr.write('fgclip: reading texts from the terminal, one per line; end with Ctrl-D\n');
+  if ((stdin as { isTTY?: boolean }).isTTY && [...textArgs, ...textFiles].includes('-'))
+    io.stderr.write('fgclip: reading texts from the terminal, one per line; end with Ctrl-D\n');
   const texts = wantsTexts ? await readTexts(textArgs, textFiles, stdin) : [];
   if (wantsTexts && texts.length === 0) throw new UsageError('embed: the text sources hold no texts (blank lines are left out)');
   const images = wantsTexts ? [] : await expandImageArgs(imageArgs);
@@ -102,7 +109,10 @@ export async function embedCommand(argv: readonly string[], io: Io): Promise<num
             modes.push(r.modes[i]);
             truncated.push(r.truncated[i]);
             tokens.push(r.tokenCounts[i]);
-            if (r.truncated[i]) io.stderr.write(`fgclip: warning: text ${k + 1} has ${r.tokenCounts[i]} tokens and was truncated to ${m.textLengths[r.modes[i]] ?? m.textLengths.short}\n`);
+            if (r.truncated[i])
+              io.stderr.write(
+                `fgclip: warning: text ${k + 1} has ${r.tokenCounts[i]} tokens and was truncated to ${m.textLengths[r.modes[i]] ?? m.textLengths.short}\n`,
+              );
             if (jsonl) printJson(io, { index: k, text: texts[k], embedding: e, mode: r.modes[i], truncated: r.truncated[i], tokens: r.tokenCounts[i] });
           });
         } else {
@@ -126,7 +136,12 @@ export async function embedCommand(argv: readonly string[], io: Io): Promise<num
 }
 
 export async function denseCommand(argv: readonly string[], io: Io): Promise<number> {
-  const { values, positionals } = parse('dense', argv, { ...MODEL_OPTIONS, image: { type: 'string', short: 'i' }, raw: { type: 'boolean' }, npy: { type: 'string' } });
+  const { values, positionals } = parse('dense', argv, {
+    ...MODEL_OPTIONS,
+    image: { type: 'string', short: 'i' },
+    raw: { type: 'boolean' },
+    npy: { type: 'string' },
+  });
   const image = str(values, 'image') ?? positionals[0];
   if (!image) throw new UsageError('dense: --image FILE is required');
   return withModel(values, 'dense', io, async (m) => {

@@ -11,7 +11,6 @@ import { after, describe, test } from 'node:test';
 import { goldenPath, REPO_ROOT } from '../../test-util/goldens.js';
 import { run } from '../../test-util/cli.js';
 
-
 describe('fgclip doctor / download (CLI)', () => {
   const tmp = mkdtempSync(join(tmpdir(), 'fgclip-cli-doctor-'));
   const hub = join(tmp, 'hf', 'hub');
@@ -20,7 +19,8 @@ describe('fgclip doctor / download (CLI)', () => {
   mkdirSync(snapshot, { recursive: true });
   mkdirSync(join(hub, 'models--acme--fg-tiny', 'refs'));
   writeFileSync(join(hub, 'models--acme--fg-tiny', 'refs', 'main'), commit);
-  for (const f of ['config.json', 'model.safetensors', 'preprocessor_config.json', 'tokenizer.json']) copyFileSync(goldenPath('fgclip-tiny', f), join(snapshot, f));
+  for (const f of ['config.json', 'model.safetensors', 'preprocessor_config.json', 'tokenizer.json'])
+    copyFileSync(goldenPath('fgclip-tiny', f), join(snapshot, f));
   const env = { HF_HUB_CACHE: hub, HF_HUB_OFFLINE: '1', FGCLIP_CACHE: join(tmp, 'fgclip') };
   after(() => rmSync(tmp, { recursive: true, force: true }));
 
@@ -43,7 +43,10 @@ describe('fgclip doctor / download (CLI)', () => {
     assert.ok(Number.isInteger(j.threads) && j.threads >= 1);
     assert.equal(j.hfCache.path, hub);
     assert.equal(j.hfCache.offline, true);
-    assert.deepEqual(j.hfCache.models.map((m) => [m.repo, m.revisions]), [['acme/fg-tiny', 1]]);
+    assert.deepEqual(
+      j.hfCache.models.map((m) => [m.repo, m.revisions]),
+      [['acme/fg-tiny', 1]],
+    );
     assert.equal(j.fgclipCache.path, join(tmp, 'fgclip'));
     assert.equal(j.fgclipCache.exists, false);
     assert.deepEqual(j.fgclipCache.entries, { graphs: 0, folders: 0, embeddings: 0 });
@@ -52,7 +55,16 @@ describe('fgclip doctor / download (CLI)', () => {
   test('doctor (table) names every item', async () => {
     const r = await run(['doctor'], env);
     assert.equal(r.code, 0);
-    for (const re of [/^fgclip\s+\d/m, /^node\s+/m, /^onnxruntime-node\s+\d/m, /^sharp\s+\d.*libvips/m, /^execution\s+cpu, \d+ threads/m, /^HF cache\s+.*\[offline\]$/m, /^ {2}acme\/fg-tiny {2}1 revision/m, /^fgclip cache\s+.*not created yet/m]) {
+    for (const re of [
+      /^fgclip\s+\d/m,
+      /^node\s+/m,
+      /^onnxruntime-node\s+\d/m,
+      /^sharp\s+\d.*libvips/m,
+      /^execution\s+cpu, \d+ threads/m,
+      /^HF cache\s+.*\[offline\]$/m,
+      /^ {2}acme\/fg-tiny {2}1 revision/m,
+      /^fgclip cache\s+.*not created yet/m,
+    ]) {
       assert.match(r.out, re);
     }
   });

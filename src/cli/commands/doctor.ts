@@ -63,7 +63,12 @@ export function doctorReport(env: NodeJS.ProcessEnv, threads?: number): DoctorRe
 }
 
 export async function doctorCommand(argv: readonly string[], io: Io): Promise<number> {
-  const { values } = parse('doctor', argv, { json: { type: 'boolean' }, quiet: { type: 'boolean', short: 'q' }, threads: { type: 'string' }, help: { type: 'boolean', short: 'h' } });
+  const { values } = parse('doctor', argv, {
+    json: { type: 'boolean' },
+    quiet: { type: 'boolean', short: 'q' },
+    threads: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  });
   const threads = int(values, 'threads');
   const r = doctorReport(io.env, threads);
   if (flag(values, 'json')) {

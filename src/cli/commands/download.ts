@@ -14,7 +14,8 @@ export async function downloadCommand(argv: readonly string[], io: Io): Promise<
   });
   if (positionals.length !== 1) throw new UsageError(`download: give exactly one REPO, e.g. qihoo360/fg-clip-base (got ${positionals.length})`);
   const repo = positionals[0];
-  if (!isRepoId(repo)) throw new UsageError(`download: ${JSON.stringify(repo)} is not a Hub repo id (expected "org/name" or "org/name@revision"; local folders need no download)`);
+  if (!isRepoId(repo))
+    throw new UsageError(`download: ${JSON.stringify(repo)} is not a Hub repo id (expected "org/name" or "org/name@revision"; local folders need no download)`);
   const dir = await resolveModelDir(repo, {
     revision: str(values, 'revision'),
     env: io.env,

@@ -17,7 +17,6 @@ import { goldenPath } from '../../test-util/goldens.js';
 import { run } from '../../test-util/cli.js';
 import { writePng } from '../../test-util/fixtures.js';
 
-
 describe('fgclip eval (CLI) on fgclip-tiny', () => {
   const modelDir = goldenPath('fgclip-tiny');
   const tmp = mkdtempSync(join(tmpdir(), 'fgclip-cli-eval-'));
@@ -32,7 +31,16 @@ describe('fgclip eval (CLI) on fgclip-tiny', () => {
     const texts = ['a red square', 'a blue dog', 'white cat', 'coffee', 'a bicycle', 'noise'];
     writeFileSync(
       file('fgovd.jsonl'),
-      [0, 1, 2, 3, 0, 2].map((i, k) => JSON.stringify({ img_path: `im${i}.png`, bbox: [k, 2, 12, 10], pos_expression: [texts[k]], neg_expression: texts.filter((_, j) => j !== k).slice(0, 3) })).join('\n') + '\n',
+      [0, 1, 2, 3, 0, 2]
+        .map((i, k) =>
+          JSON.stringify({
+            img_path: `im${i}.png`,
+            bbox: [k, 2, 12, 10],
+            pos_expression: [texts[k]],
+            neg_expression: texts.filter((_, j) => j !== k).slice(0, 3),
+          }),
+        )
+        .join('\n') + '\n',
     );
     writeFileSync(file('pairs.json'), JSON.stringify([0, 1, 2, 3, 1].map((i, k) => ({ image: `im${i}.png`, caption: texts[k] }))));
     // class folders created out of sorted order; the class-names file follows the sorted order (a-class, b-class)
@@ -45,8 +53,14 @@ describe('fgclip eval (CLI) on fgclip-tiny', () => {
       file('coco.json'),
       JSON.stringify({
         images: [0, 1].map((i) => ({ id: i + 1, file_name: `im${i}.png` })),
-        annotations: [{ id: 1, image_id: 1, bbox: [1, 1, 20, 20], category_id: 3 }, { id: 2, image_id: 2, bbox: [5, 0, 10, 25], category_id: 1 }],
-        categories: [{ id: 3, name: 'car' }, { id: 1, name: 'person' }],
+        annotations: [
+          { id: 1, image_id: 1, bbox: [1, 1, 20, 20], category_id: 3 },
+          { id: 2, image_id: 2, bbox: [5, 0, 10, 25], category_id: 1 },
+        ],
+        categories: [
+          { id: 3, name: 'car' },
+          { id: 1, name: 'person' },
+        ],
       }),
     );
   });
@@ -63,7 +77,20 @@ describe('fgclip eval (CLI) on fgclip-tiny', () => {
     assert.match(lines[0], /^protocol\s+items\s+images\s+correct\s+accuracy$/);
     assert.match(lines[2], new RegExp(`^FG-OVD\\s+6\\s+4\\s+${want.correct}\\s+${(100 * want.accuracy).toFixed(2)}%$`));
     const saved = JSON.parse(readFileSync(file('fgovd.out.json'), 'utf8')) as Record<string, unknown>;
-    assert.deepEqual(saved, JSON.parse(JSON.stringify({ task: 'fgovd', items: 6, images: 4, correct: want.correct, accuracy: want.accuracy, data: file('fgovd.jsonl'), perItem: want.perItem })));
+    assert.deepEqual(
+      saved,
+      JSON.parse(
+        JSON.stringify({
+          task: 'fgovd',
+          items: 6,
+          images: 4,
+          correct: want.correct,
+          accuracy: want.accuracy,
+          data: file('fgovd.jsonl'),
+          perItem: want.perItem,
+        }),
+      ),
+    );
     const j = await run(['eval', 'fgovd', '-m', modelDir, '--data', file('fgovd.jsonl'), '--images', images, '--json'], env);
     assert.deepEqual(JSON.parse(j.out), saved);
   });
@@ -79,8 +106,14 @@ describe('fgclip eval (CLI) on fgclip-tiny', () => {
   });
 
   test('eval zeroshot and boxes: tables and JSON equal the library (templates none and imagenet)', async () => {
-    const zs = await evalZeroshot(model, await readImageFolder(join(tmp, 'folder')), readClassnames(file('classnames.txt')), { templates: 'none', cache: false });
-    const r = await run(['eval', 'zeroshot', '-m', modelDir, '--imagefolder', join(tmp, 'folder'), '--classnames', file('classnames.txt'), '--templates', 'none', '--json'], env);
+    const zs = await evalZeroshot(model, await readImageFolder(join(tmp, 'folder')), readClassnames(file('classnames.txt')), {
+      templates: 'none',
+      cache: false,
+    });
+    const r = await run(
+      ['eval', 'zeroshot', '-m', modelDir, '--imagefolder', join(tmp, 'folder'), '--classnames', file('classnames.txt'), '--templates', 'none', '--json'],
+      env,
+    );
     assert.equal(r.code, 0, r.err);
     assert.deepEqual(JSON.parse(r.out), { ...zs, imagefolder: join(tmp, 'folder') });
     const bx = await evalBoxes(model, readCoco(file('coco.json')), images, { templates: 'imagenet', cache: false });
@@ -100,7 +133,10 @@ describe('fgclip eval (CLI) on fgclip-tiny', () => {
       [['nope'], /expected a protocol, one of fgovd, retrieval, zeroshot, boxes/],
       [[], /expected a protocol/],
       [['retrieval', '-m', modelDir, '--pairs', file('pairs.json'), '--images', images, '--long', '--short'], /exclude each other/],
-      [['zeroshot', '-m', modelDir, '--imagefolder', tmp, '--classnames', file('classnames.txt'), '--templates', 'bogus'], /--templates: expected none, imagenet or a file/],
+      [
+        ['zeroshot', '-m', modelDir, '--imagefolder', tmp, '--classnames', file('classnames.txt'), '--templates', 'bogus'],
+        /--templates: expected none, imagenet or a file/,
+      ],
       [['boxes', '-m', modelDir, '--annotations', file('coco.json'), '--images', images, '--data', 'x'], /unknown option '--data'/i],
     ] as [string[], RegExp][]) {
       const r = await run(['eval', ...args], env);

@@ -34,7 +34,10 @@ function need(values: Values, sub: Sub, name: string, what: string): string {
 
 export async function evalCommand(argv: readonly string[], io: Io): Promise<number> {
   const [sub, ...rest] = argv;
-  if (sub === '--help' || sub === '-h') throw new HelpRequested(`Options: (fgclip eval PROTOCOL --help for one protocol)\n${SUBCOMMANDS.map((p) => `\neval ${p}:\n${optionsHelp(`eval ${p}`, SUB_OPTIONS[p]).replace(/^[\s\S]*?Options:\n/, '')}`).join('')}`);
+  if (sub === '--help' || sub === '-h')
+    throw new HelpRequested(
+      `Options: (fgclip eval PROTOCOL --help for one protocol)\n${SUBCOMMANDS.map((p) => `\neval ${p}:\n${optionsHelp(`eval ${p}`, SUB_OPTIONS[p]).replace(/^[\s\S]*?Options:\n/, '')}`).join('')}`,
+    );
   if (!SUBCOMMANDS.includes(sub as Sub)) throw new UsageError(`eval: expected a protocol, one of ${SUBCOMMANDS.join(', ')} (got ${JSON.stringify(sub ?? '')})`);
   const s = sub as Sub;
   const { values, positionals } = parse(`eval ${s}`, rest, SUB_OPTIONS[s]);
@@ -76,7 +79,10 @@ function prepare(s: Sub, values: Values, io: Io): Run {
         const { perItem, ...summary } = r;
         return {
           result: { ...summary, data, perItem },
-          table: formatTable(['protocol', 'items', 'images', 'correct', 'accuracy'], [['FG-OVD', String(r.items), String(r.images), String(r.correct), percent(r.accuracy)]]),
+          table: formatTable(
+            ['protocol', 'items', 'images', 'correct', 'accuracy'],
+            [['FG-OVD', String(r.items), String(r.images), String(r.correct), percent(r.accuracy)]],
+          ),
         };
       };
     }
@@ -92,7 +98,9 @@ function prepare(s: Sub, values: Values, io: Io): Run {
         const row = (name: string, rec: Record<number, number>) => [name, ...RECALL_KS.map((k) => percent(rec[k]))];
         return {
           result: { ...r, pairs: file, mode },
-          table: `${r.images} images, ${r.texts} captions (${mode} text path)\n` + formatTable(['direction', ...RECALL_KS.map((k) => `R@${k}`)], [row('image→text', r.imageToText), row('text→image', r.textToImage)]),
+          table:
+            `${r.images} images, ${r.texts} captions (${mode} text path)\n` +
+            formatTable(['direction', ...RECALL_KS.map((k) => `R@${k}`)], [row('image→text', r.imageToText), row('text→image', r.textToImage)]),
         };
       };
     }
@@ -120,5 +128,8 @@ function prepare(s: Sub, values: Values, io: Io): Run {
 }
 
 function accuracyTable(name: string, r: { classes: number; total: number; top1: number; top5: number; templates: number }): string {
-  return formatTable(['protocol', 'classes', 'templates', 'samples', 'top-1', 'top-5'], [[name, String(r.classes), String(r.templates), String(r.total), percent(r.top1), percent(r.top5)]]);
+  return formatTable(
+    ['protocol', 'classes', 'templates', 'samples', 'top-1', 'top-5'],
+    [[name, String(r.classes), String(r.templates), String(r.total), percent(r.top1), percent(r.top5)]],
+  );
 }

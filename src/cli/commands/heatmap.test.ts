@@ -13,7 +13,6 @@ import { goldenPath, readGoldenJson, relL2 } from '../../test-util/goldens.js';
 import { run } from '../../test-util/cli.js';
 import { dot64 } from '../../test-util/fixtures.js';
 
-
 interface Cases {
   text_short: { texts: string[]; features: number[][] };
   end_to_end: { cases: { image: string; dense_features: number[][] }[] };

@@ -19,7 +19,8 @@ export async function heatmapCommand(argv: readonly string[], io: Io): Promise<n
   });
   const image = str(values, 'image') ?? positionals[0];
   if (!image) throw new UsageError('heatmap: IMAGE (or --image FILE) is required');
-  if (positionals.length > (str(values, 'image') ? 0 : 1)) throw new UsageError(`heatmap: one image at a time (got ${JSON.stringify(positionals)}); give texts with --text`);
+  if (positionals.length > (str(values, 'image') ? 0 : 1))
+    throw new UsageError(`heatmap: one image at a time (got ${JSON.stringify(positionals)}); give texts with --text`);
   const texts = strs(values, 'text');
   if (texts.length === 0) throw new UsageError('heatmap: give at least one --text T (repeatable)');
   const out = str(values, 'out');

@@ -18,7 +18,12 @@ describe('fgclip with Hub model ids (mock Hub on loopback)', () => {
   const tmp = mkdtempSync(join(tmpdir(), 'fgclip-cli-hub-'));
   const env = (extra: Record<string, string> = {}) => ({ HF_ENDPOINT: hub.url, HF_HUB_CACHE: join(tmp, 'hub'), FGCLIP_CACHE: join(tmp, 'fgclip'), ...extra });
   before(async () => {
-    hub = await startMockHub({ repos: [{ id: 'qihoo360/fgclip-tiny', dir: goldenPath('fgclip-tiny') }, { id: 'qihoo360/fgclip-tiny-pt', dir: goldenPath('fgclip-tiny-pt') }] });
+    hub = await startMockHub({
+      repos: [
+        { id: 'qihoo360/fgclip-tiny', dir: goldenPath('fgclip-tiny') },
+        { id: 'qihoo360/fgclip-tiny-pt', dir: goldenPath('fgclip-tiny-pt') },
+      ],
+    });
   });
   after(async () => {
     await hub.close();

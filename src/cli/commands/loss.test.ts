@@ -61,7 +61,10 @@ test('fgclip loss on an unseen checkpoint and batch (fgclip-small, F16, quick_ge
 test('fgclip loss: stage 1 from a batch without box fields, or forced with --stage 1 (region and hard parts 0)', async () => {
   const g = readGoldenJson<Record<string, unknown>>('fgclip-tiny.loss.json');
   const stage1 = writeBatch('stage1.json', { image: g.image, text_short: g.text_short, text_long: g.text_long });
-  for (const [f, extra] of [[stage1, []], [goldenPath('fgclip-tiny.loss.json'), ['--stage', '1']]] as const) {
+  for (const [f, extra] of [
+    [stage1, []],
+    [goldenPath('fgclip-tiny.loss.json'), ['--stage', '1']],
+  ] as const) {
     const r = await run(['loss', '--model', tiny, '--batch', f, '--json', '--threads', '1', ...extra]);
     assert.equal(r.code, 0, r.err);
     const out = JSON.parse(r.out) as LossOut;
@@ -78,12 +81,52 @@ test('fgclip loss: malformed batches and options exit non-zero with one clear st
     ['not an object', [1, 2], /expected a JSON object/],
     ['long text of 247 ids', { ...g, text_long: (g.text_long as number[][]).map((r) => r.slice(1)) }, /text_long\[0\] has 247 ids \(expected 248, padded\)/],
     ['short text rows != images', { ...g, text_short: (g.text_short as number[][]).slice(0, 1) }, /text_short has 1 rows for 2 images/],
-    ['token id out of range', { ...g, text_short: [[49406, 60000, ...Array<number>(75).fill(49407)], (g.text_short as number[][])[1]] }, /text_short\[0\] holds token id 60000 outside/],
-    ['short text not padded to 77', { ...g, text_short: [[49406, 320, 49407], (g.text_short as number[][])[1]] }, /text_short\[0\] has 3 ids \(expected 77, padded\)/],
+    [
+      'token id out of range',
+      { ...g, text_short: [[49406, 60000, ...Array<number>(75).fill(49407)], (g.text_short as number[][])[1]] },
+      /text_short\[0\] holds token id 60000 outside/,
+    ],
+    [
+      'short text not padded to 77',
+      { ...g, text_short: [[49406, 320, 49407], (g.text_short as number[][])[1]] },
+      /text_short\[0\] has 3 ids \(expected 77, padded\)/,
+    ],
     ['image of the wrong size', { ...g, image: (g.image as number[][][][]).map((im) => im.map((ch) => ch.slice(1))) }, /image\[0\]\[0\] must be a list of 32/],
     ['NaN pixel', writeBatchRaw(g), /is not a finite number/],
-    ['box outside [0,1]', { ...g, box_infos_normalized_xyxy: [[[0.1, 0.1, 1.5, 0.9], [0, 0, 1, 1]], [[0, 0, 1, 1], [0, 0, 1, 1]]] }, /box_infos_normalized_xyxy\[0\]\[0\] = .* outside \[0, 1\]/],
-    ['inverted box', { ...g, box_infos_normalized_xyxy: [[[0.8, 0.1, 0.2, 0.9], [0, 0, 1, 1]], [[0, 0, 1, 1], [0, 0, 1, 1]]] }, /x2 < x1/],
+    [
+      'box outside [0,1]',
+      {
+        ...g,
+        box_infos_normalized_xyxy: [
+          [
+            [0.1, 0.1, 1.5, 0.9],
+            [0, 0, 1, 1],
+          ],
+          [
+            [0, 0, 1, 1],
+            [0, 0, 1, 1],
+          ],
+        ],
+      },
+      /box_infos_normalized_xyxy\[0\]\[0\] = .* outside \[0, 1\]/,
+    ],
+    [
+      'inverted box',
+      {
+        ...g,
+        box_infos_normalized_xyxy: [
+          [
+            [0.8, 0.1, 0.2, 0.9],
+            [0, 0, 1, 1],
+          ],
+          [
+            [0, 0, 1, 1],
+            [0, 0, 1, 1],
+          ],
+        ],
+      },
+      /x2 < x1/,
+    ],
     ['box_nums above the slots', { ...g, box_nums: [3, 1] }, /box_nums\[0\] = 3 is not an integer in \[0, 2\]/],
     ['hard texts not 11 per hard box', { ...g, hard_texts: (g.hard_texts as number[][]).slice(0, 21) }, /hardTexts has 21 rows for 2 hard boxes/],
     ['partial stage-2 fields', { ...g, hard_nums: undefined }, /missing hard_nums/],
@@ -113,7 +156,15 @@ test('fgclip loss: malformed batches and options exit non-zero with one clear st
   const missing = await run(['loss', '--model', tiny, '--batch', join(dir, 'nope.json')]);
   assert.equal(missing.code, 1);
   assert.match(missing.err, /cannot read the file \(ENOENT\)/);
-  const stage2 = await run(['loss', '--model', tiny, '--batch', writeBatch('s1.json', { image: g.image, text_short: g.text_short, text_long: g.text_long }), '--stage', '2']);
+  const stage2 = await run([
+    'loss',
+    '--model',
+    tiny,
+    '--batch',
+    writeBatch('s1.json', { image: g.image, text_short: g.text_short, text_long: g.text_long }),
+    '--stage',
+    '2',
+  ]);
   assert.equal(stage2.code, 1);
   assert.match(stage2.err, /stage 2 needs the box fields/);
 });

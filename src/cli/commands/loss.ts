@@ -46,16 +46,26 @@ export async function lossCommand(argv: readonly string[], io: Io): Promise<numb
   } catch (e) {
     throw new FgClipError('INPUT_INVALID', `--batch ${batchFile}: not valid JSON (${e instanceof Error ? e.message : String(e)})`);
   }
-  const dir = await resolveModelDir(model, { revision: str(values, 'revision'), env: io.env, onProgress: flag(values, 'quiet') ? undefined : progressBar(io.stderr as NodeJS.WriteStream) });
+  const dir = await resolveModelDir(model, {
+    revision: str(values, 'revision'),
+    env: io.env,
+    onProgress: flag(values, 'quiet') ? undefined : progressBar(io.stderr as NodeJS.WriteStream),
+  });
   const { family } = await familyOf(dir);
   if (family.id === 'fgclip2') {
     // FG-CLIP 2: the stage-2 objective (its own parts and gradient engine)
     const r = await fgclip2LossOfReferenceBatch(dir, json, threads);
     if (flag(values, 'json')) printJson(io, r);
     else {
-      io.stdout.write(`FG-CLIP 2 stage-2 loss ${r.loss.toFixed(6)}  (${Object.entries(r.parts).map(([k, v]) => `${k} ${v.toFixed(6)}`).join(', ')})\n`);
+      io.stdout.write(
+        `FG-CLIP 2 stage-2 loss ${r.loss.toFixed(6)}  (${Object.entries(r.parts)
+          .map(([k, v]) => `${k} ${v.toFixed(6)}`)
+          .join(', ')})\n`,
+      );
       const total = Math.sqrt(Object.values(r.grad_norms).reduce((a, n) => a + n * n, 0));
-      io.stdout.write(`global gradient norm ${total.toPrecision(6)} over ${Object.keys(r.grad_norms).length} parameters (--json for each); next threshold ${r.threshold_out.toFixed(6)}\n`);
+      io.stdout.write(
+        `global gradient norm ${total.toPrecision(6)} over ${Object.keys(r.grad_norms).length} parameters (--json for each); next threshold ${r.threshold_out.toFixed(6)}\n`,
+      );
     }
     return 0;
   }
@@ -63,7 +73,11 @@ export async function lossCommand(argv: readonly string[], io: Io): Promise<numb
   try {
     const parsed = batchFromReferenceJson(json, engine.config);
     const stage = stageArg === undefined ? parsed.stage : (Number(stageArg) as 1 | 2);
-    if (stage === 2 && parsed.stage === 1) throw new FgClipError('INPUT_INVALID', `--batch ${batchFile}: stage 2 needs the box fields (box_infos_normalized_xyxy, box_texts, box_nums, hard_infos_normalized_xyxy, hard_texts, hard_nums)`);
+    if (stage === 2 && parsed.stage === 1)
+      throw new FgClipError(
+        'INPUT_INVALID',
+        `--batch ${batchFile}: stage 2 needs the box fields (box_infos_normalized_xyxy, box_texts, box_nums, hard_infos_normalized_xyxy, hard_texts, hard_nums)`,
+      );
     const r = await engine.compute(engine.initialParams, parsed.batch, { stage, chunkSize });
     const gradNorms: Record<string, number> = {};
     for (const [name, g] of r.grads) {
@@ -73,7 +87,9 @@ export async function lossCommand(argv: readonly string[], io: Io): Promise<numb
     }
     if (flag(values, 'json')) printJson(io, { loss: r.loss, parts: r.parts, grad_norms: gradNorms });
     else {
-      io.stdout.write(`stage ${stage} loss ${r.loss.toFixed(6)}  (itc_long ${r.parts.itc_long.toFixed(6)}, itc_short ${r.parts.itc_short.toFixed(6)}, region ${r.parts.region.toFixed(6)}, hard_negative ${r.parts.hard_negative.toFixed(6)})\n`);
+      io.stdout.write(
+        `stage ${stage} loss ${r.loss.toFixed(6)}  (itc_long ${r.parts.itc_long.toFixed(6)}, itc_short ${r.parts.itc_short.toFixed(6)}, region ${r.parts.region.toFixed(6)}, hard_negative ${r.parts.hard_negative.toFixed(6)})\n`,
+      );
       const total = Math.sqrt(Object.values(gradNorms).reduce((a, n) => a + n * n, 0));
       io.stdout.write(`global gradient norm ${total.toPrecision(6)} over ${r.grads.size} parameters (--json for each)\n`);
     }

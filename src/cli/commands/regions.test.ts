@@ -12,7 +12,6 @@ import { goldenPath, maxAbsDiff, readGoldenJson } from '../../test-util/goldens.
 import { run } from '../../test-util/cli.js';
 import { dot64 } from '../../test-util/fixtures.js';
 
-
 interface Cases {
   text_short: { texts: string[]; features: number[][] };
   end_to_end: { cases: { image: string; boxes_pixels_xyxy: number[][]; region_features: number[][] }[] };
@@ -45,7 +44,13 @@ describe('fgclip regions --labels (CLI) on fgclip-tiny', () => {
     j.regions.forEach((r, b) => {
       const p = softmax64(T.map((t) => 100 * dot64(unit(c.region_features[b]), t)));
       const by = new Map(r.labels.map((l) => [l.label, l.probability]));
-      assert.ok(maxAbsDiff(labels.map((l) => by.get(l) ?? NaN), p) <= (c.image.endsWith('.jpg') ? 2e-3 : 1e-4), `${c.image} box ${b}`);
+      assert.ok(
+        maxAbsDiff(
+          labels.map((l) => by.get(l) ?? NaN),
+          p,
+        ) <= (c.image.endsWith('.jpg') ? 2e-3 : 1e-4),
+        `${c.image} box ${b}`,
+      );
       for (let k = 1; k < r.labels.length; k++) assert.ok(r.labels[k - 1].probability >= r.labels[k].probability);
     });
   };

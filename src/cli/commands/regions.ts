@@ -28,7 +28,11 @@ export async function regionsCommand(argv: readonly string[], io: Io): Promise<n
     if (labels) {
       const regions = await classifyRegions(m, image, boxes, labels);
       if (flag(values, 'json')) printJson(io, { regions });
-      else for (const r of regions) io.stdout.write(`box [${r.box.join(', ')}]\n${r.labels.map((l) => `  ${(l.probability * 100).toFixed(2).padStart(6)}%  cos ${l.cosine.toFixed(4)}  ${l.label}`).join('\n')}\n`);
+      else
+        for (const r of regions)
+          io.stdout.write(
+            `box [${r.box.join(', ')}]\n${r.labels.map((l) => `  ${(l.probability * 100).toFixed(2).padStart(6)}%  cos ${l.cosine.toFixed(4)}  ${l.label}`).join('\n')}\n`,
+          );
       return 0;
     }
     const [r] = await m.encodeImages([image], { boxes: [boxes], normalize: !flag(values, 'raw') });
@@ -61,7 +65,15 @@ export function readBoxesFile(path: string, format: string): PixelBox[] {
       throw new FgClipError('INPUT_INVALID', `--boxes ${path}: invalid JSON (${(e as Error).message})`);
     }
   } else {
-    rows = t.split(/\r?\n/).filter((l) => l.trim() && !l.trim().startsWith('#')).map((l) => l.trim().split(/[\s,]+/).map(Number));
+    rows = t
+      .split(/\r?\n/)
+      .filter((l) => l.trim() && !l.trim().startsWith('#'))
+      .map((l) =>
+        l
+          .trim()
+          .split(/[\s,]+/)
+          .map(Number),
+      );
   }
   return rows.map((r, i) => {
     const v = Array.isArray(r) ? r : typeof r === 'object' && r && 'bbox' in r ? (r as { bbox: unknown }).bbox : undefined;

@@ -46,10 +46,15 @@ export async function searchCommand(argv: readonly string[], io: Io): Promise<nu
     });
     n.done();
     if (!flag(values, 'quiet')) {
-      io.stderr.write(`fgclip: ${out.indexed} image(s) ranked: ${out.encoded} encoded, ${out.indexed - out.encoded} from the cache${out.skipped.length ? `, ${out.skipped.length} skipped` : ''}\n`);
+      io.stderr.write(
+        `fgclip: ${out.indexed} image(s) ranked: ${out.encoded} encoded, ${out.indexed - out.encoded} from the cache${out.skipped.length ? `, ${out.skipped.length} skipped` : ''}\n`,
+      );
     }
     if (out.indexed === 0) {
-      throw new FgClipError('INPUT_INVALID', `search: no readable images under ${positionals[0]}${out.skipped.length ? ` (${out.skipped.length} skipped)` : ''}`);
+      throw new FgClipError(
+        'INPUT_INVALID',
+        `search: no readable images under ${positionals[0]}${out.skipped.length ? ` (${out.skipped.length} skipped)` : ''}`,
+      );
     }
     if (flag(values, 'json')) printJson(io, { results: out.results });
     else out.results.forEach((r, i) => io.stdout.write(`${String(i + 1).padStart(3)}  ${r.score.toFixed(4)}  ${r.path}\n`));

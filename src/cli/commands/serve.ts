@@ -42,7 +42,8 @@ export async function serveCommand(argv: readonly string[], io: Io, signals: Nod
     ...STORAGE_OPTIONS,
   });
   if (positionals.length > 0) throw new UsageError(`serve: unexpected argument ${JSON.stringify(positionals[0])}`);
-  if (flag(values, 'allow-private-images') && !flag(values, 'allow-remote-images')) throw new UsageError('serve: --allow-private-images needs --allow-remote-images');
+  if (flag(values, 'allow-private-images') && !flag(values, 'allow-remote-images'))
+    throw new UsageError('serve: --allow-private-images needs --allow-remote-images');
   const host = str(values, 'host') ?? '127.0.0.1';
   const port = int(values, 'port', 0) ?? 8080;
   if (port > 65535) throw new UsageError(`--port: expected 0..65535 (got ${port})`);
@@ -81,7 +82,9 @@ export async function serveCommand(argv: readonly string[], io: Io, signals: Nod
   try {
     const uri = str(values, 'collection');
     // the collection is opened with the server's encoder (query embeddings go through the same worker)
-    const collection = uri ? (encoder: Encoder) => openCollectionFor(encoder, uri, { storageOptions: storageOptions(values, io), modelName: str(values, 'model') }) : undefined;
+    const collection = uri
+      ? (encoder: Encoder) => openCollectionFor(encoder, uri, { storageOptions: storageOptions(values, io), modelName: str(values, 'model') })
+      : undefined;
     server = createServer({ model, ...options, collection });
     await server.listen();
   } catch (e) {
@@ -90,8 +93,11 @@ export async function serveCommand(argv: readonly string[], io: Io, signals: Nod
     throw e;
   }
   if (!quiet) {
-    io.stderr.write(`fgclip: serving ${model.info.modelDir} on ${server.url} (web page at ${server.url}/, API under /v1; batching ${options.batching ? 'on' : 'off'}; Ctrl-C to stop)\n`);
-    if (!LOOPBACK.has(host) && apiKeys.length === 0) io.stderr.write(`fgclip: warning: listening on ${host} without API keys; anyone who can reach it can use it (--api-key)\n`);
+    io.stderr.write(
+      `fgclip: serving ${model.info.modelDir} on ${server.url} (web page at ${server.url}/, API under /v1; batching ${options.batching ? 'on' : 'off'}; Ctrl-C to stop)\n`,
+    );
+    if (!LOOPBACK.has(host) && apiKeys.length === 0)
+      io.stderr.write(`fgclip: warning: listening on ${host} without API keys; anyone who can reach it can use it (--api-key)\n`);
   }
   const s = server;
   await new Promise<void>((resolve) => {

@@ -42,7 +42,17 @@ test('fgclip train usage errors exit 2 with one clear line: missing --data/--out
 });
 
 test('fgclip train on a missing data file: exit 1, INPUT_INVALID naming the file', async () => {
-  const r = await run(['train', '--data', join(root, 'absent.json'), '--out', join(root, 'o'), '--init', 'synthetic', '--tokenizer-from', goldenPath('fgclip-tiny')]);
+  const r = await run([
+    'train',
+    '--data',
+    join(root, 'absent.json'),
+    '--out',
+    join(root, 'o'),
+    '--init',
+    'synthetic',
+    '--tokenizer-from',
+    goldenPath('fgclip-tiny'),
+  ]);
   assert.equal(r.code, 1);
   assert.match(r.err, /absent\.json/);
 });
@@ -51,7 +61,29 @@ test('fgclip train with stderr not a terminal (a log file): progress lines at th
   const syn = await run(['synthetic', '--out', join(root, 'prog'), '--train', '3', '--heldout', '1', '--image-size', '64', '--json']);
   assert.equal(syn.code, 0, syn.err);
   const { train } = JSON.parse(syn.out) as { train: string };
-  const r = await run(['train', '--init', 'synthetic', '--tokenizer-from', goldenPath('fgclip-tiny'), '--data', train, '--out', join(root, 'prog-run'), '--stage', '1', '--steps', '2', '--batch-size', '2', '--warmup-steps', '0', '--workers', '1', '--threads', '1']);
+  const r = await run([
+    'train',
+    '--init',
+    'synthetic',
+    '--tokenizer-from',
+    goldenPath('fgclip-tiny'),
+    '--data',
+    train,
+    '--out',
+    join(root, 'prog-run'),
+    '--stage',
+    '1',
+    '--steps',
+    '2',
+    '--batch-size',
+    '2',
+    '--warmup-steps',
+    '0',
+    '--workers',
+    '1',
+    '--threads',
+    '1',
+  ]);
   assert.equal(r.code, 0, r.err);
   assert.match(r.err, /^fgclip train: step 1\/2 {2}loss \d+\.\d{4} {2}lr \S+ {2}\d+\.\d samples\/s {2}ETA \S+$/m);
   assert.match(r.err, /^fgclip train: step 2\/2 /m);

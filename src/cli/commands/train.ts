@@ -94,11 +94,14 @@ export async function trainCommand(argv: readonly string[], io: Io): Promise<num
   const stageS = str(values, 'stage') ?? '2';
   if (stageS !== '1' && stageS !== '2') throw new UsageError(`--stage: expected 1 or 2 (got ${JSON.stringify(stageS)})`);
   const schedule = str(values, 'schedule');
-  if (schedule !== undefined && schedule !== 'cosine' && schedule !== 'linear' && schedule !== 'constant') throw new UsageError(`--schedule: expected cosine, linear or constant (got ${JSON.stringify(schedule)})`);
+  if (schedule !== undefined && schedule !== 'cosine' && schedule !== 'linear' && schedule !== 'constant')
+    throw new UsageError(`--schedule: expected cosine, linear or constant (got ${JSON.stringify(schedule)})`);
   const policy = str(values, 'on-bad-record');
-  if (policy !== undefined && policy !== 'skip' && policy !== 'fail') throw new UsageError(`--on-bad-record: expected skip or fail (got ${JSON.stringify(policy)})`);
+  if (policy !== undefined && policy !== 'skip' && policy !== 'fail')
+    throw new UsageError(`--on-bad-record: expected skip or fail (got ${JSON.stringify(policy)})`);
   const finalDtype = str(values, 'final-dtype');
-  if (finalDtype !== undefined && finalDtype !== 'f32' && finalDtype !== 'f16') throw new UsageError(`--final-dtype: expected f32 or f16 (got ${JSON.stringify(finalDtype)})`);
+  if (finalDtype !== undefined && finalDtype !== 'f32' && finalDtype !== 'f16')
+    throw new UsageError(`--final-dtype: expected f32 or f16 (got ${JSON.stringify(finalDtype)})`);
   const freeze: { -readonly [K in keyof FreezeOptions]: FreezeOptions[K] } = {};
   for (const f of strs(values, 'freeze')) {
     if (f === 'vision') freeze.vision = true;
@@ -109,7 +112,8 @@ export async function trainCommand(argv: readonly string[], io: Io): Promise<num
   freeze.firstLayers = int(values, 'freeze-layers', 0);
   if (str(values, 'steps') !== undefined && str(values, 'epochs') !== undefined) throw new UsageError('train: give --steps N or --epochs N, not both');
   if (!str(values, 'eval-data')) {
-    for (const f of ['eval-every', 'eval-images']) if (str(values, f) !== undefined) throw new UsageError(`train: --${f} needs --eval-data FILE (the held-out records)`);
+    for (const f of ['eval-every', 'eval-images'])
+      if (str(values, f) !== undefined) throw new UsageError(`train: --${f} needs --eval-data FILE (the held-out records)`);
   }
   const quiet = flag(values, 'quiet');
   const tty = !quiet && io.stderr.isTTY === true;
@@ -177,7 +181,16 @@ export async function trainCommand(argv: readonly string[], io: Io): Promise<num
       // FG-CLIP 2: the stage-2 objective on --data = FineHARD records (+ --images), or JSONL of batches in the
       // reference collate's layout (families/fgclip2/train.ts; told apart by the first record's fields)
       if (stageS !== '2') throw new UsageError('train: FG-CLIP 2 checkpoints train on the stage-2 objective only (--stage 2)');
-      const source = isFgclip2BatchFile(data) ? { batches: data } : { data, imagesDir: options.imagesDir, batchSize: options.batchSize, seed: options.seed, onBadRecord: options.onBadRecord, onSkip: (b: { where: string; reason: string }) => say(`skipped ${b.where}: ${b.reason}`) };
+      const source = isFgclip2BatchFile(data)
+        ? { batches: data }
+        : {
+            data,
+            imagesDir: options.imagesDir,
+            batchSize: options.batchSize,
+            seed: options.seed,
+            onBadRecord: options.onBadRecord,
+            onSkip: (b: { where: string; reason: string }) => say(`skipped ${b.where}: ${b.reason}`),
+          };
       const r = await trainFgclip2({
         model: dir,
         ...source,
@@ -193,7 +206,12 @@ export async function trainCommand(argv: readonly string[], io: Io): Promise<num
         saveEvery: options.saveEvery,
         resume: options.resume,
         threads,
-        onStep: tty ? (s) => io.stderr.write(`\r\x1b[Kstep ${s.step}  loss ${s.loss.toFixed(4)}  lr ${s.lr.toExponential(2)}  θ ${s.nextThreshold.toFixed(3)}  ${s.seconds.toFixed(1)} s/step`) : undefined,
+        onStep: tty
+          ? (s) =>
+              io.stderr.write(
+                `\r\x1b[Kstep ${s.step}  loss ${s.loss.toFixed(4)}  lr ${s.lr.toExponential(2)}  θ ${s.nextThreshold.toFixed(3)}  ${s.seconds.toFixed(1)} s/step`,
+              )
+          : undefined,
       });
       if (tty) io.stderr.write('\n');
       const summary = { family: 'fgclip2', steps: r.steps, resumedFrom: r.resumedFrom ?? null, finalDir: r.finalDir, threshold: r.threshold };

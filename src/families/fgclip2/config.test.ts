@@ -21,7 +21,10 @@ describe('FG-CLIP 2 config', () => {
   it('absurd or inconsistent sizes are refused before any allocation', () => {
     invalid(() => parseFgclip2Config({ ...tiny, text_config: { ...tiny.text_config, vocab_size: 1e12 } }, 'c'), /text_config.vocab_size must be at most/);
     invalid(() => parseFgclip2Config({ ...tiny, vision_config: { ...tiny.vision_config, num_patches: 15 } }, 'c'), /square/);
-    invalid(() => parseFgclip2Config({ ...tiny, vision_config: { ...tiny.vision_config, hidden_size: 64, num_attention_heads: 2 } }, 'c'), /must equal text_config.hidden_size/);
+    invalid(
+      () => parseFgclip2Config({ ...tiny, vision_config: { ...tiny.vision_config, hidden_size: 64, num_attention_heads: 2 } }, 'c'),
+      /must equal text_config.hidden_size/,
+    );
     invalid(() => parseFgclip2Config({ ...tiny, text_config: { ...tiny.text_config, keep_len: 500 } }, 'c'), /keep_len/);
     invalid(() => parseFgclip2Config({ text_config: {} }, 'c'), /vision_config/);
     invalid(() => parseFgclip2Config([], 'c'), /JSON object/);

@@ -62,7 +62,8 @@ function bounded(r: FieldReader, key: string, fallback: number, max: number, min
 function tower(r: FieldReader, hidden: number, inter: number, layers: number, heads: number): TowerConfig {
   const hidden_size = bounded(r, 'hidden_size', hidden, LIMITS.hidden);
   const num_attention_heads = bounded(r, 'num_attention_heads', heads, LIMITS.heads);
-  if (hidden_size % num_attention_heads !== 0) throw r.fail('hidden_size', `must be divisible by num_attention_heads (got ${hidden_size} and ${num_attention_heads})`);
+  if (hidden_size % num_attention_heads !== 0)
+    throw r.fail('hidden_size', `must be divisible by num_attention_heads (got ${hidden_size} and ${num_attention_heads})`);
   return {
     hidden_size,
     intermediate_size: bounded(r, 'intermediate_size', inter, 4 * LIMITS.hidden),
@@ -83,15 +84,29 @@ export function parseFgclip2Config(json: unknown, source: string): Fgclip2Config
   const longtext_len = bounded(t, 'longtext_len', 196, LIMITS.positions);
   const keep_len = bounded(t, 'keep_len', 20, longtext_len, 0);
   const projection_size = bounded(t, 'projection_size', tt.hidden_size, LIMITS.hidden);
-  if (projection_size !== tt.hidden_size) throw t.fail('projection_size', `must equal hidden_size (the heads are square; got ${projection_size} vs ${tt.hidden_size})`);
-  const text_config: Fgclip2TextConfig = { ...tt, vocab_size: bounded(t, 'vocab_size', 32000, LIMITS.vocab), max_position_embeddings, keep_len, longtext_len, projection_size };
+  if (projection_size !== tt.hidden_size)
+    throw t.fail('projection_size', `must equal hidden_size (the heads are square; got ${projection_size} vs ${tt.hidden_size})`);
+  const text_config: Fgclip2TextConfig = {
+    ...tt,
+    vocab_size: bounded(t, 'vocab_size', 32000, LIMITS.vocab),
+    max_position_embeddings,
+    keep_len,
+    longtext_len,
+    projection_size,
+  };
   const vt = tower(v, 768, 3072, 12, 12);
   const num_patches = bounded(v, 'num_patches', 256, LIMITS.patches);
   const grid = Math.round(Math.sqrt(num_patches));
   if (grid * grid !== num_patches) throw v.fail('num_patches', `must be a square number (the position grid; got ${num_patches})`);
-  const vision_config: Fgclip2VisionConfig = { ...vt, num_channels: bounded(v, 'num_channels', 3, 3), num_patches, patch_size: bounded(v, 'patch_size', 16, LIMITS.patch) };
+  const vision_config: Fgclip2VisionConfig = {
+    ...vt,
+    num_channels: bounded(v, 'num_channels', 3, 3),
+    num_patches,
+    patch_size: bounded(v, 'patch_size', 16, LIMITS.patch),
+  };
   if (vision_config.num_channels !== 3) throw v.fail('num_channels', 'must be 3 (RGB)');
-  if (vt.hidden_size !== tt.hidden_size) throw v.fail('hidden_size', `must equal text_config.hidden_size (the towers share one embedding space; got ${vt.hidden_size} vs ${tt.hidden_size})`);
+  if (vt.hidden_size !== tt.hidden_size)
+    throw v.fail('hidden_size', `must equal text_config.hidden_size (the towers share one embedding space; got ${vt.hidden_size} vs ${tt.hidden_size})`);
   return { text_config, vision_config, grid };
 }
 
@@ -101,7 +116,7 @@ export function parseFgclip2Preprocess(json: JsonObject | undefined, source: str
   const patch_size = bounded(r, 'patch_size', patchSize, LIMITS.patch);
   if (patch_size !== patchSize) throw r.fail('patch_size', `must equal the model's vision_config.patch_size (got ${patch_size} vs ${patchSize})`);
   const resample = r.int('resample', 2, 0);
-  if (resample !== 2) throw r.fail('resample', `must be 2 (PIL BILINEAR; got ${resample})`, 'Only the NaFlex processor\'s bilinear resize is implemented');
+  if (resample !== 2) throw r.fail('resample', `must be 2 (PIL BILINEAR; got ${resample})`, "Only the NaFlex processor's bilinear resize is implemented");
   return {
     patch_size,
     max_num_patches: bounded(r, 'max_num_patches', 256, MAX_PATCH_BUDGET),

@@ -73,7 +73,13 @@ function recordsOf(inp: LossInputs): { lines: string[]; seed: number } {
       if (h < 0) return { bbox, short_expr: text, long_expr: text, flag_short_neg: 0 };
       const texts = inp.hard_texts_texts.slice((hardAt + h) * 11, (hardAt + h + 1) * 11);
       if (texts[0].toLowerCase() !== text) mustBeLong.push([i, k]);
-      return { bbox, short_expr: texts[0], long_expr: text, flag_short_neg: 1, short_expr_negs: Object.fromEntries(texts.slice(1).map((t, n) => [`neg_${n}`, t])) };
+      return {
+        bbox,
+        short_expr: texts[0],
+        long_expr: text,
+        flag_short_neg: 1,
+        short_expr_negs: Object.fromEntries(texts.slice(1).map((t, n) => [`neg_${n}`, t])),
+      };
     });
     hardAt += inp.hard_nums[i];
     assert.ok(inp.text_short_texts[i].startsWith(PREFIX));
@@ -86,11 +92,18 @@ function recordsOf(inp: LossInputs): { lines: string[]; seed: number } {
 
 async function loaderFor(model: string, file: string, opts: { seed: number; batchSize: number; shuffle?: boolean }) {
   const config = parseFgclip2Config(JSON.parse(readFileSync(join(model, 'config.json'), 'utf8')), 'config.json');
-  const preprocess = parseFgclip2Preprocess(JSON.parse(readFileSync(join(model, 'preprocessor_config.json'), 'utf8')), 'preprocessor_config.json', config.vision_config.patch_size);
+  const preprocess = parseFgclip2Preprocess(
+    JSON.parse(readFileSync(join(model, 'preprocessor_config.json'), 'utf8')),
+    'preprocessor_config.json',
+    config.vision_config.patch_size,
+  );
   const tokenizer = await SentencePieceBpeTokenizer.fromFolder(nodeFolder(model));
   const { records, bad } = readRecords(file, { imagesDir: goldenV2Path() });
   assert.deepEqual(bad, []);
-  return { loader: new Fgclip2BatchLoader({ records, tokenizer, preprocess, shortLength: 64, longLength: 196, shuffle: opts.shuffle ?? false, ...opts }), preprocess };
+  return {
+    loader: new Fgclip2BatchLoader({ records, tokenizer, preprocess, shortLength: 64, longLength: 196, shuffle: opts.shuffle ?? false, ...opts }),
+    preprocess,
+  };
 }
 
 describe('FineHARD records → FG-CLIP 2 batches', () => {
@@ -127,7 +140,14 @@ describe('FineHARD records → FG-CLIP 2 batches', () => {
       const budget = batchPatchBudget(squashed);
       assert.equal(budget, 1024);
       squashed.forEach((im, i) => {
-        const want = naflexPreprocess(im, { patchSize: preprocess.patch_size, maxNumPatches: budget, dynamic: false, rescaleFactor: preprocess.rescale_factor, mean: preprocess.image_mean, std: preprocess.image_std });
+        const want = naflexPreprocess(im, {
+          patchSize: preprocess.patch_size,
+          maxNumPatches: budget,
+          dynamic: false,
+          rescaleFactor: preprocess.rescale_factor,
+          mean: preprocess.image_mean,
+          std: preprocess.image_std,
+        });
         assert.deepEqual(batch.spatialShapes[i], want.spatialShape);
         assert.deepEqual(batch.pixelAttentionMask[i], Array.from(want.mask));
         assert.deepEqual(batch.pixelValues[i], want.pixelValues);
@@ -155,7 +175,10 @@ describe('FineHARD records → FG-CLIP 2 batches', () => {
     assert.deepEqual(batch.textShort[0], [...tokenizer.encode('黑猫', { maxLength: 64 }).ids]);
     assert.deepEqual(batch.boxNums, [0]);
     assert.deepEqual(batch.hardNums, [0]);
-    assert.deepEqual(batch.boxInfos, Array.from({ length: 4 }, () => [0, 0, 0, 0]));
+    assert.deepEqual(
+      batch.boxInfos,
+      Array.from({ length: 4 }, () => [0, 0, 0, 0]),
+    );
     assert.deepEqual(batch.hardTexts, []);
     // 90 < 128: squashed to 512², whose (512//16)² = 1024 tokens take the 1024 bucket
     assert.equal(batch.pixelAttentionMask[0].length, 1024);
@@ -163,11 +186,18 @@ describe('FineHARD records → FG-CLIP 2 batches', () => {
 
   it('records the dataset cannot use are refused with their line', async () => {
     const file = join(ROOT, 'bad.jsonl');
-    writeFileSync(file, `${JSON.stringify({ f_path: 'x.png', caption: 'a cat', short_caption: 'cat' })}\n${JSON.stringify({ f_path: 'y.png', caption: 'a dog' })}\n`);
+    writeFileSync(
+      file,
+      `${JSON.stringify({ f_path: 'x.png', caption: 'a cat', short_caption: 'cat' })}\n${JSON.stringify({ f_path: 'y.png', caption: 'a dog' })}\n`,
+    );
     const model = goldenV2Path('fgclip2-tiny');
     await assert.rejects(
       trainFgclip2({ model, data: file, out: join(ROOT, 'bad-out'), steps: 1 }),
-      (e: unknown) => isFgClipError(e) && e.code === 'INPUT_INVALID' && /bad\.jsonl:1: missing field bbox_info/.test(e.message) && /bad\.jsonl:2: missing field short_caption/.test(e.message),
+      (e: unknown) =>
+        isFgClipError(e) &&
+        e.code === 'INPUT_INVALID' &&
+        /bad\.jsonl:1: missing field bbox_info/.test(e.message) &&
+        /bad\.jsonl:2: missing field short_caption/.test(e.message),
     );
   });
 });
@@ -231,12 +261,36 @@ describe('trainFgclip2 on FineHARD records (JSONL + images)', () => {
 
   it('fgclip train --data records.jsonl --images DIR on an FG-CLIP 2 checkpoint', async () => {
     const out = join(ROOT, 'cli');
-    const r = await runCli(['train', '--model', model, '--data', file, '--images', images, '--batch-size', '2', '--out', out, '--steps', '1', '--lr', '1e-3', '--warmup-steps', '0', '--threads', '1', '--json']);
+    const r = await runCli([
+      'train',
+      '--model',
+      model,
+      '--data',
+      file,
+      '--images',
+      images,
+      '--batch-size',
+      '2',
+      '--out',
+      out,
+      '--steps',
+      '1',
+      '--lr',
+      '1e-3',
+      '--warmup-steps',
+      '0',
+      '--threads',
+      '1',
+      '--json',
+    ]);
     assert.equal(r.code, 0, r.err);
     const s = JSON.parse(r.out);
     assert.equal(s.family, 'fgclip2');
     assert.equal(s.steps, 1);
-    const log = readFileSync(join(out, 'train-log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const log = readFileSync(join(out, 'train-log.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     assert.equal(log[0].records.length, 2);
   });
 });

@@ -74,8 +74,18 @@ export interface Fgclip2LoadedBatch {
 /** Refuses records the stage-2 dataset cannot use, naming the first few with their place in the file. */
 export function checkFgclip2Records(records: readonly TrainRecord[]): void {
   if (records.length === 0) throw new FgClipError('INPUT_INVALID', 'training data: no usable records');
-  const bad = records.flatMap((r) => (r.shortCaption === undefined ? [`${r.where}: missing field short_caption`] : !r.isCn && r.boxes === undefined ? [`${r.where}: missing field bbox_info (English records need FineHARD boxes; Chinese pairs carry "is_cn")`] : []));
-  if (bad.length > 0) throw new FgClipError('INPUT_INVALID', `training data: ${bad.length} record(s) the FG-CLIP 2 stage-2 dataset cannot use: ${bad.slice(0, 3).join('; ')}${bad.length > 3 ? '; …' : ''}`);
+  const bad = records.flatMap((r) =>
+    r.shortCaption === undefined
+      ? [`${r.where}: missing field short_caption`]
+      : !r.isCn && r.boxes === undefined
+        ? [`${r.where}: missing field bbox_info (English records need FineHARD boxes; Chinese pairs carry "is_cn")`]
+        : [],
+  );
+  if (bad.length > 0)
+    throw new FgClipError(
+      'INPUT_INVALID',
+      `training data: ${bad.length} record(s) the FG-CLIP 2 stage-2 dataset cannot use: ${bad.slice(0, 3).join('; ')}${bad.length > 3 ? '; …' : ''}`,
+    );
 }
 
 /** The decoded image as the dataset hands it to the collator (small images squashed to box_image_size²). */
@@ -90,7 +100,11 @@ export function batchPatchBudget(images: readonly { width: number; height: numbe
 }
 
 /** One batch from records and their (loaded) images; `recordIds` index the records' file order (for the coins). */
-export function collateFgclip2(records: readonly TrainRecord[], images: readonly RgbImage[], o: Pick<Fgclip2DataOptions, 'tokenizer' | 'preprocess' | 'shortLength' | 'longLength' | 'seed'> & { epoch: number; recordIds: readonly number[] }): Fgclip2LossBatch {
+export function collateFgclip2(
+  records: readonly TrainRecord[],
+  images: readonly RgbImage[],
+  o: Pick<Fgclip2DataOptions, 'tokenizer' | 'preprocess' | 'shortLength' | 'longLength' | 'seed'> & { epoch: number; recordIds: readonly number[] },
+): Fgclip2LossBatch {
   const pc = o.preprocess;
   const budget = batchPatchBudget(images);
   const pre: NaflexImage[] = images.map((im) =>
@@ -153,10 +167,12 @@ export class Fgclip2BatchLoader {
   private readonly policy: 'skip' | 'fail';
 
   constructor(readonly options: Fgclip2DataOptions) {
-    if (!Number.isInteger(options.batchSize) || options.batchSize < 1) throw new FgClipError('INPUT_INVALID', `batch size: expected a positive integer (got ${options.batchSize})`);
+    if (!Number.isInteger(options.batchSize) || options.batchSize < 1)
+      throw new FgClipError('INPUT_INVALID', `batch size: expected a positive integer (got ${options.batchSize})`);
     checkFgclip2Records(options.records);
     this.policy = options.onBadRecord ?? 'fail';
-    if (this.policy !== 'skip' && this.policy !== 'fail') throw new FgClipError('INPUT_INVALID', `on-bad-record: expected skip or fail (got ${String(this.policy)})`);
+    if (this.policy !== 'skip' && this.policy !== 'fail')
+      throw new FgClipError('INPUT_INVALID', `on-bad-record: expected skip or fail (got ${String(this.policy)})`);
   }
 
   /** batches per epoch when no record is skipped (the last one may be smaller, as the HF trainer's) */
@@ -186,7 +202,12 @@ export class Fgclip2BatchLoader {
           if (r.status === 'fulfilled') return void got.push({ id: ids[k], image: r.value });
           const e = r.reason as unknown;
           const bad = { where: rec.where, reason: `image ${rec.image}: ${e instanceof Error ? e.message : String(e)}` };
-          if (this.policy === 'fail') throw new FgClipError(e instanceof FgClipError ? e.code : 'IMAGE_DECODE', `${bad.where}: bad record: ${bad.reason} (skip such records with onBadRecord 'skip' / --on-bad-record skip)`, { cause: e });
+          if (this.policy === 'fail')
+            throw new FgClipError(
+              e instanceof FgClipError ? e.code : 'IMAGE_DECODE',
+              `${bad.where}: bad record: ${bad.reason} (skip such records with onBadRecord 'skip' / --on-bad-record skip)`,
+              { cause: e },
+            );
           skipped.push(bad);
           o.onSkip?.(bad);
         });

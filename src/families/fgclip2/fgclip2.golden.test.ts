@@ -31,11 +31,37 @@ interface Cases {
   text_short: TextCase;
   text_box: TextCase;
   text_long: TextCase;
-  image_random: { pixel_values_f32: { file: string; shape: number[] }; pixel_attention_mask: number[][]; spatial_shapes: [number, number][]; features: Vec[]; dense_features: Vec[][]; region: RegionCase };
-  image_processed: { images: string[]; spatial_shapes: [number, number][]; pixel_attention_mask: number[][]; features: Vec[]; dense_features: Vec[][]; region: RegionCase };
+  image_random: {
+    pixel_values_f32: { file: string; shape: number[] };
+    pixel_attention_mask: number[][];
+    spatial_shapes: [number, number][];
+    features: Vec[];
+    dense_features: Vec[][];
+    region: RegionCase;
+  };
+  image_processed: {
+    images: string[];
+    spatial_shapes: [number, number][];
+    pixel_attention_mask: number[][];
+    features: Vec[];
+    dense_features: Vec[][];
+    region: RegionCase;
+  };
   probs: { short: { logits_per_image: Vec[]; probs: Vec[] }; long: { text_long_rows: number[]; logits_per_image: Vec[]; probs: Vec[] } };
   model_forward: { n: number; logits_per_image: Vec[]; loss: number };
-  end_to_end: { cases: { image: string; spatial_shapes: [number, number]; image_features: Vec; dense_features_valid: Vec[]; image_size_hw: [number, number]; boxes_xyxy_pixels: [number, number, number, number][]; region_features: Vec[]; card_long_logits: Vec; card_long_probs: Vec }[] };
+  end_to_end: {
+    cases: {
+      image: string;
+      spatial_shapes: [number, number];
+      image_features: Vec;
+      dense_features_valid: Vec[];
+      image_size_hw: [number, number];
+      boxes_xyxy_pixels: [number, number, number, number][];
+      region_features: Vec[];
+      card_long_logits: Vec;
+      card_long_probs: Vec;
+    }[];
+  };
 }
 
 const TOL = 1e-4;
@@ -116,23 +142,38 @@ for (const name of ['fgclip2-tiny', 'fgclip2-small']) {
 
     it('golden images through the processor config: spatial shapes, masks, image, dense, region features', async () => {
       const p = cases.image_processed;
-      const res = await model.encodeImages(p.images.map((f) => goldenV2Path(f)), { maxNumPatches: 'processor', dense: true });
+      const res = await model.encodeImages(
+        p.images.map((f) => goldenV2Path(f)),
+        { maxNumPatches: 'processor', dense: true },
+      );
       res.forEach((r, b) => assert.deepEqual(r.grid, p.spatial_shapes[b]));
       checkImages(res, p.features, p.dense_features, p.region, 'processed');
 
       const probs = cases.probs;
       const shortT = await model.encodeTexts(cases.text_short.lowered, { walk: 'short', attentionMask: false });
-      const s = model.scores(res.map((r) => r.embedding), shortT);
+      const s = model.scores(
+        res.map((r) => r.embedding),
+        shortT,
+      );
       logitsClose(s.logits, probs.short.logits_per_image, 'short logits');
       logitsClose(s.probs, probs.short.probs, 'short probs', true);
-      const longT = await model.encodeTexts(probs.long.text_long_rows.map((i) => cases.text_long.lowered[i]), { walk: 'long', attentionMask: false });
-      const l = model.scores(res.map((r) => r.embedding), longT);
+      const longT = await model.encodeTexts(
+        probs.long.text_long_rows.map((i) => cases.text_long.lowered[i]),
+        { walk: 'long', attentionMask: false },
+      );
+      const l = model.scores(
+        res.map((r) => r.embedding),
+        longT,
+      );
       logitsClose(l.logits, probs.long.logits_per_image, 'long logits');
       logitsClose(l.probs, probs.long.probs, 'long probs', true);
 
       // Fgclip2Model.forward(return_loss=True): the SigLIP loss of the first n images and short texts
       const n = cases.model_forward.n;
-      const f = model.scores(res.slice(0, n).map((r) => r.embedding), shortT.slice(0, n));
+      const f = model.scores(
+        res.slice(0, n).map((r) => r.embedding),
+        shortT.slice(0, n),
+      );
       logitsClose(f.logits, cases.model_forward.logits_per_image, 'forward logits');
       let loss = 0;
       for (let t = 0; t < n; t++) for (let i = 0; i < n; i++) loss += Math.log1p(Math.exp(-(t === i ? 1 : -1) * f.logits[i][t]));
@@ -141,7 +182,10 @@ for (const name of ['fgclip2-tiny', 'fgclip2-small']) {
     });
 
     it("the model card's end-to-end flow per image (determine_max_value budget, long captions)", async () => {
-      const longT = await model.encodeTexts(cases.probs.long.text_long_rows.map((i) => cases.text_long.lowered[i]), { walk: 'long', attentionMask: false });
+      const longT = await model.encodeTexts(
+        cases.probs.long.text_long_rows.map((i) => cases.text_long.lowered[i]),
+        { walk: 'long', attentionMask: false },
+      );
       for (const c of cases.end_to_end.cases) {
         const [r] = await model.encodeImages([goldenV2Path(c.image)], { dense: true });
         assert.deepEqual(r.grid, c.spatial_shapes, c.image);

@@ -83,7 +83,10 @@ function attendTo(c: Ctx, path: string, q: string, kv: string, D: number, H: num
   const vh = g.op1('Transpose', `${path}.v_heads`, [g.op1('Reshape', `${path}.v_reshape`, [v, heads])], { perm: [0, 2, 1, 3] });
   const s = g.op1('Add', `${path}.mask_add`, [g.op1('MatMul', `${path}.scores`, [qh, kt]), bias]);
   const o = g.op1('MatMul', `${path}.context`, [g.op1('Softmax', `${path}.softmax`, [s], { axis: -1 }), vh]);
-  const merged = g.op1('Reshape', `${path}.merge`, [g.op1('Transpose', `${path}.context_t`, [o], { perm: [0, 2, 1, 3] }), g.int64(`${path}.merge_shape`, [0, 0, D])]);
+  const merged = g.op1('Reshape', `${path}.merge`, [
+    g.op1('Transpose', `${path}.context_t`, [o], { perm: [0, 2, 1, 3] }),
+    g.int64(`${path}.merge_shape`, [0, 0, D]),
+  ]);
   return linear(c, `${path}.out_proj`, merged, D, D);
 }
 

@@ -15,7 +15,16 @@ interface Cases {
   text_box: { lowered: string[]; texts: string[]; features: number[][] };
   text_long: { lowered: string[]; features: number[][] };
   probs: { long: { text_long_rows: number[] } };
-  end_to_end: { cases: { image: string; image_features: number[]; spatial_shapes: [number, number]; boxes_xyxy_pixels: [number, number, number, number][]; region_features: number[][]; card_long_probs: number[] }[] };
+  end_to_end: {
+    cases: {
+      image: string;
+      image_features: number[];
+      spatial_shapes: [number, number];
+      boxes_xyxy_pixels: [number, number, number, number][];
+      region_features: number[][];
+      card_long_probs: number[];
+    }[];
+  };
 }
 
 const dir = goldenV2Path('fgclip2-tiny');
@@ -43,12 +52,18 @@ describe('FgClip.load on an FG-CLIP 2 checkpoint (tiny)', () => {
 
   it('encodeImages: per-image grid, regions on the own grid, sigmoid probabilities of the model card', async () => {
     const c = cases.end_to_end.cases.find((x) => x.image.endsWith('.png')) ?? cases.end_to_end.cases[0];
-    const [r] = await m.encodeImages([goldenV2Path(c.image)], { normalize: false, boxes: [c.boxes_xyxy_pixels.filter((b) => b[2] > b[0] && b[3] > b[1] && b[2] > 0 && b[3] > 0)] });
+    const [r] = await m.encodeImages([goldenV2Path(c.image)], {
+      normalize: false,
+      boxes: [c.boxes_xyxy_pixels.filter((b) => b[2] > b[0] && b[3] > b[1] && b[2] > 0 && b[3] > 0)],
+    });
     assert.deepEqual(r.grid, c.spatial_shapes);
     assert.ok(relL2(r.embedding, c.image_features) <= 1e-4);
     const kept = c.boxes_xyxy_pixels.map((b, k) => [b, k] as const).filter(([b]) => b[2] > b[0] && b[3] > b[1] && b[2] > 0 && b[3] > 0);
     r.regions?.forEach((f, i) => assert.ok(relL2(f, c.region_features[kept[i][1]]) <= 1e-4, `region ${i}`));
-    const texts = await m.encodeTexts(cases.probs.long.text_long_rows.map((i) => cases.text_long.lowered[i]), { mode: 'long' });
+    const texts = await m.encodeTexts(
+      cases.probs.long.text_long_rows.map((i) => cases.text_long.lowered[i]),
+      { mode: 'long' },
+    );
     const p = m.probabilities(r.embedding, texts.embeddings);
     p.forEach((v, i) => assert.ok(Math.abs(v - c.card_long_probs[i]) <= 1e-4, `prob ${i}: ${v} vs ${c.card_long_probs[i]}`));
   });
@@ -88,7 +103,8 @@ describe('fgclip loss on an FG-CLIP 2 checkpoint', () => {
     const out = JSON.parse(r.out);
     assert.ok(Math.abs(out.loss - want.loss) <= 1e-4 * Math.abs(want.loss), `${out.loss} vs ${want.loss}`);
     assert.deepEqual(Object.keys(out.grad_norms).sort(), Object.keys(want.grad_norms).sort());
-    for (const [k, v] of Object.entries(want.grad_norms)) if (v > 1e-9) assert.ok(Math.abs(out.grad_norms[k] - v) <= 1e-3 * v + 1e-5, `${k}: ${out.grad_norms[k]} vs ${v}`);
+    for (const [k, v] of Object.entries(want.grad_norms))
+      if (v > 1e-9) assert.ok(Math.abs(out.grad_norms[k] - v) <= 1e-3 * v + 1e-5, `${k}: ${out.grad_norms[k]} vs ${v}`);
     const bad = await runCli(['loss', '--model', dir, '--batch', f.replace('.loss.json', '.cases.json'), '--json']);
     assert.notEqual(bad.code, 0);
     assert.equal(bad.err.trim().split('\n').length, 1, bad.err);

@@ -62,7 +62,10 @@ async function loadFgclip2(ctx: FamilyLoadContext): Promise<FamilyModel> {
       throw new FgClipError('INPUT_INVALID', 'FG-CLIP 2 takes NaFlex patches at a per-image resolution, not square [3, S, S] pixel values; use encodeImages');
     },
     encodeDecoded: async (images, opts) => {
-      const res = await m.encodePreprocessed(images.map((img) => m.preprocess(img, { maxNumPatches: opts.maxNumPatches })), opts.dense || (opts.boxes?.some((b) => b.length > 0) ?? false));
+      const res = await m.encodePreprocessed(
+        images.map((img) => m.preprocess(img, { maxNumPatches: opts.maxNumPatches })),
+        opts.dense || (opts.boxes?.some((b) => b.length > 0) ?? false),
+      );
       return res.map((r, i) => {
         const boxes = opts.boxes?.[i] ?? [];
         boxes.forEach((b) => validatePixelBox(b, r.imageSizeHw[1], r.imageSizeHw[0], `image ${i}`));

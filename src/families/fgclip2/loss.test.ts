@@ -73,7 +73,8 @@ for (const name of ['fgclip2-tiny', 'fgclip2-small']) {
         },
         { logitScale: model.logitScale, logitBias: model.logitBias, ...s, threshold: g.threshold_in },
       );
-      for (const [k, v] of Object.entries(g.parts)) assert.ok(rel(r.parts[k as keyof typeof r.parts], v) <= 1e-4, `${k}: ${r.parts[k as keyof typeof r.parts]} vs ${v}`);
+      for (const [k, v] of Object.entries(g.parts))
+        assert.ok(rel(r.parts[k as keyof typeof r.parts], v) <= 1e-4, `${k}: ${r.parts[k as keyof typeof r.parts]} vs ${v}`);
       assert.ok(rel(r.loss, g.loss) <= 1e-4, `loss ${r.loss} vs ${g.loss}`);
       assert.ok(rel(r.thresholdComputed, g.threshold_computed) <= 1e-4, `threshold ${r.thresholdComputed} vs ${g.threshold_computed}`);
       assert.ok(Math.abs(r.thresholdOut - g.threshold_out) <= 1e-4);
@@ -85,7 +86,11 @@ describe('FG-CLIP 2 loss batch: bad input is INPUT_INVALID naming the field', ()
   it('missing or mistyped fields, and mismatched counts', async () => {
     const { fgclip2BatchFromReferenceJson } = await import('./loss.js');
     const { isFgClipError } = await import('../../errors.js');
-    const bad = (x: unknown, re: RegExp) => assert.throws(() => fgclip2BatchFromReferenceJson(x), (e: unknown) => isFgClipError(e) && e.code === 'INPUT_INVALID' && re.test(e.message));
+    const bad = (x: unknown, re: RegExp) =>
+      assert.throws(
+        () => fgclip2BatchFromReferenceJson(x),
+        (e: unknown) => isFgClipError(e) && e.code === 'INPUT_INVALID' && re.test(e.message),
+      );
     bad(null, /JSON object/);
     bad({ pixel_values: 'x' }, /pixel_values/);
     const g = readGoldenV2Json<LossFile>('fgclip2-tiny.loss.json');
@@ -93,9 +98,15 @@ describe('FG-CLIP 2 loss batch: bad input is INPUT_INVALID naming the field', ()
     const model = await loadFgclip2Model(goldenV2Path('fgclip2-tiny'), { threads: 1 });
     try {
       const { batch } = fgclip2BatchFromReferenceJson({ ...g.inputs, text_short: g.inputs.text_short.slice(1) });
-      await assert.rejects(fgclip2StageTwoLoss(model, batch, { logitScale: 1, logitBias: 0, logitScaleFinegraind: 1, logitScaleHardneg: 1, threshold: 0.5 }), (e: unknown) => isFgClipError(e) && /text_short has 3 entries for 4 images/.test(e.message));
+      await assert.rejects(
+        fgclip2StageTwoLoss(model, batch, { logitScale: 1, logitBias: 0, logitScaleFinegraind: 1, logitScaleHardneg: 1, threshold: 0.5 }),
+        (e: unknown) => isFgClipError(e) && /text_short has 3 entries for 4 images/.test(e.message),
+      );
       const r = fgclip2BatchFromReferenceJson({ ...g.inputs, box_nums: [9, 0, 0, 0] });
-      await assert.rejects(fgclip2StageTwoLoss(model, r.batch, { logitScale: 1, logitBias: 0, logitScaleFinegraind: 1, logitScaleHardneg: 1, threshold: 0.5 }), (e: unknown) => isFgClipError(e) && /box_infos count 0 is 9/.test(e.message));
+      await assert.rejects(
+        fgclip2StageTwoLoss(model, r.batch, { logitScale: 1, logitBias: 0, logitScaleFinegraind: 1, logitScaleHardneg: 1, threshold: 0.5 }),
+        (e: unknown) => isFgClipError(e) && /box_infos count 0 is 9/.test(e.message),
+      );
     } finally {
       await model.dispose();
     }

@@ -44,7 +44,16 @@ export interface Fgclip2LossScales {
 
 export interface Fgclip2LossResult {
   readonly loss: number;
-  readonly parts: { sig_long: number; sig_short: number; region: number; tic: number; hard_total: number; hard_con: number; hard_pair: number; hard_cmr: number };
+  readonly parts: {
+    sig_long: number;
+    sig_short: number;
+    region: number;
+    tic: number;
+    hard_total: number;
+    hard_con: number;
+    hard_pair: number;
+    hard_cmr: number;
+  };
   /** mean positive logit − mean non-zero negative logit (get_cmr_loss); the next θ is clamp(this, 0, 10) */
   readonly thresholdComputed: number;
   readonly thresholdOut: number;
@@ -104,10 +113,12 @@ export function checkFgclip2Batch(batch: Fgclip2LossBatch): { boxSlots: BoxSlot[
     ['hard_nums', batch.hardNums.length],
   ];
   for (const [k, n] of perImage) if (n !== undefined && n !== B) throw new FgClipError('INPUT_INVALID', `loss: ${k} has ${n} entries for ${B} images`);
-  if (batch.boxTexts.length !== batch.boxInfos.length) throw new FgClipError('INPUT_INVALID', `loss: box_texts has ${batch.boxTexts.length} rows for ${batch.boxInfos.length} boxes`);
+  if (batch.boxTexts.length !== batch.boxInfos.length)
+    throw new FgClipError('INPUT_INVALID', `loss: box_texts has ${batch.boxTexts.length} rows for ${batch.boxInfos.length} boxes`);
   const boxSlots = validSlots(batch.boxNums, batch.boxInfos.length, 'box_infos');
   const hardSlots = validSlots(batch.hardNums, batch.hardInfos.length, 'hard_infos');
-  if (hardSlots.length > 0 && batch.hardTexts.length !== hardSlots.length * 11) throw new FgClipError('INPUT_INVALID', `loss: hard_texts has ${batch.hardTexts.length} rows (expected 11 per valid hard box: ${hardSlots.length * 11})`);
+  if (hardSlots.length > 0 && batch.hardTexts.length !== hardSlots.length * 11)
+    throw new FgClipError('INPUT_INVALID', `loss: hard_texts has ${batch.hardTexts.length} rows (expected 11 per valid hard box: ${hardSlots.length * 11})`);
   return { boxSlots, hardSlots };
 }
 
@@ -144,7 +155,12 @@ export async function fgclip2StageTwoLoss(model: Fgclip2Model, batch: Fgclip2Los
   let tic = 0;
   if (boxSlots.length > 0) {
     const R = roi(boxSlots, batch.boxInfos);
-    const T = (await model.runIds(boxSlots.map((s) => batch.boxTexts[s.flat]), 'box')).map(l2normalize);
+    const T = (
+      await model.runIds(
+        boxSlots.map((s) => batch.boxTexts[s.flat]),
+        'box',
+      )
+    ).map(l2normalize);
     const s = Math.exp(scales.logitScaleFinegraind);
     const n = R.length;
     const perImage = R.map((r) => T.map((x) => s * dotv(r, x)));
@@ -174,7 +190,16 @@ export async function fgclip2StageTwoLoss(model: Fgclip2Model, batch: Fgclip2Los
     const perImage = R.map((r) => all.map((x) => s * dotv(r, x)));
     const perText = gt.map((g) => R.map((r) => s * dotv(g, r)));
     hardCon = (perImage.reduce((a, r, i) => a + ce(r, i), 0) / n + perText.reduce((a, r, i) => a + ce(r, i), 0) / n) / 2;
-    hardPair = R.reduce((a, r, i) => a + ce([gt[i], ...da[i]].map((x) => s * dotv(r, x)), 0), 0) / n;
+    hardPair =
+      R.reduce(
+        (a, r, i) =>
+          a +
+          ce(
+            [gt[i], ...da[i]].map((x) => s * dotv(r, x)),
+            0,
+          ),
+        0,
+      ) / n;
     const daLogits = R.map((r, i) => da[i].map((x) => s * dotv(r, x)));
     const pos = R.map((r, i) => s * dotv(r, gt[i]));
     let relu = 0;
@@ -220,7 +245,8 @@ function field<T>(obj: Record<string, unknown>, key: string, check: (v: unknown)
   if (!check(v)) throw new FgClipError('INPUT_INVALID', `loss batch: ${key} must be ${what}`);
   return v;
 }
-const isRows = (v: unknown): v is number[][] => Array.isArray(v) && v.every((r) => Array.isArray(r) && r.every((x) => typeof x === 'number' && Number.isFinite(x)));
+const isRows = (v: unknown): v is number[][] =>
+  Array.isArray(v) && v.every((r) => Array.isArray(r) && r.every((x) => typeof x === 'number' && Number.isFinite(x)));
 const isNums = (v: unknown): v is number[] => Array.isArray(v) && v.every((x) => typeof x === 'number' && Number.isFinite(x));
 const isCube = (v: unknown): v is number[][][] => Array.isArray(v) && v.every(isRows);
 

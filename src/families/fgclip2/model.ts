@@ -20,7 +20,21 @@ import { SentencePieceBpeTokenizer } from '../../tokenizer/sp-bpe-tokenizer.js';
 import { readSafetensors, readSafetensorsHeader } from '../../weights/safetensors.js';
 import { WeightReader } from '../../weights/reader.js';
 import { parseFgclip2Config, parseFgclip2Preprocess, type Fgclip2Config, type Fgclip2PreprocessConfig } from './config.js';
-import { buildV2TextGraph, buildV2VisionGraph, positionIds, V2_DENSE_EMBEDS, V2_IMAGE_EMBEDS, V2_PIXEL_MASK, V2_PIXELS, V2_POSITION_IDS, V2_POSITION_WEIGHTS, V2_TEXT_EMBEDS, V2_TEXT_MASK, V2_TEXT_OUTPUTS, type Walk } from './graphs.js';
+import {
+  buildV2TextGraph,
+  buildV2VisionGraph,
+  positionIds,
+  V2_DENSE_EMBEDS,
+  V2_IMAGE_EMBEDS,
+  V2_PIXEL_MASK,
+  V2_PIXELS,
+  V2_POSITION_IDS,
+  V2_POSITION_WEIGHTS,
+  V2_TEXT_EMBEDS,
+  V2_TEXT_MASK,
+  V2_TEXT_OUTPUTS,
+  type Walk,
+} from './graphs.js';
 import { TokenTable } from './token-table.js';
 
 export type { Walk } from './graphs.js';
@@ -128,16 +142,33 @@ export class Fgclip2Model {
     const weightsPath = ports.folder.where('model.safetensors');
     const header = await readSafetensorsHeader(weightsPath);
     const tableEntry = header.tensors.find((t) => t.name === TOKEN_TABLE);
-    if (tableEntry === undefined) throw new FgClipError('WEIGHTS_MISSING', `${weightsPath}: tensor ${JSON.stringify(TOKEN_TABLE)} is missing. Is this an FG-CLIP 2 checkpoint?`);
+    if (tableEntry === undefined)
+      throw new FgClipError('WEIGHTS_MISSING', `${weightsPath}: tensor ${JSON.stringify(TOKEN_TABLE)} is missing. Is this an FG-CLIP 2 checkpoint?`);
     const tc = config.text_config;
     if (tableEntry.shape[0] !== tc.vocab_size || tableEntry.shape[1] !== tc.hidden_size) {
-      throw new FgClipError('WEIGHTS_SHAPE', `${weightsPath}: ${TOKEN_TABLE} has shape [${tableEntry.shape.join(', ')}] (expected [${tc.vocab_size}, ${tc.hidden_size}])`);
+      throw new FgClipError(
+        'WEIGHTS_SHAPE',
+        `${weightsPath}: ${TOKEN_TABLE} has shape [${tableEntry.shape.join(', ')}] (expected [${tc.vocab_size}, ${tc.hidden_size}])`,
+      );
     }
     if (tokenizer.vocabSize > tc.vocab_size) {
       throw new FgClipError('CONFIG_INVALID', `${dir}: the tokenizer has ${tokenizer.vocabSize} tokens but the model's table only ${tc.vocab_size} rows`);
     }
     const sessions = await v2Sessions(ports, config, weightsPath, opts);
-    return new Fgclip2Model(dir, config, preprocessConfig, tokenizer, sessions.logitScale, sessions.logitBias, new TokenTable(weightsPath, tableEntry), sessions.text, sessions.vision, sessions.unknownTensors, sessions.fromGraphCache, ports.decoder);
+    return new Fgclip2Model(
+      dir,
+      config,
+      preprocessConfig,
+      tokenizer,
+      sessions.logitScale,
+      sessions.logitBias,
+      new TokenTable(weightsPath, tableEntry),
+      sessions.text,
+      sessions.vision,
+      sessions.unknownTensors,
+      sessions.fromGraphCache,
+      ports.decoder,
+    );
   }
 
   get embeddingDim(): number {
@@ -164,9 +195,16 @@ export class Fgclip2Model {
     texts.forEach((t, i) => {
       if (typeof t !== 'string') throw new FgClipError('INPUT_INVALID', `encodeTexts: texts[${i}] must be a string`);
     });
-    const encs = this.tokenizer.encodeBatch(texts.map((t) => (lower ? t.toLowerCase() : t)), { maxLength: L });
+    const encs = this.tokenizer.encodeBatch(
+      texts.map((t) => (lower ? t.toLowerCase() : t)),
+      { maxLength: L },
+    );
     const useMask = opts.attentionMask ?? this.tokenizer.returnsAttentionMask;
-    return this.runIds(encs.map((e) => e.ids), walk, useMask ? encs.map((e) => e.attentionMask) : undefined);
+    return this.runIds(
+      encs.map((e) => e.ids),
+      walk,
+      useMask ? encs.map((e) => e.attentionMask) : undefined,
+    );
   }
 
   /** Text tower on token rows of one walk's length; `masks` (1 keep / 0 pad) when the tokenizer returns one. */
@@ -176,12 +214,17 @@ export class Fgclip2Model {
     if (B === 0) throw new FgClipError('INPUT_INVALID', 'text: the list of token rows is empty');
     // long: exactly longtext_len rows (the ori/res masks are that long); short/box: up to the short table's rows
     const L = walk === 'long' ? this.textLength(walk) : ids[0].length;
-    if (L < 1 || L > this.textLength(walk)) throw new FgClipError('INPUT_INVALID', `text: the ${walk} walk takes 1..${this.textLength(walk)} tokens per row (got ${L})`);
+    if (L < 1 || L > this.textLength(walk))
+      throw new FgClipError('INPUT_INVALID', `text: the ${walk} walk takes 1..${this.textLength(walk)} tokens per row (got ${L})`);
     const D = this.embeddingDim;
     const emb = new Float32Array(B * L * D);
     const mask = new Float32Array(B * L).fill(1);
     ids.forEach((row, b) => {
-      if (row.length !== L) throw new FgClipError('INPUT_INVALID', `text row ${b}: expected ${L} tokens like the other rows${walk === 'long' ? ' (the long walk takes exactly this many)' : ''} (got ${row.length}); pad with padding="max_length"`);
+      if (row.length !== L)
+        throw new FgClipError(
+          'INPUT_INVALID',
+          `text row ${b}: expected ${L} tokens like the other rows${walk === 'long' ? ' (the long walk takes exactly this many)' : ''} (got ${row.length}); pad with padding="max_length"`,
+        );
       this.tokens.gather(row, emb, b * L * D);
       if (masks) mask.set(masks[b], b * L);
     });
@@ -199,8 +242,10 @@ export class Fgclip2Model {
     const pc = this.preprocessConfig;
     const choice = opts.maxNumPatches ?? 'card';
     const fixed = typeof choice === 'number';
-    if (fixed && (!Number.isSafeInteger(choice) || choice < 1)) throw new FgClipError('INPUT_INVALID', `maxNumPatches must be a positive integer, 'card' or 'processor' (got ${JSON.stringify(choice)})`);
-    if (!fixed && choice !== 'card' && choice !== 'processor') throw new FgClipError('INPUT_INVALID', `maxNumPatches must be a positive integer, 'card' or 'processor' (got ${JSON.stringify(choice)})`);
+    if (fixed && (!Number.isSafeInteger(choice) || choice < 1))
+      throw new FgClipError('INPUT_INVALID', `maxNumPatches must be a positive integer, 'card' or 'processor' (got ${JSON.stringify(choice)})`);
+    if (!fixed && choice !== 'card' && choice !== 'processor')
+      throw new FgClipError('INPUT_INVALID', `maxNumPatches must be a positive integer, 'card' or 'processor' (got ${JSON.stringify(choice)})`);
     const requested = fixed ? choice : choice === 'card' ? dynamicMaxPatches(img.width, img.height, 16) : pc.max_num_patches;
     return naflexPreprocess(img, {
       patchSize: pc.patch_size,
@@ -260,7 +305,10 @@ export class Fgclip2Model {
         return decodeInput(decoder, x);
       }),
     );
-    return this.encodePreprocessed(decoded.map((d) => this.preprocess(d, opts)), opts.dense ?? false);
+    return this.encodePreprocessed(
+      decoded.map((d) => this.preprocess(d, opts)),
+      opts.dense ?? false,
+    );
   }
 
   /**
@@ -272,7 +320,8 @@ export class Fgclip2Model {
     const [h, w] = result.grid;
     const [H, W] = result.imageSizeHw;
     const grid: GridBox[] = boxes.map((b, i) => {
-      if (!Array.isArray(b) || b.length !== 4 || !b.every((v) => Number.isFinite(v))) throw new FgClipError('BOX_INVALID', `regionFeatures: box ${i} must be [x1, y1, x2, y2] finite pixels (got ${JSON.stringify(b)})`);
+      if (!Array.isArray(b) || b.length !== 4 || !b.every((v) => Number.isFinite(v)))
+        throw new FgClipError('BOX_INVALID', `regionFeatures: box ${i} must be [x1, y1, x2, y2] finite pixels (got ${JSON.stringify(b)})`);
       return [(b[0] / W) * w, (b[1] / H) * h, (b[2] / W) * w, (b[3] / H) * h];
     });
     return roiAlign1x1(result.dense, h, w, this.embeddingDim, grid);
@@ -329,7 +378,8 @@ async function v2Sessions(ports: FamilyPorts, config: Fgclip2Config, weightsPath
   const { runtime, graphStore } = ports;
   const dtype = opts.dtype ?? 'fp32';
   const S = config.grid * config.vision_config.patch_size;
-  const open = (g: { text: GraphSource; vision: GraphSource }) => Promise.all([runtime.open('fgclip2 text', g.text, opts), runtime.open('fgclip2 vision', g.vision, opts)]);
+  const open = (g: { text: GraphSource; vision: GraphSource }) =>
+    Promise.all([runtime.open('fgclip2 text', g.text, opts), runtime.open('fgclip2 vision', g.vision, opts)]);
   const entry = graphStore && (await graphStore.entry({ dtype: `${V2_GRAPH_LAYOUT}-${dtype}`, imageSize: S }));
   const hit = entry && (await entry.read(opts.onWarning));
   if (hit && hit.tables.length === 2) {
@@ -344,11 +394,20 @@ async function v2Sessions(ports: FamilyPorts, config: Fgclip2Config, weightsPath
       g = await buildV2Graphs(config, weightsPath, opts.dtype, { vision: staging.sink(`vision-${S}`), text: staging.sink('text') });
       staging.writeModel(`vision-${S}`, g.vision);
       staging.writeModel('text', g.text);
-      built = await staging.commit([Float32Array.of(g.logitScale, g.logitBias), new Float32Array(0)], { version: GRAPH_LAYOUT_VERSION, logitScaleLog: g.logitScale, unknownTensors: g.unknownTensors, tableSizes: [2, 0] });
+      built = await staging.commit([Float32Array.of(g.logitScale, g.logitBias), new Float32Array(0)], {
+        version: GRAPH_LAYOUT_VERSION,
+        logitScaleLog: g.logitScale,
+        unknownTensors: g.unknownTensors,
+        tableSizes: [2, 0],
+      });
     } catch (e) {
       staging.abort();
       if (e instanceof FgClipError) throw e;
-      throw new FgClipError('RUNTIME', `graph cache: could not write ${entry.location} (${e instanceof Error ? e.message : String(e)}). Set FGCLIP_CACHE to a writable folder, or load with graphCache: false.`, { cause: e });
+      throw new FgClipError(
+        'RUNTIME',
+        `graph cache: could not write ${entry.location} (${e instanceof Error ? e.message : String(e)}). Set FGCLIP_CACHE to a writable folder, or load with graphCache: false.`,
+        { cause: e },
+      );
     }
     try {
       const [text, vision] = await open(built);

@@ -57,7 +57,9 @@ describe("README: FG-CLIP 2's model-card examples", () => {
   it('the library block runs as written (Hub id → fgclip2-tiny) and prints what the card computes', async () => {
     const code = block('ts', `FgClip.load('${HUB_ID}')`);
     assert.match(code, /from 'fgclip'/);
-    const body = code.replaceAll("from 'fgclip'", `from ${JSON.stringify(pathToFileURL(join(REPO_ROOT, 'src', 'index.ts')).href)}`).replaceAll(`'${HUB_ID}'`, JSON.stringify(TINY));
+    const body = code
+      .replaceAll("from 'fgclip'", `from ${JSON.stringify(pathToFileURL(join(REPO_ROOT, 'src', 'index.ts')).href)}`)
+      .replaceAll(`'${HUB_ID}'`, JSON.stringify(TINY));
     // console.log's arguments are collected as JSON (the block itself is unchanged)
     const script = `const __logs = []; console.log = (...a) => __logs.push(a);\n${body}\nprocess.stdout.write(JSON.stringify(__logs));\n`;
     writeFileSync(join(ROOT, 'example.mts'), script);
@@ -65,7 +67,9 @@ describe("README: FG-CLIP 2's model-card examples", () => {
     assert.ok(existsSync(new URL(tsx)));
     const out = execFileSync(process.execPath, ['--import', tsx, 'example.mts'], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, HF_HUB_OFFLINE: '1' } });
     const logs = JSON.parse(out) as unknown[][];
-    const card = readGoldenV2Json<{ end_to_end: { cases: CardCase[] } }>('fgclip2-tiny.cases.json').end_to_end.cases.find((c) => c.image.endsWith('cat_dfclor.jpg')) as CardCase;
+    const card = readGoldenV2Json<{ end_to_end: { cases: CardCase[] } }>('fgclip2-tiny.cases.json').end_to_end.cases.find((c) =>
+      c.image.endsWith('cat_dfclor.jpg'),
+    ) as CardCase;
     assert.equal(logs[0][0], 'sigmoid');
     const english = logs[1][0] as number[];
     english.forEach((p, i) => assert.ok(Math.abs(p - card.card_long_probs[i]) <= 1e-4, `English caption ${i}: ${p} vs ${card.card_long_probs[i]}`));

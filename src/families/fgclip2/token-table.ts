@@ -21,16 +21,19 @@ export class TokenTable {
     private readonly path: string,
     private readonly entry: SafetensorsEntry,
   ) {
-    if (entry.shape.length !== 2) throw new FgClipError('WEIGHTS_SHAPE', `${path}: ${entry.name} must be 2-D [vocab, hidden] (got [${entry.shape.join(', ')}])`);
+    if (entry.shape.length !== 2)
+      throw new FgClipError('WEIGHTS_SHAPE', `${path}: ${entry.name} must be 2-D [vocab, hidden] (got [${entry.shape.join(', ')}])`);
     if (!isLoadable(entry.dtype)) throw new FgClipError('WEIGHTS_DTYPE', `${path}: ${entry.name} is ${entry.dtype}; loadable dtypes: F32, F16, BF16`);
     [this.rows, this.dim] = entry.shape;
     this.itemSize = entry.dtype === 'F32' ? 4 : 2;
-    if (entry.end - entry.begin !== this.rows * this.dim * this.itemSize) throw new FgClipError('WEIGHTS_MALFORMED', `${path}: ${entry.name} byte range does not match its shape`);
+    if (entry.end - entry.begin !== this.rows * this.dim * this.itemSize)
+      throw new FgClipError('WEIGHTS_MALFORMED', `${path}: ${entry.name} byte range does not match its shape`);
   }
 
   /** Row `id` as float32 (a fresh copy the caller may keep). */
   row(id: number): Float32Array {
-    if (!Number.isSafeInteger(id) || id < 0 || id >= this.rows) throw new FgClipError('INPUT_INVALID', `token id ${id} is outside the token table (0..${this.rows - 1})`);
+    if (!Number.isSafeInteger(id) || id < 0 || id >= this.rows)
+      throw new FgClipError('INPUT_INVALID', `token id ${id} is outside the token table (0..${this.rows - 1})`);
     const hit = this.cache.get(id);
     if (hit !== undefined) return hit;
     this.fd ??= openSync(this.path, 'r');

@@ -18,7 +18,16 @@ import { gradName } from '../../train/graph.js';
 import { readSafetensors } from '../../weights/safetensors.js';
 import { parseFgclip2Config, type Fgclip2Config } from './config.js';
 import { checkFgclip2Batch, fgclip2BatchFromReferenceJson, type BoxSlot, type Fgclip2LossBatch } from './loss.js';
-import { buildV2TrainGraph, fgclip2ParameterShapes, V2_HARD_GROUP, V2_TIC_TOP, V2_TRAIN_IO, type V2LossPart, type V2TrainGraph, type V2Variant } from './train-graph.js';
+import {
+  buildV2TrainGraph,
+  fgclip2ParameterShapes,
+  V2_HARD_GROUP,
+  V2_TIC_TOP,
+  V2_TRAIN_IO,
+  type V2LossPart,
+  type V2TrainGraph,
+  type V2Variant,
+} from './train-graph.js';
 
 type FloatArray = Float32Array | Float64Array;
 
@@ -83,17 +92,21 @@ export class Fgclip2GradientEngine {
     if (this.disposed) throw new FgClipError('DISPOSED', 'FG-CLIP 2 gradient engine: already disposed');
     this.checkParams(params);
     const frozen = request.frozen ?? new Set<string>();
-    for (const f of frozen) if (!this.parameters.has(f)) throw new FgClipError('INPUT_INVALID', `gradient request: frozen parameter ${f} is not a parameter of this model`);
+    for (const f of frozen)
+      if (!this.parameters.has(f)) throw new FgClipError('INPUT_INVALID', `gradient request: frozen parameter ${f} is not a parameter of this model`);
     const threshold = request.threshold ?? V2_THRESHOLD_INIT;
     if (!Number.isFinite(threshold)) throw new FgClipError('INPUT_INVALID', `gradient request: threshold must be a finite number (got ${threshold})`);
     const { feeds, variant } = this.feeds(batch, threshold);
     const c = await this.compiled(variant, frozen);
-    for (const name of c.graph.params) feeds[name] = new ort.Tensor(this.tensorType, this.asDtype(params.get(name) as FloatArray), this.parameters.get(name) as number[]);
+    for (const name of c.graph.params)
+      feeds[name] = new ort.Tensor(this.tensorType, this.asDtype(params.get(name) as FloatArray), this.parameters.get(name) as number[]);
     let out: ort.InferenceSession.ReturnType;
     try {
       out = await c.session.run(feeds);
     } catch (e) {
-      throw new FgClipError('RUNTIME', `FG-CLIP 2 gradient engine: the training step failed in ONNX Runtime: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+      throw new FgClipError('RUNTIME', `FG-CLIP 2 gradient engine: the training step failed in ONNX Runtime: ${e instanceof Error ? e.message : String(e)}`, {
+        cause: e,
+      });
     }
     const grads = new Map<string, FloatArray>();
     for (const n of c.graph.gradParams) grads.set(n, out[gradName(n)].data as FloatArray);
@@ -120,7 +133,13 @@ export class Fgclip2GradientEngine {
       }
       thresholdComputed = pos / V - neg / nNeg;
     }
-    return { loss: Number((out[V2_TRAIN_IO.loss].data as FloatArray)[0]), parts, grads, thresholdComputed, thresholdOut: Math.min(THRESHOLD_MAX, Math.max(0, thresholdComputed)) };
+    return {
+      loss: Number((out[V2_TRAIN_IO.loss].data as FloatArray)[0]),
+      parts,
+      grads,
+      thresholdComputed,
+      thresholdOut: Math.min(THRESHOLD_MAX, Math.max(0, thresholdComputed)),
+    };
   }
 
   async dispose(): Promise<void> {
@@ -140,7 +159,8 @@ export class Fgclip2GradientEngine {
       const v = params.get(name);
       const n = shape.reduce((a, b) => a * b, 1);
       if (!v) throw new FgClipError('INPUT_INVALID', `gradient engine: parameter ${name} is missing`);
-      if (v.length !== n) throw new FgClipError('INPUT_INVALID', `gradient engine: parameter ${name} has ${v.length} values (expected ${n} for [${shape.join(', ')}])`);
+      if (v.length !== n)
+        throw new FgClipError('INPUT_INVALID', `gradient engine: parameter ${name} has ${v.length} values (expected ${n} for [${shape.join(', ')}])`);
     }
   }
 
@@ -157,11 +177,19 @@ export class Fgclip2GradientEngine {
     const mask = new this.F(B * N);
     const posW = new this.F(B * N * G2);
     batch.pixelValues.forEach((pv, b) => {
-      if (pv.length !== N * row) throw new FgClipError('INPUT_INVALID', `loss: pixel_values[${b}] has ${pv.length / row} patches of ${row} values (image 0 has ${N}; a batch is padded to one budget)`);
+      if (pv.length !== N * row)
+        throw new FgClipError(
+          'INPUT_INVALID',
+          `loss: pixel_values[${b}] has ${pv.length / row} patches of ${row} values (image 0 has ${N}; a batch is padded to one budget)`,
+        );
       const m = batch.pixelAttentionMask[b];
       if (m.length !== N) throw new FgClipError('INPUT_INVALID', `loss: pixel_attention_mask[${b}] has ${m.length} entries (expected ${N})`);
       const [h, w] = batch.spatialShapes[b];
-      if (!Number.isInteger(h) || !Number.isInteger(w) || h < 1 || w < 1 || h * w > N) throw new FgClipError('INPUT_INVALID', `loss: spatial_shapes[${b}] is ${JSON.stringify(batch.spatialShapes[b])} (expected two positive integers with h·w ≤ ${N})`);
+      if (!Number.isInteger(h) || !Number.isInteger(w) || h < 1 || w < 1 || h * w > N)
+        throw new FgClipError(
+          'INPUT_INVALID',
+          `loss: spatial_shapes[${b}] is ${JSON.stringify(batch.spatialShapes[b])} (expected two positive integers with h·w ≤ ${N})`,
+        );
       px.set(pv, b * N * row);
       for (let i = 0; i < N; i++) mask[b * N + i] = m[i];
       posW.set(positionResizeMatrix(cfg.grid, h, w, N), b * N * G2);
@@ -178,9 +206,11 @@ export class Fgclip2GradientEngine {
     const ids = (rows: readonly (readonly number[])[], len: number, what: string) => {
       const out = new BigInt64Array(rows.length * len);
       rows.forEach((r, i) => {
-        if (r.length !== len) throw new FgClipError('INPUT_INVALID', `loss: ${what} row ${i} has ${r.length} tokens (expected ${len}, padded like the other rows)`);
+        if (r.length !== len)
+          throw new FgClipError('INPUT_INVALID', `loss: ${what} row ${i} has ${r.length} tokens (expected ${len}, padded like the other rows)`);
         r.forEach((id, j) => {
-          if (!Number.isInteger(id) || id < 0 || id >= vocab) throw new FgClipError('INPUT_INVALID', `loss: ${what} row ${i} has token id ${id} outside the vocabulary (0..${vocab - 1})`);
+          if (!Number.isInteger(id) || id < 0 || id >= vocab)
+            throw new FgClipError('INPUT_INVALID', `loss: ${what} row ${i} has token id ${id} outside the vocabulary (0..${vocab - 1})`);
           out[i * len + j] = BigInt(id);
         });
       });
@@ -201,7 +231,8 @@ export class Fgclip2GradientEngine {
       const m = new this.F(slots.length * B * N);
       slots.forEach(({ image, flat }, k) => {
         const box = infos[flat];
-        if (box.length !== 4 || !box.every((v) => Number.isFinite(v))) throw new FgClipError('BOX_INVALID', `loss: ${what}[${flat}] must be four finite numbers (got ${JSON.stringify(box)})`);
+        if (box.length !== 4 || !box.every((v) => Number.isFinite(v)))
+          throw new FgClipError('BOX_INVALID', `loss: ${what}[${flat}] must be four finite numbers (got ${JSON.stringify(box)})`);
         const [h, w] = batch.spatialShapes[image];
         m.set(roiRow(h, w, box), k * B * N + image * N);
       });
@@ -225,12 +256,23 @@ export class Fgclip2GradientEngine {
     if (!p) {
       p = (async () => {
         const graph = buildV2TrainGraph(this.config, this.parameters, v, { dtype: this.opts.dtype, frozen });
-        const so = { ...sessionOptions({ threads: this.opts.threads }), ...(this.opts.dtype === 'double' ? { graphOptimizationLevel: 'basic' as const } : {}), logSeverityLevel: 3 as const };
+        const so = {
+          ...sessionOptions({ threads: this.opts.threads }),
+          ...(this.opts.dtype === 'double' ? { graphOptimizationLevel: 'basic' as const } : {}),
+          logSeverityLevel: 3 as const,
+        };
         try {
-          const session = await ort.InferenceSession.create(graph.built.model, { ...so, externalData: [{ path: EXTERNAL_DATA_NAME, data: graph.built.weights ?? new Uint8Array(1) }] });
+          const session = await ort.InferenceSession.create(graph.built.model, {
+            ...so,
+            externalData: [{ path: EXTERNAL_DATA_NAME, data: graph.built.weights ?? new Uint8Array(1) }],
+          });
           return { graph, session };
         } catch (e) {
-          throw new FgClipError('RUNTIME', `FG-CLIP 2 gradient engine: ONNX Runtime could not create the training session: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+          throw new FgClipError(
+            'RUNTIME',
+            `FG-CLIP 2 gradient engine: ONNX Runtime could not create the training session: ${e instanceof Error ? e.message : String(e)}`,
+            { cause: e },
+          );
         }
       })();
       p.catch(() => this.sessions.delete(key));
@@ -274,7 +316,8 @@ export async function createFgclip2GradientEngine(dir: string, opts: V2EngineOpt
       }
       throw new FgClipError('WEIGHTS_MISSING', `${weightsPath}: tensor ${name} is missing. Is this an FG-CLIP 2 checkpoint?`);
     }
-    if (t.data.length !== n) throw new FgClipError('WEIGHTS_SHAPE', `${weightsPath}: tensor ${name} has shape [${t.shape.join(', ')}] (expected [${shape.join(', ')}])`);
+    if (t.data.length !== n)
+      throw new FgClipError('WEIGHTS_SHAPE', `${weightsPath}: tensor ${name} has shape [${t.shape.join(', ')}] (expected [${shape.join(', ')}])`);
     initial.set(name, t.data);
   }
   return Object.assign(engine, { initialParams: initial, initialized });
@@ -307,7 +350,14 @@ export async function fgclip2LossOfReferenceBatch(dir: string, json: unknown, th
       for (let i = 0; i < g.length; i++) s += g[i] * g[i];
       gradNorms[name] = Math.sqrt(s);
     }
-    return { loss: r.loss, parts: r.parts, grad_norms: gradNorms, threshold_computed: r.thresholdComputed, threshold_out: r.thresholdOut, initialized: engine.initialized };
+    return {
+      loss: r.loss,
+      parts: r.parts,
+      grad_norms: gradNorms,
+      threshold_computed: r.thresholdComputed,
+      threshold_out: r.thresholdOut,
+      initialized: engine.initialized,
+    };
   } finally {
     await engine.dispose();
   }

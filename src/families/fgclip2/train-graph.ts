@@ -145,7 +145,11 @@ function packedAttention(c: BlockCtx, path: string, q: Value, kv: Value, D: numb
 /** Fgclip2MultiheadAttentionPoolingHead after its attention: x + MLP(LN(x)). */
 function headMlp(c: BlockCtx, path: string, x: Value, cfg: Fgclip2Config['vision_config']): Value {
   const h = layerNorm(c, `${path}.layernorm`, x, cfg.layer_norm_eps);
-  return c.t.add(x, linear(c, `${path}.mlp.fc2`, activation(c, `${path}.mlp.activation_fn`, linear(c, `${path}.mlp.fc1`, h), cfg.hidden_act)), `${path}.residual`);
+  return c.t.add(
+    x,
+    linear(c, `${path}.mlp.fc2`, activation(c, `${path}.mlp.activation_fn`, linear(c, `${path}.mlp.fc1`, h), cfg.hidden_act)),
+    `${path}.residual`,
+  );
 }
 
 /** Vision tower: NaFlex patches → image features [B, D] (MAP head) and, when asked, dense features [B, N, D]. */
@@ -217,12 +221,30 @@ function ticLoss(t: Tape, T: Value): Value {
   const keep = t.sub(t.constant(1), above(t, masked, 0.95), 'tic.keep');
   const s = t.mul(masked, keep, 'tic.similarity');
   const k = t.input(V2_TRAIN_IO.ticK, [1], { type: 'int64' });
-  const [values, indices] = t.op('TopK', [s, k], { axis: 1, largest: 1, sorted: 1 }, { nOut: 2, name: 'tic.topk', dims: [['K', 'k'], ['K', 'k']], types: [t.dtype, 'int64'] });
+  const [values, indices] = t.op(
+    'TopK',
+    [s, k],
+    { axis: 1, largest: 1, sorted: 1 },
+    {
+      nOut: 2,
+      name: 'tic.topk',
+      dims: [
+        ['K', 'k'],
+        ['K', 'k'],
+      ],
+      types: [t.dtype, 'int64'],
+    },
+  );
   const ones = t.add(t.zerosLike(values), t.constant(1), 'tic.ones');
   const chosen = t.op1('ScatterElements', [t.zerosLike(s), indices, ones], { axis: 1 }, { name: 'tic.chosen', dims: [s.dims], types: [t.dtype] });
   // ScatterElements has no gradient rule: the comparison makes the mask a constant of the backward pass
   const sel = above(t, chosen, 0.5);
-  const perRow = t.op1('Log', [t.reduceSum(t.mul(t.op1('Exp', [s], {}, { name: 'tic.exp' }), sel, 'tic.selected'), [1], false, 'tic.sum')], {}, { name: 'tic.log' });
+  const perRow = t.op1(
+    'Log',
+    [t.reduceSum(t.mul(t.op1('Exp', [s], {}, { name: 'tic.exp' }), sel, 'tic.selected'), [1], false, 'tic.sum')],
+    {},
+    { name: 'tic.log' },
+  );
   return t.op1('ReduceMean', [perRow], { axes: [0], keepdims: 0 }, { name: 'tic' });
 }
 
@@ -238,7 +260,12 @@ function hardLoss(t: Tape, R: Value, texts: Value, logScale: Value, D: number): 
   const con = t.mul(t.add(rowTargetCe(t, perImage, 'hard.con_image'), rowTargetCe(t, perText, 'hard.con_text')), t.constant(0.5), 'hard_con');
   const pairLogits = t.mul(t.reduceSum(t.mul(grouped, t.op1('Unsqueeze', [R, t.ints([1])]), 'hard.pair_products'), [2], false), s, 'hard.pair_logits'); // [V, 11]
   const ls = t.op1('LogSoftmax', [pairLogits], { axis: 1 }, { name: 'hard.pair_logsoftmax' });
-  const pair = t.op1('Neg', [t.op1('ReduceMean', [t.op1('Slice', [ls, t.ints([0]), t.ints([1]), t.ints([1])])], { axes: [0, 1], keepdims: 0 })], {}, { name: 'hard_pair' });
+  const pair = t.op1(
+    'Neg',
+    [t.op1('ReduceMean', [t.op1('Slice', [ls, t.ints([0]), t.ints([1]), t.ints([1])])], { axes: [0, 1], keepdims: 0 })],
+    {},
+    { name: 'hard_pair' },
+  );
   const pos = t.op1('Slice', [pairLogits, t.ints([0]), t.ints([1]), t.ints([1])], {}, { name: 'hard.cmr_positive' }); // [V, 1]
   const neg = t.op1('Slice', [pairLogits, t.ints([1]), t.ints([V2_HARD_GROUP]), t.ints([1])], {}, { name: 'hard.cmr_negatives' }); // [V, 10]
   const arg = t.sub(t.add(neg, t.input(V2_TRAIN_IO.threshold, [])), pos, 'hard.cmr_argument');
@@ -264,23 +291,50 @@ export function buildV2TrainGraph(cfg: Fgclip2Config, shapes: ReadonlyMap<string
   let hardPooled: Value | undefined;
   if (regions) {
     const sizes = t.input(V2_TRAIN_IO.textSplit, [3], { type: 'int64' });
-    [shortPooled, boxPooled, hardPooled] = t.op('Split', [pooled, sizes], { axis: 0 }, { nOut: 3, name: 'text_split', dims: [['B', D], ['K', D], ['HT', D]] });
+    [shortPooled, boxPooled, hardPooled] = t.op(
+      'Split',
+      [pooled, sizes],
+      { axis: 0 },
+      {
+        nOut: 3,
+        name: 'text_split',
+        dims: [
+          ['B', D],
+          ['K', D],
+          ['HT', D],
+        ],
+      },
+    );
   }
   const logitScale = c.p.get('logit_scale');
   const logitBias = c.p.get('logit_bias');
   const sigShort = siglipLoss(t, img, l2normalize(t, linear(c, 'text_model.head', shortPooled), 'short_norm'), logitScale, logitBias, 'sig_short');
   const zero = () => t.constant(0);
-  const parts: Record<V2LossPart, Value> = { sig_long: zero(), sig_short: sigShort, region: zero(), tic: zero(), hard_total: zero(), hard_con: zero(), hard_pair: zero(), hard_cmr: zero() };
+  const parts: Record<V2LossPart, Value> = {
+    sig_long: zero(),
+    sig_short: sigShort,
+    region: zero(),
+    tic: zero(),
+    hard_total: zero(),
+    hard_con: zero(),
+    hard_pair: zero(),
+    hard_cmr: zero(),
+  };
   let total = sigShort;
   let hardLogits: Value | undefined;
   if (v.long) {
     const tm = 'text_model.embeddings';
     const keep = cfg.text_config.keep_len;
     const Ll = cfg.text_config.longtext_len;
-    const table = t.op1('Concat', [
-      t.op1('Slice', [c.p.get(`${tm}.position_embedding_ori.weight`), t.ints([0]), t.ints([keep]), t.ints([0])]),
-      t.op1('Slice', [c.p.get(`${tm}.position_embedding_res.weight`), t.ints([keep]), t.ints([Ll]), t.ints([0])]),
-    ], { axis: 0 }, { name: `${tm}.long_positions` });
+    const table = t.op1(
+      'Concat',
+      [
+        t.op1('Slice', [c.p.get(`${tm}.position_embedding_ori.weight`), t.ints([0]), t.ints([keep]), t.ints([0])]),
+        t.op1('Slice', [c.p.get(`${tm}.position_embedding_res.weight`), t.ints([keep]), t.ints([Ll]), t.ints([0])]),
+      ],
+      { axis: 0 },
+      { name: `${tm}.long_positions` },
+    );
     const longIds = t.input(V2_TRAIN_IO.longIds, ['B', Ll], { type: 'int64' });
     const long = l2normalize(t, linear(c, 'longtext_head', textTower(c, cfg, longIds, table, Ll)), 'long_norm');
     parts.sig_long = siglipLoss(t, img, long, logitScale, logitBias, 'sig_long');
@@ -301,7 +355,11 @@ export function buildV2TrainGraph(cfg: Fgclip2Config, shapes: ReadonlyMap<string
       parts.hard_con = h.con;
       parts.hard_pair = h.pair;
       parts.hard_cmr = h.cmr;
-      parts.hard_total = t.add(t.add(t.mul(h.con, t.constant(W.hardCon)), t.mul(h.pair, t.constant(W.hardPair))), t.mul(h.cmr, t.constant(W.hardCmr)), 'hard_total');
+      parts.hard_total = t.add(
+        t.add(t.mul(h.con, t.constant(W.hardCon)), t.mul(h.pair, t.constant(W.hardPair))),
+        t.mul(h.cmr, t.constant(W.hardCmr)),
+        'hard_total',
+      );
       total = t.add(total, t.mul(parts.hard_total, t.constant(W.hard)), 'loss_hard_add');
       hardLogits = h.pairLogits;
     }

@@ -40,7 +40,8 @@ for (const name of ['fgclip2-tiny', 'fgclip2-small']) {
       assert.equal(threshold, g.threshold_in);
       const r = await engine.compute(engine.initialParams, batch, { threshold });
       assert.ok(rel(r.loss, g.loss) <= 1e-4, `loss ${r.loss} vs ${g.loss}`);
-      for (const [k, v] of Object.entries(g.parts)) assert.ok(rel(r.parts[k as keyof typeof r.parts], v) <= 1e-4, `${k}: ${r.parts[k as keyof typeof r.parts]} vs ${v}`);
+      for (const [k, v] of Object.entries(g.parts))
+        assert.ok(rel(r.parts[k as keyof typeof r.parts], v) <= 1e-4, `${k}: ${r.parts[k as keyof typeof r.parts]} vs ${v}`);
       assert.ok(rel(r.thresholdComputed, g.threshold_computed) <= 1e-4, `threshold ${r.thresholdComputed} vs ${g.threshold_computed}`);
       assert.ok(Math.abs(r.thresholdOut - g.threshold_out) <= 1e-4 * Math.max(1, g.threshold_out));
       assert.deepEqual([...r.grads.keys()].sort(), Object.keys(g.grad_norms).sort(), 'a gradient for exactly the parameters the reference gives one');

@@ -33,7 +33,10 @@ describe('trainFgclip2', () => {
     const r = await trainFgclip2({ ...common, out, onStep: (s) => steps.push(s) });
     straight = new Map(r.params);
     assert.equal(r.steps, 3);
-    assert.deepEqual(steps.map((s) => s.line), [1, 2, 1]);
+    assert.deepEqual(
+      steps.map((s) => s.line),
+      [1, 2, 1],
+    );
     assert.equal(steps[0].threshold, 0.5);
     for (let i = 1; i < 3; i++) assert.equal(steps[i].threshold, steps[i - 1].nextThreshold);
     assert.ok(steps[2].loss < steps[0].loss, `loss ${steps.map((s) => s.loss)}`);
@@ -81,14 +84,34 @@ describe('trainFgclip2', () => {
   it('a bad batch line is INPUT_INVALID with its line number', async () => {
     const bad = join(ROOT, 'bad.jsonl');
     writeFileSync(bad, `${batch}\n{"pixel_values": 3}\n`);
-    await assert.rejects(trainFgclip2({ ...common, batches: bad, out: join(ROOT, 'c') }), (e: unknown) => isFgClipError(e) && e.code === 'INPUT_INVALID' && /bad\.jsonl:2: .*pixel_values/.test(e.message));
+    await assert.rejects(
+      trainFgclip2({ ...common, batches: bad, out: join(ROOT, 'c') }),
+      (e: unknown) => isFgClipError(e) && e.code === 'INPUT_INVALID' && /bad\.jsonl:2: .*pixel_values/.test(e.message),
+    );
   });
 });
 
 describe('fgclip train on an FG-CLIP 2 checkpoint', () => {
   it('--data takes JSONL batches: 2 steps, a final folder that loads, --json summary; a bad file exits non-zero with one line', async () => {
     const out = join(ROOT, 'cli');
-    const r = await runCli(['train', '--model', model, '--data', data, '--out', out, '--steps', '2', '--lr', '1e-3', '--warmup-steps', '0', '--threads', '1', '--json']);
+    const r = await runCli([
+      'train',
+      '--model',
+      model,
+      '--data',
+      data,
+      '--out',
+      out,
+      '--steps',
+      '2',
+      '--lr',
+      '1e-3',
+      '--warmup-steps',
+      '0',
+      '--threads',
+      '1',
+      '--json',
+    ]);
     assert.equal(r.code, 0, r.err);
     const s = JSON.parse(r.out);
     assert.equal(s.family, 'fgclip2');

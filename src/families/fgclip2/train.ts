@@ -24,7 +24,17 @@
 import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { FgClipError } from '../../errors.js';
-import { checkpointName, encodeOptimizer, listCheckpoints, OPTIMIZER_FILE, pruneCheckpoints, readOptimizer, removeStaleTemp, TRAINER_STATE, writeFolderAtomic } from '../../train/checkpoint-writer.js';
+import {
+  checkpointName,
+  encodeOptimizer,
+  listCheckpoints,
+  OPTIMIZER_FILE,
+  pruneCheckpoints,
+  readOptimizer,
+  removeStaleTemp,
+  TRAINER_STATE,
+  writeFolderAtomic,
+} from '../../train/checkpoint-writer.js';
 import { AdamW, clipGradNorm } from '../../train/optimizer.js';
 import { checkSchedule, learningRate, type ScheduleKind } from '../../train/schedule.js';
 import { encodeSafetensors, rawF32, readSafetensors } from '../../weights/index.js';
@@ -182,7 +192,14 @@ function writeModelFolder(target: string, files: readonly (readonly [string, Uin
 async function dataLoader(o: Fgclip2TrainOptions, data: string): Promise<Fgclip2BatchLoader> {
   const parsed = readRecords(data, { imagesDir: o.imagesDir, cnImagesDir: o.cnImagesDir, stripPrefix: o.stripPrefix });
   if (parsed.bad.length > 0) {
-    if ((o.onBadRecord ?? 'fail') === 'fail') throw new FgClipError('INPUT_INVALID', `${data}: ${parsed.bad.length} bad record(s): ${parsed.bad.slice(0, 3).map((b) => `${b.where}: ${b.reason}`).join('; ')}${parsed.bad.length > 3 ? '; …' : ''}`);
+    if ((o.onBadRecord ?? 'fail') === 'fail')
+      throw new FgClipError(
+        'INPUT_INVALID',
+        `${data}: ${parsed.bad.length} bad record(s): ${parsed.bad
+          .slice(0, 3)
+          .map((b) => `${b.where}: ${b.reason}`)
+          .join('; ')}${parsed.bad.length > 3 ? '; …' : ''}`,
+      );
     for (const b of parsed.bad) o.onSkip?.(b);
   }
   const json = (name: string, required: boolean): Record<string, unknown> | undefined => {
@@ -195,7 +212,11 @@ async function dataLoader(o: Fgclip2TrainOptions, data: string): Promise<Fgclip2
     }
   };
   const config = parseFgclip2Config(json('config.json', true), join(o.model, 'config.json'));
-  const preprocess = parseFgclip2Preprocess(json('preprocessor_config.json', false), join(o.model, 'preprocessor_config.json'), config.vision_config.patch_size);
+  const preprocess = parseFgclip2Preprocess(
+    json('preprocessor_config.json', false),
+    join(o.model, 'preprocessor_config.json'),
+    config.vision_config.patch_size,
+  );
   const tokenizer = await SentencePieceBpeTokenizer.fromFolder(nodeFolder(o.model));
   return new Fgclip2BatchLoader({
     records: parsed.records,
@@ -213,7 +234,8 @@ async function dataLoader(o: Fgclip2TrainOptions, data: string): Promise<Fgclip2
 
 /** Trains an FG-CLIP 2 checkpoint on FineHARD records or reference-layout batches; see the module comment. */
 export async function trainFgclip2(o: Fgclip2TrainOptions): Promise<Fgclip2TrainResult> {
-  if ((o.batches === undefined) === (o.data === undefined)) throw new FgClipError('INPUT_INVALID', 'trainFgclip2: give exactly one of data (FineHARD records) and batches (reference-layout JSONL)');
+  if ((o.batches === undefined) === (o.data === undefined))
+    throw new FgClipError('INPUT_INVALID', 'trainFgclip2: give exactly one of data (FineHARD records) and batches (reference-layout JSONL)');
   const lines = o.batches !== undefined ? readLines(o.batches) : undefined;
   const loader = o.data !== undefined ? await dataLoader(o, o.data) : undefined;
   const epochs = o.epochs ?? 1;
@@ -237,13 +259,21 @@ export async function trainFgclip2(o: Fgclip2TrainOptions): Promise<Fgclip2Train
     for (const [k, v] of engine.initialParams) params.set(k, Float32Array.from(v));
     // tensors that are not parameters (dense_feature_head.probe: no code path reads it) are carried unchanged
     const others = await readSafetensors(join(o.model, 'model.safetensors'), { only: (n) => !engine.parameters.has(n) && n !== 'thresholds' });
-    const opt = new AdamW({ betas: o.betas ?? FGCLIP2_TRAIN_DEFAULTS.betas, eps: o.eps ?? FGCLIP2_TRAIN_DEFAULTS.eps, weightDecay: o.weightDecay ?? FGCLIP2_TRAIN_DEFAULTS.weightDecay });
+    const opt = new AdamW({
+      betas: o.betas ?? FGCLIP2_TRAIN_DEFAULTS.betas,
+      eps: o.eps ?? FGCLIP2_TRAIN_DEFAULTS.eps,
+      weightDecay: o.weightDecay ?? FGCLIP2_TRAIN_DEFAULTS.weightDecay,
+    });
     let step = 0;
     let threshold = V2_THRESHOLD_INIT;
     let position: Fgclip2DataPosition = { epoch: 0, index: 0 };
     if (latest) {
       const state = JSON.parse(readFileSync(join(latest.path, TRAINER_STATE), 'utf8')) as TrainerState;
-      if (loader && state.data === undefined) throw new FgClipError('INPUT_INVALID', `${latest.path}: this checkpoint was trained on reference-layout batches; resume it with batches, or start a new output folder for data`);
+      if (loader && state.data === undefined)
+        throw new FgClipError(
+          'INPUT_INVALID',
+          `${latest.path}: this checkpoint was trained on reference-layout batches; resume it with batches, or start a new output folder for data`,
+        );
       opt.load(await readOptimizer(join(latest.path, OPTIMIZER_FILE)));
       step = state.step;
       threshold = state.threshold;
@@ -262,7 +292,15 @@ export async function trainFgclip2(o: Fgclip2TrainOptions): Promise<Fgclip2Train
     };
     const save = (s: number) => {
       const state: TrainerState = { step: s, threshold, source: o.model, ...(loader ? { data: position } : {}) };
-      writeModelFolder(join(o.out, checkpointName(s)), [['model.safetensors', modelFile()], [OPTIMIZER_FILE, encodeOptimizer(opt.state())], [TRAINER_STATE, `${JSON.stringify(state, null, 2)}\n`]], o.model);
+      writeModelFolder(
+        join(o.out, checkpointName(s)),
+        [
+          ['model.safetensors', modelFile()],
+          [OPTIMIZER_FILE, encodeOptimizer(opt.state())],
+          [TRAINER_STATE, `${JSON.stringify(state, null, 2)}\n`],
+        ],
+        o.model,
+      );
       pruneCheckpoints(o.out, 2);
     };
     const log = join(o.out, 'train-log.jsonl');
@@ -286,7 +324,19 @@ export async function trainFgclip2(o: Fgclip2TrainOptions): Promise<Fgclip2Train
       const gradNorm = clipGradNorm(grads, maxNorm);
       const lr = learningRate(step, sched);
       opt.update(params, grads, lr);
-      const rec: Fgclip2StepRecord = { type: 'step', step: step + 1, line: line + 1, ...from, loss: r.loss, parts: r.parts, lr, gradNorm, threshold, nextThreshold: r.thresholdOut, seconds: (performance.now() - t0) / 1000 };
+      const rec: Fgclip2StepRecord = {
+        type: 'step',
+        step: step + 1,
+        line: line + 1,
+        ...from,
+        loss: r.loss,
+        parts: r.parts,
+        lr,
+        gradNorm,
+        threshold,
+        nextThreshold: r.thresholdOut,
+        seconds: (performance.now() - t0) / 1000,
+      };
       threshold = r.thresholdOut;
       step++;
       appendFileSync(log, `${JSON.stringify(rec)}\n`);

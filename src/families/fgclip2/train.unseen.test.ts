@@ -68,30 +68,30 @@ describe('FG-CLIP 2 gradients on unseen batches', () => {
 });
 
 async function finiteDifferences(e64: Fgclip2CheckpointEngine, batch: Fgclip2LossBatch): Promise<void> {
-    const D = e64.config.text_config.hidden_size;
-    const p = new Map([...e64.initialParams].map(([k, v]) => [k, Float64Array.from(v)]));
-    const r64 = await e64.compute(p, batch, { threshold: THRESHOLD });
-    const probes: [string, number][] = [
-      ['logit_scale', 0],
-      ['logit_bias', 0],
-      ['logit_scale_finegraind', 0],
-      ['logit_scale_hardneg', 0],
-      ['vision_model.head.probe', 5],
-      ['vision_model.embeddings.position_embedding.weight', 70],
-      ['text_model.embeddings.token_embedding.weight', batch.textShort[0][0] * D + 3],
-      ['boxtext_head.weight', 100],
-    ];
-    for (const [name, i] of probes) {
-      const v = p.get(name) as Float64Array;
-      const h = 1e-5;
-      const x = v[i];
-      v[i] = x + h;
-      const up = (await e64.compute(p, batch, { threshold: THRESHOLD })).loss;
-      v[i] = x - h;
-      const down = (await e64.compute(p, batch, { threshold: THRESHOLD })).loss;
-      v[i] = x;
-      const fd = (up - down) / (2 * h);
-      const g = (r64.grads.get(name) as Float64Array)[i];
-      assert.ok(Math.abs(fd - g) <= 1e-6 * Math.max(Math.abs(g), 1e-3), `${name}[${i}]: autodiff ${g} vs finite differences ${fd}`);
-    }
+  const D = e64.config.text_config.hidden_size;
+  const p = new Map([...e64.initialParams].map(([k, v]) => [k, Float64Array.from(v)]));
+  const r64 = await e64.compute(p, batch, { threshold: THRESHOLD });
+  const probes: [string, number][] = [
+    ['logit_scale', 0],
+    ['logit_bias', 0],
+    ['logit_scale_finegraind', 0],
+    ['logit_scale_hardneg', 0],
+    ['vision_model.head.probe', 5],
+    ['vision_model.embeddings.position_embedding.weight', 70],
+    ['text_model.embeddings.token_embedding.weight', batch.textShort[0][0] * D + 3],
+    ['boxtext_head.weight', 100],
+  ];
+  for (const [name, i] of probes) {
+    const v = p.get(name) as Float64Array;
+    const h = 1e-5;
+    const x = v[i];
+    v[i] = x + h;
+    const up = (await e64.compute(p, batch, { threshold: THRESHOLD })).loss;
+    v[i] = x - h;
+    const down = (await e64.compute(p, batch, { threshold: THRESHOLD })).loss;
+    v[i] = x;
+    const fd = (up - down) / (2 * h);
+    const g = (r64.grads.get(name) as Float64Array)[i];
+    assert.ok(Math.abs(fd - g) <= 1e-6 * Math.max(Math.abs(g), 1e-3), `${name}[${i}]: autodiff ${g} vs finite differences ${fd}`);
+  }
 }

@@ -38,7 +38,9 @@ test('fgclip2-tiny: a missing and a mis-shaped tensor are named together in one 
   await rejectsWith(
     loadFgclip2Model(dir, { graphCache: false, threads: 1 }),
     'WEIGHTS_MISSING',
-    new RegExp(`1 missing tensor\\(s\\): ${fc1.replace(/\./g, '\\.')} \\[\\d+, \\d+\\]; 1 tensor\\(s\\) with the wrong shape: ${ln.replace(/\./g, '\\.')} \\(expected \\[\\d+\\], got \\[2, 3\\]\\)`),
+    new RegExp(
+      `1 missing tensor\\(s\\): ${fc1.replace(/\./g, '\\.')} \\[\\d+, \\d+\\]; 1 tensor\\(s\\) with the wrong shape: ${ln.replace(/\./g, '\\.')} \\(expected \\[\\d+\\], got \\[2, 3\\]\\)`,
+    ),
     join(dir, 'model.safetensors'),
   );
 });

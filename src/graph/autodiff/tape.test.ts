@@ -10,7 +10,14 @@ import type { Tape, Value } from './tape.js';
 
 const F64_TOL = 1e-6;
 
-async function check(name: string, inputs: CheckInput[], f: (t: Tape, x: Record<string, Value>) => Value, dtype: 'double' | 'float' = 'double', tol = F64_TOL, yShape?: number[]) {
+async function check(
+  name: string,
+  inputs: CheckInput[],
+  f: (t: Tape, x: Record<string, Value>) => Value,
+  dtype: 'double' | 'float' = 'double',
+  tol = F64_TOL,
+  yShape?: number[],
+) {
   const r = await gradCheck(dtype, inputs, f, { yShape });
   assert.ok(r.worst <= tol, `${name}: worst relative error ${r.worst} > ${tol}: ${JSON.stringify([...r.pairs])}`);
 }
@@ -43,14 +50,28 @@ test('shape ops (Reshape, Unsqueeze, Squeeze, Expand, Concat, Split, Slice) matc
   );
   await check('concat', [X('a', [2, 3]), X('b', [2, 2])], (t, x) => t.op1('Concat', [x.a, x.b], { axis: 1 }));
   await check('split', [X('a', [5, 3])], (t, x) => {
-    const [p, , r] = t.op('Split', [x.a, t.ints([2, 1, 2])], { axis: 0 }, { nOut: 3, dims: [[2, 3], [1, 3], [2, 3]] });
+    const [p, , r] = t.op(
+      'Split',
+      [x.a, t.ints([2, 1, 2])],
+      { axis: 0 },
+      {
+        nOut: 3,
+        dims: [
+          [2, 3],
+          [1, 3],
+          [2, 3],
+        ],
+      },
+    );
     return t.op1('Concat', [p, r], { axis: 0 }); // the middle part gets no gradient
   });
   await check('slice', [X('a', [4, 6])], (t, x) => t.op1('Slice', [x.a, t.ints([1, 2]), t.ints([3, 5]), t.ints([0, 1])]));
 });
 
 test('Gather (embedding with repeated ids, row selection) scatters back with ScatterND add (float64)', async () => {
-  await check('embedding', [X('table', [10, 4]), { name: 'ids', shape: [2, 3], dims: [2, 3], ints: [1, 3, 1, 9, 1, 0] }], (t, x) => t.op1('Gather', [x.table, x.ids], { axis: 0 }));
+  await check('embedding', [X('table', [10, 4]), { name: 'ids', shape: [2, 3], dims: [2, 3], ints: [1, 3, 1, 9, 1, 0] }], (t, x) =>
+    t.op1('Gather', [x.table, x.ids], { axis: 0 }),
+  );
   await check('rows', [X('rows', [6, 3]), { name: 'idx', shape: [2], dims: [2], ints: [5, 2] }], (t, x) => t.op1('Gather', [x.rows, x.idx], { axis: 0 }));
 });
 
@@ -72,8 +93,10 @@ test('Softmax, LogSoftmax, Sigmoid, Exp, Log, Sqrt, Tanh match finite difference
 });
 
 test('LayerNormalization backward from its Mean/InvStdDev outputs matches finite differences (x, weight, bias; float64)', async () => {
-  await check('layernorm', [X('x', [2, 3, 6]), X('w', [6]), X('b', [6])], (t, x) =>
-    t.op('LayerNormalization', [x.x, x.w, x.b], { axis: -1, epsilon: { float: 1e-5 } }, { nOut: 3 })[0],
+  await check(
+    'layernorm',
+    [X('x', [2, 3, 6]), X('w', [6]), X('b', [6])],
+    (t, x) => t.op('LayerNormalization', [x.x, x.w, x.b], { axis: -1, epsilon: { float: 1e-5 } }, { nOut: 3 })[0],
   );
 });
 
@@ -85,7 +108,14 @@ test('symbolic dims: one graph serves the runtime batch, broadcast gradients red
   await check('symbolic bias add + linear', [X('x', [3, 4], ['B', 4]), X('w', [5, 4]), X('b', [5])], (t, x) =>
     t.add(t.matmul(x.x, t.transpose(x.w, [1, 0])), x.b),
   );
-  await check('symbolic concat', [X('a', [3, 2], ['B', 2]), X('c', [2, 2], ['K', 2])], (t, x) => t.op1('Concat', [x.a, x.c], { axis: 0 }), 'double', F64_TOL, [5, 2]);
+  await check(
+    'symbolic concat',
+    [X('a', [3, 2], ['B', 2]), X('c', [2, 2], ['K', 2])],
+    (t, x) => t.op1('Concat', [x.a, x.c], { axis: 0 }),
+    'double',
+    F64_TOL,
+    [5, 2],
+  );
 });
 
 test('a value used twice accumulates both gradients; inputs marked non-differentiable get none', async () => {

@@ -111,7 +111,13 @@ export class Tape {
   op(opType: string, inputs: readonly Value[], attrs: Record<string, AttrValue> = {}, opts: OpOptions = {}): Value[] {
     const nOut = opts.nOut ?? 1;
     const label = `${opts.name ?? opType}#${this.n++}`;
-    const names = this.g.op(opType, label, inputs.map((v) => v.name), attrs, nOut);
+    const names = this.g.op(
+      opType,
+      label,
+      inputs.map((v) => v.name),
+      attrs,
+      nOut,
+    );
     const dims = opts.dims ?? inferDims(this, opType, inputs, attrs, nOut);
     const diff = !NON_DIFF.has(opType) && inputs.some((v) => v.diff);
     // LayerNormalization's Mean/InvStdDev are float32 (stash_type 1; ORT has no float64 stash kernel)
@@ -142,10 +148,17 @@ export class Tape {
    */
   after(x: Value, deps: readonly Value[]): Value {
     if (deps.length === 0) return x;
-    const firsts = deps.map((d) => this.op1('Slice', [this.reshape(d, [-1], 'order_flat'), this.ints([0]), this.ints([1]), this.ints([0])], {}, { name: 'order_first', dims: [[1]] }));
+    const firsts = deps.map((d) =>
+      this.op1('Slice', [this.reshape(d, [-1], 'order_flat'), this.ints([0]), this.ints([1]), this.ints([0])], {}, { name: 'order_first', dims: [[1]] }),
+    );
     const joined = firsts.length === 1 ? firsts[0] : this.op1('Concat', firsts, { axis: 0 }, { name: 'order_join', dims: [[firsts.length]] });
     const asInt = this.op1('Cast', [joined], { to: ONNX_TYPE.int64! }, { name: 'order_int', dims: [joined.dims], types: ['int64'] });
-    const zero = this.op1('ReduceSum', [this.op1('Mul', [asInt, this.ints([0])], {}, { name: 'order_zero', dims: [joined.dims], types: ['int64'] }), this.ints([0])], { keepdims: 1 }, { name: 'order_zero', dims: [[1]], types: ['int64'] });
+    const zero = this.op1(
+      'ReduceSum',
+      [this.op1('Mul', [asInt, this.ints([0])], {}, { name: 'order_zero', dims: [joined.dims], types: ['int64'] }), this.ints([0])],
+      { keepdims: 1 },
+      { name: 'order_zero', dims: [[1]], types: ['int64'] },
+    );
     const shape = this.op1('Add', [this.shapeOf(x), zero], {}, { name: 'order_shape', dims: [[x.dims.length]], types: ['int64'] });
     return this.op1('Reshape', [x, shape], {}, { name: 'order_after', dims: [x.dims], types: [x.type] });
   }
@@ -155,7 +168,12 @@ export class Tape {
    * vector-Jacobian product (input gradients from the output gradient). So the reverse pass keeps only what `vjp`
    * reads (typically the inputs) instead of every intermediate of the forward nodes.
    */
-  composite(inputs: readonly Value[], emit: () => Value, vjp: (t: Tape, x: readonly Value[], y: Value, dy: Value) => (Value | undefined)[], name = 'composite'): Value {
+  composite(
+    inputs: readonly Value[],
+    emit: () => Value,
+    vjp: (t: Tape, x: readonly Value[], y: Value, dy: Value) => (Value | undefined)[],
+    name = 'composite',
+  ): Value {
     const start = this.recs.length;
     const y = emit();
     this.recs.length = start;
@@ -365,7 +383,9 @@ function inferDims(t: Tape, op: string, xs: readonly Value[], attrs: Record<stri
       const neg = out.indexOf(-1);
       if (neg >= 0) {
         const total = x.every((d) => typeof d === 'number') ? (x as number[]).reduce((a, b) => a * b, 1) : undefined;
-        const known = out.every((d, i) => i === neg || typeof d === 'number') ? (out.filter((_, i) => i !== neg) as number[]).reduce((a, b) => a * b, 1) : undefined;
+        const known = out.every((d, i) => i === neg || typeof d === 'number')
+          ? (out.filter((_, i) => i !== neg) as number[]).reduce((a, b) => a * b, 1)
+          : undefined;
         out[neg] = total !== undefined && known !== undefined ? total / known : freshSymbol('r');
       }
       return [out];
@@ -492,7 +512,12 @@ const VJP: Record<string, Vjp> = {
   MatMul: (t, r, [d]) => {
     const [a, b] = r.inputs;
     const rank = a.dims.length;
-    const swapLast = (v: Value) => t.transpose(v, [...v.dims.keys()].map((i) => (i === v.dims.length - 2 ? v.dims.length - 1 : i === v.dims.length - 1 ? v.dims.length - 2 : i)), 'grad_matmul_t');
+    const swapLast = (v: Value) =>
+      t.transpose(
+        v,
+        [...v.dims.keys()].map((i) => (i === v.dims.length - 2 ? v.dims.length - 1 : i === v.dims.length - 1 ? v.dims.length - 2 : i)),
+        'grad_matmul_t',
+      );
     // dA reads B's value and dB reads A's (recomputed here if declared recomputable)
     const da = a.diff ? t.matmul(d!, swapLast(t.saved(b, d!)), 'grad_matmul_a') : undefined;
     let db: Value | undefined;

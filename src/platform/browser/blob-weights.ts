@@ -22,7 +22,8 @@ interface Located {
 async function headerOf(blob: Blob, file: string): Promise<SafetensorsEntry[]> {
   if (blob.size < 8) throw new FgClipError('WEIGHTS_MALFORMED', `${file}: ${blob.size} bytes, fewer than the 8-byte header length`);
   const n64 = new DataView(await blob.slice(0, 8).arrayBuffer()).getBigUint64(0, true);
-  if (n64 > BigInt(MAX_HEADER_BYTES) || n64 > BigInt(blob.size - 8)) throw new FgClipError('WEIGHTS_MALFORMED', `${file}: header length ${n64} is out of range for a ${blob.size}-byte file`);
+  if (n64 > BigInt(MAX_HEADER_BYTES) || n64 > BigInt(blob.size - 8))
+    throw new FgClipError('WEIGHTS_MALFORMED', `${file}: header length ${n64} is out of range for a ${blob.size}-byte file`);
   const n = Number(n64);
   let json: unknown;
   try {
@@ -37,7 +38,10 @@ async function headerOf(blob: Blob, file: string): Promise<SafetensorsEntry[]> {
  * A lazy, consuming weight source over safetensors blobs (one file, or the shards of an index). Every tensor the
  * config expects is checked (present, shape) before any graph is built.
  */
-export async function blobWeightSource(files: readonly { name: string; blob: Blob }[], config: FgClipConfig): Promise<{ source: WeightSource; unknown: string[]; elements: number }> {
+export async function blobWeightSource(
+  files: readonly { name: string; blob: Blob }[],
+  config: FgClipConfig,
+): Promise<{ source: WeightSource; unknown: string[]; elements: number }> {
   const where = new Map<string, Located>();
   for (const { name, blob } of files) {
     for (const entry of await headerOf(blob, name)) {
@@ -51,12 +55,17 @@ export async function blobWeightSource(files: readonly { name: string; blob: Blo
   for (const [name, shape] of expected) {
     const l = where.get(name);
     if (!l) problems.push(`missing ${name} [${shape.join(', ')}]`);
-    else if (l.entry.shape.length !== shape.length || l.entry.shape.some((d, i) => d !== shape[i])) problems.push(`${name} has shape [${l.entry.shape.join(', ')}], expected [${shape.join(', ')}]`);
-    else if (!['F32', 'F16', 'BF16'].includes(l.entry.dtype)) throw new FgClipError('WEIGHTS_DTYPE', `${l.file}: tensor ${name} has dtype ${l.entry.dtype}; loadable dtypes: F32, F16, BF16`);
+    else if (l.entry.shape.length !== shape.length || l.entry.shape.some((d, i) => d !== shape[i]))
+      problems.push(`${name} has shape [${l.entry.shape.join(', ')}], expected [${shape.join(', ')}]`);
+    else if (!['F32', 'F16', 'BF16'].includes(l.entry.dtype))
+      throw new FgClipError('WEIGHTS_DTYPE', `${l.file}: tensor ${name} has dtype ${l.entry.dtype}; loadable dtypes: F32, F16, BF16`);
   }
   if (problems.length > 0) {
     const missing = problems.some((p) => p.startsWith('missing'));
-    throw new FgClipError(missing ? 'WEIGHTS_MISSING' : 'WEIGHTS_SHAPE', `${files.map((f) => f.name).join(', ')}: checkpoint does not match config.json: ${problems.slice(0, 6).join('; ')}${problems.length > 6 ? '; …' : ''}. (A plain OpenAI CLIP checkpoint is not converted in the browser: load it with the Node library.)`);
+    throw new FgClipError(
+      missing ? 'WEIGHTS_MISSING' : 'WEIGHTS_SHAPE',
+      `${files.map((f) => f.name).join(', ')}: checkpoint does not match config.json: ${problems.slice(0, 6).join('; ')}${problems.length > 6 ? '; …' : ''}. (A plain OpenAI CLIP checkpoint is not converted in the browser: load it with the Node library.)`,
+    );
   }
   const unknown = [...where.keys()].filter((n) => !expected.has(n));
   const reader = fileReaderSync();
@@ -67,10 +76,12 @@ export async function blobWeightSource(files: readonly { name: string; blob: Blo
       if (!l || used.has(name)) throw new FgClipError('WEIGHTS_MISSING', `checkpoint: tensor ${name} is missing${used.has(name) ? ' (already consumed)' : ''}`);
       const numel = shape.reduce((a, b) => a * b, 1);
       const item = l.entry.dtype === 'F32' ? 4 : 2;
-      if ((l.entry.end - l.entry.begin) / item !== numel) throw new FgClipError('WEIGHTS_SHAPE', `${l.file}: tensor ${name} has shape [${l.entry.shape.join(', ')}], expected [${shape.join(', ')}]`);
+      if ((l.entry.end - l.entry.begin) / item !== numel)
+        throw new FgClipError('WEIGHTS_SHAPE', `${l.file}: tensor ${name} has shape [${l.entry.shape.join(', ')}], expected [${shape.join(', ')}]`);
       used.add(name);
       const bytes = reader.readAsArrayBuffer(l.blob.slice(l.entry.begin, l.entry.end));
-      if (bytes.byteLength !== l.entry.end - l.entry.begin) throw new FgClipError('WEIGHTS_MALFORMED', `${l.file}: tensor ${name}: short read (file truncated?)`);
+      if (bytes.byteLength !== l.entry.end - l.entry.begin)
+        throw new FgClipError('WEIGHTS_MALFORMED', `${l.file}: tensor ${name}: short read (file truncated?)`);
       if (l.entry.dtype === 'F32') return new Float32Array(bytes);
       const out = new Float32Array(numel);
       upcastHalf(l.entry.dtype as 'F16' | 'BF16', new Uint16Array(bytes), out);

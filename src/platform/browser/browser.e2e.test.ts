@@ -28,7 +28,17 @@ import { startStaticServer, type StaticServer } from '../../test-util/static-ser
 
 const CHROMIUM = '/usr/bin/chromium';
 /** Chromium for tests: no GPU (so WebGPU has no adapter), no network chatter; playwright gives each launch an empty profile */
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-extensions'];
+const FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--disable-extensions',
+];
 const DIST = join(REPO_ROOT, 'dist', 'browser');
 const IMAGES = ['cat_dfclor.jpg', 'gradient_97x61.png', 'gray_50x50.png', 'noise_rgba_40x120.png', 'tiny_7x5.png'];
 const REPO = 'qihoo360/fg-clip-small-test';
@@ -113,10 +123,20 @@ before(async () => {
     {
       '/app/index.html': { type: 'text/html', body: '<!doctype html><title>a site using fgclip</title>' },
       '/test/harness.js': { type: 'text/javascript', body: harness },
-      '/test/index.html': { type: 'text/html', body: '<!doctype html><title>fgclip browser test</title><script type="module" src="/test/harness.js"></script>' },
+      '/test/index.html': {
+        type: 'text/html',
+        body: '<!doctype html><title>fgclip browser test</title><script type="module" src="/test/harness.js"></script>',
+      },
     },
   );
-  hub = await startMockHub({ repos: [{ id: REPO, dir: goldenPath('fgclip-small'), refs: { v1: 'b'.repeat(40) } }, { id: 'qihoo360/corrupt-test', dir: goldenPath('fgclip-tiny') }], cors: true, cdn: 'other-host' });
+  hub = await startMockHub({
+    repos: [
+      { id: REPO, dir: goldenPath('fgclip-small'), refs: { v1: 'b'.repeat(40) } },
+      { id: 'qihoo360/corrupt-test', dir: goldenPath('fgclip-tiny') },
+    ],
+    cors: true,
+    cdn: 'other-host',
+  });
   browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
   node = await FgClip.load(goldenPath('fgclip-small'), { threads: 2, graphCache: false });
   nodeTexts = (await node.encodeTexts(captions, { normalize: false })).embeddings;
@@ -131,11 +151,14 @@ after(async () => {
 });
 
 describe('browser build in Chromium', () => {
-  test('decoding: @jsquash PNG and JPEG give exactly Pillow\'s RGB bytes on every golden image', async (t) => {
+  test("decoding: @jsquash PNG and JPEG give exactly Pillow's RGB bytes on every golden image", async (t) => {
     const ctx = await browser.newContext();
     const page = await open(ctx);
     for (const name of IMAGES) {
-      const r = await call<{ width: number; height: number; bytes: number; expected: number; differ: number; max: number }>(page, `h.decode(${js(name)}, 'wasm')`);
+      const r = await call<{ width: number; height: number; bytes: number; expected: number; differ: number; max: number }>(
+        page,
+        `h.decode(${js(name)}, 'wasm')`,
+      );
       assert.equal(r.bytes, r.expected, `${name}: size`);
       assert.equal(r.differ, 0, `${name}: ${r.differ} bytes differ (max ${r.max})`);
       const br = await call<{ differ: number; max: number }>(page, `h.decode(${js(name)}, 'browser')`);
@@ -152,11 +175,18 @@ describe('browser build in Chromium', () => {
     assert.equal(loaded.info.crossOriginIsolated, true);
     assert.equal(loaded.info.threads, 2);
     assert.equal(loaded.info.graphs, 'built');
-    assert.ok(page.workers().some((w) => w.url().endsWith('/worker.js')), 'the model runs in the fgclip worker');
+    assert.ok(
+      page.workers().some((w) => w.url().endsWith('/worker.js')),
+      'the model runs in the fgclip worker',
+    );
     // navigator.storage.persist() was asked on the page (Chromium answers from site engagement, here: not granted)
     assert.equal(typeof loaded.info.storagePersisted, 'boolean');
     assert.equal(loaded.info.storagePersisted, await call<boolean>(page, 'navigator.storage.persisted()'));
-    if (loaded.info.storagePersisted === false) assert.ok(loaded.info.warnings.some((w) => /persistent storage/.test(w)), 'a refusal is reported in info.warnings');
+    if (loaded.info.storagePersisted === false)
+      assert.ok(
+        loaded.info.warnings.some((w) => /persistent storage/.test(w)),
+        'a refusal is reported in info.warnings',
+      );
 
     const texts = await call<{ embeddings: number[][]; modes: string[] }>(page, `h.texts('url', ${js(captions)})`);
     assert.deepEqual(texts.modes, ['short', 'short', 'short', 'short', 'long']);
@@ -165,7 +195,10 @@ describe('browser build in Chromium', () => {
     const e2e = cases.end_to_end.cases;
     const boxes = e2e.map((c) => c.boxes_pixels_xyxy);
     const got = await call<PageImage[]>(page, `h.images('url', ${js(e2e.map((c) => `/goldens/${c.image}`))}, { dense: true, boxes: ${js(boxes)} })`);
-    const want = await node.encodeImages(e2e.map((c) => goldenPath(c.image)), { normalize: false, dense: true, boxes: boxes as unknown as [number, number, number, number][][] });
+    const want = await node.encodeImages(
+      e2e.map((c) => goldenPath(c.image)),
+      { normalize: false, dense: true, boxes: boxes as unknown as [number, number, number, number][][] },
+    );
     e2e.forEach((c, i) => {
       assert.deepEqual([got[i].width, got[i].height], [want[i].width, want[i].height]);
       assertSame(got[i].embedding, want[i].embedding, `${c.image} image vs Node`);
@@ -187,7 +220,10 @@ describe('browser build in Chromium', () => {
     const probs = await call<number[]>(page, `h.probabilities('url', ${js(got[0].embedding)}, ${js(texts.embeddings.slice(0, 4))})`);
     const nodeProbs = node.probabilities(want[0].embedding, nodeTexts.slice(0, 4));
     probs.forEach((p, i) => assert.ok(Math.abs(p - nodeProbs[i]) <= 1e-4, `probability ${i}: ${p} vs ${nodeProbs[i]}`));
-    assert.ok(loaded.progress.some((p) => p.phase === 'build'), 'the first visit built the graphs');
+    assert.ok(
+      loaded.progress.some((p) => p.phase === 'build'),
+      'the first visit built the graphs',
+    );
 
     // second visit (a reload, same profile) with the model folder unreachable: the graphs come from the OPFS graph
     // cache the first visit wrote (no build phase reported), the checkpoint's files from OPFS
@@ -196,7 +232,11 @@ describe('browser build in Chromium', () => {
     const again = await open(ctx);
     const second = await call<Loaded>(again, `h.load('url', '/goldens/fgclip-small/')`);
     assert.equal(second.info.graphs, 'graph-cache');
-    assert.deepEqual(second.progress.filter((p) => p.phase === 'build' || p.phase === 'download'), [], 'no graph build, no download');
+    assert.deepEqual(
+      second.progress.filter((p) => p.phase === 'build' || p.phase === 'download'),
+      [],
+      'no graph build, no download',
+    );
     const offline = await call<{ embeddings: number[][] }>(again, `h.texts('url', ${js(captions)})`);
     offline.embeddings.forEach((e, i) => assertSame(e, nodeTexts[i], `graph-cache text ${i}`));
     const [cat] = await call<PageImage[]>(again, `h.images('url', ['/goldens/images/cat_dfclor.jpg'])`);
@@ -218,23 +258,34 @@ describe('browser build in Chromium', () => {
     ] as const) {
       const l = await call<Loaded>(page, `h.load(${js(key)}, ${js(source)}, ${js(opts)})`);
       const mem = l.info.memory;
-      t.diagnostic(`${key}: weight files ${mem.weightFileBytes} B (larger ${mem.largestFileBytes} B), read ${mem.loaderReadBytes} B, loader peak ${mem.loaderPeakBytes} B (largest tensor ${largest} B)`);
+      t.diagnostic(
+        `${key}: weight files ${mem.weightFileBytes} B (larger ${mem.largestFileBytes} B), read ${mem.loaderReadBytes} B, loader peak ${mem.loaderPeakBytes} B (largest tensor ${largest} B)`,
+      );
       // every initializer read once from the files; at most one tensor held at once, less than either file (the
       // loader used to read each file whole: its peak was the larger file)
       assert.equal(mem.loaderReadBytes, mem.weightFileBytes, `${key}: bytes read = the weight files' bytes`);
-      assert.ok(mem.loaderPeakBytes > 0 && mem.loaderPeakBytes <= largest, `${key}: the loader held at most one tensor at a time (peak ${mem.loaderPeakBytes} B, largest tensor ${largest} B)`);
+      assert.ok(
+        mem.loaderPeakBytes > 0 && mem.loaderPeakBytes <= largest,
+        `${key}: the loader held at most one tensor at a time (peak ${mem.loaderPeakBytes} B, largest tensor ${largest} B)`,
+      );
       assert.ok(mem.loaderPeakBytes < mem.largestFileBytes, `${key}: peak ${mem.loaderPeakBytes} B < the larger weight file ${mem.largestFileBytes} B`);
       // cache: false: the weight files still stream to (temporary) OPFS instead of into memory
       if (key.startsWith('nocache')) {
         const weights = key === 'nocache' ? 'model.safetensors' : 'vision/weights.bin';
-        assert.ok(l.progress.some((p) => p.phase === 'download' && p.file === weights), `${key}: ${weights} streamed to disk`);
+        assert.ok(
+          l.progress.some((p) => p.phase === 'download' && p.file === weights),
+          `${key}: ${weights} streamed to disk`,
+        );
       }
       const [e] = (await call<{ embeddings: number[][] }>(page, `h.texts(${js(key)}, ${js(captions.slice(0, 1))})`)).embeddings;
       assertSame(e, nodeTexts[0], `${key}: text`);
       await call(page, `h.dispose(${js(key)})`);
     }
     // cache: false left nothing in OPFS (its temporary spaces were deleted)
-    assert.deepEqual((await call<{ files: string[] }>(page, 'h.storage()')).files.filter((f) => f.startsWith('fgclip/tmp/')), []);
+    assert.deepEqual(
+      (await call<{ files: string[] }>(page, 'h.storage()')).files.filter((f) => f.startsWith('fgclip/tmp/')),
+      [],
+    );
     await ctx.close();
   });
 
@@ -247,7 +298,12 @@ describe('browser build in Chromium', () => {
     // not on each sync-access-handle write, and navigator.storage.estimate() keeps reporting the context's own quota
     // (10 GiB) — so the check before a download cannot see it; the refusal comes at a commit
     await cdp.send('Storage.overrideQuotaForOrigin', { origin: new URL(server.url).origin, quotaSize: QUOTA });
-    type QuotaErr = { name: string; code: string; message: string; details?: { file: string; needed: number; available: number; usage: number; quota: number } } | null;
+    type QuotaErr = {
+      name: string;
+      code: string;
+      message: string;
+      details?: { file: string; needed: number; available: number; usage: number; quota: number };
+    } | null;
     const checkQuotaError = async (e: QuotaErr, what: string) => {
       assert.equal(e?.code, 'STORAGE_QUOTA', `${what}: ${js(e)}`);
       assert.equal(e?.name, 'FgClipError');
@@ -257,7 +313,9 @@ describe('browser build in Chromium', () => {
       assert.equal(e?.details?.available, (e?.details?.quota ?? 0) - (e?.details?.usage ?? 0));
       assert.match(
         e?.message ?? '',
-        new RegExp(`^${(e?.details?.file ?? '').replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: not enough browser storage for this site: needs \\d+\\.\\d MiB more; the browser refused to store it \\(QuotaExceededError\\) although navigator\\.storage\\.estimate\\(\\): [\\d.]+ MiB used of a [\\d.]+ MiB quota leaves [\\d.]+ MiB available\\. Free space: FgClip\\.clearCache\\(\\)`),
+        new RegExp(
+          `^${(e?.details?.file ?? '').replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: not enough browser storage for this site: needs \\d+\\.\\d MiB more; the browser refused to store it \\(QuotaExceededError\\) although navigator\\.storage\\.estimate\\(\\): [\\d.]+ MiB used of a [\\d.]+ MiB quota leaves [\\d.]+ MiB available\\. Free space: FgClip\\.clearCache\\(\\)`,
+        ),
       );
     };
 
@@ -274,13 +332,25 @@ describe('browser build in Chromium', () => {
     await checkQuotaError(e2, 'int8 build');
     assert.match(e2?.details?.file ?? '', /^(text|vision)\/weights\.bin$/);
     const after = await call<{ usage: number; files: string[] }>(page, 'h.storage()');
-    assert.deepEqual(after.files.filter((f) => /weights\.bin/.test(f)), [], js(after.files));
+    assert.deepEqual(
+      after.files.filter((f) => /weights\.bin/.test(f)),
+      [],
+      js(after.files),
+    );
 
     // 3. cache: false asks for no storage: the temporary copies (download, graphs) do not fit either, so both are made
     // in memory, and the load says so
     const l = await call<Loaded>(page, `h.load('q', '/goldens/fgclip-small/', { cache: false })`);
-    assert.ok(l.info.warnings.some((w) => /not enough browser storage for the temporary graph files .*built in memory/.test(w)), js(l.info.warnings));
-    assert.ok(l.info.warnings.some((w) => /not enough browser storage for a temporary copy of model\.safetensors \(cache: false\): it was downloaded into memory/.test(w)), js(l.info.warnings));
+    assert.ok(
+      l.info.warnings.some((w) => /not enough browser storage for the temporary graph files .*built in memory/.test(w)),
+      js(l.info.warnings),
+    );
+    assert.ok(
+      l.info.warnings.some((w) =>
+        /not enough browser storage for a temporary copy of model\.safetensors \(cache: false\): it was downloaded into memory/.test(w),
+      ),
+      js(l.info.warnings),
+    );
     const [t] = (await call<{ embeddings: number[][] }>(page, `h.texts('q', ${js(captions.slice(0, 1))})`)).embeddings;
     assertSame(t, nodeTexts[0], 'cache: false under the quota: text');
     await ctx.close();
@@ -307,9 +377,18 @@ describe('browser build in Chromium', () => {
     assert.equal(r.info.threads, 2);
     assert.equal(r.dim, r.info.embeddingDim);
     const seen = server.requests.slice(n);
-    for (const f of ['/vendor/fgclip/index.js', '/vendor/fgclip/worker.js', '/vendor/fgclip/ort-wasm-simd-threaded.wasm', '/vendor/fgclip/ort-wasm-simd-threaded.mjs'])
+    for (const f of [
+      '/vendor/fgclip/index.js',
+      '/vendor/fgclip/worker.js',
+      '/vendor/fgclip/ort-wasm-simd-threaded.wasm',
+      '/vendor/fgclip/ort-wasm-simd-threaded.mjs',
+    ])
       assert.ok(seen.includes(f), `${f} fetched from beside index.js:\n${seen.join('\n')}`);
-    assert.deepEqual(seen.filter((p) => /\.(wasm|mjs|js)$/.test(p) && !p.startsWith('/vendor/fgclip/')), [], 'no script or wasm from anywhere else');
+    assert.deepEqual(
+      seen.filter((p) => /\.(wasm|mjs|js)$/.test(p) && !p.startsWith('/vendor/fgclip/')),
+      [],
+      'no script or wasm from anywhere else',
+    );
     await ctx.close();
   });
 
@@ -318,7 +397,14 @@ describe('browser build in Chromium', () => {
     const page = await open(ctx);
     const noCache = await call<Loaded>(page, `h.load('e', '/goldens/fgclip-small/', { cache: false })`);
     assert.equal(noCache.info.storagePersisted, undefined, 'no cache: persistent storage not asked');
-    const expect = { empty: 'INPUT_INVALID', 'not-image': 'IMAGE_DECODE', 'truncated-png': 'IMAGE_DECODE', 'bad-box': 'BOX_INVALID', 'missing-url': 'INPUT_INVALID', 'not-an-image-type': 'INPUT_INVALID' };
+    const expect = {
+      empty: 'INPUT_INVALID',
+      'not-image': 'IMAGE_DECODE',
+      'truncated-png': 'IMAGE_DECODE',
+      'bad-box': 'BOX_INVALID',
+      'missing-url': 'INPUT_INVALID',
+      'not-an-image-type': 'INPUT_INVALID',
+    };
     for (const [kind, code] of Object.entries(expect)) {
       const e = await call<{ name: string; code: string; message: string } | null>(page, `h.encodeError('e', ${js(kind)})`);
       assert.equal(e?.code, code, `${kind}: ${JSON.stringify(e)}`);
@@ -363,11 +449,20 @@ describe('browser build in Chromium', () => {
     const first = await call<Loaded>(page, `h.load('hub', ${js(REPO)}, { endpoint: ${js(hub.url)} })`);
     assert.equal(first.info.graphs, 'built');
     const dl = first.progress.filter((p) => p.file === 'model.safetensors' && p.phase === 'download');
-    assert.ok(dl.length > 0 && dl.at(-1)?.loaded === hub.file(REPO, 'model.safetensors').content.length && dl.at(-1)?.total === dl.at(-1)?.loaded, 'download progress ends at the file size');
+    assert.ok(
+      dl.length > 0 && dl.at(-1)?.loaded === hub.file(REPO, 'model.safetensors').content.length && dl.at(-1)?.total === dl.at(-1)?.loaded,
+      'download progress ends at the file size',
+    );
     const seen = hub.requests.slice(before).map((r) => `${r.server} ${r.path}`);
-    assert.ok(seen.some((s) => s.startsWith(`hub /api/models/${REPO}/revision/main`)), seen.join('\n'));
+    assert.ok(
+      seen.some((s) => s.startsWith(`hub /api/models/${REPO}/revision/main`)),
+      seen.join('\n'),
+    );
     const commit = hub.commitOf(REPO);
-    assert.ok(seen.some((s) => s.startsWith(`hub /${REPO}/resolve/${commit}/model.safetensors`)), 'files fetched at the commit');
+    assert.ok(
+      seen.some((s) => s.startsWith(`hub /${REPO}/resolve/${commit}/model.safetensors`)),
+      'files fetched at the commit',
+    );
     const online = await call<{ embeddings: number[][] }>(page, `h.texts('hub', ${js(captions)})`);
     online.embeddings.forEach((e, i) => assertSame(e, nodeTexts[i], `hub text ${i}`));
 
@@ -436,17 +531,33 @@ describe('browser build in Chromium', () => {
     assert.equal(again.info.graphs, 'graph-cache', 'the same files (name, size, date) on a later visit: graphs from OPFS');
     assert.ok(!again.progress.some((p) => p.phase === 'build'));
 
-    const exportFiles = ['fgclip-export.json', 'config.json', 'preprocessor_config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'text-positions.bin', 'text/model.onnx', 'text/weights.bin', 'vision/model.onnx', 'vision/weights.bin'];
+    const exportFiles = [
+      'fgclip-export.json',
+      'config.json',
+      'preprocessor_config.json',
+      'tokenizer.json',
+      'tokenizer_config.json',
+      'special_tokens_map.json',
+      'text-positions.bin',
+      'text/model.onnx',
+      'text/weights.bin',
+      'vision/model.onnx',
+      'vision/weights.bin',
+    ];
     const ex = await call<Loaded>(page, `h.loadFiles('x', '/exports/small/', ${js(exportFiles)}, 'record')`);
     assert.equal(ex.info.graphs, 'export');
     const [img] = await call<PageImage[]>(page, `h.images('x', ['/goldens/images/gradient_97x61.png'])`);
-    assertSame(img.embedding, (await node.encodeImages([goldenPath('images', 'gradient_97x61.png')], { normalize: false }))[0].embedding, 'export from Blobs: image');
+    assertSame(
+      img.embedding,
+      (await node.encodeImages([goldenPath('images', 'gradient_97x61.png')], { normalize: false }))[0].embedding,
+      'export from Blobs: image',
+    );
     const missing = await call<{ code: string; message: string } | null>(page, `h.loadFilesError('/goldens/fgclip-small/', ['config.json', 'tokenizer.json'])`);
     assert.equal(missing?.code, 'WEIGHTS_MISSING', missing?.message);
     await ctx.close();
   });
 
-  test('an `fgclip export` folder loads directly: fp32 equals the Node library, int8 is as close to fp32 as Node\'s int8', async (t) => {
+  test("an `fgclip export` folder loads directly: fp32 equals the Node library, int8 is as close to fp32 as Node's int8", async (t) => {
     const ctx = await browser.newContext();
     const page = await open(ctx);
     const l = await call<Loaded>(page, `h.load('x32', '/exports/small/')`);
@@ -465,7 +576,10 @@ describe('browser build in Chromium', () => {
       const toFp32 = cosine(img.embedding, fp32.embedding);
       const nodeToFp32 = cosine(want.embedding, fp32.embedding);
       t.diagnostic(`int8 image: browser vs Node int8 ${c.toFixed(5)}, browser vs fp32 ${toFp32.toFixed(5)}, Node int8 vs fp32 ${nodeToFp32.toFixed(5)}`);
-      assert.ok(c >= 0.99 && toFp32 >= nodeToFp32 - 0.005, `int8 export in the browser: cosine ${c} to Node int8, ${toFp32} to fp32 (Node int8: ${nodeToFp32})`);
+      assert.ok(
+        c >= 0.99 && toFp32 >= nodeToFp32 - 0.005,
+        `int8 export in the browser: cosine ${c} to Node int8, ${toFp32} to fp32 (Node int8: ${nodeToFp32})`,
+      );
     } finally {
       node8.dispose();
     }
@@ -480,7 +594,10 @@ describe('browser build in Chromium', () => {
       if (m.type() === 'warning') consoleWarnings.push(m.text());
     });
     const l = await call<Loaded>(page, `h.load('p', '/goldens/fgclip-tiny/', { device: 'auto' })`);
-    assert.ok(consoleWarnings.some((w) => /^fgclip: .*not cross-origin isolated.*one thread/.test(w)), `the console says threads are off: ${js(consoleWarnings)}`);
+    assert.ok(
+      consoleWarnings.some((w) => /^fgclip: .*not cross-origin isolated.*one thread/.test(w)),
+      `the console says threads are off: ${js(consoleWarnings)}`,
+    );
     assert.equal(l.info.crossOriginIsolated, false);
     assert.equal(l.info.threads, 1);
     assert.equal(l.info.device, 'wasm');
@@ -491,7 +608,10 @@ describe('browser build in Chromium', () => {
     assert.equal(l.info.deviceFallback?.reason, 'no-adapter', js(l.info.deviceFallback));
     assert.match(l.info.deviceFallback?.message ?? '', /requestAdapter\(\) gave no adapter/);
     assert.ok(l.info.warnings.some((w) => /cross-origin isolated/.test(w)));
-    const e = await call<{ name: string; code: string; message: string; details?: { reason?: string } } | null>(page, `h.loadError('/goldens/fgclip-tiny/', { device: 'webgpu' })`);
+    const e = await call<{ name: string; code: string; message: string; details?: { reason?: string } } | null>(
+      page,
+      `h.loadError('/goldens/fgclip-tiny/', { device: 'webgpu' })`,
+    );
     assert.equal(e?.name, 'FgClipError');
     assert.equal(e?.code, 'WEBGPU_UNAVAILABLE', js(e));
     assert.equal(e?.details?.reason, 'no-adapter');
@@ -511,7 +631,10 @@ describe('browser build in Chromium', () => {
     assert.match((await page.textContent('#model-status')) ?? '', /Loaded/);
     assert.match((await page.textContent('#device-info')) ?? '', /WebAssembly, 2 threads/);
     // device 'auto' in a browser without an adapter: the page says WebGPU is not used, and why
-    assert.match((await page.textContent('#webgpu-warning')) ?? '', /^Not using WebGPU: WebGPU is unavailable: navigator\.gpu\.requestAdapter\(\) gave no adapter/);
+    assert.match(
+      (await page.textContent('#webgpu-warning')) ?? '',
+      /^Not using WebGPU: WebGPU is unavailable: navigator\.gpu\.requestAdapter\(\) gave no adapter/,
+    );
     await page.setInputFiles('#file', goldenPath('images', 'cat_dfclor.jpg'));
     await page.fill('#captions', 'a photo of a cat\na photo of a dog');
     await page.click('#run');
@@ -534,7 +657,9 @@ describe('browser build in Chromium', () => {
 
     // a model folder picked on this computer (webkitdirectory): loaded in place, the same probabilities
     await page.setInputFiles('#model-folder', goldenPath('fgclip-small'));
-    await page.waitForFunction(() => /Loaded fgclip-small|Could not/.test(document.getElementById('model-status')?.textContent ?? ''), undefined, { timeout: 60_000 });
+    await page.waitForFunction(() => /Loaded fgclip-small|Could not/.test(document.getElementById('model-status')?.textContent ?? ''), undefined, {
+      timeout: 60_000,
+    });
     assert.match((await page.textContent('#model-status')) ?? '', /Loaded fgclip-small/);
     await page.click('#run');
     await page.waitForFunction(() => /Done/.test(document.getElementById('run-status')?.textContent ?? ''));
@@ -603,13 +728,18 @@ describe('WebGPU path on a software adapter (SwiftShader: functional only, not f
     assert.equal(l.info.webgpuAvailable, true);
     assert.equal(l.info.webgpuAdapter?.isFallbackAdapter, true, js(l.info.webgpuAdapter));
     assert.equal(l.info.webgpuAdapter?.architecture, 'swiftshader');
-    assert.ok(l.info.warnings.some((w) => /software fallback adapter .*slower than WebAssembly/.test(w)), js(l.info.warnings));
+    assert.ok(
+      l.info.warnings.some((w) => /software fallback adapter .*slower than WebAssembly/.test(w)),
+      js(l.info.warnings),
+    );
     // node placement: text and vision sessions; the only CPU node is the int64 shape Concat (ORT puts shape
     // arithmetic on the CPU by design); every op with float data runs on WebGPU
     const placed = placements(ortLog);
     assert.equal(placed.length, 2, `two sessions' placement logs (got ${placed.length})`);
     const onCpu = placed.flatMap((p) => p.get('CPUExecutionProvider') ?? []);
-    t.diagnostic(`fp32 graphs: nodes on the CPU EP: ${js(onCpu)}; on WebGPU: ${placed.map((p) => p.get('WebGpuExecutionProvider')?.length === 1 ? p.get('WebGpuExecutionProvider')?.[0] : p.get('WebGpuExecutionProvider')?.length).join(', ')}`);
+    t.diagnostic(
+      `fp32 graphs: nodes on the CPU EP: ${js(onCpu)}; on WebGPU: ${placed.map((p) => (p.get('WebGpuExecutionProvider')?.length === 1 ? p.get('WebGpuExecutionProvider')?.[0] : p.get('WebGpuExecutionProvider')?.length)).join(', ')}`,
+    );
     assert.deepEqual(onCpu, ['Concat (vision_model.embeddings.cls_shape)']);
 
     const allTexts = [...cases.text_short.texts, ...cases.text_long.texts];
@@ -618,7 +748,10 @@ describe('WebGPU path on a software adapter (SwiftShader: functional only, not f
     const e2e = cases.end_to_end.cases;
     const boxes = e2e.map((c) => c.boxes_pixels_xyxy);
     const got = await call<PageImage[]>(page, `h.images('g', ${js(e2e.map((c) => `/goldens/${c.image}`))}, { dense: true, boxes: ${js(boxes)} })`);
-    const wantImg = await node.encodeImages(e2e.map((c) => goldenPath(c.image)), { normalize: false, dense: true, boxes: boxes as unknown as [number, number, number, number][][] });
+    const wantImg = await node.encodeImages(
+      e2e.map((c) => goldenPath(c.image)),
+      { normalize: false, dense: true, boxes: boxes as unknown as [number, number, number, number][][] },
+    );
     const pairs: [string, ArrayLike<number>, ArrayLike<number>][] = [
       ...texts.embeddings.map((e, i): [string, number[], Float32Array] => [`text ${i}`, e, want[i]]),
       ...got.flatMap((g, i): [string, ArrayLike<number>, ArrayLike<number>][] => [
@@ -651,12 +784,18 @@ describe('WebGPU path on a software adapter (SwiftShader: functional only, not f
     await page.waitForFunction(() => (window as unknown as { harnessReady?: boolean }).harnessReady === true);
     const l = await call<Loaded>(page, `h.load('g8', '/exports/small-int8/', { device: 'webgpu', cache: false, ortLogLevel: 'verbose' })`);
     assert.equal(l.info.device, 'webgpu');
-    assert.ok(l.info.warnings.some((w) => /int8 graphs on WebGPU: .*DynamicQuantizeMatMul/.test(w)), js(l.info.warnings));
+    assert.ok(
+      l.info.warnings.some((w) => /int8 graphs on WebGPU: .*DynamicQuantizeMatMul/.test(w)),
+      js(l.info.warnings),
+    );
     const onCpu = placements(ortLog).flatMap((p) => p.get('CPUExecutionProvider') ?? []);
     const dq = onCpu.filter((n) => n.startsWith('DynamicQuantizeMatMul '));
     assert.ok(dq.length > 0 && onCpu.every((n) => n.startsWith('DynamicQuantizeMatMul ') || n === 'Concat (vision_model.embeddings.cls_shape)'), js(onCpu));
     const [img] = await call<PageImage[]>(page, `h.images('g8', ['/goldens/images/gradient_97x61.png'])`);
-    assert.ok(cosine(img.embedding, (await node.encodeImages([goldenPath('images', 'gradient_97x61.png')], { normalize: false }))[0].embedding) > 0.99, 'int8 on WebGPU still computes');
+    assert.ok(
+      cosine(img.embedding, (await node.encodeImages([goldenPath('images', 'gradient_97x61.png')], { normalize: false }))[0].embedding) > 0.99,
+      'int8 on WebGPU still computes',
+    );
 
     const a = await call<Loaded>(page, `h.load('a', '/goldens/fgclip-tiny/', { cache: false })`);
     assert.equal(a.info.device, 'wasm');

@@ -33,7 +33,11 @@ function sniff(b: Uint8Array): Format {
 }
 
 function decodeError(what: string, cause?: unknown): FgClipError {
-  return new FgClipError('IMAGE_DECODE', `decodeImage: ${what}. Supported: JPEG and PNG (exact), WebP/GIF/BMP/AVIF (browser decoder); the file must be complete.`, cause === undefined ? undefined : { cause });
+  return new FgClipError(
+    'IMAGE_DECODE',
+    `decodeImage: ${what}. Supported: JPEG and PNG (exact), WebP/GIF/BMP/AVIF (browser decoder); the file must be complete.`,
+    cause === undefined ? undefined : { cause },
+  );
 }
 
 /** PNG IHDR: width, height, bit depth, colour type. */
@@ -71,7 +75,10 @@ function jpegSize(b: Uint8Array): { width: number; height: number } {
 function checkPixels(width: number, height: number, maxPixels: number): void {
   if (width <= 0 || height <= 0) throw decodeError(`image with ${width}x${height} pixels`);
   if (width * height > maxPixels) {
-    throw new FgClipError('IMAGE_TOO_LARGE', `decodeImage: image too large (expected at most ${maxPixels} pixels, got ${width}x${height} = ${width * height}). Downscale it first, or raise maxPixels if the file is trusted.`);
+    throw new FgClipError(
+      'IMAGE_TOO_LARGE',
+      `decodeImage: image too large (expected at most ${maxPixels} pixels, got ${width}x${height} = ${width * height}). Downscale it first, or raise maxPixels if the file is trusted.`,
+    );
   }
 }
 
@@ -88,7 +95,10 @@ function dropAlpha(rgba: Uint8ClampedArray | Uint8Array, pixels: number): Uint8A
 /** RGBA ImageData (e.g. from a canvas) → RGB, alpha dropped as Pillow's convert("RGB") does. */
 export function imageDataToRgb(img: { width: number; height: number; data: Uint8ClampedArray | Uint8Array }): RgbImage {
   if (!Number.isInteger(img.width) || !Number.isInteger(img.height) || img.width <= 0 || img.height <= 0 || img.data.length !== img.width * img.height * 4) {
-    throw new FgClipError('INPUT_INVALID', `ImageData: expected positive integer width/height and width*height*4 bytes (got ${img.width}x${img.height}, ${img.data?.length} bytes)`);
+    throw new FgClipError(
+      'INPUT_INVALID',
+      `ImageData: expected positive integer width/height and width*height*4 bytes (got ${img.width}x${img.height}, ${img.data?.length} bytes)`,
+    );
   }
   return { width: img.width, height: img.height, data: dropAlpha(img.data, img.width * img.height) };
 }
@@ -146,7 +156,8 @@ export async function decodeWithBrowser(b: Uint8Array, maxPixels = DEFAULT_MAX_P
 export async function decodeImageBytes(bytes: Uint8Array, opts: BrowserDecodeOptions = {}): Promise<RgbImage> {
   if (!(bytes instanceof Uint8Array)) throw new FgClipError('INPUT_INVALID', 'decodeImage: expected a Uint8Array, Blob or ImageData');
   const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
-  if (!(maxPixels === Infinity || (Number.isSafeInteger(maxPixels) && maxPixels > 0))) throw new FgClipError('INPUT_INVALID', `decodeImage: bad maxPixels (got ${JSON.stringify(maxPixels)})`);
+  if (!(maxPixels === Infinity || (Number.isSafeInteger(maxPixels) && maxPixels > 0)))
+    throw new FgClipError('INPUT_INVALID', `decodeImage: bad maxPixels (got ${JSON.stringify(maxPixels)})`);
   if (bytes.length === 0) throw decodeError('empty input');
   const fmt = sniff(bytes);
   if (fmt === 'png') {

@@ -53,7 +53,8 @@ export function blobBytes(blob: Blob, meter: WeightMeter): Uint8Array & { releas
     subarray: {
       value: (begin = 0, end = blob.size): Uint8Array => {
         release();
-        if (!(Number.isInteger(begin) && Number.isInteger(end) && begin >= 0 && begin <= end && end <= blob.size)) throw new RangeError(`external data: range [${begin}, ${end}) outside a ${blob.size}-byte file`);
+        if (!(Number.isInteger(begin) && Number.isInteger(end) && begin >= 0 && begin <= end && end <= blob.size))
+          throw new RangeError(`external data: range [${begin}, ${end}) outside a ${blob.size}-byte file`);
         const buf = reader.readAsArrayBuffer(blob.slice(begin, end));
         if (buf.byteLength !== end - begin) throw new RangeError(`external data: short read at ${begin} (${buf.byteLength} of ${end - begin} bytes)`);
         out = buf.byteLength;

@@ -15,7 +15,10 @@ export function providerFolder(p: FileProvider, expect: (file: string) => FileSp
       const b = await p.get(name, expect(name));
       if (b === undefined) return undefined;
       if (limits.maxBytes !== undefined && b.size > limits.maxBytes) {
-        throw new FgClipError(limits.code, `${p.label}/${name}: ${limits.what} is ${b.size} bytes, more than the ${limits.maxBytes} allowed${limits.hint ? `. ${limits.hint}` : ''}`);
+        throw new FgClipError(
+          limits.code,
+          `${p.label}/${name}: ${limits.what} is ${b.size} bytes, more than the ${limits.maxBytes} allowed${limits.hint ? `. ${limits.hint}` : ''}`,
+        );
       }
       return b.text();
     },

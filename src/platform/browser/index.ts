@@ -15,7 +15,18 @@
 import { FgClipError, type FgClipErrorCode } from '../../errors.js';
 import { assertRevision, DEFAULT_ENDPOINT, DEFAULT_REVISION, isValidRepoId, oneRevision, parseModelRef } from '../../hub/repo-ref.js';
 import { probabilities as softmaxProbabilities, l2normalize } from '../../postprocess/similarity.js';
-import type { ModelInfo, Request, WebGpuAdapterInfo, WebGpuUnavailableReason, Response, SourceSpec, WireImage, WireImageResult, WireTextResult, WorkerLoadOptions } from './protocol.js';
+import type {
+  ModelInfo,
+  Request,
+  WebGpuAdapterInfo,
+  WebGpuUnavailableReason,
+  Response,
+  SourceSpec,
+  WireImage,
+  WireImageResult,
+  WireTextResult,
+  WorkerLoadOptions,
+} from './protocol.js';
 import type { Progress } from './store.js';
 
 export { FgClipError };
@@ -84,7 +95,11 @@ async function drawnPixels(x: DrawableImage, i: number): Promise<ImageData> {
     try {
       await img.decode();
     } catch (e) {
-      throw new FgClipError('IMAGE_DECODE', `encodeImages: image ${i} (<img src=${JSON.stringify(img.currentSrc || img.src)}>) could not be decoded by the browser`, { cause: e });
+      throw new FgClipError(
+        'IMAGE_DECODE',
+        `encodeImages: image ${i} (<img src=${JSON.stringify(img.currentSrc || img.src)}>) could not be decoded by the browser`,
+        { cause: e },
+      );
     }
   }
   const w = img ? img.naturalWidth : (x as Exclude<DrawableImage, HTMLImageElement>).width;
@@ -103,7 +118,11 @@ async function fetchImage(url: string | URL, i: number): Promise<Blob> {
   try {
     res = await fetch(u);
   } catch (e) {
-    throw new FgClipError('INPUT_INVALID', `encodeImages: image ${i}: cannot fetch ${u.href} (${e instanceof Error ? e.message : String(e)}); check the URL, the network, or that its server sends CORS headers`, { cause: e });
+    throw new FgClipError(
+      'INPUT_INVALID',
+      `encodeImages: image ${i}: cannot fetch ${u.href} (${e instanceof Error ? e.message : String(e)}); check the URL, the network, or that its server sends CORS headers`,
+      { cause: e },
+    );
   }
   if (!res.ok) throw new FgClipError('INPUT_INVALID', `encodeImages: image ${i}: ${u.href} answered ${res.status} ${res.statusText}`);
   return res.blob();
@@ -126,7 +145,7 @@ export type ImageEncoding = WireImageResult;
 export type TextEncoding = WireTextResult;
 
 function baseUrl(): string {
-  return typeof document !== 'undefined' ? document.baseURI : (globalThis as { location?: Location }).location?.href ?? 'http://localhost/';
+  return typeof document !== 'undefined' ? document.baseURI : ((globalThis as { location?: Location }).location?.href ?? 'http://localhost/');
 }
 
 /** Turns the user's `source` into what the worker fetches from. */
@@ -139,14 +158,28 @@ export function resolveSource(source: string | URL | FileList | readonly File[] 
   if (typeof source === 'string') {
     // the Node client's rules (src/hub/repo-ref.ts): repo id, `@revision` or the revision option (not two different)
     const ref = parseModelRef(source);
-    if (!isValidRepoId(ref.repo)) throw new FgClipError('INPUT_INVALID', `FgClip.load: ${JSON.stringify(source)} is neither a Hub id (org/name or org/name@revision) nor a folder URL (absolute, or starting with /, ./ or ../)`);
+    if (!isValidRepoId(ref.repo))
+      throw new FgClipError(
+        'INPUT_INVALID',
+        `FgClip.load: ${JSON.stringify(source)} is neither a Hub id (org/name or org/name@revision) nor a folder URL (absolute, or starting with /, ./ or ../)`,
+      );
     const revision = oneRevision(source, ref.revision, opts.revision) ?? DEFAULT_REVISION;
     assertRevision(revision);
-    return { kind: 'hub', repo: ref.repo, revision, endpoint: (opts.endpoint ?? DEFAULT_HUB_ENDPOINT).replace(/\/+$/, ''), ...(opts.token ? { token: opts.token } : {}) };
+    return {
+      kind: 'hub',
+      repo: ref.repo,
+      revision,
+      endpoint: (opts.endpoint ?? DEFAULT_HUB_ENDPOINT).replace(/\/+$/, ''),
+      ...(opts.token ? { token: opts.token } : {}),
+    };
   }
   const files: Record<string, Blob> = {};
   const list: readonly (File | [string, Blob])[] =
-    typeof FileList !== 'undefined' && source instanceof FileList ? Array.from(source) : Array.isArray(source) ? (source as File[]) : Object.entries(source as Record<string, Blob>);
+    typeof FileList !== 'undefined' && source instanceof FileList
+      ? Array.from(source)
+      : Array.isArray(source)
+        ? (source as File[])
+        : Object.entries(source as Record<string, Blob>);
   for (const x of list) {
     if (Array.isArray(x)) files[x[0]] = x[1];
     else {
@@ -193,10 +226,13 @@ export class FgClip {
   static async load(source: string | URL | FileList | readonly File[] | Readonly<Record<string, Blob>>, options: LoadOptions = {}): Promise<FgClip> {
     const spec = resolveSource(source, options);
     const device = options.device ?? 'auto';
-    if (device !== 'auto' && device !== 'wasm' && device !== 'webgpu') throw new FgClipError('INPUT_INVALID', `device: expected 'auto', 'wasm' or 'webgpu' (got ${JSON.stringify(device)})`);
+    if (device !== 'auto' && device !== 'wasm' && device !== 'webgpu')
+      throw new FgClipError('INPUT_INVALID', `device: expected 'auto', 'wasm' or 'webgpu' (got ${JSON.stringify(device)})`);
     const dtype = options.dtype ?? 'fp32';
-    if (dtype !== 'fp32' && dtype !== 'fp16' && dtype !== 'int8') throw new FgClipError('INPUT_INVALID', `dtype: expected fp32, fp16 or int8 (got ${JSON.stringify(dtype)})`);
-    if (options.threads !== undefined && !(Number.isInteger(options.threads) && options.threads > 0)) throw new FgClipError('INPUT_INVALID', `threads: expected a positive integer (got ${options.threads})`);
+    if (dtype !== 'fp32' && dtype !== 'fp16' && dtype !== 'int8')
+      throw new FgClipError('INPUT_INVALID', `dtype: expected fp32, fp16 or int8 (got ${JSON.stringify(dtype)})`);
+    if (options.threads !== undefined && !(Number.isInteger(options.threads) && options.threads > 0))
+      throw new FgClipError('INPUT_INVALID', `threads: expected a positive integer (got ${options.threads})`);
     const batchSize = options.batchSize ?? 8;
     if (!(Number.isInteger(batchSize) && batchSize > 0)) throw new FgClipError('INPUT_INVALID', `batchSize: expected a positive integer (got ${batchSize})`);
     const wo: WorkerLoadOptions = {
@@ -218,7 +254,13 @@ export class FgClip {
       // what the developer should see without reading info: threads off, WebGPU fallback, config oddities
       for (const w of info.warnings) console.warn(`fgclip: ${w}`);
       const storagePersisted = await persisted;
-      const warnings = storagePersisted === false ? [...info.warnings, 'the browser did not grant persistent storage (navigator.storage.persist()): the cached model may be evicted under storage pressure'] : info.warnings;
+      const warnings =
+        storagePersisted === false
+          ? [
+              ...info.warnings,
+              'the browser did not grant persistent storage (navigator.storage.persist()): the cached model may be evicted under storage pressure',
+            ]
+          : info.warnings;
       m.info = { ...info, warnings, ...(storagePersisted === undefined ? {} : { storagePersisted }) };
     } catch (e) {
       worker.terminate();
@@ -247,7 +289,11 @@ export class FgClip {
   }
 
   async encodeImages(images: readonly BrowserImage[], opts: EncodeImageOptions = {}): Promise<ImageEncoding[]> {
-    if (!Array.isArray(images)) throw new FgClipError('INPUT_INVALID', 'encodeImages: expected an array of images (Blob/File, URL, ImageData, ImageBitmap, canvas, <img>, or encoded bytes)');
+    if (!Array.isArray(images))
+      throw new FgClipError(
+        'INPUT_INVALID',
+        'encodeImages: expected an array of images (Blob/File, URL, ImageData, ImageBitmap, canvas, <img>, or encoded bytes)',
+      );
     const transfer: Transferable[] = [];
     const rgba = (x: ImageData): WireImage => {
       const data = x.data.slice().buffer;
@@ -265,20 +311,30 @@ export class FgClip {
         wire.push({ kind: 'bytes', bytes });
       } else if (typeof x === 'string' || x instanceof URL) wire.push({ kind: 'blob', blob: await fetchImage(x, i) });
       else if (isDrawable(x)) wire.push(rgba(await drawnPixels(x, i)));
-      else throw new FgClipError('INPUT_INVALID', `encodeImages: image ${i} is not a Blob/File, URL, ImageData, ImageBitmap, canvas, <img>, ArrayBuffer or Uint8Array`);
+      else
+        throw new FgClipError(
+          'INPUT_INVALID',
+          `encodeImages: image ${i} is not a Blob/File, URL, ImageData, ImageBitmap, canvas, <img>, ArrayBuffer or Uint8Array`,
+        );
     }
-    return (await this.call({ id: 0, type: 'encodeImages', images: wire, normalize: opts.normalize ?? true, dense: opts.dense ?? false, boxes: opts.boxes }, transfer)) as ImageEncoding[];
+    return (await this.call(
+      { id: 0, type: 'encodeImages', images: wire, normalize: opts.normalize ?? true, dense: opts.dense ?? false, boxes: opts.boxes },
+      transfer,
+    )) as ImageEncoding[];
   }
 
   /** The model card's probabilities: softmax(exp(logit_scale) · cos) of one image against texts. */
   probabilities(image: Float32Array, texts: readonly Float32Array[]): number[] {
     const i = l2normalize(image);
-    return softmaxProbabilities(texts.map((t) => {
-      const n = l2normalize(t);
-      let s = 0;
-      for (let k = 0; k < i.length; k++) s += i[k] * n[k];
-      return s;
-    }), this.logitScale);
+    return softmaxProbabilities(
+      texts.map((t) => {
+        const n = l2normalize(t);
+        let s = 0;
+        for (let k = 0; k < i.length; k++) s += i[k] * n[k];
+        return s;
+      }),
+      this.logitScale,
+    );
   }
 
   /** Releases the sessions and terminates the worker. */
@@ -327,7 +383,10 @@ export class FgClip {
 }
 
 /** Decodes an image on the page as the model does (PNG/JPEG bit-identical to Pillow's convert("RGB")). */
-export async function decodeImage(image: Blob | ArrayBuffer | Uint8Array, opts: { maxPixels?: number; decoder?: 'wasm' | 'browser' } = {}): Promise<{ width: number; height: number; data: Uint8Array }> {
+export async function decodeImage(
+  image: Blob | ArrayBuffer | Uint8Array,
+  opts: { maxPixels?: number; decoder?: 'wasm' | 'browser' } = {},
+): Promise<{ width: number; height: number; data: Uint8Array }> {
   const { decodeImageBytes } = await import('./decode.js');
   const bytes = image instanceof Blob ? new Uint8Array(await image.arrayBuffer()) : image instanceof ArrayBuffer ? new Uint8Array(image) : image;
   return decodeImageBytes(bytes, opts);

@@ -31,7 +31,16 @@ import { ClipTokenizer } from '../../tokenizer/clip-tokenizer.js';
 import { blobWeightSource } from './blob-weights.js';
 import { blobBytes, WeightMeter } from './external-data.js';
 import { browserImageDecoder, imageDataToRgb } from './decode.js';
-import type { Device, ModelInfo, WebGpuAdapterInfo, WebGpuUnavailableReason, WireImage, WireImageResult, WireTextResult, WorkerLoadOptions } from './protocol.js';
+import type {
+  Device,
+  ModelInfo,
+  WebGpuAdapterInfo,
+  WebGpuUnavailableReason,
+  WireImage,
+  WireImageResult,
+  WireTextResult,
+  WorkerLoadOptions,
+} from './protocol.js';
 import { providerFolder } from './folder.js';
 import { webRuntime } from './runtime.js';
 import type { FileProvider } from './sources.js';
@@ -75,25 +84,50 @@ class OpfsSink implements WeightSink {
 }
 
 type GpuNavigator = Navigator & {
-  gpu?: { requestAdapter(): Promise<{ info?: Partial<Record<'vendor' | 'architecture' | 'description', string>> & { isFallbackAdapter?: boolean }; isFallbackAdapter?: boolean } | null> };
+  gpu?: {
+    requestAdapter(): Promise<{
+      info?: Partial<Record<'vendor' | 'architecture' | 'description', string>> & { isFallbackAdapter?: boolean };
+      isFallbackAdapter?: boolean;
+    } | null>;
+  };
 };
 
 /** What navigator.gpu offers in this worker: an adapter, or why there is none. */
 async function probeWebGpu(): Promise<{ adapter?: WebGpuAdapterInfo; unavailable?: { reason: WebGpuUnavailableReason; message: string } }> {
   const gpu = (navigator as GpuNavigator).gpu;
   if (!gpu) {
-    const why = self.isSecureContext === false ? 'the page is not a secure context (WebGPU needs https or localhost)' : 'this browser has no WebGPU, or it is turned off';
+    const why =
+      self.isSecureContext === false ? 'the page is not a secure context (WebGPU needs https or localhost)' : 'this browser has no WebGPU, or it is turned off';
     return { unavailable: { reason: 'no-navigator-gpu', message: `WebGPU is unavailable: navigator.gpu is missing (${why})` } };
   }
   let a: Awaited<ReturnType<NonNullable<GpuNavigator['gpu']>['requestAdapter']>>;
   try {
     a = await gpu.requestAdapter();
   } catch (e) {
-    return { unavailable: { reason: 'adapter-error', message: `WebGPU is unavailable: navigator.gpu.requestAdapter() failed (${e instanceof Error ? e.message : String(e)})` } };
+    return {
+      unavailable: {
+        reason: 'adapter-error',
+        message: `WebGPU is unavailable: navigator.gpu.requestAdapter() failed (${e instanceof Error ? e.message : String(e)})`,
+      },
+    };
   }
-  if (!a) return { unavailable: { reason: 'no-adapter', message: 'WebGPU is unavailable: navigator.gpu.requestAdapter() gave no adapter (no usable GPU: none, blocklisted, or GPU access disabled, e.g. by --disable-gpu)' } };
+  if (!a)
+    return {
+      unavailable: {
+        reason: 'no-adapter',
+        message:
+          'WebGPU is unavailable: navigator.gpu.requestAdapter() gave no adapter (no usable GPU: none, blocklisted, or GPU access disabled, e.g. by --disable-gpu)',
+      },
+    };
   const i = a.info ?? {};
-  return { adapter: { vendor: i.vendor ?? '', architecture: i.architecture ?? '', description: i.description ?? '', isFallbackAdapter: (a.isFallbackAdapter ?? i.isFallbackAdapter) === true } };
+  return {
+    adapter: {
+      vendor: i.vendor ?? '',
+      architecture: i.architecture ?? '',
+      description: i.description ?? '',
+      isFallbackAdapter: (a.isFallbackAdapter ?? i.isFallbackAdapter) === true,
+    },
+  };
 }
 
 /** Severity of onnxruntime's own log (session option and env), from the load option. */
@@ -120,20 +154,28 @@ export class WorkerModel {
     if (opts.device === 'webgpu') {
       if (!probe.adapter) {
         const u = probe.unavailable as { reason: WebGpuUnavailableReason; message: string };
-        throw new FgClipError('WEBGPU_UNAVAILABLE', `device 'webgpu': ${u.message}. Use device 'auto' (falls back to WebAssembly) or 'wasm'.`, { details: { reason: u.reason } });
+        throw new FgClipError('WEBGPU_UNAVAILABLE', `device 'webgpu': ${u.message}. Use device 'auto' (falls back to WebAssembly) or 'wasm'.`, {
+          details: { reason: u.reason },
+        });
       }
       device = 'webgpu';
-      if (probe.adapter.isFallbackAdapter) warnings.push(`WebGPU runs on a software fallback adapter (${adapterName(probe.adapter)}): results are correct, but it is slower than WebAssembly`);
+      if (probe.adapter.isFallbackAdapter)
+        warnings.push(`WebGPU runs on a software fallback adapter (${adapterName(probe.adapter)}): results are correct, but it is slower than WebAssembly`);
     } else if (opts.device === 'auto') {
       if (!probe.adapter) deviceFallback = probe.unavailable;
       else if (probe.adapter.isFallbackAdapter)
-        deviceFallback = { reason: 'software-adapter', message: `WebGPU's only adapter is a software fallback (${adapterName(probe.adapter)}), slower than WebAssembly: running on WebAssembly (ask for device 'webgpu' to use it anyway)` };
+        deviceFallback = {
+          reason: 'software-adapter',
+          message: `WebGPU's only adapter is a software fallback (${adapterName(probe.adapter)}), slower than WebAssembly: running on WebAssembly (ask for device 'webgpu' to use it anyway)`,
+        };
       else device = 'webgpu';
     }
-    const ort: Ort = device === 'webgpu' ? ((await import('onnxruntime-web/webgpu')) as unknown as Ort) : ((await import('onnxruntime-web/wasm')) as unknown as Ort);
+    const ort: Ort =
+      device === 'webgpu' ? ((await import('onnxruntime-web/webgpu')) as unknown as Ort) : ((await import('onnxruntime-web/wasm')) as unknown as Ort);
     const isolated = self.crossOriginIsolated === true;
     const threads = isolated ? Math.max(1, Math.min(opts.threads ?? navigator.hardwareConcurrency ?? 1, 16)) : 1;
-    if (!isolated) warnings.push('the page is not cross-origin isolated (COOP same-origin + COEP require-corp headers missing): onnxruntime-web runs on one thread');
+    if (!isolated)
+      warnings.push('the page is not cross-origin isolated (COOP same-origin + COEP require-corp headers missing): onnxruntime-web runs on one thread');
     ort.env.wasm.numThreads = threads;
     ort.env.wasm.wasmPaths = new URL('./', import.meta.url).href;
     ort.env.logLevel = opts.ortLogLevel ?? 'error';
@@ -158,7 +200,16 @@ export class WorkerModel {
     p: FileProvider,
     opts: WorkerLoadOptions,
     progress: ProgressFn,
-    chosen: { t0: number; warnings: string[]; probe: Awaited<ReturnType<typeof probeWebGpu>>; device: Device; deviceFallback: ModelInfo['deviceFallback']; ort: Ort; isolated: boolean; threads: number },
+    chosen: {
+      t0: number;
+      warnings: string[];
+      probe: Awaited<ReturnType<typeof probeWebGpu>>;
+      device: Device;
+      deviceFallback: ModelInfo['deviceFallback'];
+      ort: Ort;
+      isolated: boolean;
+      threads: number;
+    },
     setTemp: (s: Space) => void,
   ): Promise<WorkerModel> {
     const { t0, warnings, probe, ort, isolated, threads } = chosen;
@@ -171,11 +222,20 @@ export class WorkerModel {
     let pre: PreprocessConfig | undefined;
     if (manifestText === undefined) {
       const cfgText = await text(p, 'config.json');
-      if (cfgText === undefined) throw new FgClipError('MODEL_NOT_FOUND', `${p.label}: neither ${EXPORT_MANIFEST} nor config.json found: not a model folder in the Hugging Face layout or an fgclip export`);
+      if (cfgText === undefined)
+        throw new FgClipError(
+          'MODEL_NOT_FOUND',
+          `${p.label}: neither ${EXPORT_MANIFEST} nor config.json found: not a model folder in the Hugging Face layout or an fgclip export`,
+        );
       config = parseConfig(json(cfgText, 'config.json'), 'config.json');
       const preText = await text(p, 'preprocessor_config.json');
       const S = config.vision_config.image_size;
-      pre = parsePreprocessConfig(preText ? json(preText, 'preprocessor_config.json') : { size: { shortest_edge: S }, crop_size: { height: S, width: S } }, 'preprocessor_config.json', config, (m) => warnings.push(m));
+      pre = parsePreprocessConfig(
+        preText ? json(preText, 'preprocessor_config.json') : { size: { shortest_edge: S }, crop_size: { height: S, width: S } },
+        'preprocessor_config.json',
+        config,
+        (m) => warnings.push(m),
+      );
       const id = opts.cache ? await p.identity() : undefined;
       const key = id && bytesToHex(sha256(utf8ToBytes(JSON.stringify({ id, dtype: opts.dtype, v: BROWSER_GRAPH_VERSION })))).slice(0, 32);
       const space = key ? await Space.open(['graphs', key]) : undefined;
@@ -190,7 +250,10 @@ export class WorkerModel {
         if (!space) {
           temp = await Space.openTemp().catch(() => undefined);
           if (temp) setTemp(temp);
-          else warnings.push('no Origin Private File System: the graphs are built in memory, so the weights are briefly held twice while the sessions are created');
+          else
+            warnings.push(
+              'no Origin Private File System: the graphs are built in memory, so the weights are briefly held twice while the sessions are created',
+            );
         }
         let built: Awaited<ReturnType<typeof buildInto>>;
         try {
@@ -199,7 +262,9 @@ export class WorkerModel {
           if (!(temp && e instanceof FgClipError && e.code === 'STORAGE_QUOTA')) throw e;
           // cache: false asked for no storage: without room for the temporary files, build in memory instead
           await temp.remove();
-          warnings.push(`not enough browser storage for the temporary graph files (${e.message.split(': not enough')[0]}): the graphs were built in memory, so the weights were briefly held twice while the sessions were created`);
+          warnings.push(
+            `not enough browser storage for the temporary graph files (${e.message.split(': not enough')[0]}): the graphs were built in memory, so the weights were briefly held twice while the sessions were created`,
+          );
           built = await buildInto(p, config, pre, opts, undefined, progress);
         }
         manifestText = built.manifestText;
@@ -239,7 +304,12 @@ export class WorkerModel {
     } catch (e) {
       if (device !== 'webgpu') throw e;
       const why = e instanceof Error ? e.message : String(e);
-      if (opts.device === 'webgpu') throw new FgClipError('WEBGPU_UNAVAILABLE', `device 'webgpu': onnxruntime-web could not run the model on the WebGPU adapter (${why}). Use device 'auto' or 'wasm'.`, { cause: e, details: { reason: 'session-failed' } });
+      if (opts.device === 'webgpu')
+        throw new FgClipError(
+          'WEBGPU_UNAVAILABLE',
+          `device 'webgpu': onnxruntime-web could not run the model on the WebGPU adapter (${why}). Use device 'auto' or 'wasm'.`,
+          { cause: e, details: { reason: 'session-failed' } },
+        );
       // 'auto' chose WebGPU because a hardware adapter exists, but it could not run the graphs: fall back, say so
       deviceFallback = { reason: 'session-failed', message: `WebGPU could not run the model (${why}): running on WebAssembly` };
       warnings.push(deviceFallback.message);
@@ -248,7 +318,9 @@ export class WorkerModel {
     }
     warnings.push(...(p.notes ?? []));
     if (device === 'webgpu' && m.dtype === 'int8')
-      warnings.push("int8 graphs on WebGPU: onnxruntime-web has no WebGPU kernel for com.microsoft DynamicQuantizeMatMul, so every int8 linear layer runs on the CPU (wasm) with copies between GPU and CPU; use dtype 'fp16' or 'fp32' with WebGPU");
+      warnings.push(
+        "int8 graphs on WebGPU: onnxruntime-web has no WebGPU kernel for com.microsoft DynamicQuantizeMatMul, so every int8 linear layer runs on the CPU (wasm) with copies between GPU and CPU; use dtype 'fp16' or 'fp32' with WebGPU",
+      );
     const textSession = towers.text;
     const visionSession = towers.vision;
     const info: ModelInfo = {
@@ -288,7 +360,10 @@ export class WorkerModel {
 
   private async runText(ids: readonly (readonly number[])[], mode: TextMode): Promise<Float32Array[]> {
     const c = this.config;
-    const cfg = { text_config: { hidden_size: c.D, max_position_embeddings: c.short, eos_token_id: c.eos, vocab_size: c.vocab }, long_max_length: c.long } as unknown as FgClipConfig;
+    const cfg = {
+      text_config: { hidden_size: c.D, max_position_embeddings: c.short, eos_token_id: c.eos, vocab_size: c.vocab },
+      long_max_length: c.long,
+    } as unknown as FgClipConfig;
     const b = prepareTextBatch(cfg, this.tables, ids, mode);
     const out = await this.text.run({
       input_ids: { type: 'int64', data: b.ids, dims: [b.B, b.T] },
@@ -308,7 +383,12 @@ export class WorkerModel {
     return decoder.decode(new Uint8Array(img.bytes), { maxPixels: this.opts.maxPixels });
   }
 
-  async encodeImages(images: readonly WireImage[], normalize: boolean, dense: boolean, boxes?: readonly (readonly (readonly [number, number, number, number])[])[]): Promise<WireImageResult[]> {
+  async encodeImages(
+    images: readonly WireImage[],
+    normalize: boolean,
+    dense: boolean,
+    boxes?: readonly (readonly (readonly [number, number, number, number])[])[],
+  ): Promise<WireImageResult[]> {
     if (images.length === 0) throw new FgClipError('INPUT_INVALID', 'encodeImages: the list of images is empty');
     if (boxes && boxes.length !== images.length) throw new FgClipError('INPUT_INVALID', `encodeImages: ${boxes.length} box lists for ${images.length} images`);
     const S = this.info.imageSize;
@@ -325,7 +405,10 @@ export class WorkerModel {
       for (let i = 0; i < part.length; i++) {
         const rgb = await this.decode(part[i]);
         sizes.push({ width: rgb.width, height: rgb.height });
-        px.set(preprocessImage(rgb, { size: S, mode: this.opts.preprocess, mean: this.pre.mean, std: this.pre.std, rescaleFactor: this.pre.rescaleFactor }), i * per);
+        px.set(
+          preprocessImage(rgb, { size: S, mode: this.opts.preprocess, mean: this.pre.mean, std: this.pre.std, rescaleFactor: this.pre.rescaleFactor }),
+          i * per,
+        );
       }
       const grids = sizes.map((z, i) => (boxes ? boxesToGrid(boxes[s + i], z.width, z.height, g, `image ${s + i}`) : []));
       const out = await this.vision.run({ pixel_values: { type: 'float32', data: px, dims: [part.length, 3, S, S] } });
@@ -356,11 +439,19 @@ export class WorkerModel {
 async function need(p: FileProvider, file: string, m: ExportManifest): Promise<Blob> {
   const b = await p.get(file, m.files[file]);
   if (!b) throw new FgClipError('MODEL_NOT_FOUND', `${p.label}: ${file} is missing`);
-  if (m.files[file] && b.size !== m.files[file].size) throw new FgClipError('DOWNLOAD_CORRUPT', `${p.label}: ${file} has ${b.size} bytes, the manifest says ${m.files[file].size}`);
+  if (m.files[file] && b.size !== m.files[file].size)
+    throw new FgClipError('DOWNLOAD_CORRUPT', `${p.label}: ${file} has ${b.size} bytes, the manifest says ${m.files[file].size}`);
   return b;
 }
 
-async function session(runtime: InferenceRuntime, p: FileProvider, m: ExportManifest, tower: 'text' | 'vision', progress: ProgressFn, meter: WeightMeter): Promise<RuntimeSession> {
+async function session(
+  runtime: InferenceRuntime,
+  p: FileProvider,
+  m: ExportManifest,
+  tower: 'text' | 'vision',
+  progress: ProgressFn,
+  meter: WeightMeter,
+): Promise<RuntimeSession> {
   const spec = m.graphs[tower];
   const model = new Uint8Array(await (await need(p, spec.model, m)).arrayBuffer());
   const wBlob = await need(p, spec.weights, m);
@@ -411,17 +502,29 @@ class MemorySinkBlob implements WeightSink {
  * Builds the graphs from the checkpoint, tensor by tensor, into the OPFS graph-cache `space` (or into Blobs when
  * there is no cache), and returns the folder as an export (manifest last, so a half-written entry is never used).
  */
-async function buildInto(p: FileProvider, config: FgClipConfig, pre: PreprocessConfig, opts: WorkerLoadOptions, space: Space | undefined, progress: ProgressFn): Promise<{ manifestText: string; folder: FileProvider }> {
+async function buildInto(
+  p: FileProvider,
+  config: FgClipConfig,
+  pre: PreprocessConfig,
+  opts: WorkerLoadOptions,
+  space: Space | undefined,
+  progress: ProgressFn,
+): Promise<{ manifestText: string; folder: FileProvider }> {
   const shards: { name: string; blob: Blob }[] = [];
   const single = await p.get('model.safetensors');
   if (single) shards.push({ name: 'model.safetensors', blob: single });
   else {
     const idx = await text(p, 'model.safetensors.index.json');
-    if (idx === undefined) throw new FgClipError('WEIGHTS_MISSING', `${p.label}: no model.safetensors or model.safetensors.index.json (pytorch_model.bin is not read in the browser: export the model with \`fgclip export\`, or convert it to safetensors)`);
+    if (idx === undefined)
+      throw new FgClipError(
+        'WEIGHTS_MISSING',
+        `${p.label}: no model.safetensors or model.safetensors.index.json (pytorch_model.bin is not read in the browser: export the model with \`fgclip export\`, or convert it to safetensors)`,
+      );
     const map = (json(idx, 'model.safetensors.index.json') as { weight_map?: Record<string, string> }).weight_map;
     if (!map || typeof map !== 'object') throw new FgClipError('WEIGHTS_MALFORMED', 'model.safetensors.index.json: no weight_map');
     for (const f of [...new Set(Object.values(map))].sort()) {
-      if (typeof f !== 'string' || f.includes('/') || f.includes('..')) throw new FgClipError('WEIGHTS_MALFORMED', `model.safetensors.index.json: bad shard name ${JSON.stringify(f)}`);
+      if (typeof f !== 'string' || f.includes('/') || f.includes('..'))
+        throw new FgClipError('WEIGHTS_MALFORMED', `model.safetensors.index.json: bad shard name ${JSON.stringify(f)}`);
       const b = await p.get(f);
       if (!b) throw new FgClipError('WEIGHTS_MISSING', `${p.label}: shard ${f} is missing`);
       shards.push({ name: f, blob: b });

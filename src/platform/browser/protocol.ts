@@ -84,7 +84,13 @@ export type WireImage =
 
 export type Request =
   | { readonly id: number; readonly type: 'load'; readonly source: SourceSpec; readonly options: WorkerLoadOptions }
-  | { readonly id: number; readonly type: 'encodeTexts'; readonly texts: readonly string[]; readonly mode: 'auto' | 'short' | 'long'; readonly normalize: boolean }
+  | {
+      readonly id: number;
+      readonly type: 'encodeTexts';
+      readonly texts: readonly string[];
+      readonly mode: 'auto' | 'short' | 'long';
+      readonly normalize: boolean;
+    }
   | {
       readonly id: number;
       readonly type: 'encodeImages';

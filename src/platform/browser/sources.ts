@@ -57,7 +57,11 @@ class HubProvider implements FileProvider {
 
   private async init(): Promise<void> {
     if (this.space) return;
-    if (!this.cache) throw new FgClipError('INPUT_INVALID', `${this.label}: Hub models need the OPFS cache (cache: true): their weights are streamed to disk, never held in memory`);
+    if (!this.cache)
+      throw new FgClipError(
+        'INPUT_INVALID',
+        `${this.label}: Hub models need the OPFS cache (cache: true): their weights are streamed to disk, never held in memory`,
+      );
     const refKey = `${this.s.endpoint} ${this.s.repo} ${this.s.revision}`;
     let commit = COMMIT_HASH_RE.test(this.s.revision) ? this.s.revision : undefined;
     if (commit) {
@@ -78,22 +82,33 @@ class HubProvider implements FileProvider {
     }
     if (res && !res.ok && res.status < 500) {
       const code = res.status === 401 || res.status === 403 ? 'HUB_AUTH' : 'MODEL_NOT_FOUND';
-      throw new FgClipError(code, `hub ${this.label}: ${res.status} ${res.headers.get('x-error-code') ?? res.statusText} (${url}). Check the repo id and revision${code === 'HUB_AUTH' ? ', and pass token for a private repo' : ''}.`);
+      throw new FgClipError(
+        code,
+        `hub ${this.label}: ${res.status} ${res.headers.get('x-error-code') ?? res.statusText} (${url}). Check the repo id and revision${code === 'HUB_AUTH' ? ', and pass token for a private repo' : ''}.`,
+      );
     }
     if (res?.ok) {
       const info = (await res.json()) as RevisionInfo;
-      if (!info || typeof info.sha !== 'string' || !COMMIT_HASH_RE.test(info.sha) || !Array.isArray(info.siblings)) throw new FgClipError('HUB_ERROR', `hub ${this.label}: ${url} did not answer like the Hugging Face Hub API (expected sha and siblings)`);
+      if (!info || typeof info.sha !== 'string' || !COMMIT_HASH_RE.test(info.sha) || !Array.isArray(info.siblings))
+        throw new FgClipError('HUB_ERROR', `hub ${this.label}: ${url} did not answer like the Hugging Face Hub API (expected sha and siblings)`);
       commit = info.sha;
       this.info = info;
       this.space = await Space.open(['hub', hex(`${this.s.endpoint} ${this.s.repo}`), commit]);
-      await this.space.putBytes('.revision-info.json', utf8ToBytes(JSON.stringify({ sha: info.sha, siblings: info.siblings.map((x) => ({ rfilename: x.rfilename, size: x.size, lfs: x.lfs })) })));
+      await this.space.putBytes(
+        '.revision-info.json',
+        utf8ToBytes(JSON.stringify({ sha: info.sha, siblings: info.siblings.map((x) => ({ rfilename: x.rfilename, size: x.size, lfs: x.lfs })) })),
+      );
       await writeRef(refKey, commit);
       return;
     }
     commit ??= await readRef(refKey);
     const sp = commit ? await Space.open(['hub', hex(`${this.s.endpoint} ${this.s.repo}`), commit]) : undefined;
     const info = sp && (await sp.get('.revision-info.json'));
-    if (!sp || !info) throw new FgClipError('OFFLINE', `hub ${this.label}: the Hub could not be reached (${res ? `status ${res.status}` : 'network error'}) and this model is not in the browser's cache. Load it once while online.`);
+    if (!sp || !info)
+      throw new FgClipError(
+        'OFFLINE',
+        `hub ${this.label}: the Hub could not be reached (${res ? `status ${res.status}` : 'network error'}) and this model is not in the browser's cache. Load it once while online.`,
+      );
     this.offline = true;
     this.info = JSON.parse(await info.text()) as RevisionInfo;
     this.space = sp;
@@ -116,7 +131,13 @@ class HubProvider implements FileProvider {
     }
     if (this.offline) throw new FgClipError('OFFLINE', `hub ${this.label}: ${file} is not in the browser's cache and the Hub cannot be reached`);
     const url = `${this.s.endpoint}/${this.s.repo}/resolve/${this.info?.sha}/${file.split('/').map(encodeURIComponent).join('/')}`;
-    return download(sp, { url, file, expected: { size: sib.lfs?.size ?? sib.size, sha256: sib.lfs?.sha256 }, headers: this.headers(), onProgress: this.progress });
+    return download(sp, {
+      url,
+      file,
+      expected: { size: sib.lfs?.size ?? sib.size, sha256: sib.lfs?.sha256 },
+      headers: this.headers(),
+      onProgress: this.progress,
+    });
   }
 }
 

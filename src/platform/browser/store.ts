@@ -99,7 +99,11 @@ export async function assertRoom(file: string, needed: number): Promise<void> {
 const CHUNK = 8 << 20;
 
 async function root(): Promise<FileSystemDirectoryHandle> {
-  if (!navigator.storage?.getDirectory) throw new FgClipError('RUNTIME', 'this browser has no Origin Private File System (navigator.storage.getDirectory); pass cache: false to load without caching');
+  if (!navigator.storage?.getDirectory)
+    throw new FgClipError(
+      'RUNTIME',
+      'this browser has no Origin Private File System (navigator.storage.getDirectory); pass cache: false to load without caching',
+    );
   const r = await navigator.storage.getDirectory();
   return r.getDirectoryHandle(ROOT, { create: true });
 }
@@ -213,7 +217,10 @@ export class Space {
     }
     if (want.sha256 !== undefined && digest !== undefined && digest !== want.sha256.toLowerCase()) {
       await this.drop(file);
-      throw new FgClipError('DOWNLOAD_CORRUPT', `${file}: content does not match its sha256 (expected ${want.sha256}, got ${digest}); the partial file was deleted, load again to retry`);
+      throw new FgClipError(
+        'DOWNLOAD_CORRUPT',
+        `${file}: content does not match its sha256 (expected ${want.sha256}, got ${digest}); the partial file was deleted, load again to retry`,
+      );
     }
     const mh = await this.meta.getFileHandle(`${flat(file)}.json`, { create: true });
     const old = await fileIn(this.dir, flat(file));
@@ -248,7 +255,11 @@ export class Space {
   }
 
   async drop(file: string): Promise<void> {
-    for (const [d, n] of [[this.dir, `${flat(file)}.partial`], [this.dir, flat(file)], [this.meta, `${flat(file)}.json`]] as const) {
+    for (const [d, n] of [
+      [this.dir, `${flat(file)}.partial`],
+      [this.dir, flat(file)],
+      [this.meta, `${flat(file)}.json`],
+    ] as const) {
       try {
         await d.removeEntry(n);
       } catch {
@@ -378,12 +389,19 @@ export async function download(space: Space, req: DownloadRequest): Promise<File
   try {
     res = await fetch(req.url, { headers: { ...req.headers, ...(have > 0 ? { range: `bytes=${have}-` } : {}) }, cache: 'no-store' });
   } catch (e) {
-    throw new FgClipError('HUB_ERROR', `${file}: cannot fetch ${req.url} (${e instanceof Error ? e.message : String(e)}); check the network, or that the server sends CORS headers`, { cause: new NetworkError(e) });
+    throw new FgClipError(
+      'HUB_ERROR',
+      `${file}: cannot fetch ${req.url} (${e instanceof Error ? e.message : String(e)}); check the network, or that the server sends CORS headers`,
+      { cause: new NetworkError(e) },
+    );
   }
   if (res.status === 416 && have > 0 && expected.size === have) {
     // the partial file is already complete
   } else if (!res.ok) {
-    throw new FgClipError(res.status === 401 || res.status === 403 ? 'HUB_AUTH' : res.status === 404 ? 'MODEL_NOT_FOUND' : 'HUB_ERROR', `${file}: ${req.url} answered ${res.status} ${res.statusText}`);
+    throw new FgClipError(
+      res.status === 401 || res.status === 403 ? 'HUB_AUTH' : res.status === 404 ? 'MODEL_NOT_FOUND' : 'HUB_ERROR',
+      `${file}: ${req.url} answered ${res.status} ${res.statusText}`,
+    );
   }
   const remaining = expected.size === undefined && res.status === 200 ? Number(res.headers.get('content-length') ?? Number.NaN) : Number.NaN;
   if (Number.isFinite(remaining) && remaining > 0) {
@@ -413,13 +431,18 @@ export async function download(space: Space, req: DownloadRequest): Promise<File
         try {
           chunk = await reader.read();
         } catch (e) {
-          throw new FgClipError('HUB_ERROR', `${file}: the download from ${req.url} broke off after ${w.size()} bytes (${e instanceof Error ? e.message : String(e)}); load again to resume from there`, { cause: e });
+          throw new FgClipError(
+            'HUB_ERROR',
+            `${file}: the download from ${req.url} broke off after ${w.size()} bytes (${e instanceof Error ? e.message : String(e)}); load again to resume from there`,
+            { cause: e },
+          );
         }
         const { done, value } = chunk;
         if (done) break;
         w.write(value);
         if (hashing) hasher.update(value);
-        if (expected.size !== undefined && w.size() > expected.size) throw new FgClipError('DOWNLOAD_CORRUPT', `${file}: the server sent more than the expected ${expected.size} bytes`);
+        if (expected.size !== undefined && w.size() > expected.size)
+          throw new FgClipError('DOWNLOAD_CORRUPT', `${file}: the server sent more than the expected ${expected.size} bytes`);
         const now = performance.now();
         if (now - last > 100) {
           req.onProgress?.({ file, phase: 'download', loaded: w.size(), total });

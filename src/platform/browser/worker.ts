@@ -66,7 +66,10 @@ async function handle(req: Request): Promise<void> {
       }
     }
   } catch (e) {
-    const error = e instanceof FgClipError ? { code: e.code, message: e.message, ...(e.details ? { details: e.details } : {}) } : { code: 'RUNTIME', message: e instanceof Error ? e.message : String(e) };
+    const error =
+      e instanceof FgClipError
+        ? { code: e.code, message: e.message, ...(e.details ? { details: e.details } : {}) }
+        : { code: 'RUNTIME', message: e instanceof Error ? e.message : String(e) };
     post({ id: req.id, type: 'error', error });
   }
 }

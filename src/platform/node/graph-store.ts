@@ -2,7 +2,10 @@
 import { graphCacheEntry, readCached, Staging, type GraphCacheEntry } from '../../cache/graph-cache.js';
 import type { GraphSource, GraphStaging, GraphStore, GraphStoreEntry } from '../ports.js';
 
-const sources = (e: GraphCacheEntry, S: number): { text: GraphSource; vision: GraphSource } => ({ text: { file: e.textModel }, vision: { file: e.visionModel(S) } });
+const sources = (e: GraphCacheEntry, S: number): { text: GraphSource; vision: GraphSource } => ({
+  text: { file: e.textModel },
+  vision: { file: e.visionModel(S) },
+});
 
 /** The graph store of the checkpoint folder `modelDir`, under `cacheDir` (default: the fgclip cache folder). */
 export function nodeGraphStore(modelDir: string, cacheDir?: string): GraphStore {

@@ -20,9 +20,34 @@ const pick = <T>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs
 
 /** JSON values an untrusted file may put where a number, string, list or object is expected. */
 export const HOSTILE_VALUES: readonly unknown[] = [
-  -1, 0, 1, 1.5, 1e9, 1e308, -1e308, 2 ** 53, 2 ** 31, 2 ** 32 - 1, 1e-320, -0,
-  '12', '', 'NaN', 'constructor', '__proto__', 'toString', '\u0000', 'x'.repeat(10_000),
-  null, true, false, [], [1, 2, 3], {}, JSON.parse('{"__proto__": {"polluted": true}, "constructor": {"prototype": {"polluted": true}}}'), [[[[[]]]]],
+  -1,
+  0,
+  1,
+  1.5,
+  1e9,
+  1e308,
+  -1e308,
+  2 ** 53,
+  2 ** 31,
+  2 ** 32 - 1,
+  1e-320,
+  -0,
+  '12',
+  '',
+  'NaN',
+  'constructor',
+  '__proto__',
+  'toString',
+  '\u0000',
+  'x'.repeat(10_000),
+  null,
+  true,
+  false,
+  [],
+  [1, 2, 3],
+  {},
+  JSON.parse('{"__proto__": {"polluted": true}, "constructor": {"prototype": {"polluted": true}}}'),
+  [[[[[]]]]],
 ];
 
 /** Byte-level mutations of `bytes`: truncations, bit flips, insertions, overwrites with boundary values. */
@@ -103,7 +128,8 @@ export function* safetensorsCases(seed = 1): Generator<Case<Uint8Array>> {
     const d = name === 'NaN weights' ? f32bytes([NaN]) : data;
     yield { name, input: safetensorsWithHeader(h, d) };
   }
-  for (const len of [0n, 7n, 2n ** 63n, 2n ** 64n - 1n, 100_000_001n]) yield { name: `declared header length ${len}`, input: safetensorsWithHeader(good, data, len) };
+  for (const len of [0n, 7n, 2n ** 63n, 2n ** 64n - 1n, 100_000_001n])
+    yield { name: `declared header length ${len}`, input: safetensorsWithHeader(good, data, len) };
   yield { name: 'header not UTF-8', input: safetensorsWithHeader('\u00ff', data, 2n) };
   const bad = Buffer.from('{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}');
   bad[3] = 0xc3; // broken UTF-8 inside the JSON
@@ -114,7 +140,15 @@ export function* safetensorsCases(seed = 1): Generator<Case<Uint8Array>> {
 // ---------------------------------------------------------------- PyTorch zip + pickle
 
 function stateDictPickle(): Uint8Array {
-  return new Pickle().orderedDict().mark().str('w').tensor('FloatStorage', '0', 6, 0, [2, 3], [3, 1]).str('v').tensor('FloatStorage', '0', 6, 3, [3], [1]).op(0x75).bytes();
+  return new Pickle()
+    .orderedDict()
+    .mark()
+    .str('w')
+    .tensor('FloatStorage', '0', 6, 0, [2, 3], [3, 1])
+    .str('v')
+    .tensor('FloatStorage', '0', 6, 3, [3], [1])
+    .op(0x75)
+    .bytes();
 }
 
 export function validTorchZip(): Uint8Array {
@@ -122,7 +156,10 @@ export function validTorchZip(): Uint8Array {
 }
 
 /** Opcodes of the pickle VM, safe and unsafe, for random programs. */
-const OPCODES = [0x80, 0x95, 0x7d, 0x5d, 0x29, 0x28, 0x58, 0x8c, 0x4a, 0x4b, 0x4d, 0x8a, 0x47, 0x88, 0x89, 0x4e, 0x74, 0x85, 0x86, 0x87, 0x73, 0x75, 0x61, 0x65, 0x71, 0x72, 0x94, 0x68, 0x6a, 0x63, 0x93, 0x52, 0x62, 0x51, 0x2e, 0x69, 0x6f, 0x81, 0x92, 0x42, 0x43, 0x8e, 0x96, 0x97, 0x98, 0x00, 0xff];
+const OPCODES = [
+  0x80, 0x95, 0x7d, 0x5d, 0x29, 0x28, 0x58, 0x8c, 0x4a, 0x4b, 0x4d, 0x8a, 0x47, 0x88, 0x89, 0x4e, 0x74, 0x85, 0x86, 0x87, 0x73, 0x75, 0x61, 0x65, 0x71, 0x72,
+  0x94, 0x68, 0x6a, 0x63, 0x93, 0x52, 0x62, 0x51, 0x2e, 0x69, 0x6f, 0x81, 0x92, 0x42, 0x43, 0x8e, 0x96, 0x97, 0x98, 0x00, 0xff,
+];
 
 /** Pickle programs: random opcode streams, resource attacks, and mutations of a valid state dict pickle. */
 export function* pickleCases(seed = 2): Generator<Case<Uint8Array>> {
@@ -149,8 +186,20 @@ export function* pickleCases(seed = 2): Generator<Case<Uint8Array>> {
   yield { name: 'self-appending list', input: new Pickle().op(0x5d, 0x94, 0x68, 0x00, 0x61).bytes() };
   yield { name: 'os.system', input: new Pickle().global('os', 'system').mark().str('true').tuple().reduce().bytes() };
   yield { name: 'torch.constructor', input: new Pickle().global('torch', 'constructor').emptyTuple().reduce().bytes() };
-  yield { name: 'storage numel 2^52', input: new Pickle().orderedDict().mark().str('w').tensor('FloatStorage', '0', 2 ** 31 - 1, 0, [1], [1]).op(0x75).bytes() };
-  yield { name: 'stride-0 view of 1e8', input: new Pickle().orderedDict().mark().str('w').tensor('FloatStorage', '0', 6, 0, [100_000_000], [0]).op(0x75).bytes() };
+  yield {
+    name: 'storage numel 2^52',
+    input: new Pickle()
+      .orderedDict()
+      .mark()
+      .str('w')
+      .tensor('FloatStorage', '0', 2 ** 31 - 1, 0, [1], [1])
+      .op(0x75)
+      .bytes(),
+  };
+  yield {
+    name: 'stride-0 view of 1e8',
+    input: new Pickle().orderedDict().mark().str('w').tensor('FloatStorage', '0', 6, 0, [100_000_000], [0]).op(0x75).bytes(),
+  };
   yield { name: 'negative-looking stride', input: new Pickle().orderedDict().mark().str('w').tensor('FloatStorage', '0', 6, 0, [2], [-1]).op(0x75).bytes() };
   yield* byteMutations(stateDictPickle(), seed + 1, 80);
 }
@@ -167,7 +216,14 @@ export function* torchZipCases(seed = 3): Generator<Case<Uint8Array>> {
   ];
   yield { name: 'storage entry claims 4 GB', input: makeZip(entries({ claimedSize: 2 ** 32 - 2 })) };
   yield { name: 'storage entry deflated', input: makeZip(entries({ method: 8 })) };
-  yield { name: 'pickle aliased onto the storage entry', input: makeZip([{ name: 'archive/data/0', data: storage }, { name: 'archive/data.pkl', data: pkl, aliasOf: 'archive/data/0' }, { name: 'archive/version', data: Buffer.from('3\n') }]) };
+  yield {
+    name: 'pickle aliased onto the storage entry',
+    input: makeZip([
+      { name: 'archive/data/0', data: storage },
+      { name: 'archive/data.pkl', data: pkl, aliasOf: 'archive/data/0' },
+      { name: 'archive/version', data: Buffer.from('3\n') },
+    ]),
+  };
   yield { name: 'ZIP64 records', input: makeZip(entries(), true) };
   yield { name: 'no data.pkl', input: makeZip([{ name: 'archive/data/0', data: storage }]) };
   yield { name: 'two data.pkl', input: makeZip([...entries(), { name: 'other/data.pkl', data: pkl }]) };
@@ -225,7 +281,12 @@ export function pngDeclaring(w: number, h: number, idat: Uint8Array, opts: { bad
   ihdr.writeUInt32BE(h >>> 0, 4);
   ihdr[8] = opts.bitDepth ?? 8;
   ihdr[9] = opts.colorType ?? 2;
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), pngChunk('IHDR', ihdr, opts.badCrc), pngChunk('IDAT', idat), pngChunk('IEND', new Uint8Array(0))]);
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    pngChunk('IHDR', ihdr, opts.badCrc),
+    pngChunk('IDAT', idat),
+    pngChunk('IEND', new Uint8Array(0)),
+  ]);
 }
 
 /** Image byte strings: empty, headers only, huge declared dimensions, bad CRCs, wrong magic, and mutations of `valid`. */

@@ -17,8 +17,19 @@ import { nodeFolder } from '../../platform/node/folder.js';
 const MEAN = [0.48145466, 0.4578275, 0.40821073];
 const STD = [0.26862954, 0.26130258, 0.27577711];
 const negs = (s: string) => Object.fromEntries(Array.from({ length: 10 }, (_, k) => [`n${k}`, `${s} ${k}`]));
-const box = (b: number[], flag = 0) => ({ bbox: b, short_expr: 'a red circle', long_expr: 'a large red circle at the top left', flag_short_neg: flag, ...(flag ? { short_expr_negs: negs('a blue circle') } : {}) });
-const rec = (f: string, boxes: unknown[] = [box([0.1, 0.1, 0.5, 0.5], 1), box([0.5, 0.5, 0.9, 0.9])]) => ({ f_path: f, caption: `long caption of ${f}`, short_caption: `short ${f}`, bbox_info: boxes });
+const box = (b: number[], flag = 0) => ({
+  bbox: b,
+  short_expr: 'a red circle',
+  long_expr: 'a large red circle at the top left',
+  flag_short_neg: flag,
+  ...(flag ? { short_expr_negs: negs('a blue circle') } : {}),
+});
+const rec = (f: string, boxes: unknown[] = [box([0.1, 0.1, 0.5, 0.5], 1), box([0.5, 0.5, 0.9, 0.9])]) => ({
+  f_path: f,
+  caption: `long caption of ${f}`,
+  short_caption: `short ${f}`,
+  bbox_info: boxes,
+});
 
 let dir: string;
 let tokenizer: ClipTokenizer;
@@ -50,7 +61,10 @@ test('FineHARD JSON list: records with their line numbers; each bad record (miss
   const lines = topLevelLines(text);
   assert.equal(lines.length, list.length);
   const p = parseRecords(text, 'd.json', { imagesDir: dir, requireBoxes: true });
-  assert.deepEqual(p.records.map((r) => r.where), [`d.json:${lines[0]} (record 1)`, `d.json:${lines[7]} (record 8)`]);
+  assert.deepEqual(
+    p.records.map((r) => r.where),
+    [`d.json:${lines[0]} (record 1)`, `d.json:${lines[7]} (record 8)`],
+  );
   assert.equal(p.records[0].image, join(dir, 'img0.png'));
   assert.equal(p.records[0].boxes![0].hardTexts!.length, 11);
   assert.equal(p.records[0].boxes![1].hardTexts, undefined);
@@ -66,17 +80,31 @@ test('FineHARD JSON list: records with their line numbers; each bad record (miss
 });
 
 test('JSONL and CSV stage-1 pairs: optional short caption, invalid JSON line and empty caption reported with line/row', () => {
-  const jsonl = [JSON.stringify({ image: 'img0.png', caption: 'a long one' }), '{oops', '', JSON.stringify({ f_path: 'img1.png', caption: ' ', short_caption: 'x' })].join('\n');
+  const jsonl = [
+    JSON.stringify({ image: 'img0.png', caption: 'a long one' }),
+    '{oops',
+    '',
+    JSON.stringify({ f_path: 'img1.png', caption: ' ', short_caption: 'x' }),
+  ].join('\n');
   const j = parseRecords(jsonl, 'p.jsonl', { imagesDir: dir });
   assert.equal(j.records.length, 1);
   assert.equal(j.records[0].shortCaption, undefined);
-  assert.deepEqual(j.bad.map((b) => b.where), ['p.jsonl:2', 'p.jsonl:4']);
+  assert.deepEqual(
+    j.bad.map((b) => b.where),
+    ['p.jsonl:2', 'p.jsonl:4'],
+  );
   const csv = 'image,caption,short_caption\nimg0.png,"a long, quoted caption",short\nimg1.png,,x\n';
   const c = parseRecords(csv, 'p.csv', { imagesDir: dir });
   assert.equal(c.records[0].caption, 'a long, quoted caption');
   assert.deepEqual(c.bad, [{ where: 'p.csv:row 3', reason: 'missing field caption' }]);
-  assert.throws(() => parseRecords('x,y\n1,2', 'q.csv', { imagesDir: dir }), (e: unknown) => isFgClipError(e) && /header must name/.test(e.message));
-  assert.throws(() => readRecords(join(dir, 'absent.json')), (e: unknown) => isFgClipError(e) && e.code === 'INPUT_INVALID');
+  assert.throws(
+    () => parseRecords('x,y\n1,2', 'q.csv', { imagesDir: dir }),
+    (e: unknown) => isFgClipError(e) && /header must name/.test(e.message),
+  );
+  assert.throws(
+    () => readRecords(join(dir, 'absent.json')),
+    (e: unknown) => isFgClipError(e) && e.code === 'INPUT_INVALID',
+  );
 });
 
 test('seeded shuffle: same seed and epoch give the same order, another epoch or seed another; every record once', () => {
@@ -84,7 +112,10 @@ test('seeded shuffle: same seed and epoch give the same order, another epoch or 
   assert.deepEqual(Array.from(epochOrder(50, 7, 0)), a);
   assert.notDeepEqual(Array.from(epochOrder(50, 7, 1)), a);
   assert.notDeepEqual(Array.from(epochOrder(50, 8, 0)), a);
-  assert.deepEqual([...a].sort((x, y) => x - y), Array.from({ length: 50 }, (_, i) => i));
+  assert.deepEqual(
+    [...a].sort((x, y) => x - y),
+    Array.from({ length: 50 }, (_, i) => i),
+  );
 });
 
 test('stage-2 batch: pixels equal the in-thread preprocessing, 248/77 ids, "a photo of " prefix, boxes and 11 texts per hard box; resuming at a position reproduces the batches', async () => {
@@ -107,18 +138,31 @@ test('stage-2 batch: pixels equal the in-thread preprocessing, 248/77 ids, "a ph
   assert.equal(b.hardBoxes![0].length, 1);
   assert.equal(b.hardTexts!.length, 22);
   // epoch 0 has 3 batches (2+2+1); the 4th batch is epoch 1's first
-  assert.deepEqual(seen.map((s) => s.batch.size), [2, 2, 1, 2]);
+  assert.deepEqual(
+    seen.map((s) => s.batch.size),
+    [2, 2, 1, 2],
+  );
   assert.equal(seen[3].epoch, 1);
   const again = await loader.load(seen[1].next);
   assert.deepEqual(again.records, seen[2].records);
   assert.deepEqual(again.batch.boxTexts, seen[2].batch.boxTexts);
 });
 
-test('bad image: skip reports the record and fills the batch from the next ones; fail ends with the record\'s line', async () => {
+test("bad image: skip reports the record and fills the batch from the next ones; fail ends with the record's line", async () => {
   const list = [rec('img0.png'), rec('missing.png'), rec('broken.png'), rec('img1.png'), rec('img2.png')];
   const records = parseRecords(JSON.stringify(list, null, 1), 'd.json', { imagesDir: dir, requireBoxes: true }).records;
   const skipped: string[] = [];
-  const loader = new BatchLoader({ records, stage: 1, batchSize: 3, seed: 1, tokenizer, pool, imageSize: 32, shuffle: false, onSkip: (b) => skipped.push(b.where) });
+  const loader = new BatchLoader({
+    records,
+    stage: 1,
+    batchSize: 3,
+    seed: 1,
+    tokenizer,
+    pool,
+    imageSize: 32,
+    shuffle: false,
+    onSkip: (b) => skipped.push(b.where),
+  });
   const b = await loader.load({ epoch: 0, index: 0 });
   assert.equal(b.batch.size, 3);
   assert.deepEqual(b.records, [records[0].where, records[3].where, records[4].where]);
@@ -135,9 +179,22 @@ test('a prefetched batch abandoned when the run ends (batches().return(), then t
   const gate = new Promise<void>((r) => (release = r));
   let calls = 0;
   // the first batch decodes; the prefetch of the second waits until the "run" has ended, then finds the pool closed
-  const closingPool = { run: async (p: string) => (++calls <= 2 ? pool.run(p) : gate.then(() => Promise.reject(new Error(closed ? 'preprocess pool: the pool was closed' : 'unexpected')))) } as unknown as PreprocessPool;
+  const closingPool = {
+    run: async (p: string) =>
+      ++calls <= 2 ? pool.run(p) : gate.then(() => Promise.reject(new Error(closed ? 'preprocess pool: the pool was closed' : 'unexpected'))),
+  } as unknown as PreprocessPool;
   const skipped: string[] = [];
-  const loader = new BatchLoader({ records, stage: 1, batchSize: 2, seed: 1, tokenizer, pool: closingPool, imageSize: 32, shuffle: false, onSkip: (b) => skipped.push(b.reason) });
+  const loader = new BatchLoader({
+    records,
+    stage: 1,
+    batchSize: 2,
+    seed: 1,
+    tokenizer,
+    pool: closingPool,
+    imageSize: 32,
+    shuffle: false,
+    onSkip: (b) => skipped.push(b.reason),
+  });
   const it = loader.batches({ epoch: 0, index: 0 });
   assert.equal((await it.next()).value!.batch.size, 2);
   await it.return();

@@ -104,7 +104,8 @@ export class BatchLoader {
   private readonly policy: BadRecordPolicy;
 
   constructor(options: LoaderOptions) {
-    if (!Number.isInteger(options.batchSize) || options.batchSize < 1) throw new FgClipError('INPUT_INVALID', `batch size: expected a positive integer (got ${options.batchSize})`);
+    if (!Number.isInteger(options.batchSize) || options.batchSize < 1)
+      throw new FgClipError('INPUT_INVALID', `batch size: expected a positive integer (got ${options.batchSize})`);
     if (options.records.length === 0) throw new FgClipError('INPUT_INVALID', 'training data: no usable records');
     if (options.stage === 2) {
       const noBoxes = options.records.find((r) => !r.boxes);
@@ -112,7 +113,8 @@ export class BatchLoader {
     }
     this.options = options;
     this.policy = options.onBadRecord ?? 'skip';
-    if (this.policy !== 'skip' && this.policy !== 'fail') throw new FgClipError('INPUT_INVALID', `on-bad-record: expected skip or fail (got ${String(this.policy)})`);
+    if (this.policy !== 'skip' && this.policy !== 'fail')
+      throw new FgClipError('INPUT_INVALID', `on-bad-record: expected skip or fail (got ${String(this.policy)})`);
   }
 
   /** batches per epoch when no record is skipped */
@@ -158,7 +160,11 @@ export class BatchLoader {
             const e = r.reason as unknown;
             const bad = { where: rec.where, reason: `image ${rec.image}: ${e instanceof Error ? e.message : String(e)}` };
             if (this.policy === 'fail') {
-              throw new FgClipError(e instanceof FgClipError ? e.code : 'IMAGE_DECODE', `${bad.where}: bad record: ${bad.reason} (use --on-bad-record skip to skip such records)`, { cause: e });
+              throw new FgClipError(
+                e instanceof FgClipError ? e.code : 'IMAGE_DECODE',
+                `${bad.where}: bad record: ${bad.reason} (use --on-bad-record skip to skip such records)`,
+                { cause: e },
+              );
             }
             skipped.push(bad);
             o.onSkip?.(bad);
@@ -173,15 +179,19 @@ export class BatchLoader {
         continue;
       }
       const records = got.map((g) => o.records[g.id]);
-      const batch = collate(records, got.map((g) => g.pixels), {
-        stage: o.stage,
-        imageSize: o.imageSize,
-        tokenizer: o.tokenizer,
-        seed: o.seed,
-        epoch,
-        recordIds: got.map((g) => g.id),
-        shortCaptionPrefix: o.shortCaptionPrefix,
-      });
+      const batch = collate(
+        records,
+        got.map((g) => g.pixels),
+        {
+          stage: o.stage,
+          imageSize: o.imageSize,
+          tokenizer: o.tokenizer,
+          seed: o.seed,
+          epoch,
+          recordIds: got.map((g) => g.id),
+          shortCaptionPrefix: o.shortCaptionPrefix,
+        },
+      );
       return { batch, next: { epoch, index: i }, epoch, records: records.map((r) => r.where), skipped };
     }
   }

@@ -186,7 +186,8 @@ export function parseRecords(content: string, source: string, opts: ReadRecordsO
   const ext = extname(source).toLowerCase();
   if (ext === '.csv') {
     const rows = parseCsv(content, source);
-    if (rows.length === 0) throw new FgClipError('INPUT_INVALID', `${source}: empty CSV (expected a header naming image (or f_path), caption and optionally short_caption)`);
+    if (rows.length === 0)
+      throw new FgClipError('INPUT_INVALID', `${source}: empty CSV (expected a header naming image (or f_path), caption and optionally short_caption)`);
     const header = rows[0].map((h) => h.trim());
     if (!header.includes('caption') || (!header.includes('image') && !header.includes('f_path'))) {
       throw new FgClipError('INPUT_INVALID', `${source}: the CSV header must name an image (or f_path) column and a caption column (got ${show(rows[0])})`);

@@ -43,7 +43,9 @@ const query = (b: RecordBox) => {
 };
 
 test('demo model on 40 held-out synthetic scenes: image→text R@1, box classification and heatmap localisation far above a random initialisation', async (t) => {
-  const report = JSON.parse(readFileSync(join(MODEL, 'training-report.json'), 'utf8')) as { heldOut: { before: { imageToTextR1: number; heatmapHit: number } } };
+  const report = JSON.parse(readFileSync(join(MODEL, 'training-report.json'), 'utf8')) as {
+    heldOut: { before: { imageToTextR1: number; heatmapHit: number } };
+  };
   const m = await evaluateHeldOut(model, records, { heatmapQuery: query });
   assert.equal(m.images, SCENES);
   t.diagnostic(JSON.stringify(m));

@@ -169,7 +169,10 @@ export interface GenerateOptions {
 
 /** Writes `out/images/*.png`, `out/train.json` and `out/heldout.json` (FineHARD JSON lists). */
 export async function generateSyntheticDataset(o: GenerateOptions): Promise<{ train: string; heldOut: string }> {
-  for (const [k, v] of [['train', o.train], ['heldOut', o.heldOut]] as const) {
+  for (const [k, v] of [
+    ['train', o.train],
+    ['heldOut', o.heldOut],
+  ] as const) {
     if (!Number.isInteger(v) || v < 0) throw new FgClipError('INPUT_INVALID', `synthetic dataset: ${k} must be an integer ≥ 0 (got ${v})`);
   }
   const size = o.imageSize ?? 64;
@@ -182,7 +185,9 @@ export async function generateSyntheticDataset(o: GenerateOptions): Promise<{ tr
       const rand = mulberry32(hash32(seed, salt, i));
       const scene = randomScene(rand, size);
       const name = `images/${split}-${String(i).padStart(5, '0')}.png`;
-      await sharp(renderScene(scene, rand), { raw: { width: size, height: size, channels: 3 } }).png().toFile(join(o.out, name));
+      await sharp(renderScene(scene, rand), { raw: { width: size, height: size, channels: 3 } })
+        .png()
+        .toFile(join(o.out, name));
       records.push(sceneRecord(scene, name, rand));
     }
     const file = join(o.out, `${split}.json`);
