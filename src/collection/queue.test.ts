@@ -17,6 +17,7 @@ import { runCli, spawnCli } from '../test-util/cli-process.js';
 import { writePng } from '../test-util/fixtures.js';
 import { goldenPath } from '../test-util/goldens.js';
 import { Collection } from './collection.js';
+import { queueEmbedder } from './queue.js';
 import { schemeBoxes } from './regions.js';
 
 const ROOT = mkdtempSync(join(tmpdir(), 'fgclip-queue-'));
@@ -169,6 +170,56 @@ describe('fgclip index --queue with fgclip worker on redis-server', () => {
     assert.equal(r.code, 0, r.err);
     assert.equal(JSON.parse(r.out).total, N);
     await checkComplete(uri, N);
+  });
+
+  test('a result delivered again after its content was committed is acked, not written or counted twice', async () => {
+    // The race behind a flaky 'added: 17' of 16: a worker killed after adding its result but before completing its
+    // embed job; the job re-ran and its result arrived a second time. Replayed here deterministically.
+    const { embedder, close } = await queueEmbedder(url, { name: 'dup', lockMs: 1500, pollMs: 50 });
+    const writeQ = new Queue('dup-write', { connection: { host: '127.0.0.1', port } });
+    const model = { name: 't', identity: 'i', preprocess: 'p', dim: 2, imageSize: 8, grid: 1 };
+    const result = (sha: string, x: number) => ({
+      sha256: sha,
+      path: `/nowhere/${sha.slice(0, 1)}.png`,
+      width: 1,
+      height: 1,
+      bytes: 1,
+      mtime: 0,
+      vectors: Buffer.from(new Float32Array([x, 1 - x]).buffer).toString('base64'),
+      boxes: [],
+    });
+    const [a, b] = ['a'.repeat(64), 'b'.repeat(64)];
+    const written: string[] = [];
+    const progress: number[] = [];
+    try {
+      await writeQ.add('write', result(a, 0.25), { jobId: a, removeOnComplete: true });
+      await embedder(model, 'none').run(
+        [
+          { path: '/nowhere/a.png', sha256: a },
+          { path: '/nowhere/b.png', sha256: b },
+        ],
+        async (records) => {
+          for (const r of records) written.push(r.sha256);
+        },
+        {
+          onProgress: (d) => {
+            progress.push(d);
+            if (progress.length === 1) {
+              // a's result was committed and acked (so its job id is free again): the replay and b's result arrive
+              void writeQ
+                .add('write', result(a, 0.25), { jobId: a, removeOnComplete: true })
+                .then(() => writeQ.add('write', result(b, 0.5), { jobId: b, removeOnComplete: true }));
+            }
+          },
+          onSkipped: (s) => assert.fail(`skipped ${s.image}`),
+        },
+      );
+      assert.deepEqual(written, [a, b]);
+      assert.equal(progress.at(-1), 2);
+    } finally {
+      await writeQ.close();
+      await close();
+    }
   });
 
   test('a worker with another model fails the jobs with a clear reason; nothing foreign is stored', async () => {

@@ -10,7 +10,8 @@
  *   (job id = sha256) before completing its job.
  *
  * Delivery is at least once: a killed worker's job is re-run after the stall interval, a killed writer's batch is
- * re-delivered; both replays are harmless because the upsert is keyed by content. Results live in Redis until they
+ * re-delivered; both replays are harmless because the upsert is keyed by content, and the writer writes and counts
+ * only the contents this run still waits for (a result that arrives twice is acked and dropped). Results live in Redis until they
  * are committed. If Redis itself loses its data (restarted without persistence), the writer notices jobs that are
  * no longer anywhere and enqueues them again; a rerun of `fgclip index` re-plans from the collection in any case.
  */
@@ -155,12 +156,16 @@ export async function queueEmbedder(
             if (!j) break;
             got.push(j);
           }
-          const records = got.map((j) => decodeRecord(j.data, model.dim));
-          await write(records);
+          // Delivery is at least once: a result can arrive again after its content was committed (a worker killed
+          // after adding its result but before completing its embed job, so the job re-ran; a writer killed before
+          // its ack). Only contents still pending are written and counted, once each; the replays are acked.
+          const fresh = new Map<string, Job<WriteJob>>();
+          for (const j of got) if (pending.has(j.data.sha256) && !fresh.has(j.data.sha256)) fresh.set(j.data.sha256, j);
+          if (fresh.size > 0) await write([...fresh.values()].map((j) => decodeRecord(j.data, model.dim)));
           for (const j of got) {
             await j.moveToCompleted('written', token, false).catch(() => undefined); // a lost ack is a harmless replay
-            if (pending.delete(j.data.sha256)) done++;
           }
+          for (const sha of fresh.keys()) if (pending.delete(sha)) done++;
           ctx.onProgress?.(done);
         }
         if (Date.now() - lastCheck >= poll || !first) {
