@@ -204,14 +204,26 @@ test('periodic held-out evaluation through the eval harness: before training and
   }
 });
 
-function runChild(out: string, steps: number, delayMs: number): { child: ReturnType<typeof spawn>; output: () => string; exit: Promise<number | null> } {
+function runChild(
+  out: string,
+  steps: number,
+  delayMs: number,
+  onLine?: (line: string) => void,
+): { child: ReturnType<typeof spawn>; output: () => string; exit: Promise<number | null> } {
   const child = spawn(
     process.execPath,
     ['--import', 'tsx', join(REPO_ROOT, 'src/test-util/train-child.ts'), out, data.train, TOKENIZER, String(steps), String(delayMs)],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let text = '';
-  child.stdout!.on('data', (d: Buffer) => (text += d.toString()));
+  let partial = '';
+  child.stdout!.on('data', (d: Buffer) => {
+    text += d.toString();
+    partial += d.toString();
+    const lines = partial.split('\n');
+    partial = lines.pop()!;
+    for (const l of lines) onLine?.(l);
+  });
   child.stderr!.on('data', (d: Buffer) => (text += d.toString()));
   const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   return { child, output: () => text, exit };
@@ -226,26 +238,29 @@ test('kill -9 at random points of a training child (checkpoint every step): the 
   const rand = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
   let kills = 0;
   for (let attempt = 0; attempt < 12; attempt++) {
-    const run = runChild(out, steps, 40);
-    // wait for the first step line of this attempt (or the end), then kill at a random moment within the next steps
-    const killAt = 50 + rand() * 400;
-    const started = await Promise.race([
-      new Promise<boolean>((resolve) => {
-        const t = setInterval(() => {
-          if (/step \d+/.test(run.output()) || /done/.test(run.output())) {
-            clearInterval(t);
-            resolve(true);
-          }
-        }, 10);
-      }),
-      run.exit.then(() => false),
-    ]);
-    if (started && !/done/.test(run.output())) {
-      await new Promise((r) => setTimeout(r, killAt));
-      run.child.kill('SIGKILL');
-    }
+    // Kill at a random moment of the step after the attempt's second step line (its computation, checkpoint write or
+    // pruning), timed by how long the step between the first two lines took on this machine now: a fixed delay would
+    // outlast the whole run on a fast machine and never reach the checkpoint write on a slow one. Each killed attempt
+    // has completed two steps (a step's checkpoint is written before its line), so the run ends within 12 attempts.
+    // The first kill is drawn within 200 ms: the 6 steps after line 2 take at least 6 x 40 ms of the engine's delay,
+    // so it lands before the run can end.
+    const stepAt: number[] = [];
+    let timer: NodeJS.Timeout | undefined;
+    let killed = false;
+    const run = runChild(out, steps, 40, (line) => {
+      if (!/^step \d+$/.test(line) || stepAt.push(performance.now()) !== 2) return;
+      const stepMs = stepAt[1] - stepAt[0];
+      timer = setTimeout(
+        () => {
+          killed = run.child.kill('SIGKILL');
+        },
+        rand() * (kills === 0 ? Math.min(stepMs, 200) : stepMs),
+      );
+    });
     const code = await run.exit;
+    clearTimeout(timer);
     if (code === 0 && /done/.test(run.output())) break;
+    assert.ok(killed, `the child ended by itself without finishing (exit ${code}): ${run.output()}`);
     kills++;
     // whatever the kill interrupted, every complete checkpoint is intact
     for (const c of listCheckpoints(out)) {
