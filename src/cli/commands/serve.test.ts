@@ -6,23 +6,27 @@ import { goldenPath } from '../../test-util/goldens.js';
 import { UsageError, type Io } from '../args.js';
 import { serveCommand } from './serve.js';
 
-function io(env: NodeJS.ProcessEnv = {}): { io: Io; err: () => string } {
+function io(env: NodeJS.ProcessEnv = {}): { io: Io; err: () => string; stderr: PassThrough } {
   const stderr = new PassThrough();
   let text = '';
   stderr.on('data', (c) => (text += c));
-  return { io: { stdout: new PassThrough(), stderr, env }, err: () => text };
+  return { io: { stdout: new PassThrough(), stderr, env }, err: () => text, stderr };
 }
 
 test('fgclip serve: listens, answers with the API key from FGCLIP_API_KEYS, and exits 0 after SIGTERM once drained', async () => {
   const signals = new EventEmitter();
-  const { io: x, err } = io({ FGCLIP_API_KEYS: 'k1' });
+  const { io: x, err, stderr } = io({ FGCLIP_API_KEYS: 'k1' });
   const done = serveCommand(['--model', goldenPath('fgclip-tiny'), '--port', '0', '--max-wait-ms', '1'], x, signals);
-  let url = '';
-  for (let i = 0; i < 200 && !url; i++) {
-    url = /serving .* on (http:\/\/127\.0\.0\.1:\d+)/.exec(err())?.[1] ?? '';
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  assert.ok(url, `no URL in: ${err()}`);
+  // the URL line, however long the model takes to load (or serve's end, which fails the test with what it wrote)
+  const url = await new Promise<string>((resolve, reject) => {
+    const look = () => {
+      const m = /serving .* on (http:\/\/127\.0\.0\.1:\d+)/.exec(err());
+      if (m) resolve(m[1]);
+    };
+    stderr.on('data', look);
+    look();
+    done.then((c) => reject(new Error(`serve ended (${c}) before it listened: ${err()}`)), reject);
+  });
   assert.equal((await fetch(`${url}/health`)).status, 200);
   assert.equal((await fetch(`${url}/v1/models`)).status, 401);
   assert.equal((await fetch(`${url}/v1/models`, { headers: { authorization: 'Bearer k1' } })).status, 200);
