@@ -148,8 +148,12 @@ describe('shutdown completes requests already received', () => {
     const head = `POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n`;
     const partialHeaders = await open(head.slice(0, 20));
     const partialBody = await open(head + body.slice(0, 5));
-    // the server has read those bytes (nothing is parsed yet for the first, the second's body is incomplete)
+    // the server has read those bytes (nothing is parsed yet for the first, the second's body is incomplete): they
+    // are on its sockets at once (loopback), but after a stall of this process a timer fires before the poll phase
+    // that reads them, so the wait ends with two event-loop turns (setImmediate runs after a poll phase): the first
+    // accepts a connection still pending, the second reads what it holds
     await new Promise((res) => setTimeout(res, 200));
+    for (let turn = 0; turn < 2; turn++) await new Promise((res) => setImmediate(res));
     const closing = r.server.close();
     await new Promise((res) => setTimeout(res, 100));
     partialHeaders.socket.write(head.slice(20) + body);
