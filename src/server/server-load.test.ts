@@ -26,6 +26,42 @@ async function slowModel(delayMs: number): Promise<{ model: FgClip; sizes: numbe
   return { model: slow, sizes };
 }
 
+/**
+ * The tiny model whose vision-tower calls wait until `release()`: `entered` resolves at its first call, and the batch
+ * sizes it saw are recorded. The tests below order events with it (a request in the model, another queued behind
+ * it) instead of assuming that fixed sleeps outlast the server's work: after a stall of this process (the server
+ * runs in it) a timer can fire before a request has even been read.
+ */
+async function gatedModel(): Promise<{ model: FgClip; sizes: number[]; entered: Promise<void>; release: () => void }> {
+  const model = await tinyModel();
+  const sizes: number[] = [];
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  let enter!: () => void;
+  const entered = new Promise<void>((r) => (enter = r));
+  const gated = Object.create(model, {
+    runVision: {
+      value: async (px: Float32Array) => {
+        sizes.push(px.length / (3 * model.imageSize * model.imageSize));
+        enter();
+        await gate;
+        return model.runVision(px);
+      },
+    },
+  }) as FgClip;
+  return { model: gated, sizes, entered, release };
+}
+
+/** Resolves once `cond()` holds (checked every 5 ms); the 30 s bound is only a watchdog against a hung test. */
+async function until(cond: () => boolean, what: string): Promise<void> {
+  for (const t0 = performance.now(); !cond(); await sleep(5)) assert.ok(performance.now() - t0 < 30_000, `still waiting for ${what}`);
+}
+
+/** Waits for `p`, failing if `first` settles before it (e.g. a request answered before it reached the model). */
+function beforeAnswer<T>(p: Promise<T>, first: Promise<{ status: number }>, what: string): Promise<T> {
+  return Promise.race([p, first.then((a) => Promise.reject(new Error(`${what}: the request was answered (${a.status}) first`)))]);
+}
+
 describe('dynamic batching', () => {
   test('concurrent single-text requests are merged: mean batch size > 1 with batching, exactly 1 without', async () => {
     const on = await start({ maxWaitMs: 40, maxBatchSize: 64 });
@@ -108,19 +144,21 @@ describe('overload and deadlines', () => {
   });
 
   test('a request past its deadline → 504 TIMEOUT, and its queued items are withdrawn', async () => {
-    const { model, sizes } = await slowModel(300);
-    const r = await start({ model, requestTimeoutMs: 150, maxBatchSize: 1, maxWaitMs: 0 });
+    // the first request holds the (gated) model past the deadline; the second queues behind it and expires there.
+    // The deadline only has to outlast the work before the model (parse, decode): the model call ends at release()
+    const { model, sizes, entered, release } = await gatedModel();
+    const r = await start({ model, requestTimeoutMs: 1000, maxBatchSize: 1, maxWaitMs: 0 });
     try {
       const img = catDataUri();
-      const [a, b] = await Promise.all([
-        post(`${r.url}/v1/embeddings`, { input: img, modality: 'image' }),
-        post(`${r.url}/v1/embeddings`, { input: img, modality: 'image' }),
-      ]);
-      for (const x of [a, b]) {
+      const a = post(`${r.url}/v1/embeddings`, { input: img, modality: 'image' });
+      await beforeAnswer(entered, a, 'the first request in the model');
+      const b = post(`${r.url}/v1/embeddings`, { input: img, modality: 'image' });
+      for (const x of await Promise.all([a, b])) {
         assert.equal(x.status, 504);
         assert.equal(x.json.error.code, 'TIMEOUT');
         assert.equal(x.json.error.type, 'timeout_error');
       }
+      release();
       await r.server.engine.idle();
       assert.equal(sizes.length, 1, 'the second request never reached the model');
       assert.deepEqual(
@@ -128,17 +166,18 @@ describe('overload and deadlines', () => {
         [0, 0, 0, 0],
       );
     } finally {
+      release();
       await r.server.close();
     }
   });
 
   test('a client that disconnects while queued has its items withdrawn', async () => {
-    const { model, sizes } = await slowModel(200);
+    const { model, sizes, entered, release } = await gatedModel();
     const r = await start({ model, maxBatchSize: 1, maxWaitMs: 0 });
     try {
       const img = catDataUri();
       const first = post(`${r.url}/v1/embeddings`, { input: img, modality: 'image' });
-      await sleep(80);
+      await beforeAnswer(entered, first, 'the first request in the model');
       const ac = new AbortController();
       const second = fetch(`${r.url}/v1/embeddings`, {
         method: 'POST',
@@ -146,18 +185,17 @@ describe('overload and deadlines', () => {
         body: JSON.stringify({ input: img, modality: 'image' }),
         signal: ac.signal,
       });
-      await sleep(40);
+      await until(() => r.server.engine.queueDepths().some((q) => q.depth > 0), 'the second request queued');
       ac.abort();
       await assert.rejects(second);
+      // the server sees the connection close, withdraws the items and logs the request (499), in that order
+      await until(() => r.logs.some((l) => JSON.parse(l).status === 499), 'the request logged as 499 (client closed)');
+      release();
       assert.equal((await first).status, 200);
       await r.server.engine.idle();
       assert.equal(sizes.length, 1);
-      await sleep(20);
-      assert.ok(
-        r.logs.some((l) => JSON.parse(l).status === 499),
-        'logged as 499 (client closed)',
-      );
     } finally {
+      release();
       await r.server.close();
     }
   });
@@ -165,14 +203,15 @@ describe('overload and deadlines', () => {
 
 describe('graceful shutdown', () => {
   test('close() stops accepting, finishes the in-flight request (200), then closes; new connections are refused', async () => {
-    const { model } = await slowModel(250);
+    const { model, entered, release } = await gatedModel();
     const r = await start({ model });
     const inflight = post(`${r.url}/v1/embeddings`, { input: catDataUri(), modality: 'image' });
-    await sleep(60);
+    await beforeAnswer(entered, inflight, 'the request in the model');
     let closed = false;
     const closing = r.server.close().then(() => (closed = true));
-    await sleep(20);
     await assert.rejects(fetch(`${r.url}/health`), 'no new connections while draining');
+    assert.equal(closed, false, 'close() waits for the request in the model');
+    release();
     const a = await inflight;
     assert.equal(a.status, 200);
     assert.equal(a.json.data.length, 1);
