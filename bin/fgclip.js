@@ -28,19 +28,22 @@ async function run(argv) {
 }
 
 function relaunch(argv) {
-  const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), ARGV_FD_FLAG], {
-    stdio: ['inherit', 'inherit', 'inherit', 'pipe'],
-  });
-  const channel = child.stdio[3];
-  channel.on('error', () => undefined); // the child died before reading: its exit status says why
-  channel.end(JSON.stringify(argv));
-  // a terminal's Ctrl-C reaches the child directly (same process group); other signals are passed on
+  // a terminal's Ctrl-C reaches the child directly (same process group); other signals are passed on. The handlers
+  // are in place before the child exists: a signal that came between the spawn and them killed this process alone
+  // and left the child running (an orphan). A handler runs from the event loop, so `child` is set by then.
   const interactive = process.stdin.isTTY || process.stderr.isTTY;
+  let child;
   const forward = (sig) => () => {
     if (sig !== 'SIGINT' || !interactive) child.kill(sig);
   };
   const handlers = ['SIGINT', 'SIGTERM', 'SIGHUP'].map((sig) => [sig, forward(sig)]);
   for (const [sig, h] of handlers) process.on(sig, h);
+  child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), ARGV_FD_FLAG], {
+    stdio: ['inherit', 'inherit', 'inherit', 'pipe'],
+  });
+  const channel = child.stdio[3];
+  channel.on('error', () => undefined); // the child died before reading: its exit status says why
+  channel.end(JSON.stringify(argv));
   child.on('exit', (code, signal) => {
     for (const [sig, h] of handlers) process.off(sig, h);
     if (signal) process.kill(process.pid, signal);

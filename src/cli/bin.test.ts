@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { goldenPath, readGoldenJson, REPO_ROOT, relL2 } from '../test-util/goldens.js';
@@ -87,14 +87,23 @@ describe('bin/fgclip.js with a long command line (onnxruntime-node crashes above
       cwd: REPO_ROOT,
       stdio: ['pipe', 'pipe', 'pipe'],
     });
+    // the bin's children, read from /proc: fast enough to send the signal right after the re-execution starts,
+    // the moment that once killed the bin alone and left the child running
     const grandchildren = () =>
-      spawnSync('pgrep', ['-P', String(child.pid)], { encoding: 'utf8' })
-        .stdout.trim()
-        .split('\n')
-        .filter(Boolean);
+      readdirSync('/proc')
+        .filter((d) => /^\d+$/.test(d))
+        .filter((d) => {
+          try {
+            const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+            return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === child.pid;
+          } catch {
+            return false; // ended meanwhile
+          }
+        });
     let kids: string[] = [];
-    for (let i = 0; i < 300 && kids.length === 0; i++) {
-      await new Promise((r) => setTimeout(r, 100)); // wait (polling) until the bin has re-executed itself
+    const t0 = performance.now();
+    while (kids.length === 0 && child.exitCode === null) {
+      assert.ok(performance.now() - t0 < 60_000, 'the bin has not re-executed itself after 60 s'); // watchdog
       kids = grandchildren();
     }
     assert.equal(kids.length, 1, 'the bin re-executed itself once');
