@@ -160,7 +160,7 @@ export const COMMAND_OPTION_DOCS: Readonly<Record<string, Docs>> = {
   serve: {
     threads: {
       description: 'ONNX Runtime intra-op threads (the model and decode threads also run at nice 10 and ORT does not spin, so the HTTP thread keeps answering)',
-      default: 'all cores but one (at least 1)',
+      default: 'all cores',
       valueName: 'N',
     },
     host: { description: 'address to listen on (anything but loopback: set --api-key)', default: '127.0.0.1', valueName: 'HOST' },

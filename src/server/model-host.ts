@@ -36,11 +36,13 @@ export interface ModelHostOptions extends LoadOptions {
 
 /**
  * What a served model's threads default to, so that the HTTP thread keeps answering while the model runs
- * (BENCHMARKS.md, "Load test"): ONNX Runtime uses all cores but one (at least one) and does not spin between
- * operators, and the model and decode threads run at a lower priority than the HTTP thread.
+ * (BENCHMARKS.md, "Load test"): ONNX Runtime uses every core and does not spin between operators, and the model
+ * and decode threads run at a lower priority (nice 10) than the HTTP thread, which therefore wins a core when it
+ * needs one. (Session 3 left a core to the HTTP thread instead; on fg-clip-base that cost 1/N of the throughput —
+ * 0.62x on 2 cores — for no better /health, measured in session 4.)
  */
 export const SERVED_DEFAULTS = {
-  threads: () => Math.max(1, availableParallelism() - 1),
+  threads: () => availableParallelism(),
   spinning: false,
   nice: 10,
 } as const;
