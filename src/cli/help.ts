@@ -233,6 +233,7 @@ export const COMMAND_OPTION_DOCS: Readonly<Record<string, Docs>> = {
     keep: { description: 'checkpoints kept (older ones are removed)', default: '2', valueName: 'N' },
     'no-resume': { description: 'start over even if --out holds a checkpoint (default: resume from it)' },
     'on-bad-record': { description: 'a record that cannot be read: skip it (with a notice) or fail', default: 'skip', valueName: 'skip|fail' },
+    bilingual: { description: 'FG-CLIP 2: every batch of one language, Chinese (is_cn) or English, as the authors train (off: mixed batches)' },
     workers: { description: 'image decoding/resizing worker threads', default: '2', valueName: 'N' },
     'final-dtype': { description: "precision of the final model's weights", default: 'f32', valueName: 'f32|f16' },
   },

@@ -44,6 +44,7 @@ const TRAIN_OPTIONS: Options = {
   keep: { type: 'string' },
   'no-resume': { type: 'boolean' },
   'on-bad-record': { type: 'string' },
+  bilingual: { type: 'boolean' },
   workers: { type: 'string' },
   threads: { type: 'string' },
   'final-dtype': { type: 'string' },
@@ -181,7 +182,10 @@ export async function trainCommand(argv: readonly string[], io: Io): Promise<num
       // FG-CLIP 2: the stage-2 objective on --data = FineHARD records (+ --images), or JSONL of batches in the
       // reference collate's layout (families/fgclip2/train.ts; told apart by the first record's fields)
       if (stageS !== '2') throw new UsageError('train: FG-CLIP 2 checkpoints train on the stage-2 objective only (--stage 2)');
-      const source = isFgclip2BatchFile(data)
+      const batchFile = isFgclip2BatchFile(data);
+      if (batchFile && flag(values, 'bilingual'))
+        throw new UsageError('train: --bilingual orders FineHARD records into batches of one language; --data is already a file of batches');
+      const source = batchFile
         ? { batches: data }
         : {
             data,
@@ -189,6 +193,7 @@ export async function trainCommand(argv: readonly string[], io: Io): Promise<num
             batchSize: options.batchSize,
             seed: options.seed,
             onBadRecord: options.onBadRecord,
+            bilingual: flag(values, 'bilingual'),
             onSkip: (b: { where: string; reason: string }) => say(`skipped ${b.where}: ${b.reason}`),
           };
       const r = await trainFgclip2({
@@ -220,6 +225,8 @@ export async function trainCommand(argv: readonly string[], io: Io): Promise<num
       return 0;
     }
   }
+  if (flag(values, 'bilingual'))
+    throw new UsageError('train: --bilingual is for FG-CLIP 2 checkpoints (Chinese and English records); FG-CLIP v1 trains on English captions');
 
   const trainer = new Trainer(options);
   let interrupts = 0;

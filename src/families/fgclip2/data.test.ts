@@ -25,13 +25,14 @@ import { decodeImage } from '../../preprocess/decode.js';
 import { naflexPreprocess } from '../../preprocess/naflex.js';
 import { resizeBicubic } from '../../preprocess/resize.js';
 import { run as runCli } from '../../test-util/cli.js';
+import { goldenPath as goldenPathV1 } from '../../test-util/goldens.js';
 import { goldenV2Path, readGoldenV2Json } from '../../test-util/goldens-v2.js';
 import { readRecords } from '../../train/data/records.js';
 import { recordRandom } from '../../train/data/rng.js';
 import { SentencePieceBpeTokenizer } from '../../tokenizer/sp-bpe-tokenizer.js';
 import { nodeFolder } from '../../platform/node/folder.js';
 import { parseFgclip2Config, parseFgclip2Preprocess } from './config.js';
-import { batchPatchBudget, Fgclip2BatchLoader, loadTrainImage } from './data.js';
+import { batchPatchBudget, bilingualOrder, Fgclip2BatchLoader, loadTrainImage } from './data.js';
 import { trainFgclip2, type Fgclip2StepRecord } from './train.js';
 
 const ROOT = mkdtempSync(join(tmpdir(), 'fgclip2-data-'));
@@ -90,7 +91,11 @@ function recordsOf(inp: LossInputs): { lines: string[]; seed: number } {
   return { lines, seed };
 }
 
-async function loaderFor(model: string, file: string, opts: { seed: number; batchSize: number; shuffle?: boolean }) {
+async function loaderFor(
+  model: string,
+  file: string,
+  opts: { seed: number; batchSize: number; shuffle?: boolean; bilingual?: boolean; onBadRecord?: 'skip' | 'fail'; imagesDir?: string },
+) {
   const config = parseFgclip2Config(JSON.parse(readFileSync(join(model, 'config.json'), 'utf8')), 'config.json');
   const preprocess = parseFgclip2Preprocess(
     JSON.parse(readFileSync(join(model, 'preprocessor_config.json'), 'utf8')),
@@ -98,7 +103,7 @@ async function loaderFor(model: string, file: string, opts: { seed: number; batc
     config.vision_config.patch_size,
   );
   const tokenizer = await SentencePieceBpeTokenizer.fromFolder(nodeFolder(model));
-  const { records, bad } = readRecords(file, { imagesDir: goldenV2Path() });
+  const { records, bad } = readRecords(file, { imagesDir: opts.imagesDir ?? goldenV2Path() });
   assert.deepEqual(bad, []);
   return {
     loader: new Fgclip2BatchLoader({ records, tokenizer, preprocess, shortLength: 64, longLength: 196, shuffle: opts.shuffle ?? false, ...opts }),
@@ -292,5 +297,101 @@ describe('trainFgclip2 on FineHARD records (JSONL + images)', () => {
       .split('\n')
       .map((l) => JSON.parse(l));
     assert.equal(log[0].records.length, 2);
+  });
+});
+
+describe("bilingual batches (the authors' BilingualSampler, --bilingual)", () => {
+  // 4 Chinese records (0, 3, 5, 7) and 5 English ones (1, 2, 4, 6, 8)
+  const cn = [true, false, false, true, false, true, false, true, false];
+
+  it('bilingualOrder: each language in file order cut into batches, its last partial batch dropped, batches shuffled whole', () => {
+    assert.deepEqual([...bilingualOrder(cn, 2, 7, 0, false)], [0, 3, 5, 7, 1, 2, 4, 6]);
+    const groups = (o: Uint32Array) => Array.from({ length: o.length / 2 }, (_, k) => [o[2 * k], o[2 * k + 1]].join(','));
+    const want = ['0,3', '5,7', '1,2', '4,6'];
+    const seen = new Set<string>();
+    for (let epoch = 0; epoch < 6; epoch++) {
+      const o = bilingualOrder(cn, 2, 7, epoch);
+      assert.deepEqual(groups(o).sort(), [...want].sort(), `epoch ${epoch}: the same batches, whole, record 8 never`);
+      assert.deepEqual([...bilingualOrder(cn, 2, 7, epoch)], [...o], 'deterministic per (seed, epoch)');
+      seen.add(groups(o).join(' '));
+    }
+    assert.ok(seen.size > 1, 'the batch order changes with the epoch');
+    assert.deepEqual([...bilingualOrder([true, true, true], 4, 0, 0)], [], 'fewer records than a batch: no batch');
+  });
+
+  const dir = join(ROOT, 'bilingual');
+  const file = join(dir, 'd.jsonl');
+  mkdirSync(dir, { recursive: true });
+  copyFileSync(goldenV2Path('images', 'gradient_120x90.png'), join(dir, 'g.png'));
+  writeFileSync(
+    file,
+    `${cn
+      .map((isCn, i) =>
+        JSON.stringify(
+          isCn
+            ? { f_path: i === 5 ? 'missing.png' : 'g.png', caption: `一只猫 ${i}`, short_caption: `猫 ${i}`, is_cn: 1 }
+            : { f_path: 'g.png', caption: `a cat number ${i}`, short_caption: `cat ${i}`, bbox_info: [] },
+        ),
+      )
+      .join('\n')}\n`,
+  );
+  const lang = (where: string) => (cn[Number(/:(\d+)$/.exec(where)?.[1]) - 1] ? 'cn' : 'en');
+
+  it('the loader: every batch one language, never filled from the other; a skipped record makes its batch smaller', async () => {
+    const skipped: string[] = [];
+    const { loader } = await loaderFor(goldenV2Path('fgclip2-tiny'), file, { seed: 1, batchSize: 2, bilingual: true, onBadRecord: 'skip', imagesDir: dir });
+    assert.equal(loader.stepsPerEpoch, 4);
+    let pos = { epoch: 0, index: 0 };
+    const batches: string[][] = [];
+    for (let k = 0; k < 4; k++) {
+      const b = await loader.load(pos);
+      assert.equal(b.epoch, 0);
+      for (const s of b.skipped) skipped.push(s.where);
+      batches.push([...b.records]);
+      pos = b.next;
+    }
+    assert.deepEqual(pos, { epoch: 0, index: 8 });
+    for (const b of batches) assert.equal(new Set(b.map(lang)).size, 1, `one language: ${b.join(' ')}`);
+    // record 6 of the file (index 5, Chinese) has no image: its batch is the other Chinese record alone
+    assert.deepEqual(skipped, [`${file}:6`]);
+    assert.deepEqual(batches.map((b) => b.length).sort(), [1, 2, 2, 2]);
+    const all = batches.flat();
+    assert.ok(!all.includes(`${file}:9`), "the English language's partial last batch is dropped, as the reference does");
+    assert.equal(new Set(all).size, 7);
+    // the next load starts epoch 1
+    assert.equal((await loader.load(pos)).epoch, 1);
+  });
+
+  it('a language with fewer records than a batch is INPUT_INVALID saying the counts', async () => {
+    await assert.rejects(
+      loaderFor(goldenV2Path('fgclip2-tiny'), file, { seed: 1, batchSize: 5, bilingual: true, imagesDir: dir }),
+      (e: unknown) => isFgClipError(e) && e.code === 'INPUT_INVALID' && /got 4 Chinese \("is_cn"\) and 5 English records/.test(e.message),
+    );
+  });
+
+  it('trainFgclip2 with bilingual: each step one language; the CLI refuses --bilingual where it cannot apply', async () => {
+    const log: Fgclip2StepRecord[] = [];
+    const model = goldenV2Path('fgclip2-tiny');
+    const good = join(dir, 'good.jsonl');
+    writeFileSync(good, readFileSync(file, 'utf8').replace('missing.png', 'g.png'));
+    await trainFgclip2({
+      model,
+      data: good,
+      imagesDir: dir,
+      bilingual: true,
+      batchSize: 2,
+      seed: 2,
+      steps: 2,
+      lr: 1e-3,
+      warmupSteps: 0,
+      threads: 1,
+      out: join(dir, 'out'),
+      onStep: (s) => log.push(s),
+    });
+    assert.equal(log.length, 2);
+    for (const s of log) assert.equal(new Set((s.records ?? []).map((w) => lang(w.replace(good, file)))).size, 1, (s.records ?? []).join(' '));
+    const v1 = await runCli(['train', '--model', goldenPathV1('fgclip-tiny'), '--data', good, '--out', join(dir, 'v1'), '--bilingual', '--steps', '1']);
+    assert.equal(v1.code, 2, v1.err);
+    assert.match(v1.err, /--bilingual is for FG-CLIP 2 checkpoints/);
   });
 });

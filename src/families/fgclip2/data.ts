@@ -50,6 +50,11 @@ export interface Fgclip2DataOptions {
   readonly seed: number;
   /** default true */
   readonly shuffle?: boolean;
+  /**
+   * every batch holds one language (the authors' BilingualSampler, `--cn_and_en_2_train`; see `bilingualOrder`);
+   * default false: one seeded order over all records
+   */
+  readonly bilingual?: boolean;
   readonly tokenizer: SentencePieceBpeTokenizer;
   readonly preprocess: Fgclip2PreprocessConfig;
   /** short/box and long text lengths (the checkpoint's max_position_embeddings and longtext_len: 64 and 196) */
@@ -162,6 +167,25 @@ export function collateFgclip2(
   };
 }
 
+/**
+ * The authors' bilingual order (local_trainer.py `get_bilingual_grouped_indices`, used when `cn_and_en_2_train` is
+ * set): the Chinese (`is_cn`) and the English records, each in file order, cut into batches of `batchSize` (the
+ * reference's megabatch is world size × batch size; one process here); each language's last, partial batch is
+ * dropped (the reference drops it); the batches are then shuffled as wholes, so every batch is of one language.
+ * Our seeded generator stands in for `torch.randperm` (the same distribution, not the same draws).
+ */
+export function bilingualOrder(isCn: readonly boolean[], batchSize: number, seed: number, epoch: number, shuffle = true): Uint32Array {
+  const groups: number[][] = [];
+  for (const cn of [true, false]) {
+    const ids = isCn.flatMap((c, i) => (c === cn ? [i] : []));
+    for (let i = 0; i + batchSize <= ids.length; i += batchSize) groups.push(ids.slice(i, i + batchSize));
+  }
+  const pick = epochOrder(groups.length, seed, epoch, shuffle);
+  const order = new Uint32Array(groups.length * batchSize);
+  pick.forEach((g, k) => order.set(groups[g], k * batchSize));
+  return order;
+}
+
 /** Batches of FineHARD records in a seeded order per epoch; `load(pos)` is deterministic (resume continues exactly). */
 export class Fgclip2BatchLoader {
   private readonly policy: 'skip' | 'fail';
@@ -170,6 +194,16 @@ export class Fgclip2BatchLoader {
     if (!Number.isInteger(options.batchSize) || options.batchSize < 1)
       throw new FgClipError('INPUT_INVALID', `batch size: expected a positive integer (got ${options.batchSize})`);
     checkFgclip2Records(options.records);
+    if (options.bilingual) {
+      // the reference asserts both languages; a language with fewer records than a batch would give no batch at all
+      const cn = options.records.filter((r) => r.isCn).length;
+      const en = options.records.length - cn;
+      if (cn < options.batchSize || en < options.batchSize)
+        throw new FgClipError(
+          'INPUT_INVALID',
+          `bilingual batches: every batch is one language, so each needs at least a batch of records (batch size ${options.batchSize}; got ${cn} Chinese ("is_cn") and ${en} English records)`,
+        );
+    }
     this.policy = options.onBadRecord ?? 'fail';
     if (this.policy !== 'skip' && this.policy !== 'fail')
       throw new FgClipError('INPUT_INVALID', `on-bad-record: expected skip or fail (got ${String(this.policy)})`);
@@ -177,24 +211,46 @@ export class Fgclip2BatchLoader {
 
   /** batches per epoch when no record is skipped (the last one may be smaller, as the HF trainer's) */
   get stepsPerEpoch(): number {
-    return Math.ceil(this.options.records.length / this.options.batchSize);
+    const o = this.options;
+    if (o.bilingual) return this.orderOf(0).length / o.batchSize;
+    return Math.ceil(o.records.length / o.batchSize);
+  }
+
+  /** the records of `epoch` in the order batches take them */
+  private orderOf(epoch: number): Uint32Array {
+    const o = this.options;
+    return o.bilingual
+      ? bilingualOrder(
+          o.records.map((r) => r.isCn === true),
+          o.batchSize,
+          o.seed,
+          epoch,
+          o.shuffle ?? true,
+        )
+      : epochOrder(o.records.length, o.seed, epoch, o.shuffle ?? true);
   }
 
   async load(pos: Fgclip2DataPosition): Promise<Fgclip2LoadedBatch> {
     const o = this.options;
-    const n = o.records.length;
     let { epoch, index } = pos;
-    if (index >= n) {
-      epoch++;
-      index = 0;
-    }
-    for (let attempt = 0; ; attempt++) {
-      const order = epochOrder(n, o.seed, epoch, o.shuffle ?? true);
+    // whether the records scanned since the start of this epoch all failed (then no record is loadable)
+    let emptyFromStart = false;
+    for (;;) {
+      const order = this.orderOf(epoch);
+      const n = order.length; // > 0 (the constructor checked the records)
+      if (index >= n) {
+        epoch++;
+        index = 0;
+        continue;
+      }
+      if (index === 0) emptyFromStart = true;
+      // bilingual: a batch is one language's batch of the order, never filled from the next (another language)
+      const end = o.bilingual ? Math.min(n, index + o.batchSize) : n;
       const got: { id: number; image: RgbImage }[] = [];
       const skipped: BadRecord[] = [];
       let i = index;
-      while (got.length < o.batchSize && i < n) {
-        const ids = Array.from(order.subarray(i, Math.min(n, i + o.batchSize - got.length)));
+      while (got.length < o.batchSize && i < end) {
+        const ids = Array.from(order.subarray(i, Math.min(end, i + o.batchSize - got.length)));
         i += ids.length;
         const results = await Promise.allSettled(ids.map((id) => loadTrainImage(o.records[id].image, o.boxImageSize)));
         results.forEach((r, k) => {
@@ -213,9 +269,8 @@ export class Fgclip2BatchLoader {
         });
       }
       if (got.length === 0) {
-        if (attempt > 1 && index === 0) throw new FgClipError('INPUT_INVALID', 'training data: no record has a loadable image');
-        epoch++;
-        index = 0;
+        if (i >= n && emptyFromStart) throw new FgClipError('INPUT_INVALID', 'training data: no record has a loadable image');
+        index = i; // the next batch of the order (or, at its end, the next epoch)
         continue;
       }
       const records = got.map((g) => o.records[g.id]);

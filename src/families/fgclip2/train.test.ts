@@ -121,5 +121,9 @@ describe('fgclip train on an FG-CLIP 2 checkpoint', () => {
     const bad = await runCli(['train', '--model', model, '--data', join(ROOT, 'missing.jsonl'), '--out', join(ROOT, 'cli-bad')]);
     assert.notEqual(bad.code, 0);
     assert.equal(bad.err.trim().split('\n').length, 1, bad.err);
+    // batches are already formed: --bilingual (which forms batches of one language from records) cannot apply
+    const bil = await runCli(['train', '--model', model, '--data', data, '--out', join(ROOT, 'cli-bil'), '--bilingual', '--steps', '1']);
+    assert.equal(bil.code, 2, bil.err);
+    assert.match(bil.err, /--bilingual orders FineHARD records .*already a file of batches/);
   });
 });

@@ -71,6 +71,8 @@ export interface Fgclip2TrainOptions {
   readonly seed?: number;
   /** shuffle the records each epoch (default true) */
   readonly shuffle?: boolean;
+  /** every batch of one language, as the authors' BilingualSampler (`--cn_and_en_2_train`; default false) */
+  readonly bilingual?: boolean;
   /** a record whose image cannot be read: end the run (default) or skip it */
   readonly onBadRecord?: 'skip' | 'fail';
   readonly onSkip?: (bad: BadRecord) => void;
@@ -223,6 +225,7 @@ async function dataLoader(o: Fgclip2TrainOptions, data: string): Promise<Fgclip2
     batchSize: o.batchSize ?? 8,
     seed: o.seed ?? 0,
     shuffle: o.shuffle,
+    bilingual: o.bilingual,
     tokenizer,
     preprocess,
     shortLength: config.text_config.max_position_embeddings,
