@@ -10,6 +10,8 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { textFlops, visionFlops } from './flops.js';
+import { wasmAdamW } from '../src/train/adamw-wasm.js';
+import { scalarAdamW } from '../src/train/optimizer.js';
 import { median } from './stats.js';
 import { REPO_ROOT, type ModelShape } from './synthetic.js';
 import type { StageTiming, TrainChildRequest, TrainChildResult } from './train-child.js';
@@ -44,6 +46,44 @@ export interface TrainReport {
   readonly parameters: number;
   readonly peakRss: number;
   readonly stages: StageReport[];
+  /** AdamW's per-tensor kernel, scalar loop vs WebAssembly SIMD, same run (see `measureAdamWKernels`) */
+  readonly adamw: AdamWKernelTimes;
+}
+
+export interface AdamWKernelTimes {
+  /** values per call */
+  readonly values: number;
+  readonly runs: number;
+  /** medians, ms per call */
+  readonly scalarMs: number;
+  readonly simdMs: number;
+}
+
+/**
+ * The AdamW update of `values` float32 parameters by the scalar loop and by the SIMD kernel (which AdamW uses),
+ * alternating, `runs` each, in this process: the share of a step's optimizer time the kernel choice decides (the
+ * rest is the gradient clipping pass and the walk over tensors). Both give the same bits (src/train/adamw-wasm.test.ts).
+ */
+export function measureAdamWKernels(values = 1 << 24, runs = 5): AdamWKernelTimes {
+  const wasm = wasmAdamW();
+  if (!wasm) throw new Error('WebAssembly SIMD is unavailable in this Node');
+  const g = new Float32Array(values).map((_, i) => Math.sin(i) * 1e-3);
+  const state = () => ({ p: new Float32Array(values).map((_, i) => Math.cos(i)), m: new Float32Array(values), v: new Float32Array(values) });
+  const a = state();
+  const b = state();
+  const f = Math.fround;
+  const scalars = [f(1 - 1e-9), f(0.1), f(0.999), f(0.001), f(0.0316), f(1e-8), f(-1e-6)] as const;
+  const scalarMs: number[] = [];
+  const simdMs: number[] = [];
+  for (let r = 0; r < runs; r++) {
+    let t = performance.now();
+    scalarAdamW(a.p, g, a.m, a.v, ...scalars);
+    scalarMs.push(performance.now() - t);
+    t = performance.now();
+    wasm(b.p, g, b.m, b.v, ...scalars);
+    simdMs.push(performance.now() - t);
+  }
+  return { values, runs, scalarMs: median(scalarMs), simdMs: median(simdMs) };
 }
 
 function forwardFlops(shape: ModelShape, B: number, t: StageTiming): number {
@@ -62,6 +102,8 @@ export async function measureTraining(
   shape: ModelShape,
   o: { threads: number; batch: number; runs: number; stages?: readonly (1 | 2)[]; matmulGflops: number; log: (m: string) => void },
 ): Promise<TrainReport> {
+  const adamw = measureAdamWKernels();
+  o.log(`  AdamW kernel, ${adamw.values} values: scalar ${adamw.scalarMs.toFixed(0)} ms, SIMD ${adamw.simdMs.toFixed(0)} ms (medians of ${adamw.runs})`);
   const req: TrainChildRequest = { dir, threads: o.threads, batch: o.batch, runs: o.runs, stages: o.stages ?? [1, 2] };
   const result = await new Promise<TrainChildResult>((resolve, reject) => {
     const p = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'bench', 'train-child.ts'), JSON.stringify(req)], {
@@ -108,7 +150,7 @@ export async function measureTraining(
       fractionOfPairedMatmul: median(t.stepMs.map((s, i) => stepGflop / (s / 1000) / t.matmulGflops[i])),
     };
   });
-  return { batch: o.batch, threads: o.threads, runs: o.runs, parameters: result.parameters, peakRss: result.peakRss, stages };
+  return { batch: o.batch, threads: o.threads, runs: o.runs, parameters: result.parameters, peakRss: result.peakRss, stages, adamw };
 }
 
 export function formatTraining(r: TrainReport): string {
@@ -122,5 +164,7 @@ export function formatTraining(r: TrainReport): string {
     '| stage | step s | forward s | backward/forward (medians) | paired | fastest | CPU time | optimizer s | GFLOP/step | GFLOP/s | of MatMul rate | of paired MatMul | compile s |',
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ...rows,
+    '',
+    `AdamW kernel (same run, alternating, medians of ${r.adamw.runs}): ${(r.adamw.values / 1e6).toFixed(1)} M values in ${r.adamw.scalarMs.toFixed(0)} ms scalar, ${r.adamw.simdMs.toFixed(0)} ms WebAssembly SIMD (${(r.adamw.scalarMs / r.adamw.simdMs).toFixed(2)}×; AdamW uses SIMD): over ${(r.parameters / 1e6).toFixed(1)} M parameters ≈ ${((r.adamw.scalarMs * r.parameters) / r.adamw.values / 1000).toFixed(2)} s vs ${((r.adamw.simdMs * r.parameters) / r.adamw.values / 1000).toFixed(2)} s.`,
   ].join('\n');
 }

@@ -10,6 +10,7 @@
  * them. The step counter is the number of updates already applied (`state['step']` before the increment).
  */
 import { FgClipError } from '../errors.js';
+import { wasmAdamW, type AdamWKernel } from './adamw-wasm.js';
 
 export interface AdamWOptions {
   /** β1, β2 (default 0.9, 0.999: HF `adam_beta1/2` defaults, the authors' `adamw_torch`) */
@@ -38,6 +39,34 @@ export function isNoDecay(name: string): boolean {
 }
 
 const f = Math.fround;
+
+/**
+ * The update of one tensor, one value at a time: each float64 operation rounded to float32 by `Math.fround`, which
+ * is the correctly rounded float32 operation PyTorch's kernels perform. The reference for the SIMD kernel
+ * (adamw-wasm.ts, bit-identical and about 5× faster), and what runs where WebAssembly SIMD is unavailable.
+ */
+export const scalarAdamW: AdamWKernel = (p, g, m, v, decay, w1, b2, c2, bc2, eps, negStep) => {
+  for (let i = 0; i < p.length; i++) {
+    const gi = g[i];
+    const pi = f(p[i] * decay); // param.mul_(1 - lr * weight_decay) (× 1 without decay: exact)
+    // exp_avg.lerp_(grad, 1 - beta1): weight < 0.5 ⇒ self + weight * (end - self)
+    const mi = f(m[i] + f(w1 * f(gi - m[i])));
+    // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+    const vi = f(f(v[i] * b2) + f(c2 * f(gi * gi)));
+    m[i] = mi;
+    v[i] = vi;
+    // denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps); param.addcdiv_(exp_avg, denom, value=-step_size)
+    const denom = f(f(f(Math.sqrt(vi)) / bc2) + eps);
+    p[i] = f(pi + f(negStep * f(mi / denom)));
+  }
+};
+
+let kernel: AdamWKernel | undefined;
+/** the SIMD kernel when WebAssembly SIMD is there, else the scalar loop (chosen once per process) */
+function adamwKernel(): AdamWKernel {
+  kernel ??= wasmAdamW() ?? scalarAdamW;
+  return kernel;
+}
 
 export interface AdamWState {
   /** updates already applied */
@@ -112,19 +141,7 @@ export class AdamW {
       const stepSize = rate / bc1;
       const bc2 = f(bc2Sqrt);
       const negStep = f(-stepSize);
-      for (let i = 0; i < p.length; i++) {
-        const gi = g[i];
-        const pi = wd === 0 ? p[i] : f(p[i] * decay);
-        // exp_avg.lerp_(grad, 1 - beta1): weight < 0.5 ⇒ self + weight * (end - self)
-        const mi = f(m[i] + f(w1 * f(gi - m[i])));
-        // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-        const vi = f(f(v[i] * b2) + f(c2 * f(gi * gi)));
-        m[i] = mi;
-        v[i] = vi;
-        // denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps); param.addcdiv_(exp_avg, denom, value=-step_size)
-        const denom = f(f(f(Math.sqrt(vi)) / bc2) + eps);
-        p[i] = f(pi + f(negStep * f(mi / denom)));
-      }
+      adamwKernel()(p, g, m, v, wd === 0 ? 1 : decay, w1, b2, c2, bc2, eps, negStep);
     }
     this.stepCount = t;
   }
