@@ -6,7 +6,7 @@
  * the holder.
  */
 import { randomUUID } from 'node:crypto';
-import { closeSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, linkSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { FgClipError } from '../errors.js';
 
@@ -38,11 +38,21 @@ function alive(pid: number): boolean {
   }
 }
 
+/** Exclusive create, then write: where hard links are not available (the file is empty for a moment). */
+function createWritten(path: string, info: LockInfo): void {
+  const fd = openSync(path, 'wx', 0o644);
+  try {
+    writeSync(fd, JSON.stringify(info));
+  } finally {
+    closeSync(fd);
+  }
+}
+
 function readLock(path: string): LockInfo | undefined {
   try {
     return JSON.parse(readFileSync(path, 'utf8')) as LockInfo;
   } catch {
-    return undefined; // gone, or half-written by a process killed between create and write
+    return undefined; // gone, or unreadable (left half-written by a process killed on a file system without links)
   }
 }
 
@@ -64,13 +74,32 @@ export class WriterLock {
   /** Takes the lock or throws COLLECTION_LOCKED; `what` says who holds it (shown to the next comer). */
   static acquire(path: string, what: string): WriterLock {
     const info: LockInfo = { host: hostname(), pid: process.pid, start: processStart(process.pid), since: new Date().toISOString(), token: randomUUID(), what };
-    for (let attempt = 0; attempt < 5; attempt++) {
-      let fd: number;
-      try {
-        fd = openSync(path, 'wx', 0o644);
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
-          throw new FgClipError('COLLECTION_INVALID', `collection lock ${path}: cannot create it (${(e as Error).message})`, { cause: e });
+    // The lock file appears with its content: written under a private name, then hard-linked to `path` (link fails
+    // if `path` exists, like an exclusive create). An exclusive create followed by a write left the file empty for
+    // a moment, and a contender reading it then took the live lock for a stale one.
+    const mine = `${path}.new-${info.token}`;
+    let linkable = true;
+    try {
+      writeFileSync(mine, JSON.stringify(info), { mode: 0o644, flag: 'wx' });
+    } catch (e) {
+      throw new FgClipError('COLLECTION_INVALID', `collection lock ${path}: cannot create it (${(e as Error).message})`, { cause: e });
+    }
+    try {
+      for (let attempt = 0; attempt < 5; attempt++) {
+        try {
+          if (linkable) linkSync(mine, path);
+          else createWritten(path, info);
+          return new WriterLock(path, info.token);
+        } catch (e) {
+          const code = (e as NodeJS.ErrnoException).code;
+          if (linkable && (code === 'EPERM' || code === 'ENOTSUP' || code === 'ENOSYS' || code === 'EOPNOTSUPP')) {
+            linkable = false; // a file system without hard links: exclusive create, then write
+            attempt--;
+            continue;
+          }
+          if (code !== 'EEXIST') {
+            throw new FgClipError('COLLECTION_INVALID', `collection lock ${path}: cannot create it (${(e as Error).message})`, { cause: e });
+          }
         }
         const held = readLock(path);
         if (!isStale(held)) {
@@ -101,14 +130,13 @@ export class WriterLock {
         } catch {
           /* already gone */
         }
-        continue;
       }
+    } finally {
       try {
-        writeSync(fd, JSON.stringify(info));
-      } finally {
-        closeSync(fd);
+        unlinkSync(mine);
+      } catch {
+        /* gone */
       }
-      return new WriterLock(path, info.token);
     }
     throw new FgClipError('COLLECTION_LOCKED', `collection lock ${path}: could not take it (contended); try again`);
   }
