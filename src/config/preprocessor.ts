@@ -6,7 +6,8 @@
 import { join } from 'node:path';
 import { FgClipError } from '../errors.js';
 import { pathExists } from '../platform/node/regular-file.js';
-import { FieldReader, isObject, show } from './fields.js';
+import type { ModelFolder } from '../platform/ports.js';
+import { FieldReader, isObject, parseJson, show } from './fields.js';
 import { CONFIG_LIMITS, readConfigJson } from './load.js';
 import type { FgClipConfig, PreprocessConfig } from './types.js';
 
@@ -39,6 +40,21 @@ export async function loadPreprocessConfig(dir: string, config: FgClipConfig, wa
     return parsePreprocessConfig({ size: { shortest_edge: s }, crop_size: { height: s, width: s } }, `${file} (absent: defaults)`, config, warn);
   }
   return parsePreprocessConfig(await readConfigJson(file, 'preprocessor_config.json'), file, config, warn);
+}
+
+/**
+ * `loadPreprocessConfig` through the file reading port (a family's `ctx.folder`: a folder on disk, or the browser's
+ * file providers): absent → the defaults, present → parsed and validated.
+ */
+export async function preprocessConfigFrom(folder: ModelFolder, config: FgClipConfig, warn: WarningSink = emitWarning): Promise<PreprocessConfig> {
+  const name = 'preprocessor_config.json';
+  const file = folder.where(name);
+  const text = await folder.readText(name, { what: name, code: 'CONFIG_INVALID', maxBytes: 16 << 20, hint: 'Point at a folder holding an FG-CLIP checkpoint' });
+  if (text === undefined) {
+    const s = config.vision_config.image_size;
+    return parsePreprocessConfig({ size: { shortest_edge: s }, crop_size: { height: s, width: s } }, `${file} (absent: defaults)`, config, warn);
+  }
+  return parsePreprocessConfig(parseJson(text, file, 'CONFIG_INVALID'), file, config, warn);
 }
 
 /** Absent → defaults; anything present is read (a dangling symlink or special file is refused there). */

@@ -9,6 +9,7 @@ import type { JsonObject } from '../config/fields.js';
 import type { LinearDtype } from '../graph/blocks.js';
 import type { PixelBox } from '../model/boxes.js';
 import type { RgbImage } from '../preprocess/types.js';
+import type { CheckpointFiles } from '../weights/checkpoint-files.js';
 import type { GraphStore, ImageDecoder, InferenceRuntime, ModelFolder, RuntimeOptions } from '../platform/ports.js';
 
 /**
@@ -63,6 +64,8 @@ export interface FamilyPorts {
   readonly dir: string;
   /** the checkpoint folder's files through the platform's file reading port (src/platform/ports.ts) */
   readonly folder: ModelFolder;
+  /** the checkpoint's weight files (checkpoint reading port: Node by path, the browser from Blobs) */
+  readonly checkpoint: CheckpointFiles;
   /** the ONNX Runtime flavour the graphs run on (runtime port) */
   readonly runtime: InferenceRuntime;
   /** where built graphs are kept between loads (graph cache storage port); undefined: build in memory */

@@ -4,16 +4,16 @@
  * vocabulary in both of its rules (legacy configs with eos_token_id 2 pool at argmax(ids), and the end token 49407
  * is the largest id; newer configs pool at the first eos_token_id).
  */
-import { loadPreprocessConfig } from '../../config/index.js';
+import { preprocessConfigFrom } from '../../config/preprocessor.js';
 import { parseConfig } from '../../config/load.js';
 import type { ClipConfig } from '../../config/types.js';
 import { buildClipTextGraph } from '../../graph/clip-text.js';
 import { buildClipVisionGraph } from '../../graph/clip-vision.js';
 import { ClipTokenizer } from '../../tokenizer/index.js';
-import { readCheckpoint } from '../../weights/checkpoint.js';
 import { WeightReader } from '../../weights/reader.js';
 import { ClipTowers, clipSessions, resolveImageSize, visionPositionsFor, type ClipBuildPlan } from '../shared/clip-towers.js';
 import type { FamilyLoadContext } from '../types.js';
+import type { CheckpointFiles } from '../../weights/checkpoint-files.js';
 
 const TEXT_EMBEDS = 'text_embeds';
 
@@ -27,10 +27,10 @@ export async function loadClip(ctx: FamilyLoadContext): Promise<ClipTowers<ClipC
     text_config: parsed.text_config,
     vision_config: parsed.vision_config,
   };
-  const preprocessConfig = await loadPreprocessConfig(dir, parsed, options.onWarning ?? (() => undefined));
+  const preprocessConfig = await preprocessConfigFrom(ctx.folder, parsed, options.onWarning ?? (() => undefined));
   const tokenizer = await ClipTokenizer.fromFolder(ctx.folder);
   const S = resolveImageSize(config, options.imageSize);
-  const sessions = await clipSessions(ctx, S, () => planClip(dir, config, S, options.dtype));
+  const sessions = await clipSessions(ctx, S, () => planClip(ctx.checkpoint, config, S, options.dtype));
   if (!sessions.fromGraphCache && sessions.unknownTensors.length > 0) {
     const u = sessions.unknownTensors;
     options.onWarning?.(`${dir}: ${u.length} tensor(s) not used by CLIP: ${u.slice(0, 8).join(', ')}${u.length > 8 ? ', …' : ''}`);
@@ -47,8 +47,8 @@ export async function loadClip(ctx: FamilyLoadContext): Promise<ClipTowers<ClipC
   });
 }
 
-async function planClip(dir: string, config: ClipConfig, S: number, dtype: FamilyLoadContext['options']['dtype']): Promise<ClipBuildPlan> {
-  const raw = await readCheckpoint(dir);
+async function planClip(checkpoint: CheckpointFiles, config: ClipConfig, S: number, dtype: FamilyLoadContext['options']['dtype']): Promise<ClipBuildPlan> {
+  const raw = await checkpoint.readAll();
   const w = new WeightReader(raw.tensors, raw.where, { consume: true });
   const tc = config.text_config;
   const tables = { short: w.get('text_model.embeddings.position_embedding.weight', [tc.max_position_embeddings, tc.hidden_size]) };

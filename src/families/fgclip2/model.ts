@@ -17,7 +17,7 @@ import type { WeightSink } from '../../graph/onnx-builder.js';
 import type { GraphSource, RuntimeOptions, RuntimeSession } from '../../platform/ports.js';
 import type { FamilyPorts } from '../types.js';
 import { SentencePieceBpeTokenizer } from '../../tokenizer/sp-bpe-tokenizer.js';
-import { readSafetensors, readSafetensorsHeader } from '../../weights/safetensors.js';
+import type { SafetensorsFile } from '../../weights/checkpoint-files.js';
 import { WeightReader } from '../../weights/reader.js';
 import { parseFgclip2Config, parseFgclip2Preprocess, type Fgclip2Config, type Fgclip2PreprocessConfig } from './config.js';
 import {
@@ -139,8 +139,10 @@ export class Fgclip2Model {
     const preprocessPath = ports.folder.where('preprocessor_config.json');
     const preprocessConfig = parseFgclip2Preprocess(await readJson(ports, 'preprocessor_config.json', false), preprocessPath, config.vision_config.patch_size);
     const tokenizer = await SentencePieceBpeTokenizer.fromFolder(ports.folder);
-    const weightsPath = ports.folder.where('model.safetensors');
-    const header = await readSafetensorsHeader(weightsPath);
+    // through the checkpoint reading port (Node: by path; the browser: a Blob)
+    const weights = await ports.checkpoint.safetensors('model.safetensors');
+    const weightsPath = weights.where;
+    const header = weights.header;
     const tableEntry = header.tensors.find((t) => t.name === TOKEN_TABLE);
     if (tableEntry === undefined)
       throw new FgClipError('WEIGHTS_MISSING', `${weightsPath}: tensor ${JSON.stringify(TOKEN_TABLE)} is missing. Is this an FG-CLIP 2 checkpoint?`);
@@ -154,7 +156,13 @@ export class Fgclip2Model {
     if (tokenizer.vocabSize > tc.vocab_size) {
       throw new FgClipError('CONFIG_INVALID', `${dir}: the tokenizer has ${tokenizer.vocabSize} tokens but the model's table only ${tc.vocab_size} rows`);
     }
-    const sessions = await v2Sessions(ports, config, weightsPath, opts);
+    let sessions: V2Sessions;
+    try {
+      sessions = await v2Sessions(ports, config, weights, opts);
+    } catch (e) {
+      weights.close();
+      throw e;
+    }
     return new Fgclip2Model(
       dir,
       config,
@@ -162,7 +170,7 @@ export class Fgclip2Model {
       tokenizer,
       sessions.logitScale,
       sessions.logitBias,
-      new TokenTable(weightsPath, tableEntry),
+      new TokenTable(weights, tableEntry),
       sessions.text,
       sessions.vision,
       sessions.unknownTensors,
@@ -354,8 +362,14 @@ export class Fgclip2Model {
  * Reads the checkpoint (all but the token table, which stays on disk) and builds the two graphs; `sinks` stream the
  * graphs' weights to files (the graph cache) instead of memory.
  */
-async function buildV2Graphs(config: Fgclip2Config, weightsPath: string, dtype: LinearDtype | undefined, sinks?: { vision: WeightSink; text: WeightSink }) {
-  const tensors = await readSafetensors(weightsPath, { only: (n) => n !== TOKEN_TABLE && !TRAINING_ONLY.has(n) });
+async function buildV2Graphs(
+  config: Fgclip2Config,
+  weights: SafetensorsFile,
+  dtype: LinearDtype | undefined,
+  sinks?: { vision: WeightSink; text: WeightSink },
+) {
+  const weightsPath = weights.where;
+  const tensors = await weights.read((n) => n !== TOKEN_TABLE && !TRAINING_ONLY.has(n));
   // the scoped weight reader records every read: every missing and mis-shaped tensor in one error, and what nothing read
   const w = new WeightReader(tensors, weightsPath);
   const vision = buildV2VisionGraph(config, w, { dtype, sink: sinks?.vision });
@@ -374,7 +388,7 @@ async function buildV2Graphs(config: Fgclip2Config, weightsPath: string, dtype: 
  * built weights are never held in memory twice). The stored entry's tables hold the two host-side scalars FG-CLIP 2
  * needs, [logit_scale, logit_bias] (no position tables leave the graph in this family).
  */
-async function v2Sessions(ports: FamilyPorts, config: Fgclip2Config, weightsPath: string, opts: Fgclip2LoadOptions): Promise<V2Sessions> {
+async function v2Sessions(ports: FamilyPorts, config: Fgclip2Config, weights: SafetensorsFile, opts: Fgclip2LoadOptions): Promise<V2Sessions> {
   const { runtime, graphStore } = ports;
   const dtype = opts.dtype ?? 'fp32';
   const S = config.grid * config.vision_config.patch_size;
@@ -391,7 +405,7 @@ async function v2Sessions(ports: FamilyPorts, config: Fgclip2Config, weightsPath
     let built: { text: GraphSource; vision: GraphSource };
     let g: Awaited<ReturnType<typeof buildV2Graphs>>;
     try {
-      g = await buildV2Graphs(config, weightsPath, opts.dtype, { vision: staging.sink(`vision-${S}`), text: staging.sink('text') });
+      g = await buildV2Graphs(config, weights, opts.dtype, { vision: staging.sink(`vision-${S}`), text: staging.sink('text') });
       staging.writeModel(`vision-${S}`, g.vision);
       staging.writeModel('text', g.text);
       built = await staging.commit([Float32Array.of(g.logitScale, g.logitBias), new Float32Array(0)], {
@@ -417,7 +431,7 @@ async function v2Sessions(ports: FamilyPorts, config: Fgclip2Config, weightsPath
     }
   }
   if (entry) opts.onWarning?.(`graph cache: cannot create ${entry.location}; building in memory (set FGCLIP_CACHE to a writable folder)`);
-  const g = await buildV2Graphs(config, weightsPath, opts.dtype);
+  const g = await buildV2Graphs(config, weights, opts.dtype);
   const [text, vision] = await open(g);
   return { text, vision, logitScale: g.logitScale, logitBias: g.logitBias, unknownTensors: g.unknownTensors, fromGraphCache: false };
 }

@@ -1,10 +1,10 @@
 /**
  * The text tower's token table read row by row from the safetensors file: FG-CLIP 2 uses a 256k-row Gemma
  * vocabulary (256000 × 768 floats = 786 MB for fg-clip2-base), of which a caption needs ≤ 196 rows. Rows are read
- * with positioned reads on demand (F16/BF16 upcast exactly) and a small cache keeps the frequent ones.
+ * on demand through the checkpoint reading port (positioned reads) (F16/BF16 upcast exactly) and a small cache keeps the frequent ones.
  */
-import { closeSync, openSync, readSync } from 'node:fs';
 import { FgClipError } from '../../errors.js';
+import type { SafetensorsFile } from '../../weights/checkpoint-files.js';
 import { isLoadable, upcastHalf } from '../../weights/dtype.js';
 import type { SafetensorsEntry } from '../../weights/safetensors.js';
 
@@ -13,14 +13,17 @@ const CACHE_ROWS = 4096;
 export class TokenTable {
   readonly rows: number;
   readonly dim: number;
-  private fd: number | undefined;
   private readonly itemSize: number;
   private readonly cache = new Map<number, Float32Array>();
 
+  private readonly path: string;
+
   constructor(
-    private readonly path: string,
+    private readonly file: SafetensorsFile,
     private readonly entry: SafetensorsEntry,
   ) {
+    const path = file.where;
+    this.path = path;
     if (entry.shape.length !== 2)
       throw new FgClipError('WEIGHTS_SHAPE', `${path}: ${entry.name} must be 2-D [vocab, hidden] (got [${entry.shape.join(', ')}])`);
     if (!isLoadable(entry.dtype)) throw new FgClipError('WEIGHTS_DTYPE', `${path}: ${entry.name} is ${entry.dtype}; loadable dtypes: F32, F16, BF16`);
@@ -36,15 +39,11 @@ export class TokenTable {
       throw new FgClipError('INPUT_INVALID', `token id ${id} is outside the token table (0..${this.rows - 1})`);
     const hit = this.cache.get(id);
     if (hit !== undefined) return hit;
-    this.fd ??= openSync(this.path, 'r');
-    const bytes = new Uint8Array(this.dim * this.itemSize);
-    const at = this.entry.begin + id * bytes.length;
-    let done = 0;
-    while (done < bytes.length) {
-      const n = readSync(this.fd, bytes, done, bytes.length - done, at + done);
-      if (n === 0) throw new FgClipError('WEIGHTS_MALFORMED', `${this.path}: ${this.entry.name}: file ends inside row ${id}; download it again`);
-      done += n;
-    }
+    const n = this.dim * this.itemSize;
+    const at = this.entry.begin + id * n;
+    // a copy with its own buffer (the port may return a view)
+    const bytes = this.file.readSync(at, at + n).slice();
+    if (bytes.length < n) throw new FgClipError('WEIGHTS_MALFORMED', `${this.path}: ${this.entry.name}: file ends inside row ${id}; download it again`);
     let out: Float32Array;
     if (this.entry.dtype === 'F32') out = new Float32Array(bytes.buffer);
     else {
@@ -65,8 +64,7 @@ export class TokenTable {
   }
 
   close(): void {
-    if (this.fd !== undefined) closeSync(this.fd);
-    this.fd = undefined;
+    this.file.close();
     this.cache.clear();
   }
 }

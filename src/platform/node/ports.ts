@@ -4,6 +4,7 @@
  */
 import type { FamilyPorts } from '../../families/types.js';
 import type { ImageDecoder, InferenceRuntime } from '../ports.js';
+import { nodeCheckpointFiles } from './checkpoint-files.js';
 import { nodeFolder } from './folder.js';
 import { nodeGraphStore } from './graph-store.js';
 import { nodeImageDecoder } from './image-decoder.js';
@@ -23,6 +24,7 @@ export function nodePorts(dir: string, o: NodePortOptions = {}): Required<Omit<F
   return {
     dir,
     folder: nodeFolder(dir),
+    checkpoint: nodeCheckpointFiles(dir),
     runtime: o.runtime ?? nodeRuntime,
     graphStore: cache === false ? undefined : nodeGraphStore(dir, typeof cache === 'string' ? cache : undefined),
     decoder: o.decoder ?? nodeImageDecoder,
