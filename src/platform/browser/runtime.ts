@@ -14,6 +14,18 @@ const ORT_LOG = { verbose: 0, info: 1, warning: 2, error: 3, fatal: 4 } as const
 
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
+/**
+ * Session creations, one at a time: onnxruntime-web mounts a session's external data under its path name
+ * (EXTERNAL_DATA_NAME, the same for every graph) while the session is created, so two sessions created at once (a
+ * family opening its text and vision graphs with Promise.all) could read each other's weights.
+ */
+let creating: Promise<unknown> = Promise.resolve();
+function oneAtATime<T>(f: () => Promise<T>): Promise<T> {
+  const next = creating.then(f, f);
+  creating = next.catch(() => undefined);
+  return next;
+}
+
 export function webRuntime(ort: Ort, executionProviders: readonly string[]): InferenceRuntime {
   return {
     name: 'onnxruntime-web',
@@ -21,12 +33,14 @@ export function webRuntime(ort: Ort, executionProviders: readonly string[]): Inf
       if ('file' in graph) throw new FgClipError('RUNTIME', `${name} graph: the browser runtime opens graphs from bytes, not from a file (${graph.file})`);
       let s: OrtTypes.InferenceSession;
       try {
-        s = await ort.InferenceSession.create(graph.model, {
-          executionProviders: [...executionProviders],
-          graphOptimizationLevel: 'all',
-          logSeverityLevel: ORT_LOG[ort.env.logLevel ?? 'error'],
-          ...(graph.weights ? { externalData: [{ path: EXTERNAL_DATA_NAME, data: graph.weights }] } : {}),
-        });
+        s = await oneAtATime(() =>
+          ort.InferenceSession.create(graph.model, {
+            executionProviders: [...executionProviders],
+            graphOptimizationLevel: 'all',
+            logSeverityLevel: ORT_LOG[ort.env.logLevel ?? 'error'],
+            ...(graph.weights ? { externalData: [{ path: EXTERNAL_DATA_NAME, data: graph.weights }] } : {}),
+          }),
+        );
       } catch (e) {
         throw new FgClipError('RUNTIME', `${name} graph: onnxruntime-web could not create the session: ${message(e)}`, { cause: e });
       }
