@@ -8,7 +8,7 @@ import type { FgClipConfig } from '../../config/types.js';
 import { FgClipError } from '../../errors.js';
 import type { WeightSource } from '../../graph/blocks.js';
 import { upcastHalf } from '../../weights/dtype.js';
-import { MAX_HEADER_BYTES, parseHeader, type SafetensorsEntry } from '../../weights/safetensors.js';
+import { MAX_HEADER_BYTES, parseHeader, type SafetensorsEntry, type SafetensorsHeader } from '../../weights/safetensors.js';
 import { fgclipTensors } from '../../families/fgclip/checkpoint.js';
 import { isIgnorableBuffer } from '../../weights/checkpoint.js';
 import { fileReaderSync } from './worker-types.js';
@@ -19,7 +19,8 @@ interface Located {
   readonly entry: SafetensorsEntry;
 }
 
-async function headerOf(blob: Blob, file: string): Promise<SafetensorsEntry[]> {
+/** A safetensors Blob's header, validated by the parser Node uses. */
+export async function safetensorsHeaderOf(blob: Blob, file: string): Promise<SafetensorsHeader> {
   if (blob.size < 8) throw new FgClipError('WEIGHTS_MALFORMED', `${file}: ${blob.size} bytes, fewer than the 8-byte header length`);
   const n64 = new DataView(await blob.slice(0, 8).arrayBuffer()).getBigUint64(0, true);
   if (n64 > BigInt(MAX_HEADER_BYTES) || n64 > BigInt(blob.size - 8))
@@ -31,7 +32,7 @@ async function headerOf(blob: Blob, file: string): Promise<SafetensorsEntry[]> {
   } catch (e) {
     throw new FgClipError('WEIGHTS_MALFORMED', `${file}: header is not valid UTF-8 JSON (${(e as Error).message})`);
   }
-  return [...parseHeader(json, file, blob.size, 8 + n).tensors];
+  return parseHeader(json, file, blob.size, 8 + n);
 }
 
 /**
@@ -44,7 +45,7 @@ export async function blobWeightSource(
 ): Promise<{ source: WeightSource; unknown: string[]; elements: number }> {
   const where = new Map<string, Located>();
   for (const { name, blob } of files) {
-    for (const entry of await headerOf(blob, name)) {
+    for (const entry of (await safetensorsHeaderOf(blob, name)).tensors) {
       if (isIgnorableBuffer(entry.name)) continue;
       if (where.has(entry.name)) throw new FgClipError('WEIGHTS_MALFORMED', `${name}: tensor ${entry.name} is also in ${where.get(entry.name)?.file}`);
       where.set(entry.name, { blob, file: name, entry });

@@ -62,7 +62,7 @@ export interface LoadOptions {
   readonly maxPixels?: number;
   /** images per inference call (default 8) */
   readonly batchSize?: number;
-  /** 'squash' (default, the model card's flow) or 'crop' (CLIPImageProcessor) */
+  /** 'squash' (the model card's flow) or 'crop' (CLIPImageProcessor); default the family's (squash for FG-CLIP, crop for CLIP) */
   readonly preprocess?: 'squash' | 'crop';
   readonly onProgress?: (p: Progress) => void;
   /** onnxruntime-web's log level in the worker's console ('error' by default; 'verbose' shows where each graph node runs) */
@@ -137,7 +137,8 @@ export interface EncodeImageOptions {
 }
 
 export interface EncodeTextOptions {
-  readonly mode?: 'auto' | 'short' | 'long';
+  /** 'long' where the family has long captions (FG-CLIP v1 and 2), 'box' (region texts) for FG-CLIP 2 */
+  readonly mode?: 'auto' | 'short' | 'long' | 'box';
   readonly normalize?: boolean;
 }
 
@@ -243,7 +244,7 @@ export class FgClip {
       decoder: options.decoder ?? 'wasm',
       maxPixels: options.maxPixels,
       batchSize,
-      preprocess: options.preprocess ?? 'squash',
+      ...(options.preprocess ? { preprocess: options.preprocess } : {}),
       ...(options.ortLogLevel ? { ortLogLevel: options.ortLogLevel } : {}),
     };
     const worker = new Worker(options.workerUrl ?? new URL('./worker.js', import.meta.url), { type: 'module', name: 'fgclip-model' });
@@ -323,18 +324,23 @@ export class FgClip {
     )) as ImageEncoding[];
   }
 
-  /** The model card's probabilities: softmax(exp(logit_scale) · cos) of one image against texts. */
+  /**
+   * The model card's probabilities of one image against texts: softmax(exp(logit_scale) · cos) (FG-CLIP v1, CLIP), or
+   * for sigmoid families (FG-CLIP 2, `info.scoreKind`) sigmoid(exp(logit_scale) · cos + logit_bias) per text.
+   */
   probabilities(image: Float32Array, texts: readonly Float32Array[]): number[] {
     const i = l2normalize(image);
-    return softmaxProbabilities(
-      texts.map((t) => {
-        const n = l2normalize(t);
-        let s = 0;
-        for (let k = 0; k < i.length; k++) s += i[k] * n[k];
-        return s;
-      }),
-      this.logitScale,
-    );
+    const cos = texts.map((t) => {
+      const n = l2normalize(t);
+      let s = 0;
+      for (let k = 0; k < i.length; k++) s += i[k] * n[k];
+      return s;
+    });
+    if (this.info.scoreKind === 'sigmoid') {
+      const bias = this.info.logitBias ?? 0;
+      return cos.map((c) => 1 / (1 + Math.exp(-(this.logitScale * c + bias))));
+    }
+    return softmaxProbabilities(cos, this.logitScale);
   }
 
   /** Releases the sessions and terminates the worker. */

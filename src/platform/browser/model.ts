@@ -7,7 +7,6 @@
  */
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
-import type * as OrtTypes from 'onnxruntime-web';
 import { parseJson } from '../../config/fields.js';
 import { parseConfig } from '../../config/load.js';
 import { parsePreprocessConfig } from '../../config/preprocessor.js';
@@ -17,6 +16,10 @@ import { buildExportGraphs, exportManifest } from '../../export/build.js';
 import { EXPORT_MANIFEST, parseManifest, POSITIONS_FILE, type ExportManifest, type FileSpec } from '../../export/manifest.js';
 import type { WeightSink } from '../../graph/onnx-builder.js';
 import type { InferenceRuntime, RuntimeSession } from '../ports.js';
+import { isObject } from '../../config/fields.js';
+import { pickFamily } from '../../families/registry.js';
+import { FamilyWorkerModel } from './family-model.js';
+import { decodeWire, type BrowserModel, type Ort } from './browser-model.js';
 import { boxesToGrid } from '../../model/boxes.js';
 import { encodeTextBatches } from '../../model/text-batches.js';
 import { prepareTextBatch, type TextTables } from '../../families/fgclip/text-inputs.js';
@@ -30,7 +33,7 @@ import type { RgbImage } from '../../preprocess/types.js';
 import { ClipTokenizer } from '../../tokenizer/clip-tokenizer.js';
 import { blobWeightSource } from './blob-weights.js';
 import { blobBytes, WeightMeter } from './external-data.js';
-import { browserImageDecoder, imageDataToRgb } from './decode.js';
+import { browserImageDecoder } from './decode.js';
 import type {
   Device,
   ModelInfo,
@@ -45,8 +48,6 @@ import { providerFolder } from './folder.js';
 import { webRuntime } from './runtime.js';
 import type { FileProvider } from './sources.js';
 import { assertRoom, isQuotaExceeded, QuotaExceeded, quotaError, Space, type PartialWriter, type ProgressFn } from './store.js';
-
-type Ort = typeof OrtTypes;
 
 /** Bump when graphs built from the same checkpoint change (the OPFS graph cache is keyed on it). */
 const BROWSER_GRAPH_VERSION = 1;
@@ -132,7 +133,7 @@ async function probeWebGpu(): Promise<{ adapter?: WebGpuAdapterInfo; unavailable
 
 /** Severity of onnxruntime's own log (session option and env), from the load option. */
 
-export class WorkerModel {
+export class WorkerModel implements BrowserModel {
   private constructor(
     readonly info: ModelInfo,
     private readonly config: Pick<FgClipConfig, never> & { eos: number; vocab: number; D: number; P: number; short: number; long: number },
@@ -144,7 +145,7 @@ export class WorkerModel {
     private readonly opts: WorkerLoadOptions,
   ) {}
 
-  static async load(p: FileProvider, opts: WorkerLoadOptions, progress: ProgressFn): Promise<WorkerModel> {
+  static async load(p: FileProvider, opts: WorkerLoadOptions, progress: ProgressFn): Promise<BrowserModel> {
     const t0 = performance.now();
     const warnings: string[] = [];
     const probe = await probeWebGpu();
@@ -211,7 +212,7 @@ export class WorkerModel {
       threads: number;
     },
     setTemp: (s: Space) => void,
-  ): Promise<WorkerModel> {
+  ): Promise<BrowserModel> {
     const { t0, warnings, probe, ort, isolated, threads } = chosen;
     let { device, deviceFallback } = chosen;
     let temp: Space | undefined;
@@ -227,7 +228,22 @@ export class WorkerModel {
           'MODEL_NOT_FOUND',
           `${p.label}: neither ${EXPORT_MANIFEST} nor config.json found: not a model folder in the Hugging Face layout or an fgclip export`,
         );
-      config = parseConfig(json(cfgText, 'config.json'), 'config.json');
+      const cfgJson = json(cfgText, 'config.json');
+      if (!isObject(cfgJson)) throw new FgClipError('CONFIG_INVALID', `config.json: expected a JSON object at top level`);
+      // the registry's rule (src/families/registry.ts); families other than FG-CLIP v1 load through the family seam
+      const family = pickFamily(cfgJson, 'config.json');
+      if (family.id !== 'fgclip')
+        return FamilyWorkerModel.load(p, family, cfgJson, opts, progress, {
+          t0,
+          warnings,
+          device,
+          deviceFallback,
+          webgpuAdapter: probe.adapter,
+          ort,
+          isolated,
+          threads,
+        });
+      config = parseConfig(cfgJson, 'config.json');
       const preText = await text(p, 'preprocessor_config.json');
       const S = config.vision_config.image_size;
       pre = parsePreprocessConfig(
@@ -324,6 +340,7 @@ export class WorkerModel {
     const textSession = towers.text;
     const visionSession = towers.vision;
     const info: ModelInfo = {
+      family: 'fgclip',
       device,
       deviceRequested: opts.device,
       ...(deviceFallback ? { deviceFallback } : {}),
@@ -335,6 +352,8 @@ export class WorkerModel {
       grid: m.grid,
       embeddingDim: m.projectionDim,
       logitScaleLog: m.logitScaleLog,
+      scoreKind: 'softmax',
+      perImageResolution: false,
       textLengths: { short: m.text.shortLength, long: m.text.longLength },
       graphs,
       loadMs: performance.now() - t0,
@@ -345,7 +364,8 @@ export class WorkerModel {
     return new WorkerModel(info, cfg, m.preprocess, tokenizer, tables, textSession, visionSession, opts);
   }
 
-  async encodeTexts(texts: readonly string[], mode: 'auto' | TextMode, normalize: boolean): Promise<WireTextResult> {
+  async encodeTexts(texts: readonly string[], mode: 'auto' | TextMode | 'box', normalize: boolean): Promise<WireTextResult> {
+    if (mode === 'box') throw new FgClipError('INPUT_INVALID', 'text: this fgclip model has no box (region-text) path');
     const r = await encodeTextBatches(texts, {
       tokenizer: this.tokenizer,
       lengths: { short: this.config.short, long: this.config.long },
@@ -377,10 +397,7 @@ export class WorkerModel {
 
   async decode(img: WireImage): Promise<RgbImage> {
     // through the image decoding port, as the Node handle decodes
-    const decoder = browserImageDecoder(this.opts.decoder);
-    if (img.kind === 'blob') return decoder.decode(new Uint8Array(await img.blob.arrayBuffer()), { maxPixels: this.opts.maxPixels });
-    if (img.kind === 'rgba') return imageDataToRgb({ width: img.width, height: img.height, data: new Uint8ClampedArray(img.data) });
-    return decoder.decode(new Uint8Array(img.bytes), { maxPixels: this.opts.maxPixels });
+    return decodeWire(img, browserImageDecoder(this.opts.decoder), this.opts.maxPixels);
   }
 
   async encodeImages(
@@ -406,7 +423,13 @@ export class WorkerModel {
         const rgb = await this.decode(part[i]);
         sizes.push({ width: rgb.width, height: rgb.height });
         px.set(
-          preprocessImage(rgb, { size: S, mode: this.opts.preprocess, mean: this.pre.mean, std: this.pre.std, rescaleFactor: this.pre.rescaleFactor }),
+          preprocessImage(rgb, {
+            size: S,
+            mode: this.opts.preprocess ?? 'squash',
+            mean: this.pre.mean,
+            std: this.pre.std,
+            rescaleFactor: this.pre.rescaleFactor,
+          }),
           i * per,
         );
       }

@@ -17,7 +17,8 @@ export interface WorkerLoadOptions {
   readonly decoder: 'wasm' | 'browser';
   readonly maxPixels?: number;
   readonly batchSize: number;
-  readonly preprocess: 'squash' | 'crop';
+  /** undefined: the family's default ('squash' for FG-CLIP, 'crop' for CLIP, as on Node) */
+  readonly preprocess?: 'squash' | 'crop';
   /** onnxruntime's log level ('error' by default; 'verbose' logs where each graph node runs) */
   readonly ortLogLevel?: 'verbose' | 'info' | 'warning' | 'error';
 }
@@ -44,6 +45,8 @@ export interface WebGpuAdapterInfo {
 }
 
 export interface ModelInfo {
+  /** the model family the registry picked from config.json (src/families/registry.ts): 'fgclip', 'fgclip2', 'clip' */
+  readonly family: string;
   /** the device the sessions run on */
   readonly device: Device;
   /** what `device` asked for ('auto' by default) */
@@ -59,15 +62,23 @@ export interface ModelInfo {
   readonly grid: number;
   readonly embeddingDim: number;
   readonly logitScaleLog: number;
-  readonly textLengths: { readonly short: number; readonly long: number };
+  /** FG-CLIP 2: images are encoded at a resolution and grid of their own (NaFlex); imageSize and grid are the position table's */
+  readonly perImageResolution: boolean;
+  /** how `probabilities` scores: softmax(exp(t)·cos) (FG-CLIP v1, CLIP) or sigmoid(exp(t)·cos + logitBias) (FG-CLIP 2) */
+  readonly scoreKind: 'softmax' | 'sigmoid';
+  /** the bias of sigmoid scoring (FG-CLIP 2's logit_bias) */
+  readonly logitBias?: number;
+  /** tokens per text mode; `long` and `box` only where the family has those paths */
+  readonly textLengths: { readonly short: number; readonly long?: number; readonly box?: number };
   /** 'export' (an exported folder), 'graph-cache' (built earlier, from OPFS) or 'built' (from the checkpoint now) */
   readonly graphs: 'export' | 'graph-cache' | 'built';
   readonly loadMs: number;
   /**
    * Weights in JS memory while the sessions were created: the weight files' bytes, the most the loader held at
-   * once (one initializer: the files are read range by range as onnxruntime-web copies them), and the bytes read
+   * once (one initializer: the files are read range by range as onnxruntime-web copies them), and the bytes read.
+   * FG-CLIP v1 only (other families build their graphs in memory and do not meter)
    */
-  readonly memory: { readonly weightFileBytes: number; readonly largestFileBytes: number; readonly loaderPeakBytes: number; readonly loaderReadBytes: number };
+  readonly memory?: { readonly weightFileBytes: number; readonly largestFileBytes: number; readonly loaderPeakBytes: number; readonly loaderReadBytes: number };
   readonly warnings: readonly string[];
   /**
    * navigator.storage.persist()'s answer on the page (the cache is then not evicted under storage pressure);
@@ -88,7 +99,7 @@ export type Request =
       readonly id: number;
       readonly type: 'encodeTexts';
       readonly texts: readonly string[];
-      readonly mode: 'auto' | 'short' | 'long';
+      readonly mode: 'auto' | 'short' | 'long' | 'box';
       readonly normalize: boolean;
     }
   | {
@@ -114,7 +125,7 @@ export type Response =
 
 export interface WireTextResult {
   readonly embeddings: Float32Array[];
-  readonly modes: ('short' | 'long')[];
+  readonly modes: ('short' | 'long' | 'box')[];
   readonly truncated: boolean[];
   readonly tokenCounts: number[];
 }

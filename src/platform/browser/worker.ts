@@ -3,11 +3,14 @@
  * transferred to the page, not copied.
  */
 import { FgClipError } from '../../errors.js';
+import type { BrowserModel } from './browser-model.js';
 import { WorkerModel } from './model.js';
 import type { Request, Response, WireImageResult, WireTextResult } from './protocol.js';
 import { provider } from './sources.js';
 
-let model: WorkerModel | undefined;
+let model: BrowserModel | undefined;
+/** the model's source, kept until dispose when the model reads its files after loading */
+let heldSource: { release?(): Promise<void> } | undefined;
 let queue: Promise<unknown> = Promise.resolve();
 
 function post(msg: Response, transfer: Transferable[] = []): void {
@@ -30,7 +33,7 @@ function buffersOf(x: WireTextResult | WireImageResult[]): Transferable[] {
   return [...out];
 }
 
-function alive(): WorkerModel {
+function alive(): BrowserModel {
   if (!model) throw new FgClipError('DISPOSED', 'FgClip: the model is not loaded (or was disposed)');
   return model;
 }
@@ -40,10 +43,13 @@ async function handle(req: Request): Promise<void> {
     switch (req.type) {
       case 'load': {
         const p = provider(req.source, req.options.cache, (progress) => post({ id: req.id, type: 'progress', progress }));
+        let keep = false;
         try {
           model = await WorkerModel.load(p, req.options, (progress) => post({ id: req.id, type: 'progress', progress }));
+          keep = model.readsSourceLater === true;
         } finally {
-          await p.release?.().catch(() => undefined);
+          if (keep) heldSource = p;
+          else await p.release?.().catch(() => undefined);
         }
         post({ id: req.id, type: 'result', result: model.info });
         return;
@@ -61,6 +67,8 @@ async function handle(req: Request): Promise<void> {
       case 'dispose': {
         await model?.dispose();
         model = undefined;
+        await heldSource?.release?.().catch(() => undefined);
+        heldSource = undefined;
         post({ id: req.id, type: 'result', result: null });
         return;
       }

@@ -1,0 +1,282 @@
+/**
+ * Every registered family in the browser build (dist/browser, rebuilt here) in Debian's Chromium: a config.json that
+ * is not FG-CLIP v1 loads through the family seam (src/platform/browser/family-model.ts) with the browser's ports.
+ *  - FG-CLIP 2 (the goldens' fgclip2-tiny, ../shared/goldens-v2): short, box and long texts, NaFlex images with dense
+ *    rows and regions equal the goldens (rel L2 ≤ 1e-4 per vector, goldens-v2/README.md "Tolerances") and the Node
+ *    library (same bound; the largest abs difference is reported); sigmoid probabilities as the model card's (abs 1e-4);
+ *  - plain CLIP (fgclip-tiny's weights in the CLIPModel layout, as src/families/clip/clip.golden.test.ts builds it):
+ *    short texts equal the goldens and Node, images (crop, the family's default) with dense and regions equal Node;
+ *    'long' and 'box' texts are typed INPUT_INVALID errors, as on Node;
+ *  - a config.json of an unknown architecture: the registry's CONFIG_INVALID error, in the page.
+ * Same harness as browser.e2e.test.ts (served dist/browser, src/test-util/browser-harness.js, isolation headers).
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { FgClip } from '../../model/handle.js';
+import { goldenPath, maxAbsDiff, REPO_ROOT, relL2 } from '../../test-util/goldens.js';
+import { GOLDENS_V2, goldenV2Path, readGoldenV2Json } from '../../test-util/goldens-v2.js';
+import { startStaticServer, type StaticServer } from '../../test-util/static-server.js';
+import { encodeSafetensors, rawF32 } from '../../weights/safetensors-write.js';
+import { readSafetensors } from '../../weights/safetensors.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+];
+const DIST = join(REPO_ROOT, 'dist', 'browser');
+/** goldens-v2/README.md and goldens/README.md: per vector relative L2 ≤ 1e-4; probabilities abs ≤ 1e-4 */
+const REL = 1e-4;
+const PROB = 1e-4;
+
+interface TextCase {
+  texts: string[];
+  features: number[][];
+}
+interface V2Cases {
+  logit_bias: number;
+  text_short: TextCase;
+  text_box: TextCase;
+  text_long: TextCase;
+  probs: { long: { texts: string[] } };
+  end_to_end: {
+    cases: {
+      image: string;
+      image_features: number[];
+      dense_features_valid: number[][];
+      boxes_xyxy_pixels: number[][];
+      region_features: number[][];
+      card_long_probs: number[];
+    }[];
+  };
+}
+interface V1Cases {
+  text_short: TextCase;
+  end_to_end: { cases: { image: string }[] };
+}
+interface PageImage {
+  embedding: number[];
+  dense?: number[][];
+  regions?: number[][];
+  width: number;
+  height: number;
+  grid: [number, number];
+}
+interface Info {
+  family: string;
+  scoreKind: string;
+  logitBias?: number;
+  perImageResolution: boolean;
+  textLengths: { short: number; long?: number; box?: number };
+  embeddingDim: number;
+  graphs: string;
+  device: string;
+}
+
+const scratch = mkdtempSync(join(tmpdir(), 'fgclip-browser-families-'));
+const CLIP_DIR = join(scratch, 'models', 'clip-tiny');
+let browser: Browser;
+let server: StaticServer;
+
+/** the largest |a - b| over every vector compared, per model (reported) */
+const worst: Record<string, number> = {};
+function same(got: ArrayLike<number>, want: ArrayLike<number>, what: string, key: string): void {
+  assert.equal(got.length, want.length, `${what}: length`);
+  const e = relL2(got, want);
+  assert.ok(e <= REL, `${what}: rel L2 ${e.toExponential(2)} (≤ ${REL})`);
+  worst[key] = Math.max(worst[key] ?? 0, maxAbsDiff(got, want));
+}
+
+/** fgclip-tiny as a CLIPModel checkpoint, as src/families/clip/clip.golden.test.ts's toClipModel builds it. */
+async function toClipModel(dir: string): Promise<void> {
+  const FGCLIP_ONLY = [
+    'text_model.embeddings.position_embedding_ori.weight',
+    'text_model.embeddings.position_embedding_res.weight',
+    'text_filip_projection.weight',
+    'logit_scale_finegraind',
+    'logit_scale_hardneg',
+  ];
+  cpSync(goldenPath('fgclip-tiny'), dir, { recursive: true });
+  const t = await readSafetensors(goldenPath('fgclip-tiny', 'model.safetensors'));
+  writeFileSync(join(dir, 'model.safetensors'), encodeSafetensors([...t].filter(([k]) => !FGCLIP_ONLY.includes(k)).map(([k, v]) => [k, rawF32(v)] as const)));
+  const cfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as { text_config: Record<string, unknown> } & Record<string, unknown>;
+  writeFileSync(
+    join(dir, 'config.json'),
+    JSON.stringify({ ...cfg, architectures: ['CLIPModel'], text_config: { ...cfg.text_config, bos_token_id: 0, eos_token_id: 2, pad_token_id: 1 } }),
+  );
+}
+
+async function open(context: BrowserContext): Promise<Page> {
+  const page = await context.newPage();
+  page.on('pageerror', (e) => console.error(`page error: ${e.message}`));
+  await page.goto(`${server.url}/test/index.html`);
+  await page.waitForFunction(() => (window as unknown as { harnessReady?: boolean }).harnessReady === true);
+  return page;
+}
+const call = <T>(page: Page, expr: string): Promise<T> => page.evaluate(expr) as Promise<T>;
+const js = (v: unknown) => JSON.stringify(v);
+/** a page call that should fail: its typed error ({ code, message }) */
+const failure = (page: Page, expr: string) =>
+  call<{ code: string; message: string } | null>(page, `(${expr}).then(() => null, (e) => ({ code: e.code, message: e.message }))`);
+
+before(async () => {
+  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: the browser tests need Debian's chromium (apt-get install -y chromium)`);
+  const b = spawnSync(process.execPath, [join(REPO_ROOT, 'scripts', 'build-browser.mjs')], { stdio: 'inherit' });
+  assert.equal(b.status, 0, 'scripts/build-browser.mjs failed');
+  await toClipModel(CLIP_DIR);
+  mkdirSync(join(scratch, 'models', 'unknown'), { recursive: true });
+  cpSync(goldenPath('fgclip-tiny'), join(scratch, 'models', 'unknown'), { recursive: true });
+  writeFileSync(join(scratch, 'models', 'unknown', 'config.json'), JSON.stringify({ architectures: ['BertModel'], model_type: 'bert' }));
+  const harness = readFileSync(join(REPO_ROOT, 'src', 'test-util', 'browser-harness.js'), 'utf8');
+  server = await startStaticServer(
+    { '/goldens/': goldenPath(), '/goldens-v2/': GOLDENS_V2, '/models/': join(scratch, 'models'), '/': DIST },
+    {
+      '/test/harness.js': { type: 'text/javascript', body: harness },
+      '/test/index.html': { type: 'text/html', body: '<!doctype html><title>fgclip families</title><script type="module" src="/test/harness.js"></script>' },
+    },
+  );
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.close();
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+describe('every registered family in Chromium, through the family seam', () => {
+  test(`FG-CLIP 2 (fgclip2-tiny): short/box/long texts, NaFlex images, dense rows and regions equal the goldens and the Node library (rel L2 ≤ ${REL}); sigmoid probabilities (abs ≤ ${PROB})`, async (t) => {
+    const C = readGoldenV2Json<V2Cases>('fgclip2-tiny.cases.json');
+    const node = await FgClip.load(goldenV2Path('fgclip2-tiny'), { threads: 1, graphCache: false });
+    const ctx = await browser.newContext();
+    try {
+      const page = await open(ctx);
+      const { info } = await call<{ info: Info }>(page, `h.load('v2', '/goldens-v2/fgclip2-tiny/', { cache: false })`);
+      assert.equal(info.family, 'fgclip2');
+      assert.equal(info.graphs, 'built');
+      assert.equal(info.scoreKind, 'sigmoid');
+      assert.ok(Math.abs((info.logitBias ?? Number.NaN) - C.logit_bias) < 1e-6, `logitBias ${info.logitBias}`);
+      assert.equal(info.perImageResolution, true);
+      assert.deepEqual(info.textLengths, { short: 64, long: 196, box: 64 });
+
+      for (const [mode, tc] of [
+        ['short', C.text_short],
+        ['box', C.text_box],
+        ['long', C.text_long],
+      ] as const) {
+        const got = await call<{ embeddings: number[][]; modes: string[] }>(page, `h.texts('v2', ${js(tc.texts)}, ${js(mode)})`);
+        assert.ok(
+          got.modes.every((m) => m === mode),
+          `${mode}: ${got.modes}`,
+        );
+        const want = await node.encodeTexts(tc.texts, { mode, normalize: false });
+        tc.features.forEach((f, i) => {
+          same(got.embeddings[i], f, `${mode} text ${i} vs golden`, 'fgclip2 golden');
+          same(got.embeddings[i], want.embeddings[i], `${mode} text ${i} vs Node`, 'fgclip2 Node');
+        });
+      }
+
+      const cases = C.end_to_end.cases;
+      const boxes = cases.map((c) => c.boxes_xyxy_pixels);
+      const got = await call<PageImage[]>(page, `h.images('v2', ${js(cases.map((c) => `/goldens-v2/${c.image}`))}, { dense: true, boxes: ${js(boxes)} })`);
+      const want = await node.encodeImages(
+        cases.map((c) => goldenV2Path(c.image)),
+        { normalize: false, dense: true, boxes: boxes as unknown as [number, number, number, number][][] },
+      );
+      cases.forEach((c, i) => {
+        assert.deepEqual([got[i].width, got[i].height], [want[i].width, want[i].height]);
+        assert.deepEqual(got[i].grid, [...want[i].grid]);
+        same(got[i].embedding, c.image_features, `${c.image} image vs golden`, 'fgclip2 golden');
+        same(got[i].embedding, want[i].embedding, `${c.image} image vs Node`, 'fgclip2 Node');
+        c.dense_features_valid.forEach((f, k) => same(got[i].dense?.[k] ?? [], f, `${c.image} dense ${k} vs golden`, 'fgclip2 golden'));
+        want[i].dense?.forEach((f, k) => same(got[i].dense?.[k] ?? [], f, `${c.image} dense ${k} vs Node`, 'fgclip2 Node'));
+        c.region_features.forEach((f, k) => {
+          same(got[i].regions?.[k] ?? [], f, `${c.image} region ${k} vs golden`, 'fgclip2 golden');
+          same(got[i].regions?.[k] ?? [], want[i].regions?.[k] ?? [], `${c.image} region ${k} vs Node`, 'fgclip2 Node');
+        });
+      });
+
+      // the model card's sigmoid probabilities: the cat against the long captions
+      const long = await call<{ embeddings: number[][] }>(page, `h.texts('v2', ${js(C.probs.long.texts)}, 'long')`);
+      const probs = await call<number[]>(page, `h.probabilities('v2', ${js(got[0].embedding)}, ${js(long.embeddings)})`);
+      assert.ok(maxAbsDiff(probs, cases[0].card_long_probs) <= PROB, `probabilities ${probs} vs ${cases[0].card_long_probs}`);
+      t.diagnostic(`fgclip2-tiny: max abs diff vs Node ${worst['fgclip2 Node'].toExponential(2)}, vs the goldens ${worst['fgclip2 golden'].toExponential(2)}`);
+    } finally {
+      node.dispose();
+      await ctx.close();
+    }
+  });
+
+  test(`plain CLIP (fgclip-tiny as CLIPModel): texts equal the goldens and Node, images (crop) with dense and regions equal Node (rel L2 ≤ ${REL}); long and box texts are INPUT_INVALID`, async (t) => {
+    const C = JSON.parse(readFileSync(goldenPath('fgclip-tiny.cases.json'), 'utf8')) as V1Cases;
+    const node = await FgClip.load(CLIP_DIR, { threads: 1, graphCache: false });
+    const ctx = await browser.newContext();
+    try {
+      const page = await open(ctx);
+      const { info } = await call<{ info: Info }>(page, `h.load('clip', '/models/clip-tiny/', { cache: false })`);
+      assert.equal(info.family, 'clip');
+      assert.equal(info.scoreKind, 'softmax');
+      assert.deepEqual(info.textLengths, { short: 77 });
+      assert.equal(info.perImageResolution, false);
+
+      const texts = await call<{ embeddings: number[][]; modes: string[] }>(page, `h.texts('clip', ${js(C.text_short.texts)})`);
+      assert.ok(texts.modes.every((m) => m === 'short'));
+      const nodeTexts = await node.encodeTexts(C.text_short.texts, { normalize: false });
+      C.text_short.features.forEach((f, i) => {
+        same(texts.embeddings[i], f, `text ${i} vs golden`, 'clip golden');
+        same(texts.embeddings[i], nodeTexts.embeddings[i], `text ${i} vs Node`, 'clip Node');
+      });
+
+      const images = ['images/cat_dfclor.jpg', 'images/gradient_97x61.png', 'images/noise_rgba_40x120.png'];
+      const boxes = [[[10, 20, 300, 400]], [[0, 0, 50, 30]], []];
+      const got = await call<PageImage[]>(page, `h.images('clip', ${js(images.map((f) => `/goldens/${f}`))}, { dense: true, boxes: ${js(boxes)} })`);
+      const want = await node.encodeImages(
+        images.map((f) => goldenPath(f)),
+        { normalize: false, dense: true, boxes: boxes as unknown as [number, number, number, number][][] },
+      );
+      images.forEach((f, i) => {
+        assert.deepEqual([got[i].width, got[i].height], [want[i].width, want[i].height]);
+        same(got[i].embedding, want[i].embedding, `${f} image vs Node`, 'clip Node');
+        want[i].dense?.forEach((d, k) => same(got[i].dense?.[k] ?? [], d, `${f} dense ${k} vs Node`, 'clip Node'));
+        assert.equal(got[i].regions?.length, boxes[i].length);
+        want[i].regions?.forEach((r, k) => same(got[i].regions?.[k] ?? [], r, `${f} region ${k} vs Node`, 'clip Node'));
+      });
+      const probs = await call<number[]>(page, `h.probabilities('clip', ${js(got[0].embedding)}, ${js(texts.embeddings)})`);
+      assert.ok(maxAbsDiff(probs, node.probabilities(want[0].embedding, nodeTexts.embeddings)) <= PROB, 'softmax probabilities vs Node');
+
+      for (const mode of ['long', 'box']) {
+        const e = await failure(page, `h.texts('clip', ['a photo of a cat'], ${js(mode)})`);
+        assert.equal(e?.code, 'INPUT_INVALID', `${mode}: ${e?.message}`);
+        assert.match(e?.message ?? '', new RegExp(`\\b${mode}\\b`));
+      }
+      t.diagnostic(
+        `clip (fgclip-tiny weights): max abs diff vs Node ${worst['clip Node'].toExponential(2)}, texts vs the goldens ${worst['clip golden'].toExponential(2)}`,
+      );
+    } finally {
+      node.dispose();
+      await ctx.close();
+    }
+  });
+
+  test("a config.json of an unknown architecture: the registry's CONFIG_INVALID error naming the known families, in the page", async () => {
+    const ctx = await browser.newContext();
+    try {
+      const page = await open(ctx);
+      const e = await call<{ code: string; message: string } | null>(page, `h.loadError('/models/unknown/', { cache: false })`);
+      assert.equal(e?.code, 'CONFIG_INVALID');
+      assert.match(e?.message ?? '', /config\.json: no model family loads architectures \["BertModel"\]\. Known families: fgclip .*fgclip2 .*clip /);
+    } finally {
+      await ctx.close();
+    }
+  });
+});
