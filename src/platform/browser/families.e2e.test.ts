@@ -7,6 +7,7 @@
  *  - plain CLIP (fgclip-tiny's weights in the CLIPModel layout, as src/families/clip/clip.golden.test.ts builds it):
  *    short texts equal the goldens and Node, images (crop, the family's default) with dense and regions equal Node;
  *    'long' and 'box' texts are typed INPUT_INVALID errors, as on Node;
+ *  - FG-CLIP v1 still takes its own worker path (family "fgclip", metered), and a "box" text is INPUT_INVALID there;
  *  - a config.json of an unknown architecture: the registry's CONFIG_INVALID error, in the page.
  * Same harness as browser.e2e.test.ts (served dist/browser, src/test-util/browser-harness.js, isolation headers).
  */
@@ -264,6 +265,24 @@ describe('every registered family in Chromium, through the family seam', () => {
       );
     } finally {
       node.dispose();
+      await ctx.close();
+    }
+  });
+
+  test("FG-CLIP v1 keeps its own worker path (metered weight loading): family 'fgclip', softmax, short and long lengths; 'box' texts are INPUT_INVALID", async () => {
+    const ctx = await browser.newContext();
+    try {
+      const page = await open(ctx);
+      const { info } = await call<{ info: Info & { memory?: unknown } }>(page, `h.load('v1', '/goldens/fgclip-tiny/', { cache: false })`);
+      assert.equal(info.family, 'fgclip');
+      assert.equal(info.scoreKind, 'softmax');
+      assert.equal(info.perImageResolution, false);
+      assert.deepEqual(info.textLengths, { short: 77, long: 248 });
+      assert.ok(info.memory, 'the v1 path meters its weight loading');
+      const e = await failure(page, `h.texts('v1', ['a photo of a cat'], 'box')`);
+      assert.equal(e?.code, 'INPUT_INVALID', e?.message);
+      assert.match(e?.message ?? '', /no box \(region-text\) path/);
+    } finally {
       await ctx.close();
     }
   });
