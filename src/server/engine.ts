@@ -361,8 +361,9 @@ export class Engine implements Encoder {
 
   // ---- lifecycle -----------------------------------------------------------------------------------------------
 
-  queueDepths(): { lane: string; depth: number }[] {
-    return this.lanes.map((b) => ({ lane: b.lane, depth: b.queueDepth }));
+  /** per lane: items waiting for a batch, and model calls running now */
+  queueDepths(): { lane: string; depth: number; running: number }[] {
+    return this.lanes.map((b) => ({ lane: b.lane, depth: b.queueDepth, running: b.active }));
   }
 
   close(): void {

@@ -19,13 +19,17 @@ test('Prometheus text: counters with escaped labels, cumulative histogram bucket
   assert.deepEqual(h.stats({ l: 'x' }), { count: 4, sum: 14.5 });
 });
 
-test('ServerMetrics renders the queue depth and in-flight gauges from live callbacks', () => {
+test('ServerMetrics renders the queue depth, running batches and in-flight gauges from live callbacks', () => {
   let depth = 3;
+  let running = 1;
   const m = new ServerMetrics(
-    () => [{ lane: 'image', depth }],
+    () => [{ lane: 'image', depth, running }],
     () => 2,
   );
   assert.match(m.render(), /fgclip_queue_depth\{lane="image"\} 3/);
+  assert.match(m.render(), /fgclip_batches_running\{lane="image"\} 1/);
+  running = 0;
+  assert.match(m.render(), /fgclip_batches_running\{lane="image"\} 0/);
   depth = 0;
   assert.match(m.render(), /fgclip_queue_depth\{lane="image"\} 0/);
   assert.match(m.render(), /fgclip_http_requests_in_flight 2/);

@@ -123,7 +123,7 @@ export class ServerMetrics {
   private readonly gauges: Gauge[];
   private readonly loop = monitorEventLoopDelay({ resolution: 10 });
 
-  constructor(queueDepth: () => readonly { lane: string; depth: number }[], inFlight: () => number) {
+  constructor(queueDepth: () => readonly { lane: string; depth: number; running: number }[], inFlight: () => number) {
     this.loop.enable();
     const lag = (name: string, what: string, read: () => number) =>
       new Gauge(`nodejs_eventloop_lag_${name}_seconds`, `Event loop delay, ${what}, since the server started.`, () => [
@@ -131,6 +131,7 @@ export class ServerMetrics {
       ]);
     this.gauges = [
       new Gauge('fgclip_queue_depth', 'Items waiting for a batch, by lane.', () => queueDepth().map((q) => ({ labels: { lane: q.lane }, value: q.depth }))),
+      new Gauge('fgclip_batches_running', 'Model calls running now, by lane.', () => queueDepth().map((q) => ({ labels: { lane: q.lane }, value: q.running }))),
       new Gauge('fgclip_http_requests_in_flight', 'Requests being handled.', () => [{ labels: {}, value: inFlight() }]),
       new Gauge('process_resident_memory_bytes', 'Resident memory size in bytes.', () => [{ labels: {}, value: process.memoryUsage.rss() }]),
       lag('p50', 'median', () => this.loop.percentile(50)),

@@ -5,7 +5,7 @@
  */
 import type { PixelBox } from '../model/boxes.js';
 import { formPlainText, UploadedImage, type RequestObject } from './body.js';
-import { badRequest, HttpError } from './http-error.js';
+import { badRequest, type HttpError } from './http-error.js';
 
 /** A JSON string (data URI, base64, URL or file: path) or an uploaded file part. */
 export type ImageRef = string | UploadedImage;
@@ -35,7 +35,7 @@ export function checkFields(body: RequestObject, allowed: readonly string[], end
 }
 
 export function has(body: RequestObject, field: string): boolean {
-  return Object.prototype.hasOwnProperty.call(body, field) && body[field] !== undefined;
+  return Object.hasOwn(body, field) && body[field] !== undefined;
 }
 
 export function requireField(body: RequestObject, field: string, what: string): unknown {
