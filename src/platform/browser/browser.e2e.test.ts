@@ -629,6 +629,7 @@ describe('browser build in Chromium', () => {
     await page.click('#load');
     await page.waitForFunction(() => document.getElementById('model-status')?.dataset.loaded === 'true', undefined, { timeout: 60_000 });
     assert.match((await page.textContent('#model-status')) ?? '', /Loaded/);
+    assert.match((await page.textContent('#score-hint')) ?? '', /softmax\(exp\(logit_scale\)·cos\)/);
     assert.match((await page.textContent('#device-info')) ?? '', /WebAssembly, 2 threads/);
     // device 'auto' in a browser without an adapter: the page says WebGPU is not used, and why
     assert.match(

@@ -287,6 +287,34 @@ describe('every registered family in Chromium, through the family seam', () => {
     }
   });
 
+  test('the demo page with FG-CLIP 2: loads, says its probabilities are independent sigmoids, scores two captions, draws the heatmap', async () => {
+    const ctx = await browser.newContext({ viewport: { width: 1200, height: 1000 } });
+    try {
+      const page = await ctx.newPage();
+      const problems: string[] = [];
+      page.on('pageerror', (e) => problems.push(e.message));
+      await page.goto(`${server.url}/demo/index.html?model=/goldens-v2/fgclip2-tiny/&device=wasm`);
+      await page.click('#load');
+      await page.waitForFunction(() => /Loaded|Could not/.test(document.getElementById('model-status')?.textContent ?? ''), undefined, { timeout: 60_000 });
+      assert.match((await page.textContent('#model-status')) ?? '', /Loaded/);
+      assert.match(
+        (await page.textContent('#score-hint')) ?? '',
+        /independent sigmoid\(exp\(logit_scale\)·cos \+ logit_bias\) per caption: they do not sum to 100%/,
+      );
+      await page.setInputFiles('#file', goldenPath('images', 'cat_dfclor.jpg'));
+      await page.fill('#captions', 'a photo of a cat\na photo of a dog');
+      await page.click('#run');
+      await page.waitForSelector('.card .bar');
+      const probs = await page.$$eval('.card .bar', (rows) => rows.map((r) => Number((r as HTMLElement).dataset.prob)));
+      assert.equal(probs.length, 2);
+      for (const p of probs) assert.ok(p > 0 && p < 1, `sigmoid probability ${p}`);
+      assert.equal(await page.getAttribute('.card canvas.photo', 'data-heatmap'), 'drawn');
+      assert.deepEqual(problems, []);
+    } finally {
+      await ctx.close();
+    }
+  });
+
   test("a config.json of an unknown architecture: the registry's CONFIG_INVALID error naming the known families, in the page", async () => {
     const ctx = await browser.newContext();
     try {

@@ -64,6 +64,11 @@ async function loadModel(source, label) {
     $('model-status').dataset.loaded = 'true';
     $('model-status').dataset.graphs = i.graphs;
     envMessages(i);
+    // FG-CLIP 2 scores each caption on its own (sigmoid): the percentages do not sum to 100
+    $('score-hint').textContent =
+      i.scoreKind === 'sigmoid'
+        ? "Probabilities are the model card's independent sigmoid(exp(logit_scale)·cos + logit_bias) per caption: they do not sum to 100%."
+        : "Probabilities are the model card's softmax(exp(logit_scale)·cos).";
     $('progress-box').hidden = true;
     $('run').disabled = state.images.length === 0;
   } catch (e) {
