@@ -127,8 +127,11 @@ export interface GraphStoreEntry {
    * the platform's warning channel), removed, and reads as undefined.
    */
   read(warn?: (message: string) => void): Promise<StoredGraphs | undefined>;
-  /** starts writing the entry; undefined when the storage cannot be written (the caller builds in memory) */
-  stage(): GraphStaging | undefined;
+  /**
+   * starts writing the entry; undefined when the storage cannot be written (the caller builds in memory). Async: a
+   * browser store opens its OPFS files here, so that `sink` can hand out synchronous writers.
+   */
+  stage(): Promise<GraphStaging | undefined>;
 }
 
 /**

@@ -400,7 +400,7 @@ async function v2Sessions(ports: FamilyPorts, config: Fgclip2Config, weights: Sa
     const [text, vision] = await open(hit);
     return { text, vision, logitScale: hit.tables[0], logitBias: hit.tables[1], unknownTensors: hit.meta.unknownTensors, fromGraphCache: true };
   }
-  const staging = entry?.stage();
+  const staging = await entry?.stage();
   if (entry && staging) {
     let built: { text: GraphSource; vision: GraphSource };
     let g: Awaited<ReturnType<typeof buildV2Graphs>>;

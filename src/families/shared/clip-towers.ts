@@ -109,7 +109,7 @@ export async function clipSessions(ctx: FamilyLoadContext, S: number, plan: () =
   }
 
   const p = await plan();
-  const staging = entry?.stage();
+  const staging = await entry?.stage();
   let text: RuntimeSession;
   let vision: RuntimeSession;
   let unknownTensors: readonly string[];

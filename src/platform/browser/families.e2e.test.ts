@@ -8,7 +8,11 @@
  *    short texts equal the goldens and Node, images (crop, the family's default) with dense and regions equal Node;
  *    'long' and 'box' texts are typed INPUT_INVALID errors, as on Node;
  *  - FG-CLIP v1 still takes its own worker path (family "fgclip", metered), and a "box" text is INPUT_INVALID there;
- *  - a config.json of an unknown architecture: the registry's CONFIG_INVALID error, in the page.
+ *  - a config.json of an unknown architecture: the registry's CONFIG_INVALID error, in the page;
+ *  - the OPFS graph cache of these families (graph-store.ts): the first load builds and stores, the second opens the
+ *    stored graphs with the same outputs (max abs diff 0, FG-CLIP 2 also equal to the goldens; plain CLIP too);
+ *    overwritten bytes or a truncated file in a stored entry → a warning, the entry removed and rebuilt with the same
+ *    outputs; a staging folder that was never published is not read; cache: false writes no graphs.
  * Same harness as browser.e2e.test.ts (served dist/browser, src/test-util/browser-harness.js, isolation headers).
  */
 import assert from 'node:assert/strict';
@@ -322,6 +326,221 @@ describe('every registered family in Chromium, through the family seam', () => {
       const e = await call<{ code: string; message: string } | null>(page, `h.loadError('/models/unknown/', { cache: false })`);
       assert.equal(e?.code, 'CONFIG_INVALID');
       assert.match(e?.message ?? '', /config\.json: no model family loads architectures \["BertModel"\]\. Known families: fgclip .*fgclip2 .*clip /);
+    } finally {
+      await ctx.close();
+    }
+  });
+});
+
+/** What a model gives for a fixed set of inputs, to compare loads exactly. */
+interface Outputs {
+  texts: number[][];
+  images: PageImage[];
+}
+/** the largest |a - b| over every vector of two Outputs */
+function outputsDiff(a: Outputs, b: Outputs): number {
+  let d = 0;
+  const vec = (x: ArrayLike<number> | undefined, y: ArrayLike<number> | undefined, what: string) => {
+    assert.ok(x && y && x.length === y.length && x.length > 0, `${what}: both present, same length`);
+    d = Math.max(d, maxAbsDiff(x, y));
+  };
+  assert.equal(a.texts.length, b.texts.length);
+  a.texts.forEach((t, i) => vec(t, b.texts[i], `text ${i}`));
+  assert.equal(a.images.length, b.images.length);
+  a.images.forEach((im, i) => {
+    vec(im.embedding, b.images[i].embedding, `image ${i}`);
+    assert.equal(im.dense?.length, b.images[i].dense?.length);
+    im.dense?.forEach((r, k) => vec(r, b.images[i].dense?.[k], `image ${i} dense ${k}`));
+    assert.equal(im.regions?.length, b.images[i].regions?.length);
+    im.regions?.forEach((r, k) => vec(r, b.images[i].regions?.[k], `image ${i} region ${k}`));
+  });
+  return d;
+}
+
+/** the files fgclip keeps in OPFS for the family graph cache (fgclip/family-graphs/…) */
+async function graphFiles(page: Page): Promise<string[]> {
+  return (await call<{ files: string[] }>(page, 'h.storage()')).files.filter((f) => f.startsWith('fgclip/family-graphs/')).sort();
+}
+
+/** runs `body(dir)` in the page with dir = OPFS fgclip/family-graphs */
+const inGraphStore = <T>(page: Page, body: string): Promise<T> =>
+  call<T>(
+    page,
+    `(async () => { const dir = await (await (await navigator.storage.getDirectory()).getDirectoryHandle('fgclip')).getDirectoryHandle('family-graphs'); ${body} })()`,
+  );
+
+describe('the OPFS graph cache of the families that load through the seam (src/platform/browser/graph-store.ts)', () => {
+  const V2 = '/goldens-v2/fgclip2-tiny/';
+
+  /** loads `source` as `key`, encodes fixed texts and images, disposes; returns info and outputs */
+  async function loadAndRun(
+    page: Page,
+    key: string,
+    source: string,
+    opts: Record<string, unknown>,
+    inputs: { texts: [string[], string][]; images: string[]; boxes: number[][][] },
+  ) {
+    const { info } = await call<{ info: Info & { warnings: string[] } }>(page, `h.load(${js(key)}, ${js(source)}, ${js(opts)})`);
+    const texts: number[][] = [];
+    for (const [t, mode] of inputs.texts)
+      texts.push(...(await call<{ embeddings: number[][] }>(page, `h.texts(${js(key)}, ${js(t)}, ${js(mode)})`)).embeddings);
+    const images = await call<PageImage[]>(page, `h.images(${js(key)}, ${js(inputs.images)}, { dense: true, boxes: ${js(inputs.boxes)} })`);
+    await call(page, `h.dispose(${js(key)})`);
+    return { info, out: { texts, images } satisfies Outputs };
+  }
+
+  test('FG-CLIP 2 (fgclip2-tiny): the first load builds and stores the graphs, the second opens them from OPFS with identical outputs (max abs diff 0) equal to the goldens; cache: false leaves OPFS without graphs', async (t) => {
+    const C = readGoldenV2Json<V2Cases>('fgclip2-tiny.cases.json');
+    const cases = C.end_to_end.cases;
+    const inputs = {
+      texts: [
+        [C.text_short.texts, 'short'],
+        [C.text_long.texts, 'long'],
+        [C.text_box.texts, 'box'],
+      ] as [string[], string][],
+      images: cases.map((c) => `/goldens-v2/${c.image}`),
+      boxes: cases.map((c) => c.boxes_xyxy_pixels),
+    };
+    const ctx = await browser.newContext();
+    try {
+      const page = await open(ctx);
+      // cache: false builds in memory and writes no graphs
+      const none = await loadAndRun(page, 'v2', V2, { cache: false }, inputs);
+      assert.equal(none.info.graphs, 'built');
+      assert.deepEqual(await graphFiles(page), []);
+      assert.deepEqual(
+        (await call<{ files: string[] }>(page, 'h.storage()')).files.filter((f) => f.startsWith('fgclip/tmp/')),
+        [],
+      );
+
+      const first = await loadAndRun(page, 'v2', V2, {}, inputs);
+      assert.equal(first.info.graphs, 'built');
+      const stored = await graphFiles(page);
+      assert.equal(stored.filter((f) => /^fgclip\/family-graphs\/[0-9a-f]{32}\.json$/.test(f)).length, 1, `one published entry: ${stored}`);
+      for (const f of ['text.onnx', 'text.weights.bin', 'tables.bin'])
+        assert.ok(
+          stored.some((s) => s.endsWith(`/${f}`)),
+          `${f} stored: ${stored}`,
+        );
+      assert.equal(outputsDiff(first.out, none.out), 0, 'built with the cache = built in memory');
+
+      const second = await loadAndRun(page, 'v2', V2, {}, inputs);
+      assert.equal(second.info.graphs, 'graph-cache');
+      assert.deepEqual(
+        second.info.warnings.filter((w) => /graph cache/.test(w)),
+        [],
+      );
+      assert.equal(outputsDiff(second.out, first.out), 0, 'graphs from OPFS = graphs built');
+      assert.deepEqual(await graphFiles(page), stored, 'a cache hit writes nothing');
+      // and they are the reference's numbers
+      const want = [...C.text_short.features, ...C.text_long.features, ...C.text_box.features];
+      want.forEach((f, i) => same(second.out.texts[i], f, `text ${i} from the graph cache vs golden`, 'fgclip2 cache golden'));
+      cases.forEach((c, i) => same(second.out.images[i].embedding, c.image_features, `${c.image} from the graph cache vs golden`, 'fgclip2 cache golden'));
+      t.diagnostic(`fgclip2-tiny from the OPFS graph cache: max abs diff vs the goldens ${worst['fgclip2 cache golden'].toExponential(2)}`);
+    } finally {
+      await ctx.close();
+    }
+  });
+
+  test('FG-CLIP 2: a cached graph with overwritten bytes or truncated is reported, removed and rebuilt (outputs equal the first build); an entry whose staging was never published is not used', async () => {
+    const C = readGoldenV2Json<V2Cases>('fgclip2-tiny.cases.json');
+    const cases = C.end_to_end.cases.slice(0, 1);
+    const inputs = {
+      texts: [[C.text_short.texts, 'short']] as [string[], string][],
+      images: cases.map((c) => `/goldens-v2/${c.image}`),
+      boxes: cases.map((c) => c.boxes_xyxy_pixels),
+    };
+    const ctx = await browser.newContext();
+    try {
+      const page = await open(ctx);
+      const first = await loadAndRun(page, 'v2', V2, {}, inputs);
+      assert.equal(first.info.graphs, 'built');
+
+      // 1. 64 bytes in the middle of the vision weights overwritten (same size: only the sha256 can tell)
+      const hit = await inGraphStore<string>(
+        page,
+        `for await (const [n, h] of dir.entries()) if (h.kind === 'directory') for await (const [f, fh] of h.entries()) if (/^vision-\\d+\\.weights\\.bin$/.test(f)) {
+           const size = (await fh.getFile()).size;
+           const w = await fh.createWritable({ keepExistingData: true });
+           await w.write({ type: 'write', position: Math.floor(size / 2), data: new Uint8Array(64).fill(0x7f) });
+           await w.close();
+           return n + '/' + f + ' ' + size;
+         }
+         return null;`,
+      );
+      assert.ok(hit, 'a stored vision weights file to damage');
+      const damaged = await loadAndRun(page, 'v2', V2, {}, inputs);
+      assert.equal(damaged.info.graphs, 'built', 'the damaged entry is not used');
+      assert.ok(
+        damaged.info.warnings.some((w) => /graph cache: .* is damaged \(vision-\d+\.weights\.bin does not match its sha256/.test(w)),
+        `warning: ${damaged.info.warnings}`,
+      );
+      assert.equal(outputsDiff(damaged.out, first.out), 0, 'rebuilt: the first build outputs');
+      const afterDamage = await graphFiles(page);
+      assert.ok(!afterDamage.some((f) => hit.startsWith(f.split('/')[2])), `the damaged folder was removed: ${afterDamage}`);
+      const again = await loadAndRun(page, 'v2', V2, {}, inputs);
+      assert.equal(again.info.graphs, 'graph-cache', 'the rebuilt entry is stored');
+      assert.equal(outputsDiff(again.out, first.out), 0);
+
+      // 2. the text graph's weights truncated
+      await inGraphStore(
+        page,
+        `for await (const [, h] of dir.entries()) if (h.kind === 'directory') for await (const [f, fh] of h.entries()) if (f === 'text.weights.bin') {
+           const w = await fh.createWritable({ keepExistingData: true });
+           await w.truncate(Math.floor((await fh.getFile()).size / 3));
+           await w.close();
+         }`,
+      );
+      const truncated = await loadAndRun(page, 'v2', V2, {}, inputs);
+      assert.equal(truncated.info.graphs, 'built');
+      assert.ok(
+        truncated.info.warnings.some((w) => /is damaged \(text\.weights\.bin has \d+ bytes, the entry says \d+\)/.test(w)),
+        `warning: ${truncated.info.warnings}`,
+      );
+      assert.equal(outputsDiff(truncated.out, first.out), 0);
+
+      // 3. a staging that was never published (a reload or crash before <key>.json was written): its complete
+      // folder is left, the published name is gone — the next load builds again, with no warning
+      const removed = await inGraphStore<string[]>(
+        page,
+        `const gone = []; for await (const [n, h] of dir.entries()) if (h.kind === 'file' && n.endsWith('.json')) { await dir.removeEntry(n); gone.push(n); } return gone;`,
+      );
+      assert.equal(removed.length, 1);
+      const staged = await graphFiles(page);
+      assert.ok(staged.length > 0 && staged.every((f) => !f.endsWith('.json')), `an unpublished staging folder: ${staged}`);
+      const unpublished = await loadAndRun(page, 'v2', V2, {}, inputs);
+      assert.equal(unpublished.info.graphs, 'built', 'an unpublished staging folder is never read');
+      assert.deepEqual(
+        unpublished.info.warnings.filter((w) => /graph cache/.test(w)),
+        [],
+      );
+      assert.equal(outputsDiff(unpublished.out, first.out), 0);
+      const last = await loadAndRun(page, 'v2', V2, {}, inputs);
+      assert.equal(last.info.graphs, 'graph-cache');
+      assert.equal(outputsDiff(last.out, first.out), 0);
+    } finally {
+      await ctx.close();
+    }
+  });
+
+  test('plain CLIP (fgclip-tiny as CLIPModel): the second load opens the graphs from OPFS, with identical outputs (max abs diff 0)', async () => {
+    const inputs = {
+      texts: [[['a photo of a cat', 'a photo of a dog'], 'short']] as [string[], string][],
+      images: ['/goldens/images/cat_dfclor.jpg', '/goldens/images/gradient_97x61.png'],
+      boxes: [[[10, 20, 300, 400]], [[0, 0, 50, 30]]],
+    };
+    const ctx = await browser.newContext();
+    try {
+      const page = await open(ctx);
+      const first = await loadAndRun(page, 'clip', '/models/clip-tiny/', {}, inputs);
+      assert.equal(first.info.family, 'clip');
+      assert.equal(first.info.graphs, 'built');
+      const second = await loadAndRun(page, 'clip', '/models/clip-tiny/', {}, inputs);
+      assert.equal(second.info.graphs, 'graph-cache');
+      assert.equal(outputsDiff(second.out, first.out), 0);
+      const none = await loadAndRun(page, 'clip', '/models/clip-tiny/', { cache: false }, inputs);
+      assert.equal(none.info.graphs, 'built');
+      assert.equal(outputsDiff(none.out, first.out), 0);
     } finally {
       await ctx.close();
     }

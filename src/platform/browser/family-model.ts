@@ -1,8 +1,9 @@
 /**
  * A model of any registered family (src/families/registry.ts) inside the Web Worker, loaded through the family seam
  * with the browser's ports: files through `providerFolder`, weights through `blobCheckpointFiles` (the checkpoint
- * reading port), onnxruntime-web (`webRuntime`), the browser image decoder; no graph store (the graphs are built in
- * memory on every load). Texts and images then go through the family's `FamilyModel` exactly as the Node handle
+ * reading port), onnxruntime-web (`webRuntime`), the browser image decoder, and with `cache` (the default) the OPFS
+ * graph store (`opfsGraphStore`, graph-store.ts: a second load opens the stored graphs; `cache: false` builds them in
+ * memory). Texts and images then go through the family's `FamilyModel` exactly as the Node handle
  * drives it (src/model/handle.ts): the same text batching, square preprocessing or the family's own per-image path
  * (FG-CLIP 2's NaFlex), RoIAlign and normalisation. FG-CLIP v1 keeps its own worker path (model.ts: exported graphs,
  * the OPFS graph cache).
@@ -19,10 +20,11 @@ import type { RgbImage } from '../../preprocess/types.js';
 import { blobCheckpointFiles } from './checkpoint-files.js';
 import { browserImageDecoder } from './decode.js';
 import { providerFolder } from './folder.js';
+import { opfsGraphStore } from './graph-store.js';
 import type { Device, ModelInfo, WireImage, WireImageResult, WireTextResult, WorkerLoadOptions } from './protocol.js';
 import { webRuntime } from './runtime.js';
 import type { FileProvider } from './sources.js';
-import type { ProgressFn } from './store.js';
+import { isQuotaExceeded, QuotaExceeded, quotaError, type ProgressFn } from './store.js';
 import { decodeWire, type BrowserModel, type Ort } from './browser-model.js';
 
 /** What WorkerModel.load chose before the family loads (device, onnxruntime-web flavour, threads). */
@@ -59,6 +61,12 @@ export class FamilyWorkerModel implements BrowserModel {
     const { warnings } = chosen;
     let { device, deviceFallback } = chosen;
     const folder = providerFolder(p);
+    // the OPFS graph cache when the load caches and the source has a content identity (as FG-CLIP v1's cache)
+    const identity = opts.cache ? await p.identity() : undefined;
+    const graphStore =
+      identity !== undefined && typeof (navigator.storage as Partial<StorageManager> | undefined)?.getDirectory === 'function'
+        ? opfsGraphStore(identity)
+        : undefined;
     const ctx = (ep: string[]): FamilyLoadContext => ({
       dir: p.label,
       folder,
@@ -68,11 +76,22 @@ export class FamilyWorkerModel implements BrowserModel {
       config,
       configPath: folder.where('config.json'),
       options: { dtype: opts.dtype, onWarning: (m) => warnings.push(m) },
+      ...(graphStore ? { graphStore } : {}),
     });
+    // a graph-cache write the browser refused for lack of quota: the typed STORAGE_QUOTA error, as FG-CLIP v1's cache
+    const load = async (ep: string[]): Promise<FamilyModel> => {
+      try {
+        return await family.load(ctx(ep));
+      } catch (e) {
+        const q = e instanceof FgClipError && isQuotaExceeded(e.cause) ? e.cause : isQuotaExceeded(e) ? e : undefined;
+        if (q === undefined) throw e;
+        throw await quotaError(q instanceof QuotaExceeded ? q.file : 'graph cache', q instanceof QuotaExceeded ? q.needed : undefined, q);
+      }
+    };
     progress({ file: 'graphs', phase: 'build', loaded: 0, total: 1 });
     let model: FamilyModel;
     try {
-      model = await family.load(ctx(device === 'webgpu' ? ['webgpu', 'wasm'] : ['wasm']));
+      model = await load(device === 'webgpu' ? ['webgpu', 'wasm'] : ['wasm']);
     } catch (e) {
       if (device !== 'webgpu' || !(e instanceof FgClipError) || e.code !== 'RUNTIME') throw e;
       if (opts.device === 'webgpu')
@@ -87,7 +106,7 @@ export class FamilyWorkerModel implements BrowserModel {
       deviceFallback = { reason: 'session-failed', message: `WebGPU could not run the model (${e.message}): running on WebAssembly` };
       warnings.push(deviceFallback.message);
       device = 'wasm';
-      model = await family.load(ctx(['wasm']));
+      model = await load(['wasm']);
     }
     progress({ file: 'graphs', phase: 'build', loaded: 1, total: 1 });
     warnings.push(...(p.notes ?? []));
@@ -108,7 +127,7 @@ export class FamilyWorkerModel implements BrowserModel {
       scoreKind: model.scoreKind ?? 'softmax',
       ...(model.logitBias !== undefined ? { logitBias: model.logitBias } : {}),
       textLengths: model.textLengths,
-      graphs: 'built',
+      graphs: model.fromGraphCache ? 'graph-cache' : 'built',
       loadMs: performance.now() - chosen.t0,
       warnings,
     };

@@ -108,7 +108,8 @@ async function root(): Promise<FileSystemDirectoryHandle> {
   return r.getDirectoryHandle(ROOT, { create: true });
 }
 
-async function dirPath(parts: readonly string[], create: boolean): Promise<FileSystemDirectoryHandle | undefined> {
+/** The folder fgclip/<parts…> in OPFS; undefined when `create` is false and it is missing. */
+export async function dirPath(parts: readonly string[], create: boolean): Promise<FileSystemDirectoryHandle | undefined> {
   let d = await root();
   for (const p of parts) {
     try {

@@ -19,7 +19,7 @@ export function nodeGraphStore(modelDir: string, cacheDir?: string): GraphStore 
           const hit = await readCached(e, S, warn);
           return hit && { ...hit, ...sources(e, S) };
         },
-        stage(): GraphStaging | undefined {
+        async stage(): Promise<GraphStaging | undefined> {
           const staging = Staging.start(e);
           return (
             staging && {
