@@ -29,7 +29,7 @@ import { hostname } from 'node:os';
 import { join, relative, sep } from 'node:path';
 import { fgclipCacheDir } from './vector-store.js';
 import { folderIdentity } from './model-identity.js';
-import { GRAPH_LAYOUT_VERSION } from '../graph/layout-version.js';
+import { GRAPH_LAYOUT_VERSION, isGraphCacheRecord } from '../graph/layout-version.js';
 import type { BuiltModel } from '../graph/onnx-builder.js';
 import { EXTERNAL_DATA_NAME } from '../graph/onnx-builder.js';
 import { FileSink } from '../platform/node/file-sink.js';
@@ -213,22 +213,7 @@ async function sha256File(path: string, size: number, memo?: VerifiedMemo): Prom
 function isManifest(x: unknown): x is Manifest {
   if (typeof x !== 'object' || x === null) return false;
   const m = x as Manifest;
-  const meta = m.meta as CachedMeta | undefined;
-  return (
-    m.version === GRAPH_LAYOUT_VERSION &&
-    Array.isArray(m.files) &&
-    m.files.every(
-      (f) => typeof f?.path === 'string' && Number.isSafeInteger(f.size) && f.size >= 0 && typeof f.sha256 === 'string' && /^[0-9a-f]{64}$/.test(f.sha256),
-    ) &&
-    typeof meta === 'object' &&
-    meta !== null &&
-    meta.version === GRAPH_LAYOUT_VERSION &&
-    Number.isFinite(meta.logitScaleLog) &&
-    Array.isArray(meta.unknownTensors) &&
-    Array.isArray(meta.tableSizes) &&
-    meta.tableSizes.length === 2 &&
-    meta.tableSizes.every((n) => Number.isSafeInteger(n) && n >= 0)
-  );
+  return m.version === GRAPH_LAYOUT_VERSION && isGraphCacheRecord(m.files, m.meta);
 }
 
 /** Why the entry cannot be trusted, or its manifest. */

@@ -18,11 +18,11 @@
  */
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
-import { GRAPH_LAYOUT_VERSION } from '../../graph/layout-version.js';
-import type { BuiltModel, WeightSink } from '../../graph/onnx-builder.js';
+import { GRAPH_LAYOUT_VERSION, isGraphCacheRecord } from '../../graph/layout-version.js';
+import type { BuiltModel } from '../../graph/onnx-builder.js';
 import type { GraphCacheMeta, GraphStaging, GraphStore, GraphStoreEntry, StoredGraphs } from '../ports.js';
 import { blobBytes, WeightMeter } from './external-data.js';
-import { dirPath, PartialWriter, sha256Blob } from './store.js';
+import { dirPath, HashingSink, PartialWriter, sha256Blob } from './store.js';
 import { syncAccessHandle } from './worker-types.js';
 
 const FOLDER = 'family-graphs';
@@ -49,30 +49,7 @@ const TABLES = 'tables.bin';
 function isPublished(x: unknown): x is Published {
   if (typeof x !== 'object' || x === null) return false;
   const p = x as Published;
-  const meta = p.meta as GraphCacheMeta | undefined;
-  return (
-    p.version === GRAPH_LAYOUT_VERSION &&
-    typeof p.folder === 'string' &&
-    STAGED.test(p.folder) &&
-    Array.isArray(p.files) &&
-    p.files.every(
-      (f) =>
-        typeof f?.path === 'string' &&
-        /^[\w.-]+$/.test(f.path) &&
-        Number.isSafeInteger(f.size) &&
-        f.size >= 0 &&
-        typeof f.sha256 === 'string' &&
-        /^[0-9a-f]{64}$/.test(f.sha256),
-    ) &&
-    typeof meta === 'object' &&
-    meta !== null &&
-    meta.version === GRAPH_LAYOUT_VERSION &&
-    Number.isFinite(meta.logitScaleLog) &&
-    Array.isArray(meta.unknownTensors) &&
-    Array.isArray(meta.tableSizes) &&
-    meta.tableSizes.length === 2 &&
-    meta.tableSizes.every((n) => Number.isSafeInteger(n) && n >= 0)
-  );
+  return p.version === GRAPH_LAYOUT_VERSION && typeof p.folder === 'string' && STAGED.test(p.folder) && isGraphCacheRecord(p.files, p.meta, true);
 }
 
 type Entries = { entries(): AsyncIterable<[string, FileSystemHandle]> };
@@ -95,30 +72,6 @@ async function writeWhole(d: FileSystemDirectoryHandle, name: string, bytes: Uin
     throw e;
   }
   await ws.close(); // the file is replaced in one step here
-}
-
-/** Weight sink into an OPFS file, 64-byte aligned like FileSink, hashing as it writes. */
-class HashingSink implements WeightSink {
-  private readonly h = sha256.create();
-  private size = 0;
-  constructor(readonly w: PartialWriter) {}
-  write(bytes: Uint8Array): number {
-    const at = Math.ceil(this.size / 64) * 64;
-    if (at > this.size) this.put(new Uint8Array(at - this.size));
-    this.put(bytes);
-    return at;
-  }
-  private put(b: Uint8Array): void {
-    this.w.write(b);
-    this.h.update(b);
-    this.size += b.length;
-  }
-  finish(): undefined {
-    return undefined;
-  }
-  file(path: string): EntryFile {
-    return { path, size: this.size, sha256: bytesToHex(this.h.digest()) };
-  }
 }
 
 /** Removes staging folders older than a day that no published entry names. */
@@ -241,7 +194,7 @@ export function opfsGraphStore(identity: string): GraphStore {
               const files: EntryFile[] = [];
               for (const [part, s] of sinks) {
                 s.w.close();
-                files.push(s.file(weightsFile(part)));
+                files.push({ path: weightsFile(part), size: s.bytes, sha256: s.digest() });
               }
               const put = async (path: string, bytes: Uint8Array) => {
                 await writeWhole(dir, path, bytes);

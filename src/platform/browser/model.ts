@@ -47,7 +47,7 @@ import type {
 import { providerFolder } from './folder.js';
 import { webRuntime } from './runtime.js';
 import type { FileProvider } from './sources.js';
-import { assertRoom, isQuotaExceeded, QuotaExceeded, quotaError, Space, type PartialWriter, type ProgressFn } from './store.js';
+import { assertRoom, HashingSink, isQuotaExceeded, QuotaExceeded, quotaError, Space, type ProgressFn } from './store.js';
 
 /** Bump when graphs built from the same checkpoint change (the OPFS graph cache is keyed on it). */
 const BROWSER_GRAPH_VERSION = 1;
@@ -59,30 +59,6 @@ async function text(p: FileProvider, file: string, expected?: FileSpec): Promise
 
 /** the one JSON parse of untrusted text (src/config/fields.ts) */
 const json = (t: string, file: string): unknown => parseJson(t, file, 'CONFIG_INVALID');
-
-/** Weight sink into an OPFS file, 64-byte aligned like FileSink, hashing as it writes. */
-class OpfsSink implements WeightSink {
-  private readonly h = sha256.create();
-  private size = 0;
-  constructor(private readonly w: PartialWriter) {}
-  write(bytes: Uint8Array): number {
-    const at = Math.ceil(this.size / 64) * 64;
-    if (at > this.size) this.put(new Uint8Array(at - this.size));
-    this.put(bytes);
-    return at;
-  }
-  private put(b: Uint8Array): void {
-    this.w.write(b);
-    this.h.update(b);
-    this.size += b.length;
-  }
-  finish(): undefined {
-    return undefined;
-  }
-  digest(): string {
-    return bytesToHex(this.h.digest());
-  }
-}
 
 type GpuNavigator = Navigator & {
   gpu?: {
@@ -570,7 +546,7 @@ async function buildInto(
   if (space) {
     const tw = await space.writer('text/weights.bin', true);
     const vw = await space.writer('vision/weights.bin', true);
-    const sinks = { text: new OpfsSink(tw), vision: new OpfsSink(vw) };
+    const sinks = { text: new HashingSink(tw), vision: new HashingSink(vw) };
     try {
       try {
         built = buildExportGraphs(config, source, opts.dtype, sinks);

@@ -11,6 +11,7 @@
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { FgClipError } from '../../errors.js';
+import type { WeightSink } from '../../graph/onnx-builder.js';
 import { syncAccessHandle, type SyncAccessHandle } from './worker-types.js';
 
 export interface Progress {
@@ -338,6 +339,38 @@ export class PartialWriter {
 }
 
 /** sha256 of a Blob, read in chunks (never whole). */
+/**
+ * Weight sink (the graph builder's external-data writer) into an OPFS file: 64-byte aligned like the Node FileSink,
+ * hashing as it writes, so a built graph's weights get their sha256 without being read back.
+ */
+export class HashingSink implements WeightSink {
+  private readonly h = sha256.create();
+  private size = 0;
+  constructor(readonly w: PartialWriter) {}
+  write(bytes: Uint8Array): number {
+    const at = Math.ceil(this.size / 64) * 64;
+    if (at > this.size) this.put(new Uint8Array(at - this.size));
+    this.put(bytes);
+    return at;
+  }
+  private put(b: Uint8Array): void {
+    this.w.write(b);
+    this.h.update(b);
+    this.size += b.length;
+  }
+  finish(): undefined {
+    return undefined;
+  }
+  /** bytes written so far */
+  get bytes(): number {
+    return this.size;
+  }
+  /** sha256 (hex) of everything written; call once, when done */
+  digest(): string {
+    return bytesToHex(this.h.digest());
+  }
+}
+
 export async function sha256Blob(blob: Blob, onChunk?: (done: number) => void): Promise<string> {
   const h = sha256.create();
   for (let o = 0; o < blob.size; o += CHUNK) {
