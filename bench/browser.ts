@@ -19,6 +19,7 @@ import { gzipSync } from 'node:zlib';
 import { chromium, type Page } from 'playwright-core';
 import { exportModel } from '../src/export/export.js';
 import { FgClip } from '../src/model/handle.js';
+import { CHROMIUM, CHROMIUM_FLAGS, launchChromium } from '../src/test-util/chromium.js';
 import { goldenPath } from '../src/test-util/goldens.js';
 import { startStaticServer } from '../src/test-util/static-server.js';
 import { shortPrompts } from './captions.js';
@@ -130,10 +131,7 @@ export async function benchBrowser(o: BrowserBenchOptions): Promise<BrowserBench
   );
   // a persistent profile: an incognito context's OPFS quota is too small for fg-clip-base's checkpoint + graphs
   const profile = mkdtempSync(join(tmpdir(), 'fgclip-bench-chromium-'));
-  const ctx = await chromium.launchPersistentContext(profile, {
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-extensions', '--no-first-run'],
-  });
+  const ctx = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, args: [...CHROMIUM_FLAGS] });
   const images = o.jpegs.slice(0, 8);
   const urls = images.map((p) => `/img/${p.split('/').pop()}`);
   const texts = shortPrompts(32);
@@ -216,21 +214,7 @@ export async function benchBrowser(o: BrowserBenchOptions): Promise<BrowserBench
 
 /** Golden fgclip-small on SwiftShader's WebGPU adapter and on wasm, same page (a browser of its own: the adapter flag). */
 async function softwareWebGpu(url: string, o: BrowserBenchOptions): Promise<BrowserBench['webgpuSoftware']> {
-  const b = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--disable-extensions',
-      '--enable-unsafe-webgpu',
-    ],
-  });
+  const b = await launchChromium(['--enable-unsafe-webgpu']);
   try {
     const page = await (await b.newContext()).newPage();
     await page.goto(`${url}/test/index.html`);

@@ -19,7 +19,7 @@ export function isValidRepoId(id: string): boolean {
     REPO_ID_RE.test(id) &&
     !id.includes('--') &&
     !id.includes('..') &&
-    !/^[.\-]|[.\-]$/.test(id) &&
+    !/^[.-]|[.-]$/.test(id) &&
     !id.includes('/.') &&
     !id.endsWith('.git')
   );

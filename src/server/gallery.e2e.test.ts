@@ -7,18 +7,18 @@
  * A server without a collection keeps the gallery hidden.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { Collection } from '../collection/collection.js';
 import { indexCollection } from '../collection/indexer.js';
 import { writePng } from '../test-util/fixtures.js';
 import { screenshotPath } from '../test-util/screenshots.js';
 import { post, start, tinyModel, type Running } from './test-helpers.js';
+import { launchChromium } from '../test-util/chromium.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const ROOT = mkdtempSync(join(tmpdir(), 'fgclip-gallery-'));
 let browser: Browser;
 let r: Running;
@@ -26,13 +26,12 @@ let bare: Running;
 let coll: Collection;
 
 before(async () => {
-  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: the browser test needs Debian's chromium (apt-get install -y chromium)`);
   const photos = join(ROOT, 'photos');
   mkdirSync(photos);
   for (let i = 0; i < 8; i++) await writePng(join(photos, `g${i}.png`), 120 + 10 * i, 90 + 6 * i, 500 + i);
   await indexCollection(await tinyModel(), join(ROOT, 'coll'), [photos]);
   coll = await Collection.open(join(ROOT, 'coll'));
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+  browser = await launchChromium();
   r = await start({ collection: coll });
   bare = await start();
 });

@@ -7,16 +7,15 @@
  * and one vision pass per analysis.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { after, before, test } from 'node:test';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { FgClip } from '../model/handle.js';
 import { goldenV2Path } from '../test-util/goldens-v2.js';
 import { ModelHost } from './model-host.js';
 import { createServer, type FgClipServer } from './server.js';
 import { get, metricValue } from './test-helpers.js';
+import { launchChromium } from '../test-util/chromium.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const CAT = goldenV2Path('images', 'cat_dfclor.jpg');
 
 let browser: Browser;
@@ -25,8 +24,7 @@ let server: FgClipServer;
 let url: string;
 
 before(async () => {
-  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: the browser test needs Debian's chromium (apt-get install -y chromium)`);
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+  browser = await launchChromium();
   host = await ModelHost.start(goldenV2Path('fgclip2-tiny'), { threads: 1, graphCache: false, preprocessThreads: 1 });
   server = createServer({ model: host, port: 0, host: '127.0.0.1', log: false });
   url = await server.listen();

@@ -10,19 +10,16 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { screenshotPath } from '../test-util/screenshots.js';
 import { CAT, get, metricValue, start, type Running } from './test-helpers.js';
-
-const CHROMIUM = '/usr/bin/chromium';
+import { launchChromium } from '../test-util/chromium.js';
 
 let browser: Browser;
 let r: Running;
 
 before(async () => {
-  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: the browser test needs Debian's chromium (apt-get install -y chromium)`);
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+  browser = await launchChromium();
   r = await start();
 });
 

@@ -19,18 +19,18 @@ function halfByFormula(h: number): number {
   const s = h & 0x8000 ? -1 : 1;
   const e = (h >> 10) & 0x1f;
   const m = h & 0x3ff;
-  if (e === 0) return s * m * Math.pow(2, -24);
+  if (e === 0) return s * m * 2 ** -24;
   if (e === 31) return m ? NaN : s * Infinity;
-  return s * (1 + m / 1024) * Math.pow(2, e - 15);
+  return s * (1 + m / 1024) * 2 ** (e - 15);
 }
 /** bfloat16 decoded arithmetically. */
 function bf16ByFormula(h: number): number {
   const s = h & 0x8000 ? -1 : 1;
   const e = (h >> 7) & 0xff;
   const m = h & 0x7f;
-  if (e === 0) return s * m * Math.pow(2, -133);
+  if (e === 0) return s * m * 2 ** -133;
   if (e === 255) return m ? NaN : s * Infinity;
-  return s * (1 + m / 128) * Math.pow(2, e - 127);
+  return s * (1 + m / 128) * 2 ** (e - 127);
 }
 
 /** The golden file split into its header object and data region. */

@@ -13,32 +13,20 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { exportModel } from '../../export/export.js';
 import { readSafetensorsHeader } from '../../weights/safetensors.js';
 import { startMockHub, type MockHub } from '../../hub/mock-hub.js';
 import { FgClip } from '../../model/handle.js';
 import { cosine } from '../../postprocess/similarity.js';
 import { goldenPath, readGoldenJson, REPO_ROOT, relL2 } from '../../test-util/goldens.js';
+import { launchChromium } from '../../test-util/chromium.js';
 import { startStaticServer, type StaticServer } from '../../test-util/static-server.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-/** Chromium for tests: no GPU (so WebGPU has no adapter), no network chatter; playwright gives each launch an empty profile */
-const FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--disable-extensions',
-];
 const DIST = join(REPO_ROOT, 'dist', 'browser');
 const IMAGES = ['cat_dfclor.jpg', 'gradient_97x61.png', 'gray_50x50.png', 'noise_rgba_40x120.png', 'tiny_7x5.png'];
 const REPO = 'qihoo360/fg-clip-small-test';
@@ -112,7 +100,6 @@ const call = <T>(page: Page, expr: string): Promise<T> => page.evaluate(expr) as
 const js = (v: unknown) => JSON.stringify(v);
 
 before(async () => {
-  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: the browser tests need Debian's chromium (apt-get install -y chromium)`);
   const b = spawnSync(process.execPath, [join(REPO_ROOT, 'scripts', 'build-browser.mjs')], { stdio: 'inherit' });
   assert.equal(b.status, 0, 'scripts/build-browser.mjs failed');
   await exportModel(goldenPath('fgclip-small'), join(scratch, 'exports', 'small'), { dtype: 'fp32' });
@@ -137,7 +124,7 @@ before(async () => {
     cors: true,
     cdn: 'other-host',
   });
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
+  browser = await launchChromium();
   node = await FgClip.load(goldenPath('fgclip-small'), { threads: 2, graphCache: false });
   nodeTexts = (await node.encodeTexts(captions, { normalize: false })).embeddings;
 });
@@ -683,7 +670,7 @@ describe('WebGPU path on a software adapter (SwiftShader: functional only, not f
   before(async () => {
     // the main browser's flags plus --enable-unsafe-webgpu: with GPU access disabled, Chromium then offers
     // SwiftShader's software adapter (isFallbackAdapter) — verified on this machine, no --use-webgpu-adapter needed
-    gpu = await chromium.launch({ executablePath: CHROMIUM, args: [...FLAGS, '--enable-unsafe-webgpu'] });
+    gpu = await launchChromium(['--enable-unsafe-webgpu']);
   });
   after(async () => {
     await gpu?.close();

@@ -17,28 +17,19 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { FgClip } from '../../model/handle.js';
 import { goldenPath, maxAbsDiff, REPO_ROOT, relL2 } from '../../test-util/goldens.js';
 import { GOLDENS_V2, goldenV2Path, readGoldenV2Json } from '../../test-util/goldens-v2.js';
+import { launchChromium } from '../../test-util/chromium.js';
 import { startStaticServer, type StaticServer } from '../../test-util/static-server.js';
 import { encodeSafetensors, rawF32 } from '../../weights/safetensors-write.js';
 import { readSafetensors } from '../../weights/safetensors.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-];
 const DIST = join(REPO_ROOT, 'dist', 'browser');
 /** goldens-v2/README.md and goldens/README.md: per vector relative L2 ≤ 1e-4; probabilities abs ≤ 1e-4 */
 const REL = 1e-4;
@@ -135,7 +126,6 @@ const failure = (page: Page, expr: string) =>
   call<{ code: string; message: string } | null>(page, `(${expr}).then(() => null, (e) => ({ code: e.code, message: e.message }))`);
 
 before(async () => {
-  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: the browser tests need Debian's chromium (apt-get install -y chromium)`);
   const b = spawnSync(process.execPath, [join(REPO_ROOT, 'scripts', 'build-browser.mjs')], { stdio: 'inherit' });
   assert.equal(b.status, 0, 'scripts/build-browser.mjs failed');
   await toClipModel(CLIP_DIR);
@@ -150,7 +140,7 @@ before(async () => {
       '/test/index.html': { type: 'text/html', body: '<!doctype html><title>fgclip families</title><script type="module" src="/test/harness.js"></script>' },
     },
   );
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
+  browser = await launchChromium();
 });
 
 after(async () => {
