@@ -5,7 +5,7 @@
  * (max abs 1e-4), through the library, the CLI and the server.
  */
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -14,8 +14,7 @@ import { createServer } from '../../server/server.js';
 import { run } from '../../test-util/cli.js';
 import { rejectsWith } from '../../test-util/errors.js';
 import { goldenPath, maxAbsDiff, readGoldenJson, relL2 } from '../../test-util/goldens.js';
-import { encodeSafetensors, rawF32 } from '../../weights/safetensors-write.js';
-import { readSafetensors } from '../../weights/safetensors.js';
+import { FGCLIP_ONLY_TENSORS, writeClipModel } from '../../test-util/clip-model.js';
 
 interface Cases {
   logit_scale: number;
@@ -28,29 +27,8 @@ interface Cases {
 }
 
 const TOL = 1e-4;
-const FGCLIP_ONLY = [
-  'text_model.embeddings.position_embedding_ori.weight',
-  'text_model.embeddings.position_embedding_res.weight',
-  'text_filip_projection.weight',
-  'logit_scale_finegraind',
-  'logit_scale_hardneg',
-];
-
-/** fgclip-tiny converted to a CLIPModel checkpoint folder (weights minus the FG-CLIP-only tensors, CLIP config). */
-async function toClipModel(dir: string, keep: readonly string[] = []): Promise<void> {
-  cpSync(goldenPath('fgclip-tiny'), dir, { recursive: true });
-  const t = await readSafetensors(goldenPath('fgclip-tiny', 'model.safetensors'));
-  writeFileSync(
-    join(dir, 'model.safetensors'),
-    encodeSafetensors([...t].filter(([k]) => !FGCLIP_ONLY.includes(k) || keep.includes(k)).map(([k, v]) => [k, rawF32(v)] as const)),
-  );
-  const cfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as { text_config: Record<string, unknown> } & Record<string, unknown>;
-  // OpenAI's published CLIP configs: CLIPModel, legacy special-token ids (pooling then uses argmax of the ids)
-  writeFileSync(
-    join(dir, 'config.json'),
-    JSON.stringify({ ...cfg, architectures: ['CLIPModel'], text_config: { ...cfg.text_config, bos_token_id: 0, eos_token_id: 2, pad_token_id: 1 } }),
-  );
-}
+const FGCLIP_ONLY = FGCLIP_ONLY_TENSORS;
+const toClipModel = writeClipModel;
 
 const flat = (p: number[][][][]) => Float32Array.from(p.flat(3));
 

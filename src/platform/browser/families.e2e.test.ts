@@ -27,8 +27,7 @@ import { goldenPath, maxAbsDiff, REPO_ROOT, relL2 } from '../../test-util/golden
 import { GOLDENS_V2, goldenV2Path, readGoldenV2Json } from '../../test-util/goldens-v2.js';
 import { launchChromium } from '../../test-util/chromium.js';
 import { startStaticServer, type StaticServer } from '../../test-util/static-server.js';
-import { encodeSafetensors, rawF32 } from '../../weights/safetensors-write.js';
-import { readSafetensors } from '../../weights/safetensors.js';
+import { writeClipModel } from '../../test-util/clip-model.js';
 
 const DIST = join(REPO_ROOT, 'dist', 'browser');
 /** goldens-v2/README.md and goldens/README.md: per vector relative L2 ≤ 1e-4; probabilities abs ≤ 1e-4 */
@@ -93,24 +92,8 @@ function same(got: ArrayLike<number>, want: ArrayLike<number>, what: string, key
   worst[key] = Math.max(worst[key] ?? 0, maxAbsDiff(got, want));
 }
 
-/** fgclip-tiny as a CLIPModel checkpoint, as src/families/clip/clip.golden.test.ts's toClipModel builds it. */
-async function toClipModel(dir: string): Promise<void> {
-  const FGCLIP_ONLY = [
-    'text_model.embeddings.position_embedding_ori.weight',
-    'text_model.embeddings.position_embedding_res.weight',
-    'text_filip_projection.weight',
-    'logit_scale_finegraind',
-    'logit_scale_hardneg',
-  ];
-  cpSync(goldenPath('fgclip-tiny'), dir, { recursive: true });
-  const t = await readSafetensors(goldenPath('fgclip-tiny', 'model.safetensors'));
-  writeFileSync(join(dir, 'model.safetensors'), encodeSafetensors([...t].filter(([k]) => !FGCLIP_ONLY.includes(k)).map(([k, v]) => [k, rawF32(v)] as const)));
-  const cfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as { text_config: Record<string, unknown> } & Record<string, unknown>;
-  writeFileSync(
-    join(dir, 'config.json'),
-    JSON.stringify({ ...cfg, architectures: ['CLIPModel'], text_config: { ...cfg.text_config, bos_token_id: 0, eos_token_id: 2, pad_token_id: 1 } }),
-  );
-}
+/** fgclip-tiny as a CLIPModel checkpoint (src/test-util/clip-model.ts, as the clip family's golden test uses it) */
+const toClipModel = writeClipModel;
 
 async function open(context: BrowserContext): Promise<Page> {
   const page = await context.newPage();
