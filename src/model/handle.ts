@@ -24,7 +24,7 @@ import { nodePorts } from '../platform/node/ports.js';
 import type { ImageDecoder, InferenceRuntime } from '../platform/ports.js';
 import { boxesToGrid, regionFeatures } from './boxes.js';
 import { encodeTextBatches } from './text-batches.js';
-import { imageEncoding } from './image-encoding.js';
+import { decodedImageEncoding, imageEncoding } from './image-encoding.js';
 import type { EncodeImageOptions, EncodeTextOptions, Encoder, ImageEncoding, ImageInput, PreprocessedImage, TextEncoding } from './encoder.js';
 
 export type { EncodeImageOptions, EncodeTextOptions, Encoder, ImageEncoding, ImageInput, PreprocessedImage, TextEncoding, TextModeOption } from './encoder.js';
@@ -275,22 +275,11 @@ export class FgClip implements Encoder {
   private async encodeDecodedImages(inputs: readonly ImageInput[], opts: EncodeImageOptions, bs: number): Promise<ImageEncoding[]> {
     const encode = this.towers.encodeDecoded;
     if (!encode) throw new FgClipError('INPUT_INVALID', 'encodeImages: no per-image encoder');
-    const norm = opts.normalize ?? true;
-    const f = (v: Float32Array) => (norm ? l2normalize(v) : v);
     const results: ImageEncoding[] = [];
     for (let s = 0; s < inputs.length; s += bs) {
       const imgs = await Promise.all(inputs.slice(s, s + bs).map((x) => this.decode(x)));
       const out = await encode(imgs, { dense: opts.dense ?? false, boxes: opts.boxes?.slice(s, s + bs), maxNumPatches: opts.maxNumPatches });
-      out.forEach((r, i) =>
-        results.push({
-          embedding: f(r.image),
-          width: imgs[i].width,
-          height: imgs[i].height,
-          grid: r.grid,
-          ...(opts.dense ? { dense: r.dense.map(f) } : {}),
-          ...(opts.boxes ? { regions: r.regions.map(f) } : {}),
-        }),
-      );
+      out.forEach((r, i) => results.push(decodedImageEncoding(imgs[i], r, opts)));
     }
     return results;
   }

@@ -1,5 +1,6 @@
 /** What the model worker runs, whatever the family: the interface and the page-image decoding both models share. */
 import type * as OrtTypes from 'onnxruntime-web';
+import { FgClipError } from '../../errors.js';
 import type { ImageDecoder } from '../ports.js';
 import type { RgbImage } from '../../preprocess/types.js';
 import { imageDataToRgb } from './decode.js';
@@ -23,6 +24,12 @@ export interface BrowserModel {
     boxes?: readonly (readonly (readonly [number, number, number, number])[])[],
   ): Promise<WireImageResult[]>;
   dispose(): Promise<void>;
+}
+
+/** The checks both worker model paths make on an encodeImages request before decoding anything. */
+export function checkImageRequest(images: readonly WireImage[], boxes: readonly unknown[] | undefined): void {
+  if (images.length === 0) throw new FgClipError('INPUT_INVALID', 'encodeImages: the list of images is empty');
+  if (boxes && boxes.length !== images.length) throw new FgClipError('INPUT_INVALID', `encodeImages: ${boxes.length} box lists for ${images.length} images`);
 }
 
 /** An image from the page → RGB, through the image decoding port (as the Node handle decodes). */

@@ -12,9 +12,8 @@ import type { JsonObject } from '../../config/fields.js';
 import { FgClipError } from '../../errors.js';
 import type { FamilyLoadContext, FamilyModel, ModelFamily, PreprocessMode, TextMode } from '../../families/types.js';
 import { boxesToGrid } from '../../model/boxes.js';
-import { imageEncoding } from '../../model/image-encoding.js';
+import { decodedImageEncoding, imageEncoding } from '../../model/image-encoding.js';
 import { encodeTextBatches } from '../../model/text-batches.js';
-import { l2normalize } from '../../postprocess/similarity.js';
 import { preprocessImage } from '../../preprocess/pipeline.js';
 import type { RgbImage } from '../../preprocess/types.js';
 import { blobCheckpointFiles } from './checkpoint-files.js';
@@ -25,7 +24,7 @@ import type { Device, ModelInfo, WireImage, WireImageResult, WireTextResult, Wor
 import { webRuntime } from './runtime.js';
 import type { FileProvider } from './sources.js';
 import { isQuotaExceeded, QuotaExceeded, quotaError, type ProgressFn } from './store.js';
-import { decodeWire, type BrowserModel, type Ort } from './browser-model.js';
+import { checkImageRequest, decodeWire, type BrowserModel, type Ort } from './browser-model.js';
 
 /** What WorkerModel.load chose before the family loads (device, onnxruntime-web flavour, threads). */
 export interface DeviceChoice {
@@ -164,13 +163,11 @@ export class FamilyWorkerModel implements BrowserModel {
     dense: boolean,
     boxes?: readonly (readonly (readonly [number, number, number, number])[])[],
   ): Promise<WireImageResult[]> {
-    if (images.length === 0) throw new FgClipError('INPUT_INVALID', 'encodeImages: the list of images is empty');
-    if (boxes && boxes.length !== images.length) throw new FgClipError('INPUT_INVALID', `encodeImages: ${boxes.length} box lists for ${images.length} images`);
+    checkImageRequest(images, boxes);
     const m = this.model;
     const bs = this.opts.batchSize;
     const decoder = browserImageDecoder(this.opts.decoder);
     const results: WireImageResult[] = [];
-    const f = (v: Float32Array) => (normalize ? l2normalize(v) : v);
     for (let s = 0; s < images.length; s += bs) {
       const imgs: RgbImage[] = [];
       for (const x of images.slice(s, s + bs)) imgs.push(await decodeWire(x, decoder, this.opts.maxPixels));
@@ -178,16 +175,7 @@ export class FamilyWorkerModel implements BrowserModel {
       if (m.encodeDecoded) {
         // per-image resolution (FG-CLIP 2's NaFlex): the family preprocesses and encodes, as in the Node handle
         const out = await m.encodeDecoded(imgs, { dense, boxes: partBoxes });
-        out.forEach((r, i) =>
-          results.push({
-            embedding: f(r.image),
-            width: imgs[i].width,
-            height: imgs[i].height,
-            grid: r.grid,
-            ...(dense ? { dense: r.dense.map(f) } : {}),
-            ...(boxes ? { regions: r.regions.map(f) } : {}),
-          }),
-        );
+        out.forEach((r, k) => results.push(decodedImageEncoding(imgs[k], r, { normalize, dense, boxes })));
         continue;
       }
       const S = m.imageSize;

@@ -19,7 +19,7 @@ import type { InferenceRuntime, RuntimeSession } from '../ports.js';
 import { isObject } from '../../config/fields.js';
 import { pickFamily } from '../../families/registry.js';
 import { FamilyWorkerModel } from './family-model.js';
-import { decodeWire, type BrowserModel, type Ort } from './browser-model.js';
+import { checkImageRequest, decodeWire, type BrowserModel, type Ort } from './browser-model.js';
 import { boxesToGrid } from '../../model/boxes.js';
 import { encodeTextBatches } from '../../model/text-batches.js';
 import { prepareTextBatch, type TextTables } from '../../families/fgclip/text-inputs.js';
@@ -382,8 +382,7 @@ export class WorkerModel implements BrowserModel {
     dense: boolean,
     boxes?: readonly (readonly (readonly [number, number, number, number])[])[],
   ): Promise<WireImageResult[]> {
-    if (images.length === 0) throw new FgClipError('INPUT_INVALID', 'encodeImages: the list of images is empty');
-    if (boxes && boxes.length !== images.length) throw new FgClipError('INPUT_INVALID', `encodeImages: ${boxes.length} box lists for ${images.length} images`);
+    checkImageRequest(images, boxes);
     const S = this.info.imageSize;
     const g = this.info.grid;
     const P = this.config.P;
